@@ -1,0 +1,39 @@
+// The `eon` binary: server, command line client and (later) web UI in one.
+#include <cstdio>
+#include <string>
+
+#include "cli/server_command.h"
+
+namespace {
+
+constexpr const char* kVersion = "0.1.0";
+constexpr const char* kUsage = R"(eon: a durable execution platform that speaks Temporal's API.
+
+Usage:
+  eon server start-dev [flags]   Start a development server (see eon server start-dev --help)
+  eon --version                  Print the version
+  eon --help                     Show this help
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string first = argc > 1 ? argv[1] : "";
+  if (first == "--version" || first == "-v") {
+    std::printf("eon version %s\n", kVersion);
+    return 0;
+  }
+  if (first == "" || first == "--help" || first == "-h") {
+    std::fputs(kUsage, first.empty() ? stderr : stdout);
+    return first.empty() ? 1 : 0;
+  }
+  if (first == "server") {
+    std::string verb = argc > 2 ? argv[2] : "";
+    if (verb == "start-dev") return eon::cli::ServerStartDev(argc - 3, argv + 3);
+    std::fprintf(stderr, "Error: unknown command \"server %s\"; try \"eon server start-dev\"\n",
+                 verb.c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "Error: unknown command \"%s\" (see eon --help)\n", first.c_str());
+  return 1;
+}

@@ -1,0 +1,128 @@
+#include "cli/server_command.h"
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "common/log.h"
+#include "server/server.h"
+
+namespace eon::cli {
+namespace {
+
+constexpr const char* kUsage = R"(Start Eon's development server: server, database and (later) UI in one process.
+
+Usage:
+  eon server start-dev [flags]
+
+Flags:
+  -p, --port int              Port for the frontend gRPC service (default 7233)
+      --ip string             IP address to bind the frontend service to (default "127.0.0.1")
+  -f, --db-filename string    File in which to persist Eon state (by default, state is in memory)
+  -n, --namespace strings     Namespaces to create at start; "default" always exists (repeatable)
+      --log-level string      debug, info, warn, error or never (default "info")
+      --ui-port int           Port for the web UI (accepted; the UI is not built yet)
+      --headless              Disable the web UI (accepted; the UI is not built yet)
+      --sync-normal           Trade power-loss durability for speed (SQLite synchronous=NORMAL);
+                              a kill -9 still loses nothing
+  -h, --help                  Show this help
+)";
+
+bool ParsePort(const std::string& text, int* port) {
+  char* end = nullptr;
+  long value = std::strtol(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || value < 0 || value > 65535) return false;
+  *port = static_cast<int>(value);
+  return true;
+}
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "Error: %s\n", message.c_str());
+  return 1;
+}
+
+}  // namespace
+
+int ServerStartDev(int argc, char** argv) {
+  server::ServerOptions options;
+  log::Level level = log::Level::kInfo;
+  std::vector<std::string> args(argv, argv + argc);
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string arg = args[i];
+    std::string value;
+    bool has_inline = false;
+    if (auto eq = arg.find('='); arg.rfind("--", 0) == 0 && eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+      has_inline = true;
+    }
+    auto next = [&](std::string* out) -> bool {
+      if (has_inline) {
+        *out = value;
+        return true;
+      }
+      if (i + 1 >= args.size()) return false;
+      *out = args[++i];
+      return true;
+    };
+    std::string v;
+    if (arg == "-h" || arg == "--help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else if (arg == "-p" || arg == "--port") {
+      if (!next(&v) || !ParsePort(v, &options.port)) return Fail("--port needs a port number (0-65535)");
+    } else if (arg == "--ip") {
+      if (!next(&v) || v.empty()) return Fail("--ip needs an address");
+      options.ip = v;
+    } else if (arg == "-f" || arg == "--db-filename") {
+      if (!next(&v) || v.empty()) return Fail("--db-filename needs a file name");
+      options.db_path = v;
+    } else if (arg == "-n" || arg == "--namespace") {
+      if (!next(&v) || v.empty()) return Fail("--namespace needs a name");
+      options.namespaces.push_back(v);
+    } else if (arg == "--log-level") {
+      if (!next(&v) || !log::ParseLevel(v, &level)) {
+        return Fail("--log-level must be one of debug, info, warn, error, never");
+      }
+    } else if (arg == "--ui-port") {
+      int ignored;
+      if (!next(&v) || !ParsePort(v, &ignored)) return Fail("--ui-port needs a port number");
+    } else if (arg == "--headless") {
+    } else if (arg == "--sync-normal") {
+      options.synchronous_full = false;
+    } else {
+      return Fail("unknown flag " + args[i] + " for \"eon server start-dev\" (see --help)");
+    }
+  }
+  log::SetLevel(level);
+
+  // Signals are taken synchronously by this thread; every other thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  auto started = server::Server::Start(options);
+  if (!started.ok()) return Fail(started.status().message());
+  auto& server = *started;
+  std::printf("Eon server is listening on %s (gRPC)\n", server->address().c_str());
+  std::printf("Database: %s\n", options.db_path == ":memory:" ? "in memory (use --db-filename to keep state)"
+                                                               : options.db_path.c_str());
+  std::fflush(stdout);
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  LOG_INFO("received " << (signal_number == SIGINT ? "SIGINT" : "SIGTERM") << ", shutting down");
+  std::string stats = server->StatsLine();
+  server->Shutdown();
+  LOG_INFO("stats: " << stats);
+  std::printf("Eon server stopped.\n");
+  return 0;
+}
+
+}  // namespace eon::cli

@@ -1,0 +1,9 @@
+// `eon server start-dev`: the development server, with the flags of `temporal server start-dev`.
+#pragma once
+
+namespace eon::cli {
+
+// argv holds the words after "start-dev". Returns the process exit code.
+int ServerStartDev(int argc, char** argv);
+
+}  // namespace eon::cli

@@ -1,0 +1,42 @@
+#include "common/clock.h"
+
+namespace eon {
+
+int64_t ToUnixNanos(TimePoint t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+TimePoint FromUnixNanos(int64_t ns) {
+  return TimePoint(std::chrono::duration_cast<TimePoint::duration>(std::chrono::nanoseconds(ns)));
+}
+
+google::protobuf::Timestamp ToTimestamp(TimePoint t) {
+  int64_t ns = ToUnixNanos(t);
+  google::protobuf::Timestamp ts;
+  int64_t seconds = ns / 1'000'000'000;
+  int64_t nanos = ns % 1'000'000'000;
+  if (nanos < 0) {
+    nanos += 1'000'000'000;
+    seconds -= 1;
+  }
+  ts.set_seconds(seconds);
+  ts.set_nanos(static_cast<int32_t>(nanos));
+  return ts;
+}
+
+TimePoint FromTimestamp(const google::protobuf::Timestamp& t) {
+  return FromUnixNanos(t.seconds() * 1'000'000'000 + t.nanos());
+}
+
+google::protobuf::Duration ToProtoDuration(Duration d) {
+  google::protobuf::Duration out;
+  out.set_seconds(d.count() / 1'000'000'000);
+  out.set_nanos(static_cast<int32_t>(d.count() % 1'000'000'000));
+  return out;
+}
+
+Duration FromProtoDuration(const google::protobuf::Duration& d) {
+  return std::chrono::seconds(d.seconds()) + std::chrono::nanoseconds(d.nanos());
+}
+
+}  // namespace eon

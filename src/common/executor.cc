@@ -1,0 +1,93 @@
+#include "common/executor.h"
+
+namespace eon {
+
+Executor::Executor(std::string name, int thread_count) {
+  for (int i = 0; i < thread_count; ++i) threads_.emplace_back([this] { Run(); });
+}
+
+Executor::~Executor() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  ready_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+void Executor::Submit(std::function<void()> fn) {
+  {
+    std::lock_guard lock(mutex_);
+    queue_.push_back(std::move(fn));
+  }
+  ready_.notify_one();
+}
+
+void Executor::Run() {
+  for (;;) {
+    std::function<void()> fn;
+    {
+      std::unique_lock lock(mutex_);
+      ready_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, nothing left
+      fn = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    fn();
+  }
+}
+
+DeadlineScheduler::DeadlineScheduler() : thread_([this] { Run(); }) {}
+
+DeadlineScheduler::~DeadlineScheduler() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  thread_.join();
+}
+
+DeadlineScheduler::Id DeadlineScheduler::At(std::chrono::steady_clock::time_point when,
+                                            std::function<void()> fn) {
+  Id id;
+  {
+    std::lock_guard lock(mutex_);
+    id = next_id_++;
+    by_time_.emplace(when, id);
+    pending_.emplace(id, std::move(fn));
+  }
+  changed_.notify_one();
+  return id;
+}
+
+bool DeadlineScheduler::Cancel(Id id) {
+  std::lock_guard lock(mutex_);
+  return pending_.erase(id) > 0;  // its by_time_ entry is skipped when it comes due
+}
+
+void DeadlineScheduler::Run() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    if (by_time_.empty()) {
+      changed_.wait(lock);
+      continue;
+    }
+    auto first = by_time_.begin();
+    if (first->first > std::chrono::steady_clock::now()) {
+      changed_.wait_until(lock, first->first);
+      continue;
+    }
+    Id id = first->second;
+    by_time_.erase(first);
+    auto it = pending_.find(id);
+    if (it == pending_.end()) continue;
+    auto fn = std::move(it->second);
+    pending_.erase(it);
+    lock.unlock();
+    fn();
+    lock.lock();
+  }
+}
+
+}  // namespace eon

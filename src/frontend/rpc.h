@@ -1,0 +1,110 @@
+// The gRPC edge: one generic callback service receives every call, finds its handler by full
+// method name, parses the request, runs the handler and maps its Status to gRPC once (with the
+// typed error detail in grpc-status-details-bin). Methods without a handler answer UNIMPLEMENTED
+// with their name. No thread waits on a call: handlers run on the request executor and may
+// answer later (long polls park a closure, not a thread).
+#pragma once
+
+#include <grpcpp/generic/async_generic_service.h>
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "common/executor.h"
+#include "common/status.h"
+
+namespace eon::frontend {
+
+// What a handler knows of its call. Thread-safe.
+class CallContext {
+ public:
+  explicit CallContext(std::chrono::system_clock::time_point deadline) : deadline_(deadline) {}
+  std::chrono::system_clock::time_point deadline() const { return deadline_; }
+  // Runs `fn` if the caller goes away (at most once, maybe right away). Replaces any earlier one.
+  void OnCancel(std::function<void()> fn);
+  void ClearOnCancel();
+  void Cancelled();  // called by the transport
+
+ private:
+  const std::chrono::system_clock::time_point deadline_;
+  std::mutex mutex_;
+  bool cancelled_ = false;          // guarded by mutex_
+  std::function<void()> on_cancel_;  // guarded by mutex_
+};
+
+using Reply = std::function<void(const Status&, const google::protobuf::Message* response)>;
+using RpcHandler = std::function<void(std::shared_ptr<CallContext>, const google::protobuf::Message&, Reply)>;
+
+struct MethodEntry {
+  const google::protobuf::Message* request_prototype = nullptr;
+  RpcHandler handler;
+};
+
+struct RpcCounters {
+  std::mutex mutex;
+  std::map<std::string, int64_t> by_method;  // guarded by mutex
+};
+
+class RpcRouter : public grpc::CallbackGenericService {
+ public:
+  explicit RpcRouter(Executor& executor) : executor_(executor) {}
+
+  // A handler that answers on the executor thread: fn(ctx, request) -> Result<Resp>.
+  template <typename Req, typename Resp>
+  void Unary(const std::string& service, const std::string& method,
+             std::function<Result<Resp>(CallContext&, const Req&)> fn) {
+    Add<Req>(service, method, [this, fn](std::shared_ptr<CallContext> ctx,
+                                         const google::protobuf::Message& request, Reply reply) {
+      auto owned = std::make_shared<Req>(static_cast<const Req&>(request));
+      executor_.Submit([fn, ctx, owned, reply] {
+        Result<Resp> result = fn(*ctx, *owned);
+        if (result.ok()) reply(Status::Ok(), &result.value());
+        else reply(result.status(), nullptr);
+      });
+    });
+  }
+
+  // A handler that answers whenever it likes, from any thread, by calling `done` once.
+  template <typename Req, typename Resp>
+  void Async(const std::string& service, const std::string& method,
+             std::function<void(std::shared_ptr<CallContext>, const Req&,
+                                std::function<void(Result<Resp>)>)> fn) {
+    Add<Req>(service, method, [this, fn](std::shared_ptr<CallContext> ctx,
+                                         const google::protobuf::Message& request, Reply reply) {
+      auto owned = std::make_shared<Req>(static_cast<const Req&>(request));
+      executor_.Submit([fn, ctx, owned, reply] {
+        fn(ctx, *owned, [reply](Result<Resp> result) {
+          if (result.ok()) reply(Status::Ok(), &result.value());
+          else reply(result.status(), nullptr);
+        });
+      });
+    });
+  }
+
+  grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override;
+
+  const MethodEntry* Find(const std::string& full_method) const;
+  RpcCounters& counters() { return counters_; }
+  Executor& executor() { return executor_; }
+
+ private:
+  template <typename Req>
+  void Add(const std::string& service, const std::string& method, RpcHandler handler) {
+    methods_["/" + service + "/" + method] = MethodEntry{&Req::default_instance(), std::move(handler)};
+  }
+
+  Executor& executor_;
+  std::unordered_map<std::string, MethodEntry> methods_;  // written before serving, then read-only
+  RpcCounters counters_;
+};
+
+grpc::Status ToGrpcStatus(const Status& status);
+
+}  // namespace eon::frontend

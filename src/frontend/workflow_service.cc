@@ -1,0 +1,445 @@
+#include "frontend/workflow_service.h"
+
+#include "common/ids.h"
+#include "common/log.h"
+#include "temporal/api/workflowservice/v1/service.grpc.pb.h"
+
+namespace eon::frontend {
+
+namespace wfs = temporal::api::workflowservice::v1;
+namespace enums = temporal::api::enums::v1;
+using namespaces::Namespace;
+
+namespace {
+
+constexpr const char* kService = "temporal.api.workflowservice.v1.WorkflowService";
+
+class WorkflowService final : public ServiceHandle {
+ public:
+  WorkflowService(namespaces::Registry& namespaces, history::HistoryEngine& history,
+                  matching::MatchingEngine& matching, DeadlineScheduler& scheduler,
+                  FrontendOptions options)
+      : namespaces_(namespaces),
+        history_(history),
+        matching_(matching),
+        scheduler_(scheduler),
+        options_(options) {}
+
+  void Register(RpcRouter& router);
+
+ private:
+  Result<Namespace> ResolveNamespace(const std::string& name) {
+    if (name.empty()) return InvalidArgument("Namespace not set on request.");
+    return namespaces_.ByName(name);
+  }
+
+  Status CheckId(const std::string& value, const char* what) {
+    if (value.empty()) return InvalidArgument(std::string(what) + " is not set on request.");
+    if (value.size() > options_.id_length_max) {
+      return InvalidArgument(std::string(what) + " exceeds length limit (" +
+                             std::to_string(options_.id_length_max) + ").");
+    }
+    return Status::Ok();
+  }
+
+  // Parses a task token and checks it belongs to `ns` and names the right kind of task.
+  Result<eon::v1::TaskToken> ParseToken(const std::string& bytes, const Namespace& ns,
+                                        eon::v1::TaskQueueKind kind) {
+    if (bytes.empty()) return InvalidArgument("Task token not set on request.");
+    eon::v1::TaskToken token;
+    if (!token.ParseFromString(bytes) || token.kind() == eon::v1::TASK_QUEUE_KIND_UNSPECIFIED ||
+        token.workflow_id().empty() || token.run_id().empty()) {
+      return InvalidArgument("Error deserializing task token.");
+    }
+    if (token.kind() != kind) {
+      return InvalidArgument(kind == eon::v1::TASK_QUEUE_KIND_WORKFLOW
+                                 ? "Task token is for an activity task, not a workflow task."
+                                 : "Task token is for a workflow task, not an activity task.");
+    }
+    if (token.namespace_id() != ns->info().id()) {
+      return InvalidArgument("Operation requested with a token from a different namespace.");
+    }
+    return token;
+  }
+
+  std::chrono::steady_clock::time_point PollDeadline(const CallContext& ctx,
+                                                     std::chrono::milliseconds max) const {
+    auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
+        ctx.deadline() - std::chrono::system_clock::now()) - options_.long_poll_margin;
+    auto wait = std::clamp(remaining, std::chrono::milliseconds(0), max);
+    return std::chrono::steady_clock::now() + wait;
+  }
+
+  Result<wfs::GetSystemInfoResponse> GetSystemInfo(CallContext&, const wfs::GetSystemInfoRequest&);
+  Result<wfs::DescribeNamespaceResponse> DescribeNamespace(CallContext&, const wfs::DescribeNamespaceRequest&);
+  Result<wfs::RegisterNamespaceResponse> RegisterNamespace(CallContext&, const wfs::RegisterNamespaceRequest&);
+  Result<wfs::ListNamespacesResponse> ListNamespaces(CallContext&, const wfs::ListNamespacesRequest&);
+  Result<wfs::StartWorkflowExecutionResponse> StartWorkflowExecution(
+      CallContext&, const wfs::StartWorkflowExecutionRequest&);
+  void PollWorkflowTaskQueue(std::shared_ptr<CallContext>, const wfs::PollWorkflowTaskQueueRequest&,
+                             std::function<void(Result<wfs::PollWorkflowTaskQueueResponse>)>);
+  void PollActivityTaskQueue(std::shared_ptr<CallContext>, const wfs::PollActivityTaskQueueRequest&,
+                             std::function<void(Result<wfs::PollActivityTaskQueueResponse>)>);
+  void GetWorkflowExecutionHistory(
+      std::shared_ptr<CallContext>, const wfs::GetWorkflowExecutionHistoryRequest&,
+      std::function<void(Result<wfs::GetWorkflowExecutionHistoryResponse>)>);
+
+  // Parks a poll on a task queue and turns a matched task into a response with `start`
+  // (history's record-started). Stale tasks are dropped and the poll goes on.
+  template <typename Resp>
+  void PollQueue(std::shared_ptr<CallContext> ctx, matching::QueueId queue,
+                 matching::PollerInfo poller, std::chrono::steady_clock::time_point deadline,
+                 std::function<Result<Resp>(const eon::v1::QueueTask&)> start,
+                 std::function<void(Result<Resp>)> done);
+
+  namespaces::Registry& namespaces_;
+  history::HistoryEngine& history_;
+  matching::MatchingEngine& matching_;
+  DeadlineScheduler& scheduler_;
+  Executor* executor_ = nullptr;
+  const FrontendOptions options_;
+};
+
+Result<wfs::GetSystemInfoResponse> WorkflowService::GetSystemInfo(CallContext&,
+                                                                  const wfs::GetSystemInfoRequest&) {
+  wfs::GetSystemInfoResponse response;
+  response.set_server_version(options_.server_version);
+  auto* caps = response.mutable_capabilities();
+  caps->set_signal_and_query_header(true);
+  caps->set_internal_error_differentiation(true);
+  caps->set_activity_failure_include_heartbeat(true);
+  caps->set_encoded_failure_attributes(true);
+  caps->set_upsert_memo(true);
+  caps->set_sdk_metadata(true);
+  return response;
+}
+
+Result<wfs::DescribeNamespaceResponse> WorkflowService::DescribeNamespace(
+    CallContext&, const wfs::DescribeNamespaceRequest& request) {
+  Result<Namespace> ns = !request.id().empty() ? namespaces_.ById(request.id())
+                                               : ResolveNamespace(request.namespace_());
+  if (!ns.ok()) return ns.status();
+  wfs::DescribeNamespaceResponse response;
+  *response.mutable_namespace_info() = (*ns)->info();
+  // Advertised only when implemented: with it, workers would wait for the server to answer
+  // their polls at shutdown.
+  response.mutable_namespace_info()->mutable_capabilities()->set_worker_poll_complete_on_shutdown(false);
+  *response.mutable_config() = (*ns)->config();
+  auto* replication = response.mutable_replication_config();
+  replication->set_active_cluster_name("active");
+  replication->add_clusters()->set_cluster_name("active");
+  replication->set_state(enums::REPLICATION_STATE_NORMAL);
+  return response;
+}
+
+Result<wfs::RegisterNamespaceResponse> WorkflowService::RegisterNamespace(
+    CallContext&, const wfs::RegisterNamespaceRequest& request) {
+  const std::string& name = request.namespace_();
+  if (name.empty()) return InvalidArgument("Namespace not set on request.");
+  if (name.size() > 255) return InvalidArgument("Namespace length exceeds limit (255).");
+  for (char c : name) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) {
+      return InvalidArgument("Namespace name \"" + name +
+                             "\" may contain only letters, digits, '-', '_' and '.'.");
+    }
+  }
+  Duration retention = FromProtoDuration(request.workflow_execution_retention_period());
+  if (retention.count() < 0) return InvalidArgument("Retention period cannot be negative.");
+  auto registered = namespaces_.Register(name, request.description(), request.owner_email(), retention);
+  if (!registered.ok()) return registered.status();
+  return wfs::RegisterNamespaceResponse();
+}
+
+Result<wfs::ListNamespacesResponse> WorkflowService::ListNamespaces(
+    CallContext&, const wfs::ListNamespacesRequest& request) {
+  wfs::ListNamespacesResponse response;
+  for (const auto& ns : namespaces_.All()) {
+    auto* out = response.add_namespaces();
+    *out->mutable_namespace_info() = ns->info();
+    *out->mutable_config() = ns->config();
+    out->mutable_replication_config()->set_active_cluster_name("active");
+  }
+  return response;
+}
+
+Result<wfs::StartWorkflowExecutionResponse> WorkflowService::StartWorkflowExecution(
+    CallContext&, const wfs::StartWorkflowExecutionRequest& request) {
+  EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(request.namespace_()));
+  EON_RETURN_IF_ERROR(CheckId(request.workflow_id(), "WorkflowId"));
+  EON_RETURN_IF_ERROR(CheckId(request.workflow_type().name(), "WorkflowType"));
+  EON_RETURN_IF_ERROR(CheckId(request.task_queue().name(), "TaskQueue"));
+  if (request.request_id().size() > options_.id_length_max) {
+    return InvalidArgument("RequestId exceeds length limit.");
+  }
+  if (FromProtoDuration(request.workflow_execution_timeout()).count() < 0) {
+    return InvalidArgument("Invalid WorkflowExecutionTimeoutSeconds.");
+  }
+  if (FromProtoDuration(request.workflow_run_timeout()).count() < 0) {
+    return InvalidArgument("Invalid WorkflowRunTimeoutSeconds.");
+  }
+  if (FromProtoDuration(request.workflow_task_timeout()).count() < 0) {
+    return InvalidArgument("Invalid WorkflowTaskTimeoutSeconds.");
+  }
+  if (!request.cron_schedule().empty()) {
+    return Unimplemented("Eon does not implement cron_schedule yet.");
+  }
+  EON_ASSIGN_OR_RETURN(auto started, history_.StartWorkflowExecution(ns->info().id(), request));
+  wfs::StartWorkflowExecutionResponse response;
+  response.set_run_id(started.run_id);
+  response.set_started(started.started);
+  return response;
+}
+
+template <typename Resp>
+void WorkflowService::PollQueue(std::shared_ptr<CallContext> ctx, matching::QueueId queue,
+                                matching::PollerInfo poller,
+                                std::chrono::steady_clock::time_point deadline,
+                                std::function<Result<Resp>(const eon::v1::QueueTask&)> start,
+                                std::function<void(Result<Resp>)> done) {
+  auto poll_id = std::make_shared<std::atomic<matching::MatchingEngine::PollId>>(0);
+  auto deliver = [this, ctx, queue, poller, deadline, start, done,
+                  poll_id](std::optional<matching::MatchedTask> matched) {
+    if (!matched) {
+      done(Resp());  // timed out or cancelled: an empty answer, not an error
+      return;
+    }
+    // Recording the start writes to the database: never on the matching caller's thread.
+    executor_->Submit([this, ctx, queue, poller, deadline, start, done, matched = std::move(*matched)] {
+      auto response = start(matched.task);
+      if (response.ok()) {
+        matching_.Done(matched);
+        done(std::move(response));
+        return;
+      }
+      if (response.status().code() == StatusCode::NOT_FOUND) {
+        matching_.Done(matched);  // stale: the execution moved on
+      } else {
+        matching_.Requeue(matched);
+        LOG_WARN("could not start a task from " << queue.name << ": " << response.status().message());
+      }
+      if (std::chrono::steady_clock::now() >= deadline) {
+        done(Resp());
+        return;
+      }
+      PollQueue<Resp>(ctx, queue, poller, deadline, start, done);
+    });
+  };
+  auto id = matching_.Poll(queue, poller, deadline, deliver);
+  poll_id->store(id);
+  ctx->OnCancel([this, id] { matching_.CancelPoll(id); });
+}
+
+void WorkflowService::PollWorkflowTaskQueue(
+    std::shared_ptr<CallContext> ctx, const wfs::PollWorkflowTaskQueueRequest& request,
+    std::function<void(Result<wfs::PollWorkflowTaskQueueResponse>)> done) {
+  auto ns = ResolveNamespace(request.namespace_());
+  if (!ns.ok()) return done(ns.status());
+  Status valid = CheckId(request.task_queue().name(), "TaskQueue");
+  if (!valid.ok()) return done(valid);
+  matching::QueueId queue{(*ns)->info().id(), request.task_queue().name(),
+                          eon::v1::TASK_QUEUE_KIND_WORKFLOW};
+  matching::PollerInfo poller{request.identity(), request.worker_instance_key()};
+  std::string poll_request_id = NewUuid();
+  std::string identity = request.identity();
+  PollQueue<wfs::PollWorkflowTaskQueueResponse>(
+      ctx, queue, poller, PollDeadline(*ctx, options_.long_poll_max),
+      [this, poll_request_id, identity](const eon::v1::QueueTask& task) {
+        return history_.RecordWorkflowTaskStarted(task, poll_request_id, identity);
+      },
+      std::move(done));
+}
+
+void WorkflowService::PollActivityTaskQueue(
+    std::shared_ptr<CallContext> ctx, const wfs::PollActivityTaskQueueRequest& request,
+    std::function<void(Result<wfs::PollActivityTaskQueueResponse>)> done) {
+  auto ns = ResolveNamespace(request.namespace_());
+  if (!ns.ok()) return done(ns.status());
+  Status valid = CheckId(request.task_queue().name(), "TaskQueue");
+  if (!valid.ok()) return done(valid);
+  matching::QueueId queue{(*ns)->info().id(), request.task_queue().name(),
+                          eon::v1::TASK_QUEUE_KIND_ACTIVITY};
+  matching::PollerInfo poller{request.identity(), request.worker_instance_key()};
+  std::string poll_request_id = NewUuid();
+  std::string identity = request.identity();
+  std::string namespace_name = (*ns)->info().name();
+  PollQueue<wfs::PollActivityTaskQueueResponse>(
+      ctx, queue, poller, PollDeadline(*ctx, options_.long_poll_max),
+      [this, poll_request_id, identity, namespace_name](const eon::v1::QueueTask& task)
+          -> Result<wfs::PollActivityTaskQueueResponse> {
+        EON_ASSIGN_OR_RETURN(auto response,
+                             history_.RecordActivityTaskStarted(task, poll_request_id, identity));
+        response.set_workflow_namespace(namespace_name);
+        return response;
+      },
+      std::move(done));
+}
+
+void WorkflowService::GetWorkflowExecutionHistory(
+    std::shared_ptr<CallContext> ctx, const wfs::GetWorkflowExecutionHistoryRequest& request,
+    std::function<void(Result<wfs::GetWorkflowExecutionHistoryResponse>)> done) {
+  auto ns = ResolveNamespace(request.namespace_());
+  if (!ns.ok()) return done(ns.status());
+  const std::string namespace_id = (*ns)->info().id();
+  bool at_end = false;
+  std::string run_id;
+  auto page = history_.GetWorkflowExecutionHistory(namespace_id, request, &at_end, &run_id);
+  if (!page.ok() || !request.wait_new_event() || !at_end) return done(std::move(page));
+
+  // Long poll: watch the run, then look again (a change between the first look and the watch
+  // would otherwise be missed), and answer on the first change or at the deadline.
+  struct Waiter {
+    std::mutex mutex;
+    bool answered = false;
+    uint64_t watch_id = 0;
+    DeadlineScheduler::Id deadline_id = 0;
+  };
+  auto waiter = std::make_shared<Waiter>();
+  auto request_copy = std::make_shared<wfs::GetWorkflowExecutionHistoryRequest>(request);
+  auto answer = [this, waiter, request_copy, namespace_id, done, ctx](bool look_again) {
+    {
+      std::lock_guard lock(waiter->mutex);
+      if (waiter->answered) return;
+      waiter->answered = true;
+    }
+    history_.Unwatch(waiter->watch_id);
+    scheduler_.Cancel(waiter->deadline_id);
+    if (!look_again) {
+      done(Status(StatusCode::CANCELLED, "the caller went away"));
+      return;
+    }
+    executor_->Submit([this, request_copy, namespace_id, done] {
+      bool at_end = false;
+      std::string run_id;
+      done(history_.GetWorkflowExecutionHistory(namespace_id, *request_copy, &at_end, &run_id));
+    });
+  };
+  {
+    std::lock_guard lock(waiter->mutex);
+    waiter->watch_id = history_.WatchRun(namespace_id, run_id, [answer] { answer(true); });
+    waiter->deadline_id = scheduler_.At(PollDeadline(*ctx, options_.history_poll_max),
+                                        [answer] { answer(true); });
+  }
+  ctx->OnCancel([answer] { answer(false); });
+  page = history_.GetWorkflowExecutionHistory(namespace_id, request, &at_end, &run_id);
+  if (!page.ok() || !at_end) answer(true);
+}
+
+void WorkflowService::Register(RpcRouter& router) {
+  executor_ = &router.executor();
+  router.Unary<wfs::GetSystemInfoRequest, wfs::GetSystemInfoResponse>(
+      kService, "GetSystemInfo", [this](CallContext& c, const auto& r) { return GetSystemInfo(c, r); });
+  router.Unary<wfs::DescribeNamespaceRequest, wfs::DescribeNamespaceResponse>(
+      kService, "DescribeNamespace",
+      [this](CallContext& c, const auto& r) { return DescribeNamespace(c, r); });
+  router.Unary<wfs::RegisterNamespaceRequest, wfs::RegisterNamespaceResponse>(
+      kService, "RegisterNamespace",
+      [this](CallContext& c, const auto& r) { return RegisterNamespace(c, r); });
+  router.Unary<wfs::ListNamespacesRequest, wfs::ListNamespacesResponse>(
+      kService, "ListNamespaces", [this](CallContext& c, const auto& r) { return ListNamespaces(c, r); });
+  router.Unary<wfs::StartWorkflowExecutionRequest, wfs::StartWorkflowExecutionResponse>(
+      kService, "StartWorkflowExecution",
+      [this](CallContext& c, const auto& r) { return StartWorkflowExecution(c, r); });
+  router.Async<wfs::PollWorkflowTaskQueueRequest, wfs::PollWorkflowTaskQueueResponse>(
+      kService, "PollWorkflowTaskQueue",
+      [this](auto ctx, const auto& r, auto done) { PollWorkflowTaskQueue(ctx, r, std::move(done)); });
+  router.Async<wfs::PollActivityTaskQueueRequest, wfs::PollActivityTaskQueueResponse>(
+      kService, "PollActivityTaskQueue",
+      [this](auto ctx, const auto& r, auto done) { PollActivityTaskQueue(ctx, r, std::move(done)); });
+  router.Async<wfs::GetWorkflowExecutionHistoryRequest, wfs::GetWorkflowExecutionHistoryResponse>(
+      kService, "GetWorkflowExecutionHistory", [this](auto ctx, const auto& r, auto done) {
+        GetWorkflowExecutionHistory(ctx, r, std::move(done));
+      });
+
+  router.Unary<wfs::RespondWorkflowTaskCompletedRequest, wfs::RespondWorkflowTaskCompletedResponse>(
+      kService, "RespondWorkflowTaskCompleted",
+      [this](CallContext&, const auto& r) -> Result<wfs::RespondWorkflowTaskCompletedResponse> {
+        EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
+        EON_ASSIGN_OR_RETURN(auto token, ParseToken(r.task_token(), ns, eon::v1::TASK_QUEUE_KIND_WORKFLOW));
+        return history_.RespondWorkflowTaskCompleted(token, r);
+      });
+  router.Unary<wfs::RespondWorkflowTaskFailedRequest, wfs::RespondWorkflowTaskFailedResponse>(
+      kService, "RespondWorkflowTaskFailed",
+      [this](CallContext&, const auto& r) -> Result<wfs::RespondWorkflowTaskFailedResponse> {
+        EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
+        EON_ASSIGN_OR_RETURN(auto token, ParseToken(r.task_token(), ns, eon::v1::TASK_QUEUE_KIND_WORKFLOW));
+        EON_RETURN_IF_ERROR(history_.RespondWorkflowTaskFailed(token, r));
+        return wfs::RespondWorkflowTaskFailedResponse();
+      });
+  router.Unary<wfs::RespondActivityTaskCompletedRequest, wfs::RespondActivityTaskCompletedResponse>(
+      kService, "RespondActivityTaskCompleted",
+      [this](CallContext&, const auto& r) -> Result<wfs::RespondActivityTaskCompletedResponse> {
+        EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
+        EON_ASSIGN_OR_RETURN(auto token, ParseToken(r.task_token(), ns, eon::v1::TASK_QUEUE_KIND_ACTIVITY));
+        EON_RETURN_IF_ERROR(history_.RespondActivityTaskCompleted(token, r.result(), r.identity()));
+        return wfs::RespondActivityTaskCompletedResponse();
+      });
+  router.Unary<wfs::RespondActivityTaskFailedRequest, wfs::RespondActivityTaskFailedResponse>(
+      kService, "RespondActivityTaskFailed",
+      [this](CallContext&, const auto& r) -> Result<wfs::RespondActivityTaskFailedResponse> {
+        EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
+        EON_ASSIGN_OR_RETURN(auto token, ParseToken(r.task_token(), ns, eon::v1::TASK_QUEUE_KIND_ACTIVITY));
+        EON_RETURN_IF_ERROR(history_.RespondActivityTaskFailed(
+            token, r.failure(), r.has_last_heartbeat_details() ? &r.last_heartbeat_details() : nullptr,
+            r.identity()));
+        return wfs::RespondActivityTaskFailedResponse();
+      });
+  router.Unary<wfs::RespondActivityTaskCanceledRequest, wfs::RespondActivityTaskCanceledResponse>(
+      kService, "RespondActivityTaskCanceled",
+      [this](CallContext&, const auto& r) -> Result<wfs::RespondActivityTaskCanceledResponse> {
+        EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
+        EON_ASSIGN_OR_RETURN(auto token, ParseToken(r.task_token(), ns, eon::v1::TASK_QUEUE_KIND_ACTIVITY));
+        EON_RETURN_IF_ERROR(history_.RespondActivityTaskCanceled(token, r.details(), r.identity()));
+        return wfs::RespondActivityTaskCanceledResponse();
+      });
+  router.Unary<wfs::RecordActivityTaskHeartbeatRequest, wfs::RecordActivityTaskHeartbeatResponse>(
+      kService, "RecordActivityTaskHeartbeat",
+      [this](CallContext&, const auto& r) -> Result<wfs::RecordActivityTaskHeartbeatResponse> {
+        EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
+        EON_ASSIGN_OR_RETURN(auto token, ParseToken(r.task_token(), ns, eon::v1::TASK_QUEUE_KIND_ACTIVITY));
+        EON_ASSIGN_OR_RETURN(bool cancel, history_.RecordActivityTaskHeartbeat(token, r.details(), r.identity()));
+        wfs::RecordActivityTaskHeartbeatResponse response;
+        response.set_cancel_requested(cancel);
+        return response;
+      });
+  router.Unary<wfs::DescribeWorkflowExecutionRequest, wfs::DescribeWorkflowExecutionResponse>(
+      kService, "DescribeWorkflowExecution",
+      [this](CallContext&, const auto& r) -> Result<wfs::DescribeWorkflowExecutionResponse> {
+        EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
+        EON_RETURN_IF_ERROR(CheckId(r.execution().workflow_id(), "WorkflowId"));
+        return history_.DescribeWorkflowExecution(ns->info().id(), r.execution());
+      });
+  router.Unary<wfs::TerminateWorkflowExecutionRequest, wfs::TerminateWorkflowExecutionResponse>(
+      kService, "TerminateWorkflowExecution",
+      [this](CallContext&, const auto& r) -> Result<wfs::TerminateWorkflowExecutionResponse> {
+        EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
+        EON_RETURN_IF_ERROR(CheckId(r.workflow_execution().workflow_id(), "WorkflowId"));
+        EON_RETURN_IF_ERROR(history_.TerminateWorkflowExecution(ns->info().id(), r));
+        return wfs::TerminateWorkflowExecutionResponse();
+      });
+  router.Unary<wfs::ShutdownWorkerRequest, wfs::ShutdownWorkerResponse>(
+      kService, "ShutdownWorker",
+      [this](CallContext&, const auto& r) -> Result<wfs::ShutdownWorkerResponse> {
+        EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
+        // Only the worker's own sticky queue is answered here; its normal-queue polls are
+        // cancelled by the SDK itself (worker_poll_complete_on_shutdown is not advertised).
+        if (!r.sticky_task_queue().empty()) {
+          matching_.ShutdownWorker(ns->info().id(), r.sticky_task_queue(), "", "");
+        }
+        return wfs::ShutdownWorkerResponse();
+      });
+}
+
+}  // namespace
+
+std::unique_ptr<ServiceHandle> RegisterWorkflowService(RpcRouter& router,
+                                                       namespaces::Registry& namespaces,
+                                                       history::HistoryEngine& history,
+                                                       matching::MatchingEngine& matching,
+                                                       DeadlineScheduler& scheduler,
+                                                       FrontendOptions options) {
+  auto service = std::make_unique<WorkflowService>(namespaces, history, matching, scheduler, options);
+  service->Register(router);
+  return service;
+}
+
+}  // namespace eon::frontend

@@ -1,0 +1,153 @@
+// history: workflow executions. Owns mutable state and event histories (through the store),
+// turns requests and worker commands into events, and runs the transactional outbox: transfer
+// tasks (dispatch to matching) and timer tasks (timeouts, retry backoff).
+//
+// Updates to one execution are serialized (a striped lock on namespace id + workflow id);
+// different executions proceed in parallel. Every update is one store transaction. Mutable
+// state is cached (LRU) so a workflow task costs no state re-read.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "common/clock.h"
+#include "common/executor.h"
+#include "common/status.h"
+#include "eon/v1/state.pb.h"
+#include "matching/matching_engine.h"
+#include "persistence/store.h"
+#include "temporal/api/workflowservice/v1/request_response.pb.h"
+
+namespace eon::history {
+
+namespace wfs = temporal::api::workflowservice::v1;
+
+struct EngineOptions {
+  int mutable_state_cache_max = 10'000;  // executions
+  Duration default_workflow_task_timeout = std::chrono::seconds(10);
+  Duration max_workflow_task_timeout = std::chrono::seconds(120);
+  int history_page_size_max = 1'000;  // events in one poll response or history page
+  Duration timer_lookahead = std::chrono::minutes(1);  // timer tasks held in memory ahead
+  int workflow_id_length_max = 1'000;
+};
+
+struct StartResult {
+  std::string run_id;
+  bool started = false;  // false: an earlier start with the same request id answered
+};
+
+class QueueProcessors;
+class MutableStateCache;
+
+class HistoryEngine {
+ public:
+  HistoryEngine(persistence::Store& store, Clock& clock, matching::MatchingEngine& matching,
+                Executor& task_executor, EngineOptions options);
+  ~HistoryEngine();
+
+  // Takes the shards, reloads the outbox and starts the queue processors.
+  Status Start();
+  // Stops the queue processors; requests after this fail.
+  void Stop();
+
+  Result<StartResult> StartWorkflowExecution(const std::string& namespace_id,
+                                             const wfs::StartWorkflowExecutionRequest& request);
+
+  // The poll path: a task matched to a poller is recorded started. NOT_FOUND: the task is
+  // stale (its execution moved on) and should be dropped.
+  Result<wfs::PollWorkflowTaskQueueResponse> RecordWorkflowTaskStarted(
+      const eon::v1::QueueTask& task, const std::string& poll_request_id,
+      const std::string& identity);
+  Result<wfs::PollActivityTaskQueueResponse> RecordActivityTaskStarted(
+      const eon::v1::QueueTask& task, const std::string& poll_request_id,
+      const std::string& identity);
+
+  Result<wfs::RespondWorkflowTaskCompletedResponse> RespondWorkflowTaskCompleted(
+      const eon::v1::TaskToken& token, const wfs::RespondWorkflowTaskCompletedRequest& request);
+  Status RespondWorkflowTaskFailed(const eon::v1::TaskToken& token,
+                                   const wfs::RespondWorkflowTaskFailedRequest& request);
+
+  Status RespondActivityTaskCompleted(const eon::v1::TaskToken& token,
+                                      const temporal::api::common::v1::Payloads& result,
+                                      const std::string& identity);
+  Status RespondActivityTaskFailed(const eon::v1::TaskToken& token,
+                                   const temporal::api::failure::v1::Failure& failure,
+                                   const temporal::api::common::v1::Payloads* last_heartbeat,
+                                   const std::string& identity);
+  Status RespondActivityTaskCanceled(const eon::v1::TaskToken& token,
+                                     const temporal::api::common::v1::Payloads& details,
+                                     const std::string& identity);
+  // Returns whether the workflow asked to cancel the activity.
+  Result<bool> RecordActivityTaskHeartbeat(const eon::v1::TaskToken& token,
+                                           const temporal::api::common::v1::Payloads& details,
+                                           const std::string& identity);
+
+  Status TerminateWorkflowExecution(const std::string& namespace_id,
+                                    const wfs::TerminateWorkflowExecutionRequest& request);
+  Result<wfs::DescribeWorkflowExecutionResponse> DescribeWorkflowExecution(
+      const std::string& namespace_id, const temporal::api::common::v1::WorkflowExecution& execution);
+
+  // One page of history. With close_event_only, only the close event (none while running).
+  // `*at_end` is set when the run has no events past the page yet and is still running, i.e.
+  // when a long poll should wait.
+  Result<wfs::GetWorkflowExecutionHistoryResponse> GetWorkflowExecutionHistory(
+      const std::string& namespace_id, const wfs::GetWorkflowExecutionHistoryRequest& request,
+      bool* at_end, std::string* run_id);
+
+  // Calls `fn` once, after the next change to the run is committed. Returns an id for Unwatch.
+  uint64_t WatchRun(const std::string& namespace_id, const std::string& run_id,
+                    std::function<void()> fn);
+  void Unwatch(uint64_t id);
+
+  // Outbox processing, called by the queue processors. Each checks mutable state first, so a
+  // task that runs twice or late does nothing.
+  Status ProcessTransferTask(const persistence::StoredTask& task, std::function<void()> on_settled);
+  Status ProcessTimerTask(const persistence::StoredTask& task);
+
+ private:
+  struct Mutation;
+  using MutateFn = std::function<Status(Mutation&)>;
+
+  int32_t ShardFor(const std::string& namespace_id, const std::string& workflow_id) const;
+  std::mutex& LockFor(const std::string& namespace_id, const std::string& workflow_id);
+  Result<persistence::StoredExecution> Load(const persistence::ExecutionKey& key);
+  // Loads, applies `fn` to a copy of the state, commits. REQUIRES: the execution's lock held.
+  Status MutateLocked(const persistence::ExecutionKey& key, const MutateFn& fn,
+                      persistence::StoredExecution* after);
+  Status Mutate(const persistence::ExecutionKey& key, const MutateFn& fn,
+                persistence::StoredExecution* after = nullptr);
+  Status Commit(persistence::ExecutionWrite& write);
+  Result<std::string> CurrentRunId(const std::string& namespace_id, const std::string& workflow_id);
+  Result<persistence::ExecutionKey> ResolveKey(const std::string& namespace_id,
+                                               const std::string& workflow_id,
+                                               const std::string& run_id);
+  void NotifyWatchers(const std::string& namespace_id, const std::string& run_id);
+
+  persistence::Store& store_;
+  Clock& clock_;
+  matching::MatchingEngine& matching_;
+  Executor& task_executor_;
+  const EngineOptions options_;
+
+  int32_t shard_count_ = 0;
+  std::vector<int64_t> range_ids_;  // set by Start, then read-only
+
+  std::array<std::mutex, 1024> execution_locks_;
+  std::unique_ptr<MutableStateCache> cache_;
+  std::unique_ptr<QueueProcessors> processors_;
+
+  std::mutex watchers_mutex_;
+  uint64_t next_watch_id_ = 1;  // guarded by watchers_mutex_
+  std::unordered_map<std::string, std::map<uint64_t, std::function<void()>>> watchers_;
+  std::unordered_map<uint64_t, std::string> watch_keys_;  // guarded by watchers_mutex_
+};
+
+}  // namespace eon::history

@@ -1,0 +1,176 @@
+#include "history/queue_processors.h"
+
+#include "common/log.h"
+#include "history/history_engine.h"
+
+namespace eon::history {
+namespace {
+constexpr int kLoadBatch = 1'000;
+constexpr auto kDeleteInterval = std::chrono::milliseconds(100);
+constexpr auto kRetryDelay = std::chrono::seconds(1);
+}  // namespace
+
+QueueProcessors::QueueProcessors(HistoryEngine& engine, persistence::Store& store, Clock& clock,
+                                 Executor& executor, int32_t shard_count, Duration timer_lookahead)
+    : engine_(engine),
+      store_(store),
+      clock_(clock),
+      executor_(executor),
+      shard_count_(shard_count),
+      timer_lookahead_(timer_lookahead) {}
+
+QueueProcessors::~QueueProcessors() { Stop(); }
+
+Status QueueProcessors::Start() {
+  std::vector<persistence::StoredTask> transfer;
+  for (int32_t shard = 0; shard < shard_count_; ++shard) {
+    int64_t after = 0;
+    for (;;) {
+      EON_ASSIGN_OR_RETURN(auto page, store_.LoadTransferTasks(shard, after, kLoadBatch));
+      if (page.empty()) break;
+      after = page.back().task_id;
+      for (auto& task : page) transfer.push_back(std::move(task));
+    }
+  }
+  EON_RETURN_IF_ERROR(LoadTimers(clock_.Now() + timer_lookahead_));
+  if (!transfer.empty()) LOG_INFO("re-dispatching " << transfer.size() << " transfer tasks");
+  timer_thread_ = std::thread([this] { TimerLoop(); });
+  delete_thread_ = std::thread([this] { DeleteLoop(); });
+  Add(transfer);
+  return Status::Ok();
+}
+
+void QueueProcessors::Stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  if (timer_thread_.joinable()) timer_thread_.join();
+  if (delete_thread_.joinable()) delete_thread_.join();
+}
+
+Status QueueProcessors::LoadTimers(TimePoint until) {
+  std::vector<persistence::StoredTask> loaded;
+  for (int32_t shard = 0; shard < shard_count_; ++shard) {
+    int64_t after = 0;
+    for (;;) {
+      // Ordered by time then id; paging by id alone is enough because we take them all.
+      EON_ASSIGN_OR_RETURN(auto page, store_.LoadTimerTasks(shard, until, after, kLoadBatch));
+      if (page.empty()) break;
+      for (auto& task : page) {
+        after = std::max(after, task.task_id);
+        loaded.push_back(std::move(task));
+      }
+      if (static_cast<int>(page.size()) < kLoadBatch) break;
+    }
+  }
+  std::lock_guard lock(mutex_);
+  for (auto& task : loaded) {
+    if (!timer_ids_.insert(task.task_id).second) continue;
+    TimePoint when = FromTimestamp(task.task.fire_time());
+    timers_.emplace(when, std::move(task));
+  }
+  timers_loaded_until_ = until;
+  return Status::Ok();
+}
+
+void QueueProcessors::Add(const std::vector<persistence::StoredTask>& tasks) {
+  bool timer_added = false;
+  for (const auto& task : tasks) {
+    if (task.category == persistence::TaskCategory::kTransfer) {
+      executor_.Submit([this, task] { RunTransfer(task); });
+      continue;
+    }
+    TimePoint when = FromTimestamp(task.task.fire_time());
+    std::lock_guard lock(mutex_);
+    // Beyond the window: the next load reads it from the store.
+    if (when > timers_loaded_until_) continue;
+    if (!timer_ids_.insert(task.task_id).second) continue;
+    timers_.emplace(when, task);
+    timer_added = true;
+  }
+  if (timer_added) changed_.notify_all();
+}
+
+void QueueProcessors::ClockChanged() { changed_.notify_all(); }
+
+void QueueProcessors::RunTransfer(const persistence::StoredTask& task) {
+  Status status = engine_.ProcessTransferTask(task, [this, task] { Completed(task); });
+  if (!status.ok()) {
+    LOG_WARN("transfer task " << task.task_id << " failed (" << status.message()
+                              << "); it will be retried");
+    std::this_thread::sleep_for(kRetryDelay);
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) return;
+    }
+    executor_.Submit([this, task] { RunTransfer(task); });
+  }
+}
+
+void QueueProcessors::RunTimer(const persistence::StoredTask& task) {
+  Status status = engine_.ProcessTimerTask(task);
+  if (status.ok()) {
+    Completed(task);
+    return;
+  }
+  LOG_WARN("timer task " << task.task_id << " failed (" << status.message()
+                         << "); it will be retried");
+  std::lock_guard lock(mutex_);
+  timers_.emplace(clock_.Now() + kRetryDelay, task);
+  changed_.notify_all();
+}
+
+void QueueProcessors::TimerLoop() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    TimePoint now = clock_.Now();
+    if (now + timer_lookahead_ / 2 > timers_loaded_until_) {
+      lock.unlock();
+      Status loaded = LoadTimers(now + timer_lookahead_);
+      if (!loaded.ok()) LOG_ERROR("cannot load timer tasks: " << loaded.message());
+      lock.lock();
+      continue;
+    }
+    while (!timers_.empty() && timers_.begin()->first <= now) {
+      persistence::StoredTask task = std::move(timers_.begin()->second);
+      timers_.erase(timers_.begin());
+      executor_.Submit([this, task] { RunTimer(task); });
+    }
+    // The clock may be skipped by tests, so never sleep long.
+    TimePoint next = timers_loaded_until_ - timer_lookahead_ / 2;
+    if (!timers_.empty()) next = std::min(next, timers_.begin()->first);
+    auto wait = std::min<Duration>(next - now, std::chrono::milliseconds(200));
+    changed_.wait_for(lock, std::max<Duration>(wait, std::chrono::milliseconds(1)));
+  }
+}
+
+void QueueProcessors::Completed(const persistence::StoredTask& task) {
+  std::lock_guard lock(mutex_);
+  completed_.push_back(task);
+}
+
+void QueueProcessors::DeleteLoop() {
+  for (;;) {
+    std::vector<persistence::StoredTask> batch;
+    bool stopping;
+    {
+      std::unique_lock lock(mutex_);
+      changed_.wait_for(lock, kDeleteInterval, [this] { return stopping_; });
+      stopping = stopping_;
+      batch.swap(completed_);
+      for (const auto& task : batch) {
+        if (task.category == persistence::TaskCategory::kTimer) timer_ids_.erase(task.task_id);
+      }
+    }
+    if (!batch.empty()) {
+      Status deleted = store_.DeleteTasks(batch);
+      if (!deleted.ok()) LOG_WARN("cannot delete " << batch.size() << " done tasks: " << deleted.message());
+    }
+    if (stopping) return;
+  }
+}
+
+}  // namespace eon::history

@@ -1,0 +1,194 @@
+#include "matching/matching_engine.h"
+
+#include "common/log.h"
+
+namespace eon::matching {
+
+MatchingEngine::MatchingEngine(persistence::Store& store, DeadlineScheduler& scheduler,
+                               MatchingOptions options)
+    : store_(store), scheduler_(scheduler), options_(options) {}
+
+MatchingEngine::~MatchingEngine() {
+  std::vector<PollId> ids;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [id, poller] : pollers_) ids.push_back(id);
+  }
+  for (PollId id : ids) CancelPoll(id);
+}
+
+Status MatchingEngine::Recover() {
+  EON_ASSIGN_OR_RETURN(auto names, store_.ListBackloggedQueues());
+  std::lock_guard lock(mutex_);
+  for (const auto& name : names) {
+    QueueId id{name.namespace_id, name.queue, static_cast<TaskQueueKind>(name.kind)};
+    Queue& queue = queues_[id];
+    queue.db_backlog_count = 1;  // unknown until read; Refill finds out
+    Refill(queue, id);
+  }
+  return Status::Ok();
+}
+
+void MatchingEngine::Refill(Queue& queue, const QueueId& id) {
+  if (queue.db_backlog_count == 0) return;
+  auto loaded = store_.LoadQueueTasks(id.namespace_id, id.name, id.kind, queue.db_read_level,
+                                      options_.backlog_in_memory_max);
+  if (!loaded.ok()) {
+    LOG_ERROR("cannot load the backlog of task queue " << id.name << ": " << loaded.status().message());
+    return;
+  }
+  for (auto& record : *loaded) {
+    queue.db_read_level = record.task_id;
+    queue.backlog.push_back({id, std::move(record.task), record.task_id});
+  }
+  if (static_cast<int>(loaded->size()) < options_.backlog_in_memory_max) queue.db_backlog_count = 0;
+}
+
+Status MatchingEngine::AddTask(const QueueId& queue_id, const eon::v1::QueueTask& task,
+                               std::function<void()> on_settled) {
+  std::optional<Poller> poller;
+  {
+    std::lock_guard lock(mutex_);
+    Queue& queue = queues_[queue_id];
+    while (!queue.pollers.empty() && !poller) {
+      PollId id = queue.pollers.front();
+      poller = TakePoller(id);
+    }
+  }
+  if (poller) {
+    Finish(std::move(poller), MatchedTask{queue_id, task, 0, std::move(on_settled)});
+    return Status::Ok();
+  }
+  // No poller: the backlog. Written before it is visible, so a crash cannot lose it.
+  EON_ASSIGN_OR_RETURN(int64_t task_id,
+                       store_.AddQueueTask(queue_id.namespace_id, queue_id.name, queue_id.kind, task));
+  {
+    std::lock_guard lock(mutex_);
+    Queue& queue = queues_[queue_id];
+    // A poller may have arrived while we wrote.
+    while (!queue.pollers.empty() && !poller) poller = TakePoller(queue.pollers.front());
+    if (!poller) {
+      if (static_cast<int>(queue.backlog.size()) < options_.backlog_in_memory_max &&
+          queue.db_backlog_count == 0) {
+        queue.backlog.push_back({queue_id, task, task_id});
+        queue.db_read_level = std::max(queue.db_read_level, task_id);
+      } else {
+        ++queue.db_backlog_count;
+      }
+    }
+  }
+  if (on_settled) on_settled();
+  if (poller) Finish(std::move(poller), MatchedTask{queue_id, task, task_id, nullptr});
+  return Status::Ok();
+}
+
+MatchingEngine::PollId MatchingEngine::Poll(const QueueId& queue_id, const PollerInfo& info,
+                                            std::chrono::steady_clock::time_point deadline,
+                                            Deliver deliver) {
+  std::optional<MatchedTask> ready;
+  PollId id;
+  {
+    std::lock_guard lock(mutex_);
+    id = next_poll_id_++;
+    Queue& queue = queues_[queue_id];
+    if (queue.backlog.empty()) Refill(queue, queue_id);
+    if (!queue.backlog.empty()) {
+      ready = std::move(queue.backlog.front());
+      queue.backlog.pop_front();
+    } else {
+      Poller poller{id, queue_id, info, std::move(deliver), 0};
+      poller.deadline_id = scheduler_.At(deadline, [this, id] { CancelPoll(id); });
+      queue.pollers.push_back(id);
+      pollers_.emplace(id, std::move(poller));
+      return id;
+    }
+  }
+  deliver(std::move(ready));
+  return id;
+}
+
+std::optional<MatchingEngine::Poller> MatchingEngine::TakePoller(PollId id) {
+  auto it = pollers_.find(id);
+  if (it == pollers_.end()) return std::nullopt;
+  Poller poller = std::move(it->second);
+  pollers_.erase(it);
+  auto queue = queues_.find(poller.queue);
+  if (queue != queues_.end()) queue->second.pollers.remove(id);
+  return poller;
+}
+
+void MatchingEngine::Finish(std::optional<Poller> poller, std::optional<MatchedTask> task) {
+  if (!poller) return;
+  if (poller->deadline_id) scheduler_.Cancel(poller->deadline_id);
+  poller->deliver(std::move(task));
+}
+
+void MatchingEngine::CancelPoll(PollId id) {
+  std::optional<Poller> poller;
+  {
+    std::lock_guard lock(mutex_);
+    poller = TakePoller(id);
+  }
+  Finish(std::move(poller), std::nullopt);
+}
+
+void MatchingEngine::ShutdownWorker(const std::string& namespace_id, const std::string& sticky_queue,
+                                    const std::string& identity,
+                                    const std::string& worker_instance_key) {
+  std::vector<Poller> finished;
+  {
+    std::lock_guard lock(mutex_);
+    std::vector<PollId> ids;
+    for (const auto& [id, poller] : pollers_) {
+      if (poller.queue.namespace_id != namespace_id) continue;
+      bool same_worker =
+          (!worker_instance_key.empty() && poller.info.worker_instance_key == worker_instance_key) ||
+          (!identity.empty() && poller.info.identity == identity) ||
+          (!sticky_queue.empty() && poller.queue.name == sticky_queue);
+      if (same_worker) ids.push_back(id);
+    }
+    for (PollId id : ids) {
+      if (auto poller = TakePoller(id)) finished.push_back(std::move(*poller));
+    }
+  }
+  for (auto& poller : finished) Finish(std::move(poller), std::nullopt);
+}
+
+void MatchingEngine::Done(const MatchedTask& task) {
+  if (task.on_settled) task.on_settled();
+  if (task.backlog_task_id == 0) return;
+  Status deleted = store_.DeleteQueueTask(task.queue.namespace_id, task.queue.name, task.queue.kind,
+                                          task.backlog_task_id);
+  if (!deleted.ok()) {
+    // Harmless: a leftover backlog task is found stale when polled again.
+    LOG_WARN("cannot delete backlog task " << task.backlog_task_id << ": " << deleted.message());
+  }
+}
+
+void MatchingEngine::Requeue(MatchedTask task) {
+  if (task.backlog_task_id == 0) {
+    auto task_id = store_.AddQueueTask(task.queue.namespace_id, task.queue.name, task.queue.kind,
+                                       task.task);
+    if (task_id.ok()) {
+      task.backlog_task_id = *task_id;
+      if (task.on_settled) task.on_settled();
+      task.on_settled = nullptr;
+    } else {
+      // Not settled: its producer keeps it and dispatches it again after a restart.
+      LOG_WARN("cannot write a returned task to the backlog: " << task_id.status().message());
+    }
+  }
+  std::optional<Poller> poller;
+  {
+    std::lock_guard lock(mutex_);
+    Queue& queue = queues_[task.queue];
+    while (!queue.pollers.empty() && !poller) poller = TakePoller(queue.pollers.front());
+    if (!poller) {
+      queue.backlog.push_front(std::move(task));
+      return;
+    }
+  }
+  Finish(std::move(poller), std::move(task));
+}
+
+}  // namespace eon::matching

@@ -1,0 +1,123 @@
+// matching: task queues. Owns the backlog of workflow and activity tasks waiting for a worker,
+// and the long-polls of workers waiting for a task.
+//
+// A task added while a poller waits goes straight to it (sync match); otherwise it is written
+// to the queue's durable backlog (task_queue_tasks) and kept in memory too, in order. A parked
+// poll is a closure, not a thread. A task handed to a poller is not yet "done": the poller's
+// handler records it started in history and then calls Done (or Requeue if its caller left).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <tuple>
+
+#include "common/executor.h"
+#include "common/status.h"
+#include "eon/v1/state.pb.h"
+#include "persistence/store.h"
+
+namespace eon::matching {
+
+using TaskQueueKind = eon::v1::TaskQueueKind;
+
+struct QueueId {
+  std::string namespace_id;
+  std::string name;
+  TaskQueueKind kind = eon::v1::TASK_QUEUE_KIND_UNSPECIFIED;
+  auto operator<=>(const QueueId&) const = default;
+};
+
+struct MatchedTask {
+  QueueId queue;
+  eon::v1::QueueTask task;
+  int64_t backlog_task_id = 0;  // 0 when sync-matched (never written to the backlog)
+  // For a sync-matched task: called once the task is durable elsewhere (recorded started, or
+  // written to the backlog after all), so its producer may forget it.
+  std::function<void()> on_settled;
+};
+
+struct PollerInfo {
+  std::string identity;
+  std::string worker_instance_key;
+};
+
+struct MatchingOptions {
+  std::chrono::milliseconds long_poll_max{60'000};  // an idle poll is answered empty by then
+  int backlog_in_memory_max = 10'000;  // per queue; the rest waits in the database
+};
+
+class MatchingEngine {
+ public:
+  // Called once per poll, with a task or with nothing (timed out, cancelled, worker shut down).
+  using Deliver = std::function<void(std::optional<MatchedTask>)>;
+  using PollId = uint64_t;
+
+  MatchingEngine(persistence::Store& store, DeadlineScheduler& scheduler, MatchingOptions options);
+  ~MatchingEngine();
+
+  // Loads the durable backlogs. Call once before serving.
+  Status Recover();
+
+  // Hands the task to a waiting poller or writes it to the backlog. `on_settled` runs once the
+  // producer may forget the task: before AddTask returns when it went to the backlog, or when
+  // the poller that took it calls Done or Requeue. Not called when AddTask fails.
+  Status AddTask(const QueueId& queue, const eon::v1::QueueTask& task,
+                 std::function<void()> on_settled);
+
+  // Parks a poll until a task comes or `deadline` passes. `deliver` runs exactly once: inside
+  // Poll when a task is waiting, else on the thread that matched, timed out or cancelled it.
+  PollId Poll(const QueueId& queue, const PollerInfo& poller,
+              std::chrono::steady_clock::time_point deadline, Deliver deliver);
+  // Answers a parked poll with nothing (its caller went away). No-op if already answered.
+  void CancelPoll(PollId id);
+  // Answers every parked poll of a worker that is shutting down, with nothing.
+  void ShutdownWorker(const std::string& namespace_id, const std::string& sticky_queue,
+                      const std::string& identity, const std::string& worker_instance_key);
+
+  // The task was recorded started in history (or found stale): forget it for good.
+  void Done(const MatchedTask& task);
+  // The poller could not take the task: put it back at the front of its queue (writing it to
+  // the backlog first if it was sync-matched).
+  void Requeue(MatchedTask task);
+
+ private:
+  struct Poller {
+    PollId id = 0;
+    QueueId queue;
+    PollerInfo info;
+    Deliver deliver;
+    DeadlineScheduler::Id deadline_id = 0;
+  };
+  struct Queue {
+    std::deque<MatchedTask> backlog;  // in order; tasks written to the database
+    std::list<PollId> pollers;        // oldest first
+    int64_t db_read_level = 0;        // highest backlog task id loaded into memory
+    int64_t db_backlog_count = 0;     // tasks in the database not yet loaded
+  };
+
+  // Takes the poller out of every index and returns it, or nullopt if already gone.
+  // REQUIRES: mutex_ held.
+  std::optional<Poller> TakePoller(PollId id);
+  void Finish(std::optional<Poller> poller, std::optional<MatchedTask> task);
+  // Refills a queue's memory from its database backlog. REQUIRES: mutex_ held.
+  void Refill(Queue& queue, const QueueId& id);
+
+  persistence::Store& store_;
+  DeadlineScheduler& scheduler_;
+  const MatchingOptions options_;
+
+  std::mutex mutex_;
+  std::map<QueueId, Queue> queues_;       // guarded by mutex_
+  std::map<PollId, Poller> pollers_;      // guarded by mutex_
+  PollId next_poll_id_ = 1;               // guarded by mutex_
+};
+
+}  // namespace eon::matching

@@ -1,0 +1,88 @@
+#include "namespaces/registry.h"
+
+#include <algorithm>
+
+#include "common/ids.h"
+#include "temporal/api/errordetails/v1/message.pb.h"
+
+namespace eon::namespaces {
+
+namespace {
+constexpr auto kDefaultRetention = std::chrono::hours(24);
+}
+
+Status Registry::Load() {
+  EON_ASSIGN_OR_RETURN(auto records, store_.ListNamespaces());
+  std::lock_guard lock(mutex_);
+  for (auto& record : records) {
+    auto ns = std::make_shared<const eon::v1::NamespaceRecord>(std::move(record));
+    by_name_[ns->info().name()] = ns;
+    by_id_[ns->info().id()] = ns;
+  }
+  return Status::Ok();
+}
+
+Result<Namespace> Registry::ByName(const std::string& name) const {
+  std::lock_guard lock(mutex_);
+  auto it = by_name_.find(name);
+  if (it == by_name_.end()) {
+    temporal::api::errordetails::v1::NamespaceNotFoundFailure detail;
+    detail.set_namespace_(name);
+    return NotFound("Namespace " + name + " is not found.").WithDetail(detail);
+  }
+  return it->second;
+}
+
+Result<Namespace> Registry::ById(const std::string& id) const {
+  std::lock_guard lock(mutex_);
+  auto it = by_id_.find(id);
+  if (it == by_id_.end()) return NotFound("Namespace id " + id + " is not found.");
+  return it->second;
+}
+
+std::vector<Namespace> Registry::All() const {
+  std::lock_guard lock(mutex_);
+  std::vector<Namespace> out;
+  for (const auto& [name, ns] : by_name_) out.push_back(ns);
+  std::sort(out.begin(), out.end(),
+            [](const Namespace& a, const Namespace& b) { return a->info().name() < b->info().name(); });
+  return out;
+}
+
+Result<Namespace> Registry::Register(const std::string& name, const std::string& description,
+                                     const std::string& owner_email, Duration retention) {
+  eon::v1::NamespaceRecord record;
+  auto* info = record.mutable_info();
+  info->set_name(name);
+  info->set_id(NewUuid());
+  info->set_state(temporal::api::enums::v1::NAMESPACE_STATE_REGISTERED);
+  info->set_description(description);
+  info->set_owner_email(owner_email);
+  auto* config = record.mutable_config();
+  *config->mutable_workflow_execution_retention_ttl() =
+      ToProtoDuration(retention.count() > 0 ? retention : Duration(kDefaultRetention));
+  config->set_history_archival_state(temporal::api::enums::v1::ARCHIVAL_STATE_DISABLED);
+  config->set_visibility_archival_state(temporal::api::enums::v1::ARCHIVAL_STATE_DISABLED);
+  Status created = store_.CreateNamespace(record);
+  if (created.code() == StatusCode::ALREADY_EXISTS) {
+    return AlreadyExists("Namespace already exists.")
+        .WithDetail(temporal::api::errordetails::v1::NamespaceAlreadyExistsFailure());
+  }
+  EON_RETURN_IF_ERROR(created);
+  auto ns = std::make_shared<const eon::v1::NamespaceRecord>(std::move(record));
+  std::lock_guard lock(mutex_);
+  by_name_[name] = ns;
+  by_id_[ns->info().id()] = ns;
+  return ns;
+}
+
+Status Registry::Ensure(const std::string& name) {
+  if (ByName(name).ok()) return Status::Ok();
+  auto registered = Register(name, "", "", Duration(kDefaultRetention));
+  if (!registered.ok() && registered.status().code() != StatusCode::ALREADY_EXISTS) {
+    return registered.status();
+  }
+  return Status::Ok();
+}
+
+}  // namespace eon::namespaces

@@ -1,0 +1,43 @@
+// namespaces: the registry of namespaces, read through on every request. Loaded from the store
+// at start and kept in memory (namespaces are few and change rarely).
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "eon/v1/state.pb.h"
+#include "persistence/store.h"
+
+namespace eon::namespaces {
+
+using Namespace = std::shared_ptr<const eon::v1::NamespaceRecord>;  // shared: immutable snapshot
+
+class Registry {
+ public:
+  Registry(persistence::Store& store, Clock& clock) : store_(store), clock_(clock) {}
+
+  Status Load();
+  // NOT_FOUND with NamespaceNotFoundFailure when there is no such namespace.
+  Result<Namespace> ByName(const std::string& name) const;
+  Result<Namespace> ById(const std::string& id) const;
+  std::vector<Namespace> All() const;
+  // ALREADY_EXISTS (with NamespaceAlreadyExistsFailure) when the name is taken.
+  Result<Namespace> Register(const std::string& name, const std::string& description,
+                             const std::string& owner_email, Duration retention);
+  // Registers `name` unless it exists.
+  Status Ensure(const std::string& name);
+
+ private:
+  persistence::Store& store_;
+  Clock& clock_;
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, Namespace> by_name_;  // guarded by mutex_
+  std::unordered_map<std::string, Namespace> by_id_;    // guarded by mutex_
+};
+
+}  // namespace eon::namespaces

@@ -1,0 +1,107 @@
+#include "persistence/sqlite_db.h"
+
+namespace eon::persistence {
+
+Statement::~Statement() {
+  sqlite3_reset(stmt_);
+  sqlite3_clear_bindings(stmt_);
+}
+
+void Statement::Reset() {
+  sqlite3_reset(stmt_);
+  sqlite3_clear_bindings(stmt_);
+  status_ = Status::Ok();
+}
+
+Statement& Statement::Bind(int index, int64_t value) {
+  sqlite3_bind_int64(stmt_, index, value);
+  return *this;
+}
+
+Statement& Statement::Bind(int index, std::string_view text) {
+  sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+  return *this;
+}
+
+Statement& Statement::BindBlob(int index, std::string_view bytes) {
+  sqlite3_bind_blob(stmt_, index, bytes.data(), static_cast<int>(bytes.size()), SQLITE_TRANSIENT);
+  return *this;
+}
+
+bool Statement::Step() {
+  int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc != SQLITE_DONE) status_ = db_.Error("step");
+  return false;
+}
+
+Status Statement::Run() {
+  while (Step()) {
+  }
+  return status_;
+}
+
+std::string Statement::ColumnText(int column) const {
+  const unsigned char* text = sqlite3_column_text(stmt_, column);
+  if (text == nullptr) return {};
+  return std::string(reinterpret_cast<const char*>(text),
+                     static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
+}
+
+std::string_view Statement::ColumnBlob(int column) const {
+  const void* data = sqlite3_column_blob(stmt_, column);
+  if (data == nullptr) return {};
+  return {static_cast<const char*>(data), static_cast<size_t>(sqlite3_column_bytes(stmt_, column))};
+}
+
+Result<std::unique_ptr<SqliteDb>> SqliteDb::Open(const std::string& path) {
+  sqlite3* raw = nullptr;
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+  int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string message = raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc);
+    sqlite3_close(raw);
+    return Unavailable("cannot open database " + path + ": " + message);
+  }
+  sqlite3_extended_result_codes(raw, 1);
+  return std::unique_ptr<SqliteDb>(new SqliteDb(raw));
+}
+
+SqliteDb::~SqliteDb() {
+  for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
+  sqlite3_close(db_);
+}
+
+Status SqliteDb::Error(std::string_view what) const {
+  int code = sqlite3_errcode(db_) & 0xff;
+  std::string message = std::string("sqlite ") + std::string(what) + ": " + sqlite3_errmsg(db_);
+  if (code == SQLITE_NOTADB) return FailedPrecondition(message);
+  if (code == SQLITE_BUSY || code == SQLITE_LOCKED) return Unavailable(message);
+  return Internal(message);
+}
+
+Status SqliteDb::Exec(std::string_view sql) {
+  std::string copy(sql);
+  char* error = nullptr;
+  int rc = sqlite3_exec(db_, copy.c_str(), nullptr, nullptr, &error);
+  if (rc == SQLITE_OK) return Status::Ok();
+  std::string message = error ? error : sqlite3_errstr(rc);
+  sqlite3_free(error);
+  if ((rc & 0xff) == SQLITE_NOTADB) return FailedPrecondition("sqlite: " + message);
+  return Internal("sqlite: " + message + " (in: " + copy.substr(0, 80) + ")");
+}
+
+Result<std::unique_ptr<Statement>> SqliteDb::Prepare(const std::string& sql) {
+  auto it = statements_.find(sql);
+  if (it == statements_.end()) {
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                           &stmt, nullptr) != SQLITE_OK) {
+      return Error("prepare (" + sql.substr(0, 60) + ")");
+    }
+    it = statements_.emplace(sql, stmt).first;
+  }
+  return std::make_unique<Statement>(*this, it->second);
+}
+
+}  // namespace eon::persistence

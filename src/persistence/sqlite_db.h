@@ -1,0 +1,70 @@
+// A thin RAII layer over one SQLite connection: prepared statements cached by SQL text, typed
+// binds and column reads, errors as Status. Not thread-safe: the owner serializes use.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "common/status.h"
+
+namespace eon::persistence {
+
+class SqliteDb;
+
+// A prepared statement borrowed from the connection's cache; reset when it goes out of scope.
+class Statement {
+ public:
+  Statement(SqliteDb& db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  ~Statement();
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  // Makes the statement ready to run again with new bindings.
+  void Reset();
+  Statement& Bind(int index, int64_t value);
+  Statement& Bind(int index, std::string_view text);
+  Statement& BindBlob(int index, std::string_view bytes);
+
+  // Steps once: true with a row, false when done; errors go to status().
+  bool Step();
+  // Steps to the end (for statements without rows).
+  Status Run();
+  const Status& status() const { return status_; }
+
+  int64_t ColumnInt(int column) const { return sqlite3_column_int64(stmt_, column); }
+  std::string ColumnText(int column) const;
+  std::string_view ColumnBlob(int column) const;
+
+ private:
+  SqliteDb& db_;
+  sqlite3_stmt* stmt_;
+  Status status_;
+};
+
+class SqliteDb {
+ public:
+  // Opens (creating if missing) the database at `path`; ":memory:" for a private in-memory one.
+  static Result<std::unique_ptr<SqliteDb>> Open(const std::string& path);
+  ~SqliteDb();
+  SqliteDb(const SqliteDb&) = delete;
+  SqliteDb& operator=(const SqliteDb&) = delete;
+
+  Status Exec(std::string_view sql);
+  // The returned statement is valid until the next Prepare of the same SQL text.
+  Result<std::unique_ptr<Statement>> Prepare(const std::string& sql);
+  int64_t Changes() const { return sqlite3_changes64(db_); }
+  Status Error(std::string_view what) const;
+  sqlite3* raw() { return db_; }
+
+ private:
+  explicit SqliteDb(sqlite3* db) : db_(db) {}
+  sqlite3* db_;
+  std::unordered_map<std::string, sqlite3_stmt*> statements_;
+};
+
+}  // namespace eon::persistence

@@ -1,0 +1,613 @@
+#include "persistence/sqlite_store.h"
+
+#include <filesystem>
+
+#include "common/ids.h"
+#include "common/log.h"
+
+namespace eon::persistence {
+namespace {
+
+constexpr const char* kDatabaseMarker = "eon";
+
+// Versioned migrations: migration i brings the schema from version i to i + 1. Each is applied
+// in its own transaction together with the version bump, and is written to be idempotent.
+const char* const kMigrations[] = {
+    // 1: the foundation.
+    R"sql(
+CREATE TABLE IF NOT EXISTS shards (
+  shard_id INTEGER PRIMARY KEY,
+  range_id INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS namespaces (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS executions (
+  namespace_id TEXT NOT NULL,
+  workflow_id TEXT NOT NULL,
+  run_id TEXT NOT NULL,
+  shard_id INTEGER NOT NULL,
+  db_version INTEGER NOT NULL,
+  state BLOB NOT NULL,
+  PRIMARY KEY (namespace_id, workflow_id, run_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS current_executions (
+  namespace_id TEXT NOT NULL,
+  workflow_id TEXT NOT NULL,
+  run_id TEXT NOT NULL,
+  status INTEGER NOT NULL,
+  create_request_id TEXT NOT NULL,
+  PRIMARY KEY (namespace_id, workflow_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS history_events (
+  namespace_id TEXT NOT NULL,
+  run_id TEXT NOT NULL,
+  event_id INTEGER NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY (namespace_id, run_id, event_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tasks (
+  task_id INTEGER PRIMARY KEY AUTOINCREMENT,
+  shard_id INTEGER NOT NULL,
+  category INTEGER NOT NULL,
+  visibility_ns INTEGER NOT NULL,
+  data BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS tasks_by_time ON tasks (shard_id, category, visibility_ns, task_id);
+CREATE TABLE IF NOT EXISTS task_queue_tasks (
+  task_id INTEGER PRIMARY KEY AUTOINCREMENT,
+  namespace_id TEXT NOT NULL,
+  task_queue TEXT NOT NULL,
+  kind INTEGER NOT NULL,
+  data BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS task_queue_tasks_by_queue
+  ON task_queue_tasks (namespace_id, task_queue, kind, task_id);
+)sql",
+};
+constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
+
+std::string Serialize(const google::protobuf::Message& message) {
+  std::string out;
+  message.SerializeToString(&out);
+  return out;
+}
+
+template <typename T>
+Result<T> Parse(std::string_view bytes, const char* what) {
+  T message;
+  if (!message.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return Internal(std::string("corrupt ") + what + " record in the database");
+  }
+  return message;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptions& options) {
+  const bool in_memory = options.path == ":memory:";
+  if (!in_memory) {
+    std::error_code ec;
+    auto parent = std::filesystem::path(options.path).parent_path();
+    if (!parent.empty() && !std::filesystem::is_directory(parent, ec)) {
+      return FailedPrecondition("the folder of database file " + options.path + " does not exist");
+    }
+  }
+  EON_ASSIGN_OR_RETURN(auto writer, SqliteDb::Open(options.path));
+  // The first statement that reads the file tells whether it is a database at all.
+  Status probe = writer->Exec("SELECT count(*) FROM sqlite_master");
+  if (!probe.ok()) {
+    return FailedPrecondition(options.path + " is not an Eon database (" + probe.message() + ")");
+  }
+  EON_RETURN_IF_ERROR(writer->Exec("PRAGMA busy_timeout = 5000"));
+  if (!in_memory) {
+    EON_RETURN_IF_ERROR(writer->Exec("PRAGMA journal_mode = WAL"));
+    EON_RETURN_IF_ERROR(writer->Exec(options.synchronous_full ? "PRAGMA synchronous = FULL"
+                                                              : "PRAGMA synchronous = NORMAL"));
+  }
+  std::unique_ptr<SqliteDb> reader;
+  auto store = std::unique_ptr<SqliteStore>(
+      new SqliteStore(options, std::move(writer), nullptr));
+  EON_RETURN_IF_ERROR(store->Migrate());
+  if (!in_memory) {
+    EON_ASSIGN_OR_RETURN(store->reader_, SqliteDb::Open(options.path));
+    EON_RETURN_IF_ERROR(store->reader_->Exec("PRAGMA busy_timeout = 5000"));
+  }
+  store->committer_ = std::thread([s = store.get()] { s->CommitLoop(); });
+  return store;
+}
+
+SqliteStore::SqliteStore(SqliteOptions options, std::unique_ptr<SqliteDb> writer,
+                         std::unique_ptr<SqliteDb> reader)
+    : options_(std::move(options)), writer_(std::move(writer)), reader_(std::move(reader)) {}
+
+SqliteStore::~SqliteStore() {
+  {
+    std::lock_guard lock(queue_mutex_);
+    stopping_ = true;
+  }
+  queue_ready_.notify_all();
+  if (committer_.joinable()) committer_.join();
+}
+
+Status SqliteStore::Migrate() {
+  std::lock_guard lock(writer_mutex_);
+  SqliteDb& db = *writer_;
+  int table_count = 0;
+  bool has_metadata = false;
+  {
+    EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare("SELECT name FROM sqlite_master WHERE type = 'table'"));
+    while (stmt->Step()) {
+      ++table_count;
+      if (stmt->ColumnText(0) == "cluster_metadata") has_metadata = true;
+    }
+    EON_RETURN_IF_ERROR(stmt->status());
+  }
+  int version = 0;
+  if (table_count > 0) {
+    std::string marker;
+    if (has_metadata) {
+      EON_ASSIGN_OR_RETURN(auto stmt,
+                           db.Prepare("SELECT key, value FROM cluster_metadata"));
+      while (stmt->Step()) {
+        std::string key = stmt->ColumnText(0);
+        if (key == "database") marker = stmt->ColumnText(1);
+        if (key == "schema_version") version = std::stoi(stmt->ColumnText(1));
+      }
+      EON_RETURN_IF_ERROR(stmt->status());
+    }
+    if (marker != kDatabaseMarker) {
+      return FailedPrecondition(options_.path +
+                                " is not an Eon database (it holds other SQLite tables)");
+    }
+    if (version > kSchemaVersion) {
+      return FailedPrecondition(options_.path + " has schema version " + std::to_string(version) +
+                                ", newer than this eon understands (" +
+                                std::to_string(kSchemaVersion) + "); upgrade eon");
+    }
+  } else {
+    EON_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
+    Status created = db.Exec(
+        "CREATE TABLE cluster_metadata (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "INSERT INTO cluster_metadata VALUES ('database', 'eon'), ('schema_version', '0');");
+    if (created.ok()) {
+      EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare("INSERT INTO cluster_metadata VALUES (?, ?)"));
+      created = stmt->Bind(1, "shard_count").Bind(2, std::to_string(options_.shard_count)).Run();
+    }
+    if (created.ok()) {
+      EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare("INSERT INTO cluster_metadata VALUES (?, ?)"));
+      created = stmt->Bind(1, "cluster_id").Bind(2, NewUuid()).Run();
+    }
+    if (!created.ok()) {
+      db.Exec("ROLLBACK");
+      return created;
+    }
+    EON_RETURN_IF_ERROR(db.Exec("COMMIT"));
+  }
+  for (int v = version; v < kSchemaVersion; ++v) {
+    EON_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
+    Status applied = db.Exec(kMigrations[v]);
+    if (applied.ok()) {
+      EON_ASSIGN_OR_RETURN(
+          auto stmt, db.Prepare("UPDATE cluster_metadata SET value = ? WHERE key = 'schema_version'"));
+      applied = stmt->Bind(1, std::to_string(v + 1)).Run();
+    }
+    if (!applied.ok()) {
+      db.Exec("ROLLBACK");
+      return Internal("schema migration " + std::to_string(v + 1) + " failed: " + applied.message());
+    }
+    EON_RETURN_IF_ERROR(db.Exec("COMMIT"));
+    LOG_INFO("database schema migrated to version " << v + 1);
+  }
+  return Status::Ok();
+}
+
+template <typename Fn>
+auto SqliteStore::Read(Fn&& fn) {
+  if (reader_) {
+    std::lock_guard lock(reader_mutex_);
+    return fn(*reader_);
+  }
+  std::lock_guard lock(writer_mutex_);
+  return fn(*writer_);
+}
+
+Status SqliteStore::Write(Job job) {
+  auto pending = std::make_unique<PendingJob>();
+  pending->job = std::move(job);
+  auto done = pending->done.get_future();
+  {
+    std::lock_guard lock(queue_mutex_);
+    if (stopping_) return Unavailable("the store is shutting down");
+    queue_.push_back(std::move(pending));
+  }
+  queue_ready_.notify_one();
+  return done.get();
+}
+
+void SqliteStore::CommitLoop() {
+  for (;;) {
+    std::vector<std::unique_ptr<PendingJob>> batch;
+    {
+      std::unique_lock lock(queue_mutex_);
+      queue_ready_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping and drained
+      while (!queue_.empty() && static_cast<int>(batch.size()) < options_.group_commit_jobs_max) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    std::vector<Status> results(batch.size());
+    Status txn;
+    {
+      std::lock_guard lock(writer_mutex_);
+      SqliteDb& db = *writer_;
+      txn = db.Exec("BEGIN IMMEDIATE");
+      for (size_t i = 0; txn.ok() && i < batch.size(); ++i) {
+        txn = db.Exec("SAVEPOINT job");
+        if (!txn.ok()) break;
+        results[i] = batch[i]->job(db);
+        txn = results[i].ok() ? db.Exec("RELEASE job") : db.Exec("ROLLBACK TO job; RELEASE job");
+      }
+      if (txn.ok()) txn = db.Exec("COMMIT");
+      if (!txn.ok()) {
+        db.Exec("ROLLBACK");
+        LOG_ERROR("group commit of " << batch.size() << " jobs failed: " << txn.message());
+      }
+    }
+    if (txn.ok()) {
+      std::lock_guard lock(stats_mutex_);
+      ++stats_.write_transactions;
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      batch[i]->done.set_value(txn.ok() ? results[i] : Unavailable("commit failed: " + txn.message()));
+    }
+  }
+}
+
+Result<int32_t> SqliteStore::ShardCount() {
+  return Read([](SqliteDb& db) -> Result<int32_t> {
+    EON_ASSIGN_OR_RETURN(auto stmt,
+                         db.Prepare("SELECT value FROM cluster_metadata WHERE key = 'shard_count'"));
+    if (!stmt->Step()) return Internal("cluster_metadata has no shard_count");
+    return static_cast<int32_t>(std::stoi(stmt->ColumnText(0)));
+  });
+}
+
+Result<std::vector<int64_t>> SqliteStore::AcquireShards() {
+  EON_ASSIGN_OR_RETURN(int32_t shard_count, ShardCount());
+  std::vector<int64_t> range_ids(shard_count);
+  EON_RETURN_IF_ERROR(Write([&](SqliteDb& db) -> Status {
+    for (int32_t shard = 0; shard < shard_count; ++shard) {
+      EON_ASSIGN_OR_RETURN(auto up, db.Prepare(
+          "INSERT INTO shards (shard_id, range_id) VALUES (?, 1) "
+          "ON CONFLICT (shard_id) DO UPDATE SET range_id = range_id + 1 RETURNING range_id"));
+      up->Bind(1, shard);
+      if (!up->Step()) return up->status().ok() ? Internal("shard upsert returned no row") : up->status();
+      range_ids[shard] = up->ColumnInt(0);
+    }
+    return Status::Ok();
+  }));
+  return range_ids;
+}
+
+Status SqliteStore::CreateNamespace(const eon::v1::NamespaceRecord& record) {
+  return Write([&](SqliteDb& db) -> Status {
+    EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare(
+        "INSERT INTO namespaces (id, name, data) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"));
+    EON_RETURN_IF_ERROR(stmt->Bind(1, record.info().id())
+                            .Bind(2, record.info().name())
+                            .BindBlob(3, Serialize(record))
+                            .Run());
+    if (db.Changes() == 0) return AlreadyExists("Namespace already exists.");
+    return Status::Ok();
+  });
+}
+
+Result<std::vector<eon::v1::NamespaceRecord>> SqliteStore::ListNamespaces() {
+  return Read([](SqliteDb& db) -> Result<std::vector<eon::v1::NamespaceRecord>> {
+    EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare("SELECT data FROM namespaces ORDER BY name"));
+    std::vector<eon::v1::NamespaceRecord> out;
+    while (stmt->Step()) {
+      EON_ASSIGN_OR_RETURN(auto record,
+                           Parse<eon::v1::NamespaceRecord>(stmt->ColumnBlob(0), "namespace"));
+      out.push_back(std::move(record));
+    }
+    EON_RETURN_IF_ERROR(stmt->status());
+    return out;
+  });
+}
+
+Result<CurrentExecution> SqliteStore::GetCurrentExecution(const std::string& namespace_id,
+                                                          const std::string& workflow_id) {
+  return Read([&](SqliteDb& db) -> Result<CurrentExecution> {
+    EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare(
+        "SELECT run_id, status, create_request_id FROM current_executions "
+        "WHERE namespace_id = ? AND workflow_id = ?"));
+    stmt->Bind(1, namespace_id).Bind(2, workflow_id);
+    if (!stmt->Step()) {
+      EON_RETURN_IF_ERROR(stmt->status());
+      return NotFound("workflow not found for ID: " + workflow_id);
+    }
+    CurrentExecution current;
+    current.run_id = stmt->ColumnText(0);
+    current.status = static_cast<temporal::api::enums::v1::WorkflowExecutionStatus>(stmt->ColumnInt(1));
+    current.create_request_id = stmt->ColumnText(2);
+    return current;
+  });
+}
+
+Result<StoredExecution> SqliteStore::GetExecution(const ExecutionKey& key) {
+  return Read([&](SqliteDb& db) -> Result<StoredExecution> {
+    EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare(
+        "SELECT db_version, state FROM executions "
+        "WHERE namespace_id = ? AND workflow_id = ? AND run_id = ?"));
+    stmt->Bind(1, key.namespace_id).Bind(2, key.workflow_id).Bind(3, key.run_id);
+    if (!stmt->Step()) {
+      EON_RETURN_IF_ERROR(stmt->status());
+      return NotFound("workflow execution not found: " + key.workflow_id + "/" + key.run_id);
+    }
+    StoredExecution out;
+    out.db_version = stmt->ColumnInt(0);
+    EON_ASSIGN_OR_RETURN(out.state,
+                         Parse<eon::v1::ExecutionState>(stmt->ColumnBlob(1), "execution"));
+    return out;
+  });
+}
+
+Status SqliteStore::CommitExecution(const ExecutionWrite& write, std::vector<StoredTask>* created) {
+  std::vector<StoredTask> tasks;
+  Status status = Write([&](SqliteDb& db) {
+    tasks.clear();
+    return ApplyExecutionWrite(db, write, &tasks);
+  });
+  if (status.ok()) {
+    std::lock_guard lock(stats_mutex_);
+    ++stats_.execution_writes;
+  }
+  if (status.ok() && created) *created = std::move(tasks);
+  return status;
+}
+
+Status SqliteStore::ApplyExecutionWrite(SqliteDb& db, const ExecutionWrite& write,
+                                        std::vector<StoredTask>* created) {
+  const auto& state = write.state;
+  {
+    EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare("SELECT range_id FROM shards WHERE shard_id = ?"));
+    stmt->Bind(1, write.shard_id);
+    if (!stmt->Step() || stmt->ColumnInt(0) != write.range_id) {
+      EON_RETURN_IF_ERROR(stmt->status());
+      return Aborted("shard " + std::to_string(write.shard_id) + " is owned by another process");
+    }
+  }
+  if (write.expected_db_version == 0) {
+    // A new run: the workflow id must point where the caller saw it point.
+    {
+      EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare(
+          "SELECT run_id FROM current_executions WHERE namespace_id = ? AND workflow_id = ?"));
+      stmt->Bind(1, state.namespace_id()).Bind(2, state.workflow_id());
+      std::string current = stmt->Step() ? stmt->ColumnText(0) : std::string();
+      EON_RETURN_IF_ERROR(stmt->status());
+      if (current != write.expected_current_run_id) {
+        return Aborted("the current run of workflow " + state.workflow_id() + " changed");
+      }
+    }
+    EON_ASSIGN_OR_RETURN(auto insert, db.Prepare(
+        "INSERT INTO executions (namespace_id, workflow_id, run_id, shard_id, db_version, state) "
+        "VALUES (?, ?, ?, ?, 1, ?)"));
+    EON_RETURN_IF_ERROR(insert->Bind(1, state.namespace_id())
+                            .Bind(2, state.workflow_id())
+                            .Bind(3, state.run_id())
+                            .Bind(4, write.shard_id)
+                            .BindBlob(5, Serialize(state))
+                            .Run());
+    EON_ASSIGN_OR_RETURN(auto current, db.Prepare(
+        "INSERT INTO current_executions (namespace_id, workflow_id, run_id, status, "
+        "create_request_id) VALUES (?, ?, ?, ?, ?) ON CONFLICT (namespace_id, workflow_id) DO "
+        "UPDATE SET run_id = excluded.run_id, status = excluded.status, "
+        "create_request_id = excluded.create_request_id"));
+    EON_RETURN_IF_ERROR(current->Bind(1, state.namespace_id())
+                            .Bind(2, state.workflow_id())
+                            .Bind(3, state.run_id())
+                            .Bind(4, static_cast<int64_t>(state.status()))
+                            .Bind(5, state.create_request_id())
+                            .Run());
+  } else {
+    EON_ASSIGN_OR_RETURN(auto update, db.Prepare(
+        "UPDATE executions SET db_version = ?, state = ? "
+        "WHERE namespace_id = ? AND workflow_id = ? AND run_id = ? AND db_version = ?"));
+    EON_RETURN_IF_ERROR(update->Bind(1, write.expected_db_version + 1)
+                            .BindBlob(2, Serialize(state))
+                            .Bind(3, state.namespace_id())
+                            .Bind(4, state.workflow_id())
+                            .Bind(5, state.run_id())
+                            .Bind(6, write.expected_db_version)
+                            .Run());
+    if (db.Changes() != 1) {
+      return Aborted("workflow execution " + state.workflow_id() + " was changed concurrently");
+    }
+    EON_ASSIGN_OR_RETURN(auto current, db.Prepare(
+        "UPDATE current_executions SET status = ? "
+        "WHERE namespace_id = ? AND workflow_id = ? AND run_id = ? AND status != ?"));
+    EON_RETURN_IF_ERROR(current->Bind(1, static_cast<int64_t>(state.status()))
+                            .Bind(2, state.namespace_id())
+                            .Bind(3, state.workflow_id())
+                            .Bind(4, state.run_id())
+                            .Bind(5, static_cast<int64_t>(state.status()))
+                            .Run());
+  }
+  if (!write.new_events.empty()) {
+    EON_ASSIGN_OR_RETURN(auto insert, db.Prepare(
+        "INSERT INTO history_events (namespace_id, run_id, event_id, data) VALUES (?, ?, ?, ?)"));
+    for (const auto& event : write.new_events) {
+      Status s = insert->Bind(1, state.namespace_id())
+                     .Bind(2, state.run_id())
+                     .Bind(3, event.event_id())
+                     .BindBlob(4, Serialize(event))
+                     .Run();
+      if (!s.ok()) return Aborted("history event " + std::to_string(event.event_id()) +
+                                  " already written: " + s.message());
+      insert->Reset();
+    }
+  }
+  if (!write.new_tasks.empty()) {
+    EON_ASSIGN_OR_RETURN(auto insert, db.Prepare(
+        "INSERT INTO tasks (shard_id, category, visibility_ns, data) VALUES (?, ?, ?, ?) "
+        "RETURNING task_id"));
+    for (const auto& task : write.new_tasks) {
+      int64_t visibility_ns =
+          task.category == TaskCategory::kTimer ? ToUnixNanos(FromTimestamp(task.task.fire_time())) : 0;
+      insert->Bind(1, write.shard_id)
+          .Bind(2, static_cast<int64_t>(task.category))
+          .Bind(3, visibility_ns)
+          .BindBlob(4, Serialize(task.task));
+      if (!insert->Step()) return insert->status().ok() ? Internal("task insert returned no id") : insert->status();
+      created->push_back({write.shard_id, task.category, insert->ColumnInt(0), task.task});
+      EON_RETURN_IF_ERROR(insert->Run());
+      insert->Reset();
+    }
+  }
+  return Status::Ok();
+}
+
+Result<HistoryPage> SqliteStore::ReadHistory(const std::string& namespace_id,
+                                             const std::string& run_id, int64_t first_event_id,
+                                             int max_events) {
+  return Read([&](SqliteDb& db) -> Result<HistoryPage> {
+    EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare(
+        "SELECT data FROM history_events WHERE namespace_id = ? AND run_id = ? AND event_id >= ? "
+        "ORDER BY event_id LIMIT ?"));
+    stmt->Bind(1, namespace_id).Bind(2, run_id).Bind(3, first_event_id).Bind(4, max_events + 1);
+    HistoryPage page;
+    while (stmt->Step()) {
+      EON_ASSIGN_OR_RETURN(auto event, Parse<temporal::api::history::v1::HistoryEvent>(
+                                           stmt->ColumnBlob(0), "history event"));
+      if (static_cast<int>(page.events.size()) == max_events) {
+        page.next_event_id = event.event_id();
+        break;
+      }
+      page.events.push_back(std::move(event));
+    }
+    EON_RETURN_IF_ERROR(stmt->status());
+    return page;
+  });
+}
+
+namespace {
+Result<std::vector<StoredTask>> ReadTasks(Statement& stmt, int32_t shard_id, TaskCategory category) {
+  std::vector<StoredTask> out;
+  while (stmt.Step()) {
+    StoredTask task;
+    task.shard_id = shard_id;
+    task.category = category;
+    task.task_id = stmt.ColumnInt(0);
+    EON_ASSIGN_OR_RETURN(task.task, Parse<eon::v1::HistoryTask>(stmt.ColumnBlob(1), "task"));
+    out.push_back(std::move(task));
+  }
+  EON_RETURN_IF_ERROR(stmt.status());
+  return out;
+}
+}  // namespace
+
+Result<std::vector<StoredTask>> SqliteStore::LoadTransferTasks(int32_t shard_id,
+                                                               int64_t after_task_id, int limit) {
+  return Read([&](SqliteDb& db) -> Result<std::vector<StoredTask>> {
+    EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare(
+        "SELECT task_id, data FROM tasks WHERE shard_id = ? AND category = ? AND "
+        "visibility_ns = 0 AND task_id > ? ORDER BY task_id LIMIT ?"));
+    stmt->Bind(1, shard_id)
+        .Bind(2, static_cast<int64_t>(TaskCategory::kTransfer))
+        .Bind(3, after_task_id)
+        .Bind(4, limit);
+    return ReadTasks(*stmt, shard_id, TaskCategory::kTransfer);
+  });
+}
+
+Result<std::vector<StoredTask>> SqliteStore::LoadTimerTasks(int32_t shard_id, TimePoint until,
+                                                            int64_t after_task_id, int limit) {
+  return Read([&](SqliteDb& db) -> Result<std::vector<StoredTask>> {
+    EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare(
+        "SELECT task_id, data FROM tasks WHERE shard_id = ? AND category = ? AND "
+        "visibility_ns <= ? AND task_id > ? ORDER BY visibility_ns, task_id LIMIT ?"));
+    stmt->Bind(1, shard_id)
+        .Bind(2, static_cast<int64_t>(TaskCategory::kTimer))
+        .Bind(3, ToUnixNanos(until))
+        .Bind(4, after_task_id)
+        .Bind(5, limit);
+    return ReadTasks(*stmt, shard_id, TaskCategory::kTimer);
+  });
+}
+
+Status SqliteStore::DeleteTasks(const std::vector<StoredTask>& tasks) {
+  if (tasks.empty()) return Status::Ok();
+  return Write([&](SqliteDb& db) -> Status {
+    EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare("DELETE FROM tasks WHERE task_id = ?"));
+    for (const auto& task : tasks) {
+      stmt->Bind(1, task.task_id);
+      EON_RETURN_IF_ERROR(stmt->Run());
+      stmt->Reset();
+    }
+    return Status::Ok();
+  });
+}
+
+Result<int64_t> SqliteStore::AddQueueTask(const std::string& namespace_id,
+                                          const std::string& queue, int kind,
+                                          const eon::v1::QueueTask& task) {
+  int64_t task_id = 0;
+  EON_RETURN_IF_ERROR(Write([&](SqliteDb& db) -> Status {
+    EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare(
+        "INSERT INTO task_queue_tasks (namespace_id, task_queue, kind, data) VALUES (?, ?, ?, ?) "
+        "RETURNING task_id"));
+    stmt->Bind(1, namespace_id).Bind(2, queue).Bind(3, kind).BindBlob(4, Serialize(task));
+    if (!stmt->Step()) return stmt->status().ok() ? Internal("insert returned no id") : stmt->status();
+    task_id = stmt->ColumnInt(0);
+    return stmt->Run();
+  }));
+  return task_id;
+}
+
+Result<std::vector<QueueTaskRecord>> SqliteStore::LoadQueueTasks(const std::string& namespace_id,
+                                                                 const std::string& queue,
+                                                                 int kind, int64_t after_task_id,
+                                                                 int limit) {
+  return Read([&](SqliteDb& db) -> Result<std::vector<QueueTaskRecord>> {
+    EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare(
+        "SELECT task_id, data FROM task_queue_tasks WHERE namespace_id = ? AND task_queue = ? "
+        "AND kind = ? AND task_id > ? ORDER BY task_id LIMIT ?"));
+    stmt->Bind(1, namespace_id).Bind(2, queue).Bind(3, kind).Bind(4, after_task_id).Bind(5, limit);
+    std::vector<QueueTaskRecord> out;
+    while (stmt->Step()) {
+      QueueTaskRecord record;
+      record.task_id = stmt->ColumnInt(0);
+      EON_ASSIGN_OR_RETURN(record.task,
+                           Parse<eon::v1::QueueTask>(stmt->ColumnBlob(1), "queue task"));
+      out.push_back(std::move(record));
+    }
+    EON_RETURN_IF_ERROR(stmt->status());
+    return out;
+  });
+}
+
+Result<std::vector<Store::QueueName>> SqliteStore::ListBackloggedQueues() {
+  return Read([&](SqliteDb& db) -> Result<std::vector<QueueName>> {
+    EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare(
+        "SELECT DISTINCT namespace_id, task_queue, kind FROM task_queue_tasks"));
+    std::vector<QueueName> out;
+    while (stmt->Step()) {
+      out.push_back({stmt->ColumnText(0), stmt->ColumnText(1), static_cast<int>(stmt->ColumnInt(2))});
+    }
+    EON_RETURN_IF_ERROR(stmt->status());
+    return out;
+  });
+}
+
+Status SqliteStore::DeleteQueueTask(const std::string& namespace_id, const std::string& queue,
+                                    int kind, int64_t task_id) {
+  return Write([&](SqliteDb& db) -> Status {
+    EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare("DELETE FROM task_queue_tasks WHERE task_id = ?"));
+    return stmt->Bind(1, task_id).Run();
+  });
+}
+
+StoreStats SqliteStore::Stats() {
+  std::lock_guard lock(stats_mutex_);
+  return stats_;
+}
+
+}  // namespace eon::persistence

@@ -1,0 +1,98 @@
+// The Store on embedded SQLite (WAL, synchronous=FULL): the default backend.
+//
+// One connection writes. Writes queue up and a committer thread runs everything queued in one
+// transaction (group commit: one fsync for many updates), each job inside its own savepoint so
+// one failed condition does not undo its neighbours. Reads use a second connection on a file
+// database (WAL lets them run beside a commit) and the write connection for ":memory:".
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "persistence/sqlite_db.h"
+#include "persistence/store.h"
+
+namespace eon::persistence {
+
+struct SqliteOptions {
+  std::string path = ":memory:";
+  int32_t shard_count = 4;          // used only when the database is created
+  bool synchronous_full = true;     // false: synchronous=NORMAL (survives kill -9, not power loss)
+  int group_commit_jobs_max = 512;  // jobs in one transaction
+};
+
+class SqliteStore final : public Store {
+ public:
+  // Opens or creates the database and applies the schema migrations. FAILED_PRECONDITION when
+  // the file exists but is not an Eon database.
+  static Result<std::unique_ptr<SqliteStore>> Open(const SqliteOptions& options);
+  ~SqliteStore() override;
+
+  Result<int32_t> ShardCount() override;
+  Result<std::vector<int64_t>> AcquireShards() override;
+  Status CreateNamespace(const eon::v1::NamespaceRecord& record) override;
+  Result<std::vector<eon::v1::NamespaceRecord>> ListNamespaces() override;
+  Result<CurrentExecution> GetCurrentExecution(const std::string& namespace_id,
+                                               const std::string& workflow_id) override;
+  Result<StoredExecution> GetExecution(const ExecutionKey& key) override;
+  Status CommitExecution(const ExecutionWrite& write, std::vector<StoredTask>* created) override;
+  Result<HistoryPage> ReadHistory(const std::string& namespace_id, const std::string& run_id,
+                                  int64_t first_event_id, int max_events) override;
+  Result<std::vector<StoredTask>> LoadTransferTasks(int32_t shard_id, int64_t after_task_id,
+                                                    int limit) override;
+  Result<std::vector<StoredTask>> LoadTimerTasks(int32_t shard_id, TimePoint until,
+                                                 int64_t after_task_id, int limit) override;
+  Status DeleteTasks(const std::vector<StoredTask>& tasks) override;
+  Result<int64_t> AddQueueTask(const std::string& namespace_id, const std::string& queue, int kind,
+                               const eon::v1::QueueTask& task) override;
+  Result<std::vector<QueueTaskRecord>> LoadQueueTasks(const std::string& namespace_id,
+                                                      const std::string& queue, int kind,
+                                                      int64_t after_task_id, int limit) override;
+  Result<std::vector<QueueName>> ListBackloggedQueues() override;
+  Status DeleteQueueTask(const std::string& namespace_id, const std::string& queue, int kind,
+                         int64_t task_id) override;
+  StoreStats Stats() override;
+
+ private:
+  using Job = std::function<Status(SqliteDb&)>;
+  struct PendingJob {
+    Job job;
+    std::promise<Status> done;
+  };
+
+  SqliteStore(SqliteOptions options, std::unique_ptr<SqliteDb> writer,
+              std::unique_ptr<SqliteDb> reader);
+  Status Migrate();
+  // Runs `job` in the next group transaction and waits for its commit.
+  Status Write(Job job);
+  // Runs `fn` on the read connection under its lock.
+  template <typename Fn>
+  auto Read(Fn&& fn);
+  void CommitLoop();
+  Status ApplyExecutionWrite(SqliteDb& db, const ExecutionWrite& write,
+                             std::vector<StoredTask>* created);
+
+  const SqliteOptions options_;
+
+  std::mutex writer_mutex_;  // guards writer_ (and the reader too, for ":memory:")
+  std::unique_ptr<SqliteDb> writer_;
+  std::mutex reader_mutex_;  // guards reader_
+  std::unique_ptr<SqliteDb> reader_;  // null for ":memory:"
+
+  std::mutex queue_mutex_;
+  std::condition_variable queue_ready_;
+  std::deque<std::unique_ptr<PendingJob>> queue_;  // guarded by queue_mutex_
+  bool stopping_ = false;                          // guarded by queue_mutex_
+  std::thread committer_;
+
+  std::mutex stats_mutex_;
+  StoreStats stats_;  // guarded by stats_mutex_
+};
+
+}  // namespace eon::persistence

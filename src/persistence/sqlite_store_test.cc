@@ -1,0 +1,190 @@
+#include "persistence/sqlite_store.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+namespace eon::persistence {
+namespace {
+
+namespace enums = temporal::api::enums::v1;
+
+std::string TempPath(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() / ("eon-store-test-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto path = dir / name;
+  std::filesystem::remove(path);
+  std::filesystem::remove(path.string() + "-wal");
+  std::filesystem::remove(path.string() + "-shm");
+  return path.string();
+}
+
+ExecutionWrite NewRun(const std::string& workflow_id, const std::string& run_id, int64_t range_id) {
+  ExecutionWrite write;
+  write.range_id = range_id;
+  write.state.set_namespace_id("ns");
+  write.state.set_workflow_id(workflow_id);
+  write.state.set_run_id(run_id);
+  write.state.set_status(enums::WORKFLOW_EXECUTION_STATUS_RUNNING);
+  write.state.set_create_request_id("req-" + run_id);
+  temporal::api::history::v1::HistoryEvent event;
+  event.set_event_id(1);
+  event.set_event_type(enums::EVENT_TYPE_WORKFLOW_EXECUTION_STARTED);
+  write.new_events.push_back(event);
+  NewTask task;
+  task.task.set_type(eon::v1::HISTORY_TASK_TYPE_DISPATCH_WORKFLOW_TASK);
+  task.task.set_workflow_id(workflow_id);
+  write.new_tasks.push_back(task);
+  return write;
+}
+
+TEST(SqliteStore, CreatesAndReadsAnExecutionWithItsEventsAndTasks) {
+  auto store = SqliteStore::Open({});
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  auto ranges = (*store)->AcquireShards();
+  ASSERT_TRUE(ranges.ok());
+  std::vector<StoredTask> created;
+  ASSERT_TRUE((*store)->CommitExecution(NewRun("wf", "run1", (*ranges)[0]), &created).ok());
+  ASSERT_EQ(created.size(), 1u);
+  EXPECT_GT(created[0].task_id, 0);
+
+  auto current = (*store)->GetCurrentExecution("ns", "wf");
+  ASSERT_TRUE(current.ok());
+  EXPECT_EQ(current->run_id, "run1");
+  EXPECT_EQ(current->create_request_id, "req-run1");
+  auto stored = (*store)->GetExecution({"ns", "wf", "run1"});
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->db_version, 1);
+  auto history = (*store)->ReadHistory("ns", "run1", 1, 10);
+  ASSERT_TRUE(history.ok());
+  ASSERT_EQ(history->events.size(), 1u);
+  EXPECT_EQ(history->events[0].event_type(), enums::EVENT_TYPE_WORKFLOW_EXECUTION_STARTED);
+  auto tasks = (*store)->LoadTransferTasks(0, 0, 10);
+  ASSERT_TRUE(tasks.ok());
+  ASSERT_EQ(tasks->size(), 1u);
+  EXPECT_EQ((*tasks)[0].task.workflow_id(), "wf");
+}
+
+TEST(SqliteStore, RejectsAStaleVersionAndWritesNothingOfIt) {
+  auto store = SqliteStore::Open({});
+  ASSERT_TRUE(store.ok());
+  int64_t range = (*(*store)->AcquireShards())[0];
+  ASSERT_TRUE((*store)->CommitExecution(NewRun("wf", "run1", range), nullptr).ok());
+
+  ExecutionWrite update = NewRun("wf", "run1", range);
+  update.expected_db_version = 1;
+  update.new_events[0].set_event_id(2);
+  ASSERT_TRUE((*store)->CommitExecution(update, nullptr).ok());
+
+  ExecutionWrite stale = NewRun("wf", "run1", range);
+  stale.expected_db_version = 1;  // already moved to 2
+  stale.new_events[0].set_event_id(3);
+  Status status = (*store)->CommitExecution(stale, nullptr);
+  EXPECT_EQ(status.code(), StatusCode::ABORTED);
+  auto history = (*store)->ReadHistory("ns", "run1", 1, 10);
+  ASSERT_TRUE(history.ok());
+  EXPECT_EQ(history->events.size(), 2u);  // event 3 was rolled back with its savepoint
+  auto tasks = (*store)->LoadTransferTasks(0, 0, 10);
+  EXPECT_EQ(tasks->size(), 2u);
+}
+
+TEST(SqliteStore, FencesAWriterThatLostTheShard) {
+  auto store = SqliteStore::Open({});
+  ASSERT_TRUE(store.ok());
+  int64_t old_range = (*(*store)->AcquireShards())[0];
+  int64_t new_range = (*(*store)->AcquireShards())[0];
+  EXPECT_GT(new_range, old_range);
+  EXPECT_EQ((*store)->CommitExecution(NewRun("wf", "run1", old_range), nullptr).code(),
+            StatusCode::ABORTED);
+  EXPECT_TRUE((*store)->CommitExecution(NewRun("wf", "run1", new_range), nullptr).ok());
+}
+
+TEST(SqliteStore, RequiresTheExpectedCurrentRunForANewRun) {
+  auto store = SqliteStore::Open({});
+  ASSERT_TRUE(store.ok());
+  int64_t range = (*(*store)->AcquireShards())[0];
+  ASSERT_TRUE((*store)->CommitExecution(NewRun("wf", "run1", range), nullptr).ok());
+  EXPECT_EQ((*store)->CommitExecution(NewRun("wf", "run2", range), nullptr).code(),
+            StatusCode::ABORTED);
+  ExecutionWrite second = NewRun("wf", "run2", range);
+  second.expected_current_run_id = "run1";
+  EXPECT_TRUE((*store)->CommitExecution(second, nullptr).ok());
+  EXPECT_EQ((*store)->GetCurrentExecution("ns", "wf")->run_id, "run2");
+}
+
+TEST(SqliteStore, KeepsEverythingAcrossAReopen) {
+  std::string path = TempPath("reopen.db");
+  {
+    auto store = SqliteStore::Open({.path = path});
+    ASSERT_TRUE(store.ok()) << store.status().message();
+    int64_t range = (*(*store)->AcquireShards())[0];
+    ASSERT_TRUE((*store)->CommitExecution(NewRun("wf", "run1", range), nullptr).ok());
+    eon::v1::QueueTask queued;
+    queued.set_workflow_id("wf");
+    ASSERT_TRUE((*store)->AddQueueTask("ns", "queue", 1, queued).ok());
+  }
+  auto store = SqliteStore::Open({.path = path});
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  EXPECT_EQ((*store)->GetCurrentExecution("ns", "wf")->run_id, "run1");
+  EXPECT_EQ((*store)->LoadTransferTasks(0, 0, 10)->size(), 1u);
+  auto backlog = (*store)->LoadQueueTasks("ns", "queue", 1, 0, 10);
+  ASSERT_TRUE(backlog.ok());
+  ASSERT_EQ(backlog->size(), 1u);
+  EXPECT_EQ((*backlog)[0].task.workflow_id(), "wf");
+  EXPECT_EQ((*store)->ListBackloggedQueues()->size(), 1u);
+}
+
+TEST(SqliteStore, RefusesAFileThatIsNotAnEonDatabase) {
+  std::string path = TempPath("not-a-db.txt");
+  {
+    std::ofstream out(path);
+    for (int i = 0; i < 200; ++i) out << "hello, this is not a database\n";
+  }
+  auto store = SqliteStore::Open({.path = path});
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(store.status().message().find("not an Eon database"), std::string::npos);
+}
+
+TEST(SqliteStore, RefusesAnotherProgramsSqliteDatabase) {
+  std::string path = TempPath("other.db");
+  {
+    auto db = SqliteDb::Open(path);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)->Exec("CREATE TABLE customers (id INTEGER)").ok());
+  }
+  auto store = SqliteStore::Open({.path = path});
+  ASSERT_FALSE(store.ok());
+  EXPECT_NE(store.status().message().find("not an Eon database"), std::string::npos);
+}
+
+TEST(SqliteStore, GroupsConcurrentWritesIntoFewerTransactions) {
+  std::string path = TempPath("group.db");
+  auto store = SqliteStore::Open({.path = path});
+  ASSERT_TRUE(store.ok());
+  int64_t range = (*(*store)->AcquireShards())[0];
+  int64_t before = (*store)->Stats().write_transactions;
+  constexpr int kThreads = 16;
+  constexpr int kWritesPerThread = 20;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kWritesPerThread; ++i) {
+        std::string id = std::to_string(t) + "-" + std::to_string(i);
+        if (!(*store)->CommitExecution(NewRun("wf" + id, "run" + id, range), nullptr).ok()) ++failures;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  int64_t transactions = (*store)->Stats().write_transactions - before;
+  EXPECT_EQ((*store)->Stats().execution_writes, kThreads * kWritesPerThread);
+  // Every write committed, in fewer transactions than writes (and so fewer fsyncs).
+  EXPECT_LT(transactions, kThreads * kWritesPerThread);
+}
+
+}  // namespace
+}  // namespace eon::persistence

@@ -1,0 +1,140 @@
+// persistence: the durable truth. Namespaces, workflow executions (mutable state, history
+// events), the transactional outbox of history tasks, and task queue backlogs.
+//
+// Every change to one execution is ONE transaction (CommitExecution): the mutable-state row,
+// conditional on its previous db_version and on the shard's range_id; the new history events;
+// the tasks the change creates. A task therefore exists iff the change that made it committed.
+//
+// Implementations are thread-safe. Every method may block on I/O; none throws.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "eon/v1/state.pb.h"
+#include "temporal/api/history/v1/message.pb.h"
+
+namespace eon::persistence {
+
+enum class TaskCategory : int { kTransfer = 1, kTimer = 2 };
+
+struct ExecutionKey {
+  std::string namespace_id;
+  std::string workflow_id;
+  std::string run_id;
+};
+
+// The row that points a workflow id at its newest run.
+struct CurrentExecution {
+  std::string run_id;
+  temporal::api::enums::v1::WorkflowExecutionStatus status{};
+  std::string create_request_id;
+};
+
+struct StoredExecution {
+  eon::v1::ExecutionState state;
+  int64_t db_version = 0;
+};
+
+struct NewTask {
+  TaskCategory category = TaskCategory::kTransfer;
+  eon::v1::HistoryTask task;  // for timers, task.fire_time says when
+};
+
+struct StoredTask {
+  int32_t shard_id = 0;
+  TaskCategory category = TaskCategory::kTransfer;
+  int64_t task_id = 0;
+  eon::v1::HistoryTask task;
+};
+
+struct ExecutionWrite {
+  int32_t shard_id = 0;
+  int64_t range_id = 0;  // the writer's lease on the shard; the commit fails if it moved on
+  eon::v1::ExecutionState state;
+  // 0: the execution is new (it must not exist). Otherwise the version read; the row is written
+  // only if it still has this version, and gets expected_db_version + 1.
+  int64_t expected_db_version = 0;
+  // For a new execution: the run the workflow id must currently point at ("" = none). The
+  // current row is then pointed at this run. For an update, the current row's status follows
+  // the state when it points at this run.
+  std::string expected_current_run_id;
+  std::vector<temporal::api::history::v1::HistoryEvent> new_events;
+  std::vector<NewTask> new_tasks;
+};
+
+struct HistoryPage {
+  std::vector<temporal::api::history::v1::HistoryEvent> events;
+  int64_t next_event_id = 0;  // 0: no more events stored after these
+};
+
+struct QueueTaskRecord {
+  int64_t task_id = 0;
+  eon::v1::QueueTask task;
+};
+
+struct StoreStats {
+  int64_t write_transactions = 0;  // committed write transactions (each one fsync)
+  int64_t execution_writes = 0;    // CommitExecution calls that succeeded
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Cluster: the shard count is fixed when the database is created.
+  virtual Result<int32_t> ShardCount() = 0;
+  // Takes every shard for this process by bumping its range_id; returns the new range ids.
+  virtual Result<std::vector<int64_t>> AcquireShards() = 0;
+
+  // Namespaces. CreateNamespace answers ALREADY_EXISTS when the name is taken.
+  virtual Status CreateNamespace(const eon::v1::NamespaceRecord& record) = 0;
+  virtual Result<std::vector<eon::v1::NamespaceRecord>> ListNamespaces() = 0;
+
+  // Executions. NOT_FOUND when absent.
+  virtual Result<CurrentExecution> GetCurrentExecution(const std::string& namespace_id,
+                                                       const std::string& workflow_id) = 0;
+  virtual Result<StoredExecution> GetExecution(const ExecutionKey& key) = 0;
+  // Writes one change to one execution atomically (see the top of this file). Answers ABORTED
+  // when a condition failed (version, current run, or the shard's range_id). Assigns task ids.
+  // Concurrent calls may share one transaction and one fsync (group commit).
+  // `created` (optional) receives the stored tasks with their ids.
+  virtual Status CommitExecution(const ExecutionWrite& write, std::vector<StoredTask>* created) = 0;
+  // Up to max_events events of a run, from first_event_id on.
+  virtual Result<HistoryPage> ReadHistory(const std::string& namespace_id,
+                                          const std::string& run_id, int64_t first_event_id,
+                                          int max_events) = 0;
+
+  // The outbox. Transfer tasks in task id order; timer tasks due at or before `until`, in time
+  // order.
+  virtual Result<std::vector<StoredTask>> LoadTransferTasks(int32_t shard_id, int64_t after_task_id,
+                                                            int limit) = 0;
+  virtual Result<std::vector<StoredTask>> LoadTimerTasks(int32_t shard_id, TimePoint until,
+                                                         int64_t after_task_id, int limit) = 0;
+  virtual Status DeleteTasks(const std::vector<StoredTask>& tasks) = 0;
+
+  // Task queue backlogs. kind: eon::v1::TaskQueueKind.
+  virtual Result<int64_t> AddQueueTask(const std::string& namespace_id, const std::string& queue,
+                                       int kind, const eon::v1::QueueTask& task) = 0;
+  virtual Result<std::vector<QueueTaskRecord>> LoadQueueTasks(const std::string& namespace_id,
+                                                              const std::string& queue, int kind,
+                                                              int64_t after_task_id,
+                                                              int limit) = 0;
+  // Every queue that has a backlog, as (namespace_id, queue, kind).
+  struct QueueName {
+    std::string namespace_id;
+    std::string queue;
+    int kind = 0;
+  };
+  virtual Result<std::vector<QueueName>> ListBackloggedQueues() = 0;
+  virtual Status DeleteQueueTask(const std::string& namespace_id, const std::string& queue,
+                                 int kind, int64_t task_id) = 0;
+
+  virtual StoreStats Stats() = 0;
+};
+
+}  // namespace eon::persistence

@@ -1,0 +1,130 @@
+#include "server/server.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include "common/clock.h"
+#include "common/executor.h"
+#include "common/log.h"
+#include "frontend/rpc.h"
+#include "frontend/workflow_service.h"
+#include "history/history_engine.h"
+#include "matching/matching_engine.h"
+#include "namespaces/registry.h"
+#include "persistence/sqlite_store.h"
+
+namespace eon::server {
+namespace {
+
+class ServerImpl final : public Server {
+ public:
+  explicit ServerImpl(const ServerOptions& options) : options_(options) {}
+  ~ServerImpl() override { Shutdown(); }
+
+  Status Init() {
+    persistence::SqliteOptions store_options;
+    store_options.path = options_.db_path;
+    store_options.synchronous_full = options_.synchronous_full;
+    EON_ASSIGN_OR_RETURN(store_, persistence::SqliteStore::Open(store_options));
+    namespaces_ = std::make_unique<namespaces::Registry>(*store_, clock_);
+    EON_RETURN_IF_ERROR(namespaces_->Load());
+    EON_RETURN_IF_ERROR(namespaces_->Ensure("default"));
+    for (const auto& name : options_.namespaces) EON_RETURN_IF_ERROR(namespaces_->Ensure(name));
+
+    scheduler_ = std::make_unique<DeadlineScheduler>();
+    request_executor_ = std::make_unique<Executor>("requests", options_.request_threads);
+    task_executor_ = std::make_unique<Executor>("tasks", options_.task_threads);
+    matching_ = std::make_unique<matching::MatchingEngine>(*store_, *scheduler_, matching::MatchingOptions{});
+    EON_RETURN_IF_ERROR(matching_->Recover());
+    history_ = std::make_unique<history::HistoryEngine>(*store_, clock_, *matching_, *task_executor_,
+                                                        history::EngineOptions{});
+    EON_RETURN_IF_ERROR(history_->Start());
+
+    router_ = std::make_unique<frontend::RpcRouter>(*request_executor_);
+    workflow_service_ = frontend::RegisterWorkflowService(*router_, *namespaces_, *history_, *matching_,
+                                                          *scheduler_, frontend::FrontendOptions{});
+
+    grpc::ServerBuilder builder;
+    // Another process on the port must make us fail, not share it.
+    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    builder.SetMaxReceiveMessageSize(128 * 1024 * 1024);
+    int bound_port = 0;
+    std::string listen = options_.ip + ":" + std::to_string(options_.port);
+    builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &bound_port);
+    builder.RegisterCallbackGenericService(router_.get());
+    grpc_server_ = builder.BuildAndStart();
+    if (!grpc_server_ || bound_port == 0) {
+      return Unavailable("cannot listen on " + listen +
+                         ": the port is in use or the address is not available");
+    }
+    address_ = options_.ip + ":" + std::to_string(bound_port);
+    return Status::Ok();
+  }
+
+  std::string address() const override { return address_; }
+
+  void Shutdown() override {
+    if (stopped_) return;
+    stopped_ = true;
+    if (grpc_server_) {
+      // Parked long polls are cancelled by the deadline; they answer at once.
+      grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+      grpc_server_->Wait();
+    }
+    if (history_) history_->Stop();
+    request_executor_.reset();
+    task_executor_.reset();
+    workflow_service_.reset();
+    router_.reset();
+    history_.reset();
+    matching_.reset();
+    scheduler_.reset();
+    namespaces_.reset();
+    store_.reset();
+  }
+
+  std::string StatsLine() override {
+    std::string line;
+    int64_t total = 0;
+    if (router_) {
+      std::lock_guard lock(router_->counters().mutex);
+      for (const auto& [method, count] : router_->counters().by_method) {
+        line += " " + method + "=" + std::to_string(count);
+        total += count;
+      }
+    }
+    std::string db;
+    if (store_) {
+      auto stats = store_->Stats();
+      db = "db_write_transactions=" + std::to_string(stats.write_transactions) +
+           " execution_writes=" + std::to_string(stats.execution_writes);
+    }
+    return db + " rpcs=" + std::to_string(total) + line;
+  }
+
+ private:
+  const ServerOptions options_;
+  SystemClock clock_;
+  bool stopped_ = false;
+  std::string address_;
+  std::unique_ptr<persistence::SqliteStore> store_;
+  std::unique_ptr<namespaces::Registry> namespaces_;
+  std::unique_ptr<DeadlineScheduler> scheduler_;
+  std::unique_ptr<Executor> request_executor_;
+  std::unique_ptr<Executor> task_executor_;
+  std::unique_ptr<matching::MatchingEngine> matching_;
+  std::unique_ptr<history::HistoryEngine> history_;
+  std::unique_ptr<frontend::RpcRouter> router_;
+  std::unique_ptr<frontend::ServiceHandle> workflow_service_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
+  auto server = std::make_unique<ServerImpl>(options);
+  Status started = server->Init();
+  if (!started.ok()) return started;
+  return std::unique_ptr<Server>(std::move(server));
+}
+
+}  // namespace eon::server

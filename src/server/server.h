@@ -1,0 +1,35 @@
+// server: wires the roles of one Eon process together (store, namespaces, matching, history,
+// frontend) and runs the gRPC server. `eon server start-dev` is a thin layer over this.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace eon::server {
+
+struct ServerOptions {
+  std::string ip = "127.0.0.1";
+  int port = 7233;
+  std::string db_path = ":memory:";
+  std::vector<std::string> namespaces;  // registered at start if missing; "default" always is
+  bool synchronous_full = true;
+  int request_threads = 16;
+  int task_threads = 4;
+};
+
+class Server {
+ public:
+  static Result<std::unique_ptr<Server>> Start(const ServerOptions& options);
+  virtual ~Server() = default;
+  // The address actually bound, "ip:port".
+  virtual std::string address() const = 0;
+  // Stops serving: parked polls are answered, in-flight calls finish, the store is closed.
+  virtual void Shutdown() = 0;
+  // Counters for the operator (RPCs by method, database transactions).
+  virtual std::string StatsLine() = 0;
+};
+
+}  // namespace eon::server

@@ -1,0 +1,494 @@
+'use strict';
+// Shared harness for the Eon integration tests.
+//
+// - EonServer: starts `eon server start-dev` on a free port, captures its output,
+//   and can kill -9 / restart / stop it.
+// - runEon: runs eon with arbitrary arguments and waits for it to exit (CLI tests).
+// - connectClient / startWorker: Temporal SDK client and worker against a server.
+// - eonTest: node:test `test` wrapper with a hard timeout, per-test cleanup scope,
+//   and the server output printed when the test fails.
+
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+const { setTimeout: sleep } = require('node:timers/promises');
+const { randomUUID } = require('node:crypto');
+const { after, before, test } = require('node:test');
+
+const { Client, Connection } = require('@temporalio/client');
+const { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode } = require('@temporalio/worker');
+const { temporal } = require('@temporalio/proto');
+
+const EON_BIN = process.env.EON_BIN
+  ? path.resolve(process.env.EON_BIN)
+  : path.resolve(__dirname, '..', '..', 'build', 'eon');
+
+const DEFAULT_TEST_TIMEOUT_MS = 120_000;
+const STARTUP_TIMEOUT_MS = 30_000;
+const MAX_CAPTURED_OUTPUT = 256 * 1024;
+
+// Keep the SDK's Rust core quiet unless something is really wrong. Must run before any
+// NativeConnection/Worker is created; each test file is its own process.
+Runtime.install({ logger: new DefaultLogger('WARN') });
+
+// ---------------------------------------------------------------------------
+// small utilities
+
+/** Resolves with a TCP port that was free on 127.0.0.1 a moment ago. */
+function getFreePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Rejects with an Error(`${what} timed out after ${ms} ms${detail()}`) unless `promise` settles first. */
+async function withTimeout(promise, ms, what, detail = () => '') {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms${detail()}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function canConnect(port) {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: '127.0.0.1', port });
+    sock.once('connect', () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once('error', () => resolve(false));
+  });
+}
+
+function makeTempDir() {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'eon-it-'));
+}
+
+function checkBinary() {
+  try {
+    fs.accessSync(EON_BIN, fs.constants.X_OK);
+  } catch {
+    throw new Error(`eon binary not found or not executable at ${EON_BIN}; build it or set EON_BIN`);
+  }
+}
+
+/** Every eon process this test process started, so none outlives it. */
+const liveChildren = new Set();
+process.on('exit', () => {
+  for (const child of liveChildren) {
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+});
+
+/**
+ * Spawns eon with `args`, collecting stdout+stderr (interleaved) into `sink.output`.
+ * Returns { child, exited } where `exited` resolves with { code, signal }.
+ */
+function spawnEon(args, sink) {
+  checkBinary();
+  const child = spawn(EON_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  liveChildren.add(child);
+  const append = (chunk) => {
+    sink.output += chunk.toString();
+    if (sink.output.length > MAX_CAPTURED_OUTPUT) {
+      sink.output = sink.output.slice(-MAX_CAPTURED_OUTPUT);
+    }
+  };
+  child.stdout.on('data', append);
+  child.stderr.on('data', append);
+  const exited = new Promise((resolve) => {
+    child.once('error', (err) => {
+      append(`[harness] failed to spawn ${EON_BIN}: ${err.message}\n`);
+      liveChildren.delete(child);
+      resolve({ code: null, signal: null, error: err });
+    });
+    // 'close' (not 'exit') so that all output has been read.
+    child.once('close', (code, signal) => {
+      liveChildren.delete(child);
+      resolve({ code, signal });
+    });
+  });
+  return { child, exited };
+}
+
+/**
+ * Runs `eon ...args` to completion. Resolves with { code, signal, output, timedOut };
+ * a process still running after `timeoutMs` is killed with SIGKILL (timedOut: true).
+ */
+async function runEon(args, { timeoutMs = 10_000 } = {}) {
+  const sink = { output: '' };
+  const { child, exited } = spawnEon(args, sink);
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill('SIGKILL');
+  }, timeoutMs);
+  const { code, signal } = await exited;
+  clearTimeout(timer);
+  return { code, signal, output: sink.output, timedOut };
+}
+
+// ---------------------------------------------------------------------------
+// EonServer
+
+/** Arguments for `eon server start-dev` on 127.0.0.1:port, as every test uses it. */
+function startDevArgs({ port, dbFile, extraArgs = [] }) {
+  return [
+    'server', 'start-dev',
+    '--port', String(port),
+    '--ip', '127.0.0.1',
+    '--headless',
+    ...(dbFile ? ['--db-filename', dbFile] : []),
+    '--log-level', 'warn',
+    ...extraArgs,
+  ];
+}
+
+/** All servers started by this process, so failures can show their output. */
+const allServers = new Set();
+
+class EonServer {
+  /**
+   * Starts `eon server start-dev` and waits until its port accepts TCP connections.
+   * @param {object} [opts]
+   * @param {boolean|string} [opts.db] true: a db file in a fresh temp dir; a string: that path;
+   *   false/absent: no --db-filename (in-memory server).
+   * @param {number} [opts.port] defaults to a free port.
+   * @param {string[]} [opts.extraArgs]
+   */
+  static async start({ db = false, port, extraArgs = [] } = {}) {
+    const server = new EonServer();
+    server.port = port ?? (await getFreePort());
+    server.address = `127.0.0.1:${server.port}`;
+    if (db === true) {
+      server.tmpDir = makeTempDir();
+      server.dbFile = path.join(server.tmpDir, 'eon.db');
+    } else if (typeof db === 'string') {
+      server.dbFile = db;
+    }
+    server.args = startDevArgs({ port: server.port, dbFile: server.dbFile, extraArgs });
+    allServers.add(server);
+    try {
+      await server._launch();
+    } catch (err) {
+      await server.dispose(); // the error message already carries the server output
+      throw err;
+    }
+    return server;
+  }
+
+  constructor() {
+    this.output = ''; // stdout+stderr of every run of this server, in order
+    this.proc = null;
+    this.exited = null;
+    this.launches = 0;
+  }
+
+  get running() {
+    return this.proc !== null;
+  }
+
+  async _launch() {
+    this.launches += 1;
+    this.output += `[harness] launch #${this.launches}: ${EON_BIN} ${this.args.join(' ')}\n`;
+    const { child, exited } = spawnEon(this.args, this);
+    this.proc = child;
+    this.exited = exited.then((result) => {
+      if (this.proc === child) this.proc = null;
+      this.output += `[harness] eon exited (code=${result.code}, signal=${result.signal})\n`;
+      return result;
+    });
+    const deadline = Date.now() + STARTUP_TIMEOUT_MS;
+    let gone = false;
+    this.exited.then(() => {
+      gone = true;
+    });
+    while (Date.now() < deadline) {
+      if (gone) {
+        throw new Error(`eon exited before listening on ${this.address}${this.describeOutput()}`);
+      }
+      if (await canConnect(this.port)) {
+        return;
+      }
+      await sleep(100);
+    }
+    await this.kill9();
+    throw new Error(
+      `eon did not accept connections on ${this.address} within ${STARTUP_TIMEOUT_MS} ms${this.describeOutput()}`,
+    );
+  }
+
+  /** SIGKILL the server and wait for it to be gone. */
+  async kill9() {
+    if (!this.proc) return;
+    this.proc.kill('SIGKILL');
+    await this.exited;
+  }
+
+  /** Start the server again with the same arguments (same port, same db file). */
+  async restart() {
+    if (this.proc) throw new Error('restart() while the server is still running');
+    await this._launch();
+  }
+
+  /** SIGTERM the server, wait (up to timeoutMs) for it to exit, and require exit code 0. */
+  async stop({ timeoutMs = 15_000 } = {}) {
+    if (!this.proc) throw new Error('stop() while the server is not running');
+    const result = await this.terminate({ timeoutMs });
+    if (result.killed) {
+      throw new Error(`eon did not exit within ${timeoutMs} ms of SIGTERM${this.describeOutput()}`);
+    }
+    if (result.code !== 0) {
+      throw new Error(
+        `eon exited with code=${result.code} signal=${result.signal} after SIGTERM, expected code 0${this.describeOutput()}`,
+      );
+    }
+    return result;
+  }
+
+  /** SIGTERM, then SIGKILL after timeoutMs. Never throws; for cleanup paths. */
+  async terminate({ timeoutMs = 15_000 } = {}) {
+    if (!this.proc) return { code: null, signal: null, killed: false };
+    this.proc.kill('SIGTERM');
+    let killed = false;
+    const timer = setTimeout(() => {
+      killed = true;
+      this.proc?.kill('SIGKILL');
+    }, timeoutMs);
+    const result = await this.exited;
+    clearTimeout(timer);
+    return { ...result, killed };
+  }
+
+  /** Graceful stop (asserting exit code 0) if it still runs, then dispose(). */
+  async close() {
+    try {
+      if (this.proc) await this.stop();
+    } finally {
+      await this.dispose();
+    }
+  }
+
+  /** Stop the server if it runs (no checks) and remove its temp dir. */
+  async dispose() {
+    await this.terminate();
+    allServers.delete(this);
+    if (this.tmpDir) fs.rmSync(this.tmpDir, { recursive: true, force: true });
+  }
+
+  describeOutput() {
+    return `\n--- eon output (${this.address}) ---\n${this.output}--- end of eon output ---`;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Temporal SDK helpers
+
+/** Connects a Temporal client to `server`. Close it with `connection.close()`. */
+async function connectClient(server, { namespace = 'default' } = {}) {
+  const connection = await Connection.connect({ address: server.address });
+  const client = new Client({ connection, namespace });
+  return { client, connection };
+}
+
+let bundlePromise;
+/** The bundled ./workflows.js, built once per process (webpack takes a few seconds). */
+function workflowBundle() {
+  bundlePromise ??= bundleWorkflowCode({
+    workflowsPath: require.resolve('./workflows'),
+    logger: new DefaultLogger('WARN'),
+  });
+  return bundlePromise;
+}
+
+/**
+ * Creates a worker polling `taskQueue` on `server` and starts running it.
+ * Returns { worker, connection, shutdown() }; shutdown() stops the worker, closes its
+ * connection, and rethrows the error if the worker had crashed.
+ */
+async function startWorker(server, { taskQueue, activities = {}, namespace = 'default' }) {
+  const connection = await NativeConnection.connect({ address: server.address });
+  let worker;
+  try {
+    worker = await Worker.create({
+      connection,
+      namespace,
+      taskQueue,
+      workflowBundle: await workflowBundle(),
+      activities,
+      shutdownGraceTime: '2s',
+    });
+  } catch (err) {
+    await connection.close();
+    throw err;
+  }
+  let runError;
+  const running = worker.run().catch((err) => {
+    runError = err;
+    console.error(`[harness] worker for task queue ${taskQueue} failed:`, err);
+  });
+  let closed = false;
+  return {
+    worker,
+    connection,
+    async shutdown() {
+      if (closed) return;
+      closed = true;
+      try {
+        if (worker.getState() === 'RUNNING') worker.shutdown();
+        await withTimeout(running, 30_000, `shutdown of worker for ${taskQueue}`);
+      } finally {
+        await connection.close();
+      }
+      if (runError) throw runError;
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// history helpers
+
+const EventType = temporal.api.enums.v1.EventType;
+
+/** ['WORKFLOW_EXECUTION_STARTED', ...] for a History proto. */
+function eventTypes(history) {
+  return history.events.map((ev) => (EventType[ev.eventType] ?? `UNKNOWN_${ev.eventType}`).replace(/^EVENT_TYPE_/, ''));
+}
+
+function countEvents(history, type) {
+  return eventTypes(history).filter((t) => t === type).length;
+}
+
+// ---------------------------------------------------------------------------
+// test wrapper and cleanup
+
+/** LIFO list of async cleanup functions; close() runs them all even if some fail. */
+class Scope {
+  constructor() {
+    this.fns = [];
+  }
+
+  add(fn) {
+    this.fns.push(fn);
+  }
+
+  /** Registers the cleanup that belongs to `resource` and returns the resource. */
+  track(resource) {
+    if (resource instanceof EonServer) this.add(() => resource.close());
+    else if (typeof resource.shutdown === 'function') this.add(() => resource.shutdown());
+    else if (resource.connection) this.add(() => resource.connection.close());
+    else throw new TypeError('Scope.track: unknown resource');
+    return resource;
+  }
+
+  async close() {
+    const errors = [];
+    while (this.fns.length > 0) {
+      const fn = this.fns.pop();
+      try {
+        await withTimeout(Promise.resolve().then(fn), 45_000, 'cleanup step');
+      } catch (err) {
+        errors.push(err);
+      }
+    }
+    if (errors.length === 1) throw errors[0];
+    if (errors.length > 1) throw new AggregateError(errors, 'several cleanup steps failed');
+  }
+}
+
+/**
+ * One server (+ client, + worker if `activities` is given) shared by the tests of a file or
+ * describe block: started in a before() hook, shut down in an after() hook (worker, client,
+ * then a graceful server stop that must exit with code 0). Returns an object that the hook
+ * fills with { server, client, connection, worker, taskQueue }.
+ */
+function sharedEnv({ db = false, activities } = {}) {
+  const env = { taskQueue: uniqueId('tq') };
+  const scope = new Scope();
+  before(async () => {
+    try {
+      env.server = scope.track(await EonServer.start({ db }));
+      ({ client: env.client, connection: env.connection } = scope.track(await connectClient(env.server)));
+      if (activities) {
+        env.worker = scope.track(await startWorker(env.server, { taskQueue: env.taskQueue, activities }));
+      }
+    } catch (err) {
+      process.stderr.write(`\n[harness] setup failed: ${err?.stack ?? err}\n${serversOutput()}\n`);
+      throw err;
+    }
+  }, { timeout: 90_000 });
+  after(() => scope.close(), { timeout: 120_000 });
+  return env;
+}
+
+/** A fresh id such as `wf-3f2c...`, for workflow ids and task queues. */
+function uniqueId(prefix) {
+  return `${prefix}-${randomUUID()}`;
+}
+
+function serversOutput() {
+  return [...allServers].map((s) => s.describeOutput()).join('\n');
+}
+
+/**
+ * Like node:test `test(name, fn)`, but fn receives (t, scope): everything registered on
+ * `scope` is cleaned up after the test whatever happens; the test fails (instead of
+ * hanging) after `timeout` ms; on failure the output of the eon servers is printed.
+ */
+function eonTest(name, fn, { timeout = DEFAULT_TEST_TIMEOUT_MS } = {}) {
+  // The runner's own timeout is a last resort should cleanup itself hang.
+  return test(name, { timeout: timeout + 60_000 }, async (t) => {
+    const scope = new Scope();
+    let failed = false;
+    try {
+      await withTimeout(Promise.resolve().then(() => fn(t, scope)), timeout, `test "${name}"`, serversOutput);
+    } catch (err) {
+      failed = true;
+      process.stderr.write(`\n[harness] test "${name}" failed: ${err?.stack ?? err}\n${serversOutput()}\n`);
+      throw err;
+    } finally {
+      try {
+        await scope.close();
+      } catch (err) {
+        if (!failed) throw err;
+        process.stderr.write(`[harness] cleanup after failed test "${name}" also failed: ${err?.stack ?? err}\n`);
+      }
+    }
+  });
+}
+
+module.exports = {
+  EON_BIN,
+  EonServer,
+  Scope,
+  connectClient,
+  countEvents,
+  eonTest,
+  eventTypes,
+  getFreePort,
+  makeTempDir,
+  sharedEnv,
+  startDevArgs,
+  uniqueId,
+  runEon,
+  startWorker,
+  withTimeout,
+  workflowBundle,
+};
