@@ -13,7 +13,8 @@
 namespace eon::cli {
 namespace {
 
-constexpr const char* kUsage = R"(Start Eon's development server: server, database and (later) UI in one process.
+constexpr const char* kUsage =
+    R"(Start Eon's development server: server, database and (later) UI in one process.
 
 Usage:
   eon server start-dev [flags]
@@ -73,7 +74,8 @@ int ServerStartDev(int argc, char** argv) {
       std::fputs(kUsage, stdout);
       return 0;
     } else if (arg == "-p" || arg == "--port") {
-      if (!next(&v) || !ParsePort(v, &options.port)) return Fail("--port needs a port number (0-65535)");
+      if (!next(&v) || !ParsePort(v, &options.port))
+        return Fail("--port needs a port number (0-65535)");
     } else if (arg == "--ip") {
       if (!next(&v) || v.empty()) return Fail("--ip needs an address");
       options.ip = v;
@@ -111,8 +113,9 @@ int ServerStartDev(int argc, char** argv) {
   if (!started.ok()) return Fail(started.status().message());
   auto& server = *started;
   std::printf("Eon server is listening on %s (gRPC)\n", server->address().c_str());
-  std::printf("Database: %s\n", options.db_path == ":memory:" ? "in memory (use --db-filename to keep state)"
-                                                               : options.db_path.c_str());
+  std::printf("Database: %s\n", options.db_path == ":memory:"
+                                    ? "in memory (use --db-filename to keep state)"
+                                    : options.db_path.c_str());
   std::fflush(stdout);
 
   int signal_number = 0;

@@ -30,7 +30,9 @@ class ManualClock final : public Clock {
  public:
   explicit ManualClock(TimePoint start) : now_ns_(start.time_since_epoch().count()) {}
   TimePoint Now() const override { return TimePoint(TimePoint::duration(now_ns_.load())); }
-  void Advance(Duration by) { now_ns_ += std::chrono::duration_cast<TimePoint::duration>(by).count(); }
+  void Advance(Duration by) {
+    now_ns_ += std::chrono::duration_cast<TimePoint::duration>(by).count();
+  }
 
  private:
   std::atomic<int64_t> now_ns_;

@@ -2,16 +2,16 @@
 // run here, so gRPC's own threads never wait on the database.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
-#include <chrono>
-#include <cstdint>
-#include <map>
 
 namespace eon {
 
@@ -54,9 +54,9 @@ class DeadlineScheduler {
   std::mutex mutex_;
   std::condition_variable changed_;
   std::multimap<std::chrono::steady_clock::time_point, Id> by_time_;  // guarded by mutex_
-  std::map<Id, std::function<void()>> pending_;                      // guarded by mutex_
-  Id next_id_ = 1;                                                   // guarded by mutex_
-  bool stopping_ = false;                                            // guarded by mutex_
+  std::map<Id, std::function<void()>> pending_;                       // guarded by mutex_
+  Id next_id_ = 1;                                                    // guarded by mutex_
+  bool stopping_ = false;                                             // guarded by mutex_
   std::thread thread_;
 };
 

@@ -14,11 +14,16 @@ std::mutex g_write_mutex;
 
 const char* LevelName(Level level) {
   switch (level) {
-    case Level::kDebug: return "DEBUG";
-    case Level::kInfo: return "INFO";
-    case Level::kWarn: return "WARN";
-    case Level::kError: return "ERROR";
-    case Level::kNone: return "NONE";
+    case Level::kDebug:
+      return "DEBUG";
+    case Level::kInfo:
+      return "INFO";
+    case Level::kWarn:
+      return "WARN";
+    case Level::kError:
+      return "ERROR";
+    case Level::kNone:
+      return "NONE";
   }
   return "?";
 }
@@ -26,12 +31,18 @@ const char* LevelName(Level level) {
 }  // namespace
 
 bool ParseLevel(std::string_view name, Level* level) {
-  if (name == "debug") *level = Level::kDebug;
-  else if (name == "info") *level = Level::kInfo;
-  else if (name == "warn") *level = Level::kWarn;
-  else if (name == "error") *level = Level::kError;
-  else if (name == "none" || name == "never") *level = Level::kNone;
-  else return false;
+  if (name == "debug")
+    *level = Level::kDebug;
+  else if (name == "info")
+    *level = Level::kInfo;
+  else if (name == "warn")
+    *level = Level::kWarn;
+  else if (name == "error")
+    *level = Level::kError;
+  else if (name == "none" || name == "never")
+    *level = Level::kNone;
+  else
+    return false;
   return true;
 }
 

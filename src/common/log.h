@@ -17,13 +17,13 @@ void Write(Level level, std::string_view message);
 
 }  // namespace eon::log
 
-#define EON_LOG(level, stream_expr)                                   \
-  do {                                                                \
-    if (::eon::log::Enabled(::eon::log::Level::level)) {              \
-      std::ostringstream eon_log_stream_;                             \
-      eon_log_stream_ << stream_expr;                                 \
+#define EON_LOG(level, stream_expr)                                       \
+  do {                                                                    \
+    if (::eon::log::Enabled(::eon::log::Level::level)) {                  \
+      std::ostringstream eon_log_stream_;                                 \
+      eon_log_stream_ << stream_expr;                                     \
       ::eon::log::Write(::eon::log::Level::level, eon_log_stream_.str()); \
-    }                                                                 \
+    }                                                                     \
   } while (0)
 #define LOG_DEBUG(x) EON_LOG(kDebug, x)
 #define LOG_INFO(x) EON_LOG(kInfo, x)

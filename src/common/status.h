@@ -65,7 +65,7 @@ inline Status Aborted(std::string message) { return {StatusCode::ABORTED, std::m
 template <typename T>
 class Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : value_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : value_(std::move(status)) {  // NOLINT: implicit by design
     assert(!std::get<Status>(value_).ok());
   }
@@ -89,9 +89,9 @@ class Result {
 
 }  // namespace eon
 
-#define EON_RETURN_IF_ERROR(expr)   \
-  do {                              \
-    ::eon::Status eon_status_ = (expr); \
+#define EON_RETURN_IF_ERROR(expr)              \
+  do {                                         \
+    ::eon::Status eon_status_ = (expr);        \
     if (!eon_status_.ok()) return eon_status_; \
   } while (0)
 

@@ -12,8 +12,10 @@ void CallContext::OnCancel(std::function<void()> fn) {
   bool run_now = false;
   {
     std::lock_guard lock(mutex_);
-    if (cancelled_) run_now = true;
-    else on_cancel_ = std::move(fn);
+    if (cancelled_)
+      run_now = true;
+    else
+      on_cancel_ = std::move(fn);
   }
   if (run_now) fn();
 }
@@ -49,7 +51,8 @@ bool ParseBuffer(const grpc::ByteBuffer& buffer, google::protobuf::Message* mess
   std::vector<grpc::Slice> slices;
   if (!buffer.Dump(&slices).ok()) return false;
   std::string bytes;
-  for (const auto& slice : slices) bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  for (const auto& slice : slices)
+    bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
   return message->ParseFromString(bytes);
 }
 
@@ -79,8 +82,9 @@ class UnaryReactor final : public grpc::ServerGenericBidiReactor {
     }
     const MethodEntry* entry = router_.Find(method);
     if (entry == nullptr) {
-      FinishOnce(Unimplemented("Eon does not implement " + MethodName(method) + " yet (" + method + ")"),
-                 nullptr);
+      FinishOnce(
+          Unimplemented("Eon does not implement " + MethodName(method) + " yet (" + method + ")"),
+          nullptr);
       return;
     }
     std::unique_ptr<google::protobuf::Message> request(entry->request_prototype->New());
@@ -92,9 +96,10 @@ class UnaryReactor final : public grpc::ServerGenericBidiReactor {
     }
     // The reactor lives until OnDone, which waits for our Finish; the reply may come from any
     // thread.
-    entry->handler(ctx_, *request, [this](const Status& status, const google::protobuf::Message* response) {
-      FinishOnce(status, response);
-    });
+    entry->handler(ctx_, *request,
+                   [this](const Status& status, const google::protobuf::Message* response) {
+                     FinishOnce(status, response);
+                   });
   }
 
   void OnWriteDone(bool) override {}

@@ -35,12 +35,13 @@ class CallContext {
  private:
   const std::chrono::system_clock::time_point deadline_;
   std::mutex mutex_;
-  bool cancelled_ = false;          // guarded by mutex_
+  bool cancelled_ = false;           // guarded by mutex_
   std::function<void()> on_cancel_;  // guarded by mutex_
 };
 
 using Reply = std::function<void(const Status&, const google::protobuf::Message* response)>;
-using RpcHandler = std::function<void(std::shared_ptr<CallContext>, const google::protobuf::Message&, Reply)>;
+using RpcHandler =
+    std::function<void(std::shared_ptr<CallContext>, const google::protobuf::Message&, Reply)>;
 
 struct MethodEntry {
   const google::protobuf::Message* request_prototype = nullptr;
@@ -60,32 +61,39 @@ class RpcRouter : public grpc::CallbackGenericService {
   template <typename Req, typename Resp>
   void Unary(const std::string& service, const std::string& method,
              std::function<Result<Resp>(CallContext&, const Req&)> fn) {
-    Add<Req>(service, method, [this, fn](std::shared_ptr<CallContext> ctx,
-                                         const google::protobuf::Message& request, Reply reply) {
-      auto owned = std::make_shared<Req>(static_cast<const Req&>(request));
-      executor_.Submit([fn, ctx, owned, reply] {
-        Result<Resp> result = fn(*ctx, *owned);
-        if (result.ok()) reply(Status::Ok(), &result.value());
-        else reply(result.status(), nullptr);
-      });
-    });
+    Add<Req>(service, method,
+             [this, fn](std::shared_ptr<CallContext> ctx, const google::protobuf::Message& request,
+                        Reply reply) {
+               auto owned = std::make_shared<Req>(static_cast<const Req&>(request));
+               executor_.Submit([fn, ctx, owned, reply] {
+                 Result<Resp> result = fn(*ctx, *owned);
+                 if (result.ok())
+                   reply(Status::Ok(), &result.value());
+                 else
+                   reply(result.status(), nullptr);
+               });
+             });
   }
 
   // A handler that answers whenever it likes, from any thread, by calling `done` once.
   template <typename Req, typename Resp>
   void Async(const std::string& service, const std::string& method,
              std::function<void(std::shared_ptr<CallContext>, const Req&,
-                                std::function<void(Result<Resp>)>)> fn) {
-    Add<Req>(service, method, [this, fn](std::shared_ptr<CallContext> ctx,
-                                         const google::protobuf::Message& request, Reply reply) {
-      auto owned = std::make_shared<Req>(static_cast<const Req&>(request));
-      executor_.Submit([fn, ctx, owned, reply] {
-        fn(ctx, *owned, [reply](Result<Resp> result) {
-          if (result.ok()) reply(Status::Ok(), &result.value());
-          else reply(result.status(), nullptr);
-        });
-      });
-    });
+                                std::function<void(Result<Resp>)>)>
+                 fn) {
+    Add<Req>(service, method,
+             [this, fn](std::shared_ptr<CallContext> ctx, const google::protobuf::Message& request,
+                        Reply reply) {
+               auto owned = std::make_shared<Req>(static_cast<const Req&>(request));
+               executor_.Submit([fn, ctx, owned, reply] {
+                 fn(ctx, *owned, [reply](Result<Resp> result) {
+                   if (result.ok())
+                     reply(Status::Ok(), &result.value());
+                   else
+                     reply(result.status(), nullptr);
+                 });
+               });
+             });
   }
 
   grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override;
@@ -97,7 +105,8 @@ class RpcRouter : public grpc::CallbackGenericService {
  private:
   template <typename Req>
   void Add(const std::string& service, const std::string& method, RpcHandler handler) {
-    methods_["/" + service + "/" + method] = MethodEntry{&Req::default_instance(), std::move(handler)};
+    methods_["/" + service + "/" + method] =
+        MethodEntry{&Req::default_instance(), std::move(handler)};
   }
 
   Executor& executor_;

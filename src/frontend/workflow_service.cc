@@ -65,15 +65,19 @@ class WorkflowService final : public ServiceHandle {
   std::chrono::steady_clock::time_point PollDeadline(const CallContext& ctx,
                                                      std::chrono::milliseconds max) const {
     auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
-        ctx.deadline() - std::chrono::system_clock::now()) - options_.long_poll_margin;
+                         ctx.deadline() - std::chrono::system_clock::now()) -
+                     options_.long_poll_margin;
     auto wait = std::clamp(remaining, std::chrono::milliseconds(0), max);
     return std::chrono::steady_clock::now() + wait;
   }
 
   Result<wfs::GetSystemInfoResponse> GetSystemInfo(CallContext&, const wfs::GetSystemInfoRequest&);
-  Result<wfs::DescribeNamespaceResponse> DescribeNamespace(CallContext&, const wfs::DescribeNamespaceRequest&);
-  Result<wfs::RegisterNamespaceResponse> RegisterNamespace(CallContext&, const wfs::RegisterNamespaceRequest&);
-  Result<wfs::ListNamespacesResponse> ListNamespaces(CallContext&, const wfs::ListNamespacesRequest&);
+  Result<wfs::DescribeNamespaceResponse> DescribeNamespace(CallContext&,
+                                                           const wfs::DescribeNamespaceRequest&);
+  Result<wfs::RegisterNamespaceResponse> RegisterNamespace(CallContext&,
+                                                           const wfs::RegisterNamespaceRequest&);
+  Result<wfs::ListNamespacesResponse> ListNamespaces(CallContext&,
+                                                     const wfs::ListNamespacesRequest&);
   Result<wfs::StartWorkflowExecutionResponse> StartWorkflowExecution(
       CallContext&, const wfs::StartWorkflowExecutionRequest&);
   void PollWorkflowTaskQueue(std::shared_ptr<CallContext>, const wfs::PollWorkflowTaskQueueRequest&,
@@ -100,8 +104,8 @@ class WorkflowService final : public ServiceHandle {
   const FrontendOptions options_;
 };
 
-Result<wfs::GetSystemInfoResponse> WorkflowService::GetSystemInfo(CallContext&,
-                                                                  const wfs::GetSystemInfoRequest&) {
+Result<wfs::GetSystemInfoResponse> WorkflowService::GetSystemInfo(
+    CallContext&, const wfs::GetSystemInfoRequest&) {
   wfs::GetSystemInfoResponse response;
   response.set_server_version(options_.server_version);
   auto* caps = response.mutable_capabilities();
@@ -123,7 +127,8 @@ Result<wfs::DescribeNamespaceResponse> WorkflowService::DescribeNamespace(
   *response.mutable_namespace_info() = (*ns)->info();
   // Advertised only when implemented: with it, workers would wait for the server to answer
   // their polls at shutdown.
-  response.mutable_namespace_info()->mutable_capabilities()->set_worker_poll_complete_on_shutdown(false);
+  response.mutable_namespace_info()->mutable_capabilities()->set_worker_poll_complete_on_shutdown(
+      false);
   *response.mutable_config() = (*ns)->config();
   auto* replication = response.mutable_replication_config();
   replication->set_active_cluster_name("active");
@@ -145,7 +150,8 @@ Result<wfs::RegisterNamespaceResponse> WorkflowService::RegisterNamespace(
   }
   Duration retention = FromProtoDuration(request.workflow_execution_retention_period());
   if (retention.count() < 0) return InvalidArgument("Retention period cannot be negative.");
-  auto registered = namespaces_.Register(name, request.description(), request.owner_email(), retention);
+  auto registered =
+      namespaces_.Register(name, request.description(), request.owner_email(), retention);
   if (!registered.ok()) return registered.status();
   return wfs::RegisterNamespaceResponse();
 }
@@ -204,25 +210,27 @@ void WorkflowService::PollQueue(std::shared_ptr<CallContext> ctx, matching::Queu
       return;
     }
     // Recording the start writes to the database: never on the matching caller's thread.
-    executor_->Submit([this, ctx, queue, poller, deadline, start, done, matched = std::move(*matched)] {
-      auto response = start(matched.task);
-      if (response.ok()) {
-        matching_.Done(matched);
-        done(std::move(response));
-        return;
-      }
-      if (response.status().code() == StatusCode::NOT_FOUND) {
-        matching_.Done(matched);  // stale: the execution moved on
-      } else {
-        matching_.Requeue(matched);
-        LOG_WARN("could not start a task from " << queue.name << ": " << response.status().message());
-      }
-      if (std::chrono::steady_clock::now() >= deadline) {
-        done(Resp());
-        return;
-      }
-      PollQueue<Resp>(ctx, queue, poller, deadline, start, done);
-    });
+    executor_->Submit(
+        [this, ctx, queue, poller, deadline, start, done, matched = std::move(*matched)] {
+          auto response = start(matched.task);
+          if (response.ok()) {
+            matching_.Done(matched);
+            done(std::move(response));
+            return;
+          }
+          if (response.status().code() == StatusCode::NOT_FOUND) {
+            matching_.Done(matched);  // stale: the execution moved on
+          } else {
+            matching_.Requeue(matched);
+            LOG_WARN("could not start a task from " << queue.name << ": "
+                                                    << response.status().message());
+          }
+          if (std::chrono::steady_clock::now() >= deadline) {
+            done(Resp());
+            return;
+          }
+          PollQueue<Resp>(ctx, queue, poller, deadline, start, done);
+        });
   };
   auto id = matching_.Poll(queue, poller, deadline, deliver);
   poll_id->store(id);
@@ -264,8 +272,8 @@ void WorkflowService::PollActivityTaskQueue(
   std::string namespace_name = (*ns)->info().name();
   PollQueue<wfs::PollActivityTaskQueueResponse>(
       ctx, queue, poller, PollDeadline(*ctx, options_.long_poll_max),
-      [this, poll_request_id, identity, namespace_name](const eon::v1::QueueTask& task)
-          -> Result<wfs::PollActivityTaskQueueResponse> {
+      [this, poll_request_id, identity, namespace_name](
+          const eon::v1::QueueTask& task) -> Result<wfs::PollActivityTaskQueueResponse> {
         EON_ASSIGN_OR_RETURN(auto response,
                              history_.RecordActivityTaskStarted(task, poll_request_id, identity));
         response.set_workflow_namespace(namespace_name);
@@ -316,8 +324,8 @@ void WorkflowService::GetWorkflowExecutionHistory(
   {
     std::lock_guard lock(waiter->mutex);
     waiter->watch_id = history_.WatchRun(namespace_id, run_id, [answer] { answer(true); });
-    waiter->deadline_id = scheduler_.At(PollDeadline(*ctx, options_.history_poll_max),
-                                        [answer] { answer(true); });
+    waiter->deadline_id =
+        scheduler_.At(PollDeadline(*ctx, options_.history_poll_max), [answer] { answer(true); });
   }
   ctx->OnCancel([answer] { answer(false); });
   page = history_.GetWorkflowExecutionHistory(namespace_id, request, &at_end, &run_id);
@@ -327,7 +335,8 @@ void WorkflowService::GetWorkflowExecutionHistory(
 void WorkflowService::Register(RpcRouter& router) {
   executor_ = &router.executor();
   router.Unary<wfs::GetSystemInfoRequest, wfs::GetSystemInfoResponse>(
-      kService, "GetSystemInfo", [this](CallContext& c, const auto& r) { return GetSystemInfo(c, r); });
+      kService, "GetSystemInfo",
+      [this](CallContext& c, const auto& r) { return GetSystemInfo(c, r); });
   router.Unary<wfs::DescribeNamespaceRequest, wfs::DescribeNamespaceResponse>(
       kService, "DescribeNamespace",
       [this](CallContext& c, const auto& r) { return DescribeNamespace(c, r); });
@@ -335,16 +344,19 @@ void WorkflowService::Register(RpcRouter& router) {
       kService, "RegisterNamespace",
       [this](CallContext& c, const auto& r) { return RegisterNamespace(c, r); });
   router.Unary<wfs::ListNamespacesRequest, wfs::ListNamespacesResponse>(
-      kService, "ListNamespaces", [this](CallContext& c, const auto& r) { return ListNamespaces(c, r); });
+      kService, "ListNamespaces",
+      [this](CallContext& c, const auto& r) { return ListNamespaces(c, r); });
   router.Unary<wfs::StartWorkflowExecutionRequest, wfs::StartWorkflowExecutionResponse>(
       kService, "StartWorkflowExecution",
       [this](CallContext& c, const auto& r) { return StartWorkflowExecution(c, r); });
   router.Async<wfs::PollWorkflowTaskQueueRequest, wfs::PollWorkflowTaskQueueResponse>(
-      kService, "PollWorkflowTaskQueue",
-      [this](auto ctx, const auto& r, auto done) { PollWorkflowTaskQueue(ctx, r, std::move(done)); });
+      kService, "PollWorkflowTaskQueue", [this](auto ctx, const auto& r, auto done) {
+        PollWorkflowTaskQueue(ctx, r, std::move(done));
+      });
   router.Async<wfs::PollActivityTaskQueueRequest, wfs::PollActivityTaskQueueResponse>(
-      kService, "PollActivityTaskQueue",
-      [this](auto ctx, const auto& r, auto done) { PollActivityTaskQueue(ctx, r, std::move(done)); });
+      kService, "PollActivityTaskQueue", [this](auto ctx, const auto& r, auto done) {
+        PollActivityTaskQueue(ctx, r, std::move(done));
+      });
   router.Async<wfs::GetWorkflowExecutionHistoryRequest, wfs::GetWorkflowExecutionHistoryResponse>(
       kService, "GetWorkflowExecutionHistory", [this](auto ctx, const auto& r, auto done) {
         GetWorkflowExecutionHistory(ctx, r, std::move(done));
@@ -354,14 +366,16 @@ void WorkflowService::Register(RpcRouter& router) {
       kService, "RespondWorkflowTaskCompleted",
       [this](CallContext&, const auto& r) -> Result<wfs::RespondWorkflowTaskCompletedResponse> {
         EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
-        EON_ASSIGN_OR_RETURN(auto token, ParseToken(r.task_token(), ns, eon::v1::TASK_QUEUE_KIND_WORKFLOW));
+        EON_ASSIGN_OR_RETURN(auto token,
+                             ParseToken(r.task_token(), ns, eon::v1::TASK_QUEUE_KIND_WORKFLOW));
         return history_.RespondWorkflowTaskCompleted(token, r);
       });
   router.Unary<wfs::RespondWorkflowTaskFailedRequest, wfs::RespondWorkflowTaskFailedResponse>(
       kService, "RespondWorkflowTaskFailed",
       [this](CallContext&, const auto& r) -> Result<wfs::RespondWorkflowTaskFailedResponse> {
         EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
-        EON_ASSIGN_OR_RETURN(auto token, ParseToken(r.task_token(), ns, eon::v1::TASK_QUEUE_KIND_WORKFLOW));
+        EON_ASSIGN_OR_RETURN(auto token,
+                             ParseToken(r.task_token(), ns, eon::v1::TASK_QUEUE_KIND_WORKFLOW));
         EON_RETURN_IF_ERROR(history_.RespondWorkflowTaskFailed(token, r));
         return wfs::RespondWorkflowTaskFailedResponse();
       });
@@ -369,7 +383,8 @@ void WorkflowService::Register(RpcRouter& router) {
       kService, "RespondActivityTaskCompleted",
       [this](CallContext&, const auto& r) -> Result<wfs::RespondActivityTaskCompletedResponse> {
         EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
-        EON_ASSIGN_OR_RETURN(auto token, ParseToken(r.task_token(), ns, eon::v1::TASK_QUEUE_KIND_ACTIVITY));
+        EON_ASSIGN_OR_RETURN(auto token,
+                             ParseToken(r.task_token(), ns, eon::v1::TASK_QUEUE_KIND_ACTIVITY));
         EON_RETURN_IF_ERROR(history_.RespondActivityTaskCompleted(token, r.result(), r.identity()));
         return wfs::RespondActivityTaskCompletedResponse();
       });
@@ -377,17 +392,19 @@ void WorkflowService::Register(RpcRouter& router) {
       kService, "RespondActivityTaskFailed",
       [this](CallContext&, const auto& r) -> Result<wfs::RespondActivityTaskFailedResponse> {
         EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
-        EON_ASSIGN_OR_RETURN(auto token, ParseToken(r.task_token(), ns, eon::v1::TASK_QUEUE_KIND_ACTIVITY));
+        EON_ASSIGN_OR_RETURN(auto token,
+                             ParseToken(r.task_token(), ns, eon::v1::TASK_QUEUE_KIND_ACTIVITY));
         EON_RETURN_IF_ERROR(history_.RespondActivityTaskFailed(
-            token, r.failure(), r.has_last_heartbeat_details() ? &r.last_heartbeat_details() : nullptr,
-            r.identity()));
+            token, r.failure(),
+            r.has_last_heartbeat_details() ? &r.last_heartbeat_details() : nullptr, r.identity()));
         return wfs::RespondActivityTaskFailedResponse();
       });
   router.Unary<wfs::RespondActivityTaskCanceledRequest, wfs::RespondActivityTaskCanceledResponse>(
       kService, "RespondActivityTaskCanceled",
       [this](CallContext&, const auto& r) -> Result<wfs::RespondActivityTaskCanceledResponse> {
         EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
-        EON_ASSIGN_OR_RETURN(auto token, ParseToken(r.task_token(), ns, eon::v1::TASK_QUEUE_KIND_ACTIVITY));
+        EON_ASSIGN_OR_RETURN(auto token,
+                             ParseToken(r.task_token(), ns, eon::v1::TASK_QUEUE_KIND_ACTIVITY));
         EON_RETURN_IF_ERROR(history_.RespondActivityTaskCanceled(token, r.details(), r.identity()));
         return wfs::RespondActivityTaskCanceledResponse();
       });
@@ -395,8 +412,10 @@ void WorkflowService::Register(RpcRouter& router) {
       kService, "RecordActivityTaskHeartbeat",
       [this](CallContext&, const auto& r) -> Result<wfs::RecordActivityTaskHeartbeatResponse> {
         EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
-        EON_ASSIGN_OR_RETURN(auto token, ParseToken(r.task_token(), ns, eon::v1::TASK_QUEUE_KIND_ACTIVITY));
-        EON_ASSIGN_OR_RETURN(bool cancel, history_.RecordActivityTaskHeartbeat(token, r.details(), r.identity()));
+        EON_ASSIGN_OR_RETURN(auto token,
+                             ParseToken(r.task_token(), ns, eon::v1::TASK_QUEUE_KIND_ACTIVITY));
+        EON_ASSIGN_OR_RETURN(
+            bool cancel, history_.RecordActivityTaskHeartbeat(token, r.details(), r.identity()));
         wfs::RecordActivityTaskHeartbeatResponse response;
         response.set_cancel_requested(cancel);
         return response;
@@ -431,13 +450,11 @@ void WorkflowService::Register(RpcRouter& router) {
 
 }  // namespace
 
-std::unique_ptr<ServiceHandle> RegisterWorkflowService(RpcRouter& router,
-                                                       namespaces::Registry& namespaces,
-                                                       history::HistoryEngine& history,
-                                                       matching::MatchingEngine& matching,
-                                                       DeadlineScheduler& scheduler,
-                                                       FrontendOptions options) {
-  auto service = std::make_unique<WorkflowService>(namespaces, history, matching, scheduler, options);
+std::unique_ptr<ServiceHandle> RegisterWorkflowService(
+    RpcRouter& router, namespaces::Registry& namespaces, history::HistoryEngine& history,
+    matching::MatchingEngine& matching, DeadlineScheduler& scheduler, FrontendOptions options) {
+  auto service =
+      std::make_unique<WorkflowService>(namespaces, history, matching, scheduler, options);
   service->Register(router);
   return service;
 }

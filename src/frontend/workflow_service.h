@@ -16,10 +16,10 @@ namespace eon::frontend {
 
 struct FrontendOptions {
   std::string server_version = "1.0.0";
-  std::chrono::milliseconds long_poll_max{60'000};      // task queue polls
-  std::chrono::milliseconds history_poll_max{20'000};   // GetWorkflowExecutionHistory waits
-  std::chrono::milliseconds long_poll_margin{1'000};    // answered this long before the deadline
-  size_t id_length_max = 1'000;                         // workflow id, activity id, names
+  std::chrono::milliseconds long_poll_max{60'000};     // task queue polls
+  std::chrono::milliseconds history_poll_max{20'000};  // GetWorkflowExecutionHistory waits
+  std::chrono::milliseconds long_poll_margin{1'000};   // answered this long before the deadline
+  size_t id_length_max = 1'000;                        // workflow id, activity id, names
 };
 
 // Keeps registered handlers alive; destroy only after the server stopped serving.
@@ -29,8 +29,8 @@ class ServiceHandle {
 };
 
 // Registers the WorkflowService handlers on `router`.
-std::unique_ptr<ServiceHandle> RegisterWorkflowService(RpcRouter& router, namespaces::Registry& namespaces,
-                             history::HistoryEngine& history, matching::MatchingEngine& matching,
-                             DeadlineScheduler& scheduler, FrontendOptions options);
+std::unique_ptr<ServiceHandle> RegisterWorkflowService(
+    RpcRouter& router, namespaces::Registry& namespaces, history::HistoryEngine& history,
+    matching::MatchingEngine& matching, DeadlineScheduler& scheduler, FrontendOptions options);
 
 }  // namespace eon::frontend

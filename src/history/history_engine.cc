@@ -50,7 +50,8 @@ common::RetryPolicy WithRetryDefaults(const common::RetryPolicy& given) {
   if (!policy.has_initial_interval() || FromProtoDuration(policy.initial_interval()).count() == 0) {
     *policy.mutable_initial_interval() = ToProtoDuration(kDefaultRetryInitialInterval);
   }
-  if (policy.backoff_coefficient() == 0) policy.set_backoff_coefficient(kDefaultRetryBackoffCoefficient);
+  if (policy.backoff_coefficient() == 0)
+    policy.set_backoff_coefficient(kDefaultRetryBackoffCoefficient);
   if (!policy.has_maximum_interval() || FromProtoDuration(policy.maximum_interval()).count() == 0) {
     *policy.mutable_maximum_interval() = ToProtoDuration(
         FromProtoDuration(policy.initial_interval()) * kDefaultRetryMaximumIntervalFactor);
@@ -149,22 +150,26 @@ struct HistoryEngine::Mutation {
           break;
         case enums::EVENT_TYPE_ACTIVITY_TASK_COMPLETED: {
           auto* a = event.mutable_activity_task_completed_event_attributes();
-          if (started_ids.count(a->scheduled_event_id())) a->set_started_event_id(started_ids[a->scheduled_event_id()]);
+          if (started_ids.count(a->scheduled_event_id()))
+            a->set_started_event_id(started_ids[a->scheduled_event_id()]);
           break;
         }
         case enums::EVENT_TYPE_ACTIVITY_TASK_FAILED: {
           auto* a = event.mutable_activity_task_failed_event_attributes();
-          if (started_ids.count(a->scheduled_event_id())) a->set_started_event_id(started_ids[a->scheduled_event_id()]);
+          if (started_ids.count(a->scheduled_event_id()))
+            a->set_started_event_id(started_ids[a->scheduled_event_id()]);
           break;
         }
         case enums::EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT: {
           auto* a = event.mutable_activity_task_timed_out_event_attributes();
-          if (started_ids.count(a->scheduled_event_id())) a->set_started_event_id(started_ids[a->scheduled_event_id()]);
+          if (started_ids.count(a->scheduled_event_id()))
+            a->set_started_event_id(started_ids[a->scheduled_event_id()]);
           break;
         }
         case enums::EVENT_TYPE_ACTIVITY_TASK_CANCELED: {
           auto* a = event.mutable_activity_task_canceled_event_attributes();
-          if (started_ids.count(a->scheduled_event_id())) a->set_started_event_id(started_ids[a->scheduled_event_id()]);
+          if (started_ids.count(a->scheduled_event_id()))
+            a->set_started_event_id(started_ids[a->scheduled_event_id()]);
           break;
         }
         default:
@@ -239,7 +244,8 @@ struct HistoryEngine::Mutation {
 
   // Schedules a workflow task unless one is pending already.
   void EnsureWorkflowTask() {
-    if (state.workflow_task().scheduled_event_id() == 0 && IsRunning(state)) ScheduleWorkflowTask(1);
+    if (state.workflow_task().scheduled_event_id() == 0 && IsRunning(state))
+      ScheduleWorkflowTask(1);
   }
 
   void Close(enums::WorkflowExecutionStatus status, int64_t completion_event_id) {
@@ -295,10 +301,12 @@ void HistoryEngine::Stop() {
 
 int32_t HistoryEngine::ShardFor(const std::string& namespace_id,
                                 const std::string& workflow_id) const {
-  return static_cast<int32_t>(Fnv1a(namespace_id, workflow_id) % static_cast<uint64_t>(shard_count_));
+  return static_cast<int32_t>(Fnv1a(namespace_id, workflow_id) %
+                              static_cast<uint64_t>(shard_count_));
 }
 
-std::mutex& HistoryEngine::LockFor(const std::string& namespace_id, const std::string& workflow_id) {
+std::mutex& HistoryEngine::LockFor(const std::string& namespace_id,
+                                   const std::string& workflow_id) {
   return execution_locks_[Fnv1a(namespace_id, workflow_id) % execution_locks_.size()];
 }
 
@@ -340,7 +348,8 @@ Status HistoryEngine::MutateLocked(const ExecutionKey& key, const MutateFn& fn,
   write.shard_id = ShardFor(key.namespace_id, key.workflow_id);
   write.range_id = range_ids_[write.shard_id];
   write.expected_db_version = stored.db_version;
-  for (const auto& event : m.events) m.state.set_history_size_bytes(m.state.history_size_bytes() + event.ByteSizeLong());
+  for (const auto& event : m.events)
+    m.state.set_history_size_bytes(m.state.history_size_bytes() + event.ByteSizeLong());
   m.state.set_state_transition_count(m.state.state_transition_count() + 1);
   write.state = std::move(m.state);
   write.new_events = std::move(m.events);
@@ -399,14 +408,14 @@ Result<StartResult> HistoryEngine::StartWorkflowExecution(
           .WithDetail(detail);
     }
     // Reuse policies (ALLOW_DUPLICATE is the default) come with the workflow semantics issue.
-    if (request.workflow_id_reuse_policy() ==
-        enums::WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE) {
+    if (request.workflow_id_reuse_policy() == enums::WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE) {
       temporal::api::errordetails::v1::WorkflowExecutionAlreadyStartedFailure detail;
       detail.set_start_request_id(current->create_request_id);
       detail.set_run_id(current->run_id);
-      return AlreadyExists("Workflow execution already finished and WorkflowIdReusePolicy is "
-                           "REJECT_DUPLICATE. WorkflowId: " + workflow_id + ", RunId: " +
-                           current->run_id + ".")
+      return AlreadyExists(
+                 "Workflow execution already finished and WorkflowIdReusePolicy is "
+                 "REJECT_DUPLICATE. WorkflowId: " +
+                 workflow_id + ", RunId: " + current->run_id + ".")
           .WithDetail(detail);
     }
     expected_current = current->run_id;
@@ -431,7 +440,8 @@ Result<StartResult> HistoryEngine::StartWorkflowExecution(
   *s.mutable_execution_timeout() = request.workflow_execution_timeout();
   Duration run_timeout = FromProtoDuration(request.workflow_run_timeout());
   Duration execution_timeout = FromProtoDuration(request.workflow_execution_timeout());
-  if (run_timeout.count() == 0 || (execution_timeout.count() > 0 && run_timeout > execution_timeout)) {
+  if (run_timeout.count() == 0 ||
+      (execution_timeout.count() > 0 && run_timeout > execution_timeout)) {
     run_timeout = execution_timeout;
   }
   *s.mutable_run_timeout() = ToProtoDuration(run_timeout);
@@ -475,7 +485,8 @@ Result<StartResult> HistoryEngine::StartWorkflowExecution(
   write.range_id = range_ids_[write.shard_id];
   write.expected_db_version = 0;
   write.expected_current_run_id = expected_current;
-  for (const auto& event : m.events) s.set_history_size_bytes(s.history_size_bytes() + event.ByteSizeLong());
+  for (const auto& event : m.events)
+    s.set_history_size_bytes(s.history_size_bytes() + event.ByteSizeLong());
   s.set_state_transition_count(1);
   write.state = std::move(m.state);
   write.new_events = std::move(m.events);
@@ -494,31 +505,34 @@ Result<wfs::PollWorkflowTaskQueueResponse> HistoryEngine::RecordWorkflowTaskStar
   ExecutionKey key{task.namespace_id(), task.workflow_id(), task.run_id()};
   std::lock_guard lock(LockFor(key.namespace_id, key.workflow_id));
   StoredExecution after;
-  EON_RETURN_IF_ERROR(MutateLocked(key, [&](Mutation& m) -> Status {
-    if (!IsRunning(m.state)) return WorkflowClosed();
-    auto* wft = m.state.mutable_workflow_task();
-    if (wft->scheduled_event_id() != task.scheduled_event_id()) {
-      return NotFound("workflow task not found (it moved on)");
-    }
-    if (wft->started_event_id() != 0) {
-      if (wft->request_id() == poll_request_id) return Status::Ok();  // a retried poll
-      return NotFound("workflow task already started");
-    }
-    auto& event = m.AddEvent(enums::EVENT_TYPE_WORKFLOW_TASK_STARTED);
-    auto* attrs = event.mutable_workflow_task_started_event_attributes();
-    attrs->set_scheduled_event_id(wft->scheduled_event_id());
-    attrs->set_identity(identity);
-    attrs->set_request_id(poll_request_id);
-    attrs->set_history_size_bytes(m.state.history_size_bytes());
-    wft->set_started_event_id(event.event_id());
-    *wft->mutable_started_time() = event.event_time();
-    wft->set_request_id(poll_request_id);
-    wft->set_identity(identity);
-    m.AddTimer(eon::v1::HISTORY_TASK_TYPE_WORKFLOW_TASK_TIMEOUT,
-               m.now + FromProtoDuration(wft->start_to_close_timeout()), wft->scheduled_event_id(),
-               wft->attempt(), enums::TIMEOUT_TYPE_START_TO_CLOSE);
-    return Status::Ok();
-  }, &after));
+  EON_RETURN_IF_ERROR(MutateLocked(
+      key,
+      [&](Mutation& m) -> Status {
+        if (!IsRunning(m.state)) return WorkflowClosed();
+        auto* wft = m.state.mutable_workflow_task();
+        if (wft->scheduled_event_id() != task.scheduled_event_id()) {
+          return NotFound("workflow task not found (it moved on)");
+        }
+        if (wft->started_event_id() != 0) {
+          if (wft->request_id() == poll_request_id) return Status::Ok();  // a retried poll
+          return NotFound("workflow task already started");
+        }
+        auto& event = m.AddEvent(enums::EVENT_TYPE_WORKFLOW_TASK_STARTED);
+        auto* attrs = event.mutable_workflow_task_started_event_attributes();
+        attrs->set_scheduled_event_id(wft->scheduled_event_id());
+        attrs->set_identity(identity);
+        attrs->set_request_id(poll_request_id);
+        attrs->set_history_size_bytes(m.state.history_size_bytes());
+        wft->set_started_event_id(event.event_id());
+        *wft->mutable_started_time() = event.event_time();
+        wft->set_request_id(poll_request_id);
+        wft->set_identity(identity);
+        m.AddTimer(eon::v1::HISTORY_TASK_TYPE_WORKFLOW_TASK_TIMEOUT,
+                   m.now + FromProtoDuration(wft->start_to_close_timeout()),
+                   wft->scheduled_event_id(), wft->attempt(), enums::TIMEOUT_TYPE_START_TO_CLOSE);
+        return Status::Ok();
+      },
+      &after));
 
   const auto& s = after.state;
   const auto& wft = s.workflow_task();
@@ -561,10 +575,12 @@ namespace {
 
 // Checks a ScheduleActivityTask command and fills in Temporal's defaults. Returns the failure
 // message (empty when valid).
-std::string PrepareScheduleActivity(const eon::v1::ExecutionState& state,
-                                    temporal::api::command::v1::ScheduleActivityTaskCommandAttributes& a) {
+std::string PrepareScheduleActivity(
+    const eon::v1::ExecutionState& state,
+    temporal::api::command::v1::ScheduleActivityTaskCommandAttributes& a) {
   if (a.activity_id().empty()) return "ActivityId is not set on ScheduleActivityTaskCommand.";
-  if (a.activity_type().name().empty()) return "ActivityType is not set on ScheduleActivityTaskCommand.";
+  if (a.activity_type().name().empty())
+    return "ActivityType is not set on ScheduleActivityTaskCommand.";
   for (const auto& [id, activity] : state.activities()) {
     if (activity.activity_id() == a.activity_id()) {
       return "Activity ID " + a.activity_id() + " is already in use by a pending activity.";
@@ -576,23 +592,27 @@ std::string PrepareScheduleActivity(const eon::v1::ExecutionState& state,
   Duration schedule_to_start = FromProtoDuration(a.schedule_to_start_timeout());
   Duration start_to_close = FromProtoDuration(a.start_to_close_timeout());
   Duration heartbeat = FromProtoDuration(a.heartbeat_timeout());
-  if (schedule_to_close.count() < 0 || schedule_to_start.count() < 0 || start_to_close.count() < 0 ||
-      heartbeat.count() < 0) {
+  if (schedule_to_close.count() < 0 || schedule_to_start.count() < 0 ||
+      start_to_close.count() < 0 || heartbeat.count() < 0) {
     return "A valid timeout may not be negative on ScheduleActivityTaskCommand.";
   }
   const Duration run_timeout = FromProtoDuration(state.run_timeout());
-  if (run_timeout.count() > 0 && (schedule_to_close.count() == 0 || schedule_to_close > run_timeout)) {
-    if (schedule_to_close.count() > 0 || start_to_close.count() > 0) schedule_to_close = run_timeout;
+  if (run_timeout.count() > 0 &&
+      (schedule_to_close.count() == 0 || schedule_to_close > run_timeout)) {
+    if (schedule_to_close.count() > 0 || start_to_close.count() > 0)
+      schedule_to_close = run_timeout;
   }
   if (schedule_to_close.count() > 0) {
-    schedule_to_start = schedule_to_start.count() > 0 ? std::min(schedule_to_start, schedule_to_close)
-                                                      : schedule_to_close;
+    schedule_to_start = schedule_to_start.count() > 0
+                            ? std::min(schedule_to_start, schedule_to_close)
+                            : schedule_to_close;
     start_to_close = start_to_close.count() > 0 ? std::min(start_to_close, schedule_to_close)
                                                 : schedule_to_close;
   } else if (start_to_close.count() > 0) {
     // No overall bound: schedule-to-close stays unset (unlimited retries in time).
   } else {
-    return "A valid StartToClose or ScheduleToCloseTimeout is not set on ScheduleActivityTaskCommand.";
+    return "A valid StartToClose or ScheduleToCloseTimeout is not set on "
+           "ScheduleActivityTaskCommand.";
   }
   if (heartbeat.count() > 0) heartbeat = std::min(heartbeat, start_to_close);
   // Zero means "no timeout": such a field is left unset, so has_...() tells.
@@ -600,9 +620,12 @@ std::string PrepareScheduleActivity(const eon::v1::ExecutionState& state,
   a.clear_schedule_to_start_timeout();
   a.clear_start_to_close_timeout();
   a.clear_heartbeat_timeout();
-  if (schedule_to_close.count() > 0) *a.mutable_schedule_to_close_timeout() = ToProtoDuration(schedule_to_close);
-  if (schedule_to_start.count() > 0) *a.mutable_schedule_to_start_timeout() = ToProtoDuration(schedule_to_start);
-  if (start_to_close.count() > 0) *a.mutable_start_to_close_timeout() = ToProtoDuration(start_to_close);
+  if (schedule_to_close.count() > 0)
+    *a.mutable_schedule_to_close_timeout() = ToProtoDuration(schedule_to_close);
+  if (schedule_to_start.count() > 0)
+    *a.mutable_schedule_to_start_timeout() = ToProtoDuration(schedule_to_start);
+  if (start_to_close.count() > 0)
+    *a.mutable_start_to_close_timeout() = ToProtoDuration(start_to_close);
   if (heartbeat.count() > 0) *a.mutable_heartbeat_timeout() = ToProtoDuration(heartbeat);
   Status policy = ValidateRetryPolicy(a.retry_policy());
   if (!policy.ok()) return policy.message();
@@ -676,9 +699,12 @@ Result<wfs::RespondWorkflowTaskCompletedResponse> HistoryEngine::RespondWorkflow
           info.set_task_queue(a.task_queue().name());
           *info.mutable_header() = a.header();
           *info.mutable_input() = a.input();
-          if (a.has_schedule_to_close_timeout()) *info.mutable_schedule_to_close_timeout() = a.schedule_to_close_timeout();
-          if (a.has_schedule_to_start_timeout()) *info.mutable_schedule_to_start_timeout() = a.schedule_to_start_timeout();
-          if (a.has_start_to_close_timeout()) *info.mutable_start_to_close_timeout() = a.start_to_close_timeout();
+          if (a.has_schedule_to_close_timeout())
+            *info.mutable_schedule_to_close_timeout() = a.schedule_to_close_timeout();
+          if (a.has_schedule_to_start_timeout())
+            *info.mutable_schedule_to_start_timeout() = a.schedule_to_start_timeout();
+          if (a.has_start_to_close_timeout())
+            *info.mutable_start_to_close_timeout() = a.start_to_close_timeout();
           if (a.has_heartbeat_timeout()) *info.mutable_heartbeat_timeout() = a.heartbeat_timeout();
           *info.mutable_retry_policy() = a.retry_policy();
           *info.mutable_scheduled_time() = event.event_time();
@@ -689,15 +715,15 @@ Result<wfs::RespondWorkflowTaskCompletedResponse> HistoryEngine::RespondWorkflow
                         a.task_queue().name());
           if (a.has_schedule_to_close_timeout()) {
             m.AddTimer(eon::v1::HISTORY_TASK_TYPE_ACTIVITY_TIMEOUT,
-                       m.now + FromProtoDuration(a.schedule_to_close_timeout()), event.event_id(), 0,
-                       enums::TIMEOUT_TYPE_SCHEDULE_TO_CLOSE);
+                       m.now + FromProtoDuration(a.schedule_to_close_timeout()), event.event_id(),
+                       0, enums::TIMEOUT_TYPE_SCHEDULE_TO_CLOSE);
           }
           if (a.has_schedule_to_start_timeout() &&
               FromProtoDuration(a.schedule_to_start_timeout()) <
                   FromProtoDuration(a.schedule_to_close_timeout())) {
             m.AddTimer(eon::v1::HISTORY_TASK_TYPE_ACTIVITY_TIMEOUT,
-                       m.now + FromProtoDuration(a.schedule_to_start_timeout()), event.event_id(), 1,
-                       enums::TIMEOUT_TYPE_SCHEDULE_TO_START);
+                       m.now + FromProtoDuration(a.schedule_to_start_timeout()), event.event_id(),
+                       1, enums::TIMEOUT_TYPE_SCHEDULE_TO_START);
           }
           break;
         }
@@ -715,7 +741,8 @@ Result<wfs::RespondWorkflowTaskCompletedResponse> HistoryEngine::RespondWorkflow
                                             : enums::EVENT_TYPE_WORKFLOW_EXECUTION_FAILED);
           if (complete) {
             auto* e = event.mutable_workflow_execution_completed_event_attributes();
-            *e->mutable_result() = command.complete_workflow_execution_command_attributes().result();
+            *e->mutable_result() =
+                command.complete_workflow_execution_command_attributes().result();
             e->set_workflow_task_completed_event_id(completed_id);
           } else {
             auto* e = event.mutable_workflow_execution_failed_event_attributes();
@@ -744,10 +771,9 @@ Result<wfs::RespondWorkflowTaskCompletedResponse> HistoryEngine::RespondWorkflow
       failure::Failure why;
       why.set_message(message);
       // Unhandled events are no fault of the task: the next one starts again at attempt 1.
-      m.FailWorkflowTask(cause, &why, request.identity(), /*reschedule=*/true,
-                         cause == enums::WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND
-                             ? 1
-                             : wft.attempt() + 1);
+      m.FailWorkflowTask(
+          cause, &why, request.identity(), /*reschedule=*/true,
+          cause == enums::WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND ? 1 : wft.attempt() + 1);
       command_error = InvalidArgument(message);
       return Status::Ok();
     }
@@ -761,8 +787,8 @@ Result<wfs::RespondWorkflowTaskCompletedResponse> HistoryEngine::RespondWorkflow
   return wfs::RespondWorkflowTaskCompletedResponse();
 }
 
-Status HistoryEngine::RespondWorkflowTaskFailed(const eon::v1::TaskToken& token,
-                                                const wfs::RespondWorkflowTaskFailedRequest& request) {
+Status HistoryEngine::RespondWorkflowTaskFailed(
+    const eon::v1::TaskToken& token, const wfs::RespondWorkflowTaskFailedRequest& request) {
   ExecutionKey key{token.namespace_id(), token.workflow_id(), token.run_id()};
   return Mutate(key, [&](Mutation& m) -> Status {
     if (!IsRunning(m.state)) return WorkflowClosed();
@@ -771,7 +797,8 @@ Status HistoryEngine::RespondWorkflowTaskFailed(const eon::v1::TaskToken& token,
         wft.started_event_id() != token.started_event_id() || wft.started_event_id() == 0) {
       return NotFound("Workflow task not found.");
     }
-    m.FailWorkflowTask(request.cause(), &request.failure(), request.identity(), /*reschedule=*/true);
+    m.FailWorkflowTask(request.cause(), &request.failure(), request.identity(),
+                       /*reschedule=*/true);
     return Status::Ok();
   });
 }
@@ -784,28 +811,31 @@ Result<wfs::PollActivityTaskQueueResponse> HistoryEngine::RecordActivityTaskStar
     const std::string& identity) {
   ExecutionKey key{task.namespace_id(), task.workflow_id(), task.run_id()};
   StoredExecution after;
-  EON_RETURN_IF_ERROR(Mutate(key, [&](Mutation& m) -> Status {
-    if (!IsRunning(m.state)) return WorkflowClosed();
-    auto it = m.state.mutable_activities()->find(task.scheduled_event_id());
-    if (it == m.state.mutable_activities()->end() || it->second.attempt() != task.attempt()) {
-      return NotFound("activity task not found (it moved on)");
-    }
-    auto& info = it->second;
-    if (info.has_started_time()) {
-      if (info.request_id() == poll_request_id) return Status::Ok();
-      return NotFound("activity task already started");
-    }
-    *info.mutable_started_time() = ToTimestamp(m.now);
-    info.set_request_id(poll_request_id);
-    info.set_identity(identity);
-    m.changed = true;
-    if (info.has_start_to_close_timeout()) {
-      m.AddTimer(eon::v1::HISTORY_TASK_TYPE_ACTIVITY_TIMEOUT,
-                 m.now + FromProtoDuration(info.start_to_close_timeout()), info.scheduled_event_id(),
-                 info.attempt(), enums::TIMEOUT_TYPE_START_TO_CLOSE);
-    }
-    return Status::Ok();
-  }, &after));
+  EON_RETURN_IF_ERROR(Mutate(
+      key,
+      [&](Mutation& m) -> Status {
+        if (!IsRunning(m.state)) return WorkflowClosed();
+        auto it = m.state.mutable_activities()->find(task.scheduled_event_id());
+        if (it == m.state.mutable_activities()->end() || it->second.attempt() != task.attempt()) {
+          return NotFound("activity task not found (it moved on)");
+        }
+        auto& info = it->second;
+        if (info.has_started_time()) {
+          if (info.request_id() == poll_request_id) return Status::Ok();
+          return NotFound("activity task already started");
+        }
+        *info.mutable_started_time() = ToTimestamp(m.now);
+        info.set_request_id(poll_request_id);
+        info.set_identity(identity);
+        m.changed = true;
+        if (info.has_start_to_close_timeout()) {
+          m.AddTimer(eon::v1::HISTORY_TASK_TYPE_ACTIVITY_TIMEOUT,
+                     m.now + FromProtoDuration(info.start_to_close_timeout()),
+                     info.scheduled_event_id(), info.attempt(), enums::TIMEOUT_TYPE_START_TO_CLOSE);
+        }
+        return Status::Ok();
+      },
+      &after));
   const auto& s = after.state;
   const auto& info = s.activities().at(task.scheduled_event_id());
   wfs::PollActivityTaskQueueResponse response;
@@ -825,7 +855,8 @@ Result<wfs::PollActivityTaskQueueResponse> HistoryEngine::RecordActivityTaskStar
   response.set_activity_id(info.activity_id());
   *response.mutable_header() = info.header();
   *response.mutable_input() = info.input();
-  if (info.has_heartbeat_details()) *response.mutable_heartbeat_details() = info.heartbeat_details();
+  if (info.has_heartbeat_details())
+    *response.mutable_heartbeat_details() = info.heartbeat_details();
   *response.mutable_scheduled_time() = info.scheduled_time();
   *response.mutable_current_attempt_scheduled_time() = info.current_attempt_scheduled_time();
   *response.mutable_started_time() = info.started_time();
@@ -871,12 +902,15 @@ bool ShouldRetry(const eon::v1::ActivityInfo& info, const failure::Failure& f, T
   Duration maximum = FromProtoDuration(policy.maximum_interval());
   double factor = std::pow(policy.backoff_coefficient(), info.attempt() - 1);
   double nanos = static_cast<double>(initial.count()) * factor;
-  Duration backoff = nanos >= static_cast<double>(maximum.count()) ? maximum : Duration(static_cast<int64_t>(nanos));
+  Duration backoff = nanos >= static_cast<double>(maximum.count())
+                         ? maximum
+                         : Duration(static_cast<int64_t>(nanos));
   if (f.has_application_failure_info() && f.application_failure_info().has_next_retry_delay()) {
     backoff = FromProtoDuration(f.application_failure_info().next_retry_delay());
   }
   if (info.has_schedule_to_close_timeout()) {
-    TimePoint deadline = FromTimestamp(info.scheduled_time()) + FromProtoDuration(info.schedule_to_close_timeout());
+    TimePoint deadline =
+        FromTimestamp(info.scheduled_time()) + FromProtoDuration(info.schedule_to_close_timeout());
     if (now + backoff >= deadline) {
       *retry_state = enums::RETRY_STATE_TIMEOUT;
       return false;
@@ -924,8 +958,8 @@ Status HistoryEngine::RespondActivityTaskFailed(const eon::v1::TaskToken& token,
       info->clear_started_time();
       info->clear_request_id();
       info->set_identity(identity);
-      m.AddTimer(eon::v1::HISTORY_TASK_TYPE_ACTIVITY_RETRY, m.now + delay, info->scheduled_event_id(),
-                 info->attempt());
+      m.AddTimer(eon::v1::HISTORY_TASK_TYPE_ACTIVITY_RETRY, m.now + delay,
+                 info->scheduled_event_id(), info->attempt());
       return Status::Ok();
     }
     const int64_t started_id = m.AddActivityStarted(*info);
@@ -983,7 +1017,8 @@ Result<bool> HistoryEngine::RecordActivityTaskHeartbeat(const eon::v1::TaskToken
 Status HistoryEngine::TerminateWorkflowExecution(
     const std::string& namespace_id, const wfs::TerminateWorkflowExecutionRequest& request) {
   const auto& execution = request.workflow_execution();
-  EON_ASSIGN_OR_RETURN(auto key, ResolveKey(namespace_id, execution.workflow_id(), execution.run_id()));
+  EON_ASSIGN_OR_RETURN(auto key,
+                       ResolveKey(namespace_id, execution.workflow_id(), execution.run_id()));
   std::lock_guard lock(LockFor(key.namespace_id, key.workflow_id));
   auto stored = Load(key);
   if (!stored.ok() && stored.status().code() == StatusCode::NOT_FOUND) {
@@ -991,31 +1026,35 @@ Status HistoryEngine::TerminateWorkflowExecution(
                     "\" and run ID \"" + key.run_id + "\"")
         .WithDetail(temporal::api::errordetails::v1::NotFoundFailure());
   }
-  return MutateLocked(key, [&](Mutation& m) -> Status {
-    if (!IsRunning(m.state)) return WorkflowClosed();
-    if (!request.first_execution_run_id().empty() &&
-        request.first_execution_run_id() != m.state.first_execution_run_id()) {
-      return NotFound("workflow execution not found for the given first execution run id");
-    }
-    if (m.WorkflowTaskStarted()) {
-      m.FailWorkflowTask(enums::WORKFLOW_TASK_FAILED_CAUSE_FORCE_CLOSE_COMMAND, nullptr,
-                         request.identity(), /*reschedule=*/false);
-    } else {
-      m.FlushBuffered();
-    }
-    auto& event = m.AddEvent(enums::EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED);
-    auto* a = event.mutable_workflow_execution_terminated_event_attributes();
-    a->set_reason(request.reason());
-    *a->mutable_details() = request.details();
-    a->set_identity(request.identity());
-    m.Close(enums::WORKFLOW_EXECUTION_STATUS_TERMINATED, event.event_id());
-    return Status::Ok();
-  }, nullptr);
+  return MutateLocked(
+      key,
+      [&](Mutation& m) -> Status {
+        if (!IsRunning(m.state)) return WorkflowClosed();
+        if (!request.first_execution_run_id().empty() &&
+            request.first_execution_run_id() != m.state.first_execution_run_id()) {
+          return NotFound("workflow execution not found for the given first execution run id");
+        }
+        if (m.WorkflowTaskStarted()) {
+          m.FailWorkflowTask(enums::WORKFLOW_TASK_FAILED_CAUSE_FORCE_CLOSE_COMMAND, nullptr,
+                             request.identity(), /*reschedule=*/false);
+        } else {
+          m.FlushBuffered();
+        }
+        auto& event = m.AddEvent(enums::EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED);
+        auto* a = event.mutable_workflow_execution_terminated_event_attributes();
+        a->set_reason(request.reason());
+        *a->mutable_details() = request.details();
+        a->set_identity(request.identity());
+        m.Close(enums::WORKFLOW_EXECUTION_STATUS_TERMINATED, event.event_id());
+        return Status::Ok();
+      },
+      nullptr);
 }
 
 Result<wfs::DescribeWorkflowExecutionResponse> HistoryEngine::DescribeWorkflowExecution(
     const std::string& namespace_id, const common::WorkflowExecution& execution) {
-  EON_ASSIGN_OR_RETURN(auto key, ResolveKey(namespace_id, execution.workflow_id(), execution.run_id()));
+  EON_ASSIGN_OR_RETURN(auto key,
+                       ResolveKey(namespace_id, execution.workflow_id(), execution.run_id()));
   auto stored = Load(key);
   if (!stored.ok()) {
     if (stored.status().code() != StatusCode::NOT_FOUND) return stored.status();
@@ -1102,15 +1141,15 @@ Result<wfs::GetWorkflowExecutionHistoryResponse> HistoryEngine::GetWorkflowExecu
   eon::v1::HistoryPageToken next;
   next.set_run_id(key.run_id);
 
-  if (request.history_event_filter_type() ==
-      enums::HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT) {
+  if (request.history_event_filter_type() == enums::HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT) {
     if (IsRunning(s)) {
       *at_end = true;
       next.set_next_event_id(s.next_event_id());
       response.set_next_page_token(next.SerializeAsString());
       return response;
     }
-    EON_ASSIGN_OR_RETURN(auto page, store_.ReadHistory(namespace_id, key.run_id, s.completion_event_id(), 1));
+    EON_ASSIGN_OR_RETURN(auto page,
+                         store_.ReadHistory(namespace_id, key.run_id, s.completion_event_id(), 1));
     for (auto& event : page.events) *response.mutable_history()->add_events() = std::move(event);
     return response;
   }
@@ -1197,7 +1236,8 @@ Status HistoryEngine::ProcessTransferTask(const persistence::StoredTask& stored,
   }
   const auto& s = execution->state;
   bool current = false;
-  matching::QueueId queue{task.namespace_id(), task.task_queue(), eon::v1::TASK_QUEUE_KIND_UNSPECIFIED};
+  matching::QueueId queue{task.namespace_id(), task.task_queue(),
+                          eon::v1::TASK_QUEUE_KIND_UNSPECIFIED};
   switch (task.type()) {
     case eon::v1::HISTORY_TASK_TYPE_DISPATCH_WORKFLOW_TASK:
       current = IsRunning(s) && s.workflow_task().scheduled_event_id() == task.event_id() &&
@@ -1268,15 +1308,16 @@ Status HistoryEngine::ProcessTimerTask(const persistence::StoredTask& stored) {
           return Status::Ok();
         }
         failure::Failure timeout;
-        timeout.set_message("activity " + std::string(type == enums::TIMEOUT_TYPE_START_TO_CLOSE
-                                                          ? "StartToClose"
-                                                      : type == enums::TIMEOUT_TYPE_SCHEDULE_TO_START
-                                                          ? "ScheduleToStart"
-                                                          : "ScheduleToClose") +
+        timeout.set_message("activity " +
+                            std::string(type == enums::TIMEOUT_TYPE_START_TO_CLOSE ? "StartToClose"
+                                        : type == enums::TIMEOUT_TYPE_SCHEDULE_TO_START
+                                            ? "ScheduleToStart"
+                                            : "ScheduleToClose") +
                             " timeout");
         timeout.mutable_timeout_failure_info()->set_timeout_type(type);
         if (info.has_heartbeat_details()) {
-          *timeout.mutable_timeout_failure_info()->mutable_last_heartbeat_details() = info.heartbeat_details();
+          *timeout.mutable_timeout_failure_info()->mutable_last_heartbeat_details() =
+              info.heartbeat_details();
         }
         enums::RetryState retry_state = enums::RETRY_STATE_TIMEOUT;
         Duration delay{};
@@ -1313,7 +1354,8 @@ Status HistoryEngine::ProcessTimerTask(const persistence::StoredTask& stored) {
       // write).
       auto execution = Load(key);
       if (!execution.ok()) {
-        return execution.status().code() == StatusCode::NOT_FOUND ? Status::Ok() : execution.status();
+        return execution.status().code() == StatusCode::NOT_FOUND ? Status::Ok()
+                                                                  : execution.status();
       }
       const auto& s = execution->state;
       auto it = s.activities().find(task.event_id());

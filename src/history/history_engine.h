@@ -93,7 +93,8 @@ class HistoryEngine {
   Status TerminateWorkflowExecution(const std::string& namespace_id,
                                     const wfs::TerminateWorkflowExecutionRequest& request);
   Result<wfs::DescribeWorkflowExecutionResponse> DescribeWorkflowExecution(
-      const std::string& namespace_id, const temporal::api::common::v1::WorkflowExecution& execution);
+      const std::string& namespace_id,
+      const temporal::api::common::v1::WorkflowExecution& execution);
 
   // One page of history. With close_event_only, only the close event (none while running).
   // `*at_end` is set when the run has no events past the page yet and is still running, i.e.

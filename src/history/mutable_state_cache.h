@@ -63,7 +63,7 @@ class MutableStateCache {
   const int capacity_;
   std::mutex mutex_;
   using Entry = std::pair<std::string, persistence::StoredExecution>;
-  std::list<Entry> entries_;                                          // guarded by mutex_
+  std::list<Entry> entries_;                                           // guarded by mutex_
   std::unordered_map<std::string, std::list<Entry>::iterator> index_;  // guarded by mutex_
 };
 

@@ -167,7 +167,8 @@ void QueueProcessors::DeleteLoop() {
     }
     if (!batch.empty()) {
       Status deleted = store_.DeleteTasks(batch);
-      if (!deleted.ok()) LOG_WARN("cannot delete " << batch.size() << " done tasks: " << deleted.message());
+      if (!deleted.ok())
+        LOG_WARN("cannot delete " << batch.size() << " done tasks: " << deleted.message());
     }
     if (stopping) return;
   }

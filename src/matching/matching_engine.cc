@@ -34,7 +34,8 @@ void MatchingEngine::Refill(Queue& queue, const QueueId& id) {
   auto loaded = store_.LoadQueueTasks(id.namespace_id, id.name, id.kind, queue.db_read_level,
                                       options_.backlog_in_memory_max);
   if (!loaded.ok()) {
-    LOG_ERROR("cannot load the backlog of task queue " << id.name << ": " << loaded.status().message());
+    LOG_ERROR("cannot load the backlog of task queue " << id.name << ": "
+                                                       << loaded.status().message());
     return;
   }
   for (auto& record : *loaded) {
@@ -60,8 +61,8 @@ Status MatchingEngine::AddTask(const QueueId& queue_id, const eon::v1::QueueTask
     return Status::Ok();
   }
   // No poller: the backlog. Written before it is visible, so a crash cannot lose it.
-  EON_ASSIGN_OR_RETURN(int64_t task_id,
-                       store_.AddQueueTask(queue_id.namespace_id, queue_id.name, queue_id.kind, task));
+  EON_ASSIGN_OR_RETURN(int64_t task_id, store_.AddQueueTask(queue_id.namespace_id, queue_id.name,
+                                                            queue_id.kind, task));
   {
     std::lock_guard lock(mutex_);
     Queue& queue = queues_[queue_id];
@@ -132,8 +133,8 @@ void MatchingEngine::CancelPoll(PollId id) {
   Finish(std::move(poller), std::nullopt);
 }
 
-void MatchingEngine::ShutdownWorker(const std::string& namespace_id, const std::string& sticky_queue,
-                                    const std::string& identity,
+void MatchingEngine::ShutdownWorker(const std::string& namespace_id,
+                                    const std::string& sticky_queue, const std::string& identity,
                                     const std::string& worker_instance_key) {
   std::vector<Poller> finished;
   {
@@ -141,10 +142,10 @@ void MatchingEngine::ShutdownWorker(const std::string& namespace_id, const std::
     std::vector<PollId> ids;
     for (const auto& [id, poller] : pollers_) {
       if (poller.queue.namespace_id != namespace_id) continue;
-      bool same_worker =
-          (!worker_instance_key.empty() && poller.info.worker_instance_key == worker_instance_key) ||
-          (!identity.empty() && poller.info.identity == identity) ||
-          (!sticky_queue.empty() && poller.queue.name == sticky_queue);
+      bool same_worker = (!worker_instance_key.empty() &&
+                          poller.info.worker_instance_key == worker_instance_key) ||
+                         (!identity.empty() && poller.info.identity == identity) ||
+                         (!sticky_queue.empty() && poller.queue.name == sticky_queue);
       if (same_worker) ids.push_back(id);
     }
     for (PollId id : ids) {
@@ -167,8 +168,8 @@ void MatchingEngine::Done(const MatchedTask& task) {
 
 void MatchingEngine::Requeue(MatchedTask task) {
   if (task.backlog_task_id == 0) {
-    auto task_id = store_.AddQueueTask(task.queue.namespace_id, task.queue.name, task.queue.kind,
-                                       task.task);
+    auto task_id =
+        store_.AddQueueTask(task.queue.namespace_id, task.queue.name, task.queue.kind, task.task);
     if (task_id.ok()) {
       task.backlog_task_id = *task_id;
       if (task.on_settled) task.on_settled();

@@ -51,7 +51,7 @@ struct PollerInfo {
 
 struct MatchingOptions {
   std::chrono::milliseconds long_poll_max{60'000};  // an idle poll is answered empty by then
-  int backlog_in_memory_max = 10'000;  // per queue; the rest waits in the database
+  int backlog_in_memory_max = 10'000;               // per queue; the rest waits in the database
 };
 
 class MatchingEngine {
@@ -115,9 +115,9 @@ class MatchingEngine {
   const MatchingOptions options_;
 
   std::mutex mutex_;
-  std::map<QueueId, Queue> queues_;       // guarded by mutex_
-  std::map<PollId, Poller> pollers_;      // guarded by mutex_
-  PollId next_poll_id_ = 1;               // guarded by mutex_
+  std::map<QueueId, Queue> queues_;   // guarded by mutex_
+  std::map<PollId, Poller> pollers_;  // guarded by mutex_
+  PollId next_poll_id_ = 1;           // guarded by mutex_
 };
 
 }  // namespace eon::matching

@@ -44,8 +44,9 @@ std::vector<Namespace> Registry::All() const {
   std::lock_guard lock(mutex_);
   std::vector<Namespace> out;
   for (const auto& [name, ns] : by_name_) out.push_back(ns);
-  std::sort(out.begin(), out.end(),
-            [](const Namespace& a, const Namespace& b) { return a->info().name() < b->info().name(); });
+  std::sort(out.begin(), out.end(), [](const Namespace& a, const Namespace& b) {
+    return a->info().name() < b->info().name();
+  });
   return out;
 }
 

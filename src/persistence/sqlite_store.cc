@@ -101,8 +101,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptions& opti
                                                               : "PRAGMA synchronous = NORMAL"));
   }
   std::unique_ptr<SqliteDb> reader;
-  auto store = std::unique_ptr<SqliteStore>(
-      new SqliteStore(options, std::move(writer), nullptr));
+  auto store = std::unique_ptr<SqliteStore>(new SqliteStore(options, std::move(writer), nullptr));
   EON_RETURN_IF_ERROR(store->Migrate());
   if (!in_memory) {
     EON_ASSIGN_OR_RETURN(store->reader_, SqliteDb::Open(options.path));
@@ -131,7 +130,8 @@ Status SqliteStore::Migrate() {
   int table_count = 0;
   bool has_metadata = false;
   {
-    EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare("SELECT name FROM sqlite_master WHERE type = 'table'"));
+    EON_ASSIGN_OR_RETURN(auto stmt,
+                         db.Prepare("SELECT name FROM sqlite_master WHERE type = 'table'"));
     while (stmt->Step()) {
       ++table_count;
       if (stmt->ColumnText(0) == "cluster_metadata") has_metadata = true;
@@ -142,8 +142,7 @@ Status SqliteStore::Migrate() {
   if (table_count > 0) {
     std::string marker;
     if (has_metadata) {
-      EON_ASSIGN_OR_RETURN(auto stmt,
-                           db.Prepare("SELECT key, value FROM cluster_metadata"));
+      EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare("SELECT key, value FROM cluster_metadata"));
       while (stmt->Step()) {
         std::string key = stmt->ColumnText(0);
         if (key == "database") marker = stmt->ColumnText(1);
@@ -184,12 +183,14 @@ Status SqliteStore::Migrate() {
     Status applied = db.Exec(kMigrations[v]);
     if (applied.ok()) {
       EON_ASSIGN_OR_RETURN(
-          auto stmt, db.Prepare("UPDATE cluster_metadata SET value = ? WHERE key = 'schema_version'"));
+          auto stmt,
+          db.Prepare("UPDATE cluster_metadata SET value = ? WHERE key = 'schema_version'"));
       applied = stmt->Bind(1, std::to_string(v + 1)).Run();
     }
     if (!applied.ok()) {
       db.Exec("ROLLBACK");
-      return Internal("schema migration " + std::to_string(v + 1) + " failed: " + applied.message());
+      return Internal("schema migration " + std::to_string(v + 1) +
+                      " failed: " + applied.message());
     }
     EON_RETURN_IF_ERROR(db.Exec("COMMIT"));
     LOG_INFO("database schema migrated to version " << v + 1);
@@ -255,15 +256,16 @@ void SqliteStore::CommitLoop() {
       ++stats_.write_transactions;
     }
     for (size_t i = 0; i < batch.size(); ++i) {
-      batch[i]->done.set_value(txn.ok() ? results[i] : Unavailable("commit failed: " + txn.message()));
+      batch[i]->done.set_value(txn.ok() ? results[i]
+                                        : Unavailable("commit failed: " + txn.message()));
     }
   }
 }
 
 Result<int32_t> SqliteStore::ShardCount() {
   return Read([](SqliteDb& db) -> Result<int32_t> {
-    EON_ASSIGN_OR_RETURN(auto stmt,
-                         db.Prepare("SELECT value FROM cluster_metadata WHERE key = 'shard_count'"));
+    EON_ASSIGN_OR_RETURN(
+        auto stmt, db.Prepare("SELECT value FROM cluster_metadata WHERE key = 'shard_count'"));
     if (!stmt->Step()) return Internal("cluster_metadata has no shard_count");
     return static_cast<int32_t>(std::stoi(stmt->ColumnText(0)));
   });
@@ -274,11 +276,14 @@ Result<std::vector<int64_t>> SqliteStore::AcquireShards() {
   std::vector<int64_t> range_ids(shard_count);
   EON_RETURN_IF_ERROR(Write([&](SqliteDb& db) -> Status {
     for (int32_t shard = 0; shard < shard_count; ++shard) {
-      EON_ASSIGN_OR_RETURN(auto up, db.Prepare(
-          "INSERT INTO shards (shard_id, range_id) VALUES (?, 1) "
-          "ON CONFLICT (shard_id) DO UPDATE SET range_id = range_id + 1 RETURNING range_id"));
+      EON_ASSIGN_OR_RETURN(
+          auto up,
+          db.Prepare(
+              "INSERT INTO shards (shard_id, range_id) VALUES (?, 1) "
+              "ON CONFLICT (shard_id) DO UPDATE SET range_id = range_id + 1 RETURNING range_id"));
       up->Bind(1, shard);
-      if (!up->Step()) return up->status().ok() ? Internal("shard upsert returned no row") : up->status();
+      if (!up->Step())
+        return up->status().ok() ? Internal("shard upsert returned no row") : up->status();
       range_ids[shard] = up->ColumnInt(0);
     }
     return Status::Ok();
@@ -288,8 +293,10 @@ Result<std::vector<int64_t>> SqliteStore::AcquireShards() {
 
 Status SqliteStore::CreateNamespace(const eon::v1::NamespaceRecord& record) {
   return Write([&](SqliteDb& db) -> Status {
-    EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare(
-        "INSERT INTO namespaces (id, name, data) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"));
+    EON_ASSIGN_OR_RETURN(
+        auto stmt,
+        db.Prepare(
+            "INSERT INTO namespaces (id, name, data) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"));
     EON_RETURN_IF_ERROR(stmt->Bind(1, record.info().id())
                             .Bind(2, record.info().name())
                             .BindBlob(3, Serialize(record))
@@ -316,9 +323,9 @@ Result<std::vector<eon::v1::NamespaceRecord>> SqliteStore::ListNamespaces() {
 Result<CurrentExecution> SqliteStore::GetCurrentExecution(const std::string& namespace_id,
                                                           const std::string& workflow_id) {
   return Read([&](SqliteDb& db) -> Result<CurrentExecution> {
-    EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare(
-        "SELECT run_id, status, create_request_id FROM current_executions "
-        "WHERE namespace_id = ? AND workflow_id = ?"));
+    EON_ASSIGN_OR_RETURN(
+        auto stmt, db.Prepare("SELECT run_id, status, create_request_id FROM current_executions "
+                              "WHERE namespace_id = ? AND workflow_id = ?"));
     stmt->Bind(1, namespace_id).Bind(2, workflow_id);
     if (!stmt->Step()) {
       EON_RETURN_IF_ERROR(stmt->status());
@@ -326,7 +333,8 @@ Result<CurrentExecution> SqliteStore::GetCurrentExecution(const std::string& nam
     }
     CurrentExecution current;
     current.run_id = stmt->ColumnText(0);
-    current.status = static_cast<temporal::api::enums::v1::WorkflowExecutionStatus>(stmt->ColumnInt(1));
+    current.status =
+        static_cast<temporal::api::enums::v1::WorkflowExecutionStatus>(stmt->ColumnInt(1));
     current.create_request_id = stmt->ColumnText(2);
     return current;
   });
@@ -334,9 +342,9 @@ Result<CurrentExecution> SqliteStore::GetCurrentExecution(const std::string& nam
 
 Result<StoredExecution> SqliteStore::GetExecution(const ExecutionKey& key) {
   return Read([&](SqliteDb& db) -> Result<StoredExecution> {
-    EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare(
-        "SELECT db_version, state FROM executions "
-        "WHERE namespace_id = ? AND workflow_id = ? AND run_id = ?"));
+    EON_ASSIGN_OR_RETURN(auto stmt,
+                         db.Prepare("SELECT db_version, state FROM executions "
+                                    "WHERE namespace_id = ? AND workflow_id = ? AND run_id = ?"));
     stmt->Bind(1, key.namespace_id).Bind(2, key.workflow_id).Bind(3, key.run_id);
     if (!stmt->Step()) {
       EON_RETURN_IF_ERROR(stmt->status());
@@ -378,8 +386,10 @@ Status SqliteStore::ApplyExecutionWrite(SqliteDb& db, const ExecutionWrite& writ
   if (write.expected_db_version == 0) {
     // A new run: the workflow id must point where the caller saw it point.
     {
-      EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare(
-          "SELECT run_id FROM current_executions WHERE namespace_id = ? AND workflow_id = ?"));
+      EON_ASSIGN_OR_RETURN(
+          auto stmt,
+          db.Prepare(
+              "SELECT run_id FROM current_executions WHERE namespace_id = ? AND workflow_id = ?"));
       stmt->Bind(1, state.namespace_id()).Bind(2, state.workflow_id());
       std::string current = stmt->Step() ? stmt->ColumnText(0) : std::string();
       EON_RETURN_IF_ERROR(stmt->status());
@@ -387,20 +397,23 @@ Status SqliteStore::ApplyExecutionWrite(SqliteDb& db, const ExecutionWrite& writ
         return Aborted("the current run of workflow " + state.workflow_id() + " changed");
       }
     }
-    EON_ASSIGN_OR_RETURN(auto insert, db.Prepare(
-        "INSERT INTO executions (namespace_id, workflow_id, run_id, shard_id, db_version, state) "
-        "VALUES (?, ?, ?, ?, 1, ?)"));
+    EON_ASSIGN_OR_RETURN(auto insert,
+                         db.Prepare("INSERT INTO executions (namespace_id, workflow_id, run_id, "
+                                    "shard_id, db_version, state) "
+                                    "VALUES (?, ?, ?, ?, 1, ?)"));
     EON_RETURN_IF_ERROR(insert->Bind(1, state.namespace_id())
                             .Bind(2, state.workflow_id())
                             .Bind(3, state.run_id())
                             .Bind(4, write.shard_id)
                             .BindBlob(5, Serialize(state))
                             .Run());
-    EON_ASSIGN_OR_RETURN(auto current, db.Prepare(
-        "INSERT INTO current_executions (namespace_id, workflow_id, run_id, status, "
-        "create_request_id) VALUES (?, ?, ?, ?, ?) ON CONFLICT (namespace_id, workflow_id) DO "
-        "UPDATE SET run_id = excluded.run_id, status = excluded.status, "
-        "create_request_id = excluded.create_request_id"));
+    EON_ASSIGN_OR_RETURN(
+        auto current,
+        db.Prepare(
+            "INSERT INTO current_executions (namespace_id, workflow_id, run_id, status, "
+            "create_request_id) VALUES (?, ?, ?, ?, ?) ON CONFLICT (namespace_id, workflow_id) DO "
+            "UPDATE SET run_id = excluded.run_id, status = excluded.status, "
+            "create_request_id = excluded.create_request_id"));
     EON_RETURN_IF_ERROR(current->Bind(1, state.namespace_id())
                             .Bind(2, state.workflow_id())
                             .Bind(3, state.run_id())
@@ -408,9 +421,10 @@ Status SqliteStore::ApplyExecutionWrite(SqliteDb& db, const ExecutionWrite& writ
                             .Bind(5, state.create_request_id())
                             .Run());
   } else {
-    EON_ASSIGN_OR_RETURN(auto update, db.Prepare(
-        "UPDATE executions SET db_version = ?, state = ? "
-        "WHERE namespace_id = ? AND workflow_id = ? AND run_id = ? AND db_version = ?"));
+    EON_ASSIGN_OR_RETURN(
+        auto update,
+        db.Prepare("UPDATE executions SET db_version = ?, state = ? "
+                   "WHERE namespace_id = ? AND workflow_id = ? AND run_id = ? AND db_version = ?"));
     EON_RETURN_IF_ERROR(update->Bind(1, write.expected_db_version + 1)
                             .BindBlob(2, Serialize(state))
                             .Bind(3, state.namespace_id())
@@ -421,9 +435,10 @@ Status SqliteStore::ApplyExecutionWrite(SqliteDb& db, const ExecutionWrite& writ
     if (db.Changes() != 1) {
       return Aborted("workflow execution " + state.workflow_id() + " was changed concurrently");
     }
-    EON_ASSIGN_OR_RETURN(auto current, db.Prepare(
-        "UPDATE current_executions SET status = ? "
-        "WHERE namespace_id = ? AND workflow_id = ? AND run_id = ? AND status != ?"));
+    EON_ASSIGN_OR_RETURN(
+        auto current,
+        db.Prepare("UPDATE current_executions SET status = ? "
+                   "WHERE namespace_id = ? AND workflow_id = ? AND run_id = ? AND status != ?"));
     EON_RETURN_IF_ERROR(current->Bind(1, static_cast<int64_t>(state.status()))
                             .Bind(2, state.namespace_id())
                             .Bind(3, state.workflow_id())
@@ -432,31 +447,36 @@ Status SqliteStore::ApplyExecutionWrite(SqliteDb& db, const ExecutionWrite& writ
                             .Run());
   }
   if (!write.new_events.empty()) {
-    EON_ASSIGN_OR_RETURN(auto insert, db.Prepare(
-        "INSERT INTO history_events (namespace_id, run_id, event_id, data) VALUES (?, ?, ?, ?)"));
+    EON_ASSIGN_OR_RETURN(auto insert, db.Prepare("INSERT INTO history_events (namespace_id, "
+                                                 "run_id, event_id, data) VALUES (?, ?, ?, ?)"));
     for (const auto& event : write.new_events) {
       Status s = insert->Bind(1, state.namespace_id())
                      .Bind(2, state.run_id())
                      .Bind(3, event.event_id())
                      .BindBlob(4, Serialize(event))
                      .Run();
-      if (!s.ok()) return Aborted("history event " + std::to_string(event.event_id()) +
-                                  " already written: " + s.message());
+      if (!s.ok())
+        return Aborted("history event " + std::to_string(event.event_id()) +
+                       " already written: " + s.message());
       insert->Reset();
     }
   }
   if (!write.new_tasks.empty()) {
-    EON_ASSIGN_OR_RETURN(auto insert, db.Prepare(
-        "INSERT INTO tasks (shard_id, category, visibility_ns, data) VALUES (?, ?, ?, ?) "
-        "RETURNING task_id"));
+    EON_ASSIGN_OR_RETURN(
+        auto insert,
+        db.Prepare(
+            "INSERT INTO tasks (shard_id, category, visibility_ns, data) VALUES (?, ?, ?, ?) "
+            "RETURNING task_id"));
     for (const auto& task : write.new_tasks) {
-      int64_t visibility_ns =
-          task.category == TaskCategory::kTimer ? ToUnixNanos(FromTimestamp(task.task.fire_time())) : 0;
+      int64_t visibility_ns = task.category == TaskCategory::kTimer
+                                  ? ToUnixNanos(FromTimestamp(task.task.fire_time()))
+                                  : 0;
       insert->Bind(1, write.shard_id)
           .Bind(2, static_cast<int64_t>(task.category))
           .Bind(3, visibility_ns)
           .BindBlob(4, Serialize(task.task));
-      if (!insert->Step()) return insert->status().ok() ? Internal("task insert returned no id") : insert->status();
+      if (!insert->Step())
+        return insert->status().ok() ? Internal("task insert returned no id") : insert->status();
       created->push_back({write.shard_id, task.category, insert->ColumnInt(0), task.task});
       EON_RETURN_IF_ERROR(insert->Run());
       insert->Reset();
@@ -469,9 +489,9 @@ Result<HistoryPage> SqliteStore::ReadHistory(const std::string& namespace_id,
                                              const std::string& run_id, int64_t first_event_id,
                                              int max_events) {
   return Read([&](SqliteDb& db) -> Result<HistoryPage> {
-    EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare(
-        "SELECT data FROM history_events WHERE namespace_id = ? AND run_id = ? AND event_id >= ? "
-        "ORDER BY event_id LIMIT ?"));
+    EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare("SELECT data FROM history_events WHERE namespace_id "
+                                               "= ? AND run_id = ? AND event_id >= ? "
+                                               "ORDER BY event_id LIMIT ?"));
     stmt->Bind(1, namespace_id).Bind(2, run_id).Bind(3, first_event_id).Bind(4, max_events + 1);
     HistoryPage page;
     while (stmt->Step()) {
@@ -489,7 +509,8 @@ Result<HistoryPage> SqliteStore::ReadHistory(const std::string& namespace_id,
 }
 
 namespace {
-Result<std::vector<StoredTask>> ReadTasks(Statement& stmt, int32_t shard_id, TaskCategory category) {
+Result<std::vector<StoredTask>> ReadTasks(Statement& stmt, int32_t shard_id,
+                                          TaskCategory category) {
   std::vector<StoredTask> out;
   while (stmt.Step()) {
     StoredTask task;
@@ -507,9 +528,10 @@ Result<std::vector<StoredTask>> ReadTasks(Statement& stmt, int32_t shard_id, Tas
 Result<std::vector<StoredTask>> SqliteStore::LoadTransferTasks(int32_t shard_id,
                                                                int64_t after_task_id, int limit) {
   return Read([&](SqliteDb& db) -> Result<std::vector<StoredTask>> {
-    EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare(
-        "SELECT task_id, data FROM tasks WHERE shard_id = ? AND category = ? AND "
-        "visibility_ns = 0 AND task_id > ? ORDER BY task_id LIMIT ?"));
+    EON_ASSIGN_OR_RETURN(
+        auto stmt,
+        db.Prepare("SELECT task_id, data FROM tasks WHERE shard_id = ? AND category = ? AND "
+                   "visibility_ns = 0 AND task_id > ? ORDER BY task_id LIMIT ?"));
     stmt->Bind(1, shard_id)
         .Bind(2, static_cast<int64_t>(TaskCategory::kTransfer))
         .Bind(3, after_task_id)
@@ -521,9 +543,10 @@ Result<std::vector<StoredTask>> SqliteStore::LoadTransferTasks(int32_t shard_id,
 Result<std::vector<StoredTask>> SqliteStore::LoadTimerTasks(int32_t shard_id, TimePoint until,
                                                             int64_t after_task_id, int limit) {
   return Read([&](SqliteDb& db) -> Result<std::vector<StoredTask>> {
-    EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare(
-        "SELECT task_id, data FROM tasks WHERE shard_id = ? AND category = ? AND "
-        "visibility_ns <= ? AND task_id > ? ORDER BY visibility_ns, task_id LIMIT ?"));
+    EON_ASSIGN_OR_RETURN(
+        auto stmt,
+        db.Prepare("SELECT task_id, data FROM tasks WHERE shard_id = ? AND category = ? AND "
+                   "visibility_ns <= ? AND task_id > ? ORDER BY visibility_ns, task_id LIMIT ?"));
     stmt->Bind(1, shard_id)
         .Bind(2, static_cast<int64_t>(TaskCategory::kTimer))
         .Bind(3, ToUnixNanos(until))
@@ -546,16 +569,16 @@ Status SqliteStore::DeleteTasks(const std::vector<StoredTask>& tasks) {
   });
 }
 
-Result<int64_t> SqliteStore::AddQueueTask(const std::string& namespace_id,
-                                          const std::string& queue, int kind,
-                                          const eon::v1::QueueTask& task) {
+Result<int64_t> SqliteStore::AddQueueTask(const std::string& namespace_id, const std::string& queue,
+                                          int kind, const eon::v1::QueueTask& task) {
   int64_t task_id = 0;
   EON_RETURN_IF_ERROR(Write([&](SqliteDb& db) -> Status {
-    EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare(
-        "INSERT INTO task_queue_tasks (namespace_id, task_queue, kind, data) VALUES (?, ?, ?, ?) "
-        "RETURNING task_id"));
+    EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare("INSERT INTO task_queue_tasks (namespace_id, "
+                                               "task_queue, kind, data) VALUES (?, ?, ?, ?) "
+                                               "RETURNING task_id"));
     stmt->Bind(1, namespace_id).Bind(2, queue).Bind(3, kind).BindBlob(4, Serialize(task));
-    if (!stmt->Step()) return stmt->status().ok() ? Internal("insert returned no id") : stmt->status();
+    if (!stmt->Step())
+      return stmt->status().ok() ? Internal("insert returned no id") : stmt->status();
     task_id = stmt->ColumnInt(0);
     return stmt->Run();
   }));
@@ -563,13 +586,14 @@ Result<int64_t> SqliteStore::AddQueueTask(const std::string& namespace_id,
 }
 
 Result<std::vector<QueueTaskRecord>> SqliteStore::LoadQueueTasks(const std::string& namespace_id,
-                                                                 const std::string& queue,
-                                                                 int kind, int64_t after_task_id,
-                                                                 int limit) {
+                                                                 const std::string& queue, int kind,
+                                                                 int64_t after_task_id, int limit) {
   return Read([&](SqliteDb& db) -> Result<std::vector<QueueTaskRecord>> {
-    EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare(
-        "SELECT task_id, data FROM task_queue_tasks WHERE namespace_id = ? AND task_queue = ? "
-        "AND kind = ? AND task_id > ? ORDER BY task_id LIMIT ?"));
+    EON_ASSIGN_OR_RETURN(
+        auto stmt,
+        db.Prepare(
+            "SELECT task_id, data FROM task_queue_tasks WHERE namespace_id = ? AND task_queue = ? "
+            "AND kind = ? AND task_id > ? ORDER BY task_id LIMIT ?"));
     stmt->Bind(1, namespace_id).Bind(2, queue).Bind(3, kind).Bind(4, after_task_id).Bind(5, limit);
     std::vector<QueueTaskRecord> out;
     while (stmt->Step()) {
@@ -586,11 +610,13 @@ Result<std::vector<QueueTaskRecord>> SqliteStore::LoadQueueTasks(const std::stri
 
 Result<std::vector<Store::QueueName>> SqliteStore::ListBackloggedQueues() {
   return Read([&](SqliteDb& db) -> Result<std::vector<QueueName>> {
-    EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare(
-        "SELECT DISTINCT namespace_id, task_queue, kind FROM task_queue_tasks"));
+    EON_ASSIGN_OR_RETURN(
+        auto stmt,
+        db.Prepare("SELECT DISTINCT namespace_id, task_queue, kind FROM task_queue_tasks"));
     std::vector<QueueName> out;
     while (stmt->Step()) {
-      out.push_back({stmt->ColumnText(0), stmt->ColumnText(1), static_cast<int>(stmt->ColumnInt(2))});
+      out.push_back(
+          {stmt->ColumnText(0), stmt->ColumnText(1), static_cast<int>(stmt->ColumnInt(2))});
     }
     EON_RETURN_IF_ERROR(stmt->status());
     return out;

@@ -82,7 +82,7 @@ class SqliteStore final : public Store {
 
   std::mutex writer_mutex_;  // guards writer_ (and the reader too, for ":memory:")
   std::unique_ptr<SqliteDb> writer_;
-  std::mutex reader_mutex_;  // guards reader_
+  std::mutex reader_mutex_;           // guards reader_
   std::unique_ptr<SqliteDb> reader_;  // null for ":memory:"
 
   std::mutex queue_mutex_;

@@ -12,7 +12,8 @@ namespace {
 namespace enums = temporal::api::enums::v1;
 
 std::string TempPath(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / ("eon-store-test-" + std::to_string(::getpid()));
+  auto dir =
+      std::filesystem::temp_directory_path() / ("eon-store-test-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   auto path = dir / name;
   std::filesystem::remove(path);
@@ -174,7 +175,8 @@ TEST(SqliteStore, GroupsConcurrentWritesIntoFewerTransactions) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kWritesPerThread; ++i) {
         std::string id = std::to_string(t) + "-" + std::to_string(i);
-        if (!(*store)->CommitExecution(NewRun("wf" + id, "run" + id, range), nullptr).ok()) ++failures;
+        if (!(*store)->CommitExecution(NewRun("wf" + id, "run" + id, range), nullptr).ok())
+          ++failures;
       }
     });
   }

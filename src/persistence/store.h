@@ -122,8 +122,7 @@ class Store {
                                        int kind, const eon::v1::QueueTask& task) = 0;
   virtual Result<std::vector<QueueTaskRecord>> LoadQueueTasks(const std::string& namespace_id,
                                                               const std::string& queue, int kind,
-                                                              int64_t after_task_id,
-                                                              int limit) = 0;
+                                                              int64_t after_task_id, int limit) = 0;
   // Every queue that has a backlog, as (namespace_id, queue, kind).
   struct QueueName {
     std::string namespace_id;

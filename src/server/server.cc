@@ -33,15 +33,16 @@ class ServerImpl final : public Server {
     scheduler_ = std::make_unique<DeadlineScheduler>();
     request_executor_ = std::make_unique<Executor>("requests", options_.request_threads);
     task_executor_ = std::make_unique<Executor>("tasks", options_.task_threads);
-    matching_ = std::make_unique<matching::MatchingEngine>(*store_, *scheduler_, matching::MatchingOptions{});
+    matching_ = std::make_unique<matching::MatchingEngine>(*store_, *scheduler_,
+                                                           matching::MatchingOptions{});
     EON_RETURN_IF_ERROR(matching_->Recover());
-    history_ = std::make_unique<history::HistoryEngine>(*store_, clock_, *matching_, *task_executor_,
-                                                        history::EngineOptions{});
+    history_ = std::make_unique<history::HistoryEngine>(*store_, clock_, *matching_,
+                                                        *task_executor_, history::EngineOptions{});
     EON_RETURN_IF_ERROR(history_->Start());
 
     router_ = std::make_unique<frontend::RpcRouter>(*request_executor_);
-    workflow_service_ = frontend::RegisterWorkflowService(*router_, *namespaces_, *history_, *matching_,
-                                                          *scheduler_, frontend::FrontendOptions{});
+    workflow_service_ = frontend::RegisterWorkflowService(
+        *router_, *namespaces_, *history_, *matching_, *scheduler_, frontend::FrontendOptions{});
 
     grpc::ServerBuilder builder;
     // Another process on the port must make us fail, not share it.
