@@ -193,6 +193,7 @@ Result<wfs::StartWorkflowExecutionResponse> WorkflowService::StartWorkflowExecut
   wfs::StartWorkflowExecutionResponse response;
   response.set_run_id(started.run_id);
   response.set_started(started.started);
+  response.set_status(started.status);
   return response;
 }
 

@@ -44,6 +44,43 @@ bool IsRunning(const eon::v1::ExecutionState& state) {
 
 Status WorkflowClosed() { return NotFound("workflow execution already completed"); }
 
+// A retried workflow task gets more time from its fourth attempt on, as in Temporal: 5 s,
+// doubling, at most 10 minutes more.
+Duration WorkflowTaskTimeout(const eon::v1::WorkflowTaskInfo& wft) {
+  Duration timeout = FromProtoDuration(wft.start_to_close_timeout());
+  if (wft.attempt() <= 3) return timeout;
+  constexpr Duration kExtraMax = std::chrono::minutes(10);
+  int doublings = std::min(wft.attempt() - 4, 16);
+  Duration extra =
+      std::min<Duration>(std::chrono::seconds(5) * (int64_t{1} << doublings), kExtraMax);
+  return timeout + extra;
+}
+
+// The Scheduled and Started events of a started transient workflow task, which are not stored
+// yet: the poller needs them at the end of the history it reads.
+void AppendTransientWorkflowTaskEvents(const eon::v1::ExecutionState& state,
+                                       hist::History* history) {
+  const auto& wft = state.workflow_task();
+  if (!wft.transient() || wft.started_event_id() == 0 || !IsRunning(state)) return;
+  auto* scheduled = history->add_events();
+  scheduled->set_event_id(wft.scheduled_event_id());
+  scheduled->set_event_type(enums::EVENT_TYPE_WORKFLOW_TASK_SCHEDULED);
+  *scheduled->mutable_event_time() = wft.scheduled_time();
+  auto* s = scheduled->mutable_workflow_task_scheduled_event_attributes();
+  s->mutable_task_queue()->set_name(state.task_queue());
+  s->mutable_task_queue()->set_kind(enums::TASK_QUEUE_KIND_NORMAL);
+  *s->mutable_start_to_close_timeout() = wft.start_to_close_timeout();
+  s->set_attempt(wft.attempt());
+  auto* started = history->add_events();
+  started->set_event_id(wft.started_event_id());
+  started->set_event_type(enums::EVENT_TYPE_WORKFLOW_TASK_STARTED);
+  *started->mutable_event_time() = wft.started_time();
+  auto* a = started->mutable_workflow_task_started_event_attributes();
+  a->set_scheduled_event_id(wft.scheduled_event_id());
+  a->set_identity(wft.identity());
+  a->set_request_id(wft.request_id());
+}
+
 // The retry policy with Temporal's defaults filled in.
 common::RetryPolicy WithRetryDefaults(const common::RetryPolicy& given) {
   common::RetryPolicy policy = given;
@@ -125,7 +162,11 @@ struct HistoryEngine::Mutation {
   // An event that is not the workflow task's own: while a workflow task runs it is buffered and
   // written after that task's completion.
   hist::HistoryEvent& AddExternalEvent(enums::EventType type) {
-    if (!WorkflowTaskStarted()) return AddEvent(type);
+    if (!WorkflowTaskStarted()) {
+      // Something new happened: a retried workflow task is an ordinary one again.
+      if (state.workflow_task().transient()) MakeWorkflowTaskNormal();
+      return AddEvent(type);
+    }
     changed = true;
     auto& event = *state.add_buffered_events();
     *event.mutable_event_time() = ToTimestamp(now);
@@ -134,12 +175,20 @@ struct HistoryEngine::Mutation {
   }
 
   // Writes the buffered events, giving them ids and fixing up the activity started ids they
-  // refer to (unknown while buffered).
-  void FlushBuffered() {
-    if (state.buffered_events().empty()) return;
-    std::map<int64_t, int64_t> started_ids;  // scheduled id -> started event id
-    auto buffered = std::move(*state.mutable_buffered_events());
+  // refer to (unknown while buffered). As Temporal does, completions go after the other events.
+  // Returns whether anything was written.
+  bool FlushBuffered() {
+    if (state.buffered_events().empty()) return false;
+    std::vector<hist::HistoryEvent> buffered(state.buffered_events().begin(),
+                                             state.buffered_events().end());
     state.clear_buffered_events();
+    std::stable_partition(buffered.begin(), buffered.end(),
+                          [](const hist::HistoryEvent& e) { return !IsCompletionEvent(e); });
+    std::map<int64_t, int64_t> started_ids;  // scheduled id -> started event id
+    auto fix = [&](auto* attrs) {
+      auto it = started_ids.find(attrs->scheduled_event_id());
+      if (it != started_ids.end()) attrs->set_started_event_id(it->second);
+    };
     for (auto& event : buffered) {
       event.set_event_id(state.next_event_id());
       state.set_next_event_id(state.next_event_id() + 1);
@@ -148,36 +197,42 @@ struct HistoryEngine::Mutation {
           started_ids[event.activity_task_started_event_attributes().scheduled_event_id()] =
               event.event_id();
           break;
-        case enums::EVENT_TYPE_ACTIVITY_TASK_COMPLETED: {
-          auto* a = event.mutable_activity_task_completed_event_attributes();
-          if (started_ids.count(a->scheduled_event_id()))
-            a->set_started_event_id(started_ids[a->scheduled_event_id()]);
+        case enums::EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+          fix(event.mutable_activity_task_completed_event_attributes());
           break;
-        }
-        case enums::EVENT_TYPE_ACTIVITY_TASK_FAILED: {
-          auto* a = event.mutable_activity_task_failed_event_attributes();
-          if (started_ids.count(a->scheduled_event_id()))
-            a->set_started_event_id(started_ids[a->scheduled_event_id()]);
+        case enums::EVENT_TYPE_ACTIVITY_TASK_FAILED:
+          fix(event.mutable_activity_task_failed_event_attributes());
           break;
-        }
-        case enums::EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT: {
-          auto* a = event.mutable_activity_task_timed_out_event_attributes();
-          if (started_ids.count(a->scheduled_event_id()))
-            a->set_started_event_id(started_ids[a->scheduled_event_id()]);
+        case enums::EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT:
+          fix(event.mutable_activity_task_timed_out_event_attributes());
           break;
-        }
-        case enums::EVENT_TYPE_ACTIVITY_TASK_CANCELED: {
-          auto* a = event.mutable_activity_task_canceled_event_attributes();
-          if (started_ids.count(a->scheduled_event_id()))
-            a->set_started_event_id(started_ids[a->scheduled_event_id()]);
+        case enums::EVENT_TYPE_ACTIVITY_TASK_CANCELED:
+          fix(event.mutable_activity_task_canceled_event_attributes());
           break;
-        }
         default:
           break;
       }
       events.push_back(std::move(event));
     }
     changed = true;
+    return true;
+  }
+
+  static bool IsCompletionEvent(const hist::HistoryEvent& event) {
+    switch (event.event_type()) {
+      case enums::EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+      case enums::EVENT_TYPE_ACTIVITY_TASK_FAILED:
+      case enums::EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT:
+      case enums::EVENT_TYPE_ACTIVITY_TASK_CANCELED:
+      case enums::EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED:
+      case enums::EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_FAILED:
+      case enums::EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_CANCELED:
+      case enums::EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TIMED_OUT:
+      case enums::EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TERMINATED:
+        return true;
+      default:
+        return false;
+    }
   }
 
   void AddTransfer(eon::v1::HistoryTaskType type, int64_t event_id, int32_t attempt,
@@ -224,22 +279,59 @@ struct HistoryEngine::Mutation {
     return event.event_id();
   }
 
-  void ScheduleWorkflowTask(int32_t attempt) {
-    auto* wft = state.mutable_workflow_task();
+  hist::HistoryEvent& AddWorkflowTaskScheduledEvent(int32_t attempt) {
     auto& event = AddEvent(enums::EVENT_TYPE_WORKFLOW_TASK_SCHEDULED);
     auto* attrs = event.mutable_workflow_task_scheduled_event_attributes();
     attrs->mutable_task_queue()->set_name(state.task_queue());
     attrs->mutable_task_queue()->set_kind(enums::TASK_QUEUE_KIND_NORMAL);
     *attrs->mutable_start_to_close_timeout() = state.task_timeout();
     attrs->set_attempt(attempt);
+    return event;
+  }
+
+  // Schedules the next workflow task. A retry (attempt > 1) is transient: no event yet.
+  void ScheduleWorkflowTask(int32_t attempt) {
+    auto* wft = state.mutable_workflow_task();
     wft->Clear();
-    wft->set_scheduled_event_id(event.event_id());
     wft->set_attempt(attempt);
-    *wft->mutable_scheduled_time() = event.event_time();
+    *wft->mutable_scheduled_time() = ToTimestamp(now);
     *wft->mutable_start_to_close_timeout() = state.task_timeout();
     wft->set_task_queue(state.task_queue());
-    AddTransfer(eon::v1::HISTORY_TASK_TYPE_DISPATCH_WORKFLOW_TASK, event.event_id(), attempt,
-                state.task_queue());
+    if (attempt > 1) {
+      wft->set_transient(true);
+      wft->set_scheduled_event_id(state.next_event_id());
+      changed = true;
+    } else {
+      wft->set_scheduled_event_id(AddWorkflowTaskScheduledEvent(attempt).event_id());
+    }
+    AddTransfer(eon::v1::HISTORY_TASK_TYPE_DISPATCH_WORKFLOW_TASK, wft->scheduled_event_id(),
+                attempt, state.task_queue());
+  }
+
+  // Turns a scheduled (not started) transient workflow task into an ordinary first attempt, its
+  // Scheduled event written now, before the new event that made it ordinary.
+  void MakeWorkflowTaskNormal() {
+    auto* wft = state.mutable_workflow_task();
+    assert(wft->started_event_id() == 0 && wft->scheduled_event_id() == state.next_event_id());
+    AddWorkflowTaskScheduledEvent(1);
+    wft->set_attempt(1);
+    wft->set_transient(false);
+  }
+
+  // Writes the Scheduled and Started events of a transient workflow task that completes.
+  void WriteTransientWorkflowTaskEvents() {
+    auto* wft = state.mutable_workflow_task();
+    assert(wft->transient() && wft->scheduled_event_id() == state.next_event_id());
+    auto& scheduled = AddWorkflowTaskScheduledEvent(wft->attempt());
+    *scheduled.mutable_event_time() = wft->scheduled_time();
+    auto& started = AddEvent(enums::EVENT_TYPE_WORKFLOW_TASK_STARTED);
+    *started.mutable_event_time() = wft->started_time();
+    auto* attrs = started.mutable_workflow_task_started_event_attributes();
+    attrs->set_scheduled_event_id(wft->scheduled_event_id());
+    attrs->set_identity(wft->identity());
+    attrs->set_request_id(wft->request_id());
+    assert(started.event_id() == wft->started_event_id());
+    wft->set_transient(false);
   }
 
   // Schedules a workflow task unless one is pending already.
@@ -260,18 +352,27 @@ struct HistoryEngine::Mutation {
   // Ends the running workflow task as failed, writing its failure (for the first attempt) and
   // the buffered events, and schedules the next attempt unless `reschedule` is false.
   void FailWorkflowTask(enums::WorkflowTaskFailedCause cause, const failure::Failure* why,
-                        const std::string& identity, bool reschedule, int32_t next_attempt = 0) {
+                        const std::string& identity, bool reschedule) {
     const auto wft = state.workflow_task();
-    auto& event = AddEvent(enums::EVENT_TYPE_WORKFLOW_TASK_FAILED);
-    auto* attrs = event.mutable_workflow_task_failed_event_attributes();
-    attrs->set_scheduled_event_id(wft.scheduled_event_id());
-    attrs->set_started_event_id(wft.started_event_id());
-    attrs->set_cause(cause);
-    if (why) *attrs->mutable_failure() = *why;
-    attrs->set_identity(identity);
+    if (!wft.transient()) {  // a transient attempt's failure is not recorded, as in Temporal
+      auto& event = AddEvent(enums::EVENT_TYPE_WORKFLOW_TASK_FAILED);
+      auto* attrs = event.mutable_workflow_task_failed_event_attributes();
+      attrs->set_scheduled_event_id(wft.scheduled_event_id());
+      attrs->set_started_event_id(wft.started_event_id());
+      attrs->set_cause(cause);
+      if (why) *attrs->mutable_failure() = *why;
+      attrs->set_identity(identity);
+    }
+    EndWorkflowTaskAndRetry(wft.attempt(), reschedule);
+  }
+
+  // After a failed or timed-out workflow task: writes what was buffered and schedules the next
+  // attempt. New events make the next task an ordinary first attempt again.
+  void EndWorkflowTaskAndRetry(int32_t failed_attempt, bool reschedule) {
     state.clear_workflow_task();
-    FlushBuffered();
-    if (reschedule) ScheduleWorkflowTask(next_attempt > 0 ? next_attempt : wft.attempt() + 1);
+    changed = true;
+    bool wrote_new_events = FlushBuffered();
+    if (reschedule) ScheduleWorkflowTask(wrote_new_events ? 1 : failed_attempt + 1);
   }
 };
 
@@ -397,7 +498,8 @@ Result<StartResult> HistoryEngine::StartWorkflowExecution(
   auto current = store_.GetCurrentExecution(namespace_id, workflow_id);
   if (current.ok()) {
     if (!request.request_id().empty() && current->create_request_id == request.request_id()) {
-      return StartResult{current->run_id, true};  // a retried request, as Temporal answers it
+      // A retried request, answered as Temporal does.
+      return StartResult{current->run_id, true, current->status};
     }
     if (current->status == enums::WORKFLOW_EXECUTION_STATUS_RUNNING) {
       temporal::api::errordetails::v1::WorkflowExecutionAlreadyStartedFailure detail;
@@ -493,7 +595,7 @@ Result<StartResult> HistoryEngine::StartWorkflowExecution(
   write.new_tasks = std::move(m.tasks);
   std::string run_id = write.state.run_id();
   EON_RETURN_IF_ERROR(Commit(write));
-  return StartResult{run_id, true};
+  return StartResult{run_id, true, enums::WORKFLOW_EXECUTION_STATUS_RUNNING};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -517,19 +619,26 @@ Result<wfs::PollWorkflowTaskQueueResponse> HistoryEngine::RecordWorkflowTaskStar
           if (wft->request_id() == poll_request_id) return Status::Ok();  // a retried poll
           return NotFound("workflow task already started");
         }
-        auto& event = m.AddEvent(enums::EVENT_TYPE_WORKFLOW_TASK_STARTED);
-        auto* attrs = event.mutable_workflow_task_started_event_attributes();
-        attrs->set_scheduled_event_id(wft->scheduled_event_id());
-        attrs->set_identity(identity);
-        attrs->set_request_id(poll_request_id);
-        attrs->set_history_size_bytes(m.state.history_size_bytes());
-        wft->set_started_event_id(event.event_id());
-        *wft->mutable_started_time() = event.event_time();
+        if (wft->transient()) {
+          // No event: its id is reserved, and the poller gets the event made up (below).
+          wft->set_started_event_id(wft->scheduled_event_id() + 1);
+          *wft->mutable_started_time() = ToTimestamp(m.now);
+          m.changed = true;
+        } else {
+          auto& event = m.AddEvent(enums::EVENT_TYPE_WORKFLOW_TASK_STARTED);
+          auto* attrs = event.mutable_workflow_task_started_event_attributes();
+          attrs->set_scheduled_event_id(wft->scheduled_event_id());
+          attrs->set_identity(identity);
+          attrs->set_request_id(poll_request_id);
+          attrs->set_history_size_bytes(m.state.history_size_bytes());
+          wft->set_started_event_id(event.event_id());
+          *wft->mutable_started_time() = event.event_time();
+        }
         wft->set_request_id(poll_request_id);
         wft->set_identity(identity);
         m.AddTimer(eon::v1::HISTORY_TASK_TYPE_WORKFLOW_TASK_TIMEOUT,
-                   m.now + FromProtoDuration(wft->start_to_close_timeout()),
-                   wft->scheduled_event_id(), wft->attempt(), enums::TIMEOUT_TYPE_START_TO_CLOSE);
+                   m.now + WorkflowTaskTimeout(*wft), wft->scheduled_event_id(), wft->attempt(),
+                   enums::TIMEOUT_TYPE_START_TO_CLOSE);
         return Status::Ok();
       },
       &after));
@@ -567,6 +676,8 @@ Result<wfs::PollWorkflowTaskQueueResponse> HistoryEngine::RecordWorkflowTaskStar
     next.set_run_id(s.run_id());
     next.set_next_event_id(page.next_event_id);
     response.set_next_page_token(next.SerializeAsString());
+  } else {
+    AppendTransientWorkflowTaskEvents(s, response.mutable_history());
   }
   return response;
 }
@@ -648,6 +759,7 @@ Result<wfs::RespondWorkflowTaskCompletedResponse> HistoryEngine::RespondWorkflow
     }
     const Mutation before = m;
 
+    if (wft.transient()) m.WriteTransientWorkflowTaskEvents();
     auto& completed = m.AddEvent(enums::EVENT_TYPE_WORKFLOW_TASK_COMPLETED);
     auto* c = completed.mutable_workflow_task_completed_event_attributes();
     c->set_scheduled_event_id(wft.scheduled_event_id());
@@ -770,10 +882,8 @@ Result<wfs::RespondWorkflowTaskCompletedResponse> HistoryEngine::RespondWorkflow
       m = before;
       failure::Failure why;
       why.set_message(message);
-      // Unhandled events are no fault of the task: the next one starts again at attempt 1.
-      m.FailWorkflowTask(
-          cause, &why, request.identity(), /*reschedule=*/true,
-          cause == enums::WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND ? 1 : wft.attempt() + 1);
+      // With UNHANDLED_COMMAND the buffered events get written and the next task is attempt 1.
+      m.FailWorkflowTask(cause, &why, request.identity(), /*reschedule=*/true);
       command_error = InvalidArgument(message);
       return Status::Ok();
     }
@@ -1176,7 +1286,10 @@ Result<wfs::GetWorkflowExecutionHistoryResponse> HistoryEngine::GetWorkflowExecu
   if (page.next_event_id != 0) {
     next.set_next_event_id(page.next_event_id);
     response.set_next_page_token(next.SerializeAsString());
-  } else if (request.wait_new_event() && IsRunning(s)) {
+    return response;
+  }
+  AppendTransientWorkflowTaskEvents(s, response.mutable_history());
+  if (request.wait_new_event() && IsRunning(s)) {
     // Long-polling readers continue from here once more events come.
     next.set_next_event_id(last + 1);
     response.set_next_page_token(next.SerializeAsString());
@@ -1280,14 +1393,14 @@ Status HistoryEngine::ProcessTimerTask(const persistence::StoredTask& stored) {
             wft.attempt() != task.attempt() || wft.started_event_id() == 0) {
           return Status::Ok();  // the task completed in time
         }
-        auto& event = m.AddEvent(enums::EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT);
-        auto* a = event.mutable_workflow_task_timed_out_event_attributes();
-        a->set_scheduled_event_id(wft.scheduled_event_id());
-        a->set_started_event_id(wft.started_event_id());
-        a->set_timeout_type(enums::TIMEOUT_TYPE_START_TO_CLOSE);
-        m.state.clear_workflow_task();
-        m.FlushBuffered();
-        m.ScheduleWorkflowTask(wft.attempt() + 1);
+        if (!wft.transient()) {
+          auto& event = m.AddEvent(enums::EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT);
+          auto* a = event.mutable_workflow_task_timed_out_event_attributes();
+          a->set_scheduled_event_id(wft.scheduled_event_id());
+          a->set_started_event_id(wft.started_event_id());
+          a->set_timeout_type(enums::TIMEOUT_TYPE_START_TO_CLOSE);
+        }
+        m.EndWorkflowTaskAndRetry(wft.attempt(), /*reschedule=*/true);
         return Status::Ok();
       });
       return s.code() == StatusCode::NOT_FOUND ? Status::Ok() : s;

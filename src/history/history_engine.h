@@ -41,7 +41,8 @@ struct EngineOptions {
 
 struct StartResult {
   std::string run_id;
-  bool started = false;  // false: an earlier start with the same request id answered
+  bool started = false;
+  temporal::api::enums::v1::WorkflowExecutionStatus status{};
 };
 
 class QueueProcessors;

@@ -46,4 +46,9 @@ async function slowThenQuick(x) {
   return `${slow}|${quick}`;
 }
 
-module.exports = { greet, twoSequential, threeParallel, failing, retrying, slowThenQuick };
+/** Has a bug: a plain Error fails the workflow task (not the workflow), on every attempt. */
+async function broken() {
+  throw new Error('bug in workflow code');
+}
+
+module.exports = { greet, twoSequential, threeParallel, failing, retrying, slowThenQuick, broken };
