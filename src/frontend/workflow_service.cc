@@ -369,7 +369,11 @@ void WorkflowService::Register(RpcRouter& router) {
         EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
         EON_ASSIGN_OR_RETURN(auto token,
                              ParseToken(r.task_token(), ns, eon::v1::TASK_QUEUE_KIND_WORKFLOW));
-        return history_.RespondWorkflowTaskCompleted(token, r);
+        EON_ASSIGN_OR_RETURN(auto response, history_.RespondWorkflowTaskCompleted(token, r));
+        for (auto& task : *response.mutable_activity_tasks()) {
+          task.set_workflow_namespace(ns->info().name());
+        }
+        return response;
       });
   router.Unary<wfs::RespondWorkflowTaskFailedRequest, wfs::RespondWorkflowTaskFailedResponse>(
       kService, "RespondWorkflowTaskFailed",
@@ -418,6 +422,55 @@ void WorkflowService::Register(RpcRouter& router) {
         EON_ASSIGN_OR_RETURN(
             bool cancel, history_.RecordActivityTaskHeartbeat(token, r.details(), r.identity()));
         wfs::RecordActivityTaskHeartbeatResponse response;
+        response.set_cancel_requested(cancel);
+        return response;
+      });
+  // The ...ById forms: the activity is named by workflow and activity id instead of a token.
+  auto by_id = [this](const auto& r) -> Result<eon::v1::TaskToken> {
+    EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
+    EON_RETURN_IF_ERROR(CheckId(r.workflow_id(), "WorkflowId"));
+    return history_.ActivityTokenById(ns->info().id(), r.workflow_id(), r.run_id(),
+                                      r.activity_id());
+  };
+  router.Unary<wfs::RespondActivityTaskCompletedByIdRequest,
+               wfs::RespondActivityTaskCompletedByIdResponse>(
+      kService, "RespondActivityTaskCompletedById",
+      [this, by_id](CallContext&,
+                    const auto& r) -> Result<wfs::RespondActivityTaskCompletedByIdResponse> {
+        EON_ASSIGN_OR_RETURN(auto token, by_id(r));
+        EON_RETURN_IF_ERROR(history_.RespondActivityTaskCompleted(token, r.result(), r.identity()));
+        return wfs::RespondActivityTaskCompletedByIdResponse();
+      });
+  router
+      .Unary<wfs::RespondActivityTaskFailedByIdRequest, wfs::RespondActivityTaskFailedByIdResponse>(
+          kService, "RespondActivityTaskFailedById",
+          [this, by_id](CallContext&,
+                        const auto& r) -> Result<wfs::RespondActivityTaskFailedByIdResponse> {
+            EON_ASSIGN_OR_RETURN(auto token, by_id(r));
+            EON_RETURN_IF_ERROR(history_.RespondActivityTaskFailed(
+                token, r.failure(),
+                r.has_last_heartbeat_details() ? &r.last_heartbeat_details() : nullptr,
+                r.identity()));
+            return wfs::RespondActivityTaskFailedByIdResponse();
+          });
+  router.Unary<wfs::RespondActivityTaskCanceledByIdRequest,
+               wfs::RespondActivityTaskCanceledByIdResponse>(
+      kService, "RespondActivityTaskCanceledById",
+      [this, by_id](CallContext&,
+                    const auto& r) -> Result<wfs::RespondActivityTaskCanceledByIdResponse> {
+        EON_ASSIGN_OR_RETURN(auto token, by_id(r));
+        EON_RETURN_IF_ERROR(history_.RespondActivityTaskCanceled(token, r.details(), r.identity()));
+        return wfs::RespondActivityTaskCanceledByIdResponse();
+      });
+  router.Unary<wfs::RecordActivityTaskHeartbeatByIdRequest,
+               wfs::RecordActivityTaskHeartbeatByIdResponse>(
+      kService, "RecordActivityTaskHeartbeatById",
+      [this, by_id](CallContext&,
+                    const auto& r) -> Result<wfs::RecordActivityTaskHeartbeatByIdResponse> {
+        EON_ASSIGN_OR_RETURN(auto token, by_id(r));
+        EON_ASSIGN_OR_RETURN(
+            bool cancel, history_.RecordActivityTaskHeartbeat(token, r.details(), r.identity()));
+        wfs::RecordActivityTaskHeartbeatByIdResponse response;
         response.set_cancel_requested(cancel);
         return response;
       });

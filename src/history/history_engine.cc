@@ -44,6 +44,24 @@ bool IsRunning(const eon::v1::ExecutionState& state) {
 
 Status WorkflowClosed() { return NotFound("workflow execution already completed"); }
 
+std::string TimeoutName(enums::TimeoutType type) {
+  switch (type) {
+    case enums::TIMEOUT_TYPE_START_TO_CLOSE:
+      return "StartToClose";
+    case enums::TIMEOUT_TYPE_SCHEDULE_TO_START:
+      return "ScheduleToStart";
+    case enums::TIMEOUT_TYPE_SCHEDULE_TO_CLOSE:
+      return "ScheduleToClose";
+    case enums::TIMEOUT_TYPE_HEARTBEAT:
+      return "Heartbeat";
+    default:
+      return "unknown";
+  }
+}
+
+wfs::PollActivityTaskQueueResponse ActivityTaskResponse(const eon::v1::ExecutionState& s,
+                                                        const eon::v1::ActivityInfo& info);
+
 // A retried workflow task gets more time from its fourth attempt on, as in Temporal: 5 s,
 // doubling, at most 10 minutes more.
 Duration WorkflowTaskTimeout(const eon::v1::WorkflowTaskInfo& wft) {
@@ -287,6 +305,40 @@ struct HistoryEngine::Mutation {
     *attrs->mutable_start_to_close_timeout() = state.task_timeout();
     attrs->set_attempt(attempt);
     return event;
+  }
+
+  // Records an activity attempt started (no event: ActivityTaskStarted is written when it
+  // closes) and arms its start-to-close and heartbeat timeouts.
+  void StartActivity(eon::v1::ActivityInfo& info, const std::string& request_id,
+                     const std::string& identity) {
+    *info.mutable_started_time() = ToTimestamp(now);
+    info.clear_last_heartbeat_time();
+    info.set_request_id(request_id);
+    info.set_identity(identity);
+    changed = true;
+    if (info.has_start_to_close_timeout()) {
+      AddTimer(eon::v1::HISTORY_TASK_TYPE_ACTIVITY_TIMEOUT,
+               now + FromProtoDuration(info.start_to_close_timeout()), info.scheduled_event_id(),
+               info.attempt(), enums::TIMEOUT_TYPE_START_TO_CLOSE);
+    }
+    if (info.has_heartbeat_timeout()) {
+      AddTimer(eon::v1::HISTORY_TASK_TYPE_ACTIVITY_TIMEOUT,
+               now + FromProtoDuration(info.heartbeat_timeout()), info.scheduled_event_id(),
+               info.attempt(), enums::TIMEOUT_TYPE_HEARTBEAT);
+    }
+  }
+
+  // Ends a failed attempt and schedules the next after `delay` on a durable timer. No event:
+  // the attempt count and last failure live in mutable state and go to the next attempt.
+  void RetryActivity(eon::v1::ActivityInfo& info, const failure::Failure& why, Duration delay) {
+    info.set_attempt(info.attempt() + 1);
+    *info.mutable_last_failure() = why;
+    *info.mutable_current_attempt_scheduled_time() = ToTimestamp(now + delay);
+    info.clear_started_time();
+    info.clear_request_id();
+    changed = true;
+    AddTimer(eon::v1::HISTORY_TASK_TYPE_ACTIVITY_RETRY, now + delay, info.scheduled_event_id(),
+             info.attempt());
   }
 
   // Schedules the next workflow task. A retry (attempt > 1) is transient: no event yet.
@@ -750,151 +802,225 @@ Result<wfs::RespondWorkflowTaskCompletedResponse> HistoryEngine::RespondWorkflow
     const eon::v1::TaskToken& token, const wfs::RespondWorkflowTaskCompletedRequest& request) {
   ExecutionKey key{token.namespace_id(), token.workflow_id(), token.run_id()};
   Status command_error;
-  EON_RETURN_IF_ERROR(Mutate(key, [&](Mutation& m) -> Status {
-    if (!IsRunning(m.state)) return WorkflowClosed();
-    const auto wft = m.state.workflow_task();
-    if (wft.scheduled_event_id() != token.scheduled_event_id() ||
-        wft.started_event_id() != token.started_event_id() || wft.started_event_id() == 0) {
-      return NotFound("Workflow task not found.");
-    }
-    const Mutation before = m;
+  std::vector<int64_t> eager_activities;  // scheduled ids of activities started in the response
+  StoredExecution after;
+  EON_RETURN_IF_ERROR(Mutate(
+      key,
+      [&](Mutation& m) -> Status {
+        eager_activities.clear();
+        if (!IsRunning(m.state)) return WorkflowClosed();
+        const auto wft = m.state.workflow_task();
+        if (wft.scheduled_event_id() != token.scheduled_event_id() ||
+            wft.started_event_id() != token.started_event_id() || wft.started_event_id() == 0) {
+          return NotFound("Workflow task not found.");
+        }
+        const Mutation before = m;
 
-    if (wft.transient()) m.WriteTransientWorkflowTaskEvents();
-    auto& completed = m.AddEvent(enums::EVENT_TYPE_WORKFLOW_TASK_COMPLETED);
-    auto* c = completed.mutable_workflow_task_completed_event_attributes();
-    c->set_scheduled_event_id(wft.scheduled_event_id());
-    c->set_started_event_id(wft.started_event_id());
-    c->set_identity(request.identity());
-    c->set_binary_checksum(request.binary_checksum());
-    *c->mutable_sdk_metadata() = request.sdk_metadata();
-    *c->mutable_metering_metadata() = request.metering_metadata();
-    const int64_t completed_id = completed.event_id();
-    m.state.set_previous_started_event_id(wft.started_event_id());
-    m.state.clear_workflow_task();
+        if (wft.transient()) m.WriteTransientWorkflowTaskEvents();
+        auto& completed = m.AddEvent(enums::EVENT_TYPE_WORKFLOW_TASK_COMPLETED);
+        auto* c = completed.mutable_workflow_task_completed_event_attributes();
+        c->set_scheduled_event_id(wft.scheduled_event_id());
+        c->set_started_event_id(wft.started_event_id());
+        c->set_identity(request.identity());
+        c->set_binary_checksum(request.binary_checksum());
+        *c->mutable_sdk_metadata() = request.sdk_metadata();
+        *c->mutable_metering_metadata() = request.metering_metadata();
+        const int64_t completed_id = completed.event_id();
+        m.state.set_previous_started_event_id(wft.started_event_id());
+        m.state.clear_workflow_task();
 
-    // Commands: validated as they are applied; the first invalid one fails the whole task.
-    enums::WorkflowTaskFailedCause cause = enums::WORKFLOW_TASK_FAILED_CAUSE_UNSPECIFIED;
-    std::string message;
-    bool closed = false;
-    for (const auto& command : request.commands()) {
-      if (closed) {
-        cause = enums::WORKFLOW_TASK_FAILED_CAUSE_BAD_COMPLETE_WORKFLOW_EXECUTION_ATTRIBUTES;
-        message = "Workflow closing command must be the last one.";
-        break;
-      }
-      switch (command.command_type()) {
-        case enums::COMMAND_TYPE_SCHEDULE_ACTIVITY_TASK: {
-          auto a = command.schedule_activity_task_command_attributes();
-          message = PrepareScheduleActivity(m.state, a);
-          if (!message.empty()) {
-            cause = enums::WORKFLOW_TASK_FAILED_CAUSE_BAD_SCHEDULE_ACTIVITY_ATTRIBUTES;
+        // Commands: validated as they are applied; the first invalid one fails the whole task.
+        enums::WorkflowTaskFailedCause cause = enums::WORKFLOW_TASK_FAILED_CAUSE_UNSPECIFIED;
+        bool new_events_for_workflow = false;  // the commands made events the workflow must see
+        std::string message;
+        bool closed = false;
+        for (const auto& command : request.commands()) {
+          if (closed) {
+            cause = enums::WORKFLOW_TASK_FAILED_CAUSE_BAD_COMPLETE_WORKFLOW_EXECUTION_ATTRIBUTES;
+            message = "Workflow closing command must be the last one.";
             break;
           }
-          auto& event = m.AddEvent(enums::EVENT_TYPE_ACTIVITY_TASK_SCHEDULED);
-          auto* e = event.mutable_activity_task_scheduled_event_attributes();
-          e->set_activity_id(a.activity_id());
-          *e->mutable_activity_type() = a.activity_type();
-          *e->mutable_task_queue() = a.task_queue();
-          *e->mutable_header() = a.header();
-          *e->mutable_input() = a.input();
-          *e->mutable_schedule_to_close_timeout() = a.schedule_to_close_timeout();
-          *e->mutable_schedule_to_start_timeout() = a.schedule_to_start_timeout();
-          *e->mutable_start_to_close_timeout() = a.start_to_close_timeout();
-          *e->mutable_heartbeat_timeout() = a.heartbeat_timeout();
-          e->set_workflow_task_completed_event_id(completed_id);
-          *e->mutable_retry_policy() = a.retry_policy();
-          *e->mutable_priority() = a.priority();
-          eon::v1::ActivityInfo info;
-          info.set_scheduled_event_id(event.event_id());
-          info.set_activity_id(a.activity_id());
-          *info.mutable_activity_type() = a.activity_type();
-          info.set_task_queue(a.task_queue().name());
-          *info.mutable_header() = a.header();
-          *info.mutable_input() = a.input();
-          if (a.has_schedule_to_close_timeout())
-            *info.mutable_schedule_to_close_timeout() = a.schedule_to_close_timeout();
-          if (a.has_schedule_to_start_timeout())
-            *info.mutable_schedule_to_start_timeout() = a.schedule_to_start_timeout();
-          if (a.has_start_to_close_timeout())
-            *info.mutable_start_to_close_timeout() = a.start_to_close_timeout();
-          if (a.has_heartbeat_timeout()) *info.mutable_heartbeat_timeout() = a.heartbeat_timeout();
-          *info.mutable_retry_policy() = a.retry_policy();
-          *info.mutable_scheduled_time() = event.event_time();
-          *info.mutable_current_attempt_scheduled_time() = event.event_time();
-          info.set_attempt(1);
-          (*m.state.mutable_activities())[event.event_id()] = info;
-          m.AddTransfer(eon::v1::HISTORY_TASK_TYPE_DISPATCH_ACTIVITY_TASK, event.event_id(), 1,
-                        a.task_queue().name());
-          if (a.has_schedule_to_close_timeout()) {
-            m.AddTimer(eon::v1::HISTORY_TASK_TYPE_ACTIVITY_TIMEOUT,
-                       m.now + FromProtoDuration(a.schedule_to_close_timeout()), event.event_id(),
-                       0, enums::TIMEOUT_TYPE_SCHEDULE_TO_CLOSE);
+          switch (command.command_type()) {
+            case enums::COMMAND_TYPE_SCHEDULE_ACTIVITY_TASK: {
+              auto a = command.schedule_activity_task_command_attributes();
+              message = PrepareScheduleActivity(m.state, a);
+              if (!message.empty()) {
+                cause = enums::WORKFLOW_TASK_FAILED_CAUSE_BAD_SCHEDULE_ACTIVITY_ATTRIBUTES;
+                break;
+              }
+              auto& event = m.AddEvent(enums::EVENT_TYPE_ACTIVITY_TASK_SCHEDULED);
+              auto* e = event.mutable_activity_task_scheduled_event_attributes();
+              e->set_activity_id(a.activity_id());
+              *e->mutable_activity_type() = a.activity_type();
+              *e->mutable_task_queue() = a.task_queue();
+              *e->mutable_header() = a.header();
+              *e->mutable_input() = a.input();
+              *e->mutable_schedule_to_close_timeout() = a.schedule_to_close_timeout();
+              *e->mutable_schedule_to_start_timeout() = a.schedule_to_start_timeout();
+              *e->mutable_start_to_close_timeout() = a.start_to_close_timeout();
+              *e->mutable_heartbeat_timeout() = a.heartbeat_timeout();
+              e->set_workflow_task_completed_event_id(completed_id);
+              *e->mutable_retry_policy() = a.retry_policy();
+              *e->mutable_priority() = a.priority();
+              eon::v1::ActivityInfo info;
+              info.set_scheduled_event_id(event.event_id());
+              info.set_activity_id(a.activity_id());
+              *info.mutable_activity_type() = a.activity_type();
+              info.set_task_queue(a.task_queue().name());
+              *info.mutable_header() = a.header();
+              *info.mutable_input() = a.input();
+              if (a.has_schedule_to_close_timeout())
+                *info.mutable_schedule_to_close_timeout() = a.schedule_to_close_timeout();
+              if (a.has_schedule_to_start_timeout())
+                *info.mutable_schedule_to_start_timeout() = a.schedule_to_start_timeout();
+              if (a.has_start_to_close_timeout())
+                *info.mutable_start_to_close_timeout() = a.start_to_close_timeout();
+              if (a.has_heartbeat_timeout())
+                *info.mutable_heartbeat_timeout() = a.heartbeat_timeout();
+              *info.mutable_retry_policy() = a.retry_policy();
+              *info.mutable_scheduled_time() = event.event_time();
+              *info.mutable_current_attempt_scheduled_time() = event.event_time();
+              info.set_attempt(1);
+              (*m.state.mutable_activities())[event.event_id()] = info;
+              // Eager dispatch: the worker that completes this task takes the activity in the
+              // response, if it asked and the activity runs on its own task queue.
+              if (a.request_eager_execution() && a.task_queue().name() == m.state.task_queue() &&
+                  static_cast<int>(eager_activities.size()) < options_.eager_activities_max) {
+                m.StartActivity((*m.state.mutable_activities())[event.event_id()], NewUuid(),
+                                request.identity());
+                eager_activities.push_back(event.event_id());
+              } else {
+                m.AddTransfer(eon::v1::HISTORY_TASK_TYPE_DISPATCH_ACTIVITY_TASK, event.event_id(),
+                              1, a.task_queue().name());
+              }
+              if (a.has_schedule_to_close_timeout()) {
+                m.AddTimer(eon::v1::HISTORY_TASK_TYPE_ACTIVITY_TIMEOUT,
+                           m.now + FromProtoDuration(a.schedule_to_close_timeout()),
+                           event.event_id(), 0, enums::TIMEOUT_TYPE_SCHEDULE_TO_CLOSE);
+              }
+              if (a.has_schedule_to_start_timeout() &&
+                  (!a.has_schedule_to_close_timeout() ||
+                   FromProtoDuration(a.schedule_to_start_timeout()) <
+                       FromProtoDuration(a.schedule_to_close_timeout()))) {
+                m.AddTimer(eon::v1::HISTORY_TASK_TYPE_ACTIVITY_TIMEOUT,
+                           m.now + FromProtoDuration(a.schedule_to_start_timeout()),
+                           event.event_id(), 1, enums::TIMEOUT_TYPE_SCHEDULE_TO_START);
+              }
+              break;
+            }
+            case enums::COMMAND_TYPE_REQUEST_CANCEL_ACTIVITY_TASK: {
+              const int64_t scheduled_id =
+                  command.request_cancel_activity_task_command_attributes().scheduled_event_id();
+              auto it = m.state.mutable_activities()->find(scheduled_id);
+              if (it == m.state.mutable_activities()->end()) {
+                cause = enums::WORKFLOW_TASK_FAILED_CAUSE_BAD_REQUEST_CANCEL_ACTIVITY_ATTRIBUTES;
+                message = "There is no pending activity with scheduled event id " +
+                          std::to_string(scheduled_id) + " to cancel.";
+                break;
+              }
+              auto& requested = m.AddEvent(enums::EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED);
+              auto* r = requested.mutable_activity_task_cancel_requested_event_attributes();
+              r->set_scheduled_event_id(scheduled_id);
+              r->set_workflow_task_completed_event_id(completed_id);
+              auto& info = it->second;
+              if (info.has_started_time()) {
+                // The worker learns of it from its next heartbeat and answers Canceled.
+                info.set_cancel_requested(true);
+                info.set_cancel_requested_event_id(requested.event_id());
+                break;
+              }
+              // Not running (waiting to start or between attempts): canceled at once.
+              auto& canceled = m.AddEvent(enums::EVENT_TYPE_ACTIVITY_TASK_CANCELED);
+              auto* c = canceled.mutable_activity_task_canceled_event_attributes();
+              c->set_scheduled_event_id(scheduled_id);
+              c->set_latest_cancel_requested_event_id(requested.event_id());
+              c->set_identity(request.identity());
+              m.state.mutable_activities()->erase(it);
+              new_events_for_workflow = true;
+              break;
+            }
+            case enums::COMMAND_TYPE_RECORD_MARKER: {
+              const auto& r = command.record_marker_command_attributes();
+              if (r.marker_name().empty()) {
+                cause = enums::WORKFLOW_TASK_FAILED_CAUSE_BAD_RECORD_MARKER_ATTRIBUTES;
+                message = "MarkerName is not set on RecordMarkerCommand.";
+                break;
+              }
+              auto& event = m.AddEvent(enums::EVENT_TYPE_MARKER_RECORDED);
+              auto* e = event.mutable_marker_recorded_event_attributes();
+              e->set_marker_name(r.marker_name());
+              *e->mutable_details() = r.details();
+              e->set_workflow_task_completed_event_id(completed_id);
+              *e->mutable_header() = r.header();
+              if (r.has_failure()) *e->mutable_failure() = r.failure();
+              break;
+            }
+            case enums::COMMAND_TYPE_COMPLETE_WORKFLOW_EXECUTION:
+            case enums::COMMAND_TYPE_FAIL_WORKFLOW_EXECUTION: {
+              if (!m.state.buffered_events().empty()) {
+                // New events came in while the task ran: the workflow must see them first.
+                // The SDKs match this exact message.
+                cause = enums::WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND;
+                message = "UnhandledCommand";
+                break;
+              }
+              bool complete =
+                  command.command_type() == enums::COMMAND_TYPE_COMPLETE_WORKFLOW_EXECUTION;
+              auto& event = m.AddEvent(complete ? enums::EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED
+                                                : enums::EVENT_TYPE_WORKFLOW_EXECUTION_FAILED);
+              if (complete) {
+                auto* e = event.mutable_workflow_execution_completed_event_attributes();
+                *e->mutable_result() =
+                    command.complete_workflow_execution_command_attributes().result();
+                e->set_workflow_task_completed_event_id(completed_id);
+              } else {
+                auto* e = event.mutable_workflow_execution_failed_event_attributes();
+                *e->mutable_failure() =
+                    command.fail_workflow_execution_command_attributes().failure();
+                e->set_retry_state(enums::RETRY_STATE_RETRY_POLICY_NOT_SET);
+                e->set_workflow_task_completed_event_id(completed_id);
+              }
+              m.Close(complete ? enums::WORKFLOW_EXECUTION_STATUS_COMPLETED
+                               : enums::WORKFLOW_EXECUTION_STATUS_FAILED,
+                      event.event_id());
+              closed = true;
+              break;
+            }
+            default:
+              cause = enums::WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND;
+              message = "Eon does not implement command " +
+                        std::string(enums::CommandType_Name(command.command_type())) + " yet.";
+              break;
           }
-          if (a.has_schedule_to_start_timeout() &&
-              FromProtoDuration(a.schedule_to_start_timeout()) <
-                  FromProtoDuration(a.schedule_to_close_timeout())) {
-            m.AddTimer(eon::v1::HISTORY_TASK_TYPE_ACTIVITY_TIMEOUT,
-                       m.now + FromProtoDuration(a.schedule_to_start_timeout()), event.event_id(),
-                       1, enums::TIMEOUT_TYPE_SCHEDULE_TO_START);
-          }
-          break;
+          if (cause != enums::WORKFLOW_TASK_FAILED_CAUSE_UNSPECIFIED) break;
         }
-        case enums::COMMAND_TYPE_COMPLETE_WORKFLOW_EXECUTION:
-        case enums::COMMAND_TYPE_FAIL_WORKFLOW_EXECUTION: {
-          if (!m.state.buffered_events().empty()) {
-            // New events came in while the task ran: the workflow must see them first.
-            // The SDKs match this exact message.
-            cause = enums::WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND;
-            message = "UnhandledCommand";
-            break;
-          }
-          bool complete = command.command_type() == enums::COMMAND_TYPE_COMPLETE_WORKFLOW_EXECUTION;
-          auto& event = m.AddEvent(complete ? enums::EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED
-                                            : enums::EVENT_TYPE_WORKFLOW_EXECUTION_FAILED);
-          if (complete) {
-            auto* e = event.mutable_workflow_execution_completed_event_attributes();
-            *e->mutable_result() =
-                command.complete_workflow_execution_command_attributes().result();
-            e->set_workflow_task_completed_event_id(completed_id);
-          } else {
-            auto* e = event.mutable_workflow_execution_failed_event_attributes();
-            *e->mutable_failure() = command.fail_workflow_execution_command_attributes().failure();
-            e->set_retry_state(enums::RETRY_STATE_RETRY_POLICY_NOT_SET);
-            e->set_workflow_task_completed_event_id(completed_id);
-          }
-          m.Close(complete ? enums::WORKFLOW_EXECUTION_STATUS_COMPLETED
-                           : enums::WORKFLOW_EXECUTION_STATUS_FAILED,
-                  event.event_id());
-          closed = true;
-          break;
-        }
-        default:
-          cause = enums::WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND;
-          message = "Eon does not implement command " +
-                    std::string(enums::CommandType_Name(command.command_type())) + " yet.";
-          break;
-      }
-      if (cause != enums::WORKFLOW_TASK_FAILED_CAUSE_UNSPECIFIED) break;
-    }
 
-    if (cause != enums::WORKFLOW_TASK_FAILED_CAUSE_UNSPECIFIED) {
-      // All or nothing: drop what the commands did and fail the task instead.
-      m = before;
-      failure::Failure why;
-      why.set_message(message);
-      // With UNHANDLED_COMMAND the buffered events get written and the next task is attempt 1.
-      m.FailWorkflowTask(cause, &why, request.identity(), /*reschedule=*/true);
-      command_error = InvalidArgument(message);
-      return Status::Ok();
-    }
-    if (closed) return Status::Ok();
-    const bool had_buffered = !m.state.buffered_events().empty();
-    m.FlushBuffered();
-    if (had_buffered || request.force_create_new_workflow_task()) m.ScheduleWorkflowTask(1);
-    return Status::Ok();
-  }));
+        if (cause != enums::WORKFLOW_TASK_FAILED_CAUSE_UNSPECIFIED) {
+          // All or nothing: drop what the commands did and fail the task instead.
+          m = before;
+          failure::Failure why;
+          why.set_message(message);
+          // With UNHANDLED_COMMAND the buffered events get written and the next task is attempt 1.
+          m.FailWorkflowTask(cause, &why, request.identity(), /*reschedule=*/true);
+          command_error = InvalidArgument(message);
+          eager_activities.clear();
+          return Status::Ok();
+        }
+        if (closed) return Status::Ok();
+        const bool flushed = m.FlushBuffered();
+        if (flushed || new_events_for_workflow || request.force_create_new_workflow_task()) {
+          m.ScheduleWorkflowTask(1);
+        }
+        return Status::Ok();
+      },
+      &after));
   if (!command_error.ok()) return command_error;
-  return wfs::RespondWorkflowTaskCompletedResponse();
+  wfs::RespondWorkflowTaskCompletedResponse response;
+  for (int64_t scheduled_id : eager_activities) {
+    *response.add_activity_tasks() =
+        ActivityTaskResponse(after.state, after.state.activities().at(scheduled_id));
+  }
+  return response;
 }
 
 Status HistoryEngine::RespondWorkflowTaskFailed(
@@ -934,20 +1060,17 @@ Result<wfs::PollActivityTaskQueueResponse> HistoryEngine::RecordActivityTaskStar
           if (info.request_id() == poll_request_id) return Status::Ok();
           return NotFound("activity task already started");
         }
-        *info.mutable_started_time() = ToTimestamp(m.now);
-        info.set_request_id(poll_request_id);
-        info.set_identity(identity);
-        m.changed = true;
-        if (info.has_start_to_close_timeout()) {
-          m.AddTimer(eon::v1::HISTORY_TASK_TYPE_ACTIVITY_TIMEOUT,
-                     m.now + FromProtoDuration(info.start_to_close_timeout()),
-                     info.scheduled_event_id(), info.attempt(), enums::TIMEOUT_TYPE_START_TO_CLOSE);
-        }
+        m.StartActivity(info, poll_request_id, identity);
         return Status::Ok();
       },
       &after));
-  const auto& s = after.state;
-  const auto& info = s.activities().at(task.scheduled_event_id());
+  return ActivityTaskResponse(after.state, after.state.activities().at(task.scheduled_event_id()));
+}
+
+namespace {
+
+wfs::PollActivityTaskQueueResponse ActivityTaskResponse(const eon::v1::ExecutionState& s,
+                                                        const eon::v1::ActivityInfo& info) {
   wfs::PollActivityTaskQueueResponse response;
   eon::v1::TaskToken token;
   token.set_kind(eon::v1::TASK_QUEUE_KIND_ACTIVITY);
@@ -978,8 +1101,6 @@ Result<wfs::PollActivityTaskQueueResponse> HistoryEngine::RecordActivityTaskStar
   return response;
 }
 
-namespace {
-
 // Finds the started activity a token names; NOT_FOUND when the token is stale.
 Result<eon::v1::ActivityInfo*> StartedActivity(eon::v1::ExecutionState& state,
                                                const eon::v1::TaskToken& token) {
@@ -1000,6 +1121,10 @@ namespace {
 bool ShouldRetry(const eon::v1::ActivityInfo& info, const failure::Failure& f, TimePoint now,
                  enums::RetryState* retry_state, Duration* delay) {
   const auto& policy = info.retry_policy();
+  if (info.cancel_requested()) {
+    *retry_state = enums::RETRY_STATE_CANCEL_REQUESTED;
+    return false;
+  }
   if (IsNonRetryable(policy, f)) {
     *retry_state = enums::RETRY_STATE_NON_RETRYABLE_FAILURE;
     return false;
@@ -1062,14 +1187,7 @@ Status HistoryEngine::RespondActivityTaskFailed(const eon::v1::TaskToken& token,
     enums::RetryState retry_state;
     Duration delay{};
     if (ShouldRetry(*info, f, m.now, &retry_state, &delay)) {
-      info->set_attempt(info->attempt() + 1);
-      *info->mutable_last_failure() = f;
-      *info->mutable_current_attempt_scheduled_time() = ToTimestamp(m.now + delay);
-      info->clear_started_time();
-      info->clear_request_id();
-      info->set_identity(identity);
-      m.AddTimer(eon::v1::HISTORY_TASK_TYPE_ACTIVITY_RETRY, m.now + delay,
-                 info->scheduled_event_id(), info->attempt());
+      m.RetryActivity(*info, f, delay);
       return Status::Ok();
     }
     const int64_t started_id = m.AddActivityStarted(*info);
@@ -1096,6 +1214,7 @@ Status HistoryEngine::RespondActivityTaskCanceled(const eon::v1::TaskToken& toke
     auto& event = m.AddExternalEvent(enums::EVENT_TYPE_ACTIVITY_TASK_CANCELED);
     auto* a = event.mutable_activity_task_canceled_event_attributes();
     *a->mutable_details() = details;
+    a->set_latest_cancel_requested_event_id(info->cancel_requested_event_id());
     a->set_scheduled_event_id(info->scheduled_event_id());
     a->set_started_event_id(started_id);
     a->set_identity(identity);
@@ -1103,6 +1222,36 @@ Status HistoryEngine::RespondActivityTaskCanceled(const eon::v1::TaskToken& toke
     m.EnsureWorkflowTask();
     return Status::Ok();
   });
+}
+
+Result<eon::v1::TaskToken> HistoryEngine::ActivityTokenById(const std::string& namespace_id,
+                                                            const std::string& workflow_id,
+                                                            const std::string& run_id,
+                                                            const std::string& activity_id) {
+  if (activity_id.empty()) return InvalidArgument("ActivityId is not set on request.");
+  EON_ASSIGN_OR_RETURN(auto key, ResolveKey(namespace_id, workflow_id, run_id));
+  auto stored = Load(key);
+  if (!stored.ok()) {
+    if (stored.status().code() != StatusCode::NOT_FOUND) return stored.status();
+    return NotFound("workflow execution not found for workflow ID \"" + key.workflow_id +
+                    "\" and run ID \"" + key.run_id + "\"")
+        .WithDetail(temporal::api::errordetails::v1::NotFoundFailure());
+  }
+  if (!IsRunning(stored->state)) return WorkflowClosed();
+  for (const auto& [scheduled_id, info] : stored->state.activities()) {
+    if (info.activity_id() != activity_id) continue;
+    eon::v1::TaskToken token;
+    token.set_kind(eon::v1::TASK_QUEUE_KIND_ACTIVITY);
+    token.set_namespace_id(namespace_id);
+    token.set_workflow_id(key.workflow_id);
+    token.set_run_id(key.run_id);
+    token.set_scheduled_event_id(scheduled_id);
+    token.set_attempt(info.attempt());
+    token.set_activity_id(activity_id);
+    return token;
+  }
+  return NotFound("cannot find pending activity with ActivityID " + activity_id +
+                  ", check workflow execution history for more details");
 }
 
 Result<bool> HistoryEngine::RecordActivityTaskHeartbeat(const eon::v1::TaskToken& token,
@@ -1199,8 +1348,12 @@ Result<wfs::DescribeWorkflowExecutionResponse> HistoryEngine::DescribeWorkflowEx
     auto* p = response.add_pending_activities();
     p->set_activity_id(a.activity_id());
     *p->mutable_activity_type() = a.activity_type();
-    p->set_state(a.has_started_time() ? enums::PENDING_ACTIVITY_STATE_STARTED
-                                      : enums::PENDING_ACTIVITY_STATE_SCHEDULED);
+    p->set_state(a.cancel_requested()   ? enums::PENDING_ACTIVITY_STATE_CANCEL_REQUESTED
+                 : a.has_started_time() ? enums::PENDING_ACTIVITY_STATE_STARTED
+                                        : enums::PENDING_ACTIVITY_STATE_SCHEDULED);
+    if (!a.has_started_time() && a.attempt() > 1) {
+      *p->mutable_next_attempt_schedule_time() = a.current_attempt_scheduled_time();
+    }
     if (a.has_heartbeat_details()) *p->mutable_heartbeat_details() = a.heartbeat_details();
     if (a.has_last_heartbeat_time()) *p->mutable_last_heartbeat_time() = a.last_heartbeat_time();
     if (a.has_started_time()) *p->mutable_last_started_time() = a.started_time();
@@ -1412,21 +1565,30 @@ Status HistoryEngine::ProcessTimerTask(const persistence::StoredTask& stored) {
         if (it == m.state.mutable_activities()->end()) return Status::Ok();
         auto& info = it->second;
         const auto type = task.timeout_type();
-        if (type == enums::TIMEOUT_TYPE_START_TO_CLOSE &&
-            (info.attempt() != task.attempt() || !info.has_started_time())) {
+        const bool attempt_timeout =
+            type == enums::TIMEOUT_TYPE_START_TO_CLOSE || type == enums::TIMEOUT_TYPE_HEARTBEAT;
+        if (attempt_timeout && (info.attempt() != task.attempt() || !info.has_started_time())) {
           return Status::Ok();
+        }
+        if (type == enums::TIMEOUT_TYPE_HEARTBEAT) {
+          // One timer per window: a heartbeat since it was armed moves the deadline on.
+          TimePoint last = FromTimestamp(info.started_time());
+          if (info.has_last_heartbeat_time()) {
+            last = std::max(last, FromTimestamp(info.last_heartbeat_time()));
+          }
+          TimePoint deadline = last + FromProtoDuration(info.heartbeat_timeout());
+          if (m.now < deadline) {
+            m.AddTimer(eon::v1::HISTORY_TASK_TYPE_ACTIVITY_TIMEOUT, deadline,
+                       info.scheduled_event_id(), info.attempt(), enums::TIMEOUT_TYPE_HEARTBEAT);
+            return Status::Ok();
+          }
         }
         if (type == enums::TIMEOUT_TYPE_SCHEDULE_TO_START &&
             (info.attempt() != task.attempt() || info.has_started_time())) {
           return Status::Ok();
         }
         failure::Failure timeout;
-        timeout.set_message("activity " +
-                            std::string(type == enums::TIMEOUT_TYPE_START_TO_CLOSE ? "StartToClose"
-                                        : type == enums::TIMEOUT_TYPE_SCHEDULE_TO_START
-                                            ? "ScheduleToStart"
-                                            : "ScheduleToClose") +
-                            " timeout");
+        timeout.set_message("activity " + TimeoutName(type) + " timeout");
         timeout.mutable_timeout_failure_info()->set_timeout_type(type);
         if (info.has_heartbeat_details()) {
           *timeout.mutable_timeout_failure_info()->mutable_last_heartbeat_details() =
@@ -1434,18 +1596,11 @@ Status HistoryEngine::ProcessTimerTask(const persistence::StoredTask& stored) {
         }
         enums::RetryState retry_state = enums::RETRY_STATE_TIMEOUT;
         Duration delay{};
-        if (type == enums::TIMEOUT_TYPE_START_TO_CLOSE &&
-            ShouldRetry(info, timeout, m.now, &retry_state, &delay)) {
-          info.set_attempt(info.attempt() + 1);
-          *info.mutable_last_failure() = timeout;
-          *info.mutable_current_attempt_scheduled_time() = ToTimestamp(m.now + delay);
-          info.clear_started_time();
-          info.clear_request_id();
-          m.AddTimer(eon::v1::HISTORY_TASK_TYPE_ACTIVITY_RETRY, m.now + delay,
-                     info.scheduled_event_id(), info.attempt());
+        if (attempt_timeout && ShouldRetry(info, timeout, m.now, &retry_state, &delay)) {
+          m.RetryActivity(info, timeout, delay);
           return Status::Ok();
         }
-        if (info.has_last_failure() && type != enums::TIMEOUT_TYPE_START_TO_CLOSE) {
+        if (info.has_last_failure() && !attempt_timeout) {
           *timeout.mutable_cause() = info.last_failure();
         }
         int64_t started_id = 0;

@@ -37,6 +37,7 @@ struct EngineOptions {
   int history_page_size_max = 1'000;  // events in one poll response or history page
   Duration timer_lookahead = std::chrono::minutes(1);  // timer tasks held in memory ahead
   int workflow_id_length_max = 1'000;
+  int eager_activities_max = 8;  // activities handed out in one workflow task completion
 };
 
 struct StartResult {
@@ -86,6 +87,11 @@ class HistoryEngine {
   Status RespondActivityTaskCanceled(const eon::v1::TaskToken& token,
                                      const temporal::api::common::v1::Payloads& details,
                                      const std::string& identity);
+  // The token of the current attempt of a pending activity, for the ...ById calls.
+  Result<eon::v1::TaskToken> ActivityTokenById(const std::string& namespace_id,
+                                               const std::string& workflow_id,
+                                               const std::string& run_id,
+                                               const std::string& activity_id);
   // Returns whether the workflow asked to cancel the activity.
   Result<bool> RecordActivityTaskHeartbeat(const eon::v1::TaskToken& token,
                                            const temporal::api::common::v1::Payloads& details,
