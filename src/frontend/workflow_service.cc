@@ -489,6 +489,43 @@ void WorkflowService::Register(RpcRouter& router) {
         EON_RETURN_IF_ERROR(history_.TerminateWorkflowExecution(ns->info().id(), r));
         return wfs::TerminateWorkflowExecutionResponse();
       });
+  router.Unary<wfs::SignalWorkflowExecutionRequest, wfs::SignalWorkflowExecutionResponse>(
+      kService, "SignalWorkflowExecution",
+      [this](CallContext&, const auto& r) -> Result<wfs::SignalWorkflowExecutionResponse> {
+        EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
+        EON_RETURN_IF_ERROR(CheckId(r.workflow_execution().workflow_id(), "WorkflowId"));
+        EON_RETURN_IF_ERROR(CheckId(r.signal_name(), "SignalName"));
+        EON_RETURN_IF_ERROR(history_.SignalWorkflowExecution(ns->info().id(), r));
+        return wfs::SignalWorkflowExecutionResponse();
+      });
+  router.Unary<wfs::SignalWithStartWorkflowExecutionRequest,
+               wfs::SignalWithStartWorkflowExecutionResponse>(
+      kService, "SignalWithStartWorkflowExecution",
+      [this](CallContext&, const auto& r) -> Result<wfs::SignalWithStartWorkflowExecutionResponse> {
+        EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
+        EON_RETURN_IF_ERROR(CheckId(r.workflow_id(), "WorkflowId"));
+        EON_RETURN_IF_ERROR(CheckId(r.workflow_type().name(), "WorkflowType"));
+        EON_RETURN_IF_ERROR(CheckId(r.task_queue().name(), "TaskQueue"));
+        EON_RETURN_IF_ERROR(CheckId(r.signal_name(), "SignalName"));
+        if (!r.cron_schedule().empty()) {
+          return Unimplemented("Eon does not implement cron_schedule yet.");
+        }
+        EON_ASSIGN_OR_RETURN(auto started,
+                             history_.SignalWithStartWorkflowExecution(ns->info().id(), r));
+        wfs::SignalWithStartWorkflowExecutionResponse response;
+        response.set_run_id(started.run_id);
+        response.set_started(started.started);
+        return response;
+      });
+  router.Unary<wfs::RequestCancelWorkflowExecutionRequest,
+               wfs::RequestCancelWorkflowExecutionResponse>(
+      kService, "RequestCancelWorkflowExecution",
+      [this](CallContext&, const auto& r) -> Result<wfs::RequestCancelWorkflowExecutionResponse> {
+        EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
+        EON_RETURN_IF_ERROR(CheckId(r.workflow_execution().workflow_id(), "WorkflowId"));
+        EON_RETURN_IF_ERROR(history_.RequestCancelWorkflowExecution(ns->info().id(), r));
+        return wfs::RequestCancelWorkflowExecutionResponse();
+      });
   router.Unary<wfs::ShutdownWorkerRequest, wfs::ShutdownWorkerResponse>(
       kService, "ShutdownWorker",
       [this](CallContext&, const auto& r) -> Result<wfs::ShutdownWorkerResponse> {

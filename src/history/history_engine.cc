@@ -5,24 +5,18 @@
 
 #include "common/ids.h"
 #include "common/log.h"
+#include "history/commands.h"
+#include "history/mutable_state.h"
 #include "history/mutable_state_cache.h"
 #include "history/queue_processors.h"
 #include "temporal/api/errordetails/v1/message.pb.h"
 
 namespace eon::history {
 
-namespace common = temporal::api::common::v1;
-namespace enums = temporal::api::enums::v1;
-namespace hist = temporal::api::history::v1;
-namespace failure = temporal::api::failure::v1;
 using persistence::ExecutionKey;
 using persistence::StoredExecution;
 
 namespace {
-
-constexpr auto kDefaultRetryInitialInterval = std::chrono::seconds(1);
-constexpr double kDefaultRetryBackoffCoefficient = 2.0;
-constexpr int kDefaultRetryMaximumIntervalFactor = 100;
 
 uint64_t Fnv1a(std::string_view a, std::string_view b) {
   uint64_t hash = 14695981039346656037ULL;
@@ -38,395 +32,10 @@ uint64_t Fnv1a(std::string_view a, std::string_view b) {
   return hash;
 }
 
-bool IsRunning(const eon::v1::ExecutionState& state) {
-  return state.status() == enums::WORKFLOW_EXECUTION_STATUS_RUNNING;
-}
-
-Status WorkflowClosed() { return NotFound("workflow execution already completed"); }
-
-std::string TimeoutName(enums::TimeoutType type) {
-  switch (type) {
-    case enums::TIMEOUT_TYPE_START_TO_CLOSE:
-      return "StartToClose";
-    case enums::TIMEOUT_TYPE_SCHEDULE_TO_START:
-      return "ScheduleToStart";
-    case enums::TIMEOUT_TYPE_SCHEDULE_TO_CLOSE:
-      return "ScheduleToClose";
-    case enums::TIMEOUT_TYPE_HEARTBEAT:
-      return "Heartbeat";
-    default:
-      return "unknown";
-  }
-}
-
-wfs::PollActivityTaskQueueResponse ActivityTaskResponse(const eon::v1::ExecutionState& s,
-                                                        const eon::v1::ActivityInfo& info);
-
-// A retried workflow task gets more time from its fourth attempt on, as in Temporal: 5 s,
-// doubling, at most 10 minutes more.
-Duration WorkflowTaskTimeout(const eon::v1::WorkflowTaskInfo& wft) {
-  Duration timeout = FromProtoDuration(wft.start_to_close_timeout());
-  if (wft.attempt() <= 3) return timeout;
-  constexpr Duration kExtraMax = std::chrono::minutes(10);
-  int doublings = std::min(wft.attempt() - 4, 16);
-  Duration extra =
-      std::min<Duration>(std::chrono::seconds(5) * (int64_t{1} << doublings), kExtraMax);
-  return timeout + extra;
-}
-
-// The Scheduled and Started events of a started transient workflow task, which are not stored
-// yet: the poller needs them at the end of the history it reads.
-void AppendTransientWorkflowTaskEvents(const eon::v1::ExecutionState& state,
-                                       hist::History* history) {
-  const auto& wft = state.workflow_task();
-  if (!wft.transient() || wft.started_event_id() == 0 || !IsRunning(state)) return;
-  auto* scheduled = history->add_events();
-  scheduled->set_event_id(wft.scheduled_event_id());
-  scheduled->set_event_type(enums::EVENT_TYPE_WORKFLOW_TASK_SCHEDULED);
-  *scheduled->mutable_event_time() = wft.scheduled_time();
-  auto* s = scheduled->mutable_workflow_task_scheduled_event_attributes();
-  s->mutable_task_queue()->set_name(state.task_queue());
-  s->mutable_task_queue()->set_kind(enums::TASK_QUEUE_KIND_NORMAL);
-  *s->mutable_start_to_close_timeout() = wft.start_to_close_timeout();
-  s->set_attempt(wft.attempt());
-  auto* started = history->add_events();
-  started->set_event_id(wft.started_event_id());
-  started->set_event_type(enums::EVENT_TYPE_WORKFLOW_TASK_STARTED);
-  *started->mutable_event_time() = wft.started_time();
-  auto* a = started->mutable_workflow_task_started_event_attributes();
-  a->set_scheduled_event_id(wft.scheduled_event_id());
-  a->set_identity(wft.identity());
-  a->set_request_id(wft.request_id());
-}
-
-// The retry policy with Temporal's defaults filled in.
-common::RetryPolicy WithRetryDefaults(const common::RetryPolicy& given) {
-  common::RetryPolicy policy = given;
-  if (!policy.has_initial_interval() || FromProtoDuration(policy.initial_interval()).count() == 0) {
-    *policy.mutable_initial_interval() = ToProtoDuration(kDefaultRetryInitialInterval);
-  }
-  if (policy.backoff_coefficient() == 0)
-    policy.set_backoff_coefficient(kDefaultRetryBackoffCoefficient);
-  if (!policy.has_maximum_interval() || FromProtoDuration(policy.maximum_interval()).count() == 0) {
-    *policy.mutable_maximum_interval() = ToProtoDuration(
-        FromProtoDuration(policy.initial_interval()) * kDefaultRetryMaximumIntervalFactor);
-  }
-  return policy;
-}
-
-Status ValidateRetryPolicy(const common::RetryPolicy& policy) {
-  if (FromProtoDuration(policy.initial_interval()).count() < 0) {
-    return InvalidArgument("InitialInterval cannot be negative on retry policy.");
-  }
-  if (policy.backoff_coefficient() != 0 && policy.backoff_coefficient() < 1) {
-    return InvalidArgument("BackoffCoefficient cannot be less than 1 on retry policy.");
-  }
-  if (FromProtoDuration(policy.maximum_interval()).count() < 0) {
-    return InvalidArgument("MaximumInterval cannot be negative on retry policy.");
-  }
-  if (policy.has_maximum_interval() && FromProtoDuration(policy.maximum_interval()).count() > 0 &&
-      FromProtoDuration(policy.maximum_interval()) < FromProtoDuration(policy.initial_interval())) {
-    return InvalidArgument("MaximumInterval cannot be less than InitialInterval on retry policy.");
-  }
-  if (policy.maximum_attempts() < 0) {
-    return InvalidArgument("MaximumAttempts cannot be negative on retry policy.");
-  }
-  return Status::Ok();
-}
-
-bool IsNonRetryable(const common::RetryPolicy& policy, const failure::Failure& f) {
-  std::string type;
-  if (f.has_application_failure_info()) {
-    if (f.application_failure_info().non_retryable()) return true;
-    type = f.application_failure_info().type();
-  } else if (f.has_timeout_failure_info()) {
-    // Only start-to-close and heartbeat timeouts are retried.
-    auto t = f.timeout_failure_info().timeout_type();
-    if (t != enums::TIMEOUT_TYPE_START_TO_CLOSE && t != enums::TIMEOUT_TYPE_HEARTBEAT) return true;
-    type = "TemporalTimeout:" + std::string(enums::TimeoutType_Name(t));
-  } else if (f.has_canceled_failure_info() || f.has_terminated_failure_info()) {
-    return true;
-  }
-  for (const auto& non_retryable : policy.non_retryable_error_types()) {
-    if (non_retryable == type) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 // One update of one execution, being built: a copy of the state plus what the transaction
 // will write.
-struct HistoryEngine::Mutation {
-  eon::v1::ExecutionState state;
-  TimePoint now;
-  std::vector<hist::HistoryEvent> events;
-  std::vector<persistence::NewTask> tasks;
-  bool changed = false;
-
-  bool WorkflowTaskStarted() const { return state.workflow_task().started_event_id() != 0; }
-
-  // Appends an event to the history now.
-  hist::HistoryEvent& AddEvent(enums::EventType type) {
-    changed = true;
-    auto& event = events.emplace_back();
-    event.set_event_id(state.next_event_id());
-    state.set_next_event_id(state.next_event_id() + 1);
-    *event.mutable_event_time() = ToTimestamp(now);
-    event.set_event_type(type);
-    return event;
-  }
-
-  // An event that is not the workflow task's own: while a workflow task runs it is buffered and
-  // written after that task's completion.
-  hist::HistoryEvent& AddExternalEvent(enums::EventType type) {
-    if (!WorkflowTaskStarted()) {
-      // Something new happened: a retried workflow task is an ordinary one again.
-      if (state.workflow_task().transient()) MakeWorkflowTaskNormal();
-      return AddEvent(type);
-    }
-    changed = true;
-    auto& event = *state.add_buffered_events();
-    *event.mutable_event_time() = ToTimestamp(now);
-    event.set_event_type(type);
-    return event;
-  }
-
-  // Writes the buffered events, giving them ids and fixing up the activity started ids they
-  // refer to (unknown while buffered). As Temporal does, completions go after the other events.
-  // Returns whether anything was written.
-  bool FlushBuffered() {
-    if (state.buffered_events().empty()) return false;
-    std::vector<hist::HistoryEvent> buffered(state.buffered_events().begin(),
-                                             state.buffered_events().end());
-    state.clear_buffered_events();
-    std::stable_partition(buffered.begin(), buffered.end(),
-                          [](const hist::HistoryEvent& e) { return !IsCompletionEvent(e); });
-    std::map<int64_t, int64_t> started_ids;  // scheduled id -> started event id
-    auto fix = [&](auto* attrs) {
-      auto it = started_ids.find(attrs->scheduled_event_id());
-      if (it != started_ids.end()) attrs->set_started_event_id(it->second);
-    };
-    for (auto& event : buffered) {
-      event.set_event_id(state.next_event_id());
-      state.set_next_event_id(state.next_event_id() + 1);
-      switch (event.event_type()) {
-        case enums::EVENT_TYPE_ACTIVITY_TASK_STARTED:
-          started_ids[event.activity_task_started_event_attributes().scheduled_event_id()] =
-              event.event_id();
-          break;
-        case enums::EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-          fix(event.mutable_activity_task_completed_event_attributes());
-          break;
-        case enums::EVENT_TYPE_ACTIVITY_TASK_FAILED:
-          fix(event.mutable_activity_task_failed_event_attributes());
-          break;
-        case enums::EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT:
-          fix(event.mutable_activity_task_timed_out_event_attributes());
-          break;
-        case enums::EVENT_TYPE_ACTIVITY_TASK_CANCELED:
-          fix(event.mutable_activity_task_canceled_event_attributes());
-          break;
-        default:
-          break;
-      }
-      events.push_back(std::move(event));
-    }
-    changed = true;
-    return true;
-  }
-
-  static bool IsCompletionEvent(const hist::HistoryEvent& event) {
-    switch (event.event_type()) {
-      case enums::EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-      case enums::EVENT_TYPE_ACTIVITY_TASK_FAILED:
-      case enums::EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT:
-      case enums::EVENT_TYPE_ACTIVITY_TASK_CANCELED:
-      case enums::EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED:
-      case enums::EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_FAILED:
-      case enums::EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_CANCELED:
-      case enums::EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TIMED_OUT:
-      case enums::EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TERMINATED:
-        return true;
-      default:
-        return false;
-    }
-  }
-
-  void AddTransfer(eon::v1::HistoryTaskType type, int64_t event_id, int32_t attempt,
-                   const std::string& task_queue) {
-    auto& task = tasks.emplace_back();
-    task.category = persistence::TaskCategory::kTransfer;
-    Fill(task.task, type, event_id, attempt);
-    task.task.set_task_queue(task_queue);
-    changed = true;
-  }
-
-  void AddTimer(eon::v1::HistoryTaskType type, TimePoint when, int64_t event_id, int32_t attempt,
-                enums::TimeoutType timeout_type = enums::TIMEOUT_TYPE_UNSPECIFIED) {
-    auto& task = tasks.emplace_back();
-    task.category = persistence::TaskCategory::kTimer;
-    Fill(task.task, type, event_id, attempt);
-    task.task.set_timeout_type(timeout_type);
-    *task.task.mutable_fire_time() = ToTimestamp(when);
-    changed = true;
-  }
-
-  void Fill(eon::v1::HistoryTask& task, eon::v1::HistoryTaskType type, int64_t event_id,
-            int32_t attempt) const {
-    task.set_type(type);
-    task.set_namespace_id(state.namespace_id());
-    task.set_workflow_id(state.workflow_id());
-    task.set_run_id(state.run_id());
-    task.set_event_id(event_id);
-    task.set_attempt(attempt);
-  }
-
-  // Writes ActivityTaskStarted for a closing activity, as Temporal does: only when it closes
-  // (buffered with its close event while a workflow task runs). Returns its event id, or 0 while
-  // buffered (fixed up at flush).
-  int64_t AddActivityStarted(const eon::v1::ActivityInfo& info) {
-    auto& event = AddExternalEvent(enums::EVENT_TYPE_ACTIVITY_TASK_STARTED);
-    *event.mutable_event_time() = info.started_time();
-    auto* a = event.mutable_activity_task_started_event_attributes();
-    a->set_scheduled_event_id(info.scheduled_event_id());
-    a->set_identity(info.identity());
-    a->set_request_id(info.request_id());
-    a->set_attempt(info.attempt());
-    if (info.has_last_failure()) *a->mutable_last_failure() = info.last_failure();
-    return event.event_id();
-  }
-
-  hist::HistoryEvent& AddWorkflowTaskScheduledEvent(int32_t attempt) {
-    auto& event = AddEvent(enums::EVENT_TYPE_WORKFLOW_TASK_SCHEDULED);
-    auto* attrs = event.mutable_workflow_task_scheduled_event_attributes();
-    attrs->mutable_task_queue()->set_name(state.task_queue());
-    attrs->mutable_task_queue()->set_kind(enums::TASK_QUEUE_KIND_NORMAL);
-    *attrs->mutable_start_to_close_timeout() = state.task_timeout();
-    attrs->set_attempt(attempt);
-    return event;
-  }
-
-  // Records an activity attempt started (no event: ActivityTaskStarted is written when it
-  // closes) and arms its start-to-close and heartbeat timeouts.
-  void StartActivity(eon::v1::ActivityInfo& info, const std::string& request_id,
-                     const std::string& identity) {
-    *info.mutable_started_time() = ToTimestamp(now);
-    info.clear_last_heartbeat_time();
-    info.set_request_id(request_id);
-    info.set_identity(identity);
-    changed = true;
-    if (info.has_start_to_close_timeout()) {
-      AddTimer(eon::v1::HISTORY_TASK_TYPE_ACTIVITY_TIMEOUT,
-               now + FromProtoDuration(info.start_to_close_timeout()), info.scheduled_event_id(),
-               info.attempt(), enums::TIMEOUT_TYPE_START_TO_CLOSE);
-    }
-    if (info.has_heartbeat_timeout()) {
-      AddTimer(eon::v1::HISTORY_TASK_TYPE_ACTIVITY_TIMEOUT,
-               now + FromProtoDuration(info.heartbeat_timeout()), info.scheduled_event_id(),
-               info.attempt(), enums::TIMEOUT_TYPE_HEARTBEAT);
-    }
-  }
-
-  // Ends a failed attempt and schedules the next after `delay` on a durable timer. No event:
-  // the attempt count and last failure live in mutable state and go to the next attempt.
-  void RetryActivity(eon::v1::ActivityInfo& info, const failure::Failure& why, Duration delay) {
-    info.set_attempt(info.attempt() + 1);
-    *info.mutable_last_failure() = why;
-    *info.mutable_current_attempt_scheduled_time() = ToTimestamp(now + delay);
-    info.clear_started_time();
-    info.clear_request_id();
-    changed = true;
-    AddTimer(eon::v1::HISTORY_TASK_TYPE_ACTIVITY_RETRY, now + delay, info.scheduled_event_id(),
-             info.attempt());
-  }
-
-  // Schedules the next workflow task. A retry (attempt > 1) is transient: no event yet.
-  void ScheduleWorkflowTask(int32_t attempt) {
-    auto* wft = state.mutable_workflow_task();
-    wft->Clear();
-    wft->set_attempt(attempt);
-    *wft->mutable_scheduled_time() = ToTimestamp(now);
-    *wft->mutable_start_to_close_timeout() = state.task_timeout();
-    wft->set_task_queue(state.task_queue());
-    if (attempt > 1) {
-      wft->set_transient(true);
-      wft->set_scheduled_event_id(state.next_event_id());
-      changed = true;
-    } else {
-      wft->set_scheduled_event_id(AddWorkflowTaskScheduledEvent(attempt).event_id());
-    }
-    AddTransfer(eon::v1::HISTORY_TASK_TYPE_DISPATCH_WORKFLOW_TASK, wft->scheduled_event_id(),
-                attempt, state.task_queue());
-  }
-
-  // Turns a scheduled (not started) transient workflow task into an ordinary first attempt, its
-  // Scheduled event written now, before the new event that made it ordinary.
-  void MakeWorkflowTaskNormal() {
-    auto* wft = state.mutable_workflow_task();
-    assert(wft->started_event_id() == 0 && wft->scheduled_event_id() == state.next_event_id());
-    AddWorkflowTaskScheduledEvent(1);
-    wft->set_attempt(1);
-    wft->set_transient(false);
-  }
-
-  // Writes the Scheduled and Started events of a transient workflow task that completes.
-  void WriteTransientWorkflowTaskEvents() {
-    auto* wft = state.mutable_workflow_task();
-    assert(wft->transient() && wft->scheduled_event_id() == state.next_event_id());
-    auto& scheduled = AddWorkflowTaskScheduledEvent(wft->attempt());
-    *scheduled.mutable_event_time() = wft->scheduled_time();
-    auto& started = AddEvent(enums::EVENT_TYPE_WORKFLOW_TASK_STARTED);
-    *started.mutable_event_time() = wft->started_time();
-    auto* attrs = started.mutable_workflow_task_started_event_attributes();
-    attrs->set_scheduled_event_id(wft->scheduled_event_id());
-    attrs->set_identity(wft->identity());
-    attrs->set_request_id(wft->request_id());
-    assert(started.event_id() == wft->started_event_id());
-    wft->set_transient(false);
-  }
-
-  // Schedules a workflow task unless one is pending already.
-  void EnsureWorkflowTask() {
-    if (state.workflow_task().scheduled_event_id() == 0 && IsRunning(state))
-      ScheduleWorkflowTask(1);
-  }
-
-  void Close(enums::WorkflowExecutionStatus status, int64_t completion_event_id) {
-    state.set_status(status);
-    *state.mutable_close_time() = ToTimestamp(now);
-    state.set_completion_event_id(completion_event_id);
-    state.clear_activities();
-    state.clear_workflow_task();
-    changed = true;
-  }
-
-  // Ends the running workflow task as failed, writing its failure (for the first attempt) and
-  // the buffered events, and schedules the next attempt unless `reschedule` is false.
-  void FailWorkflowTask(enums::WorkflowTaskFailedCause cause, const failure::Failure* why,
-                        const std::string& identity, bool reschedule) {
-    const auto wft = state.workflow_task();
-    if (!wft.transient()) {  // a transient attempt's failure is not recorded, as in Temporal
-      auto& event = AddEvent(enums::EVENT_TYPE_WORKFLOW_TASK_FAILED);
-      auto* attrs = event.mutable_workflow_task_failed_event_attributes();
-      attrs->set_scheduled_event_id(wft.scheduled_event_id());
-      attrs->set_started_event_id(wft.started_event_id());
-      attrs->set_cause(cause);
-      if (why) *attrs->mutable_failure() = *why;
-      attrs->set_identity(identity);
-    }
-    EndWorkflowTaskAndRetry(wft.attempt(), reschedule);
-  }
-
-  // After a failed or timed-out workflow task: writes what was buffered and schedules the next
-  // attempt. New events make the next task an ordinary first attempt again.
-  void EndWorkflowTaskAndRetry(int32_t failed_attempt, bool reschedule) {
-    state.clear_workflow_task();
-    changed = true;
-    bool wrote_new_events = FlushBuffered();
-    if (reschedule) ScheduleWorkflowTask(wrote_new_events ? 1 : failed_attempt + 1);
-  }
-};
 
 HistoryEngine::HistoryEngine(persistence::Store& store, Clock& clock,
                              matching::MatchingEngine& matching, Executor& task_executor,
@@ -465,7 +74,13 @@ std::mutex& HistoryEngine::LockFor(const std::string& namespace_id,
 
 Result<StoredExecution> HistoryEngine::Load(const ExecutionKey& key) {
   if (auto cached = cache_->Get(key)) return std::move(*cached);
-  EON_ASSIGN_OR_RETURN(auto stored, store_.GetExecution(key));
+  auto loaded = store_.GetExecution(key);
+  if (!loaded.ok() && loaded.status().code() == StatusCode::NOT_FOUND) {
+    return NotFound("workflow execution not found for workflow ID \"" + key.workflow_id +
+                    "\" and run ID \"" + key.run_id + "\"")
+        .WithDetail(temporal::api::errordetails::v1::NotFoundFailure());
+  }
+  EON_ASSIGN_OR_RETURN(auto stored, std::move(loaded));
   cache_->Put(key, stored);
   return stored;
 }
@@ -544,33 +159,73 @@ Result<ExecutionKey> HistoryEngine::ResolveKey(const std::string& namespace_id,
 
 Result<StartResult> HistoryEngine::StartWorkflowExecution(
     const std::string& namespace_id, const wfs::StartWorkflowExecutionRequest& request) {
+  std::lock_guard lock(LockFor(namespace_id, request.workflow_id()));
+  return StartLocked(namespace_id, request, nullptr);
+}
+
+namespace {
+
+Status AlreadyStarted(const persistence::CurrentExecution& current, const std::string& message) {
+  temporal::api::errordetails::v1::WorkflowExecutionAlreadyStartedFailure detail;
+  detail.set_start_request_id(current.create_request_id);
+  detail.set_run_id(current.run_id);
+  return AlreadyExists(message).WithDetail(detail);
+}
+
+bool ClosedUnsuccessfully(enums::WorkflowExecutionStatus status) {
+  return status == enums::WORKFLOW_EXECUTION_STATUS_FAILED ||
+         status == enums::WORKFLOW_EXECUTION_STATUS_CANCELED ||
+         status == enums::WORKFLOW_EXECUTION_STATUS_TERMINATED ||
+         status == enums::WORKFLOW_EXECUTION_STATUS_TIMED_OUT;
+}
+
+}  // namespace
+
+Result<StartResult> HistoryEngine::StartLocked(const std::string& namespace_id,
+                                               const wfs::StartWorkflowExecutionRequest& request,
+                                               const Signal* signal) {
   const std::string& workflow_id = request.workflow_id();
-  std::lock_guard lock(LockFor(namespace_id, workflow_id));
   std::string expected_current;
   auto current = store_.GetCurrentExecution(namespace_id, workflow_id);
   if (current.ok()) {
+    const std::string ids = "WorkflowId: " + workflow_id + ", RunId: " + current->run_id + ".";
     if (!request.request_id().empty() && current->create_request_id == request.request_id()) {
       // A retried request, answered as Temporal does.
       return StartResult{current->run_id, true, current->status};
     }
     if (current->status == enums::WORKFLOW_EXECUTION_STATUS_RUNNING) {
-      temporal::api::errordetails::v1::WorkflowExecutionAlreadyStartedFailure detail;
-      detail.set_start_request_id(current->create_request_id);
-      detail.set_run_id(current->run_id);
-      return AlreadyExists("Workflow execution is already running. WorkflowId: " + workflow_id +
-                           ", RunId: " + current->run_id + ".")
-          .WithDetail(detail);
-    }
-    // Reuse policies (ALLOW_DUPLICATE is the default) come with the workflow semantics issue.
-    if (request.workflow_id_reuse_policy() == enums::WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE) {
-      temporal::api::errordetails::v1::WorkflowExecutionAlreadyStartedFailure detail;
-      detail.set_start_request_id(current->create_request_id);
-      detail.set_run_id(current->run_id);
-      return AlreadyExists(
-                 "Workflow execution already finished and WorkflowIdReusePolicy is "
-                 "REJECT_DUPLICATE. WorkflowId: " +
-                 workflow_id + ", RunId: " + current->run_id + ".")
-          .WithDetail(detail);
+      const auto conflict = request.workflow_id_conflict_policy();
+      if (conflict == enums::WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING) {
+        return StartResult{current->run_id, false, current->status};
+      }
+      if (conflict == enums::WORKFLOW_ID_CONFLICT_POLICY_TERMINATE_EXISTING ||
+          request.workflow_id_reuse_policy() ==
+              enums::WORKFLOW_ID_REUSE_POLICY_TERMINATE_IF_RUNNING) {
+        wfs::TerminateWorkflowExecutionRequest terminate;
+        terminate.set_reason("terminated by a new start of the workflow id");
+        terminate.set_identity(request.identity());
+        EON_RETURN_IF_ERROR(
+            TerminateLocked({namespace_id, workflow_id, current->run_id}, terminate));
+      } else {
+        return AlreadyStarted(*current, "Workflow execution is already running. " + ids);
+      }
+    } else {
+      switch (request.workflow_id_reuse_policy()) {
+        case enums::WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE:
+          return AlreadyStarted(*current, "Workflow execution already finished. " + ids +
+                                              " Workflow Id reuse policy: reject duplicate "
+                                              "workflow Id.");
+        case enums::WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY:
+          if (!ClosedUnsuccessfully(current->status)) {
+            return AlreadyStarted(*current,
+                                  "Workflow execution already finished successfully. " + ids +
+                                      " Workflow Id reuse policy: allow duplicate workflow Id if "
+                                      "last run failed.");
+          }
+          break;
+        default:
+          break;
+      }
     }
     expected_current = current->run_id;
   } else if (current.status().code() != StatusCode::NOT_FOUND) {
@@ -632,6 +287,7 @@ Result<StartResult> HistoryEngine::StartWorkflowExecution(
   *attrs->mutable_memo() = request.memo();
   *attrs->mutable_search_attributes() = request.search_attributes();
   attrs->set_workflow_id(workflow_id);
+  if (signal) AddSignal(m, *signal);
   m.ScheduleWorkflowTask(1);
 
   persistence::ExecutionWrite write;
@@ -734,80 +390,14 @@ Result<wfs::PollWorkflowTaskQueueResponse> HistoryEngine::RecordWorkflowTaskStar
   return response;
 }
 
-namespace {
-
-// Checks a ScheduleActivityTask command and fills in Temporal's defaults. Returns the failure
-// message (empty when valid).
-std::string PrepareScheduleActivity(
-    const eon::v1::ExecutionState& state,
-    temporal::api::command::v1::ScheduleActivityTaskCommandAttributes& a) {
-  if (a.activity_id().empty()) return "ActivityId is not set on ScheduleActivityTaskCommand.";
-  if (a.activity_type().name().empty())
-    return "ActivityType is not set on ScheduleActivityTaskCommand.";
-  for (const auto& [id, activity] : state.activities()) {
-    if (activity.activity_id() == a.activity_id()) {
-      return "Activity ID " + a.activity_id() + " is already in use by a pending activity.";
-    }
-  }
-  if (a.task_queue().name().empty()) a.mutable_task_queue()->set_name(state.task_queue());
-  a.mutable_task_queue()->set_kind(enums::TASK_QUEUE_KIND_NORMAL);
-  Duration schedule_to_close = FromProtoDuration(a.schedule_to_close_timeout());
-  Duration schedule_to_start = FromProtoDuration(a.schedule_to_start_timeout());
-  Duration start_to_close = FromProtoDuration(a.start_to_close_timeout());
-  Duration heartbeat = FromProtoDuration(a.heartbeat_timeout());
-  if (schedule_to_close.count() < 0 || schedule_to_start.count() < 0 ||
-      start_to_close.count() < 0 || heartbeat.count() < 0) {
-    return "A valid timeout may not be negative on ScheduleActivityTaskCommand.";
-  }
-  const Duration run_timeout = FromProtoDuration(state.run_timeout());
-  if (run_timeout.count() > 0 &&
-      (schedule_to_close.count() == 0 || schedule_to_close > run_timeout)) {
-    if (schedule_to_close.count() > 0 || start_to_close.count() > 0)
-      schedule_to_close = run_timeout;
-  }
-  if (schedule_to_close.count() > 0) {
-    schedule_to_start = schedule_to_start.count() > 0
-                            ? std::min(schedule_to_start, schedule_to_close)
-                            : schedule_to_close;
-    start_to_close = start_to_close.count() > 0 ? std::min(start_to_close, schedule_to_close)
-                                                : schedule_to_close;
-  } else if (start_to_close.count() > 0) {
-    // No overall bound: schedule-to-close stays unset (unlimited retries in time).
-  } else {
-    return "A valid StartToClose or ScheduleToCloseTimeout is not set on "
-           "ScheduleActivityTaskCommand.";
-  }
-  if (heartbeat.count() > 0) heartbeat = std::min(heartbeat, start_to_close);
-  // Zero means "no timeout": such a field is left unset, so has_...() tells.
-  a.clear_schedule_to_close_timeout();
-  a.clear_schedule_to_start_timeout();
-  a.clear_start_to_close_timeout();
-  a.clear_heartbeat_timeout();
-  if (schedule_to_close.count() > 0)
-    *a.mutable_schedule_to_close_timeout() = ToProtoDuration(schedule_to_close);
-  if (schedule_to_start.count() > 0)
-    *a.mutable_schedule_to_start_timeout() = ToProtoDuration(schedule_to_start);
-  if (start_to_close.count() > 0)
-    *a.mutable_start_to_close_timeout() = ToProtoDuration(start_to_close);
-  if (heartbeat.count() > 0) *a.mutable_heartbeat_timeout() = ToProtoDuration(heartbeat);
-  Status policy = ValidateRetryPolicy(a.retry_policy());
-  if (!policy.ok()) return policy.message();
-  *a.mutable_retry_policy() = WithRetryDefaults(a.retry_policy());
-  return "";
-}
-
-}  // namespace
-
 Result<wfs::RespondWorkflowTaskCompletedResponse> HistoryEngine::RespondWorkflowTaskCompleted(
     const eon::v1::TaskToken& token, const wfs::RespondWorkflowTaskCompletedRequest& request) {
   ExecutionKey key{token.namespace_id(), token.workflow_id(), token.run_id()};
-  Status command_error;
-  std::vector<int64_t> eager_activities;  // scheduled ids of activities started in the response
+  CommandOutcome outcome;
   StoredExecution after;
   EON_RETURN_IF_ERROR(Mutate(
       key,
       [&](Mutation& m) -> Status {
-        eager_activities.clear();
         if (!IsRunning(m.state)) return WorkflowClosed();
         const auto wft = m.state.workflow_task();
         if (wft.scheduled_event_id() != token.scheduled_event_id() ||
@@ -825,198 +415,32 @@ Result<wfs::RespondWorkflowTaskCompletedResponse> HistoryEngine::RespondWorkflow
         c->set_binary_checksum(request.binary_checksum());
         *c->mutable_sdk_metadata() = request.sdk_metadata();
         *c->mutable_metering_metadata() = request.metering_metadata();
-        const int64_t completed_id = completed.event_id();
         m.state.set_previous_started_event_id(wft.started_event_id());
         m.state.clear_workflow_task();
 
-        // Commands: validated as they are applied; the first invalid one fails the whole task.
-        enums::WorkflowTaskFailedCause cause = enums::WORKFLOW_TASK_FAILED_CAUSE_UNSPECIFIED;
-        bool new_events_for_workflow = false;  // the commands made events the workflow must see
-        std::string message;
-        bool closed = false;
-        for (const auto& command : request.commands()) {
-          if (closed) {
-            cause = enums::WORKFLOW_TASK_FAILED_CAUSE_BAD_COMPLETE_WORKFLOW_EXECUTION_ATTRIBUTES;
-            message = "Workflow closing command must be the last one.";
-            break;
-          }
-          switch (command.command_type()) {
-            case enums::COMMAND_TYPE_SCHEDULE_ACTIVITY_TASK: {
-              auto a = command.schedule_activity_task_command_attributes();
-              message = PrepareScheduleActivity(m.state, a);
-              if (!message.empty()) {
-                cause = enums::WORKFLOW_TASK_FAILED_CAUSE_BAD_SCHEDULE_ACTIVITY_ATTRIBUTES;
-                break;
-              }
-              auto& event = m.AddEvent(enums::EVENT_TYPE_ACTIVITY_TASK_SCHEDULED);
-              auto* e = event.mutable_activity_task_scheduled_event_attributes();
-              e->set_activity_id(a.activity_id());
-              *e->mutable_activity_type() = a.activity_type();
-              *e->mutable_task_queue() = a.task_queue();
-              *e->mutable_header() = a.header();
-              *e->mutable_input() = a.input();
-              *e->mutable_schedule_to_close_timeout() = a.schedule_to_close_timeout();
-              *e->mutable_schedule_to_start_timeout() = a.schedule_to_start_timeout();
-              *e->mutable_start_to_close_timeout() = a.start_to_close_timeout();
-              *e->mutable_heartbeat_timeout() = a.heartbeat_timeout();
-              e->set_workflow_task_completed_event_id(completed_id);
-              *e->mutable_retry_policy() = a.retry_policy();
-              *e->mutable_priority() = a.priority();
-              eon::v1::ActivityInfo info;
-              info.set_scheduled_event_id(event.event_id());
-              info.set_activity_id(a.activity_id());
-              *info.mutable_activity_type() = a.activity_type();
-              info.set_task_queue(a.task_queue().name());
-              *info.mutable_header() = a.header();
-              *info.mutable_input() = a.input();
-              if (a.has_schedule_to_close_timeout())
-                *info.mutable_schedule_to_close_timeout() = a.schedule_to_close_timeout();
-              if (a.has_schedule_to_start_timeout())
-                *info.mutable_schedule_to_start_timeout() = a.schedule_to_start_timeout();
-              if (a.has_start_to_close_timeout())
-                *info.mutable_start_to_close_timeout() = a.start_to_close_timeout();
-              if (a.has_heartbeat_timeout())
-                *info.mutable_heartbeat_timeout() = a.heartbeat_timeout();
-              *info.mutable_retry_policy() = a.retry_policy();
-              *info.mutable_scheduled_time() = event.event_time();
-              *info.mutable_current_attempt_scheduled_time() = event.event_time();
-              info.set_attempt(1);
-              (*m.state.mutable_activities())[event.event_id()] = info;
-              // Eager dispatch: the worker that completes this task takes the activity in the
-              // response, if it asked and the activity runs on its own task queue.
-              if (a.request_eager_execution() && a.task_queue().name() == m.state.task_queue() &&
-                  static_cast<int>(eager_activities.size()) < options_.eager_activities_max) {
-                m.StartActivity((*m.state.mutable_activities())[event.event_id()], NewUuid(),
-                                request.identity());
-                eager_activities.push_back(event.event_id());
-              } else {
-                m.AddTransfer(eon::v1::HISTORY_TASK_TYPE_DISPATCH_ACTIVITY_TASK, event.event_id(),
-                              1, a.task_queue().name());
-              }
-              if (a.has_schedule_to_close_timeout()) {
-                m.AddTimer(eon::v1::HISTORY_TASK_TYPE_ACTIVITY_TIMEOUT,
-                           m.now + FromProtoDuration(a.schedule_to_close_timeout()),
-                           event.event_id(), 0, enums::TIMEOUT_TYPE_SCHEDULE_TO_CLOSE);
-              }
-              if (a.has_schedule_to_start_timeout() &&
-                  (!a.has_schedule_to_close_timeout() ||
-                   FromProtoDuration(a.schedule_to_start_timeout()) <
-                       FromProtoDuration(a.schedule_to_close_timeout()))) {
-                m.AddTimer(eon::v1::HISTORY_TASK_TYPE_ACTIVITY_TIMEOUT,
-                           m.now + FromProtoDuration(a.schedule_to_start_timeout()),
-                           event.event_id(), 1, enums::TIMEOUT_TYPE_SCHEDULE_TO_START);
-              }
-              break;
-            }
-            case enums::COMMAND_TYPE_REQUEST_CANCEL_ACTIVITY_TASK: {
-              const int64_t scheduled_id =
-                  command.request_cancel_activity_task_command_attributes().scheduled_event_id();
-              auto it = m.state.mutable_activities()->find(scheduled_id);
-              if (it == m.state.mutable_activities()->end()) {
-                cause = enums::WORKFLOW_TASK_FAILED_CAUSE_BAD_REQUEST_CANCEL_ACTIVITY_ATTRIBUTES;
-                message = "There is no pending activity with scheduled event id " +
-                          std::to_string(scheduled_id) + " to cancel.";
-                break;
-              }
-              auto& requested = m.AddEvent(enums::EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED);
-              auto* r = requested.mutable_activity_task_cancel_requested_event_attributes();
-              r->set_scheduled_event_id(scheduled_id);
-              r->set_workflow_task_completed_event_id(completed_id);
-              auto& info = it->second;
-              if (info.has_started_time()) {
-                // The worker learns of it from its next heartbeat and answers Canceled.
-                info.set_cancel_requested(true);
-                info.set_cancel_requested_event_id(requested.event_id());
-                break;
-              }
-              // Not running (waiting to start or between attempts): canceled at once.
-              auto& canceled = m.AddEvent(enums::EVENT_TYPE_ACTIVITY_TASK_CANCELED);
-              auto* c = canceled.mutable_activity_task_canceled_event_attributes();
-              c->set_scheduled_event_id(scheduled_id);
-              c->set_latest_cancel_requested_event_id(requested.event_id());
-              c->set_identity(request.identity());
-              m.state.mutable_activities()->erase(it);
-              new_events_for_workflow = true;
-              break;
-            }
-            case enums::COMMAND_TYPE_RECORD_MARKER: {
-              const auto& r = command.record_marker_command_attributes();
-              if (r.marker_name().empty()) {
-                cause = enums::WORKFLOW_TASK_FAILED_CAUSE_BAD_RECORD_MARKER_ATTRIBUTES;
-                message = "MarkerName is not set on RecordMarkerCommand.";
-                break;
-              }
-              auto& event = m.AddEvent(enums::EVENT_TYPE_MARKER_RECORDED);
-              auto* e = event.mutable_marker_recorded_event_attributes();
-              e->set_marker_name(r.marker_name());
-              *e->mutable_details() = r.details();
-              e->set_workflow_task_completed_event_id(completed_id);
-              *e->mutable_header() = r.header();
-              if (r.has_failure()) *e->mutable_failure() = r.failure();
-              break;
-            }
-            case enums::COMMAND_TYPE_COMPLETE_WORKFLOW_EXECUTION:
-            case enums::COMMAND_TYPE_FAIL_WORKFLOW_EXECUTION: {
-              if (!m.state.buffered_events().empty()) {
-                // New events came in while the task ran: the workflow must see them first.
-                // The SDKs match this exact message.
-                cause = enums::WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND;
-                message = "UnhandledCommand";
-                break;
-              }
-              bool complete =
-                  command.command_type() == enums::COMMAND_TYPE_COMPLETE_WORKFLOW_EXECUTION;
-              auto& event = m.AddEvent(complete ? enums::EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED
-                                                : enums::EVENT_TYPE_WORKFLOW_EXECUTION_FAILED);
-              if (complete) {
-                auto* e = event.mutable_workflow_execution_completed_event_attributes();
-                *e->mutable_result() =
-                    command.complete_workflow_execution_command_attributes().result();
-                e->set_workflow_task_completed_event_id(completed_id);
-              } else {
-                auto* e = event.mutable_workflow_execution_failed_event_attributes();
-                *e->mutable_failure() =
-                    command.fail_workflow_execution_command_attributes().failure();
-                e->set_retry_state(enums::RETRY_STATE_RETRY_POLICY_NOT_SET);
-                e->set_workflow_task_completed_event_id(completed_id);
-              }
-              m.Close(complete ? enums::WORKFLOW_EXECUTION_STATUS_COMPLETED
-                               : enums::WORKFLOW_EXECUTION_STATUS_FAILED,
-                      event.event_id());
-              closed = true;
-              break;
-            }
-            default:
-              cause = enums::WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND;
-              message = "Eon does not implement command " +
-                        std::string(enums::CommandType_Name(command.command_type())) + " yet.";
-              break;
-          }
-          if (cause != enums::WORKFLOW_TASK_FAILED_CAUSE_UNSPECIFIED) break;
-        }
-
-        if (cause != enums::WORKFLOW_TASK_FAILED_CAUSE_UNSPECIFIED) {
-          // All or nothing: drop what the commands did and fail the task instead.
+        outcome = ApplyCommands(m, request, completed.event_id(),
+                                CommandLimits{options_.eager_activities_max});
+        if (!outcome.ok()) {
+          // All or nothing: drop what the commands did and fail the task instead. With
+          // UNHANDLED_COMMAND the buffered events get written and the next task is attempt 1.
           m = before;
           failure::Failure why;
-          why.set_message(message);
-          // With UNHANDLED_COMMAND the buffered events get written and the next task is attempt 1.
-          m.FailWorkflowTask(cause, &why, request.identity(), /*reschedule=*/true);
-          command_error = InvalidArgument(message);
-          eager_activities.clear();
+          why.set_message(outcome.message);
+          m.FailWorkflowTask(outcome.cause, &why, request.identity(), /*reschedule=*/true);
           return Status::Ok();
         }
-        if (closed) return Status::Ok();
+        if (outcome.closed) return Status::Ok();
         const bool flushed = m.FlushBuffered();
-        if (flushed || new_events_for_workflow || request.force_create_new_workflow_task()) {
+        if (flushed || outcome.new_events_for_workflow ||
+            request.force_create_new_workflow_task()) {
           m.ScheduleWorkflowTask(1);
         }
         return Status::Ok();
       },
       &after));
-  if (!command_error.ok()) return command_error;
+  if (!outcome.ok()) return InvalidArgument(outcome.message);
   wfs::RespondWorkflowTaskCompletedResponse response;
-  for (int64_t scheduled_id : eager_activities) {
+  for (int64_t scheduled_id : outcome.eager_activities) {
     *response.add_activity_tasks() =
         ActivityTaskResponse(after.state, after.state.activities().at(scheduled_id));
   }
@@ -1066,96 +490,6 @@ Result<wfs::PollActivityTaskQueueResponse> HistoryEngine::RecordActivityTaskStar
       &after));
   return ActivityTaskResponse(after.state, after.state.activities().at(task.scheduled_event_id()));
 }
-
-namespace {
-
-wfs::PollActivityTaskQueueResponse ActivityTaskResponse(const eon::v1::ExecutionState& s,
-                                                        const eon::v1::ActivityInfo& info) {
-  wfs::PollActivityTaskQueueResponse response;
-  eon::v1::TaskToken token;
-  token.set_kind(eon::v1::TASK_QUEUE_KIND_ACTIVITY);
-  token.set_namespace_id(s.namespace_id());
-  token.set_workflow_id(s.workflow_id());
-  token.set_run_id(s.run_id());
-  token.set_scheduled_event_id(info.scheduled_event_id());
-  token.set_attempt(info.attempt());
-  token.set_activity_id(info.activity_id());
-  response.set_task_token(token.SerializeAsString());
-  response.mutable_workflow_type()->set_name(s.workflow_type());
-  response.mutable_workflow_execution()->set_workflow_id(s.workflow_id());
-  response.mutable_workflow_execution()->set_run_id(s.run_id());
-  *response.mutable_activity_type() = info.activity_type();
-  response.set_activity_id(info.activity_id());
-  *response.mutable_header() = info.header();
-  *response.mutable_input() = info.input();
-  if (info.has_heartbeat_details())
-    *response.mutable_heartbeat_details() = info.heartbeat_details();
-  *response.mutable_scheduled_time() = info.scheduled_time();
-  *response.mutable_current_attempt_scheduled_time() = info.current_attempt_scheduled_time();
-  *response.mutable_started_time() = info.started_time();
-  response.set_attempt(info.attempt());
-  *response.mutable_schedule_to_close_timeout() = info.schedule_to_close_timeout();
-  *response.mutable_start_to_close_timeout() = info.start_to_close_timeout();
-  *response.mutable_heartbeat_timeout() = info.heartbeat_timeout();
-  *response.mutable_retry_policy() = info.retry_policy();
-  return response;
-}
-
-// Finds the started activity a token names; NOT_FOUND when the token is stale.
-Result<eon::v1::ActivityInfo*> StartedActivity(eon::v1::ExecutionState& state,
-                                               const eon::v1::TaskToken& token) {
-  if (!IsRunning(state)) return WorkflowClosed();
-  auto it = state.mutable_activities()->find(token.scheduled_event_id());
-  if (it == state.mutable_activities()->end() || it->second.attempt() != token.attempt() ||
-      !it->second.has_started_time()) {
-    return NotFound(
-        "invalid activityID or activity already timed out or invoking workflow is completed");
-  }
-  return &it->second;
-}
-
-}  // namespace
-
-namespace {
-// Decides whether a failed attempt is retried; fills `retry_state` and `delay`.
-bool ShouldRetry(const eon::v1::ActivityInfo& info, const failure::Failure& f, TimePoint now,
-                 enums::RetryState* retry_state, Duration* delay) {
-  const auto& policy = info.retry_policy();
-  if (info.cancel_requested()) {
-    *retry_state = enums::RETRY_STATE_CANCEL_REQUESTED;
-    return false;
-  }
-  if (IsNonRetryable(policy, f)) {
-    *retry_state = enums::RETRY_STATE_NON_RETRYABLE_FAILURE;
-    return false;
-  }
-  if (policy.maximum_attempts() > 0 && info.attempt() >= policy.maximum_attempts()) {
-    *retry_state = enums::RETRY_STATE_MAXIMUM_ATTEMPTS_REACHED;
-    return false;
-  }
-  Duration initial = FromProtoDuration(policy.initial_interval());
-  Duration maximum = FromProtoDuration(policy.maximum_interval());
-  double factor = std::pow(policy.backoff_coefficient(), info.attempt() - 1);
-  double nanos = static_cast<double>(initial.count()) * factor;
-  Duration backoff = nanos >= static_cast<double>(maximum.count())
-                         ? maximum
-                         : Duration(static_cast<int64_t>(nanos));
-  if (f.has_application_failure_info() && f.application_failure_info().has_next_retry_delay()) {
-    backoff = FromProtoDuration(f.application_failure_info().next_retry_delay());
-  }
-  if (info.has_schedule_to_close_timeout()) {
-    TimePoint deadline =
-        FromTimestamp(info.scheduled_time()) + FromProtoDuration(info.schedule_to_close_timeout());
-    if (now + backoff >= deadline) {
-      *retry_state = enums::RETRY_STATE_TIMEOUT;
-      return false;
-    }
-  }
-  *retry_state = enums::RETRY_STATE_IN_PROGRESS;
-  *delay = backoff;
-  return true;
-}
-}  // namespace
 
 Status HistoryEngine::RespondActivityTaskCompleted(const eon::v1::TaskToken& token,
                                                    const common::Payloads& result,
@@ -1231,12 +565,7 @@ Result<eon::v1::TaskToken> HistoryEngine::ActivityTokenById(const std::string& n
   if (activity_id.empty()) return InvalidArgument("ActivityId is not set on request.");
   EON_ASSIGN_OR_RETURN(auto key, ResolveKey(namespace_id, workflow_id, run_id));
   auto stored = Load(key);
-  if (!stored.ok()) {
-    if (stored.status().code() != StatusCode::NOT_FOUND) return stored.status();
-    return NotFound("workflow execution not found for workflow ID \"" + key.workflow_id +
-                    "\" and run ID \"" + key.run_id + "\"")
-        .WithDetail(temporal::api::errordetails::v1::NotFoundFailure());
-  }
+  if (!stored.ok()) return stored.status();
   if (!IsRunning(stored->state)) return WorkflowClosed();
   for (const auto& [scheduled_id, info] : stored->state.activities()) {
     if (info.activity_id() != activity_id) continue;
@@ -1279,12 +608,11 @@ Status HistoryEngine::TerminateWorkflowExecution(
   EON_ASSIGN_OR_RETURN(auto key,
                        ResolveKey(namespace_id, execution.workflow_id(), execution.run_id()));
   std::lock_guard lock(LockFor(key.namespace_id, key.workflow_id));
-  auto stored = Load(key);
-  if (!stored.ok() && stored.status().code() == StatusCode::NOT_FOUND) {
-    return NotFound("workflow execution not found for workflow ID \"" + key.workflow_id +
-                    "\" and run ID \"" + key.run_id + "\"")
-        .WithDetail(temporal::api::errordetails::v1::NotFoundFailure());
-  }
+  return TerminateLocked(key, request);
+}
+
+Status HistoryEngine::TerminateLocked(const ExecutionKey& key,
+                                      const wfs::TerminateWorkflowExecutionRequest& request) {
   return MutateLocked(
       key,
       [&](Mutation& m) -> Status {
@@ -1310,17 +638,116 @@ Status HistoryEngine::TerminateWorkflowExecution(
       nullptr);
 }
 
+void HistoryEngine::AddSignal(Mutation& m, const Signal& signal) {
+  auto& event = m.AddExternalEvent(enums::EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED);
+  auto* a = event.mutable_workflow_execution_signaled_event_attributes();
+  a->set_signal_name(signal.name);
+  *a->mutable_input() = signal.input;
+  a->set_identity(signal.identity);
+  *a->mutable_header() = signal.header;
+  if (!signal.request_id.empty()) {
+    auto* ids = m.state.mutable_signal_request_ids();
+    ids->Add(std::string(signal.request_id));
+    if (ids->size() > options_.signal_request_ids_max) ids->DeleteSubrange(0, 1);
+  }
+}
+
+Status HistoryEngine::SignalWorkflowExecution(const std::string& namespace_id,
+                                              const wfs::SignalWorkflowExecutionRequest& request) {
+  const auto& execution = request.workflow_execution();
+  EON_ASSIGN_OR_RETURN(auto key,
+                       ResolveKey(namespace_id, execution.workflow_id(), execution.run_id()));
+  Signal signal{request.signal_name(), request.input(), request.identity(), request.header(),
+                request.request_id()};
+  std::lock_guard lock(LockFor(key.namespace_id, key.workflow_id));
+  return SignalLocked(key, signal);
+}
+
+Status HistoryEngine::SignalLocked(const ExecutionKey& key, const Signal& signal) {
+  return MutateLocked(
+      key,
+      [&](Mutation& m) -> Status {
+        if (!IsRunning(m.state)) return WorkflowClosed();
+        for (const auto& seen : m.state.signal_request_ids()) {
+          if (!signal.request_id.empty() && seen == signal.request_id) return Status::Ok();
+        }
+        if (m.state.signal_count() >= options_.pending_signals_max) {
+          return Status(StatusCode::RESOURCE_EXHAUSTED,
+                        "the workflow has received the maximum number of signals (" +
+                            std::to_string(options_.pending_signals_max) + ")");
+        }
+        m.state.set_signal_count(m.state.signal_count() + 1);
+        AddSignal(m, signal);
+        m.EnsureWorkflowTask();
+        return Status::Ok();
+      },
+      nullptr);
+}
+
+Result<StartResult> HistoryEngine::SignalWithStartWorkflowExecution(
+    const std::string& namespace_id, const wfs::SignalWithStartWorkflowExecutionRequest& request) {
+  Signal signal{request.signal_name(), request.signal_input(), request.identity(), request.header(),
+                request.request_id()};
+  std::lock_guard lock(LockFor(namespace_id, request.workflow_id()));
+  auto current = store_.GetCurrentExecution(namespace_id, request.workflow_id());
+  if (current.ok() && current->status == enums::WORKFLOW_EXECUTION_STATUS_RUNNING &&
+      request.workflow_id_conflict_policy() !=
+          enums::WORKFLOW_ID_CONFLICT_POLICY_TERMINATE_EXISTING) {
+    EON_RETURN_IF_ERROR(
+        SignalLocked({namespace_id, request.workflow_id(), current->run_id}, signal));
+    return StartResult{current->run_id, false, current->status};
+  }
+  wfs::StartWorkflowExecutionRequest start;
+  start.set_namespace_(request.namespace_());
+  start.set_workflow_id(request.workflow_id());
+  *start.mutable_workflow_type() = request.workflow_type();
+  *start.mutable_task_queue() = request.task_queue();
+  *start.mutable_input() = request.input();
+  *start.mutable_workflow_execution_timeout() = request.workflow_execution_timeout();
+  *start.mutable_workflow_run_timeout() = request.workflow_run_timeout();
+  *start.mutable_workflow_task_timeout() = request.workflow_task_timeout();
+  start.set_identity(request.identity());
+  start.set_request_id(request.request_id());
+  start.set_workflow_id_reuse_policy(request.workflow_id_reuse_policy());
+  start.set_workflow_id_conflict_policy(request.workflow_id_conflict_policy());
+  if (request.has_retry_policy()) *start.mutable_retry_policy() = request.retry_policy();
+  start.set_cron_schedule(request.cron_schedule());
+  *start.mutable_memo() = request.memo();
+  *start.mutable_search_attributes() = request.search_attributes();
+  *start.mutable_header() = request.header();
+  return StartLocked(namespace_id, start, &signal);
+}
+
+Status HistoryEngine::RequestCancelWorkflowExecution(
+    const std::string& namespace_id, const wfs::RequestCancelWorkflowExecutionRequest& request) {
+  const auto& execution = request.workflow_execution();
+  EON_ASSIGN_OR_RETURN(auto key,
+                       ResolveKey(namespace_id, execution.workflow_id(), execution.run_id()));
+  return Mutate(key, [&](Mutation& m) -> Status {
+    if (!IsRunning(m.state)) return WorkflowClosed();
+    if (!request.first_execution_run_id().empty() &&
+        request.first_execution_run_id() != m.state.first_execution_run_id()) {
+      return NotFound("workflow execution not found for the given first execution run id");
+    }
+    // Asking again (a retried request, or another caller) changes nothing.
+    if (m.state.cancel_requested()) return Status::Ok();
+    auto& event = m.AddExternalEvent(enums::EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED);
+    auto* a = event.mutable_workflow_execution_cancel_requested_event_attributes();
+    a->set_cause(request.reason());
+    a->set_identity(request.identity());
+    m.state.set_cancel_requested(true);
+    m.state.set_cancel_request_id(request.request_id());
+    m.EnsureWorkflowTask();
+    return Status::Ok();
+  });
+}
+
 Result<wfs::DescribeWorkflowExecutionResponse> HistoryEngine::DescribeWorkflowExecution(
     const std::string& namespace_id, const common::WorkflowExecution& execution) {
   EON_ASSIGN_OR_RETURN(auto key,
                        ResolveKey(namespace_id, execution.workflow_id(), execution.run_id()));
   auto stored = Load(key);
-  if (!stored.ok()) {
-    if (stored.status().code() != StatusCode::NOT_FOUND) return stored.status();
-    return NotFound("workflow execution not found for workflow ID \"" + key.workflow_id +
-                    "\" and run ID \"" + key.run_id + "\"")
-        .WithDetail(temporal::api::errordetails::v1::NotFoundFailure());
-  }
+  if (!stored.ok()) return stored.status();
   const auto& s = stored->state;
   wfs::DescribeWorkflowExecutionResponse response;
   auto* config = response.mutable_execution_config();
@@ -1393,12 +820,7 @@ Result<wfs::GetWorkflowExecutionHistoryResponse> HistoryEngine::GetWorkflowExecu
   EON_ASSIGN_OR_RETURN(auto key, ResolveKey(namespace_id, execution.workflow_id(), run_id));
   *run_id_out = key.run_id;
   auto stored = Load(key);
-  if (!stored.ok()) {
-    if (stored.status().code() != StatusCode::NOT_FOUND) return stored.status();
-    return NotFound("workflow execution not found for workflow ID \"" + key.workflow_id +
-                    "\" and run ID \"" + key.run_id + "\"")
-        .WithDetail(temporal::api::errordetails::v1::NotFoundFailure());
-  }
+  if (!stored.ok()) return stored.status();
   const auto& s = stored->state;
   wfs::GetWorkflowExecutionHistoryResponse response;
   eon::v1::HistoryPageToken next;
@@ -1613,6 +1035,27 @@ Status HistoryEngine::ProcessTimerTask(const persistence::StoredTask& stored) {
         a->set_retry_state(retry_state);
         m.state.mutable_activities()->erase(it);
         m.EnsureWorkflowTask();
+        return Status::Ok();
+      });
+      return s.code() == StatusCode::NOT_FOUND ? Status::Ok() : s;
+    }
+    case eon::v1::HISTORY_TASK_TYPE_USER_TIMER: {
+      Status s = Mutate(key, [&](Mutation& m) -> Status {
+        if (!IsRunning(m.state)) return Status::Ok();
+        for (auto& [timer_id, timer] : *m.state.mutable_timers()) {
+          if (timer.started_event_id() != task.event_id() || timer.fired()) continue;
+          auto& event = m.AddExternalEvent(enums::EVENT_TYPE_TIMER_FIRED);
+          auto* a = event.mutable_timer_fired_event_attributes();
+          a->set_timer_id(timer_id);
+          a->set_started_event_id(timer.started_event_id());
+          if (m.WorkflowTaskStarted()) {
+            timer.set_fired(true);  // forgotten when its buffered event is written
+          } else {
+            m.state.mutable_timers()->erase(timer_id);
+          }
+          m.EnsureWorkflowTask();
+          break;
+        }
         return Status::Ok();
       });
       return s.code() == StatusCode::NOT_FOUND ? Status::Ok() : s;

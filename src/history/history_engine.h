@@ -37,7 +37,9 @@ struct EngineOptions {
   int history_page_size_max = 1'000;  // events in one poll response or history page
   Duration timer_lookahead = std::chrono::minutes(1);  // timer tasks held in memory ahead
   int workflow_id_length_max = 1'000;
-  int eager_activities_max = 8;  // activities handed out in one workflow task completion
+  int eager_activities_max = 8;      // activities handed out in one workflow task completion
+  int signal_request_ids_max = 100;  // remembered for deduplication, per execution
+  int pending_signals_max = 10'000;  // signals one execution may receive
 };
 
 struct StartResult {
@@ -48,6 +50,7 @@ struct StartResult {
 
 class QueueProcessors;
 class MutableStateCache;
+struct Mutation;
 
 class HistoryEngine {
  public:
@@ -99,6 +102,16 @@ class HistoryEngine {
 
   Status TerminateWorkflowExecution(const std::string& namespace_id,
                                     const wfs::TerminateWorkflowExecutionRequest& request);
+  // NOT_FOUND for a closed or missing workflow; a repeated request id is applied once.
+  Status SignalWorkflowExecution(const std::string& namespace_id,
+                                 const wfs::SignalWorkflowExecutionRequest& request);
+  // Signals the running workflow, or starts one with the signal as its first event after the
+  // start.
+  Result<StartResult> SignalWithStartWorkflowExecution(
+      const std::string& namespace_id, const wfs::SignalWithStartWorkflowExecutionRequest& request);
+  // Writes WorkflowExecutionCancelRequested and a workflow task; asking twice changes nothing.
+  Status RequestCancelWorkflowExecution(const std::string& namespace_id,
+                                        const wfs::RequestCancelWorkflowExecutionRequest& request);
   Result<wfs::DescribeWorkflowExecutionResponse> DescribeWorkflowExecution(
       const std::string& namespace_id,
       const temporal::api::common::v1::WorkflowExecution& execution);
@@ -121,8 +134,23 @@ class HistoryEngine {
   Status ProcessTimerTask(const persistence::StoredTask& task);
 
  private:
-  struct Mutation;
   using MutateFn = std::function<Status(Mutation&)>;
+
+  struct Signal {
+    std::string name;
+    temporal::api::common::v1::Payloads input;
+    std::string identity;
+    temporal::api::common::v1::Header header;
+    std::string request_id;
+  };
+  // REQUIRES (all ...Locked): the workflow id's lock held.
+  Result<StartResult> StartLocked(const std::string& namespace_id,
+                                  const wfs::StartWorkflowExecutionRequest& request,
+                                  const Signal* signal);
+  Status TerminateLocked(const persistence::ExecutionKey& key,
+                         const wfs::TerminateWorkflowExecutionRequest& request);
+  Status SignalLocked(const persistence::ExecutionKey& key, const Signal& signal);
+  void AddSignal(Mutation& m, const Signal& signal);
 
   int32_t ShardFor(const std::string& namespace_id, const std::string& workflow_id) const;
   std::mutex& LockFor(const std::string& namespace_id, const std::string& workflow_id);

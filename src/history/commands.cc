@@ -1,0 +1,324 @@
+#include "history/commands.h"
+
+#include "common/ids.h"
+
+namespace eon::history {
+namespace {
+
+namespace command = temporal::api::command::v1;
+
+class CommandApplier {
+ public:
+  CommandApplier(Mutation& m, const wfs::RespondWorkflowTaskCompletedRequest& request,
+                 int64_t completed_event_id, const CommandLimits& limits)
+      : m_(m), request_(request), completed_id_(completed_event_id), limits_(limits) {}
+
+  CommandOutcome Run() {
+    for (const auto& c : request_.commands()) {
+      if (out_.closed) {
+        Fail(enums::WORKFLOW_TASK_FAILED_CAUSE_BAD_COMPLETE_WORKFLOW_EXECUTION_ATTRIBUTES,
+             "A command that closes the workflow must be the last one.");
+        break;
+      }
+      Apply(c);
+      if (!out_.ok()) break;
+    }
+    return std::move(out_);
+  }
+
+ private:
+  void Fail(enums::WorkflowTaskFailedCause cause, std::string message) {
+    out_.cause = cause;
+    out_.message = std::move(message);
+  }
+
+  void Apply(const command::Command& c) {
+    switch (c.command_type()) {
+      case enums::COMMAND_TYPE_SCHEDULE_ACTIVITY_TASK:
+        return ScheduleActivity(c.schedule_activity_task_command_attributes());
+      case enums::COMMAND_TYPE_REQUEST_CANCEL_ACTIVITY_TASK:
+        return RequestCancelActivity(c.request_cancel_activity_task_command_attributes());
+      case enums::COMMAND_TYPE_START_TIMER:
+        return StartTimer(c.start_timer_command_attributes());
+      case enums::COMMAND_TYPE_CANCEL_TIMER:
+        return CancelTimer(c.cancel_timer_command_attributes());
+      case enums::COMMAND_TYPE_RECORD_MARKER:
+        return RecordMarker(c.record_marker_command_attributes());
+      case enums::COMMAND_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+        return UpsertSearchAttributes(c.upsert_workflow_search_attributes_command_attributes());
+      case enums::COMMAND_TYPE_MODIFY_WORKFLOW_PROPERTIES:
+        return ModifyProperties(c.modify_workflow_properties_command_attributes());
+      case enums::COMMAND_TYPE_COMPLETE_WORKFLOW_EXECUTION:
+      case enums::COMMAND_TYPE_FAIL_WORKFLOW_EXECUTION:
+      case enums::COMMAND_TYPE_CANCEL_WORKFLOW_EXECUTION:
+        return CloseWorkflow(c);
+      default:
+        return Fail(enums::WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND,
+                    "Eon does not implement command " +
+                        std::string(enums::CommandType_Name(c.command_type())) + " yet.");
+    }
+  }
+
+  void ScheduleActivity(command::ScheduleActivityTaskCommandAttributes a) {
+    std::string problem = PrepareScheduleActivity(m_.state, a);
+    if (!problem.empty()) {
+      return Fail(enums::WORKFLOW_TASK_FAILED_CAUSE_BAD_SCHEDULE_ACTIVITY_ATTRIBUTES, problem);
+    }
+    auto& event = m_.AddEvent(enums::EVENT_TYPE_ACTIVITY_TASK_SCHEDULED);
+    auto* e = event.mutable_activity_task_scheduled_event_attributes();
+    e->set_activity_id(a.activity_id());
+    *e->mutable_activity_type() = a.activity_type();
+    *e->mutable_task_queue() = a.task_queue();
+    *e->mutable_header() = a.header();
+    *e->mutable_input() = a.input();
+    *e->mutable_schedule_to_close_timeout() = a.schedule_to_close_timeout();
+    *e->mutable_schedule_to_start_timeout() = a.schedule_to_start_timeout();
+    *e->mutable_start_to_close_timeout() = a.start_to_close_timeout();
+    *e->mutable_heartbeat_timeout() = a.heartbeat_timeout();
+    e->set_workflow_task_completed_event_id(completed_id_);
+    *e->mutable_retry_policy() = a.retry_policy();
+    *e->mutable_priority() = a.priority();
+
+    const int64_t id = event.event_id();
+    eon::v1::ActivityInfo& info = (*m_.state.mutable_activities())[id];
+    info.set_scheduled_event_id(id);
+    info.set_activity_id(a.activity_id());
+    *info.mutable_activity_type() = a.activity_type();
+    info.set_task_queue(a.task_queue().name());
+    *info.mutable_header() = a.header();
+    *info.mutable_input() = a.input();
+    // Unset means "no timeout": only set ones are copied, so has_...() tells.
+    if (a.has_schedule_to_close_timeout()) {
+      *info.mutable_schedule_to_close_timeout() = a.schedule_to_close_timeout();
+    }
+    if (a.has_schedule_to_start_timeout()) {
+      *info.mutable_schedule_to_start_timeout() = a.schedule_to_start_timeout();
+    }
+    if (a.has_start_to_close_timeout()) {
+      *info.mutable_start_to_close_timeout() = a.start_to_close_timeout();
+    }
+    if (a.has_heartbeat_timeout()) *info.mutable_heartbeat_timeout() = a.heartbeat_timeout();
+    *info.mutable_retry_policy() = a.retry_policy();
+    *info.mutable_scheduled_time() = event.event_time();
+    *info.mutable_current_attempt_scheduled_time() = event.event_time();
+    info.set_attempt(1);
+
+    // Eager dispatch: the worker completing this task takes the activity in the response, if
+    // it asked and the activity runs on the workflow's own task queue.
+    if (a.request_eager_execution() && a.task_queue().name() == m_.state.task_queue() &&
+        static_cast<int>(out_.eager_activities.size()) < limits_.eager_activities_max) {
+      m_.StartActivity(info, NewUuid(), request_.identity());
+      out_.eager_activities.push_back(id);
+    } else {
+      m_.AddTransfer(eon::v1::HISTORY_TASK_TYPE_DISPATCH_ACTIVITY_TASK, id, 1,
+                     a.task_queue().name());
+    }
+    if (a.has_schedule_to_close_timeout()) {
+      m_.AddTimer(eon::v1::HISTORY_TASK_TYPE_ACTIVITY_TIMEOUT,
+                  m_.now + FromProtoDuration(a.schedule_to_close_timeout()), id, 0,
+                  enums::TIMEOUT_TYPE_SCHEDULE_TO_CLOSE);
+    }
+    if (a.has_schedule_to_start_timeout() &&
+        (!a.has_schedule_to_close_timeout() ||
+         FromProtoDuration(a.schedule_to_start_timeout()) <
+             FromProtoDuration(a.schedule_to_close_timeout()))) {
+      m_.AddTimer(eon::v1::HISTORY_TASK_TYPE_ACTIVITY_TIMEOUT,
+                  m_.now + FromProtoDuration(a.schedule_to_start_timeout()), id, 1,
+                  enums::TIMEOUT_TYPE_SCHEDULE_TO_START);
+    }
+  }
+
+  void RequestCancelActivity(const command::RequestCancelActivityTaskCommandAttributes& a) {
+    const int64_t scheduled_id = a.scheduled_event_id();
+    auto it = m_.state.mutable_activities()->find(scheduled_id);
+    if (it == m_.state.mutable_activities()->end()) {
+      return Fail(enums::WORKFLOW_TASK_FAILED_CAUSE_BAD_REQUEST_CANCEL_ACTIVITY_ATTRIBUTES,
+                  "There is no pending activity with scheduled event id " +
+                      std::to_string(scheduled_id) + " to cancel.");
+    }
+    auto& requested = m_.AddEvent(enums::EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED);
+    auto* r = requested.mutable_activity_task_cancel_requested_event_attributes();
+    r->set_scheduled_event_id(scheduled_id);
+    r->set_workflow_task_completed_event_id(completed_id_);
+    auto& info = it->second;
+    if (info.has_started_time()) {
+      // The worker learns of it from its next heartbeat and answers Canceled.
+      info.set_cancel_requested(true);
+      info.set_cancel_requested_event_id(requested.event_id());
+      return;
+    }
+    // Not running (waiting to start, or between attempts): canceled at once.
+    auto& canceled = m_.AddEvent(enums::EVENT_TYPE_ACTIVITY_TASK_CANCELED);
+    auto* c = canceled.mutable_activity_task_canceled_event_attributes();
+    c->set_scheduled_event_id(scheduled_id);
+    c->set_latest_cancel_requested_event_id(requested.event_id());
+    c->set_identity(request_.identity());
+    m_.state.mutable_activities()->erase(it);
+    out_.new_events_for_workflow = true;
+  }
+
+  void StartTimer(const command::StartTimerCommandAttributes& a) {
+    if (a.timer_id().empty()) {
+      return Fail(enums::WORKFLOW_TASK_FAILED_CAUSE_BAD_START_TIMER_ATTRIBUTES,
+                  "TimerId is not set on StartTimerCommand.");
+    }
+    const Duration fire_after = FromProtoDuration(a.start_to_fire_timeout());
+    if (fire_after.count() <= 0) {
+      return Fail(enums::WORKFLOW_TASK_FAILED_CAUSE_BAD_START_TIMER_ATTRIBUTES,
+                  "A valid StartToFireTimeout is not set on StartTimerCommand (timer " +
+                      a.timer_id() + ").");
+    }
+    if (m_.state.timers().count(a.timer_id())) {
+      return Fail(enums::WORKFLOW_TASK_FAILED_CAUSE_START_TIMER_DUPLICATE_ID,
+                  "Timer ID " + a.timer_id() + " is already in use by a pending timer.");
+    }
+    auto& event = m_.AddEvent(enums::EVENT_TYPE_TIMER_STARTED);
+    auto* e = event.mutable_timer_started_event_attributes();
+    e->set_timer_id(a.timer_id());
+    *e->mutable_start_to_fire_timeout() = a.start_to_fire_timeout();
+    e->set_workflow_task_completed_event_id(completed_id_);
+    eon::v1::TimerInfo& timer = (*m_.state.mutable_timers())[a.timer_id()];
+    timer.set_timer_id(a.timer_id());
+    timer.set_started_event_id(event.event_id());
+    *timer.mutable_expiry_time() = ToTimestamp(m_.now + fire_after);
+    m_.AddTimer(eon::v1::HISTORY_TASK_TYPE_USER_TIMER, m_.now + fire_after, event.event_id(), 0);
+  }
+
+  void CancelTimer(const command::CancelTimerCommandAttributes& a) {
+    auto it = m_.state.mutable_timers()->find(a.timer_id());
+    if (it == m_.state.mutable_timers()->end()) {
+      return Fail(enums::WORKFLOW_TASK_FAILED_CAUSE_BAD_CANCEL_TIMER_ATTRIBUTES,
+                  "There is no pending timer with ID " + a.timer_id() + " to cancel.");
+    }
+    const int64_t started_id = it->second.started_event_id();
+    if (it->second.fired()) {
+      // It fired while this task ran: its TimerFired waits in the buffer and is dropped, so the
+      // workflow sees one outcome only.
+      auto* buffered = m_.state.mutable_buffered_events();
+      for (int i = 0; i < buffered->size(); ++i) {
+        const auto& e = buffered->Get(i);
+        if (e.event_type() == enums::EVENT_TYPE_TIMER_FIRED &&
+            e.timer_fired_event_attributes().started_event_id() == started_id) {
+          buffered->DeleteSubrange(i, 1);
+          break;
+        }
+      }
+    }
+    auto& event = m_.AddEvent(enums::EVENT_TYPE_TIMER_CANCELED);
+    auto* e = event.mutable_timer_canceled_event_attributes();
+    e->set_timer_id(a.timer_id());
+    e->set_started_event_id(started_id);
+    e->set_workflow_task_completed_event_id(completed_id_);
+    e->set_identity(request_.identity());
+    m_.state.mutable_timers()->erase(it);
+  }
+
+  void RecordMarker(const command::RecordMarkerCommandAttributes& a) {
+    if (a.marker_name().empty()) {
+      return Fail(enums::WORKFLOW_TASK_FAILED_CAUSE_BAD_RECORD_MARKER_ATTRIBUTES,
+                  "MarkerName is not set on RecordMarkerCommand.");
+    }
+    auto& event = m_.AddEvent(enums::EVENT_TYPE_MARKER_RECORDED);
+    auto* e = event.mutable_marker_recorded_event_attributes();
+    e->set_marker_name(a.marker_name());
+    *e->mutable_details() = a.details();
+    e->set_workflow_task_completed_event_id(completed_id_);
+    *e->mutable_header() = a.header();
+    if (a.has_failure()) *e->mutable_failure() = a.failure();
+  }
+
+  void UpsertSearchAttributes(const command::UpsertWorkflowSearchAttributesCommandAttributes& a) {
+    if (a.search_attributes().indexed_fields().empty()) {
+      return Fail(enums::WORKFLOW_TASK_FAILED_CAUSE_BAD_SEARCH_ATTRIBUTES,
+                  "SearchAttributes are not set on UpsertWorkflowSearchAttributesCommand.");
+    }
+    auto& event = m_.AddEvent(enums::EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES);
+    auto* e = event.mutable_upsert_workflow_search_attributes_event_attributes();
+    e->set_workflow_task_completed_event_id(completed_id_);
+    *e->mutable_search_attributes() = a.search_attributes();
+    MergeFields(a.search_attributes().indexed_fields(),
+                m_.state.mutable_search_attributes()->mutable_indexed_fields());
+  }
+
+  void ModifyProperties(const command::ModifyWorkflowPropertiesCommandAttributes& a) {
+    if (a.upserted_memo().fields().empty()) {
+      return Fail(enums::WORKFLOW_TASK_FAILED_CAUSE_BAD_MODIFY_WORKFLOW_PROPERTIES_ATTRIBUTES,
+                  "UpsertedMemo is not set on ModifyWorkflowPropertiesCommand.");
+    }
+    auto& event = m_.AddEvent(enums::EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED);
+    auto* e = event.mutable_workflow_properties_modified_event_attributes();
+    e->set_workflow_task_completed_event_id(completed_id_);
+    *e->mutable_upserted_memo() = a.upserted_memo();
+    MergeFields(a.upserted_memo().fields(), m_.state.mutable_memo()->mutable_fields());
+  }
+
+  // Upserts payload fields; a field whose new value is empty (no data) is removed, as in
+  // Temporal.
+  static void MergeFields(const google::protobuf::Map<std::string, common::Payload>& from,
+                          google::protobuf::Map<std::string, common::Payload>* into) {
+    for (const auto& [name, value] : from) {
+      if (value.data().empty() || value.data() == "null") {
+        into->erase(name);
+      } else {
+        (*into)[name] = value;
+      }
+    }
+  }
+
+  void CloseWorkflow(const command::Command& c) {
+    if (!m_.state.buffered_events().empty()) {
+      // New events came in while the task ran: the workflow must see them first. The SDKs
+      // match this exact message.
+      return Fail(enums::WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND, "UnhandledCommand");
+    }
+    enums::WorkflowExecutionStatus status;
+    int64_t event_id;
+    switch (c.command_type()) {
+      case enums::COMMAND_TYPE_COMPLETE_WORKFLOW_EXECUTION: {
+        auto& event = m_.AddEvent(enums::EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED);
+        auto* e = event.mutable_workflow_execution_completed_event_attributes();
+        *e->mutable_result() = c.complete_workflow_execution_command_attributes().result();
+        e->set_workflow_task_completed_event_id(completed_id_);
+        status = enums::WORKFLOW_EXECUTION_STATUS_COMPLETED;
+        event_id = event.event_id();
+        break;
+      }
+      case enums::COMMAND_TYPE_FAIL_WORKFLOW_EXECUTION: {
+        auto& event = m_.AddEvent(enums::EVENT_TYPE_WORKFLOW_EXECUTION_FAILED);
+        auto* e = event.mutable_workflow_execution_failed_event_attributes();
+        *e->mutable_failure() = c.fail_workflow_execution_command_attributes().failure();
+        e->set_retry_state(enums::RETRY_STATE_RETRY_POLICY_NOT_SET);
+        e->set_workflow_task_completed_event_id(completed_id_);
+        status = enums::WORKFLOW_EXECUTION_STATUS_FAILED;
+        event_id = event.event_id();
+        break;
+      }
+      default: {
+        auto& event = m_.AddEvent(enums::EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED);
+        auto* e = event.mutable_workflow_execution_canceled_event_attributes();
+        *e->mutable_details() = c.cancel_workflow_execution_command_attributes().details();
+        e->set_workflow_task_completed_event_id(completed_id_);
+        status = enums::WORKFLOW_EXECUTION_STATUS_CANCELED;
+        event_id = event.event_id();
+        break;
+      }
+    }
+    m_.Close(status, event_id);
+    out_.closed = true;
+  }
+
+  Mutation& m_;
+  const wfs::RespondWorkflowTaskCompletedRequest& request_;
+  const int64_t completed_id_;
+  const CommandLimits& limits_;
+  CommandOutcome out_;
+};
+
+}  // namespace
+
+CommandOutcome ApplyCommands(Mutation& m, const wfs::RespondWorkflowTaskCompletedRequest& request,
+                             int64_t completed_event_id, const CommandLimits& limits) {
+  return CommandApplier(m, request, completed_event_id, limits).Run();
+}
+
+}  // namespace eon::history

@@ -1,0 +1,329 @@
+// The state of one execution and the update being built on it: helpers shared by the
+// history engine's operations and its command handling. Internal to src/history.
+#pragma once
+
+#include <cassert>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "eon/v1/state.pb.h"
+#include "persistence/store.h"
+#include "temporal/api/command/v1/message.pb.h"
+#include "temporal/api/workflowservice/v1/request_response.pb.h"
+
+namespace eon::history {
+
+namespace common = temporal::api::common::v1;
+namespace enums = temporal::api::enums::v1;
+namespace hist = temporal::api::history::v1;
+namespace failure = temporal::api::failure::v1;
+namespace wfs = temporal::api::workflowservice::v1;
+
+bool IsRunning(const eon::v1::ExecutionState& state);
+// NOT_FOUND, as Temporal answers anything aimed at a closed workflow.
+Status WorkflowClosed();
+std::string TimeoutName(enums::TimeoutType type);
+// The start-to-close timeout of a workflow task attempt (longer for late retries).
+Duration WorkflowTaskTimeout(const eon::v1::WorkflowTaskInfo& wft);
+// Appends the made-up Scheduled/Started events of a started transient workflow task.
+void AppendTransientWorkflowTaskEvents(const eon::v1::ExecutionState& state,
+                                       hist::History* history);
+// The retry policy with Temporal's defaults filled in, and its validation.
+common::RetryPolicy WithRetryDefaults(const common::RetryPolicy& given);
+Status ValidateRetryPolicy(const common::RetryPolicy& policy);
+bool IsNonRetryable(const common::RetryPolicy& policy, const failure::Failure& f);
+// Decides whether a failed activity attempt is retried; fills `retry_state` and `delay`.
+bool ShouldRetry(const eon::v1::ActivityInfo& info, const failure::Failure& f, TimePoint now,
+                 enums::RetryState* retry_state, Duration* delay);
+// Checks a ScheduleActivityTask command and fills in Temporal's defaults. Returns the failure
+// message (empty when valid).
+std::string PrepareScheduleActivity(
+    const eon::v1::ExecutionState& state,
+    temporal::api::command::v1::ScheduleActivityTaskCommandAttributes& a);
+// The poll answer for a started activity attempt.
+wfs::PollActivityTaskQueueResponse ActivityTaskResponse(const eon::v1::ExecutionState& s,
+                                                        const eon::v1::ActivityInfo& info);
+// The started activity a token names; NOT_FOUND when the token is stale.
+Result<eon::v1::ActivityInfo*> StartedActivity(eon::v1::ExecutionState& state,
+                                               const eon::v1::TaskToken& token);
+
+// One update of one execution, being built: a copy of the state plus what the transaction
+// will write (events, tasks). Nothing here touches the store.
+struct Mutation {
+  eon::v1::ExecutionState state;
+  TimePoint now;
+  std::vector<hist::HistoryEvent> events;
+  std::vector<persistence::NewTask> tasks;
+  bool changed = false;
+
+  bool WorkflowTaskStarted() const { return state.workflow_task().started_event_id() != 0; }
+
+  // Appends an event to the history now.
+  hist::HistoryEvent& AddEvent(enums::EventType type) {
+    changed = true;
+    auto& event = events.emplace_back();
+    event.set_event_id(state.next_event_id());
+    state.set_next_event_id(state.next_event_id() + 1);
+    *event.mutable_event_time() = ToTimestamp(now);
+    event.set_event_type(type);
+    return event;
+  }
+
+  // An event that is not the workflow task's own: while a workflow task runs it is buffered and
+  // written after that task's completion.
+  hist::HistoryEvent& AddExternalEvent(enums::EventType type) {
+    if (!WorkflowTaskStarted()) {
+      // Something new happened: a retried workflow task is an ordinary one again.
+      if (state.workflow_task().transient()) MakeWorkflowTaskNormal();
+      return AddEvent(type);
+    }
+    changed = true;
+    auto& event = *state.add_buffered_events();
+    *event.mutable_event_time() = ToTimestamp(now);
+    event.set_event_type(type);
+    return event;
+  }
+
+  // Writes the buffered events, giving them ids and fixing up the activity started ids they
+  // refer to (unknown while buffered). As Temporal does, completions go after the other events.
+  // Returns whether anything was written.
+  bool FlushBuffered() {
+    if (state.buffered_events().empty()) return false;
+    std::vector<hist::HistoryEvent> buffered(state.buffered_events().begin(),
+                                             state.buffered_events().end());
+    state.clear_buffered_events();
+    std::stable_partition(buffered.begin(), buffered.end(),
+                          [](const hist::HistoryEvent& e) { return !IsCompletionEvent(e); });
+    std::map<int64_t, int64_t> started_ids;  // scheduled id -> started event id
+    auto fix = [&](auto* attrs) {
+      auto it = started_ids.find(attrs->scheduled_event_id());
+      if (it != started_ids.end()) attrs->set_started_event_id(it->second);
+    };
+    for (auto& event : buffered) {
+      event.set_event_id(state.next_event_id());
+      state.set_next_event_id(state.next_event_id() + 1);
+      switch (event.event_type()) {
+        case enums::EVENT_TYPE_TIMER_FIRED:
+          state.mutable_timers()->erase(event.timer_fired_event_attributes().timer_id());
+          break;
+        case enums::EVENT_TYPE_ACTIVITY_TASK_STARTED:
+          started_ids[event.activity_task_started_event_attributes().scheduled_event_id()] =
+              event.event_id();
+          break;
+        case enums::EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+          fix(event.mutable_activity_task_completed_event_attributes());
+          break;
+        case enums::EVENT_TYPE_ACTIVITY_TASK_FAILED:
+          fix(event.mutable_activity_task_failed_event_attributes());
+          break;
+        case enums::EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT:
+          fix(event.mutable_activity_task_timed_out_event_attributes());
+          break;
+        case enums::EVENT_TYPE_ACTIVITY_TASK_CANCELED:
+          fix(event.mutable_activity_task_canceled_event_attributes());
+          break;
+        default:
+          break;
+      }
+      events.push_back(std::move(event));
+    }
+    changed = true;
+    return true;
+  }
+
+  static bool IsCompletionEvent(const hist::HistoryEvent& event) {
+    switch (event.event_type()) {
+      case enums::EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+      case enums::EVENT_TYPE_ACTIVITY_TASK_FAILED:
+      case enums::EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT:
+      case enums::EVENT_TYPE_ACTIVITY_TASK_CANCELED:
+      case enums::EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED:
+      case enums::EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_FAILED:
+      case enums::EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_CANCELED:
+      case enums::EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TIMED_OUT:
+      case enums::EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TERMINATED:
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  void AddTransfer(eon::v1::HistoryTaskType type, int64_t event_id, int32_t attempt,
+                   const std::string& task_queue) {
+    auto& task = tasks.emplace_back();
+    task.category = persistence::TaskCategory::kTransfer;
+    Fill(task.task, type, event_id, attempt);
+    task.task.set_task_queue(task_queue);
+    changed = true;
+  }
+
+  void AddTimer(eon::v1::HistoryTaskType type, TimePoint when, int64_t event_id, int32_t attempt,
+                enums::TimeoutType timeout_type = enums::TIMEOUT_TYPE_UNSPECIFIED) {
+    auto& task = tasks.emplace_back();
+    task.category = persistence::TaskCategory::kTimer;
+    Fill(task.task, type, event_id, attempt);
+    task.task.set_timeout_type(timeout_type);
+    *task.task.mutable_fire_time() = ToTimestamp(when);
+    changed = true;
+  }
+
+  void Fill(eon::v1::HistoryTask& task, eon::v1::HistoryTaskType type, int64_t event_id,
+            int32_t attempt) const {
+    task.set_type(type);
+    task.set_namespace_id(state.namespace_id());
+    task.set_workflow_id(state.workflow_id());
+    task.set_run_id(state.run_id());
+    task.set_event_id(event_id);
+    task.set_attempt(attempt);
+  }
+
+  // Writes ActivityTaskStarted for a closing activity, as Temporal does: only when it closes
+  // (buffered with its close event while a workflow task runs). Returns its event id, or 0 while
+  // buffered (fixed up at flush).
+  int64_t AddActivityStarted(const eon::v1::ActivityInfo& info) {
+    auto& event = AddExternalEvent(enums::EVENT_TYPE_ACTIVITY_TASK_STARTED);
+    *event.mutable_event_time() = info.started_time();
+    auto* a = event.mutable_activity_task_started_event_attributes();
+    a->set_scheduled_event_id(info.scheduled_event_id());
+    a->set_identity(info.identity());
+    a->set_request_id(info.request_id());
+    a->set_attempt(info.attempt());
+    if (info.has_last_failure()) *a->mutable_last_failure() = info.last_failure();
+    return event.event_id();
+  }
+
+  hist::HistoryEvent& AddWorkflowTaskScheduledEvent(int32_t attempt) {
+    auto& event = AddEvent(enums::EVENT_TYPE_WORKFLOW_TASK_SCHEDULED);
+    auto* attrs = event.mutable_workflow_task_scheduled_event_attributes();
+    attrs->mutable_task_queue()->set_name(state.task_queue());
+    attrs->mutable_task_queue()->set_kind(enums::TASK_QUEUE_KIND_NORMAL);
+    *attrs->mutable_start_to_close_timeout() = state.task_timeout();
+    attrs->set_attempt(attempt);
+    return event;
+  }
+
+  // Records an activity attempt started (no event: ActivityTaskStarted is written when it
+  // closes) and arms its start-to-close and heartbeat timeouts.
+  void StartActivity(eon::v1::ActivityInfo& info, const std::string& request_id,
+                     const std::string& identity) {
+    *info.mutable_started_time() = ToTimestamp(now);
+    info.clear_last_heartbeat_time();
+    info.set_request_id(request_id);
+    info.set_identity(identity);
+    changed = true;
+    if (info.has_start_to_close_timeout()) {
+      AddTimer(eon::v1::HISTORY_TASK_TYPE_ACTIVITY_TIMEOUT,
+               now + FromProtoDuration(info.start_to_close_timeout()), info.scheduled_event_id(),
+               info.attempt(), enums::TIMEOUT_TYPE_START_TO_CLOSE);
+    }
+    if (info.has_heartbeat_timeout()) {
+      AddTimer(eon::v1::HISTORY_TASK_TYPE_ACTIVITY_TIMEOUT,
+               now + FromProtoDuration(info.heartbeat_timeout()), info.scheduled_event_id(),
+               info.attempt(), enums::TIMEOUT_TYPE_HEARTBEAT);
+    }
+  }
+
+  // Ends a failed attempt and schedules the next after `delay` on a durable timer. No event:
+  // the attempt count and last failure live in mutable state and go to the next attempt.
+  void RetryActivity(eon::v1::ActivityInfo& info, const failure::Failure& why, Duration delay) {
+    info.set_attempt(info.attempt() + 1);
+    *info.mutable_last_failure() = why;
+    *info.mutable_current_attempt_scheduled_time() = ToTimestamp(now + delay);
+    info.clear_started_time();
+    info.clear_request_id();
+    changed = true;
+    AddTimer(eon::v1::HISTORY_TASK_TYPE_ACTIVITY_RETRY, now + delay, info.scheduled_event_id(),
+             info.attempt());
+  }
+
+  // Schedules the next workflow task. A retry (attempt > 1) is transient: no event yet.
+  void ScheduleWorkflowTask(int32_t attempt) {
+    auto* wft = state.mutable_workflow_task();
+    wft->Clear();
+    wft->set_attempt(attempt);
+    *wft->mutable_scheduled_time() = ToTimestamp(now);
+    *wft->mutable_start_to_close_timeout() = state.task_timeout();
+    wft->set_task_queue(state.task_queue());
+    if (attempt > 1) {
+      wft->set_transient(true);
+      wft->set_scheduled_event_id(state.next_event_id());
+      changed = true;
+    } else {
+      wft->set_scheduled_event_id(AddWorkflowTaskScheduledEvent(attempt).event_id());
+    }
+    AddTransfer(eon::v1::HISTORY_TASK_TYPE_DISPATCH_WORKFLOW_TASK, wft->scheduled_event_id(),
+                attempt, state.task_queue());
+  }
+
+  // Turns a scheduled (not started) transient workflow task into an ordinary first attempt, its
+  // Scheduled event written now, before the new event that made it ordinary.
+  void MakeWorkflowTaskNormal() {
+    auto* wft = state.mutable_workflow_task();
+    assert(wft->started_event_id() == 0 && wft->scheduled_event_id() == state.next_event_id());
+    AddWorkflowTaskScheduledEvent(1);
+    wft->set_attempt(1);
+    wft->set_transient(false);
+  }
+
+  // Writes the Scheduled and Started events of a transient workflow task that completes.
+  void WriteTransientWorkflowTaskEvents() {
+    auto* wft = state.mutable_workflow_task();
+    assert(wft->transient() && wft->scheduled_event_id() == state.next_event_id());
+    auto& scheduled = AddWorkflowTaskScheduledEvent(wft->attempt());
+    *scheduled.mutable_event_time() = wft->scheduled_time();
+    auto& started = AddEvent(enums::EVENT_TYPE_WORKFLOW_TASK_STARTED);
+    *started.mutable_event_time() = wft->started_time();
+    auto* attrs = started.mutable_workflow_task_started_event_attributes();
+    attrs->set_scheduled_event_id(wft->scheduled_event_id());
+    attrs->set_identity(wft->identity());
+    attrs->set_request_id(wft->request_id());
+    assert(started.event_id() == wft->started_event_id());
+    wft->set_transient(false);
+  }
+
+  // Schedules a workflow task unless one is pending already.
+  void EnsureWorkflowTask() {
+    if (state.workflow_task().scheduled_event_id() == 0 && IsRunning(state))
+      ScheduleWorkflowTask(1);
+  }
+
+  void Close(enums::WorkflowExecutionStatus status, int64_t completion_event_id) {
+    state.set_status(status);
+    *state.mutable_close_time() = ToTimestamp(now);
+    state.set_completion_event_id(completion_event_id);
+    state.clear_activities();
+    state.clear_workflow_task();
+    changed = true;
+  }
+
+  // Ends the running workflow task as failed, writing its failure (for the first attempt) and
+  // the buffered events, and schedules the next attempt unless `reschedule` is false.
+  void FailWorkflowTask(enums::WorkflowTaskFailedCause cause, const failure::Failure* why,
+                        const std::string& identity, bool reschedule) {
+    const auto wft = state.workflow_task();
+    if (!wft.transient()) {  // a transient attempt's failure is not recorded, as in Temporal
+      auto& event = AddEvent(enums::EVENT_TYPE_WORKFLOW_TASK_FAILED);
+      auto* attrs = event.mutable_workflow_task_failed_event_attributes();
+      attrs->set_scheduled_event_id(wft.scheduled_event_id());
+      attrs->set_started_event_id(wft.started_event_id());
+      attrs->set_cause(cause);
+      if (why) *attrs->mutable_failure() = *why;
+      attrs->set_identity(identity);
+    }
+    EndWorkflowTaskAndRetry(wft.attempt(), reschedule);
+  }
+
+  // After a failed or timed-out workflow task: writes what was buffered and schedules the next
+  // attempt. New events make the next task an ordinary first attempt again.
+  void EndWorkflowTaskAndRetry(int32_t failed_attempt, bool reschedule) {
+    state.clear_workflow_task();
+    changed = true;
+    bool wrote_new_events = FlushBuffered();
+    if (reschedule) ScheduleWorkflowTask(wrote_new_events ? 1 : failed_attempt + 1);
+  }
+};
+
+}  // namespace eon::history
