@@ -1,6 +1,8 @@
 #include "frontend/workflow_service.h"
 
+#include "common/cron.h"
 #include "common/ids.h"
+#include "history/mutable_state.h"
 #include "common/log.h"
 #include "temporal/api/workflowservice/v1/service.grpc.pb.h"
 
@@ -38,6 +40,23 @@ class WorkflowService final : public ServiceHandle {
     if (value.size() > options_.id_length_max) {
       return InvalidArgument(std::string(what) + " exceeds length limit (" +
                              std::to_string(options_.id_length_max) + ").");
+    }
+    return Status::Ok();
+  }
+
+  Status CheckStartOptions(const std::string& cron_schedule,
+                           const temporal::api::common::v1::RetryPolicy& retry_policy,
+                           const google::protobuf::Duration& start_delay) {
+    if (!cron_schedule.empty()) {
+      auto schedule = CronSchedule::Parse(cron_schedule);
+      if (!schedule.ok()) return schedule.status();
+    }
+    EON_RETURN_IF_ERROR(history::ValidateRetryPolicy(retry_policy));
+    if (FromProtoDuration(start_delay).count() < 0) {
+      return InvalidArgument("WorkflowStartDelay cannot be negative.");
+    }
+    if (!cron_schedule.empty() && FromProtoDuration(start_delay).count() > 0) {
+      return InvalidArgument("CronSchedule and WorkflowStartDelay may not be used together.");
     }
     return Status::Ok();
   }
@@ -87,6 +106,22 @@ class WorkflowService final : public ServiceHandle {
   void GetWorkflowExecutionHistory(
       std::shared_ptr<CallContext>, const wfs::GetWorkflowExecutionHistoryRequest&,
       std::function<void(Result<wfs::GetWorkflowExecutionHistoryResponse>)>);
+
+  // A parked GetWorkflowExecutionHistory long poll.
+  struct HistoryPoll {
+    std::string namespace_id;
+    std::string run_id;
+    wfs::GetWorkflowExecutionHistoryRequest request;
+    std::function<void(Result<wfs::GetWorkflowExecutionHistoryResponse>)> done;
+    std::mutex mutex;
+    bool answered = false;              // guarded by mutex
+    uint64_t watch_id = 0;              // guarded by mutex
+    DeadlineScheduler::Id deadline_id = 0;  // guarded by mutex
+  };
+  void Watch(const std::shared_ptr<HistoryPoll>& poll);
+  void LookAgain(const std::shared_ptr<HistoryPoll>& poll, bool final);
+  void Answer(const std::shared_ptr<HistoryPoll>& poll,
+              Result<wfs::GetWorkflowExecutionHistoryResponse> result);
 
   // Parks a poll on a task queue and turns a matched task into a response with `start`
   // (history's record-started). Stale tasks are dropped and the poll goes on.
@@ -186,9 +221,8 @@ Result<wfs::StartWorkflowExecutionResponse> WorkflowService::StartWorkflowExecut
   if (FromProtoDuration(request.workflow_task_timeout()).count() < 0) {
     return InvalidArgument("Invalid WorkflowTaskTimeoutSeconds.");
   }
-  if (!request.cron_schedule().empty()) {
-    return Unimplemented("Eon does not implement cron_schedule yet.");
-  }
+  EON_RETURN_IF_ERROR(CheckStartOptions(request.cron_schedule(), request.retry_policy(),
+                                        request.workflow_start_delay()));
   EON_ASSIGN_OR_RETURN(auto started, history_.StartWorkflowExecution(ns->info().id(), request));
   wfs::StartWorkflowExecutionResponse response;
   response.set_run_id(started.run_id);
@@ -288,49 +322,72 @@ void WorkflowService::GetWorkflowExecutionHistory(
     std::function<void(Result<wfs::GetWorkflowExecutionHistoryResponse>)> done) {
   auto ns = ResolveNamespace(request.namespace_());
   if (!ns.ok()) return done(ns.status());
-  const std::string namespace_id = (*ns)->info().id();
+  auto poll = std::make_shared<HistoryPoll>();
+  poll->namespace_id = (*ns)->info().id();
+  poll->request = request;
+  poll->done = std::move(done);
+  bool at_end = false;
+  auto page = history_.GetWorkflowExecutionHistory(poll->namespace_id, request, &at_end,
+                                                   &poll->run_id);
+  if (!page.ok() || !request.wait_new_event() || !at_end) return poll->done(std::move(page));
+
+  // Long poll: wait for a change that gives the reader something (any new event, or with the
+  // close filter the close event), or answer empty with a token at the deadline.
+  {
+    std::lock_guard lock(poll->mutex);
+    poll->deadline_id = scheduler_.At(PollDeadline(*ctx, options_.history_poll_max),
+                                      [this, poll] { LookAgain(poll, /*final=*/true); });
+  }
+  ctx->OnCancel([this, poll] {
+    Answer(poll, Status(StatusCode::CANCELLED, "the caller went away"));
+  });
+  Watch(poll);
+}
+
+void WorkflowService::Watch(const std::shared_ptr<HistoryPoll>& poll) {
+  {
+    std::lock_guard lock(poll->mutex);
+    if (poll->answered) return;
+    poll->watch_id = history_.WatchRun(poll->namespace_id, poll->run_id, [this, poll] {
+      executor_->Submit([this, poll] { LookAgain(poll, /*final=*/false); });
+    });
+  }
+  // A change between the last look and the watch would otherwise be missed.
+  LookAgain(poll, /*final=*/false);
+}
+
+void WorkflowService::LookAgain(const std::shared_ptr<HistoryPoll>& poll, bool final) {
+  {
+    std::lock_guard lock(poll->mutex);
+    if (poll->answered) return;
+  }
   bool at_end = false;
   std::string run_id;
-  auto page = history_.GetWorkflowExecutionHistory(namespace_id, request, &at_end, &run_id);
-  if (!page.ok() || !request.wait_new_event() || !at_end) return done(std::move(page));
-
-  // Long poll: watch the run, then look again (a change between the first look and the watch
-  // would otherwise be missed), and answer on the first change or at the deadline.
-  struct Waiter {
-    std::mutex mutex;
-    bool answered = false;
-    uint64_t watch_id = 0;
-    DeadlineScheduler::Id deadline_id = 0;
-  };
-  auto waiter = std::make_shared<Waiter>();
-  auto request_copy = std::make_shared<wfs::GetWorkflowExecutionHistoryRequest>(request);
-  auto answer = [this, waiter, request_copy, namespace_id, done, ctx](bool look_again) {
-    {
-      std::lock_guard lock(waiter->mutex);
-      if (waiter->answered) return;
-      waiter->answered = true;
-    }
-    history_.Unwatch(waiter->watch_id);
-    scheduler_.Cancel(waiter->deadline_id);
-    if (!look_again) {
-      done(Status(StatusCode::CANCELLED, "the caller went away"));
-      return;
-    }
-    executor_->Submit([this, request_copy, namespace_id, done] {
-      bool at_end = false;
-      std::string run_id;
-      done(history_.GetWorkflowExecutionHistory(namespace_id, *request_copy, &at_end, &run_id));
-    });
-  };
-  {
-    std::lock_guard lock(waiter->mutex);
-    waiter->watch_id = history_.WatchRun(namespace_id, run_id, [answer] { answer(true); });
-    waiter->deadline_id =
-        scheduler_.At(PollDeadline(*ctx, options_.history_poll_max), [answer] { answer(true); });
+  auto page = history_.GetWorkflowExecutionHistory(poll->namespace_id, poll->request, &at_end,
+                                                   &run_id);
+  if (final || !page.ok() || !at_end) {
+    Answer(poll, std::move(page));
+    return;
   }
-  ctx->OnCancel([answer] { answer(false); });
-  page = history_.GetWorkflowExecutionHistory(namespace_id, request, &at_end, &run_id);
-  if (!page.ok() || !at_end) answer(true);
+  // Nothing for this reader yet: keep waiting if the watch already fired.
+  bool rewatch;
+  {
+    std::lock_guard lock(poll->mutex);
+    rewatch = !poll->answered && !history_.IsWatching(poll->watch_id);
+  }
+  if (rewatch) Watch(poll);
+}
+
+void WorkflowService::Answer(const std::shared_ptr<HistoryPoll>& poll,
+                             Result<wfs::GetWorkflowExecutionHistoryResponse> result) {
+  {
+    std::lock_guard lock(poll->mutex);
+    if (poll->answered) return;
+    poll->answered = true;
+  }
+  history_.Unwatch(poll->watch_id);
+  scheduler_.Cancel(poll->deadline_id);
+  poll->done(std::move(result));
 }
 
 void WorkflowService::Register(RpcRouter& router) {
@@ -507,9 +564,8 @@ void WorkflowService::Register(RpcRouter& router) {
         EON_RETURN_IF_ERROR(CheckId(r.workflow_type().name(), "WorkflowType"));
         EON_RETURN_IF_ERROR(CheckId(r.task_queue().name(), "TaskQueue"));
         EON_RETURN_IF_ERROR(CheckId(r.signal_name(), "SignalName"));
-        if (!r.cron_schedule().empty()) {
-          return Unimplemented("Eon does not implement cron_schedule yet.");
-        }
+        EON_RETURN_IF_ERROR(CheckStartOptions(r.cron_schedule(), r.retry_policy(),
+                                              r.workflow_start_delay()));
         EON_ASSIGN_OR_RETURN(auto started,
                              history_.SignalWithStartWorkflowExecution(ns->info().id(), r));
         wfs::SignalWithStartWorkflowExecutionResponse response;

@@ -51,6 +51,7 @@ class CommandApplier {
       case enums::COMMAND_TYPE_COMPLETE_WORKFLOW_EXECUTION:
       case enums::COMMAND_TYPE_FAIL_WORKFLOW_EXECUTION:
       case enums::COMMAND_TYPE_CANCEL_WORKFLOW_EXECUTION:
+      case enums::COMMAND_TYPE_CONTINUE_AS_NEW_WORKFLOW_EXECUTION:
         return CloseWorkflow(c);
       default:
         return Fail(enums::WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND,
@@ -273,24 +274,40 @@ class CommandApplier {
     }
     enums::WorkflowExecutionStatus status;
     int64_t event_id;
+    enums::RetryState retry_state;
     switch (c.command_type()) {
       case enums::COMMAND_TYPE_COMPLETE_WORKFLOW_EXECUTION: {
+        const auto& result = c.complete_workflow_execution_command_attributes().result();
+        std::string next_run_id = m_.PlanNextRun(enums::WORKFLOW_EXECUTION_STATUS_COMPLETED,
+                                                 nullptr, &result, &retry_state);
         auto& event = m_.AddEvent(enums::EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED);
         auto* e = event.mutable_workflow_execution_completed_event_attributes();
-        *e->mutable_result() = c.complete_workflow_execution_command_attributes().result();
+        *e->mutable_result() = result;
         e->set_workflow_task_completed_event_id(completed_id_);
+        e->set_new_execution_run_id(next_run_id);
         status = enums::WORKFLOW_EXECUTION_STATUS_COMPLETED;
         event_id = event.event_id();
         break;
       }
       case enums::COMMAND_TYPE_FAIL_WORKFLOW_EXECUTION: {
+        const auto& why = c.fail_workflow_execution_command_attributes().failure();
+        std::string next_run_id =
+            m_.PlanNextRun(enums::WORKFLOW_EXECUTION_STATUS_FAILED, &why, nullptr, &retry_state);
         auto& event = m_.AddEvent(enums::EVENT_TYPE_WORKFLOW_EXECUTION_FAILED);
         auto* e = event.mutable_workflow_execution_failed_event_attributes();
-        *e->mutable_failure() = c.fail_workflow_execution_command_attributes().failure();
-        e->set_retry_state(enums::RETRY_STATE_RETRY_POLICY_NOT_SET);
+        *e->mutable_failure() = why;
+        e->set_retry_state(retry_state);
         e->set_workflow_task_completed_event_id(completed_id_);
+        e->set_new_execution_run_id(next_run_id);
         status = enums::WORKFLOW_EXECUTION_STATUS_FAILED;
         event_id = event.event_id();
+        break;
+      }
+      case enums::COMMAND_TYPE_CONTINUE_AS_NEW_WORKFLOW_EXECUTION: {
+        if (!ContinueAsNew(c.continue_as_new_workflow_execution_command_attributes(), &event_id)) {
+          return;
+        }
+        status = enums::WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW;
         break;
       }
       default: {
@@ -305,6 +322,81 @@ class CommandApplier {
     }
     m_.Close(status, event_id);
     out_.closed = true;
+  }
+
+  // Writes WorkflowExecutionContinuedAsNew and plans the new run. False when invalid.
+  bool ContinueAsNew(const command::ContinueAsNewWorkflowExecutionCommandAttributes& a,
+                     int64_t* event_id) {
+    const auto& s = m_.state;
+    RunSpec next;
+    next.namespace_id = s.namespace_id();
+    next.workflow_id = s.workflow_id();
+    next.run_id = NewUuid();
+    next.workflow_type =
+        a.workflow_type().name().empty() ? s.workflow_type() : a.workflow_type().name();
+    next.task_queue = a.task_queue().name().empty() ? s.task_queue() : a.task_queue().name();
+    next.input = a.input();
+    next.header = a.header();
+    next.execution_timeout = FromProtoDuration(s.execution_timeout());
+    next.run_timeout =
+        a.has_workflow_run_timeout() && FromProtoDuration(a.workflow_run_timeout()).count() > 0
+            ? FromProtoDuration(a.workflow_run_timeout())
+            : FromProtoDuration(s.run_timeout());
+    next.task_timeout =
+        a.has_workflow_task_timeout() && FromProtoDuration(a.workflow_task_timeout()).count() > 0
+            ? FromProtoDuration(a.workflow_task_timeout())
+            : FromProtoDuration(s.task_timeout());
+    if (s.has_execution_expiration_time()) {
+      next.execution_expiration = FromTimestamp(s.execution_expiration_time());
+    }
+    next.memo = a.has_memo() ? a.memo() : s.memo();
+    next.search_attributes =
+        a.has_search_attributes() ? a.search_attributes() : s.search_attributes();
+    if (a.has_retry_policy()) {
+      Status valid = ValidateRetryPolicy(a.retry_policy());
+      if (!valid.ok()) {
+        Fail(enums::WORKFLOW_TASK_FAILED_CAUSE_BAD_CONTINUE_AS_NEW_ATTRIBUTES, valid.message());
+        return false;
+      }
+      next.retry_policy = a.retry_policy();
+    } else if (s.has_retry_policy()) {
+      next.retry_policy = s.retry_policy();
+    }
+    next.cron_schedule = a.cron_schedule().empty() ? s.cron_schedule() : a.cron_schedule();
+    next.identity = request_.identity();
+    next.first_execution_run_id = s.first_execution_run_id();
+    next.continued_execution_run_id = s.run_id();
+    next.initiator = enums::CONTINUE_AS_NEW_INITIATOR_WORKFLOW;
+    if (a.has_last_completion_result()) next.last_completion_result = a.last_completion_result();
+    if (a.has_failure()) next.continued_failure = a.failure();
+    next.first_workflow_task_backoff = FromProtoDuration(a.backoff_start_interval());
+    if (next.first_workflow_task_backoff.count() < 0) {
+      Fail(enums::WORKFLOW_TASK_FAILED_CAUSE_BAD_CONTINUE_AS_NEW_ATTRIBUTES,
+           "BackoffStartInterval cannot be negative.");
+      return false;
+    }
+
+    auto& event = m_.AddEvent(enums::EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW);
+    auto* e = event.mutable_workflow_execution_continued_as_new_event_attributes();
+    e->set_new_execution_run_id(next.run_id);
+    e->mutable_workflow_type()->set_name(next.workflow_type);
+    e->mutable_task_queue()->set_name(next.task_queue);
+    e->mutable_task_queue()->set_kind(enums::TASK_QUEUE_KIND_NORMAL);
+    *e->mutable_input() = next.input;
+    *e->mutable_workflow_run_timeout() = ToProtoDuration(next.run_timeout);
+    *e->mutable_workflow_task_timeout() = ToProtoDuration(next.task_timeout);
+    e->set_workflow_task_completed_event_id(completed_id_);
+    *e->mutable_backoff_start_interval() = a.backoff_start_interval();
+    e->set_initiator(next.initiator);
+    if (a.has_failure()) *e->mutable_failure() = a.failure();
+    if (a.has_last_completion_result())
+      *e->mutable_last_completion_result() = a.last_completion_result();
+    *e->mutable_header() = next.header;
+    *e->mutable_memo() = next.memo;
+    *e->mutable_search_attributes() = next.search_attributes;
+    *event_id = event.event_id();
+    m_.next_run = std::move(next);
+    return true;
   }
 
   Mutation& m_;

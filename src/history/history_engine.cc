@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "common/cron.h"
 #include "common/ids.h"
 #include "common/log.h"
 #include "history/commands.h"
@@ -98,6 +99,10 @@ Status HistoryEngine::Commit(persistence::ExecutionWrite& write) {
     return committed;
   }
   cache_->Put(key, StoredExecution{write.state, write.expected_db_version + 1});
+  if (write.new_run) {
+    const auto& run = write.new_run->state;
+    cache_->Put({run.namespace_id(), run.workflow_id(), run.run_id()}, StoredExecution{run, 1});
+  }
   if (processors_) processors_->Add(created);
   NotifyWatchers(key.namespace_id, key.run_id);
   return Status::Ok();
@@ -119,11 +124,50 @@ Status HistoryEngine::MutateLocked(const ExecutionKey& key, const MutateFn& fn,
   for (const auto& event : m.events)
     m.state.set_history_size_bytes(m.state.history_size_bytes() + event.ByteSizeLong());
   m.state.set_state_transition_count(m.state.state_transition_count() + 1);
+  std::optional<RunSpec> next_run = std::move(m.next_run);
   write.state = std::move(m.state);
   write.new_events = std::move(m.events);
   write.new_tasks = std::move(m.tasks);
+  if (next_run) {
+    if (next_run->inherit_input) EON_RETURN_IF_ERROR(InheritInput(key, &*next_run));
+    Mutation first{{}, clock_.Now()};
+    first.InitRun(*next_run, run_defaults());
+    first.ScheduleFirstWorkflowTask();
+    write.new_run =
+        std::make_shared<persistence::ExecutionWrite>(NewRunWrite(std::move(first), key.run_id));
+  }
   EON_RETURN_IF_ERROR(Commit(write));
   if (after) *after = StoredExecution{std::move(write.state), stored.db_version + 1};
+  return Status::Ok();
+}
+
+RunDefaults HistoryEngine::run_defaults() const {
+  return {options_.default_workflow_task_timeout, options_.max_workflow_task_timeout};
+}
+
+persistence::ExecutionWrite HistoryEngine::NewRunWrite(Mutation m,
+                                                       const std::string& expected_current) {
+  persistence::ExecutionWrite write;
+  write.shard_id = ShardFor(m.state.namespace_id(), m.state.workflow_id());
+  write.range_id = range_ids_[write.shard_id];
+  write.expected_db_version = 0;
+  write.expected_current_run_id = expected_current;
+  for (const auto& event : m.events) {
+    m.state.set_history_size_bytes(m.state.history_size_bytes() + event.ByteSizeLong());
+  }
+  m.state.set_state_transition_count(1);
+  write.state = std::move(m.state);
+  write.new_events = std::move(m.events);
+  write.new_tasks = std::move(m.tasks);
+  return write;
+}
+
+Status HistoryEngine::InheritInput(const ExecutionKey& previous, RunSpec* spec) {
+  EON_ASSIGN_OR_RETURN(auto page, store_.ReadHistory(previous.namespace_id, previous.run_id, 1, 1));
+  if (page.events.empty()) return Internal("run " + previous.run_id + " has no start event");
+  const auto& started = page.events[0].workflow_execution_started_event_attributes();
+  spec->input = started.input();
+  spec->header = started.header();
   return Status::Ok();
 }
 
@@ -232,78 +276,41 @@ Result<StartResult> HistoryEngine::StartLocked(const std::string& namespace_id,
     return current.status();
   }
 
-  const TimePoint now = clock_.Now();
-  Mutation m{{}, now};
-  auto& s = m.state;
-  s.set_namespace_id(namespace_id);
-  s.set_workflow_id(workflow_id);
-  s.set_run_id(NewUuid());
-  s.set_first_execution_run_id(s.run_id());
-  s.set_workflow_type(request.workflow_type().name());
-  s.set_task_queue(request.task_queue().name());
-  s.set_status(enums::WORKFLOW_EXECUTION_STATUS_RUNNING);
-  *s.mutable_start_time() = ToTimestamp(now);
-  *s.mutable_execution_time() = ToTimestamp(now);
-  s.set_create_request_id(request.request_id().empty() ? NewUuid() : request.request_id());
-  s.set_next_event_id(1);
-  *s.mutable_execution_timeout() = request.workflow_execution_timeout();
-  Duration run_timeout = FromProtoDuration(request.workflow_run_timeout());
-  Duration execution_timeout = FromProtoDuration(request.workflow_execution_timeout());
-  if (run_timeout.count() == 0 ||
-      (execution_timeout.count() > 0 && run_timeout > execution_timeout)) {
-    run_timeout = execution_timeout;
+  RunSpec spec;
+  spec.namespace_id = namespace_id;
+  spec.workflow_id = workflow_id;
+  spec.run_id = NewUuid();
+  spec.workflow_type = request.workflow_type().name();
+  spec.task_queue = request.task_queue().name();
+  spec.input = request.input();
+  spec.header = request.header();
+  spec.execution_timeout = FromProtoDuration(request.workflow_execution_timeout());
+  spec.run_timeout = FromProtoDuration(request.workflow_run_timeout());
+  spec.task_timeout = FromProtoDuration(request.workflow_task_timeout());
+  spec.memo = request.memo();
+  spec.search_attributes = request.search_attributes();
+  if (request.has_retry_policy()) spec.retry_policy = request.retry_policy();
+  spec.cron_schedule = request.cron_schedule();
+  spec.identity = request.identity();
+  spec.request_id = request.request_id();
+  spec.first_workflow_task_backoff = FromProtoDuration(request.workflow_start_delay());
+  Mutation m{{}, clock_.Now()};
+  if (!spec.cron_schedule.empty()) {
+    // A cron workflow's first run waits for the schedule's first time.
+    auto schedule = CronSchedule::Parse(spec.cron_schedule);
+    if (!schedule.ok()) return schedule.status();
+    TimePoint fire = schedule->Next(m.now);
+    if (fire == TimePoint::max()) {
+      return InvalidArgument("cron schedule \"" + spec.cron_schedule + "\" never fires");
+    }
+    spec.first_workflow_task_backoff = fire - m.now;
   }
-  *s.mutable_run_timeout() = ToProtoDuration(run_timeout);
-  Duration task_timeout = FromProtoDuration(request.workflow_task_timeout());
-  if (task_timeout.count() <= 0) task_timeout = options_.default_workflow_task_timeout;
-  task_timeout = std::min(task_timeout, options_.max_workflow_task_timeout);
-  if (run_timeout.count() > 0) task_timeout = std::min(task_timeout, run_timeout);
-  *s.mutable_task_timeout() = ToProtoDuration(task_timeout);
-  if (execution_timeout.count() > 0) {
-    *s.mutable_execution_expiration_time() = ToTimestamp(now + execution_timeout);
-  }
-  *s.mutable_memo() = request.memo();
-  *s.mutable_search_attributes() = request.search_attributes();
-
-  auto& started = m.AddEvent(enums::EVENT_TYPE_WORKFLOW_EXECUTION_STARTED);
-  auto* attrs = started.mutable_workflow_execution_started_event_attributes();
-  *attrs->mutable_workflow_type() = request.workflow_type();
-  attrs->mutable_task_queue()->set_name(request.task_queue().name());
-  attrs->mutable_task_queue()->set_kind(enums::TASK_QUEUE_KIND_NORMAL);
-  *attrs->mutable_header() = request.header();
-  *attrs->mutable_input() = request.input();
-  *attrs->mutable_workflow_execution_timeout() = s.execution_timeout();
-  *attrs->mutable_workflow_run_timeout() = s.run_timeout();
-  *attrs->mutable_workflow_task_timeout() = s.task_timeout();
-  attrs->set_original_execution_run_id(s.run_id());
-  attrs->set_first_execution_run_id(s.run_id());
-  attrs->set_identity(request.identity());
-  attrs->set_attempt(1);
-  if (s.has_execution_expiration_time()) {
-    *attrs->mutable_workflow_execution_expiration_time() = s.execution_expiration_time();
-  }
-  if (request.has_retry_policy()) *attrs->mutable_retry_policy() = request.retry_policy();
-  attrs->set_cron_schedule(request.cron_schedule());
-  *attrs->mutable_memo() = request.memo();
-  *attrs->mutable_search_attributes() = request.search_attributes();
-  attrs->set_workflow_id(workflow_id);
+  m.InitRun(spec, run_defaults());
   if (signal) AddSignal(m, *signal);
-  m.ScheduleWorkflowTask(1);
-
-  persistence::ExecutionWrite write;
-  write.shard_id = ShardFor(namespace_id, workflow_id);
-  write.range_id = range_ids_[write.shard_id];
-  write.expected_db_version = 0;
-  write.expected_current_run_id = expected_current;
-  for (const auto& event : m.events)
-    s.set_history_size_bytes(s.history_size_bytes() + event.ByteSizeLong());
-  s.set_state_transition_count(1);
-  write.state = std::move(m.state);
-  write.new_events = std::move(m.events);
-  write.new_tasks = std::move(m.tasks);
-  std::string run_id = write.state.run_id();
+  m.ScheduleFirstWorkflowTask();
+  persistence::ExecutionWrite write = NewRunWrite(std::move(m), expected_current);
   EON_RETURN_IF_ERROR(Commit(write));
-  return StartResult{run_id, true, enums::WORKFLOW_EXECUTION_STATUS_RUNNING};
+  return StartResult{spec.run_id, true, enums::WORKFLOW_EXECUTION_STATUS_RUNNING};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -715,6 +722,7 @@ Result<StartResult> HistoryEngine::SignalWithStartWorkflowExecution(
   *start.mutable_memo() = request.memo();
   *start.mutable_search_attributes() = request.search_attributes();
   *start.mutable_header() = request.header();
+  *start.mutable_workflow_start_delay() = request.workflow_start_delay();
   return StartLocked(namespace_id, start, &signal);
 }
 
@@ -880,6 +888,11 @@ uint64_t HistoryEngine::WatchRun(const std::string& namespace_id, const std::str
   watchers_[key].emplace(id, std::move(fn));
   watch_keys_[id] = key;
   return id;
+}
+
+bool HistoryEngine::IsWatching(uint64_t id) {
+  std::lock_guard lock(watchers_mutex_);
+  return watch_keys_.count(id) > 0;
 }
 
 void HistoryEngine::Unwatch(uint64_t id) {
@@ -1056,6 +1069,35 @@ Status HistoryEngine::ProcessTimerTask(const persistence::StoredTask& stored) {
           m.EnsureWorkflowTask();
           break;
         }
+        return Status::Ok();
+      });
+      return s.code() == StatusCode::NOT_FOUND ? Status::Ok() : s;
+    }
+    case eon::v1::HISTORY_TASK_TYPE_WORKFLOW_BACKOFF: {
+      Status s = Mutate(key, [&](Mutation& m) -> Status {
+        if (!IsRunning(m.state) || !m.state.workflow_task_backoff()) return Status::Ok();
+        m.state.set_workflow_task_backoff(false);
+        m.EnsureWorkflowTask();
+        return Status::Ok();
+      });
+      return s.code() == StatusCode::NOT_FOUND ? Status::Ok() : s;
+    }
+    case eon::v1::HISTORY_TASK_TYPE_WORKFLOW_RUN_TIMEOUT: {
+      Status s = Mutate(key, [&](Mutation& m) -> Status {
+        if (!IsRunning(m.state)) return Status::Ok();
+        failure::Failure why;
+        why.set_message("workflow timed out");
+        why.mutable_timeout_failure_info()->set_timeout_type(enums::TIMEOUT_TYPE_START_TO_CLOSE);
+        m.state.clear_workflow_task();  // an attempt in flight is abandoned
+        m.FlushBuffered();
+        enums::RetryState retry_state;
+        std::string next_run_id =
+            m.PlanNextRun(enums::WORKFLOW_EXECUTION_STATUS_TIMED_OUT, &why, nullptr, &retry_state);
+        auto& event = m.AddEvent(enums::EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT);
+        auto* a = event.mutable_workflow_execution_timed_out_event_attributes();
+        a->set_retry_state(retry_state);
+        a->set_new_execution_run_id(next_run_id);
+        m.Close(enums::WORKFLOW_EXECUTION_STATUS_TIMED_OUT, event.event_id());
         return Status::Ok();
       });
       return s.code() == StatusCode::NOT_FOUND ? Status::Ok() : s;

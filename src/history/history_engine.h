@@ -51,6 +51,8 @@ struct StartResult {
 class QueueProcessors;
 class MutableStateCache;
 struct Mutation;
+struct RunSpec;
+struct RunDefaults;
 
 class HistoryEngine {
  public:
@@ -127,6 +129,8 @@ class HistoryEngine {
   uint64_t WatchRun(const std::string& namespace_id, const std::string& run_id,
                     std::function<void()> fn);
   void Unwatch(uint64_t id);
+  // Whether a watch is still waiting (it has not fired nor been removed).
+  bool IsWatching(uint64_t id);
 
   // Outbox processing, called by the queue processors. Each checks mutable state first, so a
   // task that runs twice or late does nothing.
@@ -151,6 +155,12 @@ class HistoryEngine {
                          const wfs::TerminateWorkflowExecutionRequest& request);
   Status SignalLocked(const persistence::ExecutionKey& key, const Signal& signal);
   void AddSignal(Mutation& m, const Signal& signal);
+
+  // The write that creates a run from its first update.
+  persistence::ExecutionWrite NewRunWrite(Mutation m, const std::string& expected_current);
+  // Fills a retry's or cron run's input and header from the previous run's start event.
+  Status InheritInput(const persistence::ExecutionKey& previous, RunSpec* spec);
+  RunDefaults run_defaults() const;
 
   int32_t ShardFor(const std::string& namespace_id, const std::string& workflow_id) const;
   std::mutex& LockFor(const std::string& namespace_id, const std::string& workflow_id);

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cmath>
 
+#include "common/cron.h"
+#include "common/ids.h"
+
 namespace eon::history {
 
 namespace {
@@ -231,41 +234,200 @@ Result<eon::v1::ActivityInfo*> StartedActivity(eon::v1::ExecutionState& state,
 }
 
 // Decides whether a failed attempt is retried; fills `retry_state` and `delay`.
-bool ShouldRetry(const eon::v1::ActivityInfo& info, const failure::Failure& f, TimePoint now,
-                 enums::RetryState* retry_state, Duration* delay) {
-  const auto& policy = info.retry_policy();
-  if (info.cancel_requested()) {
-    *retry_state = enums::RETRY_STATE_CANCEL_REQUESTED;
-    return false;
-  }
+RetryDecision DecideRetry(const common::RetryPolicy& given, int32_t attempt,
+                          const failure::Failure& f, TimePoint now,
+                          std::optional<TimePoint> deadline) {
+  const common::RetryPolicy policy = WithRetryDefaults(given);
+  RetryDecision decision;
   if (IsNonRetryable(policy, f)) {
-    *retry_state = enums::RETRY_STATE_NON_RETRYABLE_FAILURE;
-    return false;
+    decision.state = enums::RETRY_STATE_NON_RETRYABLE_FAILURE;
+    return decision;
   }
-  if (policy.maximum_attempts() > 0 && info.attempt() >= policy.maximum_attempts()) {
-    *retry_state = enums::RETRY_STATE_MAXIMUM_ATTEMPTS_REACHED;
-    return false;
+  if (policy.maximum_attempts() > 0 && attempt >= policy.maximum_attempts()) {
+    decision.state = enums::RETRY_STATE_MAXIMUM_ATTEMPTS_REACHED;
+    return decision;
   }
   Duration initial = FromProtoDuration(policy.initial_interval());
   Duration maximum = FromProtoDuration(policy.maximum_interval());
-  double factor = std::pow(policy.backoff_coefficient(), info.attempt() - 1);
-  double nanos = static_cast<double>(initial.count()) * factor;
+  double nanos = static_cast<double>(initial.count()) *
+                 std::pow(policy.backoff_coefficient(), std::max(attempt - 1, 0));
   Duration backoff = nanos >= static_cast<double>(maximum.count())
                          ? maximum
                          : Duration(static_cast<int64_t>(nanos));
   if (f.has_application_failure_info() && f.application_failure_info().has_next_retry_delay()) {
     backoff = FromProtoDuration(f.application_failure_info().next_retry_delay());
   }
+  if (deadline && now + backoff >= *deadline) {
+    decision.state = enums::RETRY_STATE_TIMEOUT;
+    return decision;
+  }
+  decision.retry = true;
+  decision.state = enums::RETRY_STATE_IN_PROGRESS;
+  decision.delay = backoff;
+  return decision;
+}
+
+bool ShouldRetry(const eon::v1::ActivityInfo& info, const failure::Failure& f, TimePoint now,
+                 enums::RetryState* retry_state, Duration* delay) {
+  if (info.cancel_requested()) {
+    *retry_state = enums::RETRY_STATE_CANCEL_REQUESTED;
+    return false;
+  }
+  std::optional<TimePoint> deadline;
   if (info.has_schedule_to_close_timeout()) {
-    TimePoint deadline =
+    deadline =
         FromTimestamp(info.scheduled_time()) + FromProtoDuration(info.schedule_to_close_timeout());
-    if (now + backoff >= deadline) {
-      *retry_state = enums::RETRY_STATE_TIMEOUT;
-      return false;
+  }
+  RetryDecision decision = DecideRetry(info.retry_policy(), info.attempt(), f, now, deadline);
+  *retry_state = decision.state;
+  *delay = decision.delay;
+  return decision.retry;
+}
+
+void Mutation::InitRun(const RunSpec& spec, const RunDefaults& defaults) {
+  auto& s = state;
+  s.Clear();
+  s.set_namespace_id(spec.namespace_id);
+  s.set_workflow_id(spec.workflow_id);
+  s.set_run_id(spec.run_id);
+  s.set_first_execution_run_id(spec.first_execution_run_id.empty() ? spec.run_id
+                                                                   : spec.first_execution_run_id);
+  s.set_workflow_type(spec.workflow_type);
+  s.set_task_queue(spec.task_queue);
+  s.set_status(enums::WORKFLOW_EXECUTION_STATUS_RUNNING);
+  *s.mutable_start_time() = ToTimestamp(now);
+  const TimePoint execution_time = now + spec.first_workflow_task_backoff;
+  *s.mutable_execution_time() = ToTimestamp(execution_time);
+  s.set_create_request_id(spec.request_id.empty() ? NewUuid() : spec.request_id);
+  s.set_next_event_id(1);
+  s.set_attempt(spec.attempt);
+  s.set_cron_schedule(spec.cron_schedule);
+  if (spec.retry_policy) *s.mutable_retry_policy() = WithRetryDefaults(*spec.retry_policy);
+
+  // Timeouts: the execution timeout spans every run; a run ends by its own timeout or the
+  // execution's, whichever is first; a workflow task by its own (capped by the run's).
+  std::optional<TimePoint> expiration = spec.execution_expiration;
+  if (!expiration && spec.execution_timeout.count() > 0) {
+    expiration = execution_time + spec.execution_timeout;
+  }
+  *s.mutable_execution_timeout() = ToProtoDuration(spec.execution_timeout);
+  Duration run_timeout = spec.run_timeout;
+  if (expiration) {
+    Duration left = *expiration - execution_time;
+    if (run_timeout.count() == 0 || run_timeout > left) run_timeout = left;
+    *s.mutable_execution_expiration_time() = ToTimestamp(*expiration);
+  }
+  *s.mutable_run_timeout() = ToProtoDuration(run_timeout);
+  Duration task_timeout = spec.task_timeout;
+  if (task_timeout.count() <= 0) task_timeout = defaults.default_task_timeout;
+  task_timeout = std::min(task_timeout, defaults.max_task_timeout);
+  if (run_timeout.count() > 0) task_timeout = std::min(task_timeout, run_timeout);
+  *s.mutable_task_timeout() = ToProtoDuration(task_timeout);
+  *s.mutable_memo() = spec.memo;
+  *s.mutable_search_attributes() = spec.search_attributes;
+
+  auto& started = AddEvent(enums::EVENT_TYPE_WORKFLOW_EXECUTION_STARTED);
+  auto* a = started.mutable_workflow_execution_started_event_attributes();
+  a->mutable_workflow_type()->set_name(spec.workflow_type);
+  a->mutable_task_queue()->set_name(spec.task_queue);
+  a->mutable_task_queue()->set_kind(enums::TASK_QUEUE_KIND_NORMAL);
+  *a->mutable_header() = spec.header;
+  *a->mutable_input() = spec.input;
+  *a->mutable_workflow_execution_timeout() = s.execution_timeout();
+  *a->mutable_workflow_run_timeout() = s.run_timeout();
+  *a->mutable_workflow_task_timeout() = s.task_timeout();
+  a->set_continued_execution_run_id(spec.continued_execution_run_id);
+  a->set_initiator(spec.initiator);
+  if (spec.continued_failure) *a->mutable_continued_failure() = *spec.continued_failure;
+  if (spec.last_completion_result) {
+    *a->mutable_last_completion_result() = *spec.last_completion_result;
+  }
+  a->set_original_execution_run_id(spec.run_id);
+  a->set_identity(spec.identity);
+  a->set_first_execution_run_id(s.first_execution_run_id());
+  if (s.has_retry_policy()) *a->mutable_retry_policy() = s.retry_policy();
+  a->set_attempt(spec.attempt);
+  if (expiration) *a->mutable_workflow_execution_expiration_time() = ToTimestamp(*expiration);
+  a->set_cron_schedule(spec.cron_schedule);
+  if (spec.first_workflow_task_backoff.count() > 0) {
+    *a->mutable_first_workflow_task_backoff() = ToProtoDuration(spec.first_workflow_task_backoff);
+  }
+  *a->mutable_memo() = spec.memo;
+  *a->mutable_search_attributes() = spec.search_attributes;
+  a->set_workflow_id(spec.workflow_id);
+
+  if (spec.first_workflow_task_backoff.count() > 0) {
+    s.set_workflow_task_backoff(true);
+    AddTimer(eon::v1::HISTORY_TASK_TYPE_WORKFLOW_BACKOFF, execution_time, 0, 0);
+  }
+  if (run_timeout.count() > 0) {
+    AddTimer(eon::v1::HISTORY_TASK_TYPE_WORKFLOW_RUN_TIMEOUT, execution_time + run_timeout, 0, 0);
+  }
+}
+
+std::string Mutation::PlanNextRun(enums::WorkflowExecutionStatus closing,
+                                  const failure::Failure* why, const common::Payloads* result,
+                                  enums::RetryState* retry_state) {
+  *retry_state = enums::RETRY_STATE_RETRY_POLICY_NOT_SET;
+  RunSpec next;
+  next.namespace_id = state.namespace_id();
+  next.workflow_id = state.workflow_id();
+  next.run_id = NewUuid();
+  next.workflow_type = state.workflow_type();
+  next.task_queue = state.task_queue();
+  next.inherit_input = true;
+  next.execution_timeout = FromProtoDuration(state.execution_timeout());
+  next.run_timeout = FromProtoDuration(state.run_timeout());
+  next.task_timeout = FromProtoDuration(state.task_timeout());
+  if (state.has_execution_expiration_time()) {
+    next.execution_expiration = FromTimestamp(state.execution_expiration_time());
+  }
+  next.memo = state.memo();
+  next.search_attributes = state.search_attributes();
+  if (state.has_retry_policy()) next.retry_policy = state.retry_policy();
+  next.cron_schedule = state.cron_schedule();
+  next.first_execution_run_id = state.first_execution_run_id();
+  next.continued_execution_run_id = state.run_id();
+
+  const bool failed = closing == enums::WORKFLOW_EXECUTION_STATUS_FAILED ||
+                      closing == enums::WORKFLOW_EXECUTION_STATUS_TIMED_OUT;
+  if (failed && state.has_retry_policy()) {
+    RetryDecision decision =
+        DecideRetry(state.retry_policy(), state.attempt(), *why, now,
+                    state.has_execution_expiration_time()
+                        ? std::optional<TimePoint>(FromTimestamp(state.execution_expiration_time()))
+                        : std::nullopt);
+    *retry_state = decision.state;
+    if (decision.retry) {
+      next.attempt = state.attempt() + 1;
+      next.initiator = enums::CONTINUE_AS_NEW_INITIATOR_RETRY;
+      next.continued_failure = *why;
+      next.first_workflow_task_backoff = decision.delay;
+      std::string run_id = next.run_id;
+      next_run = std::move(next);
+      return run_id;
     }
   }
-  *retry_state = enums::RETRY_STATE_IN_PROGRESS;
-  *delay = backoff;
-  return true;
+  if (!state.cron_schedule().empty()) {
+    auto schedule = CronSchedule::Parse(state.cron_schedule());
+    if (!schedule.ok()) return "";
+    // The next time after this run's start that is not already past, as Temporal does.
+    TimePoint fire = schedule->Next(FromTimestamp(state.execution_time()));
+    while (fire != TimePoint::max() && fire < now) fire = schedule->Next(fire);
+    if (fire == TimePoint::max()) return "";
+    if (state.has_execution_expiration_time() &&
+        fire >= FromTimestamp(state.execution_expiration_time())) {
+      return "";
+    }
+    next.initiator = enums::CONTINUE_AS_NEW_INITIATOR_CRON_SCHEDULE;
+    next.first_workflow_task_backoff = fire - now;
+    if (why) next.continued_failure = *why;
+    if (result) next.last_completion_result = *result;
+    std::string run_id = next.run_id;
+    next_run = std::move(next);
+    return run_id;
+  }
+  return "";
 }
+
 }  // namespace eon::history

@@ -4,6 +4,7 @@
 
 #include <cassert>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,53 @@ wfs::PollActivityTaskQueueResponse ActivityTaskResponse(const eon::v1::Execution
 Result<eon::v1::ActivityInfo*> StartedActivity(eon::v1::ExecutionState& state,
                                                const eon::v1::TaskToken& token);
 
+// Everything a new run starts from: a start request, a continue-as-new, a retry or a cron run.
+struct RunSpec {
+  std::string namespace_id;
+  std::string workflow_id;
+  std::string run_id;
+  std::string workflow_type;
+  std::string task_queue;
+  common::Payloads input;
+  common::Header header;
+  Duration execution_timeout{};
+  Duration run_timeout{};
+  Duration task_timeout{};
+  std::optional<TimePoint> execution_expiration;  // carried from run to run
+  common::Memo memo;
+  common::SearchAttributes search_attributes;
+  std::optional<common::RetryPolicy> retry_policy;
+  std::string cron_schedule;
+  std::string identity;
+  std::string request_id;
+  int32_t attempt = 1;
+  std::string first_execution_run_id;  // "" = this run is the first
+  std::string continued_execution_run_id;
+  enums::ContinueAsNewInitiator initiator = enums::CONTINUE_AS_NEW_INITIATOR_UNSPECIFIED;
+  std::optional<failure::Failure> continued_failure;
+  std::optional<common::Payloads> last_completion_result;
+  Duration first_workflow_task_backoff{};
+  // Retry and cron runs start from the first run's input and header, which the engine reads
+  // from its WorkflowExecutionStarted event.
+  bool inherit_input = false;
+};
+
+struct RunDefaults {
+  Duration default_task_timeout = std::chrono::seconds(10);
+  Duration max_task_timeout = std::chrono::seconds(120);
+};
+
+struct RetryDecision {
+  bool retry = false;
+  enums::RetryState state = enums::RETRY_STATE_RETRY_POLICY_NOT_SET;
+  Duration delay{};
+};
+// Whether attempt `attempt`, failed with `f` at `now`, is retried under `policy` (defaults
+// filled in), given an overall `deadline`.
+RetryDecision DecideRetry(const common::RetryPolicy& policy, int32_t attempt,
+                          const failure::Failure& f, TimePoint now,
+                          std::optional<TimePoint> deadline);
+
 // One update of one execution, being built: a copy of the state plus what the transaction
 // will write (events, tasks). Nothing here touches the store.
 struct Mutation {
@@ -58,6 +106,8 @@ struct Mutation {
   std::vector<hist::HistoryEvent> events;
   std::vector<persistence::NewTask> tasks;
   bool changed = false;
+  // A run created in the same transaction (continue-as-new, retry, cron).
+  std::optional<RunSpec> next_run;
 
   bool WorkflowTaskStarted() const { return state.workflow_task().started_event_id() != 0; }
 
@@ -286,15 +336,32 @@ struct Mutation {
 
   // Schedules a workflow task unless one is pending already.
   void EnsureWorkflowTask() {
-    if (state.workflow_task().scheduled_event_id() == 0 && IsRunning(state))
+    if (state.workflow_task().scheduled_event_id() == 0 && IsRunning(state) &&
+        !state.workflow_task_backoff()) {
       ScheduleWorkflowTask(1);
+    }
   }
+
+  // Fills this (fresh) update with a new run: its state and WorkflowExecutionStarted event, its
+  // run timeout and, for a backoff, the timer that lets its first workflow task be scheduled.
+  // The caller then adds any first signal and calls ScheduleFirstWorkflowTask.
+  void InitRun(const RunSpec& spec, const RunDefaults& defaults);
+  void ScheduleFirstWorkflowTask() {
+    if (!state.workflow_task_backoff()) ScheduleWorkflowTask(1);
+  }
+
+  // What follows a run that closes: a retry (for a failure or timeout, under its retry policy)
+  // or the next cron run. Sets next_run and returns its run id ("" for none); `retry_state`
+  // says what became of the retry policy.
+  std::string PlanNextRun(enums::WorkflowExecutionStatus closing, const failure::Failure* why,
+                          const common::Payloads* result, enums::RetryState* retry_state);
 
   void Close(enums::WorkflowExecutionStatus status, int64_t completion_event_id) {
     state.set_status(status);
     *state.mutable_close_time() = ToTimestamp(now);
     state.set_completion_event_id(completion_event_id);
     state.clear_activities();
+    state.clear_timers();
     state.clear_workflow_task();
     changed = true;
   }

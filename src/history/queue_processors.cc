@@ -6,7 +6,8 @@
 namespace eon::history {
 namespace {
 constexpr int kLoadBatch = 1'000;
-constexpr auto kDeleteInterval = std::chrono::milliseconds(100);
+// Done tasks are deleted in batches; one left behind by a crash only runs again, harmlessly.
+constexpr auto kDeleteInterval = std::chrono::seconds(1);
 constexpr auto kRetryDelay = std::chrono::seconds(1);
 }  // namespace
 

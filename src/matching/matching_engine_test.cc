@@ -179,7 +179,8 @@ TEST_F(MatchingEngineTest, TaskWithoutPollerGoesToTheDurableBacklogAndIsDeletedW
 }
 
 TEST_F(MatchingEngineTest, BacklogIsServedInFifoOrder) {
-  for (int64_t id = 1; id <= 5; ++id) ASSERT_TRUE(matching_->AddTask(queue_, Task(id), nullptr).ok());
+  for (int64_t id = 1; id <= 5; ++id)
+    ASSERT_TRUE(matching_->AddTask(queue_, Task(id), nullptr).ok());
   ASSERT_EQ(Backlog(queue_).size(), 5u);
   for (int64_t id = 1; id <= 5; ++id) {
     std::optional<MatchedTask> matched = PollNow(queue_);
@@ -197,7 +198,8 @@ TEST_F(MatchingEngineTest, BacklogIsServedInFifoOrder) {
 TEST_F(MatchingEngineTest, BacklogLargerThanMemoryIsRefilledFromTheDatabaseInOrder) {
   Close();
   ASSERT_NO_FATAL_FAILURE(Open(":memory:", MatchingOptions{.backlog_in_memory_max = 2}));
-  for (int64_t id = 1; id <= 7; ++id) ASSERT_TRUE(matching_->AddTask(queue_, Task(id), nullptr).ok());
+  for (int64_t id = 1; id <= 7; ++id)
+    ASSERT_TRUE(matching_->AddTask(queue_, Task(id), nullptr).ok());
   for (int64_t id = 1; id <= 7; ++id) {
     std::optional<MatchedTask> matched = PollNow(queue_);
     ASSERT_TRUE(matched.has_value()) << "task " << id;
@@ -350,7 +352,8 @@ TEST_F(MatchingEngineTest, RequeuedTaskIsNotDeliveredTwiceWhenTheBacklogSpillsTo
   ASSERT_TRUE(poll.Answered(5s));
   std::optional<MatchedTask> first = poll.answer.get();
   ASSERT_TRUE(first.has_value());
-  for (int64_t id = 2; id <= 4; ++id) ASSERT_TRUE(matching_->AddTask(queue_, Task(id), nullptr).ok());
+  for (int64_t id = 2; id <= 4; ++id)
+    ASSERT_TRUE(matching_->AddTask(queue_, Task(id), nullptr).ok());
   // Its poller could not take it: it goes back, to the front.
   matching_->Requeue(*first);
 
@@ -377,7 +380,8 @@ TEST_F(MatchingEngineTest, RecoverReloadsTheBacklogAfterARestart) {
   Close();
   ASSERT_NO_FATAL_FAILURE(Open(path));
   const QueueId activities{"ns", "tq", kActivityKind};
-  for (int64_t id = 1; id <= 3; ++id) ASSERT_TRUE(matching_->AddTask(queue_, Task(id), nullptr).ok());
+  for (int64_t id = 1; id <= 3; ++id)
+    ASSERT_TRUE(matching_->AddTask(queue_, Task(id), nullptr).ok());
   ASSERT_TRUE(matching_->AddTask(activities, Task(7), nullptr).ok());
   // The first one is taken and recorded before the restart: it must not come back.
   std::optional<MatchedTask> taken = PollNow(queue_);
@@ -406,7 +410,8 @@ TEST_F(MatchingEngineTest, RecoverOfABacklogLargerThanMemoryKeepsOrder) {
   const std::string path = FileDb();
   Close();
   ASSERT_NO_FATAL_FAILURE(Open(path, MatchingOptions{.backlog_in_memory_max = 2}));
-  for (int64_t id = 1; id <= 5; ++id) ASSERT_TRUE(matching_->AddTask(queue_, Task(id), nullptr).ok());
+  for (int64_t id = 1; id <= 5; ++id)
+    ASSERT_TRUE(matching_->AddTask(queue_, Task(id), nullptr).ok());
   Close();
   ASSERT_NO_FATAL_FAILURE(Open(path, MatchingOptions{.backlog_in_memory_max = 2}));
   for (int64_t id = 1; id <= 5; ++id) {

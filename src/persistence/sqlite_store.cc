@@ -362,7 +362,9 @@ Status SqliteStore::CommitExecution(const ExecutionWrite& write, std::vector<Sto
   std::vector<StoredTask> tasks;
   Status status = Write([&](SqliteDb& db) {
     tasks.clear();
-    return ApplyExecutionWrite(db, write, &tasks);
+    EON_RETURN_IF_ERROR(ApplyExecutionWrite(db, write, &tasks));
+    if (write.new_run) return ApplyExecutionWrite(db, *write.new_run, &tasks);
+    return Status::Ok();
   });
   if (status.ok()) {
     std::lock_guard lock(stats_mutex_);

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -65,6 +66,10 @@ struct ExecutionWrite {
   std::string expected_current_run_id;
   std::vector<temporal::api::history::v1::HistoryEvent> new_events;
   std::vector<NewTask> new_tasks;
+  // A new run of the same workflow id written in the same transaction (continue-as-new, retry,
+  // cron): created after this update, it becomes the current run. shared_ptr only so that
+  // ExecutionWrite stays copyable; nobody else holds it.
+  std::shared_ptr<const ExecutionWrite> new_run;
 };
 
 struct HistoryPage {
