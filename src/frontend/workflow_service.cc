@@ -2,8 +2,8 @@
 
 #include "common/cron.h"
 #include "common/ids.h"
-#include "history/mutable_state.h"
 #include "common/log.h"
+#include "history/mutable_state.h"
 #include "temporal/api/workflowservice/v1/service.grpc.pb.h"
 
 namespace eon::frontend {
@@ -114,8 +114,8 @@ class WorkflowService final : public ServiceHandle {
     wfs::GetWorkflowExecutionHistoryRequest request;
     std::function<void(Result<wfs::GetWorkflowExecutionHistoryResponse>)> done;
     std::mutex mutex;
-    bool answered = false;              // guarded by mutex
-    uint64_t watch_id = 0;              // guarded by mutex
+    bool answered = false;                  // guarded by mutex
+    uint64_t watch_id = 0;                  // guarded by mutex
     DeadlineScheduler::Id deadline_id = 0;  // guarded by mutex
   };
   void Watch(const std::shared_ptr<HistoryPoll>& poll);
@@ -327,8 +327,8 @@ void WorkflowService::GetWorkflowExecutionHistory(
   poll->request = request;
   poll->done = std::move(done);
   bool at_end = false;
-  auto page = history_.GetWorkflowExecutionHistory(poll->namespace_id, request, &at_end,
-                                                   &poll->run_id);
+  auto page =
+      history_.GetWorkflowExecutionHistory(poll->namespace_id, request, &at_end, &poll->run_id);
   if (!page.ok() || !request.wait_new_event() || !at_end) return poll->done(std::move(page));
 
   // Long poll: wait for a change that gives the reader something (any new event, or with the
@@ -338,9 +338,8 @@ void WorkflowService::GetWorkflowExecutionHistory(
     poll->deadline_id = scheduler_.At(PollDeadline(*ctx, options_.history_poll_max),
                                       [this, poll] { LookAgain(poll, /*final=*/true); });
   }
-  ctx->OnCancel([this, poll] {
-    Answer(poll, Status(StatusCode::CANCELLED, "the caller went away"));
-  });
+  ctx->OnCancel(
+      [this, poll] { Answer(poll, Status(StatusCode::CANCELLED, "the caller went away")); });
   Watch(poll);
 }
 
@@ -363,8 +362,8 @@ void WorkflowService::LookAgain(const std::shared_ptr<HistoryPoll>& poll, bool f
   }
   bool at_end = false;
   std::string run_id;
-  auto page = history_.GetWorkflowExecutionHistory(poll->namespace_id, poll->request, &at_end,
-                                                   &run_id);
+  auto page =
+      history_.GetWorkflowExecutionHistory(poll->namespace_id, poll->request, &at_end, &run_id);
   if (final || !page.ok() || !at_end) {
     Answer(poll, std::move(page));
     return;
@@ -564,8 +563,8 @@ void WorkflowService::Register(RpcRouter& router) {
         EON_RETURN_IF_ERROR(CheckId(r.workflow_type().name(), "WorkflowType"));
         EON_RETURN_IF_ERROR(CheckId(r.task_queue().name(), "TaskQueue"));
         EON_RETURN_IF_ERROR(CheckId(r.signal_name(), "SignalName"));
-        EON_RETURN_IF_ERROR(CheckStartOptions(r.cron_schedule(), r.retry_policy(),
-                                              r.workflow_start_delay()));
+        EON_RETURN_IF_ERROR(
+            CheckStartOptions(r.cron_schedule(), r.retry_policy(), r.workflow_start_delay()));
         EON_ASSIGN_OR_RETURN(auto started,
                              history_.SignalWithStartWorkflowExecution(ns->info().id(), r));
         wfs::SignalWithStartWorkflowExecutionResponse response;

@@ -23,6 +23,8 @@ class CommandApplier {
       Apply(c);
       if (!out_.ok()) break;
     }
+    // A closed workflow has no activities left to hand out.
+    if (out_.closed) out_.eager_activities.clear();
     return std::move(out_);
   }
 

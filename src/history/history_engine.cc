@@ -209,11 +209,11 @@ Result<StartResult> HistoryEngine::StartWorkflowExecution(
 
 namespace {
 
-Status AlreadyStarted(const persistence::CurrentExecution& current, const std::string& message) {
-  temporal::api::errordetails::v1::WorkflowExecutionAlreadyStartedFailure detail;
-  detail.set_start_request_id(current.create_request_id);
-  detail.set_run_id(current.run_id);
-  return AlreadyExists(message).WithDetail(detail);
+// A workflow task token names the current task only if it names its attempt too: retries reuse
+// the event ids of the attempt they replace.
+bool TokenMatches(const eon::v1::WorkflowTaskInfo& wft, const eon::v1::TaskToken& token) {
+  return wft.started_event_id() != 0 && wft.scheduled_event_id() == token.scheduled_event_id() &&
+         wft.started_event_id() == token.started_event_id() && wft.attempt() == token.attempt();
 }
 
 bool ClosedUnsuccessfully(enums::WorkflowExecutionStatus status) {
@@ -231,6 +231,14 @@ Result<StartResult> HistoryEngine::StartLocked(const std::string& namespace_id,
   const std::string& workflow_id = request.workflow_id();
   std::string expected_current;
   auto current = store_.GetCurrentExecution(namespace_id, workflow_id);
+  auto already_started = [&](const std::string& message) -> Status {
+    temporal::api::errordetails::v1::WorkflowExecutionAlreadyStartedFailure detail;
+    detail.set_start_request_id(current->create_request_id);
+    detail.set_run_id(current->run_id);
+    auto run = Load({namespace_id, workflow_id, current->run_id});
+    if (run.ok()) detail.set_first_execution_run_id(run->state.first_execution_run_id());
+    return AlreadyExists(message).WithDetail(detail);
+  };
   if (current.ok()) {
     const std::string ids = "WorkflowId: " + workflow_id + ", RunId: " + current->run_id + ".";
     if (!request.request_id().empty() && current->create_request_id == request.request_id()) {
@@ -251,20 +259,19 @@ Result<StartResult> HistoryEngine::StartLocked(const std::string& namespace_id,
         EON_RETURN_IF_ERROR(
             TerminateLocked({namespace_id, workflow_id, current->run_id}, terminate));
       } else {
-        return AlreadyStarted(*current, "Workflow execution is already running. " + ids);
+        return already_started("Workflow execution is already running. " + ids);
       }
     } else {
       switch (request.workflow_id_reuse_policy()) {
         case enums::WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE:
-          return AlreadyStarted(*current, "Workflow execution already finished. " + ids +
-                                              " Workflow Id reuse policy: reject duplicate "
-                                              "workflow Id.");
+          return already_started("Workflow execution already finished. " + ids +
+                                 " Workflow Id reuse policy: reject duplicate "
+                                 "workflow Id.");
         case enums::WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY:
           if (!ClosedUnsuccessfully(current->status)) {
-            return AlreadyStarted(*current,
-                                  "Workflow execution already finished successfully. " + ids +
-                                      " Workflow Id reuse policy: allow duplicate workflow Id if "
-                                      "last run failed.");
+            return already_started("Workflow execution already finished successfully. " + ids +
+                                   " Workflow Id reuse policy: allow duplicate workflow Id if "
+                                   "last run failed.");
           }
           break;
         default:
@@ -407,10 +414,7 @@ Result<wfs::RespondWorkflowTaskCompletedResponse> HistoryEngine::RespondWorkflow
       [&](Mutation& m) -> Status {
         if (!IsRunning(m.state)) return WorkflowClosed();
         const auto wft = m.state.workflow_task();
-        if (wft.scheduled_event_id() != token.scheduled_event_id() ||
-            wft.started_event_id() != token.started_event_id() || wft.started_event_id() == 0) {
-          return NotFound("Workflow task not found.");
-        }
+        if (!TokenMatches(wft, token)) return NotFound("Workflow task not found.");
         const Mutation before = m;
 
         if (wft.transient()) m.WriteTransientWorkflowTaskEvents();
@@ -460,10 +464,7 @@ Status HistoryEngine::RespondWorkflowTaskFailed(
   return Mutate(key, [&](Mutation& m) -> Status {
     if (!IsRunning(m.state)) return WorkflowClosed();
     const auto& wft = m.state.workflow_task();
-    if (wft.scheduled_event_id() != token.scheduled_event_id() ||
-        wft.started_event_id() != token.started_event_id() || wft.started_event_id() == 0) {
-      return NotFound("Workflow task not found.");
-    }
+    if (!TokenMatches(wft, token)) return NotFound("Workflow task not found.");
     m.FailWorkflowTask(request.cause(), &request.failure(), request.identity(),
                        /*reschedule=*/true);
     return Status::Ok();
@@ -1103,32 +1104,19 @@ Status HistoryEngine::ProcessTimerTask(const persistence::StoredTask& stored) {
       return s.code() == StatusCode::NOT_FOUND ? Status::Ok() : s;
     }
     case eon::v1::HISTORY_TASK_TYPE_ACTIVITY_RETRY: {
-      // The backoff is over: dispatch the next attempt (a transfer of its own would only add a
-      // write).
-      auto execution = Load(key);
-      if (!execution.ok()) {
-        return execution.status().code() == StatusCode::NOT_FOUND ? Status::Ok()
-                                                                  : execution.status();
-      }
-      const auto& s = execution->state;
-      auto it = s.activities().find(task.event_id());
-      if (!IsRunning(s) || it == s.activities().end() || it->second.attempt() != task.attempt() ||
-          it->second.has_started_time()) {
+      // The backoff is over: the attempt goes out through the transfer queue, whose task is
+      // kept until matching holds the attempt durably (a timer task is deleted on return).
+      Status s = Mutate(key, [&](Mutation& m) -> Status {
+        auto it = m.state.activities().find(task.event_id());
+        if (!IsRunning(m.state) || it == m.state.activities().end() ||
+            it->second.attempt() != task.attempt() || it->second.has_started_time()) {
+          return Status::Ok();
+        }
+        m.AddTransfer(eon::v1::HISTORY_TASK_TYPE_DISPATCH_ACTIVITY_TASK, task.event_id(),
+                      task.attempt(), it->second.task_queue());
         return Status::Ok();
-      }
-      eon::v1::QueueTask queue_task;
-      queue_task.set_namespace_id(task.namespace_id());
-      queue_task.set_workflow_id(task.workflow_id());
-      queue_task.set_run_id(task.run_id());
-      queue_task.set_scheduled_event_id(task.event_id());
-      queue_task.set_attempt(task.attempt());
-      *queue_task.mutable_created_time() = ToTimestamp(clock_.Now());
-      matching::QueueId queue{task.namespace_id(), it->second.task_queue(),
-                              eon::v1::TASK_QUEUE_KIND_ACTIVITY};
-      // Settled when the task is durable in matching; the timer task is deleted after we return
-      // in any case, because a lost dispatch of a retry is recovered by the start-to-close
-      // timeout only if started. So wait for settlement before returning.
-      return matching_.AddTask(queue, queue_task, [] {});
+      });
+      return s.code() == StatusCode::NOT_FOUND ? Status::Ok() : s;
     }
     default:
       LOG_ERROR("unknown timer task type " << task.type());

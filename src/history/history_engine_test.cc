@@ -311,7 +311,7 @@ class HistoryEngineTest : public ::testing::Test {
     if (!shards.ok()) return -1;
     int count = 0;
     for (int32_t shard = 0; shard < *shards; ++shard) {
-      auto tasks = store_->LoadTimerTasks(shard, clock_.Now() + 24h, 0, 10'000);
+      auto tasks = store_->LoadTimerTasks(shard, clock_.Now() + 24h, TimePoint::min(), 0, 10'000);
       if (!tasks.ok()) return -1;
       for (const auto& task : *tasks) count += task.task.type() == type;
     }
@@ -443,8 +443,6 @@ TEST_F(HistoryEngineTest, SecondStartWhileRunningIsAlreadyExistsAndARetriedStart
 }
 
 TEST_F(HistoryEngineTest, AlreadyStartedDetailCarriesTheFirstExecutionRunId) {
-  GTEST_SKIP() << "bug: StartWorkflowExecution's WorkflowExecutionAlreadyStartedFailure leaves "
-                  "first_execution_run_id empty (docs/temporal-facts.md section 9)";
   auto first = Start("wf-1", "req-1");
   ASSERT_TRUE(first.ok());
   auto duplicate = Start("wf-1", "req-2");
@@ -870,9 +868,6 @@ TEST_F(HistoryEngineTest, NewEventMakesAScheduledTransientWorkflowTaskOrdinary) 
 }
 
 TEST_F(HistoryEngineTest, StaleTokenOfAnEarlierTransientAttemptIsNotFound) {
-  GTEST_SKIP() << "bug: RespondWorkflowTaskCompleted/Failed compare only the scheduled and "
-                  "started event ids of the token, which every transient attempt shares, not "
-                  "its attempt: a worker whose attempt 2 timed out can complete attempt 3";
   const std::string run_id = StartOk("wf-1", 5s);
   auto first = PollWorkflowTask();
   ASSERT_TRUE(first.has_value());
@@ -1374,10 +1369,6 @@ TEST_F(HistoryEngineTest, ActivityTokenByIdNamesTheCurrentAttempt) {
 }
 
 TEST_F(HistoryEngineTest, EagerActivityInATaskThatAlsoCompletesTheWorkflow) {
-  GTEST_SKIP() << "bug: RespondWorkflowTaskCompleted builds the eager activity_tasks from "
-                  "after.state.activities().at(id), but CompleteWorkflowExecution in the same "
-                  "task cleared the activities: protobuf Map::at CHECK-fails (throws) after the "
-                  "commit, which takes the server down";
   const std::string run_id = StartOk("wf-1");
   auto wft = PollWorkflowTask();
   ASSERT_TRUE(wft.has_value());
@@ -1391,9 +1382,6 @@ TEST_F(HistoryEngineTest, EagerActivityInATaskThatAlsoCompletesTheWorkflow) {
 }
 
 TEST_F(HistoryEngineTest, ScheduleToStartTimeoutAppliesToEveryAttempt) {
-  GTEST_SKIP() << "bug: the SCHEDULE_TO_START timer is armed only once, for attempt 1, when the "
-                  "activity is scheduled; a retry (attempt >= 2) waiting for a poller never "
-                  "times out (Temporal arms it for each attempt from its scheduled time)";
   auto running = RunUntilActivityStarted(
       "wf-1", {.start_to_close = 10s, .schedule_to_start = 5s, .retry = Retry(1s, 0)});
   ASSERT_TRUE(running.has_value());
@@ -1700,10 +1688,6 @@ TEST_F(HistoryEngineTest, TimersSurviveARestart) {
 }
 
 TEST_F(HistoryEngineTest, ActivityRetryDispatchSurvivesACrashBeforeItIsRecorded) {
-  GTEST_SKIP() << "bug: ProcessTimerTask(ACTIVITY_RETRY) hands AddTask a no-op on_settled and "
-                  "the timer task is deleted as soon as AddTask returns; when the retry is "
-                  "sync-matched and the process stops before RecordActivityTaskStarted commits, "
-                  "the attempt is never dispatched again";
   const std::string path = FileDb();
   Close();
   ASSERT_NO_FATAL_FAILURE(Open(path));
@@ -1737,9 +1721,6 @@ TEST_F(HistoryEngineTest, ActivityRetryDispatchSurvivesACrashBeforeItIsRecorded)
 }
 
 TEST_F(HistoryEngineTest, MoreDueTimersThanOneLoadBatchAreAllProcessed) {
-  GTEST_SKIP() << "bug: QueueProcessors::LoadTimers pages with `after = max(task_id)` over a "
-                  "query ordered by (visibility_ns, task_id), so with more than 1000 due timers "
-                  "in a shard the ones with smaller ids and later fire times are skipped";
   // More timer tasks are due than one LoadTimers page (1000) holds, and their ids do not follow
   // their fire times. All must run (and be deleted) without the clock moving.
   Close();
@@ -1774,7 +1755,7 @@ TEST_F(HistoryEngineTest, MoreDueTimersThanOneLoadBatchAreAllProcessed) {
   }
   ASSERT_TRUE(store_->CommitExecution(write, nullptr).ok());
   auto remaining = [&] {
-    auto tasks = store_->LoadTimerTasks(0, clock_.Now() + 1h, 0, 2 * kTimers);
+    auto tasks = store_->LoadTimerTasks(0, clock_.Now() + 1h, TimePoint::min(), 0, 2 * kTimers);
     return tasks.ok() ? static_cast<int>(tasks->size()) : -1;
   };
   ASSERT_EQ(remaining(), kTimers);

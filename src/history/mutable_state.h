@@ -287,6 +287,11 @@ struct Mutation {
     changed = true;
     AddTimer(eon::v1::HISTORY_TASK_TYPE_ACTIVITY_RETRY, now + delay, info.scheduled_event_id(),
              info.attempt());
+    if (info.has_schedule_to_start_timeout()) {  // each attempt must start in time
+      AddTimer(eon::v1::HISTORY_TASK_TYPE_ACTIVITY_TIMEOUT,
+               now + delay + FromProtoDuration(info.schedule_to_start_timeout()),
+               info.scheduled_event_id(), info.attempt(), enums::TIMEOUT_TYPE_SCHEDULE_TO_START);
+    }
   }
 
   // Schedules the next workflow task. A retry (attempt > 1) is transient: no event yet.

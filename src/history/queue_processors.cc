@@ -53,18 +53,25 @@ void QueueProcessors::Stop() {
 }
 
 Status QueueProcessors::LoadTimers(TimePoint until) {
+  // The window grows before the read: a timer committed during the read is then kept by Add
+  // (duplicates are dropped by id), never lost between the two.
+  {
+    std::lock_guard lock(mutex_);
+    timers_loaded_until_ = std::max(timers_loaded_until_, until);
+  }
   std::vector<persistence::StoredTask> loaded;
   for (int32_t shard = 0; shard < shard_count_; ++shard) {
-    int64_t after = 0;
+    TimePoint after_time = TimePoint::min();
+    int64_t after_id = 0;
     for (;;) {
-      // Ordered by time then id; paging by id alone is enough because we take them all.
-      EON_ASSIGN_OR_RETURN(auto page, store_.LoadTimerTasks(shard, until, after, kLoadBatch));
+      EON_ASSIGN_OR_RETURN(auto page,
+                           store_.LoadTimerTasks(shard, until, after_time, after_id, kLoadBatch));
       if (page.empty()) break;
-      for (auto& task : page) {
-        after = std::max(after, task.task_id);
-        loaded.push_back(std::move(task));
-      }
-      if (static_cast<int>(page.size()) < kLoadBatch) break;
+      after_time = FromTimestamp(page.back().task.fire_time());
+      after_id = page.back().task_id;
+      const bool last_page = static_cast<int>(page.size()) < kLoadBatch;
+      for (auto& task : page) loaded.push_back(std::move(task));
+      if (last_page) break;
     }
   }
   std::lock_guard lock(mutex_);
@@ -73,7 +80,6 @@ Status QueueProcessors::LoadTimers(TimePoint until) {
     TimePoint when = FromTimestamp(task.task.fire_time());
     timers_.emplace(when, std::move(task));
   }
-  timers_loaded_until_ = until;
   return Status::Ok();
 }
 

@@ -40,6 +40,7 @@ void MatchingEngine::Refill(Queue& queue, const QueueId& id) {
   }
   for (auto& record : *loaded) {
     queue.db_read_level = record.task_id;
+    if (!queue.outstanding_ids.insert(record.task_id).second) continue;
     queue.backlog.push_back({id, std::move(record.task), record.task_id});
   }
   if (static_cast<int>(loaded->size()) < options_.backlog_in_memory_max) queue.db_backlog_count = 0;
@@ -72,6 +73,7 @@ Status MatchingEngine::AddTask(const QueueId& queue_id, const eon::v1::QueueTask
       if (static_cast<int>(queue.backlog.size()) < options_.backlog_in_memory_max &&
           queue.db_backlog_count == 0) {
         queue.backlog.push_back({queue_id, task, task_id});
+        queue.outstanding_ids.insert(task_id);
         queue.db_read_level = std::max(queue.db_read_level, task_id);
       } else {
         ++queue.db_backlog_count;
@@ -79,7 +81,13 @@ Status MatchingEngine::AddTask(const QueueId& queue_id, const eon::v1::QueueTask
     }
   }
   if (on_settled) on_settled();
-  if (poller) Finish(std::move(poller), MatchedTask{queue_id, task, task_id, nullptr});
+  if (poller) {
+    {
+      std::lock_guard lock(mutex_);
+      queues_[queue_id].outstanding_ids.insert(task_id);
+    }
+    Finish(std::move(poller), MatchedTask{queue_id, task, task_id, nullptr});
+  }
   return Status::Ok();
 }
 
@@ -158,6 +166,10 @@ void MatchingEngine::ShutdownWorker(const std::string& namespace_id,
 void MatchingEngine::Done(const MatchedTask& task) {
   if (task.on_settled) task.on_settled();
   if (task.backlog_task_id == 0) return;
+  {
+    std::lock_guard lock(mutex_);
+    queues_[task.queue].outstanding_ids.erase(task.backlog_task_id);
+  }
   Status deleted = store_.DeleteQueueTask(task.queue.namespace_id, task.queue.name, task.queue.kind,
                                           task.backlog_task_id);
   if (!deleted.ok()) {
@@ -183,6 +195,7 @@ void MatchingEngine::Requeue(MatchedTask task) {
   {
     std::lock_guard lock(mutex_);
     Queue& queue = queues_[task.queue];
+    if (task.backlog_task_id != 0) queue.outstanding_ids.insert(task.backlog_task_id);
     while (!queue.pollers.empty() && !poller) poller = TakePoller(queue.pollers.front());
     if (!poller) {
       queue.backlog.push_front(std::move(task));

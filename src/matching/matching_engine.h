@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <tuple>
 
@@ -101,6 +102,8 @@ class MatchingEngine {
     std::list<PollId> pollers;        // oldest first
     int64_t db_read_level = 0;        // highest backlog task id loaded into memory
     int64_t db_backlog_count = 0;     // tasks in the database not yet loaded
+    // Backlog ids in memory or handed to a poller and not yet Done: a refill skips them.
+    std::set<int64_t> outstanding_ids;
   };
 
   // Takes the poller out of every index and returns it, or nullopt if already gone.

@@ -341,9 +341,6 @@ TEST_F(MatchingEngineTest, RequeuedTaskGoesBeforeOlderBacklogAndToAWaitingPoller
 }
 
 TEST_F(MatchingEngineTest, RequeuedTaskIsNotDeliveredTwiceWhenTheBacklogSpillsToTheDatabase) {
-  GTEST_SKIP() << "bug: Requeue of a sync-matched task writes it to the database with a task id "
-                  "above db_read_level while db_backlog_count > 0, so Refill loads it a second "
-                  "time (delivered as 1, 2, 3, 4, 1)";
   Close();
   ASSERT_NO_FATAL_FAILURE(Open(":memory:", MatchingOptions{.backlog_in_memory_max = 2}));
   // Task 1 is sync-matched; while its poller works, tasks 2..4 arrive (4 only in the database).

@@ -543,17 +543,22 @@ Result<std::vector<StoredTask>> SqliteStore::LoadTransferTasks(int32_t shard_id,
 }
 
 Result<std::vector<StoredTask>> SqliteStore::LoadTimerTasks(int32_t shard_id, TimePoint until,
+                                                            TimePoint after_time,
                                                             int64_t after_task_id, int limit) {
   return Read([&](SqliteDb& db) -> Result<std::vector<StoredTask>> {
     EON_ASSIGN_OR_RETURN(
         auto stmt,
         db.Prepare("SELECT task_id, data FROM tasks WHERE shard_id = ? AND category = ? AND "
-                   "visibility_ns <= ? AND task_id > ? ORDER BY visibility_ns, task_id LIMIT ?"));
+                   "visibility_ns <= ? AND (visibility_ns > ? OR (visibility_ns = ? AND "
+                   "task_id > ?)) ORDER BY visibility_ns, task_id LIMIT ?"));
+    const int64_t after_ns = ToUnixNanos(after_time);
     stmt->Bind(1, shard_id)
         .Bind(2, static_cast<int64_t>(TaskCategory::kTimer))
         .Bind(3, ToUnixNanos(until))
-        .Bind(4, after_task_id)
-        .Bind(5, limit);
+        .Bind(4, after_ns)
+        .Bind(5, after_ns)
+        .Bind(6, after_task_id)
+        .Bind(7, limit);
     return ReadTasks(*stmt, shard_id, TaskCategory::kTimer);
   });
 }

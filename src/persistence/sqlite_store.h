@@ -47,7 +47,8 @@ class SqliteStore final : public Store {
   Result<std::vector<StoredTask>> LoadTransferTasks(int32_t shard_id, int64_t after_task_id,
                                                     int limit) override;
   Result<std::vector<StoredTask>> LoadTimerTasks(int32_t shard_id, TimePoint until,
-                                                 int64_t after_task_id, int limit) override;
+                                                 TimePoint after_time, int64_t after_task_id,
+                                                 int limit) override;
   Status DeleteTasks(const std::vector<StoredTask>& tasks) override;
   Result<int64_t> AddQueueTask(const std::string& namespace_id, const std::string& queue, int kind,
                                const eon::v1::QueueTask& task) override;

@@ -118,7 +118,9 @@ class Store {
   // order.
   virtual Result<std::vector<StoredTask>> LoadTransferTasks(int32_t shard_id, int64_t after_task_id,
                                                             int limit) = 0;
+  // Timer pages continue after (after_time, after_task_id), the last task of the previous page.
   virtual Result<std::vector<StoredTask>> LoadTimerTasks(int32_t shard_id, TimePoint until,
+                                                         TimePoint after_time,
                                                          int64_t after_task_id, int limit) = 0;
   virtual Status DeleteTasks(const std::vector<StoredTask>& tasks) = 0;
 
