@@ -27,6 +27,8 @@ Flags:
       --log-level string      debug, info, warn, error or never (default "info")
       --ui-port int           Port for the web UI (accepted; the UI is not built yet)
       --headless              Disable the web UI (accepted; the UI is not built yet)
+      --time-skipping         Serve Temporal's TestService: while no test holds the lock and
+                              nothing runs, time jumps to the next timer (for tests)
       --sync-normal           Trade power-loss durability for speed (SQLite synchronous=NORMAL);
                               a kill -9 still loses nothing
   -h, --help                  Show this help
@@ -93,6 +95,8 @@ int ServerStartDev(int argc, char** argv) {
       int ignored;
       if (!next(&v) || !ParsePort(v, &ignored)) return Fail("--ui-port needs a port number");
     } else if (arg == "--headless") {
+    } else if (arg == "--time-skipping") {
+      options.time_skipping = true;
     } else if (arg == "--sync-normal") {
       options.synchronous_full = false;
     } else {

@@ -25,6 +25,23 @@ class SystemClock final : public Clock {
   TimePoint Now() const override { return std::chrono::system_clock::now(); }
 };
 
+// Real time plus an offset that only grows: the dev server's clock under time skipping.
+// Thread-safe.
+class SkippableClock final : public Clock {
+ public:
+  TimePoint Now() const override {
+    return std::chrono::system_clock::now() + Duration(offset_ns_.load());
+  }
+  // Moves the clock forward to `when` (never back).
+  void AdvanceTo(TimePoint when) {
+    Duration ahead = when - Now();
+    if (ahead.count() > 0) offset_ns_ += ahead.count();
+  }
+
+ private:
+  std::atomic<int64_t> offset_ns_{0};
+};
+
 // A clock that only moves when told to. Thread-safe.
 class ManualClock final : public Clock {
  public:

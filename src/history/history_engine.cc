@@ -10,6 +10,7 @@
 #include "history/mutable_state.h"
 #include "history/mutable_state_cache.h"
 #include "history/queue_processors.h"
+#include "history/time_skipper.h"
 #include "temporal/api/errordetails/v1/message.pb.h"
 
 namespace eon::history {
@@ -50,15 +51,26 @@ HistoryEngine::HistoryEngine(persistence::Store& store, Clock& clock,
 
 HistoryEngine::~HistoryEngine() { Stop(); }
 
+void HistoryEngine::EnableTimeSkipping(SkippableClock& clock) {
+  time_skipper_ = std::make_unique<TimeSkipper>(
+      clock, store_, [this] { return processors_ && processors_->Idle(); },
+      [this] {
+        if (processors_) processors_->ClockChanged();
+      });
+}
+
 Status HistoryEngine::Start() {
   EON_ASSIGN_OR_RETURN(shard_count_, store_.ShardCount());
   EON_ASSIGN_OR_RETURN(range_ids_, store_.AcquireShards());
   processors_ = std::make_unique<QueueProcessors>(*this, store_, clock_, task_executor_,
                                                   shard_count_, options_.timer_lookahead);
-  return processors_->Start();
+  EON_RETURN_IF_ERROR(processors_->Start());
+  if (time_skipper_) time_skipper_->Start();
+  return Status::Ok();
 }
 
 void HistoryEngine::Stop() {
+  if (time_skipper_) time_skipper_->Stop();
   if (processors_) processors_->Stop();
 }
 
@@ -86,7 +98,7 @@ Result<StoredExecution> HistoryEngine::Load(const ExecutionKey& key) {
   return stored;
 }
 
-Status HistoryEngine::Commit(persistence::ExecutionWrite& write) {
+Status HistoryEngine::Commit(persistence::ExecutionWrite& write, int64_t busy_before) {
   std::vector<persistence::StoredTask> created;
   Status committed = store_.CommitExecution(write, &created);
   ExecutionKey key{write.state.namespace_id(), write.state.workflow_id(), write.state.run_id()};
@@ -99,6 +111,11 @@ Status HistoryEngine::Commit(persistence::ExecutionWrite& write) {
     return committed;
   }
   cache_->Put(key, StoredExecution{write.state, write.expected_db_version + 1});
+  if (time_skipper_) {
+    int64_t busy_after = BusyCount(write.state);
+    if (write.new_run) busy_after += BusyCount(write.new_run->state);
+    time_skipper_->AddBusy(busy_after - busy_before);
+  }
   if (write.new_run) {
     const auto& run = write.new_run->state;
     cache_->Put({run.namespace_id(), run.workflow_id(), run.run_id()}, StoredExecution{run, 1});
@@ -136,7 +153,7 @@ Status HistoryEngine::MutateLocked(const ExecutionKey& key, const MutateFn& fn,
     write.new_run =
         std::make_shared<persistence::ExecutionWrite>(NewRunWrite(std::move(first), key.run_id));
   }
-  EON_RETURN_IF_ERROR(Commit(write));
+  EON_RETURN_IF_ERROR(Commit(write, BusyCount(stored.state)));
   if (after) *after = StoredExecution{std::move(write.state), stored.db_version + 1};
   return Status::Ok();
 }
@@ -316,7 +333,7 @@ Result<StartResult> HistoryEngine::StartLocked(const std::string& namespace_id,
   if (signal) AddSignal(m, *signal);
   m.ScheduleFirstWorkflowTask();
   persistence::ExecutionWrite write = NewRunWrite(std::move(m), expected_current);
-  EON_RETURN_IF_ERROR(Commit(write));
+  EON_RETURN_IF_ERROR(Commit(write, /*busy_before=*/0));
   return StartResult{spec.run_id, true, enums::WORKFLOW_EXECUTION_STATUS_RUNNING};
 }
 
@@ -1112,6 +1129,7 @@ Status HistoryEngine::ProcessTimerTask(const persistence::StoredTask& stored) {
             it->second.attempt() != task.attempt() || it->second.has_started_time()) {
           return Status::Ok();
         }
+        (*m.state.mutable_activities())[task.event_id()].set_awaiting_retry(false);
         m.AddTransfer(eon::v1::HISTORY_TASK_TYPE_DISPATCH_ACTIVITY_TASK, task.event_id(),
                       task.attempt(), it->second.task_queue());
         return Status::Ok();

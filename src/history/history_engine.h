@@ -49,6 +49,7 @@ struct StartResult {
 };
 
 class QueueProcessors;
+class TimeSkipper;
 class MutableStateCache;
 struct Mutation;
 struct RunSpec;
@@ -59,6 +60,10 @@ class HistoryEngine {
   HistoryEngine(persistence::Store& store, Clock& clock, matching::MatchingEngine& matching,
                 Executor& task_executor, EngineOptions options);
   ~HistoryEngine();
+
+  // Call before Start: serve time skipping on `clock` (which must be the engine's clock).
+  void EnableTimeSkipping(SkippableClock& clock);
+  TimeSkipper* time_skipper() { return time_skipper_.get(); }
 
   // Takes the shards, reloads the outbox and starts the queue processors.
   Status Start();
@@ -170,7 +175,8 @@ class HistoryEngine {
                       persistence::StoredExecution* after);
   Status Mutate(const persistence::ExecutionKey& key, const MutateFn& fn,
                 persistence::StoredExecution* after = nullptr);
-  Status Commit(persistence::ExecutionWrite& write);
+  // `busy_before`: BusyCount of the state the write replaces (0 for a new run).
+  Status Commit(persistence::ExecutionWrite& write, int64_t busy_before);
   Result<std::string> CurrentRunId(const std::string& namespace_id, const std::string& workflow_id);
   Result<persistence::ExecutionKey> ResolveKey(const std::string& namespace_id,
                                                const std::string& workflow_id,
@@ -189,6 +195,7 @@ class HistoryEngine {
   std::array<std::mutex, 1024> execution_locks_;
   std::unique_ptr<MutableStateCache> cache_;
   std::unique_ptr<QueueProcessors> processors_;
+  std::unique_ptr<TimeSkipper> time_skipper_;  // only with time skipping
 
   std::mutex watchers_mutex_;
   uint64_t next_watch_id_ = 1;  // guarded by watchers_mutex_

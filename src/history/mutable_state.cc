@@ -20,6 +20,15 @@ bool IsRunning(const eon::v1::ExecutionState& state) {
   return state.status() == enums::WORKFLOW_EXECUTION_STATUS_RUNNING;
 }
 
+int64_t BusyCount(const eon::v1::ExecutionState& state) {
+  if (!IsRunning(state)) return 0;
+  int64_t busy = state.workflow_task().scheduled_event_id() != 0 ? 1 : 0;
+  for (const auto& [id, activity] : state.activities()) {
+    if (!activity.awaiting_retry()) ++busy;
+  }
+  return busy;
+}
+
 Status WorkflowClosed() { return NotFound("workflow execution already completed"); }
 
 std::string TimeoutName(enums::TimeoutType type) {

@@ -24,6 +24,9 @@ namespace failure = temporal::api::failure::v1;
 namespace wfs = temporal::api::workflowservice::v1;
 
 bool IsRunning(const eon::v1::ExecutionState& state);
+// Workflow tasks and activities of a run that are in flight (not waiting on a timer): while any
+// is, time skipping waits.
+int64_t BusyCount(const eon::v1::ExecutionState& state);
 // NOT_FOUND, as Temporal answers anything aimed at a closed workflow.
 Status WorkflowClosed();
 std::string TimeoutName(enums::TimeoutType type);
@@ -284,6 +287,7 @@ struct Mutation {
     *info.mutable_current_attempt_scheduled_time() = ToTimestamp(now + delay);
     info.clear_started_time();
     info.clear_request_id();
+    info.set_awaiting_retry(true);
     changed = true;
     AddTimer(eon::v1::HISTORY_TASK_TYPE_ACTIVITY_RETRY, now + delay, info.scheduled_event_id(),
              info.attempt());

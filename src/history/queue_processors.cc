@@ -87,7 +87,7 @@ void QueueProcessors::Add(const std::vector<persistence::StoredTask>& tasks) {
   bool timer_added = false;
   for (const auto& task : tasks) {
     if (task.category == persistence::TaskCategory::kTransfer) {
-      executor_.Submit([this, task] { RunTransfer(task); });
+      Dispatch([this, task] { RunTransfer(task); });
       continue;
     }
     TimePoint when = FromTimestamp(task.task.fire_time());
@@ -103,6 +103,23 @@ void QueueProcessors::Add(const std::vector<persistence::StoredTask>& tasks) {
 
 void QueueProcessors::ClockChanged() { changed_.notify_all(); }
 
+void QueueProcessors::Dispatch(std::function<void()> fn) {
+  {
+    std::lock_guard lock(mutex_);
+    ++in_flight_;
+  }
+  executor_.Submit([this, fn = std::move(fn)] {
+    fn();
+    std::lock_guard lock(mutex_);
+    --in_flight_;
+  });
+}
+
+bool QueueProcessors::Idle() {
+  std::lock_guard lock(mutex_);
+  return in_flight_ == 0 && (timers_.empty() || timers_.begin()->first > clock_.Now());
+}
+
 void QueueProcessors::RunTransfer(const persistence::StoredTask& task) {
   Status status = engine_.ProcessTransferTask(task, [this, task] { Completed(task); });
   if (!status.ok()) {
@@ -113,7 +130,7 @@ void QueueProcessors::RunTransfer(const persistence::StoredTask& task) {
       std::lock_guard lock(mutex_);
       if (stopping_) return;
     }
-    executor_.Submit([this, task] { RunTransfer(task); });
+    Dispatch([this, task] { RunTransfer(task); });
   }
 }
 
@@ -144,7 +161,12 @@ void QueueProcessors::TimerLoop() {
     while (!timers_.empty() && timers_.begin()->first <= now) {
       persistence::StoredTask task = std::move(timers_.begin()->second);
       timers_.erase(timers_.begin());
-      executor_.Submit([this, task] { RunTimer(task); });
+      ++in_flight_;  // counted before the lock is dropped, so Idle never sees a gap
+      executor_.Submit([this, task] {
+        RunTimer(task);
+        std::lock_guard done(mutex_);
+        --in_flight_;
+      });
     }
     // The clock may be skipped by tests, so never sleep long.
     TimePoint next = timers_loaded_until_ - timer_lookahead_ / 2;

@@ -33,12 +33,16 @@ class QueueProcessors {
   void Add(const std::vector<persistence::StoredTask>& tasks);
   // Wakes the timer thread (after the clock moved).
   void ClockChanged();
+  // No timer is due and no task is being processed: time may be skipped.
+  bool Idle();
 
  private:
   void TimerLoop();
   void RunTransfer(const persistence::StoredTask& task);
   void RunTimer(const persistence::StoredTask& task);
   void Completed(const persistence::StoredTask& task);
+  // Runs `fn` on the executor, counted as in flight until it returns.
+  void Dispatch(std::function<void()> fn);
   void DeleteLoop();
   Status LoadTimers(TimePoint until);
 
@@ -56,6 +60,7 @@ class QueueProcessors {
   std::set<int64_t> timer_ids_;                               // guarded by mutex_
   TimePoint timers_loaded_until_{};                           // guarded by mutex_
   std::vector<persistence::StoredTask> completed_;            // guarded by mutex_
+  int in_flight_ = 0;                                         // guarded by mutex_
   std::thread timer_thread_;
   std::thread delete_thread_;
 };

@@ -39,6 +39,7 @@ class Statement {
   int64_t ColumnInt(int column) const { return sqlite3_column_int64(stmt_, column); }
   std::string ColumnText(int column) const;
   std::string_view ColumnBlob(int column) const;
+  sqlite3_stmt* raw() const { return stmt_; }
 
  private:
   SqliteDb& db_;

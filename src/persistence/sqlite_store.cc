@@ -563,6 +563,20 @@ Result<std::vector<StoredTask>> SqliteStore::LoadTimerTasks(int32_t shard_id, Ti
   });
 }
 
+Result<std::optional<TimePoint>> SqliteStore::NextTimerTime() {
+  return Read([&](SqliteDb& db) -> Result<std::optional<TimePoint>> {
+    EON_ASSIGN_OR_RETURN(auto stmt,
+                         db.Prepare("SELECT MIN(visibility_ns) FROM tasks WHERE category = ?"));
+    stmt->Bind(1, static_cast<int64_t>(TaskCategory::kTimer));
+    if (!stmt->Step()) {
+      EON_RETURN_IF_ERROR(stmt->status());
+      return std::optional<TimePoint>();
+    }
+    if (sqlite3_column_type(stmt->raw(), 0) == SQLITE_NULL) return std::optional<TimePoint>();
+    return std::optional<TimePoint>(FromUnixNanos(stmt->ColumnInt(0)));
+  });
+}
+
 Status SqliteStore::DeleteTasks(const std::vector<StoredTask>& tasks) {
   if (tasks.empty()) return Status::Ok();
   return Write([&](SqliteDb& db) -> Status {

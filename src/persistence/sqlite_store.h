@@ -50,6 +50,7 @@ class SqliteStore final : public Store {
                                                  TimePoint after_time, int64_t after_task_id,
                                                  int limit) override;
   Status DeleteTasks(const std::vector<StoredTask>& tasks) override;
+  Result<std::optional<TimePoint>> NextTimerTime() override;
   Result<int64_t> AddQueueTask(const std::string& namespace_id, const std::string& queue, int kind,
                                const eon::v1::QueueTask& task) override;
   Result<std::vector<QueueTaskRecord>> LoadQueueTasks(const std::string& namespace_id,

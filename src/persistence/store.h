@@ -123,6 +123,8 @@ class Store {
                                                          TimePoint after_time,
                                                          int64_t after_task_id, int limit) = 0;
   virtual Status DeleteTasks(const std::vector<StoredTask>& tasks) = 0;
+  // When the earliest timer task of any shard is due (nullopt: there is none).
+  virtual Result<std::optional<TimePoint>> NextTimerTime() = 0;
 
   // Task queue backlogs. kind: eon::v1::TaskQueueKind.
   virtual Result<int64_t> AddQueueTask(const std::string& namespace_id, const std::string& queue,

@@ -6,6 +6,7 @@
 #include "common/executor.h"
 #include "common/log.h"
 #include "frontend/rpc.h"
+#include "frontend/test_service.h"
 #include "frontend/workflow_service.h"
 #include "history/history_engine.h"
 #include "matching/matching_engine.h"
@@ -25,7 +26,14 @@ class ServerImpl final : public Server {
     store_options.path = options_.db_path;
     store_options.synchronous_full = options_.synchronous_full;
     EON_ASSIGN_OR_RETURN(store_, persistence::SqliteStore::Open(store_options));
-    namespaces_ = std::make_unique<namespaces::Registry>(*store_, clock_);
+    if (options_.time_skipping) {
+      auto skippable = std::make_unique<SkippableClock>();
+      skippable_clock_ = skippable.get();
+      clock_ = std::move(skippable);
+    } else {
+      clock_ = std::make_unique<SystemClock>();
+    }
+    namespaces_ = std::make_unique<namespaces::Registry>(*store_, *clock_);
     EON_RETURN_IF_ERROR(namespaces_->Load());
     EON_RETURN_IF_ERROR(namespaces_->Ensure("default"));
     for (const auto& name : options_.namespaces) EON_RETURN_IF_ERROR(namespaces_->Ensure(name));
@@ -36,13 +44,18 @@ class ServerImpl final : public Server {
     matching_ = std::make_unique<matching::MatchingEngine>(*store_, *scheduler_,
                                                            matching::MatchingOptions{});
     EON_RETURN_IF_ERROR(matching_->Recover());
-    history_ = std::make_unique<history::HistoryEngine>(*store_, clock_, *matching_,
+    history_ = std::make_unique<history::HistoryEngine>(*store_, *clock_, *matching_,
                                                         *task_executor_, history::EngineOptions{});
+    if (skippable_clock_) history_->EnableTimeSkipping(*skippable_clock_);
     EON_RETURN_IF_ERROR(history_->Start());
 
     router_ = std::make_unique<frontend::RpcRouter>(*request_executor_);
     workflow_service_ = frontend::RegisterWorkflowService(
         *router_, *namespaces_, *history_, *matching_, *scheduler_, frontend::FrontendOptions{});
+
+    if (history_->time_skipper()) {
+      test_service_ = frontend::RegisterTestService(*router_, *history_->time_skipper(), *clock_);
+    }
 
     grpc::ServerBuilder builder;
     // Another process on the port must make us fail, not share it.
@@ -75,6 +88,7 @@ class ServerImpl final : public Server {
     request_executor_.reset();
     task_executor_.reset();
     workflow_service_.reset();
+    test_service_.reset();
     router_.reset();
     history_.reset();
     matching_.reset();
@@ -104,7 +118,8 @@ class ServerImpl final : public Server {
 
  private:
   const ServerOptions options_;
-  SystemClock clock_;
+  std::unique_ptr<Clock> clock_;
+  SkippableClock* skippable_clock_ = nullptr;  // clock_, when time skipping
   bool stopped_ = false;
   std::string address_;
   std::unique_ptr<persistence::SqliteStore> store_;
@@ -116,6 +131,7 @@ class ServerImpl final : public Server {
   std::unique_ptr<history::HistoryEngine> history_;
   std::unique_ptr<frontend::RpcRouter> router_;
   std::unique_ptr<frontend::ServiceHandle> workflow_service_;
+  std::unique_ptr<frontend::ServiceHandle> test_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
 };
 

@@ -16,6 +16,7 @@ struct ServerOptions {
   std::string db_path = ":memory:";
   std::vector<std::string> namespaces;  // registered at start if missing; "default" always is
   bool synchronous_full = true;
+  bool time_skipping = false;  // serve TestService and skip time when idle (tests only)
   int request_threads = 16;
   int task_threads = 4;
 };
