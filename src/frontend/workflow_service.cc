@@ -330,6 +330,9 @@ void WorkflowService::GetWorkflowExecutionHistory(
   auto page =
       history_.GetWorkflowExecutionHistory(poll->namespace_id, request, &at_end, &poll->run_id);
   if (!page.ok() || !request.wait_new_event() || !at_end) return poll->done(std::move(page));
+  // The wait is for the run that was current when the request came: when it closes (say by
+  // continuing as new) the reader learns the next run's id from its close event.
+  poll->request.mutable_execution()->set_run_id(poll->run_id);
 
   // Long poll: wait for a change that gives the reader something (any new event, or with the
   // close filter the close event), or answer empty with a token at the deadline.
@@ -580,6 +583,14 @@ void WorkflowService::Register(RpcRouter& router) {
         EON_RETURN_IF_ERROR(CheckId(r.workflow_execution().workflow_id(), "WorkflowId"));
         EON_RETURN_IF_ERROR(history_.RequestCancelWorkflowExecution(ns->info().id(), r));
         return wfs::RequestCancelWorkflowExecutionResponse();
+      });
+  router.Unary<wfs::ResetStickyTaskQueueRequest, wfs::ResetStickyTaskQueueResponse>(
+      kService, "ResetStickyTaskQueue",
+      [this](CallContext&, const auto& r) -> Result<wfs::ResetStickyTaskQueueResponse> {
+        EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
+        EON_RETURN_IF_ERROR(CheckId(r.execution().workflow_id(), "WorkflowId"));
+        EON_RETURN_IF_ERROR(history_.ResetStickyTaskQueue(ns->info().id(), r.execution()));
+        return wfs::ResetStickyTaskQueueResponse();
       });
   router.Unary<wfs::ShutdownWorkerRequest, wfs::ShutdownWorkerResponse>(
       kService, "ShutdownWorker",

@@ -404,7 +404,10 @@ Result<wfs::PollWorkflowTaskQueueResponse> HistoryEngine::RecordWorkflowTaskStar
   response.mutable_workflow_execution_task_queue()->set_kind(enums::TASK_QUEUE_KIND_NORMAL);
   *response.mutable_scheduled_time() = wft.scheduled_time();
   *response.mutable_started_time() = wft.started_time();
-  EON_ASSIGN_OR_RETURN(auto page, store_.ReadHistory(s.namespace_id(), s.run_id(), 1,
+  // The sticky worker has the workflow cached: it gets only what happened since its last task.
+  const bool sticky = wft.task_queue() != s.task_queue();
+  const int64_t first_event_id = sticky ? s.previous_started_event_id() + 1 : 1;
+  EON_ASSIGN_OR_RETURN(auto page, store_.ReadHistory(s.namespace_id(), s.run_id(), first_event_id,
                                                      options_.history_page_size_max));
   for (auto& event : page.events) {
     if (event.event_id() > wft.started_event_id()) break;
@@ -445,6 +448,16 @@ Result<wfs::RespondWorkflowTaskCompletedResponse> HistoryEngine::RespondWorkflow
         *c->mutable_metering_metadata() = request.metering_metadata();
         m.state.set_previous_started_event_id(wft.started_event_id());
         m.state.clear_workflow_task();
+        const auto& sticky = request.sticky_attributes();
+        if (!sticky.worker_task_queue().name().empty() &&
+            sticky.worker_task_queue().name() != m.state.task_queue()) {
+          m.state.set_sticky_task_queue(sticky.worker_task_queue().name());
+          Duration timeout = FromProtoDuration(sticky.schedule_to_start_timeout());
+          if (timeout.count() <= 0) timeout = options_.default_sticky_schedule_to_start_timeout;
+          *m.state.mutable_sticky_schedule_to_start_timeout() = ToProtoDuration(timeout);
+        } else {
+          m.ClearSticky();
+        }
 
         outcome = ApplyCommands(m, request, completed.event_id(),
                                 CommandLimits{options_.eager_activities_max});
@@ -744,6 +757,17 @@ Result<StartResult> HistoryEngine::SignalWithStartWorkflowExecution(
   return StartLocked(namespace_id, start, &signal);
 }
 
+Status HistoryEngine::ResetStickyTaskQueue(const std::string& namespace_id,
+                                           const common::WorkflowExecution& execution) {
+  EON_ASSIGN_OR_RETURN(auto key,
+                       ResolveKey(namespace_id, execution.workflow_id(), execution.run_id()));
+  return Mutate(key, [&](Mutation& m) -> Status {
+    if (!IsRunning(m.state)) return WorkflowClosed();
+    if (!m.state.sticky_task_queue().empty()) m.ClearSticky();
+    return Status::Ok();
+  });
+}
+
 Status HistoryEngine::RequestCancelWorkflowExecution(
     const std::string& namespace_id, const wfs::RequestCancelWorkflowExecutionRequest& request) {
   const auto& execution = request.workflow_execution();
@@ -985,7 +1009,25 @@ Status HistoryEngine::ProcessTransferTask(const persistence::StoredTask& stored,
   queue_task.set_scheduled_event_id(task.event_id());
   queue_task.set_attempt(task.attempt());
   *queue_task.mutable_created_time() = ToTimestamp(clock_.Now());
-  return matching_.AddTask(queue, queue_task, std::move(on_settled));
+  const bool sticky = task.type() == eon::v1::HISTORY_TASK_TYPE_DISPATCH_WORKFLOW_TASK &&
+                      task.task_queue() != s.task_queue();
+  Status added = matching_.AddTask(queue, queue_task, on_settled, sticky);
+  if (added.code() != StatusCode::FAILED_PRECONDITION || !sticky) return added;
+  // The sticky worker is gone: the task goes to the normal queue (with full history) at once.
+  EON_RETURN_IF_ERROR(Mutate(key, [&](Mutation& m) -> Status {
+    auto* wft = m.state.mutable_workflow_task();
+    if (!IsRunning(m.state) || wft->scheduled_event_id() != task.event_id() ||
+        wft->started_event_id() != 0 || wft->task_queue() != task.task_queue()) {
+      return Status::Ok();
+    }
+    m.ClearSticky();
+    wft->set_task_queue(m.state.task_queue());
+    m.AddTransfer(eon::v1::HISTORY_TASK_TYPE_DISPATCH_WORKFLOW_TASK, wft->scheduled_event_id(),
+                  wft->attempt(), m.state.task_queue());
+    return Status::Ok();
+  }));
+  on_settled();
+  return Status::Ok();
 }
 
 Status HistoryEngine::ProcessTimerTask(const persistence::StoredTask& stored) {
@@ -995,18 +1037,22 @@ Status HistoryEngine::ProcessTimerTask(const persistence::StoredTask& stored) {
     case eon::v1::HISTORY_TASK_TYPE_WORKFLOW_TASK_TIMEOUT: {
       Status s = Mutate(key, [&](Mutation& m) -> Status {
         const auto wft = m.state.workflow_task();
+        const bool schedule_to_start = task.timeout_type() == enums::TIMEOUT_TYPE_SCHEDULE_TO_START;
         if (!IsRunning(m.state) || wft.scheduled_event_id() != task.event_id() ||
-            wft.attempt() != task.attempt() || wft.started_event_id() == 0) {
-          return Status::Ok();  // the task completed in time
+            wft.attempt() != task.attempt() ||
+            (schedule_to_start ? wft.started_event_id() != 0 || !m.WorkflowTaskIsSticky()
+                               : wft.started_event_id() == 0)) {
+          return Status::Ok();  // the task was taken, or completed, in time
         }
         if (!wft.transient()) {
           auto& event = m.AddEvent(enums::EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT);
           auto* a = event.mutable_workflow_task_timed_out_event_attributes();
           a->set_scheduled_event_id(wft.scheduled_event_id());
           a->set_started_event_id(wft.started_event_id());
-          a->set_timeout_type(enums::TIMEOUT_TYPE_START_TO_CLOSE);
+          a->set_timeout_type(task.timeout_type());
         }
-        m.EndWorkflowTaskAndRetry(wft.attempt(), /*reschedule=*/true);
+        // Not taken from the sticky queue in time: it goes to the normal queue.
+        m.EndWorkflowTaskAndRetry(wft.attempt(), /*reschedule=*/true, m.WorkflowTaskIsSticky());
         return Status::Ok();
       });
       return s.code() == StatusCode::NOT_FOUND ? Status::Ok() : s;

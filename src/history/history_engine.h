@@ -40,6 +40,7 @@ struct EngineOptions {
   int eager_activities_max = 8;      // activities handed out in one workflow task completion
   int signal_request_ids_max = 100;  // remembered for deduplication, per execution
   int pending_signals_max = 10'000;  // signals one execution may receive
+  Duration default_sticky_schedule_to_start_timeout = std::chrono::seconds(5);
 };
 
 struct StartResult {
@@ -116,6 +117,9 @@ class HistoryEngine {
   // start.
   Result<StartResult> SignalWithStartWorkflowExecution(
       const std::string& namespace_id, const wfs::SignalWithStartWorkflowExecutionRequest& request);
+  // Ends stickiness: the next workflow task goes to the normal queue with full history.
+  Status ResetStickyTaskQueue(const std::string& namespace_id,
+                              const temporal::api::common::v1::WorkflowExecution& execution);
   // Writes WorkflowExecutionCancelRequested and a workflow task; asking twice changes nothing.
   Status RequestCancelWorkflowExecution(const std::string& namespace_id,
                                         const wfs::RequestCancelWorkflowExecutionRequest& request);

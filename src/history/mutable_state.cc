@@ -20,6 +20,20 @@ bool IsRunning(const eon::v1::ExecutionState& state) {
   return state.status() == enums::WORKFLOW_EXECUTION_STATUS_RUNNING;
 }
 
+temporal::api::taskqueue::v1::TaskQueue WorkflowTaskQueue(const eon::v1::ExecutionState& state,
+                                                          const std::string& queue) {
+  temporal::api::taskqueue::v1::TaskQueue out;
+  out.set_name(queue);
+  if (queue == state.task_queue() || queue.empty()) {
+    out.set_name(state.task_queue());
+    out.set_kind(enums::TASK_QUEUE_KIND_NORMAL);
+  } else {
+    out.set_kind(enums::TASK_QUEUE_KIND_STICKY);
+    out.set_normal_name(state.task_queue());
+  }
+  return out;
+}
+
 int64_t BusyCount(const eon::v1::ExecutionState& state) {
   if (!IsRunning(state)) return 0;
   int64_t busy = state.workflow_task().scheduled_event_id() != 0 ? 1 : 0;
@@ -69,8 +83,7 @@ void AppendTransientWorkflowTaskEvents(const eon::v1::ExecutionState& state,
   scheduled->set_event_type(enums::EVENT_TYPE_WORKFLOW_TASK_SCHEDULED);
   *scheduled->mutable_event_time() = wft.scheduled_time();
   auto* s = scheduled->mutable_workflow_task_scheduled_event_attributes();
-  s->mutable_task_queue()->set_name(state.task_queue());
-  s->mutable_task_queue()->set_kind(enums::TASK_QUEUE_KIND_NORMAL);
+  *s->mutable_task_queue() = WorkflowTaskQueue(state, wft.task_queue());
   *s->mutable_start_to_close_timeout() = wft.start_to_close_timeout();
   s->set_attempt(wft.attempt());
   auto* started = history->add_events();

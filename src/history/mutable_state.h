@@ -32,6 +32,9 @@ Status WorkflowClosed();
 std::string TimeoutName(enums::TimeoutType type);
 // The start-to-close timeout of a workflow task attempt (longer for late retries).
 Duration WorkflowTaskTimeout(const eon::v1::WorkflowTaskInfo& wft);
+// The TaskQueue message of the queue a workflow task goes to (normal, or a sticky one).
+temporal::api::taskqueue::v1::TaskQueue WorkflowTaskQueue(const eon::v1::ExecutionState& state,
+                                                          const std::string& queue);
 // Appends the made-up Scheduled/Started events of a started transient workflow task.
 void AppendTransientWorkflowTaskEvents(const eon::v1::ExecutionState& state,
                                        hist::History* history);
@@ -251,8 +254,7 @@ struct Mutation {
   hist::HistoryEvent& AddWorkflowTaskScheduledEvent(int32_t attempt) {
     auto& event = AddEvent(enums::EVENT_TYPE_WORKFLOW_TASK_SCHEDULED);
     auto* attrs = event.mutable_workflow_task_scheduled_event_attributes();
-    attrs->mutable_task_queue()->set_name(state.task_queue());
-    attrs->mutable_task_queue()->set_kind(enums::TASK_QUEUE_KIND_NORMAL);
+    *attrs->mutable_task_queue() = WorkflowTaskQueue(state, state.workflow_task().task_queue());
     *attrs->mutable_start_to_close_timeout() = state.task_timeout();
     attrs->set_attempt(attempt);
     return event;
@@ -299,13 +301,16 @@ struct Mutation {
   }
 
   // Schedules the next workflow task. A retry (attempt > 1) is transient: no event yet.
+  // With a sticky worker the task goes to its sticky queue, and moves to the normal queue if
+  // that worker does not take it within the sticky schedule-to-start timeout.
   void ScheduleWorkflowTask(int32_t attempt) {
     auto* wft = state.mutable_workflow_task();
     wft->Clear();
     wft->set_attempt(attempt);
     *wft->mutable_scheduled_time() = ToTimestamp(now);
     *wft->mutable_start_to_close_timeout() = state.task_timeout();
-    wft->set_task_queue(state.task_queue());
+    const bool sticky = !state.sticky_task_queue().empty();
+    wft->set_task_queue(sticky ? state.sticky_task_queue() : state.task_queue());
     if (attempt > 1) {
       wft->set_transient(true);
       wft->set_scheduled_event_id(state.next_event_id());
@@ -314,7 +319,21 @@ struct Mutation {
       wft->set_scheduled_event_id(AddWorkflowTaskScheduledEvent(attempt).event_id());
     }
     AddTransfer(eon::v1::HISTORY_TASK_TYPE_DISPATCH_WORKFLOW_TASK, wft->scheduled_event_id(),
-                attempt, state.task_queue());
+                attempt, wft->task_queue());
+    if (sticky) {
+      AddTimer(eon::v1::HISTORY_TASK_TYPE_WORKFLOW_TASK_TIMEOUT,
+               now + FromProtoDuration(state.sticky_schedule_to_start_timeout()),
+               wft->scheduled_event_id(), attempt, enums::TIMEOUT_TYPE_SCHEDULE_TO_START);
+    }
+  }
+
+  bool WorkflowTaskIsSticky() const {
+    return state.workflow_task().task_queue() != state.task_queue();
+  }
+  void ClearSticky() {
+    state.clear_sticky_task_queue();
+    state.clear_sticky_schedule_to_start_timeout();
+    changed = true;
   }
 
   // Turns a scheduled (not started) transient workflow task into an ordinary first attempt, its
@@ -380,6 +399,7 @@ struct Mutation {
   void FailWorkflowTask(enums::WorkflowTaskFailedCause cause, const failure::Failure* why,
                         const std::string& identity, bool reschedule) {
     const auto wft = state.workflow_task();
+    const bool was_sticky = WorkflowTaskIsSticky();
     if (!wft.transient()) {  // a transient attempt's failure is not recorded, as in Temporal
       auto& event = AddEvent(enums::EVENT_TYPE_WORKFLOW_TASK_FAILED);
       auto* attrs = event.mutable_workflow_task_failed_event_attributes();
@@ -389,16 +409,24 @@ struct Mutation {
       if (why) *attrs->mutable_failure() = *why;
       attrs->set_identity(identity);
     }
-    EndWorkflowTaskAndRetry(wft.attempt(), reschedule);
+    EndWorkflowTaskAndRetry(wft.attempt(), reschedule, was_sticky);
   }
 
   // After a failed or timed-out workflow task: writes what was buffered and schedules the next
   // attempt. New events make the next task an ordinary first attempt again.
-  void EndWorkflowTaskAndRetry(int32_t failed_attempt, bool reschedule) {
+  // A task that failed on a sticky queue is the sticky worker's trouble, not the workflow's:
+  // stickiness ends and the attempt count stays, as in Temporal.
+  void EndWorkflowTaskAndRetry(int32_t failed_attempt, bool reschedule, bool was_sticky) {
     state.clear_workflow_task();
     changed = true;
+    if (was_sticky) ClearSticky();
     bool wrote_new_events = FlushBuffered();
-    if (reschedule) ScheduleWorkflowTask(wrote_new_events ? 1 : failed_attempt + 1);
+    if (!reschedule) return;
+    if (wrote_new_events) {
+      ScheduleWorkflowTask(1);
+    } else {
+      ScheduleWorkflowTask(was_sticky ? failed_attempt : failed_attempt + 1);
+    }
   }
 };
 

@@ -47,7 +47,7 @@ void MatchingEngine::Refill(Queue& queue, const QueueId& id) {
 }
 
 Status MatchingEngine::AddTask(const QueueId& queue_id, const eon::v1::QueueTask& task,
-                               std::function<void()> on_settled) {
+                               std::function<void()> on_settled, bool sticky) {
   std::optional<Poller> poller;
   {
     std::lock_guard lock(mutex_);
@@ -55,6 +55,11 @@ Status MatchingEngine::AddTask(const QueueId& queue_id, const eon::v1::QueueTask
     while (!queue.pollers.empty() && !poller) {
       PollId id = queue.pollers.front();
       poller = TakePoller(id);
+    }
+    if (!poller && sticky &&
+        (queue.worker_shut_down || queue.last_poll.time_since_epoch().count() == 0 ||
+         std::chrono::steady_clock::now() - queue.last_poll > options_.sticky_worker_gone)) {
+      return FailedPrecondition("sticky worker unavailable on " + queue_id.name);
     }
   }
   if (poller) {
@@ -100,6 +105,8 @@ MatchingEngine::PollId MatchingEngine::Poll(const QueueId& queue_id, const Polle
     std::lock_guard lock(mutex_);
     id = next_poll_id_++;
     Queue& queue = queues_[queue_id];
+    queue.last_poll = std::chrono::steady_clock::now();
+    queue.worker_shut_down = false;
     if (queue.backlog.empty()) Refill(queue, queue_id);
     if (!queue.backlog.empty()) {
       ready = std::move(queue.backlog.front());
@@ -122,7 +129,10 @@ std::optional<MatchingEngine::Poller> MatchingEngine::TakePoller(PollId id) {
   Poller poller = std::move(it->second);
   pollers_.erase(it);
   auto queue = queues_.find(poller.queue);
-  if (queue != queues_.end()) queue->second.pollers.remove(id);
+  if (queue != queues_.end()) {
+    queue->second.pollers.remove(id);
+    queue->second.last_poll = std::chrono::steady_clock::now();
+  }
   return poller;
 }
 
@@ -155,6 +165,11 @@ void MatchingEngine::ShutdownWorker(const std::string& namespace_id,
                          (!identity.empty() && poller.info.identity == identity) ||
                          (!sticky_queue.empty() && poller.queue.name == sticky_queue);
       if (same_worker) ids.push_back(id);
+    }
+    if (!sticky_queue.empty()) {
+      auto queue =
+          queues_.find(QueueId{namespace_id, sticky_queue, eon::v1::TASK_QUEUE_KIND_WORKFLOW});
+      if (queue != queues_.end()) queue->second.worker_shut_down = true;
     }
     for (PollId id : ids) {
       if (auto poller = TakePoller(id)) finished.push_back(std::move(*poller));

@@ -53,6 +53,8 @@ struct PollerInfo {
 struct MatchingOptions {
   std::chrono::milliseconds long_poll_max{60'000};  // an idle poll is answered empty by then
   int backlog_in_memory_max = 10'000;               // per queue; the rest waits in the database
+  // A sticky queue with no poll for this long has lost its worker.
+  std::chrono::milliseconds sticky_worker_gone{10'000};
 };
 
 class MatchingEngine {
@@ -70,8 +72,10 @@ class MatchingEngine {
   // Hands the task to a waiting poller or writes it to the backlog. `on_settled` runs once the
   // producer may forget the task: before AddTask returns when it went to the backlog, or when
   // the poller that took it calls Done or Requeue. Not called when AddTask fails.
+  // A sticky queue's task is only taken while its worker polls (now, or a poll ended within
+  // sticky_worker_gone): otherwise AddTask answers FAILED_PRECONDITION and keeps nothing.
   Status AddTask(const QueueId& queue, const eon::v1::QueueTask& task,
-                 std::function<void()> on_settled);
+                 std::function<void()> on_settled, bool sticky = false);
 
   // Parks a poll until a task comes or `deadline` passes. `deliver` runs exactly once: inside
   // Poll when a task is waiting, else on the thread that matched, timed out or cancelled it.
@@ -104,6 +108,8 @@ class MatchingEngine {
     int64_t db_backlog_count = 0;     // tasks in the database not yet loaded
     // Backlog ids in memory or handed to a poller and not yet Done: a refill skips them.
     std::set<int64_t> outstanding_ids;
+    std::chrono::steady_clock::time_point last_poll{};  // when a poll last arrived or left
+    bool worker_shut_down = false;                      // its worker said it stopped
   };
 
   // Takes the poller out of every index and returns it, or nullopt if already gone.

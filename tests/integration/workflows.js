@@ -11,8 +11,19 @@ const {
   CancellationScope,
   CancelledFailure,
   TimeoutFailure,
+  condition,
+  continueAsNew,
+  defineSignal,
+  isCancellation,
+  patched,
   proxyActivities,
   proxyLocalActivities,
+  setHandler,
+  sleep,
+  upsertMemo,
+  upsertSearchAttributes,
+  uuid4,
+  workflowInfo,
 } = require('@temporalio/workflow');
 
 const acts = proxyActivities({
@@ -121,6 +132,136 @@ async function cancelActivity(name, args, options, gateArgs) {
   return await outcome;
 }
 
+// ---------------------------------------------------------------------------
+// workflow features run by the server: timers, signals, cancellation, continue-as-new,
+// retries, cron, markers and properties (workflows.test.js)
+
+/** Returns its argument at once (no commands but the completion). */
+async function returnValue(value) {
+  return value;
+}
+
+/** Sleeps `ms` milliseconds on a durable timer and returns `ms`. */
+async function sleeper(ms) {
+  await sleep(ms);
+  return ms;
+}
+
+/** Starts timers of the given durations (ms) at once; returns the durations in the order they fired. */
+async function timersInOrder(durations) {
+  const fired = [];
+  await Promise.all(durations.map((d) => sleep(d).then(() => fired.push(d))));
+  return fired;
+}
+
+const stopSignal = defineSignal('stop');
+
+/** Starts a 1 h timer in a cancellable scope and cancels that scope when signal 'stop' arrives. */
+async function cancelTimerOnSignal() {
+  let stopped = false;
+  setHandler(stopSignal, () => {
+    stopped = true;
+  });
+  const scope = new CancellationScope();
+  const timer = scope.run(() => sleep('1h'));
+  await condition(() => stopped);
+  scope.cancel();
+  try {
+    await timer;
+    return 'timer fired';
+  } catch (err) {
+    if (isCancellation(err)) return 'timer cancelled';
+    throw err;
+  }
+}
+
+const unblockSignal = defineSignal('unblock');
+
+/** Waits for signal 'unblock' and returns its argument. */
+async function waitForSignal() {
+  let received;
+  setHandler(unblockSignal, (value) => {
+    received = { value };
+  });
+  await condition(() => received !== undefined);
+  return received.value;
+}
+
+const addSignal = defineSignal('add');
+
+/** Collects the arguments of 'add' signals until it has `count` of them; returns them in arrival order. */
+async function collectSignals(count) {
+  const values = [];
+  setHandler(addSignal, (value) => {
+    values.push(value);
+  });
+  await condition(() => values.length >= count);
+  return values;
+}
+
+/**
+ * Awaits a 1 h timer. When the workflow is cancelled, runs activity cleanup(tag) in a
+ * non-cancellable scope and completes with its result.
+ */
+async function cleanupOnCancel(tag) {
+  try {
+    await sleep('1h');
+    return 'slept';
+  } catch (err) {
+    if (!isCancellation(err)) throw err;
+    return await CancellationScope.nonCancellable(() => acts.cleanup(tag));
+  }
+}
+
+/** Continues as new with n - 1 until n is 0, then returns 'done'. */
+async function countdown(n) {
+  if (n > 0) await continueAsNew(n - 1);
+  return 'done';
+}
+
+/** Fails with a retryable ApplicationFailure until workflowInfo().attempt reaches succeedOnAttempt. */
+async function failUntilAttempt(succeedOnAttempt) {
+  const { attempt } = workflowInfo();
+  if (attempt < succeedOnAttempt) {
+    throw ApplicationFailure.retryable(`attempt ${attempt} fails`, 'FlakyWorkflow');
+  }
+  return { attempt };
+}
+
+/** A cron workflow: returns 1 + the count returned by the previous run (workflowInfo().lastResult). */
+async function cronCounter() {
+  const info = workflowInfo();
+  const previous = info.lastResult?.count ?? 0;
+  return { count: previous + 1, cronSchedule: info.cronSchedule };
+}
+
+/** Returns whether patched('my-patch') is true (it is, on first execution). */
+async function patchedWorkflow() {
+  return patched('my-patch') ? 'patched' : 'not patched';
+}
+
+/**
+ * Draws uuid4() and Math.random() values, hands them to activity echo, waits for signal
+ * 'unblock', then returns the values (as computed by this execution, which may be a replay).
+ */
+async function randomAcrossReplay() {
+  const drawn = { uuid: uuid4(), random: Math.random() };
+  const echoed = await acts.echo(drawn);
+  let unblocked = false;
+  setHandler(unblockSignal, () => {
+    unblocked = true;
+  });
+  await condition(() => unblocked);
+  return { drawn, echoed, later: { uuid: uuid4(), random: Math.random() } };
+}
+
+/** Upserts search attribute CustomKeywordField=['x'] and memo {k: 'v'}, then returns. */
+async function upsertProperties() {
+  upsertSearchAttributes({ CustomKeywordField: ['x'] });
+  upsertMemo({ k: 'v' });
+  return 'upserted';
+}
+
 module.exports = {
   greet,
   twoSequential,
@@ -132,4 +273,17 @@ module.exports = {
   runActivity,
   runLocalActivity,
   cancelActivity,
+  returnValue,
+  sleeper,
+  timersInOrder,
+  cancelTimerOnSignal,
+  waitForSignal,
+  collectSignals,
+  cleanupOnCancel,
+  countdown,
+  failUntilAttempt,
+  cronCounter,
+  patchedWorkflow,
+  randomAcrossReplay,
+  upsertProperties,
 };
