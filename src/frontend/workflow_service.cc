@@ -4,6 +4,7 @@
 #include "common/ids.h"
 #include "common/log.h"
 #include "history/mutable_state.h"
+#include "temporal/api/errordetails/v1/message.pb.h"
 #include "temporal/api/workflowservice/v1/service.grpc.pb.h"
 
 namespace eon::frontend {
@@ -128,8 +129,30 @@ class WorkflowService final : public ServiceHandle {
   template <typename Resp>
   void PollQueue(std::shared_ptr<CallContext> ctx, matching::QueueId queue,
                  matching::PollerInfo poller, std::chrono::steady_clock::time_point deadline,
-                 std::function<Result<Resp>(const eon::v1::QueueTask&)> start,
+                 std::function<Result<Resp>(const matching::MatchedTask&)> start,
                  std::function<void(Result<Resp>)> done);
+
+  // Queries waiting for a worker's answer, by id. A query is answered once: by the worker, or
+  // with an error when its workflow is gone; a caller that leaves removes it.
+  using QueryDone = std::function<void(Result<wfs::QueryWorkflowResponse>)>;
+  void AnswerQuery(const std::string& query_id, Result<wfs::QueryWorkflowResponse> answer) {
+    QueryDone done;
+    {
+      std::lock_guard lock(queries_mutex_);
+      auto it = queries_.find(query_id);
+      if (it == queries_.end()) return;
+      done = std::move(it->second);
+      queries_.erase(it);
+    }
+    done(std::move(answer));
+  }
+  void QueryWorkflow(std::shared_ptr<CallContext> ctx, const wfs::QueryWorkflowRequest& request,
+                     QueryDone done);
+  Result<wfs::RespondQueryTaskCompletedResponse> RespondQueryTaskCompleted(
+      const wfs::RespondQueryTaskCompletedRequest& request);
+
+  std::mutex queries_mutex_;
+  std::map<std::string, QueryDone> queries_;  // guarded by queries_mutex_
 
   namespaces::Registry& namespaces_;
   history::HistoryEngine& history_;
@@ -235,11 +258,10 @@ template <typename Resp>
 void WorkflowService::PollQueue(std::shared_ptr<CallContext> ctx, matching::QueueId queue,
                                 matching::PollerInfo poller,
                                 std::chrono::steady_clock::time_point deadline,
-                                std::function<Result<Resp>(const eon::v1::QueueTask&)> start,
+                                std::function<Result<Resp>(const matching::MatchedTask&)> start,
                                 std::function<void(Result<Resp>)> done) {
-  auto poll_id = std::make_shared<std::atomic<matching::MatchingEngine::PollId>>(0);
-  auto deliver = [this, ctx, queue, poller, deadline, start, done,
-                  poll_id](std::optional<matching::MatchedTask> matched) {
+  auto deliver = [this, ctx, queue, poller, deadline, start,
+                  done](std::optional<matching::MatchedTask> matched) {
     if (!matched) {
       done(Resp());  // timed out or cancelled: an empty answer, not an error
       return;
@@ -247,7 +269,7 @@ void WorkflowService::PollQueue(std::shared_ptr<CallContext> ctx, matching::Queu
     // Recording the start writes to the database: never on the matching caller's thread.
     executor_->Submit(
         [this, ctx, queue, poller, deadline, start, done, matched = std::move(*matched)] {
-          auto response = start(matched.task);
+          auto response = start(matched);
           if (response.ok()) {
             matching_.Done(matched);
             done(std::move(response));
@@ -268,7 +290,6 @@ void WorkflowService::PollQueue(std::shared_ptr<CallContext> ctx, matching::Queu
         });
   };
   auto id = matching_.Poll(queue, poller, deadline, deliver);
-  poll_id->store(id);
   ctx->OnCancel([this, id] { matching_.CancelPoll(id); });
 }
 
@@ -286,8 +307,17 @@ void WorkflowService::PollWorkflowTaskQueue(
   std::string identity = request.identity();
   PollQueue<wfs::PollWorkflowTaskQueueResponse>(
       ctx, queue, poller, PollDeadline(*ctx, options_.long_poll_max),
-      [this, poll_request_id, identity](const eon::v1::QueueTask& task) {
-        return history_.RecordWorkflowTaskStarted(task, poll_request_id, identity);
+      [this, poll_request_id, identity](
+          const matching::MatchedTask& matched) -> Result<wfs::PollWorkflowTaskQueueResponse> {
+        if (matched.query_id.empty()) {
+          return history_.RecordWorkflowTaskStarted(matched.task, poll_request_id, identity);
+        }
+        auto response = history_.QueryTaskResponse(matched.task, matched.query_id, matched.query);
+        if (!response.ok()) {
+          AnswerQuery(matched.query_id, response.status());
+          return NotFound("the queried workflow is gone");  // poll on
+        }
+        return response;
       },
       std::move(done));
 }
@@ -308,9 +338,9 @@ void WorkflowService::PollActivityTaskQueue(
   PollQueue<wfs::PollActivityTaskQueueResponse>(
       ctx, queue, poller, PollDeadline(*ctx, options_.long_poll_max),
       [this, poll_request_id, identity, namespace_name](
-          const eon::v1::QueueTask& task) -> Result<wfs::PollActivityTaskQueueResponse> {
-        EON_ASSIGN_OR_RETURN(auto response,
-                             history_.RecordActivityTaskStarted(task, poll_request_id, identity));
+          const matching::MatchedTask& matched) -> Result<wfs::PollActivityTaskQueueResponse> {
+        EON_ASSIGN_OR_RETURN(auto response, history_.RecordActivityTaskStarted(
+                                                matched.task, poll_request_id, identity));
         response.set_workflow_namespace(namespace_name);
         return response;
       },
@@ -390,6 +420,78 @@ void WorkflowService::Answer(const std::shared_ptr<HistoryPoll>& poll,
   history_.Unwatch(poll->watch_id);
   scheduler_.Cancel(poll->deadline_id);
   poll->done(std::move(result));
+}
+
+void WorkflowService::QueryWorkflow(std::shared_ptr<CallContext> ctx,
+                                    const wfs::QueryWorkflowRequest& request, QueryDone done) {
+  auto ns = ResolveNamespace(request.namespace_());
+  if (!ns.ok()) return done(ns.status());
+  Status valid = CheckId(request.execution().workflow_id(), "WorkflowId");
+  if (valid.ok()) valid = CheckId(request.query().query_type(), "QueryType");
+  if (!valid.ok()) return done(valid);
+  auto target = history_.PrepareQuery((*ns)->info().id(), request.execution(),
+                                      request.query_reject_condition());
+  if (!target.ok()) return done(target.status());
+  if (target->rejected) {
+    wfs::QueryWorkflowResponse response;
+    response.mutable_query_rejected()->set_status(target->status);
+    return done(response);
+  }
+  matching::MatchedTask query;
+  query.task.set_namespace_id(target->key.namespace_id);
+  query.task.set_workflow_id(target->key.workflow_id);
+  query.task.set_run_id(target->key.run_id);
+  query.query_id = NewUuid();
+  query.query = request.query();
+  const std::string query_id = query.query_id;
+  {
+    std::lock_guard lock(queries_mutex_);
+    queries_.emplace(query_id, std::move(done));
+  }
+  // The sticky worker has the workflow cached: it answers without replaying. A query waits for
+  // a worker as long as its caller does (it is never written anywhere).
+  matching::QueueId queue{target->key.namespace_id, target->sticky_queue,
+                          eon::v1::TASK_QUEUE_KIND_WORKFLOW};
+  Status added = FailedPrecondition("no sticky worker");
+  if (!target->sticky_queue.empty()) added = matching_.AddQuery(queue, query, /*sticky=*/true);
+  if (!added.ok()) {
+    queue.name = target->normal_queue;
+    added = matching_.AddQuery(queue, query, /*sticky=*/false);
+  }
+  if (!added.ok()) return AnswerQuery(query_id, added);
+  ctx->OnCancel([this, queue, query_id] {
+    matching_.RemoveQuery(queue, query_id);
+    AnswerQuery(query_id, Status(StatusCode::CANCELLED, "the caller went away"));
+  });
+}
+
+Result<wfs::RespondQueryTaskCompletedResponse> WorkflowService::RespondQueryTaskCompleted(
+    const wfs::RespondQueryTaskCompletedRequest& request) {
+  EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(request.namespace_()));
+  EON_ASSIGN_OR_RETURN(auto token,
+                       ParseToken(request.task_token(), ns, eon::v1::TASK_QUEUE_KIND_WORKFLOW));
+  if (token.query_id().empty()) {
+    return InvalidArgument("the task token is not a query task's token");
+  }
+  {
+    std::lock_guard lock(queries_mutex_);
+    if (!queries_.count(token.query_id())) {
+      return NotFound("query " + token.query_id() + " not found (its caller may have left)");
+    }
+  }
+  if (request.completed_type() == enums::QUERY_RESULT_TYPE_ANSWERED) {
+    wfs::QueryWorkflowResponse response;
+    *response.mutable_query_result() = request.query_result();
+    AnswerQuery(token.query_id(), response);
+  } else {
+    // The SDKs turn INVALID_ARGUMENT into their "query failed / not registered" errors.
+    temporal::api::errordetails::v1::QueryFailedFailure detail;
+    *detail.mutable_failure() = request.failure();
+    std::string message =
+        request.error_message().empty() ? request.failure().message() : request.error_message();
+    AnswerQuery(token.query_id(), InvalidArgument(message).WithDetail(detail));
+  }
+  return wfs::RespondQueryTaskCompletedResponse();
 }
 
 void WorkflowService::Register(RpcRouter& router) {
@@ -592,6 +694,12 @@ void WorkflowService::Register(RpcRouter& router) {
         EON_RETURN_IF_ERROR(history_.ResetStickyTaskQueue(ns->info().id(), r.execution()));
         return wfs::ResetStickyTaskQueueResponse();
       });
+  router.Async<wfs::QueryWorkflowRequest, wfs::QueryWorkflowResponse>(
+      kService, "QueryWorkflow",
+      [this](auto ctx, const auto& r, auto done) { QueryWorkflow(ctx, r, std::move(done)); });
+  router.Unary<wfs::RespondQueryTaskCompletedRequest, wfs::RespondQueryTaskCompletedResponse>(
+      kService, "RespondQueryTaskCompleted",
+      [this](CallContext&, const auto& r) { return RespondQueryTaskCompleted(r); });
   router.Unary<wfs::ShutdownWorkerRequest, wfs::ShutdownWorkerResponse>(
       kService, "ShutdownWorker",
       [this](CallContext&, const auto& r) -> Result<wfs::ShutdownWorkerResponse> {

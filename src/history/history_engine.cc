@@ -757,6 +757,57 @@ Result<StartResult> HistoryEngine::SignalWithStartWorkflowExecution(
   return StartLocked(namespace_id, start, &signal);
 }
 
+Result<QueryTarget> HistoryEngine::PrepareQuery(const std::string& namespace_id,
+                                                const common::WorkflowExecution& execution,
+                                                enums::QueryRejectCondition condition) {
+  EON_ASSIGN_OR_RETURN(auto key,
+                       ResolveKey(namespace_id, execution.workflow_id(), execution.run_id()));
+  EON_ASSIGN_OR_RETURN(auto stored, Load(key));
+  const auto& s = stored.state;
+  QueryTarget target;
+  target.key = key;
+  target.normal_queue = s.task_queue();
+  if (IsRunning(s)) target.sticky_queue = s.sticky_task_queue();
+  target.status = s.status();
+  switch (condition) {
+    case enums::QUERY_REJECT_CONDITION_NOT_OPEN:
+      target.rejected = !IsRunning(s);
+      break;
+    case enums::QUERY_REJECT_CONDITION_NOT_COMPLETED_CLEANLY:
+      target.rejected = !IsRunning(s) && s.status() != enums::WORKFLOW_EXECUTION_STATUS_COMPLETED;
+      break;
+    default:
+      break;
+  }
+  return target;
+}
+
+Result<wfs::PollWorkflowTaskQueueResponse> HistoryEngine::QueryTaskResponse(
+    const eon::v1::QueueTask& task, const std::string& query_id,
+    const temporal::api::query::v1::WorkflowQuery& query) {
+  EON_ASSIGN_OR_RETURN(auto stored, Load({task.namespace_id(), task.workflow_id(), task.run_id()}));
+  const auto& s = stored.state;
+  eon::v1::TaskToken token;
+  token.set_kind(eon::v1::TASK_QUEUE_KIND_WORKFLOW);
+  token.set_namespace_id(s.namespace_id());
+  token.set_workflow_id(s.workflow_id());
+  token.set_run_id(s.run_id());
+  token.set_query_id(query_id);
+  wfs::PollWorkflowTaskQueueResponse response;
+  response.set_task_token(token.SerializeAsString());
+  response.mutable_workflow_execution()->set_workflow_id(s.workflow_id());
+  response.mutable_workflow_execution()->set_run_id(s.run_id());
+  response.mutable_workflow_type()->set_name(s.workflow_type());
+  response.set_previous_started_event_id(s.previous_started_event_id());
+  response.set_attempt(1);
+  *response.mutable_workflow_execution_task_queue() = WorkflowTaskQueue(s, s.task_queue());
+  response.mutable_history();  // present and empty: see the header
+  *response.mutable_query() = query;
+  *response.mutable_scheduled_time() = ToTimestamp(clock_.Now());
+  *response.mutable_started_time() = response.scheduled_time();
+  return response;
+}
+
 Status HistoryEngine::ResetStickyTaskQueue(const std::string& namespace_id,
                                            const common::WorkflowExecution& execution) {
   EON_ASSIGN_OR_RETURN(auto key,

@@ -43,6 +43,15 @@ struct EngineOptions {
   Duration default_sticky_schedule_to_start_timeout = std::chrono::seconds(5);
 };
 
+// Where a query goes, or why it is rejected.
+struct QueryTarget {
+  persistence::ExecutionKey key;
+  std::string normal_queue;
+  std::string sticky_queue;  // "" when the workflow has no sticky worker
+  temporal::api::enums::v1::WorkflowExecutionStatus status{};
+  bool rejected = false;  // by the request's query reject condition
+};
+
 struct StartResult {
   std::string run_id;
   bool started = false;
@@ -117,6 +126,16 @@ class HistoryEngine {
   // start.
   Result<StartResult> SignalWithStartWorkflowExecution(
       const std::string& namespace_id, const wfs::SignalWithStartWorkflowExecutionRequest& request);
+  // Queries: where to send one (and whether its reject condition rejects it), and the poll
+  // answer a worker gets for it. The answer carries no history: a worker that has the workflow
+  // cached answers from its cache, another fetches the history itself.
+  Result<QueryTarget> PrepareQuery(const std::string& namespace_id,
+                                   const temporal::api::common::v1::WorkflowExecution& execution,
+                                   temporal::api::enums::v1::QueryRejectCondition condition);
+  Result<wfs::PollWorkflowTaskQueueResponse> QueryTaskResponse(
+      const eon::v1::QueueTask& task, const std::string& query_id,
+      const temporal::api::query::v1::WorkflowQuery& query);
+
   // Ends stickiness: the next workflow task goes to the normal queue with full history.
   Status ResetStickyTaskQueue(const std::string& namespace_id,
                               const temporal::api::common::v1::WorkflowExecution& execution);

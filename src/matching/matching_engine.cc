@@ -56,9 +56,7 @@ Status MatchingEngine::AddTask(const QueueId& queue_id, const eon::v1::QueueTask
       PollId id = queue.pollers.front();
       poller = TakePoller(id);
     }
-    if (!poller && sticky &&
-        (queue.worker_shut_down || queue.last_poll.time_since_epoch().count() == 0 ||
-         std::chrono::steady_clock::now() - queue.last_poll > options_.sticky_worker_gone)) {
+    if (!poller && sticky && StickyWorkerGone(queue)) {
       return FailedPrecondition("sticky worker unavailable on " + queue_id.name);
     }
   }
@@ -96,6 +94,43 @@ Status MatchingEngine::AddTask(const QueueId& queue_id, const eon::v1::QueueTask
   return Status::Ok();
 }
 
+bool MatchingEngine::StickyWorkerGone(const Queue& queue) const {
+  return queue.pollers.empty() &&
+         (queue.worker_shut_down || queue.last_poll.time_since_epoch().count() == 0 ||
+          std::chrono::steady_clock::now() - queue.last_poll > options_.sticky_worker_gone);
+}
+
+Status MatchingEngine::AddQuery(const QueueId& queue_id, MatchedTask query, bool sticky) {
+  std::optional<Poller> poller;
+  {
+    std::lock_guard lock(mutex_);
+    Queue& queue = queues_[queue_id];
+    if (sticky && StickyWorkerGone(queue)) {
+      return FailedPrecondition("sticky worker unavailable on " + queue_id.name);
+    }
+    while (!queue.pollers.empty() && !poller) poller = TakePoller(queue.pollers.front());
+    if (!poller) {
+      queue.queries.push_back(std::move(query));
+      return Status::Ok();
+    }
+  }
+  Finish(std::move(poller), std::move(query));
+  return Status::Ok();
+}
+
+void MatchingEngine::RemoveQuery(const QueueId& queue_id, const std::string& query_id) {
+  std::lock_guard lock(mutex_);
+  auto it = queues_.find(queue_id);
+  if (it == queues_.end()) return;
+  auto& queries = it->second.queries;
+  for (auto q = queries.begin(); q != queries.end(); ++q) {
+    if (q->query_id == query_id) {
+      queries.erase(q);
+      return;
+    }
+  }
+}
+
 MatchingEngine::PollId MatchingEngine::Poll(const QueueId& queue_id, const PollerInfo& info,
                                             std::chrono::steady_clock::time_point deadline,
                                             Deliver deliver) {
@@ -107,11 +142,17 @@ MatchingEngine::PollId MatchingEngine::Poll(const QueueId& queue_id, const Polle
     Queue& queue = queues_[queue_id];
     queue.last_poll = std::chrono::steady_clock::now();
     queue.worker_shut_down = false;
-    if (queue.backlog.empty()) Refill(queue, queue_id);
-    if (!queue.backlog.empty()) {
+    if (!queue.queries.empty()) {
+      ready = std::move(queue.queries.front());
+      queue.queries.pop_front();
+    } else if (queue.backlog.empty()) {
+      Refill(queue, queue_id);
+    }
+    if (!ready && !queue.backlog.empty()) {
       ready = std::move(queue.backlog.front());
       queue.backlog.pop_front();
-    } else {
+    }
+    if (!ready) {
       Poller poller{id, queue_id, info, std::move(deliver), 0};
       poller.deadline_id = scheduler_.At(deadline, [this, id] { CancelPoll(id); });
       queue.pollers.push_back(id);

@@ -24,6 +24,7 @@
 #include "common/status.h"
 #include "eon/v1/state.pb.h"
 #include "persistence/store.h"
+#include "temporal/api/query/v1/message.pb.h"
 
 namespace eon::matching {
 
@@ -43,6 +44,9 @@ struct MatchedTask {
   // For a sync-matched task: called once the task is durable elsewhere (recorded started, or
   // written to the backlog after all), so its producer may forget it.
   std::function<void()> on_settled;
+  // A query task: never written anywhere, answered by the worker and forgotten.
+  std::string query_id;
+  temporal::api::query::v1::WorkflowQuery query;
 };
 
 struct PollerInfo {
@@ -87,6 +91,11 @@ class MatchingEngine {
   void ShutdownWorker(const std::string& namespace_id, const std::string& sticky_queue,
                       const std::string& identity, const std::string& worker_instance_key);
 
+  // Hands a query task to a poller (before any backlog task) or holds it in memory until one
+  // comes or RemoveQuery. With `sticky`, FAILED_PRECONDITION when the sticky worker is gone.
+  Status AddQuery(const QueueId& queue, MatchedTask query, bool sticky);
+  void RemoveQuery(const QueueId& queue, const std::string& query_id);
+
   // The task was recorded started in history (or found stale): forget it for good.
   void Done(const MatchedTask& task);
   // The poller could not take the task: put it back at the front of its queue (writing it to
@@ -103,6 +112,7 @@ class MatchingEngine {
   };
   struct Queue {
     std::deque<MatchedTask> backlog;  // in order; tasks written to the database
+    std::deque<MatchedTask> queries;  // query tasks waiting for a poller (memory only)
     std::list<PollId> pollers;        // oldest first
     int64_t db_read_level = 0;        // highest backlog task id loaded into memory
     int64_t db_backlog_count = 0;     // tasks in the database not yet loaded
@@ -118,6 +128,8 @@ class MatchingEngine {
   void Finish(std::optional<Poller> poller, std::optional<MatchedTask> task);
   // Refills a queue's memory from its database backlog. REQUIRES: mutex_ held.
   void Refill(Queue& queue, const QueueId& id);
+  // REQUIRES: mutex_ held.
+  bool StickyWorkerGone(const Queue& queue) const;
 
   persistence::Store& store_;
   DeadlineScheduler& scheduler_;

@@ -25,6 +25,7 @@ const {
   uuid4,
   workflowInfo,
 } = require('@temporalio/workflow');
+const { defineQuery } = require('@temporalio/workflow');
 
 const acts = proxyActivities({
   startToCloseTimeout: '30s',
@@ -262,7 +263,22 @@ async function upsertProperties() {
   return 'upserted';
 }
 
+const stateQuery = defineQuery('state');
+const advanceSignal = defineSignal('advance');
+
+/** Counts 'advance' signals until `target`; its 'state' query answers the count so far. */
+async function queryable(target) {
+  let count = 0;
+  setHandler(stateQuery, () => ({ count, target }));
+  setHandler(advanceSignal, () => {
+    count += 1;
+  });
+  await condition(() => count >= target);
+  return count;
+}
+
 module.exports = {
+  queryable,
   greet,
   twoSequential,
   threeParallel,
