@@ -1,5 +1,6 @@
 #include "history/commands.h"
 
+#include "common/cron.h"
 #include "common/ids.h"
 
 namespace eon::history {
@@ -46,6 +47,12 @@ class CommandApplier {
         return CancelTimer(c.cancel_timer_command_attributes());
       case enums::COMMAND_TYPE_RECORD_MARKER:
         return RecordMarker(c.record_marker_command_attributes());
+      case enums::COMMAND_TYPE_START_CHILD_WORKFLOW_EXECUTION:
+        return StartChild(c.start_child_workflow_execution_command_attributes());
+      case enums::COMMAND_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION:
+        return SignalExternal(c.signal_external_workflow_execution_command_attributes());
+      case enums::COMMAND_TYPE_REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION:
+        return CancelExternal(c.request_cancel_external_workflow_execution_command_attributes());
       case enums::COMMAND_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
         return UpsertSearchAttributes(c.upsert_workflow_search_attributes_command_attributes());
       case enums::COMMAND_TYPE_MODIFY_WORKFLOW_PROPERTIES:
@@ -62,7 +69,157 @@ class CommandApplier {
     }
   }
 
+  // Other namespaces are not served yet: a child or target must be in the workflow's own.
+  bool SameNamespace(const std::string& name, enums::WorkflowTaskFailedCause cause) {
+    if (name.empty() || name == limits_.namespace_name) return true;
+    Fail(cause,
+         "Eon runs child workflows and external signals and cancels in the workflow's own "
+         "namespace only (" +
+             limits_.namespace_name + "), not in " + name + ".");
+    return false;
+  }
+
+  void StartChild(const command::StartChildWorkflowExecutionCommandAttributes& a) {
+    constexpr auto kBad = enums::WORKFLOW_TASK_FAILED_CAUSE_BAD_START_CHILD_EXECUTION_ATTRIBUTES;
+    if (!SameNamespace(a.namespace_(), kBad)) return;
+    if (a.workflow_id().empty())
+      return Fail(kBad, "WorkflowId is not set on StartChildWorkflowExecutionCommand.");
+    if (a.workflow_type().name().empty()) {
+      return Fail(kBad, "WorkflowType is not set on StartChildWorkflowExecutionCommand.");
+    }
+    if (m_.state.children_size() >= limits_.pending_children_max) {
+      return Fail(enums::WORKFLOW_TASK_FAILED_CAUSE_PENDING_CHILD_WORKFLOWS_LIMIT_EXCEEDED,
+                  "The workflow has " + std::to_string(m_.state.children_size()) +
+                      " pending child workflows, the limit.");
+    }
+    Status policy = ValidateRetryPolicy(a.retry_policy());
+    if (!policy.ok()) return Fail(kBad, policy.message());
+    if (!a.cron_schedule().empty()) {
+      auto schedule = CronSchedule::Parse(a.cron_schedule());
+      if (!schedule.ok()) return Fail(kBad, schedule.status().message());
+    }
+    auto& event = m_.AddEvent(enums::EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED);
+    auto* e = event.mutable_start_child_workflow_execution_initiated_event_attributes();
+    e->set_namespace_(limits_.namespace_name);
+    e->set_namespace_id(m_.state.namespace_id());
+    e->set_workflow_id(a.workflow_id());
+    *e->mutable_workflow_type() = a.workflow_type();
+    e->mutable_task_queue()->set_name(a.task_queue().name().empty() ? m_.state.task_queue()
+                                                                    : a.task_queue().name());
+    e->mutable_task_queue()->set_kind(enums::TASK_QUEUE_KIND_NORMAL);
+    *e->mutable_input() = a.input();
+    *e->mutable_workflow_execution_timeout() = a.workflow_execution_timeout();
+    *e->mutable_workflow_run_timeout() = a.workflow_run_timeout();
+    *e->mutable_workflow_task_timeout() = a.workflow_task_timeout();
+    e->set_parent_close_policy(a.parent_close_policy() == enums::PARENT_CLOSE_POLICY_UNSPECIFIED
+                                   ? enums::PARENT_CLOSE_POLICY_TERMINATE
+                                   : a.parent_close_policy());
+    e->set_control(a.control());
+    e->set_workflow_task_completed_event_id(completed_id_);
+    e->set_workflow_id_reuse_policy(a.workflow_id_reuse_policy());
+    if (a.has_retry_policy()) *e->mutable_retry_policy() = a.retry_policy();
+    e->set_cron_schedule(a.cron_schedule());
+    *e->mutable_header() = a.header();
+    *e->mutable_memo() = a.memo();
+    *e->mutable_search_attributes() = a.search_attributes();
+    *e->mutable_priority() = a.priority();
+
+    eon::v1::ChildInfo& child = (*m_.state.mutable_children())[event.event_id()];
+    child.set_initiated_event_id(event.event_id());
+    child.set_workflow_id(a.workflow_id());
+    child.set_workflow_type(a.workflow_type().name());
+    child.set_namespace_id(m_.state.namespace_id());
+    child.set_namespace_(limits_.namespace_name);
+    child.set_parent_close_policy(e->parent_close_policy());
+    m_.AddTransferTask(eon::v1::HISTORY_TASK_TYPE_START_CHILD, event.event_id());
+  }
+
+  void SignalExternal(const command::SignalExternalWorkflowExecutionCommandAttributes& a) {
+    constexpr auto kBad =
+        enums::WORKFLOW_TASK_FAILED_CAUSE_BAD_SIGNAL_WORKFLOW_EXECUTION_ATTRIBUTES;
+    if (!SameNamespace(a.namespace_(), kBad)) return;
+    if (a.execution().workflow_id().empty()) {
+      return Fail(kBad, "WorkflowId is not set on SignalExternalWorkflowExecutionCommand.");
+    }
+    if (a.signal_name().empty()) {
+      return Fail(kBad, "SignalName is not set on SignalExternalWorkflowExecutionCommand.");
+    }
+    if (m_.state.external_requests_size() >= limits_.pending_external_requests_max) {
+      return Fail(enums::WORKFLOW_TASK_FAILED_CAUSE_PENDING_SIGNALS_LIMIT_EXCEEDED,
+                  "The workflow has too many pending signals to other workflows.");
+    }
+    auto& event = m_.AddEvent(enums::EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED);
+    auto* e = event.mutable_signal_external_workflow_execution_initiated_event_attributes();
+    e->set_workflow_task_completed_event_id(completed_id_);
+    e->set_namespace_(limits_.namespace_name);
+    e->set_namespace_id(m_.state.namespace_id());
+    *e->mutable_workflow_execution() = a.execution();
+    e->set_signal_name(a.signal_name());
+    *e->mutable_input() = a.input();
+    e->set_control(a.control());
+    e->set_child_workflow_only(a.child_workflow_only());
+    *e->mutable_header() = a.header();
+    AddExternal(event.event_id(), /*cancel=*/false, a.execution(), a.child_workflow_only(),
+                a.control())
+        .set_signal_name(a.signal_name());
+    auto& request = (*m_.state.mutable_external_requests())[event.event_id()];
+    *request.mutable_input() = a.input();
+    *request.mutable_header() = a.header();
+  }
+
+  void CancelExternal(const command::RequestCancelExternalWorkflowExecutionCommandAttributes& a) {
+    constexpr auto kBad =
+        enums::WORKFLOW_TASK_FAILED_CAUSE_BAD_REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_ATTRIBUTES;
+    if (!SameNamespace(a.namespace_(), kBad)) return;
+    if (a.workflow_id().empty()) {
+      return Fail(kBad, "WorkflowId is not set on RequestCancelExternalWorkflowExecutionCommand.");
+    }
+    if (m_.state.external_requests_size() >= limits_.pending_external_requests_max) {
+      return Fail(enums::WORKFLOW_TASK_FAILED_CAUSE_PENDING_REQUEST_CANCEL_LIMIT_EXCEEDED,
+                  "The workflow has too many pending cancel requests to other workflows.");
+    }
+    auto& event =
+        m_.AddEvent(enums::EVENT_TYPE_REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED);
+    auto* e = event.mutable_request_cancel_external_workflow_execution_initiated_event_attributes();
+    e->set_workflow_task_completed_event_id(completed_id_);
+    e->set_namespace_(limits_.namespace_name);
+    e->set_namespace_id(m_.state.namespace_id());
+    e->mutable_workflow_execution()->set_workflow_id(a.workflow_id());
+    e->mutable_workflow_execution()->set_run_id(a.run_id());
+    e->set_control(a.control());
+    e->set_child_workflow_only(a.child_workflow_only());
+    e->set_reason(a.reason());
+    common::WorkflowExecution target;
+    target.set_workflow_id(a.workflow_id());
+    target.set_run_id(a.run_id());
+    AddExternal(event.event_id(), /*cancel=*/true, target, a.child_workflow_only(), a.control())
+        .set_reason(a.reason());
+  }
+
+  eon::v1::ExternalRequest& AddExternal(int64_t initiated_id, bool cancel,
+                                        const common::WorkflowExecution& target,
+                                        bool child_workflow_only, const std::string& control) {
+    auto& request = (*m_.state.mutable_external_requests())[initiated_id];
+    request.set_initiated_event_id(initiated_id);
+    request.set_cancel(cancel);
+    request.set_namespace_id(m_.state.namespace_id());
+    request.set_namespace_(limits_.namespace_name);
+    request.set_workflow_id(target.workflow_id());
+    request.set_run_id(target.run_id());
+    request.set_control(control);
+    request.set_child_workflow_only(child_workflow_only);
+    m_.AddTransferTask(cancel ? eon::v1::HISTORY_TASK_TYPE_CANCEL_EXTERNAL
+                              : eon::v1::HISTORY_TASK_TYPE_SIGNAL_EXTERNAL,
+                       initiated_id);
+    return request;
+  }
+
   void ScheduleActivity(command::ScheduleActivityTaskCommandAttributes a) {
+    if (m_.state.activities_size() >= limits_.pending_activities_max) {
+      return Fail(enums::WORKFLOW_TASK_FAILED_CAUSE_PENDING_ACTIVITIES_LIMIT_EXCEEDED,
+                  "The workflow has " + std::to_string(m_.state.activities_size()) +
+                      " pending activities, the limit.");
+    }
     std::string problem = PrepareScheduleActivity(m_.state, a);
     if (!problem.empty()) {
       return Fail(enums::WORKFLOW_TASK_FAILED_CAUSE_BAD_SCHEDULE_ACTIVITY_ATTRIBUTES, problem);
@@ -369,6 +526,7 @@ class CommandApplier {
     next.first_execution_run_id = s.first_execution_run_id();
     next.continued_execution_run_id = s.run_id();
     next.initiator = enums::CONTINUE_AS_NEW_INITIATOR_WORKFLOW;
+    if (s.has_parent()) next.parent = s.parent();
     if (a.has_last_completion_result()) next.last_completion_result = a.last_completion_result();
     if (a.has_failure()) next.continued_failure = a.failure();
     next.first_workflow_task_backoff = FromProtoDuration(a.backoff_start_interval());

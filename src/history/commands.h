@@ -12,6 +12,12 @@ namespace eon::history {
 
 struct CommandLimits {
   int eager_activities_max = 8;
+  // Pending work one execution may hold; beyond it the command fails the workflow task.
+  int pending_activities_max = 2'000;
+  int pending_children_max = 2'000;
+  int pending_external_requests_max = 2'000;  // signals and cancels to other workflows
+  // The namespace the workflow runs in (children and external targets default to it).
+  std::string namespace_name;
 };
 
 struct CommandOutcome {

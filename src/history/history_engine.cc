@@ -244,7 +244,8 @@ bool ClosedUnsuccessfully(enums::WorkflowExecutionStatus status) {
 
 Result<StartResult> HistoryEngine::StartLocked(const std::string& namespace_id,
                                                const wfs::StartWorkflowExecutionRequest& request,
-                                               const Signal* signal) {
+                                               const Signal* signal,
+                                               const eon::v1::ParentInfo* parent) {
   const std::string& workflow_id = request.workflow_id();
   std::string expected_current;
   auto current = store_.GetCurrentExecution(namespace_id, workflow_id);
@@ -318,6 +319,7 @@ Result<StartResult> HistoryEngine::StartLocked(const std::string& namespace_id,
   spec.identity = request.identity();
   spec.request_id = request.request_id();
   spec.first_workflow_task_backoff = FromProtoDuration(request.workflow_start_delay());
+  if (parent) spec.parent = *parent;
   Mutation m{{}, clock_.Now()};
   if (!spec.cron_schedule.empty()) {
     // A cron workflow's first run waits for the schedule's first time.
@@ -459,8 +461,10 @@ Result<wfs::RespondWorkflowTaskCompletedResponse> HistoryEngine::RespondWorkflow
           m.ClearSticky();
         }
 
-        outcome = ApplyCommands(m, request, completed.event_id(),
-                                CommandLimits{options_.eager_activities_max});
+        CommandLimits limits;
+        limits.eager_activities_max = options_.eager_activities_max;
+        limits.namespace_name = namespace_name_ ? namespace_name_(m.state.namespace_id()) : "";
+        outcome = ApplyCommands(m, request, completed.event_id(), limits);
         if (!outcome.ok()) {
           // All or nothing: drop what the commands did and fail the task instead. With
           // UNHANDLED_COMMAND the buffered events get written and the next task is attempt 1.
@@ -683,6 +687,9 @@ void HistoryEngine::AddSignal(Mutation& m, const Signal& signal) {
   *a->mutable_input() = signal.input;
   a->set_identity(signal.identity);
   *a->mutable_header() = signal.header;
+  if (!signal.external.workflow_id().empty()) {
+    *a->mutable_external_workflow_execution() = signal.external;
+  }
   if (!signal.request_id.empty()) {
     auto* ids = m.state.mutable_signal_request_ids();
     ids->Add(std::string(signal.request_id));
@@ -824,23 +831,37 @@ Status HistoryEngine::RequestCancelWorkflowExecution(
   const auto& execution = request.workflow_execution();
   EON_ASSIGN_OR_RETURN(auto key,
                        ResolveKey(namespace_id, execution.workflow_id(), execution.run_id()));
-  return Mutate(key, [&](Mutation& m) -> Status {
-    if (!IsRunning(m.state)) return WorkflowClosed();
-    if (!request.first_execution_run_id().empty() &&
-        request.first_execution_run_id() != m.state.first_execution_run_id()) {
-      return NotFound("workflow execution not found for the given first execution run id");
-    }
-    // Asking again (a retried request, or another caller) changes nothing.
-    if (m.state.cancel_requested()) return Status::Ok();
-    auto& event = m.AddExternalEvent(enums::EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED);
-    auto* a = event.mutable_workflow_execution_cancel_requested_event_attributes();
-    a->set_cause(request.reason());
-    a->set_identity(request.identity());
-    m.state.set_cancel_requested(true);
-    m.state.set_cancel_request_id(request.request_id());
-    m.EnsureWorkflowTask();
-    return Status::Ok();
-  });
+  CancelRequest cancel{request.reason(), request.identity(), request.request_id(),
+                       request.first_execution_run_id()};
+  std::lock_guard lock(LockFor(key.namespace_id, key.workflow_id));
+  return RequestCancelLocked(key, cancel);
+}
+
+Status HistoryEngine::RequestCancelLocked(const ExecutionKey& key, const CancelRequest& request) {
+  return MutateLocked(
+      key,
+      [&](Mutation& m) -> Status {
+        if (!IsRunning(m.state)) return WorkflowClosed();
+        if (!request.first_execution_run_id.empty() &&
+            request.first_execution_run_id != m.state.first_execution_run_id()) {
+          return NotFound("workflow execution not found for the given first execution run id");
+        }
+        // Asking again (a retried request, or another caller) changes nothing.
+        if (m.state.cancel_requested()) return Status::Ok();
+        auto& event = m.AddExternalEvent(enums::EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED);
+        auto* a = event.mutable_workflow_execution_cancel_requested_event_attributes();
+        a->set_cause(request.reason);
+        a->set_identity(request.identity);
+        if (request.external_initiated_event_id != 0) {
+          a->set_external_initiated_event_id(request.external_initiated_event_id);
+          *a->mutable_external_workflow_execution() = request.external_execution;
+        }
+        m.state.set_cancel_requested(true);
+        m.state.set_cancel_request_id(request.request_id);
+        m.EnsureWorkflowTask();
+        return Status::Ok();
+      },
+      nullptr);
 }
 
 Result<wfs::DescribeWorkflowExecutionResponse> HistoryEngine::DescribeWorkflowExecution(
@@ -1019,6 +1040,29 @@ void HistoryEngine::NotifyWatchers(const std::string& namespace_id, const std::s
 Status HistoryEngine::ProcessTransferTask(const persistence::StoredTask& stored,
                                           std::function<void()> on_settled) {
   const auto& task = stored.task;
+  Status cross = Status::Ok();
+  bool is_cross = true;
+  switch (task.type()) {
+    case eon::v1::HISTORY_TASK_TYPE_START_CHILD:
+      cross = StartChild(task);
+      break;
+    case eon::v1::HISTORY_TASK_TYPE_RECORD_CHILD_CLOSED:
+      cross = RecordChildClosed(task);
+      break;
+    case eon::v1::HISTORY_TASK_TYPE_PARENT_CLOSE_POLICY:
+      cross = ApplyParentClosePolicy(task);
+      break;
+    case eon::v1::HISTORY_TASK_TYPE_SIGNAL_EXTERNAL:
+    case eon::v1::HISTORY_TASK_TYPE_CANCEL_EXTERNAL:
+      cross = SignalOrCancelExternal(task);
+      break;
+    default:
+      is_cross = false;
+  }
+  if (is_cross) {
+    if (cross.ok()) on_settled();
+    return cross;
+  }
   ExecutionKey key{task.namespace_id(), task.workflow_id(), task.run_id()};
   auto execution = Load(key);
   if (!execution.ok()) {

@@ -71,6 +71,10 @@ class HistoryEngine {
                 Executor& task_executor, EngineOptions options);
   ~HistoryEngine();
 
+  // Names namespaces in the events that carry both id and name (children, external requests).
+  void SetNamespaceNames(std::function<std::string(const std::string& namespace_id)> names) {
+    namespace_name_ = std::move(names);
+  }
   // Call before Start: serve time skipping on `clock` (which must be the engine's clock).
   void EnableTimeSkipping(SkippableClock& clock);
   TimeSkipper* time_skipper() { return time_skipper_.get(); }
@@ -174,11 +178,29 @@ class HistoryEngine {
     std::string identity;
     temporal::api::common::v1::Header header;
     std::string request_id;
+    temporal::api::common::v1::WorkflowExecution external;  // the signalling workflow, if any
   };
   // REQUIRES (all ...Locked): the workflow id's lock held.
   Result<StartResult> StartLocked(const std::string& namespace_id,
                                   const wfs::StartWorkflowExecutionRequest& request,
-                                  const Signal* signal);
+                                  const Signal* signal,
+                                  const eon::v1::ParentInfo* parent = nullptr);
+  struct CancelRequest {
+    std::string reason;
+    std::string identity;
+    std::string request_id;
+    std::string first_execution_run_id;
+    int64_t external_initiated_event_id = 0;  // from another workflow: its initiated event
+    temporal::api::common::v1::WorkflowExecution external_execution;
+  };
+  Status RequestCancelLocked(const persistence::ExecutionKey& key, const CancelRequest& request);
+
+  // Transfer tasks that act on a second execution (history/cross_execution.cc). Each takes one
+  // execution's lock at a time, never two.
+  Status StartChild(const eon::v1::HistoryTask& task);
+  Status RecordChildClosed(const eon::v1::HistoryTask& task);
+  Status ApplyParentClosePolicy(const eon::v1::HistoryTask& task);
+  Status SignalOrCancelExternal(const eon::v1::HistoryTask& task);
   Status TerminateLocked(const persistence::ExecutionKey& key,
                          const wfs::TerminateWorkflowExecutionRequest& request);
   Status SignalLocked(const persistence::ExecutionKey& key, const Signal& signal);
@@ -218,7 +240,8 @@ class HistoryEngine {
   std::array<std::mutex, 1024> execution_locks_;
   std::unique_ptr<MutableStateCache> cache_;
   std::unique_ptr<QueueProcessors> processors_;
-  std::unique_ptr<TimeSkipper> time_skipper_;  // only with time skipping
+  std::unique_ptr<TimeSkipper> time_skipper_;                      // only with time skipping
+  std::function<std::string(const std::string&)> namespace_name_;  // set before Start
 
   std::mutex watchers_mutex_;
   uint64_t next_watch_id_ = 1;  // guarded by watchers_mutex_

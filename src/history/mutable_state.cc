@@ -377,6 +377,16 @@ void Mutation::InitRun(const RunSpec& spec, const RunDefaults& defaults) {
   *a->mutable_memo() = spec.memo;
   *a->mutable_search_attributes() = spec.search_attributes;
   a->set_workflow_id(spec.workflow_id);
+  if (spec.parent) {
+    *s.mutable_parent() = *spec.parent;
+    a->set_parent_workflow_namespace(spec.parent->namespace_());
+    a->set_parent_workflow_namespace_id(spec.parent->namespace_id());
+    a->mutable_parent_workflow_execution()->set_workflow_id(spec.parent->workflow_id());
+    a->mutable_parent_workflow_execution()->set_run_id(spec.parent->run_id());
+    a->set_parent_initiated_event_id(spec.parent->initiated_event_id());
+    a->mutable_root_workflow_execution()->set_workflow_id(spec.parent->root_workflow_id());
+    a->mutable_root_workflow_execution()->set_run_id(spec.parent->root_run_id());
+  }  // a top-level workflow leaves root_workflow_execution unset, as Temporal does
 
   if (spec.first_workflow_task_backoff.count() > 0) {
     s.set_workflow_task_backoff(true);
@@ -410,6 +420,7 @@ std::string Mutation::PlanNextRun(enums::WorkflowExecutionStatus closing,
   next.cron_schedule = state.cron_schedule();
   next.first_execution_run_id = state.first_execution_run_id();
   next.continued_execution_run_id = state.run_id();
+  if (state.has_parent()) next.parent = state.parent();
 
   const bool failed = closing == enums::WORKFLOW_EXECUTION_STATUS_FAILED ||
                       closing == enums::WORKFLOW_EXECUTION_STATUS_TIMED_OUT;

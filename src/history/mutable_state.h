@@ -86,6 +86,7 @@ struct RunSpec {
   // Retry and cron runs start from the first run's input and header, which the engine reads
   // from its WorkflowExecutionStarted event.
   bool inherit_input = false;
+  std::optional<eon::v1::ParentInfo> parent;  // for a child workflow
 };
 
 struct RunDefaults {
@@ -158,6 +159,11 @@ struct Mutation {
       auto it = started_ids.find(attrs->scheduled_event_id());
       if (it != started_ids.end()) attrs->set_started_event_id(it->second);
     };
+    std::map<int64_t, int64_t> child_started_ids;  // initiated id -> started event id
+    auto fix_child = [&](auto* attrs) {
+      auto it = child_started_ids.find(attrs->initiated_event_id());
+      if (it != child_started_ids.end()) attrs->set_started_event_id(it->second);
+    };
     for (auto& event : buffered) {
       event.set_event_id(state.next_event_id());
       state.set_next_event_id(state.next_event_id() + 1);
@@ -180,6 +186,30 @@ struct Mutation {
           break;
         case enums::EVENT_TYPE_ACTIVITY_TASK_CANCELED:
           fix(event.mutable_activity_task_canceled_event_attributes());
+          break;
+        case enums::EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED: {
+          int64_t initiated =
+              event.child_workflow_execution_started_event_attributes().initiated_event_id();
+          child_started_ids[initiated] = event.event_id();
+          auto it = state.mutable_children()->find(initiated);
+          if (it != state.mutable_children()->end())
+            it->second.set_started_event_id(event.event_id());
+          break;
+        }
+        case enums::EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED:
+          fix_child(event.mutable_child_workflow_execution_completed_event_attributes());
+          break;
+        case enums::EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_FAILED:
+          fix_child(event.mutable_child_workflow_execution_failed_event_attributes());
+          break;
+        case enums::EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_CANCELED:
+          fix_child(event.mutable_child_workflow_execution_canceled_event_attributes());
+          break;
+        case enums::EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TIMED_OUT:
+          fix_child(event.mutable_child_workflow_execution_timed_out_event_attributes());
+          break;
+        case enums::EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TERMINATED:
+          fix_child(event.mutable_child_workflow_execution_terminated_event_attributes());
           break;
         default:
           break;
@@ -209,11 +239,17 @@ struct Mutation {
 
   void AddTransfer(eon::v1::HistoryTaskType type, int64_t event_id, int32_t attempt,
                    const std::string& task_queue) {
+    AddTransferTask(type, event_id).set_task_queue(task_queue);
+    tasks.back().task.set_attempt(attempt);
+  }
+
+  // A transfer task that acts on another execution: the caller fills in its target.
+  eon::v1::HistoryTask& AddTransferTask(eon::v1::HistoryTaskType type, int64_t event_id) {
     auto& task = tasks.emplace_back();
     task.category = persistence::TaskCategory::kTransfer;
-    Fill(task.task, type, event_id, attempt);
-    task.task.set_task_queue(task_queue);
+    Fill(task.task, type, event_id, 0);
     changed = true;
+    return task.task;
   }
 
   void AddTimer(eon::v1::HistoryTaskType type, TimePoint when, int64_t event_id, int32_t attempt,
@@ -384,12 +420,34 @@ struct Mutation {
   std::string PlanNextRun(enums::WorkflowExecutionStatus closing, const failure::Failure* why,
                           const common::Payloads* result, enums::RetryState* retry_state);
 
+  // Closes the run. Its children get their parent close policy applied; its parent (when this
+  // is a child whose chain ends here) learns how it ended. REQUIRES: next_run planned first.
   void Close(enums::WorkflowExecutionStatus status, int64_t completion_event_id) {
     state.set_status(status);
     *state.mutable_close_time() = ToTimestamp(now);
     state.set_completion_event_id(completion_event_id);
+    for (const auto& [initiated_id, child] : state.children()) {
+      if (child.parent_close_policy() == enums::PARENT_CLOSE_POLICY_ABANDON ||
+          child.run_id().empty()) {
+        continue;  // abandoned, or not started (its start is then skipped)
+      }
+      auto& task = AddTransferTask(eon::v1::HISTORY_TASK_TYPE_PARENT_CLOSE_POLICY, initiated_id);
+      task.set_target_namespace_id(child.namespace_id());
+      task.set_target_workflow_id(child.workflow_id());
+      task.set_target_run_id(child.run_id());
+      task.set_parent_close_policy(child.parent_close_policy());
+    }
+    if (state.has_parent() && !next_run) {
+      auto& task =
+          AddTransferTask(eon::v1::HISTORY_TASK_TYPE_RECORD_CHILD_CLOSED, completion_event_id);
+      task.set_target_namespace_id(state.parent().namespace_id());
+      task.set_target_workflow_id(state.parent().workflow_id());
+      task.set_target_run_id(state.parent().run_id());
+    }
     state.clear_activities();
     state.clear_timers();
+    state.clear_children();
+    state.clear_external_requests();
     state.clear_workflow_task();
     changed = true;
   }

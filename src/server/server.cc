@@ -47,6 +47,10 @@ class ServerImpl final : public Server {
     history_ = std::make_unique<history::HistoryEngine>(*store_, *clock_, *matching_,
                                                         *task_executor_, history::EngineOptions{});
     if (skippable_clock_) history_->EnableTimeSkipping(*skippable_clock_);
+    history_->SetNamespaceNames([registry = namespaces_.get()](const std::string& id) {
+      auto ns = registry->ById(id);
+      return ns.ok() ? (*ns)->info().name() : std::string();
+    });
     EON_RETURN_IF_ERROR(history_->Start());
 
     router_ = std::make_unique<frontend::RpcRouter>(*request_executor_);

@@ -25,7 +25,7 @@ const {
   uuid4,
   workflowInfo,
 } = require('@temporalio/workflow');
-const { defineQuery } = require('@temporalio/workflow');
+const { defineQuery, executeChild, startChild, getExternalWorkflowHandle } = require('@temporalio/workflow');
 
 const acts = proxyActivities({
   startToCloseTimeout: '30s',
@@ -277,7 +277,32 @@ async function queryable(target) {
   return count;
 }
 
+/** Runs `childType` as a child with `args`, returning its result (or the error's class/message). */
+async function parentOf(childType, args, options = {}) {
+  try {
+    return { result: await executeChild(childType, { args, ...options }) };
+  } catch (err) {
+    return { error: err.constructor.name, cause: err.cause?.constructor?.name, message: err.cause?.message ?? err.message };
+  }
+}
+
+/** Starts a child that waits for a signal, signals it, and returns the child's result. */
+async function parentSignalsChild(childId) {
+  const child = await startChild('waitForSignal', { workflowId: childId });
+  await getExternalWorkflowHandle(childId).signal('unblock', 'from parent');
+  return await child.result();
+}
+
+/** Starts a long child and completes at once: the parent close policy applies to the child. */
+async function parentLeavesChild(childId, policy) {
+  await startChild('sleeper', { workflowId: childId, args: [3_600_000], parentClosePolicy: policy });
+  return 'parent done';
+}
+
 module.exports = {
+  parentOf,
+  parentSignalsChild,
+  parentLeavesChild,
   queryable,
   greet,
   twoSequential,
