@@ -3,6 +3,7 @@
 #include "common/cron.h"
 #include "common/ids.h"
 #include "common/log.h"
+#include "frontend/run_wait.h"
 #include "history/mutable_state.h"
 #include "temporal/api/errordetails/v1/message.pb.h"
 #include "temporal/api/workflowservice/v1/service.grpc.pb.h"
@@ -108,22 +109,6 @@ class WorkflowService final : public ServiceHandle {
       std::shared_ptr<CallContext>, const wfs::GetWorkflowExecutionHistoryRequest&,
       std::function<void(Result<wfs::GetWorkflowExecutionHistoryResponse>)>);
 
-  // A parked GetWorkflowExecutionHistory long poll.
-  struct HistoryPoll {
-    std::string namespace_id;
-    std::string run_id;
-    wfs::GetWorkflowExecutionHistoryRequest request;
-    std::function<void(Result<wfs::GetWorkflowExecutionHistoryResponse>)> done;
-    std::mutex mutex;
-    bool answered = false;                  // guarded by mutex
-    uint64_t watch_id = 0;                  // guarded by mutex
-    DeadlineScheduler::Id deadline_id = 0;  // guarded by mutex
-  };
-  void Watch(const std::shared_ptr<HistoryPoll>& poll);
-  void LookAgain(const std::shared_ptr<HistoryPoll>& poll, bool final);
-  void Answer(const std::shared_ptr<HistoryPoll>& poll,
-              Result<wfs::GetWorkflowExecutionHistoryResponse> result);
-
   // Parks a poll on a task queue and turns a matched task into a response with `start`
   // (history's record-started). Stale tasks are dropped and the poll goes on.
   template <typename Resp>
@@ -150,6 +135,18 @@ class WorkflowService final : public ServiceHandle {
                      QueryDone done);
   Result<wfs::RespondQueryTaskCompletedResponse> RespondQueryTaskCompleted(
       const wfs::RespondQueryTaskCompletedRequest& request);
+
+  template <typename Resp>
+  void WaitForUpdate(std::shared_ptr<CallContext> ctx, history::UpdateStatus status,
+                     std::string update_id,
+                     temporal::api::enums::v1::UpdateWorkflowExecutionLifecycleStage wanted,
+                     std::function<void(Result<Resp>)> done);
+  void UpdateWorkflowExecution(
+      std::shared_ptr<CallContext> ctx, const wfs::UpdateWorkflowExecutionRequest& request,
+      std::function<void(Result<wfs::UpdateWorkflowExecutionResponse>)> done);
+  void PollWorkflowExecutionUpdate(
+      std::shared_ptr<CallContext> ctx, const wfs::PollWorkflowExecutionUpdateRequest& request,
+      std::function<void(Result<wfs::PollWorkflowExecutionUpdateResponse>)> done);
 
   std::mutex queries_mutex_;
   std::map<std::string, QueryDone> queries_;  // guarded by queries_mutex_
@@ -352,74 +349,123 @@ void WorkflowService::GetWorkflowExecutionHistory(
     std::function<void(Result<wfs::GetWorkflowExecutionHistoryResponse>)> done) {
   auto ns = ResolveNamespace(request.namespace_());
   if (!ns.ok()) return done(ns.status());
-  auto poll = std::make_shared<HistoryPoll>();
-  poll->namespace_id = (*ns)->info().id();
-  poll->request = request;
-  poll->done = std::move(done);
-  bool at_end = false;
-  auto page =
-      history_.GetWorkflowExecutionHistory(poll->namespace_id, request, &at_end, &poll->run_id);
-  if (!page.ok() || !request.wait_new_event() || !at_end) return poll->done(std::move(page));
-  // The wait is for the run that was current when the request came: when it closes (say by
-  // continuing as new) the reader learns the next run's id from its close event.
-  poll->request.mutable_execution()->set_run_id(poll->run_id);
-
-  // Long poll: wait for a change that gives the reader something (any new event, or with the
-  // close filter the close event), or answer empty with a token at the deadline.
-  {
-    std::lock_guard lock(poll->mutex);
-    poll->deadline_id = scheduler_.At(PollDeadline(*ctx, options_.history_poll_max),
-                                      [this, poll] { LookAgain(poll, /*final=*/true); });
-  }
-  ctx->OnCancel(
-      [this, poll] { Answer(poll, Status(StatusCode::CANCELLED, "the caller went away")); });
-  Watch(poll);
-}
-
-void WorkflowService::Watch(const std::shared_ptr<HistoryPoll>& poll) {
-  {
-    std::lock_guard lock(poll->mutex);
-    if (poll->answered) return;
-    poll->watch_id = history_.WatchRun(poll->namespace_id, poll->run_id, [this, poll] {
-      executor_->Submit([this, poll] { LookAgain(poll, /*final=*/false); });
-    });
-  }
-  // A change between the last look and the watch would otherwise be missed.
-  LookAgain(poll, /*final=*/false);
-}
-
-void WorkflowService::LookAgain(const std::shared_ptr<HistoryPoll>& poll, bool final) {
-  {
-    std::lock_guard lock(poll->mutex);
-    if (poll->answered) return;
-  }
+  const std::string namespace_id = (*ns)->info().id();
   bool at_end = false;
   std::string run_id;
-  auto page =
-      history_.GetWorkflowExecutionHistory(poll->namespace_id, poll->request, &at_end, &run_id);
-  if (final || !page.ok() || !at_end) {
-    Answer(poll, std::move(page));
-    return;
-  }
-  // Nothing for this reader yet: keep waiting if the watch already fired.
-  bool rewatch;
-  {
-    std::lock_guard lock(poll->mutex);
-    rewatch = !poll->answered && !history_.IsWatching(poll->watch_id);
-  }
-  if (rewatch) Watch(poll);
+  auto page = history_.GetWorkflowExecutionHistory(namespace_id, request, &at_end, &run_id);
+  if (!page.ok() || !request.wait_new_event() || !at_end) return done(std::move(page));
+  // Long poll: for any new event (or, with the close filter, the close event) of the run that
+  // was current when the request came; when it closes (say by continuing as new) the reader
+  // learns the next run's id from its close event. At the deadline: empty, with a token.
+  auto pinned = std::make_shared<wfs::GetWorkflowExecutionHistoryRequest>(request);
+  pinned->mutable_execution()->set_run_id(run_id);
+  auto read = [this, namespace_id, pinned](bool* at_end) {
+    std::string ignored;
+    return history_.GetWorkflowExecutionHistory(namespace_id, *pinned, at_end, &ignored);
+  };
+  RunWait<wfs::GetWorkflowExecutionHistoryResponse>::Start(
+      history_, scheduler_, *executor_, *ctx, PollDeadline(*ctx, options_.history_poll_max),
+      namespace_id, run_id,
+      [read]() -> std::optional<Result<wfs::GetWorkflowExecutionHistoryResponse>> {
+        bool at_end = false;
+        auto page = read(&at_end);
+        if (page.ok() && at_end) return std::nullopt;
+        return page;
+      },
+      [read] {
+        bool at_end = false;
+        return read(&at_end);
+      },
+      std::move(done));
 }
 
-void WorkflowService::Answer(const std::shared_ptr<HistoryPoll>& poll,
-                             Result<wfs::GetWorkflowExecutionHistoryResponse> result) {
-  {
-    std::lock_guard lock(poll->mutex);
-    if (poll->answered) return;
-    poll->answered = true;
+namespace {
+
+// Fills an update call's answer from where the update stands.
+template <typename Resp>
+Resp UpdateAnswer(const history::UpdateStatus& status, const std::string& update_id) {
+  Resp response;
+  auto* ref = response.mutable_update_ref();
+  ref->mutable_workflow_execution()->set_workflow_id(status.key.workflow_id);
+  ref->mutable_workflow_execution()->set_run_id(status.key.run_id);
+  ref->set_update_id(update_id);
+  response.set_stage(status.stage);
+  if (status.outcome) *response.mutable_outcome() = *status.outcome;
+  return response;
+}
+
+}  // namespace
+
+template <typename Resp>
+void WorkflowService::WaitForUpdate(std::shared_ptr<CallContext> ctx, history::UpdateStatus status,
+                                    std::string update_id,
+                                    enums::UpdateWorkflowExecutionLifecycleStage wanted,
+                                    std::function<void(Result<Resp>)> done) {
+  if (status.stage >= wanted) return done(UpdateAnswer<Resp>(status, update_id));
+  const persistence::ExecutionKey key = status.key;
+  auto current = std::make_shared<history::UpdateStatus>(status);
+  RunWait<Resp>::Start(
+      history_, scheduler_, *executor_, *ctx, PollDeadline(*ctx, options_.history_poll_max),
+      key.namespace_id, key.run_id,
+      [this, key, update_id, wanted, current]() -> std::optional<Result<Resp>> {
+        auto now = history_.UpdateState(key, update_id);
+        if (!now.ok()) return Result<Resp>(now.status());
+        *current = *now;
+        if (now->stage < wanted) return std::nullopt;
+        return Result<Resp>(UpdateAnswer<Resp>(*now, update_id));
+      },
+      // Not there yet: the stage reached so far, no outcome; the caller asks again.
+      [current, update_id] { return Result<Resp>(UpdateAnswer<Resp>(*current, update_id)); },
+      std::move(done));
+}
+
+void WorkflowService::UpdateWorkflowExecution(
+    std::shared_ptr<CallContext> ctx, const wfs::UpdateWorkflowExecutionRequest& request,
+    std::function<void(Result<wfs::UpdateWorkflowExecutionResponse>)> done) {
+  auto ns = ResolveNamespace(request.namespace_());
+  if (!ns.ok()) return done(ns.status());
+  Status valid = CheckId(request.workflow_execution().workflow_id(), "WorkflowId");
+  if (valid.ok()) valid = CheckId(request.request().input().name(), "Update name");
+  if (!valid.ok()) return done(valid);
+  auto wanted = request.wait_policy().lifecycle_stage();
+  if (wanted == enums::UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED) {
+    return done(
+        InvalidArgument("WaitPolicy.LifecycleStage ADMITTED is not supported; wait for "
+                        "ACCEPTED or COMPLETED."));
   }
-  history_.Unwatch(poll->watch_id);
-  scheduler_.Cancel(poll->deadline_id);
-  poll->done(std::move(result));
+  if (wanted == enums::UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_UNSPECIFIED) {
+    wanted = enums::UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ACCEPTED;
+  }
+  wfs::UpdateWorkflowExecutionRequest admitted = request;
+  if (admitted.request().meta().update_id().empty()) {
+    admitted.mutable_request()->mutable_meta()->set_update_id(NewUuid());
+  }
+  const std::string update_id = admitted.request().meta().update_id();
+  auto status = history_.AdmitUpdate((*ns)->info().id(), admitted);
+  if (!status.ok()) return done(status.status());
+  WaitForUpdate<wfs::UpdateWorkflowExecutionResponse>(ctx, *status, update_id, wanted,
+                                                      std::move(done));
+}
+
+void WorkflowService::PollWorkflowExecutionUpdate(
+    std::shared_ptr<CallContext> ctx, const wfs::PollWorkflowExecutionUpdateRequest& request,
+    std::function<void(Result<wfs::PollWorkflowExecutionUpdateResponse>)> done) {
+  auto ns = ResolveNamespace(request.namespace_());
+  if (!ns.ok()) return done(ns.status());
+  const auto& ref = request.update_ref();
+  Status valid = CheckId(ref.workflow_execution().workflow_id(), "WorkflowId");
+  if (valid.ok()) valid = CheckId(ref.update_id(), "UpdateId");
+  if (!valid.ok()) return done(valid);
+  auto key = history_.ResolveExecution((*ns)->info().id(), ref.workflow_execution());
+  if (!key.ok()) return done(key.status());
+  auto status = history_.UpdateState(*key, ref.update_id());
+  if (!status.ok()) return done(status.status());
+  auto wanted = request.wait_policy().lifecycle_stage();
+  if (wanted == enums::UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_UNSPECIFIED) {
+    wanted = enums::UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ACCEPTED;
+  }
+  WaitForUpdate<wfs::PollWorkflowExecutionUpdateResponse>(ctx, *status, ref.update_id(), wanted,
+                                                          std::move(done));
 }
 
 void WorkflowService::QueryWorkflow(std::shared_ptr<CallContext> ctx,
@@ -693,6 +739,14 @@ void WorkflowService::Register(RpcRouter& router) {
         EON_RETURN_IF_ERROR(CheckId(r.execution().workflow_id(), "WorkflowId"));
         EON_RETURN_IF_ERROR(history_.ResetStickyTaskQueue(ns->info().id(), r.execution()));
         return wfs::ResetStickyTaskQueueResponse();
+      });
+  router.Async<wfs::UpdateWorkflowExecutionRequest, wfs::UpdateWorkflowExecutionResponse>(
+      kService, "UpdateWorkflowExecution", [this](auto ctx, const auto& r, auto done) {
+        UpdateWorkflowExecution(ctx, r, std::move(done));
+      });
+  router.Async<wfs::PollWorkflowExecutionUpdateRequest, wfs::PollWorkflowExecutionUpdateResponse>(
+      kService, "PollWorkflowExecutionUpdate", [this](auto ctx, const auto& r, auto done) {
+        PollWorkflowExecutionUpdate(ctx, r, std::move(done));
       });
   router.Async<wfs::QueryWorkflowRequest, wfs::QueryWorkflowResponse>(
       kService, "QueryWorkflow",

@@ -1,7 +1,11 @@
 #include "history/commands.h"
 
+#include <set>
+
 #include "common/cron.h"
 #include "common/ids.h"
+#include "temporal/api/protocol/v1/message.pb.h"
+#include "temporal/api/update/v1/message.pb.h"
 
 namespace eon::history {
 namespace {
@@ -24,6 +28,7 @@ class CommandApplier {
       Apply(c);
       if (!out_.ok()) break;
     }
+    if (out_.ok()) UnreferencedMessages();
     // A closed workflow has no activities left to hand out.
     if (out_.closed) out_.eager_activities.clear();
     return std::move(out_);
@@ -47,6 +52,8 @@ class CommandApplier {
         return CancelTimer(c.cancel_timer_command_attributes());
       case enums::COMMAND_TYPE_RECORD_MARKER:
         return RecordMarker(c.record_marker_command_attributes());
+      case enums::COMMAND_TYPE_PROTOCOL_MESSAGE:
+        return ProtocolMessage(c.protocol_message_command_attributes().message_id());
       case enums::COMMAND_TYPE_START_CHILD_WORKFLOW_EXECUTION:
         return StartChild(c.start_child_workflow_execution_command_attributes());
       case enums::COMMAND_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION:
@@ -212,6 +219,87 @@ class CommandApplier {
                               : eon::v1::HISTORY_TASK_TYPE_SIGNAL_EXTERNAL,
                        initiated_id);
     return request;
+  }
+
+  // An update's acceptance or response, in command order (so its event sits among the others).
+  void ProtocolMessage(const std::string& message_id) {
+    constexpr auto kBad = enums::WORKFLOW_TASK_FAILED_CAUSE_BAD_UPDATE_WORKFLOW_EXECUTION_MESSAGE;
+    const temporal::api::protocol::v1::Message* message = nullptr;
+    for (const auto& candidate : request_.messages()) {
+      if (candidate.id() == message_id) message = &candidate;
+    }
+    if (!message)
+      return Fail(kBad, "ProtocolMessageCommand names message " + message_id +
+                            ", which the completion does not carry.");
+    used_messages_.insert(message_id);
+    auto it = m_.state.mutable_updates()->find(message->protocol_instance_id());
+    if (it == m_.state.mutable_updates()->end()) {
+      return Fail(kBad, "Message " + message_id + " is for update " +
+                            message->protocol_instance_id() +
+                            ", which this workflow does not have.");
+    }
+    auto& update = it->second;
+    temporal::api::update::v1::Acceptance acceptance;
+    temporal::api::update::v1::Response response;
+    if (message->body().UnpackTo(&acceptance)) {
+      auto& event = m_.AddEvent(enums::EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED);
+      auto* e = event.mutable_workflow_execution_update_accepted_event_attributes();
+      e->set_protocol_instance_id(update.update_id());
+      e->set_accepted_request_message_id(acceptance.accepted_request_message_id());
+      e->set_accepted_request_sequencing_event_id(
+          acceptance.accepted_request_sequencing_event_id());
+      *e->mutable_accepted_request() =
+          acceptance.has_accepted_request() ? acceptance.accepted_request() : update.request();
+      update.set_stage(eon::v1::UpdateInfo::STAGE_ACCEPTED);
+      update.set_accepted_event_id(event.event_id());
+    } else if (message->body().UnpackTo(&response)) {
+      if (update.stage() != eon::v1::UpdateInfo::STAGE_ACCEPTED) {
+        return Fail(kBad, "Update " + update.update_id() + " is completed before it was accepted.");
+      }
+      auto& event = m_.AddEvent(enums::EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED);
+      auto* e = event.mutable_workflow_execution_update_completed_event_attributes();
+      *e->mutable_meta() = response.meta();
+      e->set_accepted_event_id(update.accepted_event_id());
+      *e->mutable_outcome() = response.outcome();
+      update.set_stage(eon::v1::UpdateInfo::STAGE_COMPLETED);
+      *update.mutable_outcome() = response.outcome();
+      update.clear_request();  // kept for deduplication only
+    } else {
+      return Fail(kBad, "Message " + message_id + " has an unexpected body (" +
+                            message->body().type_url() + ") for a ProtocolMessageCommand.");
+    }
+    out_.updates_changed = true;
+  }
+
+  // Messages no command named: rejections. And updates the worker got but did not answer are
+  // rejected for it, as Temporal does.
+  void UnreferencedMessages() {
+    for (const auto& message : request_.messages()) {
+      if (used_messages_.count(message.id())) continue;
+      auto it = m_.state.mutable_updates()->find(message.protocol_instance_id());
+      temporal::api::update::v1::Rejection rejection;
+      if (it == m_.state.mutable_updates()->end() || !message.body().UnpackTo(&rejection)) continue;
+      Reject(it->second, rejection.failure());
+    }
+    for (auto& [id, update] : *m_.state.mutable_updates()) {
+      if (update.stage() != eon::v1::UpdateInfo::STAGE_SENT) continue;
+      failure::Failure why;
+      why.set_message(
+          "Workflow Update is rejected because it wasn't processed by worker. "
+          "Probably, Workflow Update is not supported by the worker.");
+      why.set_source("Server");
+      why.mutable_application_failure_info()->set_type("UnprocessedUpdate");
+      why.mutable_application_failure_info()->set_non_retryable(true);
+      Reject(update, why);
+    }
+  }
+
+  void Reject(eon::v1::UpdateInfo& update, const failure::Failure& why) {
+    update.set_stage(eon::v1::UpdateInfo::STAGE_REJECTED);
+    *update.mutable_outcome()->mutable_failure() = why;
+    update.clear_request();
+    m_.changed = true;
+    out_.updates_changed = true;
   }
 
   void ScheduleActivity(command::ScheduleActivityTaskCommandAttributes a) {
@@ -564,6 +652,7 @@ class CommandApplier {
   const int64_t completed_id_;
   const CommandLimits& limits_;
   CommandOutcome out_;
+  std::set<std::string> used_messages_;  // protocol messages a command named
 };
 
 }  // namespace

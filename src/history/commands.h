@@ -25,6 +25,7 @@ struct CommandOutcome {
   std::string message;                    // why the task failed, when it did
   bool closed = false;                    // a command closed the workflow
   bool new_events_for_workflow = false;   // the workflow must get a task to see them
+  bool updates_changed = false;           // an update was accepted, completed or rejected
   std::vector<int64_t> eager_activities;  // started at once, returned in the response
   bool ok() const { return cause == enums::WORKFLOW_TASK_FAILED_CAUSE_UNSPECIFIED; }
 };

@@ -377,6 +377,11 @@ Result<wfs::PollWorkflowTaskQueueResponse> HistoryEngine::RecordWorkflowTaskStar
         }
         wft->set_request_id(poll_request_id);
         wft->set_identity(identity);
+        for (auto& [id, update] : *m.state.mutable_updates()) {
+          if (update.stage() == eon::v1::UpdateInfo::STAGE_ADMITTED) {
+            update.set_stage(eon::v1::UpdateInfo::STAGE_SENT);
+          }
+        }
         m.AddTimer(eon::v1::HISTORY_TASK_TYPE_WORKFLOW_TASK_TIMEOUT,
                    m.now + WorkflowTaskTimeout(*wft), wft->scheduled_event_id(), wft->attempt(),
                    enums::TIMEOUT_TYPE_START_TO_CLOSE);
@@ -406,6 +411,16 @@ Result<wfs::PollWorkflowTaskQueueResponse> HistoryEngine::RecordWorkflowTaskStar
   response.mutable_workflow_execution_task_queue()->set_kind(enums::TASK_QUEUE_KIND_NORMAL);
   *response.mutable_scheduled_time() = wft.scheduled_time();
   *response.mutable_started_time() = wft.started_time();
+  // Updates travel as protocol messages, sequenced just before the task's started event. One sent
+  // in an earlier task that failed or timed out goes again.
+  for (const auto& [id, update] : s.updates()) {
+    if (update.stage() != eon::v1::UpdateInfo::STAGE_SENT) continue;
+    auto* message = response.add_messages();
+    message->set_id(id + "/request");
+    message->set_protocol_instance_id(id);
+    message->set_event_id(wft.started_event_id() - 1);
+    message->mutable_body()->PackFrom(update.request());
+  }
   // The sticky worker has the workflow cached: it gets only what happened since its last task.
   const bool sticky = wft.task_queue() != s.task_queue();
   const int64_t first_event_id = sticky ? s.previous_started_event_id() + 1 : 1;
@@ -476,7 +491,11 @@ Result<wfs::RespondWorkflowTaskCompletedResponse> HistoryEngine::RespondWorkflow
         }
         if (outcome.closed) return Status::Ok();
         const bool flushed = m.FlushBuffered();
-        if (flushed || outcome.new_events_for_workflow ||
+        bool updates_waiting = false;
+        for (const auto& [id, update] : m.state.updates()) {
+          if (update.stage() == eon::v1::UpdateInfo::STAGE_ADMITTED) updates_waiting = true;
+        }
+        if (flushed || outcome.new_events_for_workflow || updates_waiting ||
             request.force_create_new_workflow_task()) {
           m.ScheduleWorkflowTask(1);
         }
@@ -762,6 +781,93 @@ Result<StartResult> HistoryEngine::SignalWithStartWorkflowExecution(
   *start.mutable_header() = request.header();
   *start.mutable_workflow_start_delay() = request.workflow_start_delay();
   return StartLocked(namespace_id, start, &signal);
+}
+
+namespace {
+
+using UpdateStage = temporal::api::enums::v1::UpdateWorkflowExecutionLifecycleStage;
+
+// The update's stage as callers see it, with the outcome once there is one. A closed workflow
+// ends what its updates were waiting for, as Temporal does.
+Result<UpdateStatus> StatusOf(const eon::v1::ExecutionState& s, const ExecutionKey& key,
+                              const eon::v1::UpdateInfo& update) {
+  UpdateStatus status;
+  status.key = key;
+  switch (update.stage()) {
+    case eon::v1::UpdateInfo::STAGE_COMPLETED:
+    case eon::v1::UpdateInfo::STAGE_REJECTED:
+      status.stage = enums::UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_COMPLETED;
+      status.outcome = update.outcome();
+      return status;
+    case eon::v1::UpdateInfo::STAGE_ACCEPTED:
+      if (!IsRunning(s)) {
+        status.stage = enums::UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_COMPLETED;
+        auto* why = status.outcome.emplace().mutable_failure();
+        why->set_message(
+            "Workflow Update failed because the Workflow completed before the Update completed.");
+        why->set_source("Server");
+        why->mutable_application_failure_info()->set_type("AcceptedUpdateCompletedWorkflow");
+        why->mutable_application_failure_info()->set_non_retryable(true);
+        return status;
+      }
+      status.stage = enums::UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ACCEPTED;
+      return status;
+    default:
+      if (!IsRunning(s)) return NotFound("workflow update was aborted by closing workflow");
+      status.stage = enums::UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED;
+      return status;
+  }
+}
+
+}  // namespace
+
+Result<UpdateStatus> HistoryEngine::AdmitUpdate(
+    const std::string& namespace_id, const wfs::UpdateWorkflowExecutionRequest& request) {
+  const auto& execution = request.workflow_execution();
+  EON_ASSIGN_OR_RETURN(auto key,
+                       ResolveKey(namespace_id, execution.workflow_id(), execution.run_id()));
+  const std::string& update_id = request.request().meta().update_id();
+  std::optional<Result<UpdateStatus>> answer;
+  StoredExecution after;
+  EON_RETURN_IF_ERROR(Mutate(
+      key,
+      [&](Mutation& m) -> Status {
+        if (!request.first_execution_run_id().empty() &&
+            request.first_execution_run_id() != m.state.first_execution_run_id()) {
+          return NotFound("workflow execution not found");
+        }
+        auto it = m.state.updates().find(update_id);
+        if (it != m.state.updates().end() &&
+            it->second.stage() != eon::v1::UpdateInfo::STAGE_REJECTED) {
+          return Status::Ok();  // the same update again: wait for it
+        }
+        if (!IsRunning(m.state)) return WorkflowClosed();
+        if (m.state.updates_size() >= options_.updates_max) {
+          return Status(StatusCode::RESOURCE_EXHAUSTED,
+                        "the workflow has received the maximum number of updates (" +
+                            std::to_string(options_.updates_max) + ")");
+        }
+        eon::v1::UpdateInfo& update = (*m.state.mutable_updates())[update_id];
+        update.Clear();
+        update.set_update_id(update_id);
+        *update.mutable_request() = request.request();
+        update.set_stage(eon::v1::UpdateInfo::STAGE_ADMITTED);
+        m.changed = true;
+        m.EnsureWorkflowTask();
+        return Status::Ok();
+      },
+      &after));
+  return StatusOf(after.state, key, after.state.updates().at(update_id));
+}
+
+Result<UpdateStatus> HistoryEngine::UpdateState(const ExecutionKey& key,
+                                                const std::string& update_id) {
+  EON_ASSIGN_OR_RETURN(auto stored, Load(key));
+  auto it = stored.state.updates().find(update_id);
+  if (it == stored.state.updates().end()) {
+    return NotFound("update \"" + update_id + "\" not found");
+  }
+  return StatusOf(stored.state, key, it->second);
 }
 
 Result<QueryTarget> HistoryEngine::PrepareQuery(const std::string& namespace_id,

@@ -24,6 +24,7 @@
 #include "eon/v1/state.pb.h"
 #include "matching/matching_engine.h"
 #include "persistence/store.h"
+#include "temporal/api/update/v1/message.pb.h"
 #include "temporal/api/workflowservice/v1/request_response.pb.h"
 
 namespace eon::history {
@@ -40,6 +41,7 @@ struct EngineOptions {
   int eager_activities_max = 8;      // activities handed out in one workflow task completion
   int signal_request_ids_max = 100;  // remembered for deduplication, per execution
   int pending_signals_max = 10'000;  // signals one execution may receive
+  int updates_max = 2'000;           // updates one execution may receive
   Duration default_sticky_schedule_to_start_timeout = std::chrono::seconds(5);
 };
 
@@ -50,6 +52,13 @@ struct QueryTarget {
   std::string sticky_queue;  // "" when the workflow has no sticky worker
   temporal::api::enums::v1::WorkflowExecutionStatus status{};
   bool rejected = false;  // by the request's query reject condition
+};
+
+// Where an update stands, as its callers see it.
+struct UpdateStatus {
+  persistence::ExecutionKey key;
+  temporal::api::enums::v1::UpdateWorkflowExecutionLifecycleStage stage{};
+  std::optional<temporal::api::update::v1::Outcome> outcome;  // completed or rejected
 };
 
 struct StartResult {
@@ -139,6 +148,19 @@ class HistoryEngine {
   Result<wfs::PollWorkflowTaskQueueResponse> QueryTaskResponse(
       const eon::v1::QueueTask& task, const std::string& query_id,
       const temporal::api::query::v1::WorkflowQuery& query);
+
+  // Updates. AdmitUpdate records the update (deduplicated by update id) and makes sure a
+  // workflow task will carry it; UpdateState tells where it stands. NOT_FOUND: the workflow is
+  // closed (or the update unknown, or aborted by the workflow's close).
+  Result<UpdateStatus> AdmitUpdate(const std::string& namespace_id,
+                                   const wfs::UpdateWorkflowExecutionRequest& request);
+  Result<UpdateStatus> UpdateState(const persistence::ExecutionKey& key,
+                                   const std::string& update_id);
+  // The run an execution names (the current one when its run id is empty).
+  Result<persistence::ExecutionKey> ResolveExecution(
+      const std::string& namespace_id, const temporal::api::common::v1::WorkflowExecution& e) {
+    return ResolveKey(namespace_id, e.workflow_id(), e.run_id());
+  }
 
   // Ends stickiness: the next workflow task goes to the normal queue with full history.
   Status ResetStickyTaskQueue(const std::string& namespace_id,

@@ -25,7 +25,7 @@ const {
   uuid4,
   workflowInfo,
 } = require('@temporalio/workflow');
-const { defineQuery, executeChild, startChild, getExternalWorkflowHandle } = require('@temporalio/workflow');
+const { defineQuery, defineUpdate, executeChild, startChild, getExternalWorkflowHandle } = require('@temporalio/workflow');
 
 const acts = proxyActivities({
   startToCloseTimeout: '30s',
@@ -299,7 +299,40 @@ async function parentLeavesChild(childId, policy) {
   return 'parent done';
 }
 
+const addUpdate = defineUpdate('add');
+const slowAddUpdate = defineUpdate('slowAdd');
+const finishSignal = defineSignal('finish');
+
+/** A counter changed by updates: 'add' (validated: no negatives) and 'slowAdd' (sleeps first). */
+async function counter() {
+  let total = 0;
+  let finished = false;
+  setHandler(
+    addUpdate,
+    (n) => {
+      total += n;
+      return total;
+    },
+    {
+      validator: (n) => {
+        if (n < 0) throw new Error(`cannot add ${n}`);
+      },
+    },
+  );
+  setHandler(slowAddUpdate, async (n, ms) => {
+    await sleep(ms);
+    total += n;
+    return total;
+  });
+  setHandler(finishSignal, () => {
+    finished = true;
+  });
+  await condition(() => finished);
+  return total;
+}
+
 module.exports = {
+  counter,
   parentOf,
   parentSignalsChild,
   parentLeavesChild,

@@ -1,0 +1,104 @@
+// A long poll on one workflow run: answers when `look` finds something for the caller (it is
+// asked again after every commit to the run), or with `at_deadline` when the wait is over, or
+// CANCELLED when the caller leaves. Holds no thread while it waits.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "common/executor.h"
+#include "frontend/rpc.h"
+#include "history/history_engine.h"
+
+namespace eon::frontend {
+
+template <typename Resp>
+class RunWait : public std::enable_shared_from_this<RunWait<Resp>> {
+ public:
+  using Look = std::function<std::optional<Result<Resp>>()>;  // nullopt: nothing yet
+
+  // shared: the watch, the deadline and the caller's cancel each hold the wait.
+  static void Start(history::HistoryEngine& history, DeadlineScheduler& scheduler,
+                    Executor& executor, CallContext& ctx,
+                    std::chrono::steady_clock::time_point deadline, std::string namespace_id,
+                    std::string run_id, Look look, std::function<Result<Resp>()> at_deadline,
+                    std::function<void(Result<Resp>)> done) {
+    auto wait = std::shared_ptr<RunWait>(new RunWait(history, scheduler, executor));
+    wait->namespace_id_ = std::move(namespace_id);
+    wait->run_id_ = std::move(run_id);
+    wait->look_ = std::move(look);
+    wait->at_deadline_ = std::move(at_deadline);
+    wait->done_ = std::move(done);
+    {
+      std::lock_guard lock(wait->mutex_);
+      wait->deadline_id_ = scheduler.At(deadline, [wait] {
+        wait->executor_.Submit([wait] { wait->Answer(wait->at_deadline_()); });
+      });
+    }
+    ctx.OnCancel([wait] { wait->Answer(Status(StatusCode::CANCELLED, "the caller went away")); });
+    wait->Watch();
+  }
+
+ private:
+  RunWait(history::HistoryEngine& history, DeadlineScheduler& scheduler, Executor& executor)
+      : history_(history), scheduler_(scheduler), executor_(executor) {}
+
+  void Watch() {
+    auto self = this->shared_from_this();
+    {
+      std::lock_guard lock(mutex_);
+      if (answered_) return;
+      watch_id_ = history_.WatchRun(namespace_id_, run_id_, [self] {
+        self->executor_.Submit([self] { self->LookAgain(); });
+      });
+    }
+    // A change between the last look and the watch would otherwise be missed.
+    LookAgain();
+  }
+
+  void LookAgain() {
+    {
+      std::lock_guard lock(mutex_);
+      if (answered_) return;
+    }
+    if (auto found = look_()) {
+      Answer(std::move(*found));
+      return;
+    }
+    bool rewatch;
+    {
+      std::lock_guard lock(mutex_);
+      rewatch = !answered_ && !history_.IsWatching(watch_id_);
+    }
+    if (rewatch) Watch();
+  }
+
+  void Answer(Result<Resp> result) {
+    {
+      std::lock_guard lock(mutex_);
+      if (answered_) return;
+      answered_ = true;
+    }
+    history_.Unwatch(watch_id_);
+    scheduler_.Cancel(deadline_id_);
+    done_(std::move(result));
+  }
+
+  history::HistoryEngine& history_;
+  DeadlineScheduler& scheduler_;
+  Executor& executor_;
+  std::string namespace_id_;
+  std::string run_id_;
+  Look look_;
+  std::function<Result<Resp>()> at_deadline_;
+  std::function<void(Result<Resp>)> done_;
+  std::mutex mutex_;
+  bool answered_ = false;                  // guarded by mutex_
+  uint64_t watch_id_ = 0;                  // guarded by mutex_
+  DeadlineScheduler::Id deadline_id_ = 0;  // guarded by mutex_
+};
+
+}  // namespace eon::frontend
