@@ -1,10 +1,12 @@
 #include "cli/server_command.h"
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/log.h"
@@ -29,6 +31,12 @@ Flags:
       --headless              Disable the web UI (accepted; the UI is not built yet)
       --time-skipping         Serve Temporal's TestService: while no test holds the lock and
                               nothing runs, time jumps to the next timer (for tests)
+      --history-count-limit n       Events after which a workflow is terminated (51200)
+      --history-size-limit bytes    History size after which a workflow is terminated (52428800)
+      --payload-size-limit bytes    Largest payload set in one request or command (2097152)
+      --pending-activities-limit n  Pending activities per workflow (2000)
+      --pending-children-limit n    Pending child workflows per workflow (2000)
+      --pending-signals-limit n     Pending signals and cancels to other workflows (2000)
       --sync-normal           Trade power-loss durability for speed (SQLite synchronous=NORMAL);
                               a kill -9 still loses nothing
   -h, --help                  Show this help
@@ -41,6 +49,16 @@ bool ParsePort(const std::string& text, int* port) {
   *port = static_cast<int>(value);
   return true;
 }
+
+bool ParsePositive(const std::string& text, int64_t* out) {
+  char* end = nullptr;
+  long long value = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || value <= 0 || value > (int64_t{1} << 40)) return false;
+  *out = value;
+  return true;
+}
+
+constexpr std::chrono::seconds kShutdownGrace{10};
 
 int Fail(const std::string& message) {
   std::fprintf(stderr, "Error: %s\n", message.c_str());
@@ -95,6 +113,18 @@ int ServerStartDev(int argc, char** argv) {
       int ignored;
       if (!next(&v) || !ParsePort(v, &ignored)) return Fail("--ui-port needs a port number");
     } else if (arg == "--headless") {
+    } else if (arg == "--history-count-limit" || arg == "--history-size-limit" ||
+               arg == "--payload-size-limit" || arg == "--pending-activities-limit" ||
+               arg == "--pending-children-limit" || arg == "--pending-signals-limit") {
+      int64_t n = 0;
+      if (!next(&v) || !ParsePositive(v, &n)) return Fail(arg + " needs a positive whole number");
+      if (arg == "--history-count-limit") options.history_count_limit = n;
+      if (arg == "--history-size-limit") options.history_size_limit_bytes = n;
+      if (arg == "--payload-size-limit") options.blob_size_limit_bytes = n;
+      if (arg == "--pending-activities-limit")
+        options.pending_activities_limit = static_cast<int>(n);
+      if (arg == "--pending-children-limit") options.pending_children_limit = static_cast<int>(n);
+      if (arg == "--pending-signals-limit") options.pending_signals_limit = static_cast<int>(n);
     } else if (arg == "--time-skipping") {
       options.time_skipping = true;
     } else if (arg == "--sync-normal") {
@@ -126,6 +156,16 @@ int ServerStartDev(int argc, char** argv) {
   sigwait(&signals, &signal_number);
   LOG_INFO("received " << (signal_number == SIGINT ? "SIGINT" : "SIGTERM") << ", shutting down");
   std::string stats = server->StatsLine();
+  // Everything acknowledged is already durable, so a stop that hangs (a bug, reported with the
+  // step it hangs in) may end the process without losing anything.
+  std::thread watchdog([&server] {
+    std::this_thread::sleep_for(kShutdownGrace);
+    std::fprintf(stderr, "Error: shutdown did not finish within %lld s (stuck in: %s); exiting\n",
+                 static_cast<long long>(kShutdownGrace.count()), server->ShutdownStep());
+    std::fflush(stderr);
+    std::_Exit(0);
+  });
+  watchdog.detach();
   server->Shutdown();
   LOG_INFO("stats: " << stats);
   std::printf("Eon server stopped.\n");

@@ -18,6 +18,15 @@ namespace {
 
 constexpr const char* kService = "temporal.api.workflowservice.v1.WorkflowService";
 
+temporal::api::failure::v1::Failure ResultTooLarge() {
+  temporal::api::failure::v1::Failure failure;
+  failure.set_message("Complete result exceeds size limit.");
+  failure.set_source("Server");
+  failure.mutable_application_failure_info()->set_type("BlobSizeLimitExceeded");
+  failure.mutable_application_failure_info()->set_non_retryable(true);
+  return failure;
+}
+
 class WorkflowService final : public ServiceHandle {
  public:
   WorkflowService(namespaces::Registry& namespaces, history::HistoryEngine& history,
@@ -44,6 +53,15 @@ class WorkflowService final : public ServiceHandle {
                              std::to_string(options_.id_length_max) + ").");
     }
     return Status::Ok();
+  }
+
+  // Payloads beyond the limit are refused, naming what was too large.
+  Status CheckBlob(const google::protobuf::Message& payloads, const char* what) {
+    const int64_t size = static_cast<int64_t>(payloads.ByteSizeLong());
+    if (size <= options_.blob_size_limit_bytes) return Status::Ok();
+    return InvalidArgument(std::string(what) + " of " + std::to_string(size) +
+                           " bytes exceeds the payload size limit of " +
+                           std::to_string(options_.blob_size_limit_bytes) + " bytes.");
   }
 
   Status CheckStartOptions(const std::string& cron_schedule,
@@ -243,6 +261,8 @@ Result<wfs::StartWorkflowExecutionResponse> WorkflowService::StartWorkflowExecut
   }
   EON_RETURN_IF_ERROR(CheckStartOptions(request.cron_schedule(), request.retry_policy(),
                                         request.workflow_start_delay()));
+  EON_RETURN_IF_ERROR(CheckBlob(request.input(), "Input"));
+  EON_RETURN_IF_ERROR(CheckBlob(request.memo(), "Memo"));
   EON_ASSIGN_OR_RETURN(auto started, history_.StartWorkflowExecution(ns->info().id(), request));
   wfs::StartWorkflowExecutionResponse response;
   response.set_run_id(started.run_id);
@@ -426,6 +446,7 @@ void WorkflowService::UpdateWorkflowExecution(
   if (!ns.ok()) return done(ns.status());
   Status valid = CheckId(request.workflow_execution().workflow_id(), "WorkflowId");
   if (valid.ok()) valid = CheckId(request.request().input().name(), "Update name");
+  if (valid.ok()) valid = CheckBlob(request.request().input().args(), "Update arguments");
   if (!valid.ok()) return done(valid);
   auto wanted = request.wait_policy().lifecycle_stage();
   if (wanted == enums::UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED) {
@@ -474,6 +495,7 @@ void WorkflowService::QueryWorkflow(std::shared_ptr<CallContext> ctx,
   if (!ns.ok()) return done(ns.status());
   Status valid = CheckId(request.execution().workflow_id(), "WorkflowId");
   if (valid.ok()) valid = CheckId(request.query().query_type(), "QueryType");
+  if (valid.ok()) valid = CheckBlob(request.query().query_args(), "Query arguments");
   if (!valid.ok()) return done(valid);
   auto target = history_.PrepareQuery((*ns)->info().id(), request.execution(),
                                       request.query_reject_condition());
@@ -597,6 +619,12 @@ void WorkflowService::Register(RpcRouter& router) {
         EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
         EON_ASSIGN_OR_RETURN(auto token,
                              ParseToken(r.task_token(), ns, eon::v1::TASK_QUEUE_KIND_ACTIVITY));
+        if (!CheckBlob(r.result(), "Result").ok()) {
+          // As Temporal does: an oversized result fails the activity instead.
+          EON_RETURN_IF_ERROR(
+              history_.RespondActivityTaskFailed(token, ResultTooLarge(), nullptr, r.identity()));
+          return wfs::RespondActivityTaskCompletedResponse();
+        }
         EON_RETURN_IF_ERROR(history_.RespondActivityTaskCompleted(token, r.result(), r.identity()));
         return wfs::RespondActivityTaskCompletedResponse();
       });
@@ -702,6 +730,7 @@ void WorkflowService::Register(RpcRouter& router) {
         EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
         EON_RETURN_IF_ERROR(CheckId(r.workflow_execution().workflow_id(), "WorkflowId"));
         EON_RETURN_IF_ERROR(CheckId(r.signal_name(), "SignalName"));
+        EON_RETURN_IF_ERROR(CheckBlob(r.input(), "Signal input"));
         EON_RETURN_IF_ERROR(history_.SignalWorkflowExecution(ns->info().id(), r));
         return wfs::SignalWorkflowExecutionResponse();
       });
@@ -716,6 +745,8 @@ void WorkflowService::Register(RpcRouter& router) {
         EON_RETURN_IF_ERROR(CheckId(r.signal_name(), "SignalName"));
         EON_RETURN_IF_ERROR(
             CheckStartOptions(r.cron_schedule(), r.retry_policy(), r.workflow_start_delay()));
+        EON_RETURN_IF_ERROR(CheckBlob(r.input(), "Input"));
+        EON_RETURN_IF_ERROR(CheckBlob(r.signal_input(), "Signal input"));
         EON_ASSIGN_OR_RETURN(auto started,
                              history_.SignalWithStartWorkflowExecution(ns->info().id(), r));
         wfs::SignalWithStartWorkflowExecutionResponse response;

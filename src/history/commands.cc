@@ -41,6 +41,15 @@ class CommandApplier {
   }
 
   void Apply(const command::Command& c) {
+    // Payloads beyond the limit fail the task, whatever the command (the size of the command
+    // is dominated by them).
+    const int64_t size = static_cast<int64_t>(c.ByteSizeLong());
+    if (size > limits_.blob_size_limit_bytes) {
+      return Fail(enums::WORKFLOW_TASK_FAILED_CAUSE_PAYLOADS_TOO_LARGE,
+                  std::string(enums::CommandType_Name(c.command_type())) + " of " +
+                      std::to_string(size) + " bytes exceeds the payload size limit of " +
+                      std::to_string(limits_.blob_size_limit_bytes) + " bytes.");
+    }
     switch (c.command_type()) {
       case enums::COMMAND_TYPE_SCHEDULE_ACTIVITY_TASK:
         return ScheduleActivity(c.schedule_activity_task_command_attributes());

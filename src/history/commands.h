@@ -16,6 +16,7 @@ struct CommandLimits {
   int pending_activities_max = 2'000;
   int pending_children_max = 2'000;
   int pending_external_requests_max = 2'000;  // signals and cancels to other workflows
+  int64_t blob_size_limit_bytes = 2 << 20;    // payloads of one command
   // The namespace the workflow runs in (children and external targets default to it).
   std::string namespace_name;
 };

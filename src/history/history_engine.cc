@@ -134,6 +134,7 @@ Status HistoryEngine::MutateLocked(const ExecutionKey& key, const MutateFn& fn,
     if (after) *after = std::move(stored);
     return Status::Ok();
   }
+  EnforceHistoryLimits(m);
   persistence::ExecutionWrite write;
   write.shard_id = ShardFor(key.namespace_id, key.workflow_id);
   write.range_id = range_ids_[write.shard_id];
@@ -156,6 +157,39 @@ Status HistoryEngine::MutateLocked(const ExecutionKey& key, const MutateFn& fn,
   EON_RETURN_IF_ERROR(Commit(write, BusyCount(stored.state)));
   if (after) *after = StoredExecution{std::move(write.state), stored.db_version + 1};
   return Status::Ok();
+}
+
+void HistoryEngine::EnforceHistoryLimits(Mutation& m) {
+  if (!IsRunning(m.state)) return;
+  int64_t size = m.state.history_size_bytes();
+  for (const auto& event : m.events) size += static_cast<int64_t>(event.ByteSizeLong());
+  const int64_t count = m.state.next_event_id() - 1;
+  const bool over_count = count >= options_.history_count_limit;
+  const bool over_size = size >= options_.history_size_limit_bytes;
+  if (!over_count && !over_size) {
+    const int64_t before = count - static_cast<int64_t>(m.events.size());
+    if ((before < options_.history_count_warn && count >= options_.history_count_warn) ||
+        (size - static_cast<int64_t>(m.events.size()) < options_.history_size_warn_bytes &&
+         size >= options_.history_size_warn_bytes)) {
+      LOG_WARN("workflow " << m.state.workflow_id() << " has a large history (" << count
+                           << " events, " << size << " bytes); consider continue-as-new");
+    }
+    return;
+  }
+  // As Temporal does: a workflow whose history grew past the limit is terminated.
+  if (m.WorkflowTaskStarted()) {
+    m.FailWorkflowTask(enums::WORKFLOW_TASK_FAILED_CAUSE_FORCE_CLOSE_COMMAND, nullptr,
+                       "history-service", /*reschedule=*/false);
+  } else {
+    m.FlushBuffered();
+  }
+  auto& event = m.AddEvent(enums::EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED);
+  auto* a = event.mutable_workflow_execution_terminated_event_attributes();
+  a->set_reason(over_count ? "Workflow history count exceeds limit."
+                           : "Workflow history size exceeds limit.");
+  a->set_identity("history-service");
+  m.Close(enums::WORKFLOW_EXECUTION_STATUS_TERMINATED, event.event_id());
+  LOG_WARN("workflow " << m.state.workflow_id() << " terminated: " << a->reason());
 }
 
 RunDefaults HistoryEngine::run_defaults() const {
@@ -478,6 +512,10 @@ Result<wfs::RespondWorkflowTaskCompletedResponse> HistoryEngine::RespondWorkflow
 
         CommandLimits limits;
         limits.eager_activities_max = options_.eager_activities_max;
+        limits.pending_activities_max = options_.pending_activities_max;
+        limits.pending_children_max = options_.pending_children_max;
+        limits.pending_external_requests_max = options_.pending_external_requests_max;
+        limits.blob_size_limit_bytes = options_.blob_size_limit_bytes;
         limits.namespace_name = namespace_name_ ? namespace_name_(m.state.namespace_id()) : "";
         outcome = ApplyCommands(m, request, completed.event_id(), limits);
         if (!outcome.ok()) {

@@ -43,6 +43,15 @@ struct EngineOptions {
   int pending_signals_max = 10'000;  // signals one execution may receive
   int updates_max = 2'000;           // updates one execution may receive
   Duration default_sticky_schedule_to_start_timeout = std::chrono::seconds(5);
+  // Limits with Temporal's defaults (`eon server start-dev` flags change them).
+  int64_t history_count_warn = 10'240;   // events: a warning is logged
+  int64_t history_count_limit = 51'200;  // events: the workflow is terminated
+  int64_t history_size_warn_bytes = 10 << 20;
+  int64_t history_size_limit_bytes = 50 << 20;
+  int64_t blob_size_limit_bytes = 2 << 20;  // one payload set in a command or request
+  int pending_activities_max = 2'000;
+  int pending_children_max = 2'000;
+  int pending_external_requests_max = 2'000;
 };
 
 // Where a query goes, or why it is rejected.
@@ -233,6 +242,8 @@ class HistoryEngine {
   // Fills a retry's or cron run's input and header from the previous run's start event.
   Status InheritInput(const persistence::ExecutionKey& previous, RunSpec* spec);
   RunDefaults run_defaults() const;
+  // Terminates (in the same update) a run whose history passed the count or size limit.
+  void EnforceHistoryLimits(Mutation& m);
 
   int32_t ShardFor(const std::string& namespace_id, const std::string& workflow_id) const;
   std::mutex& LockFor(const std::string& namespace_id, const std::string& workflow_id);

@@ -2,6 +2,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
+
 #include "common/clock.h"
 #include "common/executor.h"
 #include "common/log.h"
@@ -44,8 +46,17 @@ class ServerImpl final : public Server {
     matching_ = std::make_unique<matching::MatchingEngine>(*store_, *scheduler_,
                                                            matching::MatchingOptions{});
     EON_RETURN_IF_ERROR(matching_->Recover());
+    history::EngineOptions engine_options;
+    engine_options.history_count_limit = options_.history_count_limit;
+    engine_options.history_count_warn = options_.history_count_limit / 5;
+    engine_options.history_size_limit_bytes = options_.history_size_limit_bytes;
+    engine_options.history_size_warn_bytes = options_.history_size_limit_bytes / 5;
+    engine_options.blob_size_limit_bytes = options_.blob_size_limit_bytes;
+    engine_options.pending_activities_max = options_.pending_activities_limit;
+    engine_options.pending_children_max = options_.pending_children_limit;
+    engine_options.pending_external_requests_max = options_.pending_signals_limit;
     history_ = std::make_unique<history::HistoryEngine>(*store_, *clock_, *matching_,
-                                                        *task_executor_, history::EngineOptions{});
+                                                        *task_executor_, engine_options);
     if (skippable_clock_) history_->EnableTimeSkipping(*skippable_clock_);
     history_->SetNamespaceNames([registry = namespaces_.get()](const std::string& id) {
       auto ns = registry->ById(id);
@@ -55,7 +66,7 @@ class ServerImpl final : public Server {
 
     router_ = std::make_unique<frontend::RpcRouter>(*request_executor_);
     workflow_service_ = frontend::RegisterWorkflowService(
-        *router_, *namespaces_, *history_, *matching_, *scheduler_, frontend::FrontendOptions{});
+        *router_, *namespaces_, *history_, *matching_, *scheduler_, FrontendLimits());
 
     if (history_->time_skipper()) {
       test_service_ = frontend::RegisterTestService(*router_, *history_->time_skipper(), *clock_);
@@ -79,18 +90,31 @@ class ServerImpl final : public Server {
   }
 
   std::string address() const override { return address_; }
+  const char* ShutdownStep() const override { return step_.load(); }
+
+  frontend::FrontendOptions FrontendLimits() const {
+    frontend::FrontendOptions options;
+    options.blob_size_limit_bytes = options_.blob_size_limit_bytes;
+    return options;
+  }
 
   void Shutdown() override {
     if (stopped_) return;
     stopped_ = true;
     if (grpc_server_) {
       // Parked long polls are cancelled by the deadline; they answer at once.
+      step_ = "stopping the gRPC server";
       grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+      step_ = "waiting for gRPC calls to finish";
       grpc_server_->Wait();
     }
+    step_ = "stopping the history queues";
     if (history_) history_->Stop();
+    step_ = "draining the request threads";
     request_executor_.reset();
+    step_ = "draining the task threads";
     task_executor_.reset();
+    step_ = "closing the store";
     workflow_service_.reset();
     test_service_.reset();
     router_.reset();
@@ -125,6 +149,7 @@ class ServerImpl final : public Server {
   std::unique_ptr<Clock> clock_;
   SkippableClock* skippable_clock_ = nullptr;  // clock_, when time skipping
   bool stopped_ = false;
+  std::atomic<const char*> step_{"not started"};
   std::string address_;
   std::unique_ptr<persistence::SqliteStore> store_;
   std::unique_ptr<namespaces::Registry> namespaces_;

@@ -260,6 +260,10 @@ class EonServer {
         `eon exited with code=${result.code} signal=${result.signal} after SIGTERM, expected code 0${this.describeOutput()}`,
       );
     }
+    // The server bounds its stop with a watchdog; say so loudly when it had to act.
+    if (/shutdown did not finish/.test(this.output)) {
+      process.stderr.write(`\n[harness] WARNING: eon's shutdown watchdog fired${this.describeOutput()}\n`);
+    }
     return result;
   }
 

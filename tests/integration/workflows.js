@@ -331,7 +331,20 @@ async function counter() {
   return total;
 }
 
+/** Sleeps 1 ms `n` times in a row (a history that grows by a few events each time). */
+async function manySleeps(n) {
+  for (let i = 0; i < n; i += 1) await sleep(1);
+  return n;
+}
+
+/** Returns a string of `size` characters (for payload limits). */
+async function bigResult(size) {
+  return 'z'.repeat(size);
+}
+
 module.exports = {
+  bigResult,
+  manySleeps,
   counter,
   parentOf,
   parentSignalsChild,
