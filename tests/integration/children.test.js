@@ -6,7 +6,7 @@ const assert = require('node:assert/strict');
 const { describe } = require('node:test');
 const { setTimeout: sleep } = require('node:timers/promises');
 
-const { eonTest, eventTypes, sharedEnv, uniqueId } = require('./harness');
+const { EonServer, connectClient, eonTest, eventTypes, sharedEnv, startWorker, uniqueId } = require('./harness');
 
 describe('child workflows', () => {
   const env = sharedEnv({ activities: { greet: async (name) => `Hello, ${name}!` } });
@@ -77,6 +77,54 @@ describe('child workflows', () => {
     assert.equal(signaled.workflowExecutionSignaledEventAttributes.externalWorkflowExecution.workflowId, parent.workflowId);
   });
 
+  eonTest('a parent cancels its child through an external handle', async () => {
+    const childId = uniqueId('child');
+    const parent = await env.client.workflow.start('parentCancelsChild', {
+      taskQueue: env.taskQueue,
+      workflowId: uniqueId('parent'),
+      args: [childId],
+    });
+    assert.deepEqual(await parent.result(), { ended: 'ChildWorkflowFailure', cause: 'CancelledFailure' });
+    const types = eventTypes(await parent.fetchHistory());
+    assert.ok(types.includes('REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED'));
+    assert.ok(types.includes('EXTERNAL_WORKFLOW_EXECUTION_CANCEL_REQUESTED'));
+    assert.ok(types.includes('CHILD_WORKFLOW_EXECUTION_CANCELED'));
+    assert.equal((await env.client.workflow.getHandle(childId).describe()).status.name, 'CANCELLED');
+  });
+
+  eonTest('a child terminated from outside, or timed out, is reported to its parent', async () => {
+    const terminatedId = uniqueId('child');
+    const parent = await env.client.workflow.start('parentOf', {
+      taskQueue: env.taskQueue,
+      workflowId: uniqueId('parent'),
+      args: ['sleeper', [3_600_000], { workflowId: terminatedId }],
+    });
+    const child = env.client.workflow.getHandle(terminatedId);
+    for (let i = 0; i < 100; i += 1) {
+      try {
+        if ((await child.describe()).status.name === 'RUNNING') break;
+      } catch {
+        // not started yet
+      }
+      await sleep(50);
+    }
+    await child.terminate('from outside');
+    const outcome = await parent.result();
+    assert.equal(outcome.error, 'ChildWorkflowFailure');
+    assert.equal(outcome.cause, 'TerminatedFailure');
+    assert.ok(eventTypes(await parent.fetchHistory()).includes('CHILD_WORKFLOW_EXECUTION_TERMINATED'));
+
+    const timedOut = await env.client.workflow.start('parentOf', {
+      taskQueue: env.taskQueue,
+      workflowId: uniqueId('parent'),
+      args: ['sleeper', [3_600_000], { workflowRunTimeout: '1s' }],
+    });
+    const late = await timedOut.result();
+    assert.equal(late.error, 'ChildWorkflowFailure');
+    assert.equal(late.cause, 'TimeoutFailure');
+    assert.ok(eventTypes(await timedOut.fetchHistory()).includes('CHILD_WORKFLOW_EXECUTION_TIMED_OUT'));
+  });
+
   for (const [policy, status] of [
     ['TERMINATE', 'TERMINATED'],
     ['REQUEST_CANCEL', 'CANCELLED'],
@@ -101,4 +149,35 @@ describe('child workflows', () => {
       if (status === 'RUNNING') await child.terminate();
     });
   }
+});
+
+describe('child workflows and crashes', () => {
+  eonTest('kill -9 while a child runs: the parent still gets its result, each event once', async (t, scope) => {
+    const server = scope.track(await EonServer.start({ db: true }));
+    const taskQueue = uniqueId('crash-child');
+    scope.track(await startWorker(server, { taskQueue }));
+    const { client } = await connectClient(server);
+    const childId = uniqueId('child');
+    const parent = await client.workflow.start('parentWaitsForSleeper', {
+      taskQueue,
+      workflowId: uniqueId('parent'),
+      args: [childId, 2000],
+    });
+    // Wait until the child runs, then crash.
+    for (let i = 0; i < 100; i += 1) {
+      const types = eventTypes(await parent.fetchHistory());
+      if (types.includes('CHILD_WORKFLOW_EXECUTION_STARTED')) break;
+      await sleep(50);
+    }
+    await server.kill9();
+    await sleep(500);
+    await server.restart();
+    const after = scope.track(await connectClient(server));
+    const again = after.client.workflow.getHandle(parent.workflowId);
+    assert.equal(await again.result(), 2000);
+    const types = eventTypes(await again.fetchHistory());
+    for (const type of ['START_CHILD_WORKFLOW_EXECUTION_INITIATED', 'CHILD_WORKFLOW_EXECUTION_STARTED', 'CHILD_WORKFLOW_EXECUTION_COMPLETED']) {
+      assert.equal(types.filter((x) => x === type).length, 1, `${type} in ${types}`);
+    }
+  });
 });

@@ -342,7 +342,26 @@ async function bigResult(size) {
   return 'z'.repeat(size);
 }
 
+/** Starts a long child, cancels it through an external handle, returns how the child ended. */
+async function parentCancelsChild(childId) {
+  const child = await startChild('sleeper', { workflowId: childId, args: [3_600_000] });
+  await getExternalWorkflowHandle(childId).cancel();
+  try {
+    await child.result();
+    return { ended: 'completed' };
+  } catch (err) {
+    return { ended: err.constructor.name, cause: err.cause?.constructor?.name };
+  }
+}
+
+/** Waits for a child that sleeps `ms` and returns its result (for crash tests). */
+async function parentWaitsForSleeper(childId, ms) {
+  return await executeChild('sleeper', { workflowId: childId, args: [ms] });
+}
+
 module.exports = {
+  parentCancelsChild,
+  parentWaitsForSleeper,
   bigResult,
   manySleeps,
   counter,
