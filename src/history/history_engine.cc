@@ -596,15 +596,14 @@ Status HistoryEngine::RespondActivityTaskCompleted(const eon::v1::TaskToken& tok
   ExecutionKey key{token.namespace_id(), token.workflow_id(), token.run_id()};
   return Mutate(key, [&](Mutation& m) -> Status {
     EON_ASSIGN_OR_RETURN(auto* info, StartedActivity(m.state, token));
-    const int64_t started_id = m.AddActivityStarted(*info);
-    auto& event = m.AddExternalEvent(enums::EVENT_TYPE_ACTIVITY_TASK_COMPLETED);
-    auto* a = event.mutable_activity_task_completed_event_attributes();
-    *a->mutable_result() = result;
-    a->set_scheduled_event_id(info->scheduled_event_id());
-    a->set_started_event_id(started_id);
-    a->set_identity(identity);
-    m.state.mutable_activities()->erase(info->scheduled_event_id());
-    m.EnsureWorkflowTask();
+    m.CloseActivity(*info, enums::EVENT_TYPE_ACTIVITY_TASK_COMPLETED,
+                    [&](hist::HistoryEvent& event, int64_t started_id) {
+                      auto* a = event.mutable_activity_task_completed_event_attributes();
+                      *a->mutable_result() = result;
+                      a->set_scheduled_event_id(info->scheduled_event_id());
+                      a->set_started_event_id(started_id);
+                      a->set_identity(identity);
+                    });
     return Status::Ok();
   });
 }
@@ -623,16 +622,15 @@ Status HistoryEngine::RespondActivityTaskFailed(const eon::v1::TaskToken& token,
       m.RetryActivity(*info, f, delay);
       return Status::Ok();
     }
-    const int64_t started_id = m.AddActivityStarted(*info);
-    auto& event = m.AddExternalEvent(enums::EVENT_TYPE_ACTIVITY_TASK_FAILED);
-    auto* a = event.mutable_activity_task_failed_event_attributes();
-    *a->mutable_failure() = f;
-    a->set_scheduled_event_id(info->scheduled_event_id());
-    a->set_started_event_id(started_id);
-    a->set_identity(identity);
-    a->set_retry_state(retry_state);
-    m.state.mutable_activities()->erase(info->scheduled_event_id());
-    m.EnsureWorkflowTask();
+    m.CloseActivity(*info, enums::EVENT_TYPE_ACTIVITY_TASK_FAILED,
+                    [&](hist::HistoryEvent& event, int64_t started_id) {
+                      auto* a = event.mutable_activity_task_failed_event_attributes();
+                      *a->mutable_failure() = f;
+                      a->set_scheduled_event_id(info->scheduled_event_id());
+                      a->set_started_event_id(started_id);
+                      a->set_identity(identity);
+                      a->set_retry_state(retry_state);
+                    });
     return Status::Ok();
   });
 }
@@ -643,16 +641,15 @@ Status HistoryEngine::RespondActivityTaskCanceled(const eon::v1::TaskToken& toke
   ExecutionKey key{token.namespace_id(), token.workflow_id(), token.run_id()};
   return Mutate(key, [&](Mutation& m) -> Status {
     EON_ASSIGN_OR_RETURN(auto* info, StartedActivity(m.state, token));
-    const int64_t started_id = m.AddActivityStarted(*info);
-    auto& event = m.AddExternalEvent(enums::EVENT_TYPE_ACTIVITY_TASK_CANCELED);
-    auto* a = event.mutable_activity_task_canceled_event_attributes();
-    *a->mutable_details() = details;
-    a->set_latest_cancel_requested_event_id(info->cancel_requested_event_id());
-    a->set_scheduled_event_id(info->scheduled_event_id());
-    a->set_started_event_id(started_id);
-    a->set_identity(identity);
-    m.state.mutable_activities()->erase(info->scheduled_event_id());
-    m.EnsureWorkflowTask();
+    m.CloseActivity(*info, enums::EVENT_TYPE_ACTIVITY_TASK_CANCELED,
+                    [&](hist::HistoryEvent& event, int64_t started_id) {
+                      auto* a = event.mutable_activity_task_canceled_event_attributes();
+                      *a->mutable_details() = details;
+                      a->set_latest_cancel_requested_event_id(info->cancel_requested_event_id());
+                      a->set_scheduled_event_id(info->scheduled_event_id());
+                      a->set_started_event_id(started_id);
+                      a->set_identity(identity);
+                    });
     return Status::Ok();
   });
 }
@@ -1341,16 +1338,14 @@ Status HistoryEngine::ProcessTimerTask(const persistence::StoredTask& stored) {
         if (info.has_last_failure() && !attempt_timeout) {
           *timeout.mutable_cause() = info.last_failure();
         }
-        int64_t started_id = 0;
-        if (info.has_started_time()) started_id = m.AddActivityStarted(info);
-        auto& event = m.AddExternalEvent(enums::EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT);
-        auto* a = event.mutable_activity_task_timed_out_event_attributes();
-        *a->mutable_failure() = timeout;
-        a->set_scheduled_event_id(info.scheduled_event_id());
-        a->set_started_event_id(started_id);
-        a->set_retry_state(retry_state);
-        m.state.mutable_activities()->erase(it);
-        m.EnsureWorkflowTask();
+        m.CloseActivity(info, enums::EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT,
+                        [&](hist::HistoryEvent& event, int64_t started_id) {
+                          auto* a = event.mutable_activity_task_timed_out_event_attributes();
+                          *a->mutable_failure() = timeout;
+                          a->set_scheduled_event_id(info.scheduled_event_id());
+                          a->set_started_event_id(started_id);
+                          a->set_retry_state(retry_state);
+                        });
         return Status::Ok();
       });
       return s.code() == StatusCode::NOT_FOUND ? Status::Ok() : s;

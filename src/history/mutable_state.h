@@ -296,6 +296,18 @@ struct Mutation {
     return event;
   }
 
+  // Ends an activity for good: ActivityTaskStarted (if an attempt started) and its close event,
+  // which `fill` completes (given the started event's id, 0 while buffered). Both are buffered
+  // while a workflow task runs; the workflow gets a task to see them.
+  template <typename Fill>
+  void CloseActivity(const eon::v1::ActivityInfo& info, enums::EventType close_type, Fill fill) {
+    const int64_t started_id = info.has_started_time() ? AddActivityStarted(info) : 0;
+    auto& event = AddExternalEvent(close_type);
+    fill(event, started_id);
+    state.mutable_activities()->erase(info.scheduled_event_id());
+    EnsureWorkflowTask();
+  }
+
   // Records an activity attempt started (no event: ActivityTaskStarted is written when it
   // closes) and arms its start-to-close and heartbeat timeouts.
   void StartActivity(eon::v1::ActivityInfo& info, const std::string& request_id,
