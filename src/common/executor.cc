@@ -1,9 +1,15 @@
 #include "common/executor.h"
 
+#include <pthread.h>
+
 namespace eon {
 
 Executor::Executor(std::string name, int thread_count) {
-  for (int i = 0; i < thread_count; ++i) threads_.emplace_back([this] { Run(); });
+  for (int i = 0; i < thread_count; ++i) {
+    threads_.emplace_back([this] { Run(); });
+    // Named for debuggers and top (at most 15 characters).
+    pthread_setname_np(threads_.back().native_handle(), name.substr(0, 15).c_str());
+  }
 }
 
 Executor::~Executor() {

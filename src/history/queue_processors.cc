@@ -125,12 +125,11 @@ void QueueProcessors::RunTransfer(const persistence::StoredTask& task) {
   if (!status.ok()) {
     LOG_WARN("transfer task " << task.task_id << " failed (" << status.message()
                               << "); it will be retried");
-    std::this_thread::sleep_for(kRetryDelay);
-    {
-      std::lock_guard lock(mutex_);
-      if (stopping_) return;
-    }
-    Dispatch([this, task] { RunTransfer(task); });
+    // Retried from the timer thread: no executor thread waits meanwhile.
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;
+    transfer_retries_.emplace(clock_.Now() + kRetryDelay, task);
+    changed_.notify_all();
   }
 }
 
@@ -158,6 +157,16 @@ void QueueProcessors::TimerLoop() {
       lock.lock();
       continue;
     }
+    while (!transfer_retries_.empty() && transfer_retries_.begin()->first <= now) {
+      persistence::StoredTask task = std::move(transfer_retries_.begin()->second);
+      transfer_retries_.erase(transfer_retries_.begin());
+      ++in_flight_;
+      executor_.Submit([this, task] {
+        RunTransfer(task);
+        std::lock_guard done(mutex_);
+        --in_flight_;
+      });
+    }
     while (!timers_.empty() && timers_.begin()->first <= now) {
       persistence::StoredTask task = std::move(timers_.begin()->second);
       timers_.erase(timers_.begin());
@@ -171,6 +180,7 @@ void QueueProcessors::TimerLoop() {
     // The clock may be skipped by tests, so never sleep long.
     TimePoint next = timers_loaded_until_ - timer_lookahead_ / 2;
     if (!timers_.empty()) next = std::min(next, timers_.begin()->first);
+    if (!transfer_retries_.empty()) next = std::min(next, transfer_retries_.begin()->first);
     auto wait = std::min<Duration>(next - now, std::chrono::milliseconds(200));
     changed_.wait_for(lock, std::max<Duration>(wait, std::chrono::milliseconds(1)));
   }

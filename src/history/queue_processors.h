@@ -55,12 +55,13 @@ class QueueProcessors {
 
   std::mutex mutex_;
   std::condition_variable changed_;
-  bool stopping_ = false;                                     // guarded by mutex_
-  std::multimap<TimePoint, persistence::StoredTask> timers_;  // guarded by mutex_
-  std::set<int64_t> timer_ids_;                               // guarded by mutex_
-  TimePoint timers_loaded_until_{};                           // guarded by mutex_
-  std::vector<persistence::StoredTask> completed_;            // guarded by mutex_
-  int in_flight_ = 0;                                         // guarded by mutex_
+  bool stopping_ = false;                                               // guarded by mutex_
+  std::multimap<TimePoint, persistence::StoredTask> timers_;            // guarded by mutex_
+  std::multimap<TimePoint, persistence::StoredTask> transfer_retries_;  // guarded by mutex_
+  std::set<int64_t> timer_ids_;                                         // guarded by mutex_
+  TimePoint timers_loaded_until_{};                                     // guarded by mutex_
+  std::vector<persistence::StoredTask> completed_;                      // guarded by mutex_
+  int in_flight_ = 0;                                                   // guarded by mutex_
   std::thread timer_thread_;
   std::thread delete_thread_;
 };
