@@ -244,7 +244,9 @@ Status HistoryEngine::SignalOrCancelExternal(const eon::v1::HistoryTask& task) {
       delivered = SignalLocked(*target, signal);
     }
   }
-  if (!delivered.ok() && !Gone(delivered)) return delivered;  // retried
+  // A target that takes no more signals is a failure the workflow sees, not a retry.
+  const bool over_limit = delivered.code() == StatusCode::RESOURCE_EXHAUSTED;
+  if (!delivered.ok() && !Gone(delivered) && !over_limit) return delivered;  // retried
 
   Status recorded = Mutate(source_key, [&](Mutation& m) -> Status {
     auto it = m.state.mutable_external_requests()->find(task.event_id());
@@ -286,9 +288,11 @@ Status HistoryEngine::SignalOrCancelExternal(const eon::v1::HistoryTask& task) {
     } else {
       auto* e = m.AddExternalEvent(enums::EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED)
                     .mutable_signal_external_workflow_execution_failed_event_attributes();
+      namespace sx = enums;  // the cause names are long
       e->set_cause(
-          enums::
-              SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE_EXTERNAL_WORKFLOW_EXECUTION_NOT_FOUND);
+          over_limit
+              ? sx::SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE_SIGNAL_COUNT_LIMIT_EXCEEDED
+              : sx::SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE_EXTERNAL_WORKFLOW_EXECUTION_NOT_FOUND);
       e->set_namespace_(request.namespace_());
       e->set_namespace_id(request.namespace_id());
       *e->mutable_workflow_execution() = execution;

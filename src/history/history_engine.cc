@@ -1057,6 +1057,24 @@ Result<wfs::DescribeWorkflowExecutionResponse> HistoryEngine::DescribeWorkflowEx
                                                   FromProtoDuration(a.schedule_to_close_timeout()));
     }
   }
+  for (const auto& [initiated_id, child] : s.children()) {
+    auto* p = response.add_pending_children();
+    p->set_workflow_id(child.workflow_id());
+    p->set_run_id(child.run_id());
+    p->set_workflow_type_name(child.workflow_type());
+    p->set_initiated_id(initiated_id);
+    p->set_parent_close_policy(child.parent_close_policy());
+  }
+  if (s.has_parent()) {
+    info->set_parent_namespace_id(s.parent().namespace_id());
+    info->mutable_parent_execution()->set_workflow_id(s.parent().workflow_id());
+    info->mutable_parent_execution()->set_run_id(s.parent().run_id());
+    info->mutable_root_execution()->set_workflow_id(s.parent().root_workflow_id());
+    info->mutable_root_execution()->set_run_id(s.parent().root_run_id());
+  } else {
+    info->mutable_root_execution()->set_workflow_id(s.workflow_id());
+    info->mutable_root_execution()->set_run_id(s.run_id());
+  }
   if (s.workflow_task().scheduled_event_id() != 0) {
     const auto& wft = s.workflow_task();
     auto* p = response.mutable_pending_workflow_task();

@@ -169,6 +169,12 @@ describe('child workflows and crashes', () => {
       if (types.includes('CHILD_WORKFLOW_EXECUTION_STARTED')) break;
       await sleep(50);
     }
+    const described = await parent.describe();
+    assert.equal(described.raw.pendingChildren.length, 1);
+    assert.equal(described.raw.pendingChildren[0].workflowId, childId);
+    const child = await client.workflow.getHandle(childId).describe();
+    assert.equal(child.raw.workflowExecutionInfo.parentExecution.workflowId, parent.workflowId);
+    assert.equal(child.raw.workflowExecutionInfo.rootExecution.workflowId, parent.workflowId);
     await server.kill9();
     await sleep(500);
     await server.restart();
