@@ -36,27 +36,31 @@ class TestService final : public ServiceHandle {
     // Sleep and SleepUntil hold an unlock while they wait, if there is a lock to release (as the
     // Java test server does); UnlockTimeSkippingWithSleep requires one.
     router.Async<ts::SleepRequest, ts::SleepResponse>(
-        kService, "Sleep", [this](auto, const ts::SleepRequest& r, auto done) {
-          Sleep(clock_.Now() + FromProtoDuration(r.duration()), /*require_lock=*/false, done);
+        kService, "Sleep", [this](auto ctx, const ts::SleepRequest& r, auto done) {
+          Sleep(*ctx, clock_.Now() + FromProtoDuration(r.duration()), /*require_lock=*/false, done);
         });
     router.Async<ts::SleepUntilRequest, ts::SleepResponse>(
-        kService, "SleepUntil", [this](auto, const ts::SleepUntilRequest& r, auto done) {
-          Sleep(FromTimestamp(r.timestamp()), /*require_lock=*/false, done);
+        kService, "SleepUntil", [this](auto ctx, const ts::SleepUntilRequest& r, auto done) {
+          Sleep(*ctx, FromTimestamp(r.timestamp()), /*require_lock=*/false, done);
         });
     router.Async<ts::SleepRequest, ts::SleepResponse>(
         kService, "UnlockTimeSkippingWithSleep",
-        [this](auto, const ts::SleepRequest& r, auto done) {
-          Sleep(clock_.Now() + FromProtoDuration(r.duration()), /*require_lock=*/true, done);
+        [this](auto ctx, const ts::SleepRequest& r, auto done) {
+          Sleep(*ctx, clock_.Now() + FromProtoDuration(r.duration()), /*require_lock=*/true, done);
         });
   }
 
  private:
-  void Sleep(TimePoint until, bool require_lock,
+  void Sleep(CallContext& ctx, TimePoint until, bool require_lock,
              std::function<void(Result<ts::SleepResponse>)> done) {
     auto wake = [done] { done(ts::SleepResponse()); };
-    Status slept = skipper_.SleepUntil(until, /*unlock=*/true, wake);
+    auto slept = skipper_.SleepUntil(until, /*unlock=*/true, wake);
     if (!slept.ok() && !require_lock) slept = skipper_.SleepUntil(until, /*unlock=*/false, wake);
-    if (!slept.ok()) done(slept);
+    if (!slept.ok()) return done(slept.status());
+    // A caller that leaves ends its sleep (else the call would never finish).
+    ctx.OnCancel([this, id = *slept, done] {
+      if (skipper_.CancelSleep(id)) done(Status(StatusCode::CANCELLED, "the caller went away"));
+    });
   }
 
   history::TimeSkipper& skipper_;

@@ -127,11 +127,32 @@ class WorkflowService final : public ServiceHandle {
       std::shared_ptr<CallContext>, const wfs::GetWorkflowExecutionHistoryRequest&,
       std::function<void(Result<wfs::GetWorkflowExecutionHistoryResponse>)>);
 
+  // The poll a call has parked now: it parks again after a stale task, and the caller leaving
+  // must cancel that one, whichever it is.
+  struct ParkedPoll {
+    std::mutex mutex;
+    matching::MatchingEngine::PollId id = 0;  // guarded by mutex
+    bool cancelled = false;                   // guarded by mutex
+  };
+  std::shared_ptr<ParkedPoll> ParkOnce(CallContext& ctx) {
+    auto parked = std::make_shared<ParkedPoll>();
+    ctx.OnCancel([this, parked] {
+      matching::MatchingEngine::PollId id;
+      {
+        std::lock_guard lock(parked->mutex);
+        parked->cancelled = true;
+        id = parked->id;
+      }
+      if (id != 0) matching_.CancelPoll(id);
+    });
+    return parked;
+  }
   // Parks a poll on a task queue and turns a matched task into a response with `start`
   // (history's record-started). Stale tasks are dropped and the poll goes on.
   template <typename Resp>
-  void PollQueue(std::shared_ptr<CallContext> ctx, matching::QueueId queue,
-                 matching::PollerInfo poller, std::chrono::steady_clock::time_point deadline,
+  void PollQueue(std::shared_ptr<CallContext> ctx, std::shared_ptr<ParkedPoll> parked,
+                 matching::QueueId queue, matching::PollerInfo poller,
+                 std::chrono::steady_clock::time_point deadline,
                  std::function<Result<Resp>(const matching::MatchedTask&)> start,
                  std::function<void(Result<Resp>)> done);
 
@@ -272,12 +293,13 @@ Result<wfs::StartWorkflowExecutionResponse> WorkflowService::StartWorkflowExecut
 }
 
 template <typename Resp>
-void WorkflowService::PollQueue(std::shared_ptr<CallContext> ctx, matching::QueueId queue,
+void WorkflowService::PollQueue(std::shared_ptr<CallContext> ctx,
+                                std::shared_ptr<ParkedPoll> parked, matching::QueueId queue,
                                 matching::PollerInfo poller,
                                 std::chrono::steady_clock::time_point deadline,
                                 std::function<Result<Resp>(const matching::MatchedTask&)> start,
                                 std::function<void(Result<Resp>)> done) {
-  auto deliver = [this, ctx, queue, poller, deadline, start,
+  auto deliver = [this, ctx, parked, queue, poller, deadline, start,
                   done](std::optional<matching::MatchedTask> matched) {
     if (!matched) {
       done(Resp());  // timed out or cancelled: an empty answer, not an error
@@ -285,7 +307,7 @@ void WorkflowService::PollQueue(std::shared_ptr<CallContext> ctx, matching::Queu
     }
     // Recording the start writes to the database: never on the matching caller's thread.
     executor_->Submit(
-        [this, ctx, queue, poller, deadline, start, done, matched = std::move(*matched)] {
+        [this, ctx, parked, queue, poller, deadline, start, done, matched = std::move(*matched)] {
           auto response = start(matched);
           if (response.ok()) {
             matching_.Done(matched);
@@ -303,11 +325,17 @@ void WorkflowService::PollQueue(std::shared_ptr<CallContext> ctx, matching::Queu
             done(Resp());
             return;
           }
-          PollQueue<Resp>(ctx, queue, poller, deadline, start, done);
+          PollQueue<Resp>(ctx, parked, queue, poller, deadline, start, done);
         });
   };
   auto id = matching_.Poll(queue, poller, deadline, deliver);
-  ctx->OnCancel([this, id] { matching_.CancelPoll(id); });
+  bool cancelled;
+  {
+    std::lock_guard lock(parked->mutex);
+    parked->id = id;
+    cancelled = parked->cancelled;
+  }
+  if (cancelled) matching_.CancelPoll(id);  // the caller left while we parked
 }
 
 void WorkflowService::PollWorkflowTaskQueue(
@@ -323,7 +351,7 @@ void WorkflowService::PollWorkflowTaskQueue(
   std::string poll_request_id = NewUuid();
   std::string identity = request.identity();
   PollQueue<wfs::PollWorkflowTaskQueueResponse>(
-      ctx, queue, poller, PollDeadline(*ctx, options_.long_poll_max),
+      ctx, ParkOnce(*ctx), queue, poller, PollDeadline(*ctx, options_.long_poll_max),
       [this, poll_request_id, identity](
           const matching::MatchedTask& matched) -> Result<wfs::PollWorkflowTaskQueueResponse> {
         if (matched.query_id.empty()) {
@@ -353,7 +381,7 @@ void WorkflowService::PollActivityTaskQueue(
   std::string identity = request.identity();
   std::string namespace_name = (*ns)->info().name();
   PollQueue<wfs::PollActivityTaskQueueResponse>(
-      ctx, queue, poller, PollDeadline(*ctx, options_.long_poll_max),
+      ctx, ParkOnce(*ctx), queue, poller, PollDeadline(*ctx, options_.long_poll_max),
       [this, poll_request_id, identity, namespace_name](
           const matching::MatchedTask& matched) -> Result<wfs::PollActivityTaskQueueResponse> {
         EON_ASSIGN_OR_RETURN(auto response, history_.RecordActivityTaskStarted(

@@ -28,12 +28,12 @@ void TimeSkipper::Stop() {
   }
   changed_.notify_all();
   if (thread_.joinable()) thread_.join();
-  std::multimap<TimePoint, std::pair<bool, std::function<void()>>> left;
+  std::multimap<TimePoint, Sleeper> left;
   {
     std::lock_guard lock(mutex_);
     left.swap(sleepers_);
   }
-  for (auto& [when, sleeper] : left) sleeper.second();
+  for (auto& [when, sleeper] : left) sleeper.done();
 }
 
 void TimeSkipper::Lock() {
@@ -54,7 +54,9 @@ Status TimeSkipper::Unlock() {
   return Status::Ok();
 }
 
-Status TimeSkipper::SleepUntil(TimePoint when, bool unlock, std::function<void()> done) {
+Result<TimeSkipper::SleepId> TimeSkipper::SleepUntil(TimePoint when, bool unlock,
+                                                     std::function<void()> done) {
+  SleepId id;
   {
     std::lock_guard lock(mutex_);
     if (unlock) {
@@ -63,10 +65,22 @@ Status TimeSkipper::SleepUntil(TimePoint when, bool unlock, std::function<void()
       }
       --lock_count_;
     }
-    sleepers_.emplace(when, std::make_pair(unlock, std::move(done)));
+    id = next_sleep_id_++;
+    sleepers_.emplace(when, Sleeper{id, unlock, std::move(done)});
   }
   changed_.notify_all();
-  return Status::Ok();
+  return id;
+}
+
+bool TimeSkipper::CancelSleep(SleepId id) {
+  std::lock_guard lock(mutex_);
+  for (auto it = sleepers_.begin(); it != sleepers_.end(); ++it) {
+    if (it->second.id != id) continue;
+    if (it->second.holds_unlock) ++lock_count_;
+    sleepers_.erase(it);
+    return true;
+  }
+  return false;
 }
 
 void TimeSkipper::Loop() {
@@ -76,11 +90,11 @@ void TimeSkipper::Loop() {
     // Wake the sleepers whose time has come.
     TimePoint now = clock_.Now();
     while (!sleepers_.empty() && sleepers_.begin()->first <= now) {
-      auto sleeper = std::move(sleepers_.begin()->second);
+      Sleeper sleeper = std::move(sleepers_.begin()->second);
       sleepers_.erase(sleepers_.begin());
-      if (sleeper.first) ++lock_count_;  // the unlock it held ends
+      if (sleeper.holds_unlock) ++lock_count_;  // the unlock it held ends
       lock.unlock();
-      sleeper.second();
+      sleeper.done();
       lock.lock();
     }
     const bool may_skip = lock_count_ == 0 && busy_.load() <= 0;

@@ -39,9 +39,14 @@ class TimeSkipper {
   void AddBusy(int64_t delta) { busy_ += delta; }
   int64_t busy() const { return busy_.load(); }
 
+  using SleepId = uint64_t;
   // Calls `done` once the clock reaches `when` (it may be skipped there). With `unlock`, holds one
-  // unlock while waiting (FAILED_PRECONDITION, without waiting, when the counter is 0).
-  Status SleepUntil(TimePoint when, bool unlock, std::function<void()> done);
+  // unlock while waiting (FAILED_PRECONDITION, without waiting, when the counter is 0). The id
+  // is for CancelSleep.
+  Result<SleepId> SleepUntil(TimePoint when, bool unlock, std::function<void()> done);
+  // Ends a sleep early (its caller left): `done` is not called; its unlock ends. False when it
+  // already woke.
+  bool CancelSleep(SleepId id);
 
  private:
   void Loop();
@@ -54,9 +59,15 @@ class TimeSkipper {
 
   std::mutex mutex_;
   std::condition_variable changed_;
-  int lock_count_ = 1;                                                         // guarded by mutex_
-  bool stopping_ = false;                                                      // guarded by mutex_
-  std::multimap<TimePoint, std::pair<bool, std::function<void()>>> sleepers_;  // guarded by mutex_
+  int lock_count_ = 1;     // guarded by mutex_
+  bool stopping_ = false;  // guarded by mutex_
+  struct Sleeper {
+    SleepId id = 0;
+    bool holds_unlock = false;
+    std::function<void()> done;
+  };
+  std::multimap<TimePoint, Sleeper> sleepers_;  // guarded by mutex_
+  SleepId next_sleep_id_ = 1;                   // guarded by mutex_
   std::thread thread_;
 };
 
