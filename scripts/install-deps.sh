@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libgrpc++-dev protobuf-compiler protobuf-compiler-grpc libprotobuf-dev
-  libsqlite3-dev libgtest-dev libgmock-dev
+  libsqlite3-dev libgtest-dev libgmock-dev nlohmann-json3-dev
 )
 missing=()
 for package in "${packages[@]}"; do

@@ -495,6 +495,7 @@ class CommandApplier {
     *e->mutable_search_attributes() = a.search_attributes();
     MergeFields(a.search_attributes().indexed_fields(),
                 m_.state.mutable_search_attributes()->mutable_indexed_fields());
+    m_.UpdateVisibility();
   }
 
   void ModifyProperties(const command::ModifyWorkflowPropertiesCommandAttributes& a) {
@@ -507,6 +508,7 @@ class CommandApplier {
     e->set_workflow_task_completed_event_id(completed_id_);
     *e->mutable_upserted_memo() = a.upserted_memo();
     MergeFields(a.upserted_memo().fields(), m_.state.mutable_memo()->mutable_fields());
+    m_.UpdateVisibility();
   }
 
   // Upserts payload fields; a field whose new value is empty (no data) is removed, as in

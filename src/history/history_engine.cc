@@ -905,6 +905,14 @@ Result<UpdateStatus> HistoryEngine::UpdateState(const ExecutionKey& key,
   return StatusOf(stored.state, key, it->second);
 }
 
+Status HistoryEngine::UpsertVisibility(const eon::v1::HistoryTask& task) {
+  auto stored = Load({task.namespace_id(), task.workflow_id(), task.run_id()});
+  if (!stored.ok())
+    return stored.status().code() == StatusCode::NOT_FOUND ? Status::Ok() : stored.status();
+  EON_ASSIGN_OR_RETURN(auto types, store_.SearchAttributes(task.namespace_id()));
+  return store_.UpsertVisibility(VisibilityRowOf(stored->state, types));
+}
+
 Result<QueryTarget> HistoryEngine::PrepareQuery(const std::string& namespace_id,
                                                 const common::WorkflowExecution& execution,
                                                 enums::QueryRejectCondition condition) {
@@ -1019,21 +1027,7 @@ Result<wfs::DescribeWorkflowExecutionResponse> HistoryEngine::DescribeWorkflowEx
   *config->mutable_workflow_execution_timeout() = s.execution_timeout();
   *config->mutable_workflow_run_timeout() = s.run_timeout();
   *config->mutable_default_workflow_task_timeout() = s.task_timeout();
-  auto* info = response.mutable_workflow_execution_info();
-  info->mutable_execution()->set_workflow_id(s.workflow_id());
-  info->mutable_execution()->set_run_id(s.run_id());
-  info->mutable_type()->set_name(s.workflow_type());
-  *info->mutable_start_time() = s.start_time();
-  if (s.has_close_time()) *info->mutable_close_time() = s.close_time();
-  info->set_status(s.status());
-  info->set_history_length(s.next_event_id() - 1);
-  *info->mutable_execution_time() = s.execution_time();
-  *info->mutable_memo() = s.memo();
-  *info->mutable_search_attributes() = s.search_attributes();
-  info->set_task_queue(s.task_queue());
-  info->set_state_transition_count(s.state_transition_count());
-  info->set_history_size_bytes(s.history_size_bytes());
-  info->set_first_run_id(s.first_execution_run_id());
+  *response.mutable_workflow_execution_info() = ExecutionInfo(s);
   for (const auto& [id, a] : s.activities()) {
     auto* p = response.add_pending_activities();
     p->set_activity_id(a.activity_id());
@@ -1064,16 +1058,6 @@ Result<wfs::DescribeWorkflowExecutionResponse> HistoryEngine::DescribeWorkflowEx
     p->set_workflow_type_name(child.workflow_type());
     p->set_initiated_id(initiated_id);
     p->set_parent_close_policy(child.parent_close_policy());
-  }
-  if (s.has_parent()) {
-    info->set_parent_namespace_id(s.parent().namespace_id());
-    info->mutable_parent_execution()->set_workflow_id(s.parent().workflow_id());
-    info->mutable_parent_execution()->set_run_id(s.parent().run_id());
-    info->mutable_root_execution()->set_workflow_id(s.parent().root_workflow_id());
-    info->mutable_root_execution()->set_run_id(s.parent().root_run_id());
-  } else {
-    info->mutable_root_execution()->set_workflow_id(s.workflow_id());
-    info->mutable_root_execution()->set_run_id(s.run_id());
   }
   if (s.workflow_task().scheduled_event_id() != 0) {
     const auto& wft = s.workflow_task();
@@ -1214,6 +1198,9 @@ Status HistoryEngine::ProcessTransferTask(const persistence::StoredTask& stored,
     case eon::v1::HISTORY_TASK_TYPE_SIGNAL_EXTERNAL:
     case eon::v1::HISTORY_TASK_TYPE_CANCEL_EXTERNAL:
       cross = SignalOrCancelExternal(task);
+      break;
+    case eon::v1::HISTORY_TASK_TYPE_UPSERT_VISIBILITY:
+      cross = UpsertVisibility(task);
       break;
     default:
       is_cross = false;

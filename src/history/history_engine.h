@@ -232,6 +232,8 @@ class HistoryEngine {
   Status RecordChildClosed(const eon::v1::HistoryTask& task);
   Status ApplyParentClosePolicy(const eon::v1::HistoryTask& task);
   Status SignalOrCancelExternal(const eon::v1::HistoryTask& task);
+  // Writes the run's visibility row from its current state (idempotent).
+  Status UpsertVisibility(const eon::v1::HistoryTask& task);
   Status TerminateLocked(const persistence::ExecutionKey& key,
                          const wfs::TerminateWorkflowExecutionRequest& request);
   Status SignalLocked(const persistence::ExecutionKey& key, const Signal& signal);

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <nlohmann/json.hpp>
 
 #include "common/cron.h"
 #include "common/ids.h"
+#include "visibility/query.h"
 
 namespace eon::history {
 
@@ -32,6 +34,89 @@ temporal::api::taskqueue::v1::TaskQueue WorkflowTaskQueue(const eon::v1::Executi
     out.set_normal_name(state.task_queue());
   }
   return out;
+}
+
+temporal::api::workflow::v1::WorkflowExecutionInfo ExecutionInfo(const eon::v1::ExecutionState& s) {
+  temporal::api::workflow::v1::WorkflowExecutionInfo info;
+  info.mutable_execution()->set_workflow_id(s.workflow_id());
+  info.mutable_execution()->set_run_id(s.run_id());
+  info.mutable_type()->set_name(s.workflow_type());
+  *info.mutable_start_time() = s.start_time();
+  if (s.has_close_time()) *info.mutable_close_time() = s.close_time();
+  info.set_status(s.status());
+  info.set_history_length(s.next_event_id() - 1);
+  *info.mutable_execution_time() = s.execution_time();
+  *info.mutable_memo() = s.memo();
+  *info.mutable_search_attributes() = s.search_attributes();
+  info.set_task_queue(s.task_queue());
+  info.set_state_transition_count(s.state_transition_count());
+  info.set_history_size_bytes(s.history_size_bytes());
+  info.set_first_run_id(s.first_execution_run_id());
+  if (s.has_parent()) {
+    info.set_parent_namespace_id(s.parent().namespace_id());
+    info.mutable_parent_execution()->set_workflow_id(s.parent().workflow_id());
+    info.mutable_parent_execution()->set_run_id(s.parent().run_id());
+    info.mutable_root_execution()->set_workflow_id(s.parent().root_workflow_id());
+    info.mutable_root_execution()->set_run_id(s.parent().root_run_id());
+  } else {
+    info.mutable_root_execution()->set_workflow_id(s.workflow_id());
+    info.mutable_root_execution()->set_run_id(s.run_id());
+  }
+  if (s.has_close_time()) {
+    *info.mutable_execution_duration() =
+        ToProtoDuration(FromTimestamp(s.close_time()) - FromTimestamp(s.execution_time()));
+  }
+  return info;
+}
+
+persistence::VisibilityRow VisibilityRowOf(const eon::v1::ExecutionState& s,
+                                           const std::map<std::string, int>& types) {
+  persistence::VisibilityRow row;
+  row.namespace_id = s.namespace_id();
+  row.run_id = s.run_id();
+  row.workflow_id = s.workflow_id();
+  row.workflow_type = s.workflow_type();
+  row.status = s.status();
+  row.start_time_ns = ToUnixNanos(FromTimestamp(s.start_time()));
+  row.execution_time_ns = ToUnixNanos(FromTimestamp(s.execution_time()));
+  if (s.has_close_time()) {
+    row.close_time_ns = ToUnixNanos(FromTimestamp(s.close_time()));
+    row.execution_duration_ns = *row.close_time_ns - *row.execution_time_ns;
+  }
+  row.task_queue = s.task_queue();
+  row.history_length = s.next_event_id() - 1;
+  row.history_size_bytes = s.history_size_bytes();
+  row.state_transition_count = s.state_transition_count();
+  if (s.has_parent()) {
+    row.parent_workflow_id = s.parent().workflow_id();
+    row.parent_run_id = s.parent().run_id();
+    row.root_workflow_id = s.parent().root_workflow_id();
+    row.root_run_id = s.parent().root_run_id();
+  }
+  // Search attribute payloads hold JSON (json/plain); Datetime values become nanoseconds so
+  // that comparisons in SQL are numeric. A value that is not JSON is left out.
+  nlohmann::json attributes = nlohmann::json::object();
+  for (const auto& [name, payload] : s.search_attributes().indexed_fields()) {
+    auto value = nlohmann::json::parse(payload.data(), nullptr, /*allow_exceptions=*/false);
+    if (value.is_discarded()) continue;
+    auto type = types.find(name);
+    // Older SDKs send every value as a list; a one-value list of a single-valued type is its
+    // value.
+    if (type != types.end() && type->second != enums::INDEXED_VALUE_TYPE_KEYWORD_LIST &&
+        value.is_array() && value.size() == 1) {
+      value = nlohmann::json(value[0]);
+    }
+    if (type != types.end() && type->second == enums::INDEXED_VALUE_TYPE_DATETIME &&
+        value.is_string()) {
+      auto nanos = visibility::ParseRfc3339Nanos(value.get<std::string>());
+      if (!nanos.ok()) continue;
+      value = *nanos;
+    }
+    attributes[name] = std::move(value);
+  }
+  row.search_attributes_json = attributes.dump();
+  row.info = ExecutionInfo(s).SerializeAsString();
+  return row;
 }
 
 int64_t BusyCount(const eon::v1::ExecutionState& state) {
@@ -388,6 +473,7 @@ void Mutation::InitRun(const RunSpec& spec, const RunDefaults& defaults) {
     a->mutable_root_workflow_execution()->set_run_id(spec.parent->root_run_id());
   }  // a top-level workflow leaves root_workflow_execution unset, as Temporal does
 
+  UpdateVisibility();
   if (spec.first_workflow_task_backoff.count() > 0) {
     s.set_workflow_task_backoff(true);
     AddTimer(eon::v1::HISTORY_TASK_TYPE_WORKFLOW_BACKOFF, execution_time, 0, 0);

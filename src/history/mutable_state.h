@@ -13,6 +13,7 @@
 #include "eon/v1/state.pb.h"
 #include "persistence/store.h"
 #include "temporal/api/command/v1/message.pb.h"
+#include "temporal/api/workflow/v1/message.pb.h"
 #include "temporal/api/workflowservice/v1/request_response.pb.h"
 
 namespace eon::history {
@@ -32,6 +33,12 @@ Status WorkflowClosed();
 std::string TimeoutName(enums::TimeoutType type);
 // The start-to-close timeout of a workflow task attempt (longer for late retries).
 Duration WorkflowTaskTimeout(const eon::v1::WorkflowTaskInfo& wft);
+// What describe and listings say of a run.
+temporal::api::workflow::v1::WorkflowExecutionInfo ExecutionInfo(const eon::v1::ExecutionState& s);
+// The run's visibility row. `types`: the namespace's custom search attributes (name ->
+// IndexedValueType), which say how values are stored (Datetime as nanoseconds).
+persistence::VisibilityRow VisibilityRowOf(const eon::v1::ExecutionState& s,
+                                           const std::map<std::string, int>& types);
 // The TaskQueue message of the queue a workflow task goes to (normal, or a sticky one).
 temporal::api::taskqueue::v1::TaskQueue WorkflowTaskQueue(const eon::v1::ExecutionState& state,
                                                           const std::string& queue);
@@ -434,7 +441,11 @@ struct Mutation {
 
   // Closes the run. Its children get their parent close policy applied; its parent (when this
   // is a child whose chain ends here) learns how it ended. REQUIRES: next_run planned first.
+  // The run's listing row is to be written again (start, close, search attributes, memo).
+  void UpdateVisibility() { AddTransferTask(eon::v1::HISTORY_TASK_TYPE_UPSERT_VISIBILITY, 0); }
+
   void Close(enums::WorkflowExecutionStatus status, int64_t completion_event_id) {
+    UpdateVisibility();
     state.set_status(status);
     *state.mutable_close_time() = ToTimestamp(now);
     state.set_completion_event_id(completion_event_id);

@@ -59,6 +59,43 @@ CREATE TABLE IF NOT EXISTS task_queue_tasks (
 CREATE INDEX IF NOT EXISTS task_queue_tasks_by_queue
   ON task_queue_tasks (namespace_id, task_queue, kind, task_id);
 )sql",
+    // 2: visibility (the columns the list-filter language reaches, see visibility/query.h) and
+    // the registry of custom search attributes.
+    R"sql(
+CREATE TABLE IF NOT EXISTS visibility (
+  namespace_id TEXT NOT NULL,
+  run_id TEXT NOT NULL,
+  workflow_id TEXT NOT NULL,
+  workflow_type TEXT NOT NULL,
+  status INTEGER NOT NULL,
+  start_time_ns INTEGER NOT NULL,
+  close_time_ns INTEGER,
+  execution_time_ns INTEGER,
+  execution_duration_ns INTEGER,
+  task_queue TEXT NOT NULL,
+  history_length INTEGER NOT NULL,
+  history_size_bytes INTEGER NOT NULL,
+  state_transition_count INTEGER NOT NULL,
+  parent_workflow_id TEXT,
+  parent_run_id TEXT,
+  root_workflow_id TEXT,
+  root_run_id TEXT,
+  search_attributes TEXT NOT NULL,
+  info BLOB NOT NULL,
+  PRIMARY KEY (namespace_id, run_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS visibility_by_start
+  ON visibility (namespace_id, start_time_ns DESC, run_id DESC);
+CREATE INDEX IF NOT EXISTS visibility_by_status
+  ON visibility (namespace_id, status, start_time_ns DESC);
+CREATE INDEX IF NOT EXISTS visibility_by_workflow_id ON visibility (namespace_id, workflow_id);
+CREATE INDEX IF NOT EXISTS visibility_by_type
+  ON visibility (namespace_id, workflow_type, start_time_ns DESC);
+CREATE TABLE IF NOT EXISTS search_attributes (
+  namespace_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  type INTEGER NOT NULL,
+  PRIMARY KEY (namespace_id, name)) WITHOUT ROWID;
+)sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
@@ -649,6 +686,130 @@ Status SqliteStore::DeleteQueueTask(const std::string& namespace_id, const std::
   return Write([&](SqliteDb& db) -> Status {
     EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare("DELETE FROM task_queue_tasks WHERE task_id = ?"));
     return stmt->Bind(1, task_id).Run();
+  });
+}
+
+Status SqliteStore::UpsertVisibility(const VisibilityRow& row) {
+  return Write([&](SqliteDb& db) -> Status {
+    EON_ASSIGN_OR_RETURN(
+        auto stmt,
+        db.Prepare("INSERT OR REPLACE INTO visibility (namespace_id, run_id, workflow_id, "
+                   "workflow_type, status, start_time_ns, close_time_ns, execution_time_ns, "
+                   "execution_duration_ns, task_queue, history_length, history_size_bytes, "
+                   "state_transition_count, parent_workflow_id, parent_run_id, root_workflow_id, "
+                   "root_run_id, search_attributes, info) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+    return stmt->Bind(1, row.namespace_id)
+        .Bind(2, row.run_id)
+        .Bind(3, row.workflow_id)
+        .Bind(4, row.workflow_type)
+        .Bind(5, row.status)
+        .Bind(6, row.start_time_ns)
+        .BindOptional(7, row.close_time_ns)
+        .BindOptional(8, row.execution_time_ns)
+        .BindOptional(9, row.execution_duration_ns)
+        .Bind(10, row.task_queue)
+        .Bind(11, row.history_length)
+        .Bind(12, row.history_size_bytes)
+        .Bind(13, row.state_transition_count)
+        .BindOptional(14, row.parent_workflow_id)
+        .BindOptional(15, row.parent_run_id)
+        .BindOptional(16, row.root_workflow_id)
+        .BindOptional(17, row.root_run_id)
+        .Bind(18, row.search_attributes_json)
+        .BindBlob(19, row.info)
+        .Run();
+  });
+}
+
+namespace {
+void BindFilter(Statement& stmt, int first_index, const VisibilityFilter& filter) {
+  int index = first_index;
+  for (const auto& value : filter.params) {
+    if (const auto* i = std::get_if<int64_t>(&value))
+      stmt.Bind(index, *i);
+    else if (const auto* d = std::get_if<double>(&value))
+      stmt.BindDouble(index, *d);
+    else
+      stmt.Bind(index, std::get<std::string>(value));
+    ++index;
+  }
+}
+}  // namespace
+
+Result<std::vector<std::string>> SqliteStore::ListVisibility(const std::string& namespace_id,
+                                                             const VisibilityFilter& filter,
+                                                             int limit, int64_t offset) {
+  return Read([&](SqliteDb& db) -> Result<std::vector<std::string>> {
+    EON_ASSIGN_OR_RETURN(
+        auto stmt,
+        db.Prepare("SELECT info FROM visibility WHERE namespace_id = ? AND (" + filter.where +
+                   ") ORDER BY " + filter.order_by + " LIMIT ? OFFSET ?"));
+    stmt->Bind(1, namespace_id);
+    BindFilter(*stmt, 2, filter);
+    const int next = 2 + static_cast<int>(filter.params.size());
+    stmt->Bind(next, static_cast<int64_t>(limit)).Bind(next + 1, offset);
+    std::vector<std::string> out;
+    while (stmt->Step()) out.emplace_back(stmt->ColumnBlob(0));
+    EON_RETURN_IF_ERROR(stmt->status());
+    return out;
+  });
+}
+
+Result<std::vector<std::pair<int64_t, int64_t>>> SqliteStore::CountVisibility(
+    const std::string& namespace_id, const VisibilityFilter& filter) {
+  return Read([&](SqliteDb& db) -> Result<std::vector<std::pair<int64_t, int64_t>>> {
+    std::string group = filter.group_by.empty() ? "0" : filter.group_by;
+    std::string sql = "SELECT " + group +
+                      ", COUNT(*) FROM visibility WHERE namespace_id = ? AND (" + filter.where +
+                      ")";
+    if (!filter.group_by.empty()) sql += " GROUP BY " + filter.group_by;
+    EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare(sql));
+    stmt->Bind(1, namespace_id);
+    BindFilter(*stmt, 2, filter);
+    std::vector<std::pair<int64_t, int64_t>> out;
+    while (stmt->Step()) out.emplace_back(stmt->ColumnInt(0), stmt->ColumnInt(1));
+    EON_RETURN_IF_ERROR(stmt->status());
+    return out;
+  });
+}
+
+Result<std::map<std::string, int>> SqliteStore::SearchAttributes(const std::string& namespace_id) {
+  return Read([&](SqliteDb& db) -> Result<std::map<std::string, int>> {
+    EON_ASSIGN_OR_RETURN(
+        auto stmt, db.Prepare("SELECT name, type FROM search_attributes WHERE namespace_id = ?"));
+    stmt->Bind(1, namespace_id);
+    std::map<std::string, int> out;
+    while (stmt->Step()) out[stmt->ColumnText(0)] = static_cast<int>(stmt->ColumnInt(1));
+    EON_RETURN_IF_ERROR(stmt->status());
+    return out;
+  });
+}
+
+Status SqliteStore::AddSearchAttribute(const std::string& namespace_id, const std::string& name,
+                                       int type) {
+  return Write([&](SqliteDb& db) -> Status {
+    EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare("SELECT type FROM search_attributes WHERE "
+                                               "namespace_id = ? AND name = ?"));
+    stmt->Bind(1, namespace_id).Bind(2, name);
+    if (stmt->Step()) {
+      if (stmt->ColumnInt(0) == type) return Status::Ok();
+      return AlreadyExists("search attribute " + name + " already exists with another type");
+    }
+    EON_RETURN_IF_ERROR(stmt->status());
+    EON_ASSIGN_OR_RETURN(auto insert, db.Prepare("INSERT INTO search_attributes VALUES (?, ?, ?)"));
+    return insert->Bind(1, namespace_id).Bind(2, name).Bind(3, static_cast<int64_t>(type)).Run();
+  });
+}
+
+Status SqliteStore::RemoveSearchAttribute(const std::string& namespace_id,
+                                          const std::string& name) {
+  return Write([&](SqliteDb& db) -> Status {
+    EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare("DELETE FROM search_attributes WHERE "
+                                               "namespace_id = ? AND name = ?"));
+    EON_RETURN_IF_ERROR(stmt->Bind(1, namespace_id).Bind(2, name).Run());
+    if (db.Changes() == 0) return NotFound("search attribute " + name + " does not exist");
+    return Status::Ok();
   });
 }
 

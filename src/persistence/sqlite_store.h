@@ -59,6 +59,16 @@ class SqliteStore final : public Store {
   Result<std::vector<QueueName>> ListBackloggedQueues() override;
   Status DeleteQueueTask(const std::string& namespace_id, const std::string& queue, int kind,
                          int64_t task_id) override;
+  Status UpsertVisibility(const VisibilityRow& row) override;
+  Result<std::vector<std::string>> ListVisibility(const std::string& namespace_id,
+                                                  const VisibilityFilter& filter, int limit,
+                                                  int64_t offset) override;
+  Result<std::vector<std::pair<int64_t, int64_t>>> CountVisibility(
+      const std::string& namespace_id, const VisibilityFilter& filter) override;
+  Result<std::map<std::string, int>> SearchAttributes(const std::string& namespace_id) override;
+  Status AddSearchAttribute(const std::string& namespace_id, const std::string& name,
+                            int type) override;
+  Status RemoveSearchAttribute(const std::string& namespace_id, const std::string& name) override;
   StoreStats Stats() override;
 
  private:

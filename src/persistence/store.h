@@ -9,9 +9,11 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "common/clock.h"
@@ -82,6 +84,35 @@ struct QueueTaskRecord {
   eon::v1::QueueTask task;
 };
 
+// One workflow run as listings see it. Optional columns are NULL when unset.
+struct VisibilityRow {
+  std::string namespace_id;
+  std::string run_id;
+  std::string workflow_id;
+  std::string workflow_type;
+  int64_t status = 0;
+  int64_t start_time_ns = 0;
+  std::optional<int64_t> close_time_ns;
+  std::optional<int64_t> execution_time_ns;
+  std::optional<int64_t> execution_duration_ns;
+  std::string task_queue;
+  int64_t history_length = 0;
+  int64_t history_size_bytes = 0;
+  int64_t state_transition_count = 0;
+  std::optional<std::string> parent_workflow_id, parent_run_id, root_workflow_id, root_run_id;
+  std::string search_attributes_json = "{}";  // name -> value (Datetime as nanoseconds)
+  std::string info;  // a serialized temporal.api.workflow.v1.WorkflowExecutionInfo
+};
+
+// A filter already translated to SQL over the visibility table (visibility/query.h): trusted
+// SQL text with bound values.
+struct VisibilityFilter {
+  std::string where = "1";
+  std::vector<std::variant<int64_t, double, std::string>> params;
+  std::string order_by;
+  std::string group_by;  // "" or one column
+};
+
 struct StoreStats {
   int64_t write_transactions = 0;  // committed write transactions (each one fsync)
   int64_t execution_writes = 0;    // CommitExecution calls that succeeded
@@ -141,6 +172,24 @@ class Store {
   virtual Result<std::vector<QueueName>> ListBackloggedQueues() = 0;
   virtual Status DeleteQueueTask(const std::string& namespace_id, const std::string& queue,
                                  int kind, int64_t task_id) = 0;
+
+  // Visibility.
+  virtual Status UpsertVisibility(const VisibilityRow& row) = 0;
+  // `info` of the matching rows, in filter order, from `offset` on.
+  virtual Result<std::vector<std::string>> ListVisibility(const std::string& namespace_id,
+                                                          const VisibilityFilter& filter, int limit,
+                                                          int64_t offset) = 0;
+  // (group value or 0, count) pairs; one pair without GROUP BY.
+  virtual Result<std::vector<std::pair<int64_t, int64_t>>> CountVisibility(
+      const std::string& namespace_id, const VisibilityFilter& filter) = 0;
+  // Custom search attributes: name -> type (temporal.api.enums.v1.IndexedValueType).
+  virtual Result<std::map<std::string, int>> SearchAttributes(const std::string& namespace_id) = 0;
+  // ALREADY_EXISTS when the name is taken with another type.
+  virtual Status AddSearchAttribute(const std::string& namespace_id, const std::string& name,
+                                    int type) = 0;
+  // NOT_FOUND when absent.
+  virtual Status RemoveSearchAttribute(const std::string& namespace_id,
+                                       const std::string& name) = 0;
 
   virtual StoreStats Stats() = 0;
 };

@@ -10,9 +10,9 @@
 
 #include <atomic>
 #include <condition_variable>
-#include <mutex>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <random>
 #include <thread>
 
@@ -48,10 +48,15 @@ class Filler {
 
   std::string String() {
     switch (Pick(0, 9)) {
-      case 0: return "";
-      case 1: case 2: return "default";
-      case 3: return std::string(Pick(0, 3) == 0 ? 200'000 : 2'000, 'x');  // over the limits
-      case 4: return "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80";  // multi-byte UTF-8
+      case 0:
+        return "";
+      case 1:
+      case 2:
+        return "default";
+      case 3:
+        return std::string(Pick(0, 3) == 0 ? 200'000 : 2'000, 'x');  // over the limits
+      case 4:
+        return "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80";  // multi-byte UTF-8
       default: {
         std::string out(Pick(1, 20), 'a');
         for (char& c : out) c = static_cast<char>('a' + Pick(0, 25));
@@ -103,7 +108,8 @@ class Filler {
                              : r->SetFloat(message, f, static_cast<float>(Double()));
             break;
           case FieldDescriptor::CPPTYPE_BOOL:
-            f->is_repeated() ? r->AddBool(message, f, Pick(0, 1)) : r->SetBool(message, f, Pick(0, 1));
+            f->is_repeated() ? r->AddBool(message, f, Pick(0, 1))
+                             : r->SetBool(message, f, Pick(0, 1));
             break;
           case FieldDescriptor::CPPTYPE_ENUM: {
             int value = Pick(-1, f->enum_type()->value_count() + 1);
@@ -198,8 +204,7 @@ TEST(Fuzz, EveryMethodSurvivesRandomAndMalformedRequests) {
         if (i % 3 == 0) {
           bytes = filler.Bytes(256);  // mostly not a valid message
         } else {
-          std::unique_ptr<Message> request(
-              factory->GetPrototype(method->input_type())->New());
+          std::unique_ptr<Message> request(factory->GetPrototype(method->input_type())->New());
           filler.Fill(request.get(), 0);
           bytes = request->SerializeAsString();
         }
@@ -251,7 +256,8 @@ TEST(Fuzz, EveryMethodSurvivesRandomAndMalformedRequests) {
   std::fprintf(stderr, "[fuzz] shutting down\n");
   std::atomic<bool> stopped{false};
   std::thread watchdog([&] {
-    for (int i = 0; i < 100 && !stopped; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    for (int i = 0; i < 100 && !stopped; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
     if (!stopped) std::fprintf(stderr, "[fuzz] shutdown stuck in: %s\n", (*server)->ShutdownStep());
   });
   (*server)->Shutdown();

@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "frontend/rpc.h"
 #include "frontend/test_service.h"
+#include "frontend/visibility_service.h"
 #include "frontend/workflow_service.h"
 #include "history/history_engine.h"
 #include "matching/matching_engine.h"
@@ -68,6 +69,7 @@ class ServerImpl final : public Server {
     workflow_service_ = frontend::RegisterWorkflowService(
         *router_, *namespaces_, *history_, *matching_, *scheduler_, FrontendLimits());
 
+    visibility_service_ = frontend::RegisterVisibilityService(*router_, *namespaces_, *store_);
     if (history_->time_skipper()) {
       test_service_ = frontend::RegisterTestService(*router_, *history_->time_skipper(), *clock_);
     }
@@ -117,6 +119,7 @@ class ServerImpl final : public Server {
     step_ = "closing the store";
     workflow_service_.reset();
     test_service_.reset();
+    visibility_service_.reset();
     router_.reset();
     history_.reset();
     matching_.reset();
@@ -161,6 +164,7 @@ class ServerImpl final : public Server {
   std::unique_ptr<frontend::RpcRouter> router_;
   std::unique_ptr<frontend::ServiceHandle> workflow_service_;
   std::unique_ptr<frontend::ServiceHandle> test_service_;
+  std::unique_ptr<frontend::ServiceHandle> visibility_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
 };
 

@@ -1,0 +1,258 @@
+#include "frontend/visibility_service.h"
+
+#include "temporal/api/operatorservice/v1/request_response.pb.h"
+#include "temporal/api/workflowservice/v1/request_response.pb.h"
+#include "visibility/query.h"
+
+namespace eon::frontend {
+namespace {
+
+namespace wfs = temporal::api::workflowservice::v1;
+namespace ops = temporal::api::operatorservice::v1;
+namespace enums = temporal::api::enums::v1;
+using visibility::AttributeType;
+
+constexpr const char* kWorkflowService = "temporal.api.workflowservice.v1.WorkflowService";
+constexpr const char* kOperatorService = "temporal.api.operatorservice.v1.OperatorService";
+constexpr int kPageSizeDefault = 1'000;
+constexpr int kPageSizeMax = 1'000;
+
+// The system attributes as GetSearchAttributes reports them.
+const std::map<std::string, enums::IndexedValueType>& SystemAttributes() {
+  static const auto* kSystem = new std::map<std::string, enums::IndexedValueType>{
+      {"WorkflowId", enums::INDEXED_VALUE_TYPE_KEYWORD},
+      {"RunId", enums::INDEXED_VALUE_TYPE_KEYWORD},
+      {"WorkflowType", enums::INDEXED_VALUE_TYPE_KEYWORD},
+      {"ExecutionStatus", enums::INDEXED_VALUE_TYPE_KEYWORD},
+      {"StartTime", enums::INDEXED_VALUE_TYPE_DATETIME},
+      {"CloseTime", enums::INDEXED_VALUE_TYPE_DATETIME},
+      {"ExecutionTime", enums::INDEXED_VALUE_TYPE_DATETIME},
+      {"ExecutionDuration", enums::INDEXED_VALUE_TYPE_INT},
+      {"TaskQueue", enums::INDEXED_VALUE_TYPE_KEYWORD},
+      {"HistoryLength", enums::INDEXED_VALUE_TYPE_INT},
+      {"HistorySizeBytes", enums::INDEXED_VALUE_TYPE_INT},
+      {"StateTransitionCount", enums::INDEXED_VALUE_TYPE_INT},
+      {"ParentWorkflowId", enums::INDEXED_VALUE_TYPE_KEYWORD},
+      {"ParentRunId", enums::INDEXED_VALUE_TYPE_KEYWORD},
+      {"RootWorkflowId", enums::INDEXED_VALUE_TYPE_KEYWORD},
+      {"RootRunId", enums::INDEXED_VALUE_TYPE_KEYWORD},
+      {"TemporalChangeVersion", enums::INDEXED_VALUE_TYPE_KEYWORD_LIST},
+      {"BuildIds", enums::INDEXED_VALUE_TYPE_KEYWORD_LIST},
+  };
+  return *kSystem;
+}
+
+Result<AttributeType> ToAttributeType(int type) {
+  switch (type) {
+    case enums::INDEXED_VALUE_TYPE_TEXT:
+      return AttributeType::kText;
+    case enums::INDEXED_VALUE_TYPE_KEYWORD:
+      return AttributeType::kKeyword;
+    case enums::INDEXED_VALUE_TYPE_INT:
+      return AttributeType::kInt;
+    case enums::INDEXED_VALUE_TYPE_DOUBLE:
+      return AttributeType::kDouble;
+    case enums::INDEXED_VALUE_TYPE_BOOL:
+      return AttributeType::kBool;
+    case enums::INDEXED_VALUE_TYPE_DATETIME:
+      return AttributeType::kDatetime;
+    case enums::INDEXED_VALUE_TYPE_KEYWORD_LIST:
+      return AttributeType::kKeywordList;
+    default:
+      return InvalidArgument("unknown search attribute type " + std::to_string(type));
+  }
+}
+
+class VisibilityService final : public ServiceHandle {
+ public:
+  VisibilityService(namespaces::Registry& namespaces, persistence::Store& store)
+      : namespaces_(namespaces), store_(store) {}
+
+  void Register(RpcRouter& router) {
+    router.Unary<wfs::ListWorkflowExecutionsRequest, wfs::ListWorkflowExecutionsResponse>(
+        kWorkflowService, "ListWorkflowExecutions",
+        [this](CallContext&, const auto& r) -> Result<wfs::ListWorkflowExecutionsResponse> {
+          wfs::ListWorkflowExecutionsResponse response;
+          EON_RETURN_IF_ERROR(List(r.namespace_(), r.query(), r.page_size(), r.next_page_token(),
+                                   response.mutable_executions(),
+                                   response.mutable_next_page_token()));
+          return response;
+        });
+    router.Unary<wfs::ScanWorkflowExecutionsRequest, wfs::ScanWorkflowExecutionsResponse>(
+        kWorkflowService, "ScanWorkflowExecutions",
+        [this](CallContext&, const auto& r) -> Result<wfs::ScanWorkflowExecutionsResponse> {
+          wfs::ScanWorkflowExecutionsResponse response;
+          EON_RETURN_IF_ERROR(List(r.namespace_(), r.query(), r.page_size(), r.next_page_token(),
+                                   response.mutable_executions(),
+                                   response.mutable_next_page_token()));
+          return response;
+        });
+    router.Unary<wfs::CountWorkflowExecutionsRequest, wfs::CountWorkflowExecutionsResponse>(
+        kWorkflowService, "CountWorkflowExecutions",
+        [this](CallContext&, const auto& r) { return Count(r.namespace_(), r.query()); });
+    router.Unary<wfs::GetSearchAttributesRequest, wfs::GetSearchAttributesResponse>(
+        kWorkflowService, "GetSearchAttributes",
+        [this](CallContext&, const auto&) -> Result<wfs::GetSearchAttributesResponse> {
+          // Without a namespace in the request: the system attributes and those of "default".
+          wfs::GetSearchAttributesResponse response;
+          for (const auto& [name, type] : SystemAttributes())
+            (*response.mutable_keys())[name] = type;
+          EON_ASSIGN_OR_RETURN(auto ns, namespaces_.ByName("default"));
+          EON_ASSIGN_OR_RETURN(auto custom, store_.SearchAttributes(ns->info().id()));
+          for (const auto& [name, type] : custom) {
+            (*response.mutable_keys())[name] = static_cast<enums::IndexedValueType>(type);
+          }
+          return response;
+        });
+    router.Unary<ops::AddSearchAttributesRequest, ops::AddSearchAttributesResponse>(
+        kOperatorService, "AddSearchAttributes",
+        [this](CallContext&, const auto& r) -> Result<ops::AddSearchAttributesResponse> {
+          EON_ASSIGN_OR_RETURN(auto ns, Namespace(r.namespace_()));
+          if (r.search_attributes().empty()) {
+            return InvalidArgument("SearchAttributes are not set on request.");
+          }
+          for (const auto& [name, type] : r.search_attributes()) {
+            EON_RETURN_IF_ERROR(CheckName(name));
+            if (SystemAttributes().count(name)) {
+              return InvalidArgument("Search attribute " + name + " is reserved by the system.");
+            }
+            EON_RETURN_IF_ERROR(ToAttributeType(type).status());
+            EON_RETURN_IF_ERROR(store_.AddSearchAttribute(ns->info().id(), name, type));
+          }
+          return ops::AddSearchAttributesResponse();
+        });
+    router.Unary<ops::RemoveSearchAttributesRequest, ops::RemoveSearchAttributesResponse>(
+        kOperatorService, "RemoveSearchAttributes",
+        [this](CallContext&, const auto& r) -> Result<ops::RemoveSearchAttributesResponse> {
+          EON_ASSIGN_OR_RETURN(auto ns, Namespace(r.namespace_()));
+          for (const auto& name : r.search_attributes()) {
+            EON_RETURN_IF_ERROR(store_.RemoveSearchAttribute(ns->info().id(), name));
+          }
+          return ops::RemoveSearchAttributesResponse();
+        });
+    router.Unary<ops::ListSearchAttributesRequest, ops::ListSearchAttributesResponse>(
+        kOperatorService, "ListSearchAttributes",
+        [this](CallContext&, const auto& r) -> Result<ops::ListSearchAttributesResponse> {
+          EON_ASSIGN_OR_RETURN(auto ns, Namespace(r.namespace_()));
+          ops::ListSearchAttributesResponse response;
+          for (const auto& [name, type] : SystemAttributes()) {
+            (*response.mutable_system_attributes())[name] = type;
+          }
+          EON_ASSIGN_OR_RETURN(auto custom, store_.SearchAttributes(ns->info().id()));
+          for (const auto& [name, type] : custom) {
+            (*response.mutable_custom_attributes())[name] =
+                static_cast<enums::IndexedValueType>(type);
+          }
+          return response;
+        });
+  }
+
+ private:
+  Result<namespaces::Namespace> Namespace(const std::string& name) {
+    if (name.empty()) return InvalidArgument("Namespace not set on request.");
+    return namespaces_.ByName(name);
+  }
+
+  static Status CheckName(const std::string& name) {
+    if (name.empty() || name.size() > 255) {
+      return InvalidArgument("A search attribute name must have 1 to 255 characters.");
+    }
+    for (char c : name) {
+      if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.')) {
+        return InvalidArgument("Search attribute name " + name +
+                               " may contain only letters, digits, '_', '-' and '.'.");
+      }
+    }
+    return Status::Ok();
+  }
+
+  Result<persistence::VisibilityFilter> Filter(const std::string& namespace_id,
+                                               const std::string& query) {
+    EON_ASSIGN_OR_RETURN(auto registered, store_.SearchAttributes(namespace_id));
+    std::map<std::string, AttributeType> custom;
+    for (const auto& [name, type] : registered) {
+      auto attribute_type = ToAttributeType(type);
+      if (attribute_type.ok()) custom[name] = *attribute_type;
+    }
+    EON_ASSIGN_OR_RETURN(auto sql, visibility::TranslateQuery(query, custom));
+    persistence::VisibilityFilter filter;
+    filter.where = std::move(sql.where);
+    filter.params = std::move(sql.params);
+    filter.order_by = std::move(sql.order_by);
+    if (!sql.group_by.empty()) filter.group_by = sql.group_by.front();
+    return filter;
+  }
+
+  template <typename Executions>
+  Status List(const std::string& namespace_name, const std::string& query, int page_size,
+              const std::string& page_token, Executions* executions, std::string* next_token) {
+    EON_ASSIGN_OR_RETURN(auto ns, Namespace(namespace_name));
+    int64_t offset = 0;
+    if (!page_token.empty()) {
+      char* end = nullptr;
+      offset = std::strtoll(page_token.c_str(), &end, 10);
+      if (*end != '\0' || offset < 0) return InvalidArgument("next_page_token is not valid");
+    }
+    const int limit = page_size <= 0 ? kPageSizeDefault : std::min(page_size, kPageSizeMax);
+    EON_ASSIGN_OR_RETURN(auto filter, Filter(ns->info().id(), query));
+    if (!filter.group_by.empty()) {
+      return InvalidArgument("GROUP BY is only for CountWorkflowExecutions");
+    }
+    EON_ASSIGN_OR_RETURN(auto rows, store_.ListVisibility(ns->info().id(), filter, limit, offset));
+    for (const auto& row : rows) {
+      if (!executions->Add()->ParseFromString(row)) return Internal("corrupt visibility row");
+    }
+    if (static_cast<int>(rows.size()) == limit) *next_token = std::to_string(offset + limit);
+    return Status::Ok();
+  }
+
+  Result<wfs::CountWorkflowExecutionsResponse> Count(const std::string& namespace_name,
+                                                     const std::string& query) {
+    EON_ASSIGN_OR_RETURN(auto ns, Namespace(namespace_name));
+    EON_ASSIGN_OR_RETURN(auto filter, Filter(ns->info().id(), query));
+    EON_ASSIGN_OR_RETURN(auto counts, store_.CountVisibility(ns->info().id(), filter));
+    wfs::CountWorkflowExecutionsResponse response;
+    int64_t total = 0;
+    for (const auto& [value, count] : counts) {
+      total += count;
+      if (filter.group_by.empty()) continue;
+      auto* group = response.add_groups();
+      group->set_count(count);
+      // Grouped by ExecutionStatus: the value is the status name, as Temporal reports it.
+      auto* payload = group->add_group_values();
+      (*payload->mutable_metadata())["encoding"] = "json/plain";
+      std::string name =
+          enums::WorkflowExecutionStatus_Name(static_cast<enums::WorkflowExecutionStatus>(value));
+      const std::string prefix = "WORKFLOW_EXECUTION_STATUS_";
+      if (name.rfind(prefix, 0) == 0) name = name.substr(prefix.size());
+      std::string pretty;  // RUNNING -> Running, CONTINUED_AS_NEW -> ContinuedAsNew
+      bool upper = true;
+      for (char c : name) {
+        if (c == '_') {
+          upper = true;
+          continue;
+        }
+        pretty += upper ? c : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        upper = false;
+      }
+      payload->set_data("\"" + pretty + "\"");
+    }
+    response.set_count(total);
+    return response;
+  }
+
+  namespaces::Registry& namespaces_;
+  persistence::Store& store_;
+};
+
+}  // namespace
+
+std::unique_ptr<ServiceHandle> RegisterVisibilityService(RpcRouter& router,
+                                                         namespaces::Registry& namespaces,
+                                                         persistence::Store& store) {
+  auto service = std::make_unique<VisibilityService>(namespaces, store);
+  service->Register(router);
+  return service;
+}
+
+}  // namespace eon::frontend

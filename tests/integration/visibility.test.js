@@ -1,0 +1,136 @@
+'use strict';
+// Listing and counting workflows with Temporal's list-filter language; custom search
+// attributes registered through the OperatorService.
+
+const assert = require('node:assert/strict');
+const { describe } = require('node:test');
+const { setTimeout: sleep } = require('node:timers/promises');
+const { defineSearchAttributeKey, SearchAttributeType, TypedSearchAttributes } = require('@temporalio/common');
+const { temporal } = require('@temporalio/proto');
+
+const { eonTest, sharedEnv, uniqueId } = require('./harness');
+
+const IndexedValueType = temporal.api.enums.v1.IndexedValueType;
+
+async function listIds(client, query) {
+  const ids = [];
+  for await (const info of client.workflow.list({ query })) ids.push(info.workflowId);
+  return ids;
+}
+
+/** Listings follow the outbox: wait until `query` counts `expected`. */
+async function waitForCount(client, query, expected) {
+  let count;
+  for (let i = 0; i < 100; i += 1) {
+    ({ count } = await client.workflow.count(query));
+    if (count === expected) return;
+    await sleep(50);
+  }
+  assert.fail(`count(${query}) stayed at ${count}, expected ${expected}`);
+}
+
+describe('visibility', () => {
+  const env = sharedEnv({ activities: { greet: async (name) => `Hello, ${name}!` } });
+
+  eonTest('list and count by status, type and custom attributes, with ORDER BY and paging', async () => {
+    const tag = uniqueId('batch').replace(/-/g, '_');
+    await env.connection.operatorService.addSearchAttributes({
+      namespace: 'default',
+      searchAttributes: {
+        [`Customer_${tag}`]: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+        [`Amount_${tag}`]: IndexedValueType.INDEXED_VALUE_TYPE_INT,
+      },
+    });
+    const customer = defineSearchAttributeKey(`Customer_${tag}`, SearchAttributeType.KEYWORD);
+    const amount = defineSearchAttributeKey(`Amount_${tag}`, SearchAttributeType.INT);
+    const start = (type, n, args) =>
+      env.client.workflow.start(type, {
+        taskQueue: env.taskQueue,
+        workflowId: `${tag}-${n}`,
+        args,
+        typedSearchAttributes: new TypedSearchAttributes([
+          { key: customer, value: n % 2 === 0 ? 'even' : 'odd' },
+          { key: amount, value: n * 10 },
+        ]),
+      });
+    const done = [];
+    for (let n = 0; n < 4; n += 1) done.push(await start('greet', n, [`w${n}`]));
+    const failed = await start('failing', 4, ['on purpose']);
+    const running = await start('waitForSignal', 5, []);
+    const terminated = await start('waitForSignal', 6, []);
+    await Promise.all(done.map((h) => h.result()));
+    await assert.rejects(failed.result());
+    await terminated.terminate('by the test');
+
+    const mine = `WorkflowId STARTS_WITH '${tag}'`;
+    await waitForCount(env.client, mine, 7);
+    await waitForCount(env.client, `${mine} AND ExecutionStatus = 'Completed'`, 4);
+    assert.deepEqual(await listIds(env.client, `${mine} AND ExecutionStatus = 'Running'`), [running.workflowId]);
+    assert.deepEqual(await listIds(env.client, `${mine} AND ExecutionStatus = 'Failed'`), [failed.workflowId]);
+    assert.deepEqual(
+      await listIds(env.client, `${mine} AND ExecutionStatus = 'Terminated'`),
+      [terminated.workflowId],
+    );
+    assert.deepEqual(
+      (await listIds(env.client, `${mine} AND Customer_${tag} = 'even' AND Amount_${tag} >= 20 ORDER BY Amount_${tag} DESC`)),
+      [`${tag}-6`, `${tag}-4`, `${tag}-2`],
+    );
+    assert.deepEqual(
+      await listIds(env.client, `${mine} AND WorkflowType IN ('failing', 'waitForSignal') ORDER BY WorkflowId`),
+      [`${tag}-4`, `${tag}-5`, `${tag}-6`],
+    );
+    const grouped = await env.client.workflow.count(`${mine} GROUP BY ExecutionStatus`);
+    assert.equal(grouped.count, 7);
+    const byStatus = Object.fromEntries(grouped.groups.map((g) => [g.groupValues[0], g.count]));
+    assert.deepEqual(byStatus, { Completed: 4, Failed: 1, Running: 1, Terminated: 1 });
+
+    // Paging: pages of 2 add up to the whole list, in order.
+    const paged = [];
+    let nextPageToken;
+    do {
+      const page = await env.connection.workflowService.listWorkflowExecutions({
+        namespace: 'default',
+        query: `${mine} ORDER BY WorkflowId`,
+        pageSize: 2,
+        nextPageToken,
+      });
+      paged.push(...page.executions.map((e) => e.execution.workflowId));
+      nextPageToken = page.nextPageToken?.length ? page.nextPageToken : undefined;
+    } while (nextPageToken);
+    assert.deepEqual(paged, [0, 1, 2, 3, 4, 5, 6].map((n) => `${tag}-${n}`));
+    await running.terminate();
+  });
+
+  eonTest('a malformed query gets INVALID_ARGUMENT saying what and where', async () => {
+    await assert.rejects(
+      env.connection.workflowService.listWorkflowExecutions({ namespace: 'default', query: "WorkflowId = " }),
+      (err) => {
+        assert.equal(err.code, 3);
+        assert.match(err.details ?? err.message, /position/);
+        return true;
+      },
+    );
+    await assert.rejects(
+      env.connection.workflowService.countWorkflowExecutions({ namespace: 'default', query: 'NoSuchAttribute = 1' }),
+      (err) => {
+        assert.equal(err.code, 3);
+        assert.match(err.details ?? err.message, /NoSuchAttribute/);
+        return true;
+      },
+    );
+  });
+
+  eonTest('search attributes are registered, listed and removed through the OperatorService', async () => {
+    const name = `Attr_${uniqueId('sa').replace(/-/g, '_')}`;
+    const ops = env.connection.operatorService;
+    await ops.addSearchAttributes({ namespace: 'default', searchAttributes: { [name]: IndexedValueType.INDEXED_VALUE_TYPE_DATETIME } });
+    const listed = await ops.listSearchAttributes({ namespace: 'default' });
+    assert.equal(listed.customAttributes[name], IndexedValueType.INDEXED_VALUE_TYPE_DATETIME);
+    assert.equal(listed.systemAttributes.WorkflowId, IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD);
+    await assert.rejects(ops.addSearchAttributes({ namespace: 'default', searchAttributes: { WorkflowId: 2 } }), (err) => err.code === 3);
+    await ops.removeSearchAttributes({ namespace: 'default', searchAttributes: [name] });
+    const after = await ops.listSearchAttributes({ namespace: 'default' });
+    assert.equal(after.customAttributes[name], undefined);
+    await assert.rejects(ops.removeSearchAttributes({ namespace: 'default', searchAttributes: [name] }), (err) => err.code === 5);
+  });
+});
