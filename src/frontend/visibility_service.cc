@@ -1,5 +1,6 @@
 #include "frontend/visibility_service.h"
 
+#include "common/clock.h"
 #include "temporal/api/operatorservice/v1/request_response.pb.h"
 #include "temporal/api/workflowservice/v1/request_response.pb.h"
 #include "visibility/query.h"
@@ -87,6 +88,32 @@ class VisibilityService final : public ServiceHandle {
                                    response.mutable_next_page_token()));
           return response;
         });
+    // The older listing calls, as queries of the same language.
+    router.Unary<wfs::ListOpenWorkflowExecutionsRequest, wfs::ListOpenWorkflowExecutionsResponse>(
+        kWorkflowService, "ListOpenWorkflowExecutions",
+        [this](CallContext&, const auto& r) -> Result<wfs::ListOpenWorkflowExecutionsResponse> {
+          std::string query = "ExecutionStatus = 'Running'" + LegacyFilters(r);
+          wfs::ListOpenWorkflowExecutionsResponse response;
+          EON_RETURN_IF_ERROR(List(r.namespace_(), query, r.maximum_page_size(),
+                                   r.next_page_token(), response.mutable_executions(),
+                                   response.mutable_next_page_token()));
+          return response;
+        });
+    router
+        .Unary<wfs::ListClosedWorkflowExecutionsRequest, wfs::ListClosedWorkflowExecutionsResponse>(
+            kWorkflowService, "ListClosedWorkflowExecutions",
+            [this](CallContext&,
+                   const auto& r) -> Result<wfs::ListClosedWorkflowExecutionsResponse> {
+              std::string query = "ExecutionStatus != 'Running'" + LegacyFilters(r);
+              if (r.has_status_filter()) {
+                query += " AND ExecutionStatus = " + std::to_string(r.status_filter().status());
+              }
+              wfs::ListClosedWorkflowExecutionsResponse response;
+              EON_RETURN_IF_ERROR(List(r.namespace_(), query, r.maximum_page_size(),
+                                       r.next_page_token(), response.mutable_executions(),
+                                       response.mutable_next_page_token()));
+              return response;
+            });
     router.Unary<wfs::CountWorkflowExecutionsRequest, wfs::CountWorkflowExecutionsResponse>(
         kWorkflowService, "CountWorkflowExecutions",
         [this](CallContext&, const auto& r) { return Count(r.namespace_(), r.query()); });
@@ -151,6 +178,39 @@ class VisibilityService final : public ServiceHandle {
   Result<namespaces::Namespace> Namespace(const std::string& name) {
     if (name.empty()) return InvalidArgument("Namespace not set on request.");
     return namespaces_.ByName(name);
+  }
+
+  // A quoted literal of the query language.
+  static std::string Quote(const std::string& value) {
+    std::string out = "'";
+    for (char c : value) {
+      if (c == '\'' || c == '\\') out += '\\';
+      out += c;
+    }
+    return out + "'";
+  }
+
+  template <typename Request>
+  static std::string LegacyFilters(const Request& r) {
+    std::string query;
+    if (r.has_start_time_filter()) {
+      const auto& f = r.start_time_filter();
+      if (f.has_earliest_time()) {
+        query +=
+            " AND StartTime >= " + std::to_string(ToUnixNanos(FromTimestamp(f.earliest_time())));
+      }
+      if (f.has_latest_time()) {
+        query += " AND StartTime <= " + std::to_string(ToUnixNanos(FromTimestamp(f.latest_time())));
+      }
+    }
+    if (r.has_execution_filter()) {
+      query += " AND WorkflowId = " + Quote(r.execution_filter().workflow_id());
+      if (!r.execution_filter().run_id().empty()) {
+        query += " AND RunId = " + Quote(r.execution_filter().run_id());
+      }
+    }
+    if (r.has_type_filter()) query += " AND WorkflowType = " + Quote(r.type_filter().name());
+    return query;
   }
 
   static Status CheckName(const std::string& name) {

@@ -813,6 +813,38 @@ void WorkflowService::Register(RpcRouter& router) {
   router.Unary<wfs::RespondQueryTaskCompletedRequest, wfs::RespondQueryTaskCompletedResponse>(
       kService, "RespondQueryTaskCompleted",
       [this](CallContext&, const auto& r) { return RespondQueryTaskCompleted(r); });
+  router.Unary<wfs::DescribeTaskQueueRequest, wfs::DescribeTaskQueueResponse>(
+      kService, "DescribeTaskQueue",
+      [this](CallContext&, const auto& r) -> Result<wfs::DescribeTaskQueueResponse> {
+        EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
+        EON_RETURN_IF_ERROR(CheckId(r.task_queue().name(), "TaskQueue"));
+        matching::QueueId queue{ns->info().id(), r.task_queue().name(),
+                                r.task_queue_type() == enums::TASK_QUEUE_TYPE_ACTIVITY
+                                    ? eon::v1::TASK_QUEUE_KIND_ACTIVITY
+                                    : eon::v1::TASK_QUEUE_KIND_WORKFLOW};
+        auto description = matching_.Describe(queue);
+        wfs::DescribeTaskQueueResponse response;
+        for (const auto& [identity, when] : description.pollers) {
+          auto* poller = response.add_pollers();
+          poller->set_identity(identity);
+          *poller->mutable_last_access_time() = ToTimestamp(when);
+        }
+        response.mutable_stats()->set_approximate_backlog_count(description.backlog_count);
+        return response;
+      });
+  router.Unary<wfs::GetClusterInfoRequest, wfs::GetClusterInfoResponse>(
+      kService, "GetClusterInfo",
+      [this](CallContext&, const auto&) -> Result<wfs::GetClusterInfoResponse> {
+        wfs::GetClusterInfoResponse response;
+        response.set_server_version(options_.server_version);
+        response.set_cluster_name("active");
+        response.set_persistence_store("sqlite");
+        response.set_visibility_store("sqlite");
+        response.set_history_shard_count(options_.shard_count);
+        response.set_initial_failover_version(1);
+        response.set_failover_version_increment(10);
+        return response;
+      });
   router.Unary<wfs::ShutdownWorkerRequest, wfs::ShutdownWorkerResponse>(
       kService, "ShutdownWorker",
       [this](CallContext&, const auto& r) -> Result<wfs::ShutdownWorkerResponse> {

@@ -21,6 +21,7 @@ struct FrontendOptions {
   std::chrono::milliseconds long_poll_margin{1'000};   // answered this long before the deadline
   size_t id_length_max = 1'000;                        // workflow id, activity id, names
   int64_t blob_size_limit_bytes = 2 << 20;             // payloads in one request
+  int32_t shard_count = 4;                             // reported by GetClusterInfo
 };
 
 // Keeps registered handlers alive; destroy only after the server stopped serving.

@@ -118,6 +118,20 @@ Status MatchingEngine::AddQuery(const QueueId& queue_id, MatchedTask query, bool
   return Status::Ok();
 }
 
+MatchingEngine::QueueDescription MatchingEngine::Describe(const QueueId& queue_id) {
+  std::lock_guard lock(mutex_);
+  QueueDescription out;
+  auto it = queues_.find(queue_id);
+  if (it == queues_.end()) return out;
+  // Pollers seen in the last few minutes, as Temporal reports them.
+  const auto recent = std::chrono::system_clock::now() - std::chrono::minutes(5);
+  for (const auto& [identity, when] : it->second.pollers_seen) {
+    if (when >= recent) out.pollers.emplace_back(identity, when);
+  }
+  out.backlog_count = static_cast<int64_t>(it->second.backlog.size()) + it->second.db_backlog_count;
+  return out;
+}
+
 void MatchingEngine::RemoveQuery(const QueueId& queue_id, const std::string& query_id) {
   std::lock_guard lock(mutex_);
   auto it = queues_.find(queue_id);
@@ -142,6 +156,10 @@ MatchingEngine::PollId MatchingEngine::Poll(const QueueId& queue_id, const Polle
     Queue& queue = queues_[queue_id];
     queue.last_poll = std::chrono::steady_clock::now();
     queue.worker_shut_down = false;
+    constexpr size_t kPollersSeenMax = 1'000;
+    if (queue.pollers_seen.size() < kPollersSeenMax || queue.pollers_seen.count(info.identity)) {
+      queue.pollers_seen[info.identity] = std::chrono::system_clock::now();
+    }
     if (!queue.queries.empty()) {
       ready = std::move(queue.queries.front());
       queue.queries.pop_front();

@@ -96,6 +96,12 @@ class MatchingEngine {
   Status AddQuery(const QueueId& queue, MatchedTask query, bool sticky);
   void RemoveQuery(const QueueId& queue, const std::string& query_id);
 
+  struct QueueDescription {
+    std::vector<std::pair<std::string, std::chrono::system_clock::time_point>> pollers;
+    int64_t backlog_count = 0;
+  };
+  QueueDescription Describe(const QueueId& queue);
+
   // The task was recorded started in history (or found stale): forget it for good.
   void Done(const MatchedTask& task);
   // The poller could not take the task: put it back at the front of its queue (writing it to
@@ -120,6 +126,8 @@ class MatchingEngine {
     std::set<int64_t> outstanding_ids;
     std::chrono::steady_clock::time_point last_poll{};  // when a poll last arrived or left
     bool worker_shut_down = false;                      // its worker said it stopped
+    // Who polled lately (identity -> when), for DescribeTaskQueue; bounded.
+    std::map<std::string, std::chrono::system_clock::time_point> pollers_seen;
   };
 
   // Takes the poller out of every index and returns it, or nullopt if already gone.

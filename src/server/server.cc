@@ -97,6 +97,7 @@ class ServerImpl final : public Server {
   frontend::FrontendOptions FrontendLimits() const {
     frontend::FrontendOptions options;
     options.blob_size_limit_bytes = options_.blob_size_limit_bytes;
+    if (auto shards = store_->ShardCount(); shards.ok()) options.shard_count = *shards;
     return options;
   }
 

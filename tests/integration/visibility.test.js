@@ -133,4 +133,60 @@ describe('visibility', () => {
     assert.equal(after.customAttributes[name], undefined);
     await assert.rejects(ops.removeSearchAttributes({ namespace: 'default', searchAttributes: [name] }), (err) => err.code === 5);
   });
+
+  eonTest('ListOpen/ListClosed, DescribeTaskQueue and GetClusterInfo', async () => {
+    const service = env.connection.workflowService;
+    const open = await env.client.workflow.start('waitForSignal', { taskQueue: env.taskQueue, workflowId: uniqueId('open') });
+    const closedId = uniqueId('closed');
+    await env.client.workflow.execute('greet', { taskQueue: env.taskQueue, workflowId: closedId, args: ['x'] });
+    for (let i = 0; i < 100; i += 1) {
+      const { count } = await env.client.workflow.count(`WorkflowId = '${closedId}' AND ExecutionStatus = 'Completed'`);
+      if (count === 1) break;
+      await sleep(50);
+    }
+    const openList = await service.listOpenWorkflowExecutions({
+      namespace: 'default',
+      maximumPageSize: 10,
+      executionFilter: { workflowId: open.workflowId },
+    });
+    assert.deepEqual(openList.executions.map((e) => e.execution.workflowId), [open.workflowId]);
+    // The filters are a oneof: one at a time.
+    const closedList = await service.listClosedWorkflowExecutions({
+      namespace: 'default',
+      maximumPageSize: 10,
+      executionFilter: { workflowId: closedId },
+    });
+    assert.deepEqual(closedList.executions.map((e) => e.execution.workflowId), [closedId]);
+    const byType = await service.listClosedWorkflowExecutions({
+      namespace: 'default',
+      maximumPageSize: 1000,
+      typeFilter: { name: 'greet' },
+    });
+    const ids = byType.executions.map((e) => e.execution.workflowId);
+    assert.ok(ids.includes(closedId));
+    assert.ok(byType.executions.every((e) => e.type.name === 'greet' && e.status !== 1));
+
+    // The shared worker polls this queue; a queue nobody polls keeps its backlog.
+    const polled = await service.describeTaskQueue({
+      namespace: 'default',
+      taskQueue: { name: env.taskQueue },
+      taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+    });
+    assert.ok(polled.pollers.length >= 1, 'expected the worker among the pollers');
+    assert.ok(polled.pollers.every((p) => p.identity && p.lastAccessTime));
+    const idle = uniqueId('idle');
+    await env.client.workflow.start('greet', { taskQueue: idle, workflowId: uniqueId('waits'), args: ['x'] });
+    let backlog = 0;
+    for (let i = 0; i < 50 && backlog !== 1; i += 1) {
+      const described = await service.describeTaskQueue({ namespace: 'default', taskQueue: { name: idle } });
+      backlog = Number(described.stats?.approximateBacklogCount ?? 0);
+      if (backlog !== 1) await sleep(50);
+    }
+    assert.equal(backlog, 1);
+
+    const cluster = await service.getClusterInfo({});
+    assert.equal(cluster.persistenceStore, 'sqlite');
+    assert.ok(cluster.historyShardCount >= 1);
+    await open.terminate();
+  });
 });
