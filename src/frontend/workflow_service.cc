@@ -813,6 +813,44 @@ void WorkflowService::Register(RpcRouter& router) {
   router.Unary<wfs::RespondQueryTaskCompletedRequest, wfs::RespondQueryTaskCompletedResponse>(
       kService, "RespondQueryTaskCompleted",
       [this](CallContext&, const auto& r) { return RespondQueryTaskCompleted(r); });
+  router.Unary<wfs::UpdateNamespaceRequest, wfs::UpdateNamespaceResponse>(
+      kService, "UpdateNamespace",
+      [this](CallContext&, const auto& r) -> Result<wfs::UpdateNamespaceResponse> {
+        if (r.namespace_().empty()) return InvalidArgument("Namespace not set on request.");
+        if (r.has_config() &&
+            FromProtoDuration(r.config().workflow_execution_retention_ttl()).count() < 0) {
+          return InvalidArgument("Retention period cannot be negative.");
+        }
+        EON_ASSIGN_OR_RETURN(
+            auto ns, namespaces_.Update(r.namespace_(), [&](eon::v1::NamespaceRecord& record) {
+              const auto& u = r.update_info();
+              if (!u.description().empty()) record.mutable_info()->set_description(u.description());
+              if (!u.owner_email().empty()) record.mutable_info()->set_owner_email(u.owner_email());
+              for (const auto& [k, v] : u.data()) (*record.mutable_info()->mutable_data())[k] = v;
+              if (u.state() != enums::NAMESPACE_STATE_UNSPECIFIED) {
+                record.mutable_info()->set_state(u.state());
+              }
+              if (r.has_config() && r.config().has_workflow_execution_retention_ttl()) {
+                *record.mutable_config()->mutable_workflow_execution_retention_ttl() =
+                    r.config().workflow_execution_retention_ttl();
+              }
+              return Status::Ok();
+            }));
+        wfs::UpdateNamespaceResponse response;
+        *response.mutable_namespace_info() = ns->info();
+        *response.mutable_config() = ns->config();
+        response.mutable_replication_config()->set_active_cluster_name("active");
+        return response;
+      });
+  router.Unary<wfs::DeleteWorkflowExecutionRequest, wfs::DeleteWorkflowExecutionResponse>(
+      kService, "DeleteWorkflowExecution",
+      [this](CallContext&, const auto& r) -> Result<wfs::DeleteWorkflowExecutionResponse> {
+        EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
+        EON_RETURN_IF_ERROR(CheckId(r.workflow_execution().workflow_id(), "WorkflowId"));
+        EON_RETURN_IF_ERROR(
+            history_.DeleteWorkflowExecution(ns->info().id(), r.workflow_execution()));
+        return wfs::DeleteWorkflowExecutionResponse();
+      });
   router.Unary<wfs::DescribeTaskQueueRequest, wfs::DescribeTaskQueueResponse>(
       kService, "DescribeTaskQueue",
       [this](CallContext&, const auto& r) -> Result<wfs::DescribeTaskQueueResponse> {

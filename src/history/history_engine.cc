@@ -135,6 +135,12 @@ Status HistoryEngine::MutateLocked(const ExecutionKey& key, const MutateFn& fn,
     return Status::Ok();
   }
   EnforceHistoryLimits(m);
+  if (retention_ && IsRunning(stored.state) && !IsRunning(m.state)) {
+    // Closed now: it is deleted once the namespace's retention has passed.
+    Duration keep = retention_(m.state.namespace_id());
+    if (keep.count() > 0)
+      m.AddTimer(eon::v1::HISTORY_TASK_TYPE_DELETE_EXECUTION, m.now + keep, 0, 0);
+  }
   persistence::ExecutionWrite write;
   write.shard_id = ShardFor(key.namespace_id, key.workflow_id);
   write.range_id = range_ids_[write.shard_id];
@@ -705,6 +711,23 @@ Status HistoryEngine::TerminateWorkflowExecution(
                        ResolveKey(namespace_id, execution.workflow_id(), execution.run_id()));
   std::lock_guard lock(LockFor(key.namespace_id, key.workflow_id));
   return TerminateLocked(key, request);
+}
+
+Status HistoryEngine::DeleteWorkflowExecution(const std::string& namespace_id,
+                                              const common::WorkflowExecution& execution) {
+  EON_ASSIGN_OR_RETURN(auto key,
+                       ResolveKey(namespace_id, execution.workflow_id(), execution.run_id()));
+  std::lock_guard lock(LockFor(key.namespace_id, key.workflow_id));
+  EON_ASSIGN_OR_RETURN(auto stored, Load(key));
+  if (IsRunning(stored.state)) {
+    wfs::TerminateWorkflowExecutionRequest terminate;
+    terminate.set_reason("Delete workflow execution");
+    terminate.set_identity("history-service");
+    EON_RETURN_IF_ERROR(TerminateLocked(key, terminate));
+  }
+  EON_RETURN_IF_ERROR(store_.DeleteExecution(key));
+  cache_->Erase(key);
+  return Status::Ok();
 }
 
 Status HistoryEngine::TerminateLocked(const ExecutionKey& key,
@@ -1375,6 +1398,17 @@ Status HistoryEngine::ProcessTimerTask(const persistence::StoredTask& stored) {
         return Status::Ok();
       });
       return s.code() == StatusCode::NOT_FOUND ? Status::Ok() : s;
+    }
+    case eon::v1::HISTORY_TASK_TYPE_DELETE_EXECUTION: {
+      std::lock_guard lock(LockFor(key.namespace_id, key.workflow_id));
+      auto stored = Load(key);
+      if (!stored.ok()) {
+        return stored.status().code() == StatusCode::NOT_FOUND ? Status::Ok() : stored.status();
+      }
+      if (IsRunning(stored->state)) return Status::Ok();
+      EON_RETURN_IF_ERROR(store_.DeleteExecution(key));
+      cache_->Erase(key);
+      return Status::Ok();
     }
     case eon::v1::HISTORY_TASK_TYPE_WORKFLOW_BACKOFF: {
       Status s = Mutate(key, [&](Mutation& m) -> Status {

@@ -89,6 +89,10 @@ class HistoryEngine {
                 Executor& task_executor, EngineOptions options);
   ~HistoryEngine();
 
+  // How long a namespace keeps closed runs (0: forever); read when a run closes.
+  void SetRetention(std::function<Duration(const std::string& namespace_id)> retention) {
+    retention_ = std::move(retention);
+  }
   // Names namespaces in the events that carry both id and name (children, external requests).
   void SetNamespaceNames(std::function<std::string(const std::string& namespace_id)> names) {
     namespace_name_ = std::move(names);
@@ -141,6 +145,9 @@ class HistoryEngine {
 
   Status TerminateWorkflowExecution(const std::string& namespace_id,
                                     const wfs::TerminateWorkflowExecutionRequest& request);
+  // Terminates the run if it still runs, then removes it for good.
+  Status DeleteWorkflowExecution(const std::string& namespace_id,
+                                 const temporal::api::common::v1::WorkflowExecution& execution);
   // NOT_FOUND for a closed or missing workflow; a repeated request id is applied once.
   Status SignalWorkflowExecution(const std::string& namespace_id,
                                  const wfs::SignalWorkflowExecutionRequest& request);
@@ -277,6 +284,7 @@ class HistoryEngine {
   std::unique_ptr<QueueProcessors> processors_;
   std::unique_ptr<TimeSkipper> time_skipper_;                      // only with time skipping
   std::function<std::string(const std::string&)> namespace_name_;  // set before Start
+  std::function<Duration(const std::string&)> retention_;          // set before Start
 
   std::mutex watchers_mutex_;
   uint64_t next_watch_id_ = 1;  // guarded by watchers_mutex_

@@ -77,6 +77,19 @@ Result<Namespace> Registry::Register(const std::string& name, const std::string&
   return ns;
 }
 
+Result<Namespace> Registry::Update(const std::string& name,
+                                   const std::function<Status(eon::v1::NamespaceRecord&)>& change) {
+  EON_ASSIGN_OR_RETURN(Namespace current, ByName(name));
+  eon::v1::NamespaceRecord record = *current;
+  EON_RETURN_IF_ERROR(change(record));
+  EON_RETURN_IF_ERROR(store_.UpdateNamespace(record));
+  auto updated = std::make_shared<const eon::v1::NamespaceRecord>(std::move(record));
+  std::lock_guard lock(mutex_);
+  by_name_[name] = updated;
+  by_id_[updated->info().id()] = updated;
+  return updated;
+}
+
 Status Registry::Ensure(const std::string& name) {
   if (ByName(name).ok()) return Status::Ok();
   auto registered = Register(name, "", "", Duration(kDefaultRetention));

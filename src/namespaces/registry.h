@@ -2,6 +2,7 @@
 // at start and kept in memory (namespaces are few and change rarely).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -29,6 +30,9 @@ class Registry {
   // ALREADY_EXISTS (with NamespaceAlreadyExistsFailure) when the name is taken.
   Result<Namespace> Register(const std::string& name, const std::string& description,
                              const std::string& owner_email, Duration retention);
+  // Applies `change` to the namespace's record and stores it.
+  Result<Namespace> Update(const std::string& name,
+                           const std::function<Status(eon::v1::NamespaceRecord&)>& change);
   // Registers `name` unless it exists.
   Status Ensure(const std::string& name);
 

@@ -343,6 +343,33 @@ Status SqliteStore::CreateNamespace(const eon::v1::NamespaceRecord& record) {
   });
 }
 
+Status SqliteStore::UpdateNamespace(const eon::v1::NamespaceRecord& record) {
+  return Write([&](SqliteDb& db) -> Status {
+    EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare("UPDATE namespaces SET data = ? WHERE id = ?"));
+    EON_RETURN_IF_ERROR(stmt->BindBlob(1, Serialize(record)).Bind(2, record.info().id()).Run());
+    if (db.Changes() != 1) return NotFound("namespace " + record.info().name() + " is gone");
+    return Status::Ok();
+  });
+}
+
+Status SqliteStore::DeleteExecution(const ExecutionKey& key) {
+  return Write([&](SqliteDb& db) -> Status {
+    static const char* const kDeletes[] = {
+        "DELETE FROM executions WHERE namespace_id = ?1 AND workflow_id = ?2 AND run_id = ?3",
+        "DELETE FROM history_events WHERE namespace_id = ?1 AND run_id = ?3 AND ?2 = ?2",
+        "DELETE FROM visibility WHERE namespace_id = ?1 AND run_id = ?3 AND ?2 = ?2",
+        "DELETE FROM current_executions WHERE namespace_id = ?1 AND workflow_id = ?2 AND "
+        "run_id = ?3",
+    };
+    for (const char* sql : kDeletes) {
+      EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare(sql));
+      EON_RETURN_IF_ERROR(
+          stmt->Bind(1, key.namespace_id).Bind(2, key.workflow_id).Bind(3, key.run_id).Run());
+    }
+    return Status::Ok();
+  });
+}
+
 Result<std::vector<eon::v1::NamespaceRecord>> SqliteStore::ListNamespaces() {
   return Read([](SqliteDb& db) -> Result<std::vector<eon::v1::NamespaceRecord>> {
     EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare("SELECT data FROM namespaces ORDER BY name"));

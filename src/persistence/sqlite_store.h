@@ -37,6 +37,8 @@ class SqliteStore final : public Store {
   Result<int32_t> ShardCount() override;
   Result<std::vector<int64_t>> AcquireShards() override;
   Status CreateNamespace(const eon::v1::NamespaceRecord& record) override;
+  Status UpdateNamespace(const eon::v1::NamespaceRecord& record) override;
+  Status DeleteExecution(const ExecutionKey& key) override;
   Result<std::vector<eon::v1::NamespaceRecord>> ListNamespaces() override;
   Result<CurrentExecution> GetCurrentExecution(const std::string& namespace_id,
                                                const std::string& workflow_id) override;

@@ -129,6 +129,8 @@ class Store {
 
   // Namespaces. CreateNamespace answers ALREADY_EXISTS when the name is taken.
   virtual Status CreateNamespace(const eon::v1::NamespaceRecord& record) = 0;
+  // Replaces a namespace's record (found by id).
+  virtual Status UpdateNamespace(const eon::v1::NamespaceRecord& record) = 0;
   virtual Result<std::vector<eon::v1::NamespaceRecord>> ListNamespaces() = 0;
 
   // Executions. NOT_FOUND when absent.
@@ -140,6 +142,9 @@ class Store {
   // Concurrent calls may share one transaction and one fsync (group commit).
   // `created` (optional) receives the stored tasks with their ids.
   virtual Status CommitExecution(const ExecutionWrite& write, std::vector<StoredTask>* created) = 0;
+  // Removes a closed run for good: its state, history, listing, and the workflow id's current
+  // pointer when it points at this run. Its outbox tasks find it gone and do nothing.
+  virtual Status DeleteExecution(const ExecutionKey& key) = 0;
   // Up to max_events events of a run, from first_event_id on.
   virtual Result<HistoryPage> ReadHistory(const std::string& namespace_id,
                                           const std::string& run_id, int64_t first_event_id,

@@ -59,6 +59,14 @@ class ServerImpl final : public Server {
     history_ = std::make_unique<history::HistoryEngine>(*store_, *clock_, *matching_,
                                                         *task_executor_, engine_options);
     if (skippable_clock_) history_->EnableTimeSkipping(*skippable_clock_);
+    // Under time skipping a retention timer would be the next thing to skip to and would delete
+    // what a test is about to read; test servers keep closed runs.
+    if (!options_.time_skipping)
+      history_->SetRetention([registry = namespaces_.get()](const std::string& id) -> Duration {
+        auto ns = registry->ById(id);
+        return ns.ok() ? FromProtoDuration((*ns)->config().workflow_execution_retention_ttl())
+                       : Duration(0);
+      });
     history_->SetNamespaceNames([registry = namespaces_.get()](const std::string& id) {
       auto ns = registry->ById(id);
       return ns.ok() ? (*ns)->info().name() : std::string();

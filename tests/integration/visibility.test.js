@@ -189,4 +189,42 @@ describe('visibility', () => {
     assert.ok(cluster.historyShardCount >= 1);
     await open.terminate();
   });
+
+  eonTest('UpdateNamespace, DeleteWorkflowExecution, and retention deleting closed workflows', async (t, scope) => {
+    const service = env.connection.workflowService;
+    const ns = uniqueId('short');
+    await service.registerNamespace({ namespace: ns, workflowExecutionRetentionPeriod: { seconds: 3600 } });
+    const updated = await service.updateNamespace({
+      namespace: ns,
+      updateInfo: { description: 'kept one second' },
+      config: { workflowExecutionRetentionTtl: { seconds: 1 } },
+    });
+    assert.equal(updated.namespaceInfo.description, 'kept one second');
+    assert.equal(Number(updated.config.workflowExecutionRetentionTtl.seconds), 1);
+
+    const { Client } = require('@temporalio/client');
+    const client = new Client({ connection: env.connection, namespace: ns });
+    const taskQueue = uniqueId('retention');
+    const worker = await require('./harness').startWorker(env.server, { taskQueue, namespace: ns, activities: { greet: async (n) => n } });
+    scope.add(() => worker.shutdown());
+    const handle = await client.workflow.start('greet', { taskQueue, workflowId: uniqueId('kept'), args: ['x'] });
+    assert.equal(await handle.result(), 'x');
+    // Gone once the retention has passed: state, history and listing.
+    let gone = false;
+    for (let i = 0; i < 100 && !gone; i += 1) {
+      try {
+        await handle.describe();
+        await sleep(100);
+      } catch (err) {
+        gone = err.name === 'WorkflowNotFoundError';
+      }
+    }
+    assert.ok(gone, 'the closed workflow outlived its retention');
+    assert.equal((await client.workflow.count(`WorkflowId = '${handle.workflowId}'`)).count, 0);
+
+    // DeleteWorkflowExecution of a running workflow terminates and removes it.
+    const running = await env.client.workflow.start('waitForSignal', { taskQueue: env.taskQueue, workflowId: uniqueId('deleted') });
+    await service.deleteWorkflowExecution({ namespace: 'default', workflowExecution: { workflowId: running.workflowId } });
+    await assert.rejects(running.describe(), (err) => err.name === 'WorkflowNotFoundError');
+  });
 });
