@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <string>
 
+#include "cli/client_commands.h"
 #include "cli/server_command.h"
 
 namespace {
@@ -11,6 +12,9 @@ constexpr const char* kUsage = R"(eon: a durable execution platform that speaks 
 
 Usage:
   eon server start-dev [flags]   Start a development server (see eon server start-dev --help)
+  eon workflow <command>         Start, list, describe, signal, ... workflows (eon workflow --help)
+  eon operator namespace <cmd>   Create, describe, list, update namespaces
+  eon task-queue describe        Show a task queue's pollers and backlog
   eon --version                  Print the version
   eon --help                     Show this help
 )";
@@ -34,6 +38,5 @@ int main(int argc, char** argv) {
                  verb.c_str());
     return 1;
   }
-  std::fprintf(stderr, "Error: unknown command \"%s\" (see eon --help)\n", first.c_str());
-  return 1;
+  return eon::cli::RunClientCommand(argc - 1, argv + 1);
 }

@@ -1,0 +1,522 @@
+#include "cli/client_commands.h"
+
+#include <google/protobuf/util/json_util.h>
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/cron.h"
+#include "common/ids.h"
+#include "temporal/api/workflowservice/v1/service.grpc.pb.h"
+
+namespace eon::cli {
+namespace {
+
+namespace wfs = temporal::api::workflowservice::v1;
+namespace enums = temporal::api::enums::v1;
+namespace common = temporal::api::common::v1;
+
+// Flags as the temporal CLI takes them: --name value, --name=value, repeatable; -n short forms.
+class Args {
+ public:
+  Args(int argc, char** argv) {
+    static const std::map<std::string, std::string> kShort = {
+        {"-w", "--workflow-id"}, {"-r", "--run-id"}, {"-t", "--task-queue"}, {"-i", "--input"},
+        {"-n", "--namespace"},   {"-q", "--query"},  {"-o", "--output"},     {"-h", "--help"}};
+    for (int i = 0; i < argc; ++i) {
+      std::string arg = argv[i];
+      if (auto it = kShort.find(arg); it != kShort.end()) arg = it->second;
+      if (arg.rfind("--", 0) != 0) {
+        positional_.push_back(arg);
+        continue;
+      }
+      std::string name = arg.substr(2), value;
+      if (auto eq = name.find('='); eq != std::string::npos) {
+        value = name.substr(eq + 1);
+        name = name.substr(0, eq);
+      } else if (name == "help" || name == "yes") {
+        value = "true";
+      } else if (i + 1 < argc) {
+        value = argv[++i];
+      } else {
+        missing_ = "--" + name;
+      }
+      flags_[name].push_back(value);
+    }
+  }
+  const std::string& missing_value() const { return missing_; }
+  bool Has(const std::string& name) const { return flags_.count(name) > 0; }
+  std::string Get(const std::string& name, const std::string& fallback = "") const {
+    auto it = flags_.find(name);
+    return it == flags_.end() ? fallback : it->second.back();
+  }
+  std::vector<std::string> All(const std::string& name) const {
+    auto it = flags_.find(name);
+    return it == flags_.end() ? std::vector<std::string>() : it->second;
+  }
+  const std::vector<std::string>& positional() const { return positional_; }
+
+ private:
+  std::map<std::string, std::vector<std::string>> flags_;
+  std::vector<std::string> positional_;
+  std::string missing_;
+};
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "Error: %s\n", message.c_str());
+  return 1;
+}
+
+int Fail(const grpc::Status& status) {
+  return Fail(status.error_message().empty()
+                  ? "request failed (code " + std::to_string(status.error_code()) + ")"
+                  : status.error_message());
+}
+
+class Client {
+ public:
+  explicit Client(const Args& args)
+      : namespace_(args.Get("namespace", Env("TEMPORAL_NAMESPACE", "default"))),
+        json_(args.Get("output", "text") == "json"),
+        stub_(wfs::WorkflowService::NewStub(
+            grpc::CreateChannel(args.Get("address", Env("TEMPORAL_ADDRESS", "127.0.0.1:7233")),
+                                grpc::InsecureChannelCredentials()))) {}
+
+  const std::string& ns() const { return namespace_; }
+  bool json() const { return json_; }
+  wfs::WorkflowService::Stub& stub() { return *stub_; }
+
+  // A context with a deadline (long waits pass their own).
+  static std::unique_ptr<grpc::ClientContext> Context(std::chrono::seconds timeout) {
+    auto context = std::make_unique<grpc::ClientContext>();
+    context->set_deadline(std::chrono::system_clock::now() + timeout);
+    return context;
+  }
+
+  // Prints a response: its JSON with --output json, else `text`.
+  void Print(const google::protobuf::Message& message, const std::string& text) const {
+    if (json_) {
+      std::string out;
+      google::protobuf::util::JsonPrintOptions options;
+      options.add_whitespace = true;
+      (void)google::protobuf::util::MessageToJsonString(message, &out, options);
+      std::fputs(out.c_str(), stdout);
+    } else {
+      std::fputs(text.c_str(), stdout);
+    }
+  }
+
+ private:
+  static std::string Env(const char* name, const char* fallback) {
+    const char* value = std::getenv(name);
+    return value && *value ? value : fallback;
+  }
+
+  std::string namespace_;
+  bool json_;
+  std::unique_ptr<wfs::WorkflowService::Stub> stub_;
+};
+
+// --input values are JSON, one payload each (json/plain, as the SDKs encode them).
+bool Inputs(const Args& args, common::Payloads* payloads, std::string* error) {
+  for (const auto& text : args.All("input")) {
+    if (!nlohmann::json::accept(text)) {
+      *error = "--input is not valid JSON: " + text;
+      return false;
+    }
+    auto* payload = payloads->add_payloads();
+    (*payload->mutable_metadata())["encoding"] = "json/plain";
+    payload->set_data(nlohmann::json::parse(text).dump());
+  }
+  return true;
+}
+
+std::string Decode(const common::Payloads& payloads) {
+  std::string out;
+  for (const auto& payload : payloads.payloads()) {
+    if (!out.empty()) out += ", ";
+    out += payload.data();
+  }
+  return out;
+}
+
+std::string StatusName(enums::WorkflowExecutionStatus status) {
+  std::string name = enums::WorkflowExecutionStatus_Name(status);
+  const std::string prefix = "WORKFLOW_EXECUTION_STATUS_";
+  return name.rfind(prefix, 0) == 0 ? name.substr(prefix.size()) : name;
+}
+
+std::string Time(const google::protobuf::Timestamp& t) {
+  if (t.seconds() == 0 && t.nanos() == 0) return "";
+  std::time_t seconds = t.seconds();
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char out[32];
+  std::strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return out;
+}
+
+constexpr const char* kWorkflowUsage = R"(Usage: eon workflow <command> [flags]
+
+Commands:
+  start      Start a workflow              (--type, --task-queue, --workflow-id, --input ...)
+  execute    Start a workflow and wait for its result
+  describe   Show a workflow's state       (--workflow-id, [--run-id])
+  list       List workflows                ([--query], [--limit])
+  count      Count workflows               ([--query])
+  show       Show a workflow's history     (--workflow-id, [--run-id])
+  result     Wait for a workflow's result  (--workflow-id, [--run-id])
+  signal     Signal a workflow             (--workflow-id, --name, [--input ...])
+  cancel     Ask a workflow to cancel      (--workflow-id, [--run-id], [--reason])
+  terminate  Terminate a workflow          (--workflow-id, [--run-id], [--reason])
+  delete     Delete a workflow             (--workflow-id, [--run-id])
+
+Global flags: --address (TEMPORAL_ADDRESS, default 127.0.0.1:7233), --namespace / -n
+(TEMPORAL_NAMESPACE, default "default"), --output / -o text|json.
+)";
+
+int WaitForResult(Client& client, const std::string& workflow_id, std::string run_id) {
+  for (;;) {
+    wfs::GetWorkflowExecutionHistoryRequest request;
+    request.set_namespace_(client.ns());
+    request.mutable_execution()->set_workflow_id(workflow_id);
+    request.mutable_execution()->set_run_id(run_id);
+    request.set_wait_new_event(true);
+    request.set_history_event_filter_type(enums::HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT);
+    std::string token;
+    wfs::GetWorkflowExecutionHistoryResponse response;
+    do {
+      request.set_next_page_token(token);
+      auto context = Client::Context(std::chrono::seconds(70));
+      auto status = client.stub().GetWorkflowExecutionHistory(context.get(), request, &response);
+      if (!status.ok()) return Fail(status);
+      token = response.next_page_token();
+    } while (response.history().events().empty());
+    const auto& event = response.history().events(0);
+    if (event.has_workflow_execution_completed_event_attributes()) {
+      const auto& a = event.workflow_execution_completed_event_attributes();
+      if (!a.new_execution_run_id().empty()) {
+        run_id = a.new_execution_run_id();
+        continue;
+      }
+      client.Print(event, "Result: " + Decode(a.result()) + "\n");
+      return 0;
+    }
+    if (event.has_workflow_execution_continued_as_new_event_attributes()) {
+      run_id = event.workflow_execution_continued_as_new_event_attributes().new_execution_run_id();
+      continue;
+    }
+    std::string type = enums::EventType_Name(event.event_type());
+    client.Print(event, "Workflow ended: " + type + "\n");
+    return 1;
+  }
+}
+
+int Workflow(const std::string& verb, const Args& args) {
+  if (verb.empty() || args.Has("help")) {
+    std::fputs(kWorkflowUsage, verb.empty() && !args.Has("help") ? stderr : stdout);
+    return verb.empty() && !args.Has("help") ? 1 : 0;
+  }
+  static const char* const kVerbs[] = {"start",  "execute",   "describe", "list",
+                                       "count",  "show",      "result",   "signal",
+                                       "cancel", "terminate", "delete"};
+  if (std::find(std::begin(kVerbs), std::end(kVerbs), verb) == std::end(kVerbs)) {
+    return Fail("unknown command \"eon workflow " + verb + "\" (see eon workflow --help)");
+  }
+  Client client(args);
+  const std::string workflow_id = args.Get("workflow-id");
+  const std::string run_id = args.Get("run-id");
+  auto need_id = [&]() -> bool { return !workflow_id.empty(); };
+  auto context = Client::Context(std::chrono::seconds(30));
+
+  if (verb == "start" || verb == "execute") {
+    wfs::StartWorkflowExecutionRequest request;
+    request.set_namespace_(client.ns());
+    request.set_workflow_id(workflow_id.empty() ? NewUuid() : workflow_id);
+    request.mutable_workflow_type()->set_name(args.Get("type"));
+    request.mutable_task_queue()->set_name(args.Get("task-queue"));
+    request.set_request_id(NewUuid());
+    request.set_identity("eon-cli");
+    std::string error;
+    if (!Inputs(args, request.mutable_input(), &error)) return Fail(error);
+    if (args.Has("cron")) request.set_cron_schedule(args.Get("cron"));
+    wfs::StartWorkflowExecutionResponse response;
+    auto status = client.stub().StartWorkflowExecution(context.get(), request, &response);
+    if (!status.ok()) return Fail(status);
+    if (verb == "start") {
+      client.Print(response, "Started workflow " + request.workflow_id() + " (run " +
+                                 response.run_id() + ")\n");
+      return 0;
+    }
+    return WaitForResult(client, request.workflow_id(), response.run_id());
+  }
+  if (verb == "list" || verb == "count") {
+    if (verb == "count") {
+      wfs::CountWorkflowExecutionsRequest request;
+      request.set_namespace_(client.ns());
+      request.set_query(args.Get("query"));
+      wfs::CountWorkflowExecutionsResponse response;
+      auto status = client.stub().CountWorkflowExecutions(context.get(), request, &response);
+      if (!status.ok()) return Fail(status);
+      std::string text = "Total: " + std::to_string(response.count()) + "\n";
+      for (const auto& group : response.groups()) {
+        std::string values;
+        for (const auto& value : group.group_values()) values += value.data() + " ";
+        text += "  " + values + std::to_string(group.count()) + "\n";
+      }
+      client.Print(response, text);
+      return 0;
+    }
+    wfs::ListWorkflowExecutionsRequest request;
+    request.set_namespace_(client.ns());
+    request.set_query(args.Get("query"));
+    request.set_page_size(std::atoi(args.Get("limit", "100").c_str()));
+    wfs::ListWorkflowExecutionsResponse response;
+    auto status = client.stub().ListWorkflowExecutions(context.get(), request, &response);
+    if (!status.ok()) return Fail(status);
+    char line[512];
+    std::string text;
+    std::snprintf(line, sizeof line, "%-12s %-40s %-24s %s\n", "STATUS", "WORKFLOW ID", "TYPE",
+                  "START TIME");
+    text += line;
+    for (const auto& info : response.executions()) {
+      std::snprintf(line, sizeof line, "%-12s %-40s %-24s %s\n", StatusName(info.status()).c_str(),
+                    info.execution().workflow_id().c_str(), info.type().name().c_str(),
+                    Time(info.start_time()).c_str());
+      text += line;
+    }
+    client.Print(response, text);
+    return 0;
+  }
+  if (!need_id()) return Fail("--workflow-id is required for \"eon workflow " + verb + "\"");
+  common::WorkflowExecution execution;
+  execution.set_workflow_id(workflow_id);
+  execution.set_run_id(run_id);
+
+  if (verb == "describe") {
+    wfs::DescribeWorkflowExecutionRequest request;
+    request.set_namespace_(client.ns());
+    *request.mutable_execution() = execution;
+    wfs::DescribeWorkflowExecutionResponse response;
+    auto status = client.stub().DescribeWorkflowExecution(context.get(), request, &response);
+    if (!status.ok()) return Fail(status);
+    const auto& info = response.workflow_execution_info();
+    client.Print(response, "Workflow ID  " + info.execution().workflow_id() + "\nRun ID       " +
+                               info.execution().run_id() + "\nType         " + info.type().name() +
+                               "\nStatus       " + StatusName(info.status()) + "\nTask queue   " +
+                               info.task_queue() + "\nStart time   " + Time(info.start_time()) +
+                               "\nClose time   " + Time(info.close_time()) + "\nHistory      " +
+                               std::to_string(info.history_length()) + " events\n");
+    return 0;
+  }
+  if (verb == "show") {
+    wfs::GetWorkflowExecutionHistoryRequest request;
+    request.set_namespace_(client.ns());
+    *request.mutable_execution() = execution;
+    temporal::api::history::v1::History all;
+    std::string token;
+    do {
+      request.set_next_page_token(token);
+      wfs::GetWorkflowExecutionHistoryResponse response;
+      auto page_context = Client::Context(std::chrono::seconds(30));
+      auto status =
+          client.stub().GetWorkflowExecutionHistory(page_context.get(), request, &response);
+      if (!status.ok()) return Fail(status);
+      for (const auto& event : response.history().events()) *all.add_events() = event;
+      token = response.next_page_token();
+    } while (!token.empty());
+    std::string text;
+    for (const auto& event : all.events()) {
+      std::string type = enums::EventType_Name(event.event_type());
+      if (type.rfind("EVENT_TYPE_", 0) == 0) type = type.substr(11);
+      text +=
+          std::to_string(event.event_id()) + "  " + Time(event.event_time()) + "  " + type + "\n";
+    }
+    client.Print(all, text);
+    return 0;
+  }
+  if (verb == "result") return WaitForResult(client, workflow_id, run_id);
+  if (verb == "signal") {
+    wfs::SignalWorkflowExecutionRequest request;
+    request.set_namespace_(client.ns());
+    *request.mutable_workflow_execution() = execution;
+    request.set_signal_name(args.Get("name"));
+    request.set_identity("eon-cli");
+    request.set_request_id(NewUuid());
+    std::string error;
+    if (!Inputs(args, request.mutable_input(), &error)) return Fail(error);
+    wfs::SignalWorkflowExecutionResponse response;
+    auto status = client.stub().SignalWorkflowExecution(context.get(), request, &response);
+    if (!status.ok()) return Fail(status);
+    client.Print(response, "Signal sent.\n");
+    return 0;
+  }
+  if (verb == "cancel") {
+    wfs::RequestCancelWorkflowExecutionRequest request;
+    request.set_namespace_(client.ns());
+    *request.mutable_workflow_execution() = execution;
+    request.set_reason(args.Get("reason"));
+    request.set_identity("eon-cli");
+    request.set_request_id(NewUuid());
+    wfs::RequestCancelWorkflowExecutionResponse response;
+    auto status = client.stub().RequestCancelWorkflowExecution(context.get(), request, &response);
+    if (!status.ok()) return Fail(status);
+    client.Print(response, "Cancellation requested.\n");
+    return 0;
+  }
+  if (verb == "terminate") {
+    wfs::TerminateWorkflowExecutionRequest request;
+    request.set_namespace_(client.ns());
+    *request.mutable_workflow_execution() = execution;
+    request.set_reason(args.Get("reason"));
+    request.set_identity("eon-cli");
+    wfs::TerminateWorkflowExecutionResponse response;
+    auto status = client.stub().TerminateWorkflowExecution(context.get(), request, &response);
+    if (!status.ok()) return Fail(status);
+    client.Print(response, "Workflow terminated.\n");
+    return 0;
+  }
+  if (verb == "delete") {
+    wfs::DeleteWorkflowExecutionRequest request;
+    request.set_namespace_(client.ns());
+    *request.mutable_workflow_execution() = execution;
+    wfs::DeleteWorkflowExecutionResponse response;
+    auto status = client.stub().DeleteWorkflowExecution(context.get(), request, &response);
+    if (!status.ok()) return Fail(status);
+    client.Print(response, "Workflow deleted.\n");
+    return 0;
+  }
+  return Fail("unknown command \"eon workflow " + verb + "\" (see eon workflow --help)");
+}
+
+constexpr const char* kNamespaceUsage = R"(Usage: eon operator namespace <command> [flags]
+
+Commands:
+  create    Register a namespace    (--namespace / positional name, [--retention 72h],
+                                     [--description])
+  describe  Show a namespace        (--namespace / positional name)
+  list      List namespaces
+  update    Change a namespace      (--namespace, [--retention], [--description])
+)";
+
+int Namespace(const std::string& verb, const Args& args) {
+  if (verb.empty() || args.Has("help")) {
+    std::fputs(kNamespaceUsage, verb.empty() && !args.Has("help") ? stderr : stdout);
+    return verb.empty() && !args.Has("help") ? 1 : 0;
+  }
+  Client client(args);
+  // The name may come as the first word after the verb, as with `temporal`.
+  std::string name = args.positional().size() > 3 ? args.positional()[3] : client.ns();
+  auto context = Client::Context(std::chrono::seconds(30));
+  google::protobuf::Duration retention;
+  if (args.Has("retention")) {
+    auto parsed = ParseGoDuration(args.Get("retention"));
+    if (!parsed.ok()) return Fail("--retention: " + parsed.status().message());
+    retention = ToProtoDuration(*parsed);
+  }
+  if (verb == "create") {
+    wfs::RegisterNamespaceRequest request;
+    request.set_namespace_(name);
+    request.set_description(args.Get("description"));
+    if (args.Has("retention")) *request.mutable_workflow_execution_retention_period() = retention;
+    wfs::RegisterNamespaceResponse response;
+    auto status = client.stub().RegisterNamespace(context.get(), request, &response);
+    if (!status.ok()) return Fail(status);
+    client.Print(response, "Namespace " + name + " registered.\n");
+    return 0;
+  }
+  if (verb == "describe") {
+    wfs::DescribeNamespaceRequest request;
+    request.set_namespace_(name);
+    wfs::DescribeNamespaceResponse response;
+    auto status = client.stub().DescribeNamespace(context.get(), request, &response);
+    if (!status.ok()) return Fail(status);
+    client.Print(response, "Name         " + response.namespace_info().name() + "\nId           " +
+                               response.namespace_info().id() + "\nDescription  " +
+                               response.namespace_info().description() + "\nRetention    " +
+                               std::to_string(
+                                   response.config().workflow_execution_retention_ttl().seconds()) +
+                               " s\n");
+    return 0;
+  }
+  if (verb == "list") {
+    wfs::ListNamespacesRequest request;
+    wfs::ListNamespacesResponse response;
+    auto status = client.stub().ListNamespaces(context.get(), request, &response);
+    if (!status.ok()) return Fail(status);
+    std::string text;
+    for (const auto& ns : response.namespaces()) text += ns.namespace_info().name() + "\n";
+    client.Print(response, text);
+    return 0;
+  }
+  if (verb == "update") {
+    wfs::UpdateNamespaceRequest request;
+    request.set_namespace_(name);
+    request.mutable_update_info()->set_description(args.Get("description"));
+    if (args.Has("retention")) {
+      *request.mutable_config()->mutable_workflow_execution_retention_ttl() = retention;
+    }
+    wfs::UpdateNamespaceResponse response;
+    auto status = client.stub().UpdateNamespace(context.get(), request, &response);
+    if (!status.ok()) return Fail(status);
+    client.Print(response, "Namespace " + name + " updated.\n");
+    return 0;
+  }
+  return Fail("unknown command \"eon operator namespace " + verb + "\"");
+}
+
+int TaskQueue(const std::string& verb, const Args& args) {
+  if (verb != "describe" || args.Has("help")) {
+    std::fputs(
+        "Usage: eon task-queue describe --task-queue NAME [--task-queue-type workflow|activity]\n",
+        args.Has("help") ? stdout : stderr);
+    return args.Has("help") ? 0 : 1;
+  }
+  Client client(args);
+  if (args.Get("task-queue").empty()) return Fail("--task-queue is required");
+  wfs::DescribeTaskQueueRequest request;
+  request.set_namespace_(client.ns());
+  request.mutable_task_queue()->set_name(args.Get("task-queue"));
+  request.set_task_queue_type(args.Get("task-queue-type") == "activity"
+                                  ? enums::TASK_QUEUE_TYPE_ACTIVITY
+                                  : enums::TASK_QUEUE_TYPE_WORKFLOW);
+  wfs::DescribeTaskQueueResponse response;
+  auto context = Client::Context(std::chrono::seconds(30));
+  auto status = client.stub().DescribeTaskQueue(context.get(), request, &response);
+  if (!status.ok()) return Fail(status);
+  std::string text =
+      "Backlog: " + std::to_string(response.stats().approximate_backlog_count()) + "\nPollers:\n";
+  for (const auto& poller : response.pollers()) {
+    text += "  " + poller.identity() + "  " + Time(poller.last_access_time()) + "\n";
+  }
+  client.Print(response, text);
+  return 0;
+}
+
+}  // namespace
+
+int RunClientCommand(int argc, char** argv) {
+  Args args(argc, argv);
+  if (!args.missing_value().empty()) return Fail(args.missing_value() + " needs a value");
+  const auto& words = args.positional();
+  const std::string noun = words.empty() ? "" : words[0];
+  const std::string verb = words.size() > 1 ? words[1] : "";
+  if (noun == "workflow") return Workflow(verb, args);
+  if (noun == "task-queue") return TaskQueue(verb, args);
+  if (noun == "operator" && verb == "namespace") {
+    return Namespace(words.size() > 2 ? words[2] : "", args);
+  }
+  return Fail("unknown command \"eon " + noun + (verb.empty() ? "" : " " + verb) +
+              "\" (see eon --help)");
+}
+
+}  // namespace eon::cli

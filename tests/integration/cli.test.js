@@ -1,0 +1,139 @@
+'use strict';
+// The `eon` command line client against a live server: every verb, text and JSON output, the
+// TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE variables, and one-line errors with a non-zero exit.
+
+const assert = require('node:assert/strict');
+const { describe } = require('node:test');
+const { spawn } = require('node:child_process');
+
+const { EON_BIN, eonTest, sharedEnv, uniqueId } = require('./harness');
+
+function eon(args, env = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(EON_BIN, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe('eon command line', () => {
+  const env = sharedEnv({ activities: { greet: async (name) => `Hello, ${name}!` } });
+  const at = () => ['--address', env.server.address];
+
+  eonTest('workflow execute, start, describe, show, result, list, count', async () => {
+    const id = uniqueId('cli');
+    const executed = await eon(['workflow', 'execute', ...at(), '--type', 'greet', '--task-queue', env.taskQueue, '--workflow-id', id, '--input', '"CLI"']);
+    assert.equal(executed.code, 0, executed.stderr);
+    assert.match(executed.stdout, /Result: "Hello, CLI!"/);
+
+    const described = await eon(['workflow', 'describe', ...at(), '-w', id, '-o', 'json']);
+    assert.equal(described.code, 0, described.stderr);
+    const info = JSON.parse(described.stdout).workflowExecutionInfo;
+    assert.equal(info.status, 'WORKFLOW_EXECUTION_STATUS_COMPLETED');
+    assert.equal(info.type.name, 'greet');
+
+    const shown = await eon(['workflow', 'show', ...at(), '-w', id]);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.match(shown.stdout, /^1 .*WORKFLOW_EXECUTION_STARTED$/m);
+    assert.match(shown.stdout, /WORKFLOW_EXECUTION_COMPLETED$/m);
+
+    const result = await eon(['workflow', 'result', ...at(), '-w', id]);
+    assert.match(result.stdout, /Hello, CLI!/);
+
+    const started = await eon(['workflow', 'start', ...at(), '--type', 'waitForSignal', '-t', env.taskQueue, '-w', `${id}-2`]);
+    assert.equal(started.code, 0, started.stderr);
+    assert.match(started.stdout, new RegExp(`Started workflow ${id}-2`));
+
+    // Listings follow the outbox; give them a moment.
+    let listed;
+    for (let i = 0; i < 50; i += 1) {
+      listed = await eon(['workflow', 'list', ...at(), '-q', `WorkflowId STARTS_WITH '${id}'`]);
+      if ((listed.stdout.match(new RegExp(id, 'g')) ?? []).length === 2) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.match(listed.stdout, /^STATUS/);
+    assert.match(listed.stdout, new RegExp(`COMPLETED\\s+${id}\\s`));
+    assert.match(listed.stdout, new RegExp(`RUNNING\\s+${id}-2\\s`));
+    const counted = await eon(['workflow', 'count', ...at(), '-q', `WorkflowId STARTS_WITH '${id}'`]);
+    assert.match(counted.stdout, /Total: 2/);
+
+    // signal delivers, then the workflow completes with the signal's input.
+    const signalled = await eon(['workflow', 'signal', ...at(), '-w', `${id}-2`, '--name', 'unblock', '-i', '{"from":"cli"}']);
+    assert.equal(signalled.code, 0, signalled.stderr);
+    const second = await eon(['workflow', 'result', ...at(), '-w', `${id}-2`]);
+    assert.match(second.stdout, /\{"from":"cli"\}/);
+  });
+
+  eonTest('cancel, terminate and delete', async () => {
+    const id = uniqueId('cli');
+    for (const suffix of ['a', 'b', 'c']) {
+      const r = await eon(['workflow', 'start', ...at(), '--type', 'sleeper', '-t', env.taskQueue, '-w', `${id}-${suffix}`, '-i', '3600000']);
+      assert.equal(r.code, 0, r.stderr);
+    }
+    assert.equal((await eon(['workflow', 'cancel', ...at(), '-w', `${id}-a`])).code, 0);
+    assert.equal((await eon(['workflow', 'terminate', ...at(), '-w', `${id}-b`, '--reason', 'cli test'])).code, 0);
+    assert.equal((await eon(['workflow', 'delete', ...at(), '-w', `${id}-c`])).code, 0);
+    let a;
+    for (let i = 0; i < 50; i += 1) {
+      a = JSON.parse((await eon(['workflow', 'describe', ...at(), '-w', `${id}-a`, '-o', 'json'])).stdout);
+      if (a.workflowExecutionInfo.status === 'WORKFLOW_EXECUTION_STATUS_CANCELED') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(a.workflowExecutionInfo.status, 'WORKFLOW_EXECUTION_STATUS_CANCELED');
+    const b = JSON.parse((await eon(['workflow', 'describe', ...at(), '-w', `${id}-b`, '-o', 'json'])).stdout);
+    assert.equal(b.workflowExecutionInfo.status, 'WORKFLOW_EXECUTION_STATUS_TERMINATED');
+    const c = await eon(['workflow', 'describe', ...at(), '-w', `${id}-c`]);
+    assert.notEqual(c.code, 0);
+    assert.match(c.stderr, /^Error: workflow not found/);
+  });
+
+  eonTest('namespaces and task queues, with the TEMPORAL_ variables', async () => {
+    const ns = uniqueId('clins');
+    const vars = { TEMPORAL_ADDRESS: env.server.address };
+    const created = await eon(['operator', 'namespace', 'create', ns, '--retention', '72h', '--description', 'from the cli'], vars);
+    assert.equal(created.code, 0, created.stderr);
+    const described = await eon(['operator', 'namespace', 'describe', ns, '-o', 'json'], vars);
+    const body = JSON.parse(described.stdout);
+    assert.equal(body.namespaceInfo.description, 'from the cli');
+    assert.equal(body.config.workflowExecutionRetentionTtl, '259200s');
+    assert.equal((await eon(['operator', 'namespace', 'update', ns, '--description', 'changed'], vars)).code, 0);
+    assert.match((await eon(['operator', 'namespace', 'describe', ns], vars)).stdout, /Description\s+changed/);
+    assert.match((await eon(['operator', 'namespace', 'list'], vars)).stdout, new RegExp(`^${ns}$`, 'm'));
+    // TEMPORAL_NAMESPACE picks the namespace; it is empty of workflows.
+    const count = await eon(['workflow', 'count'], { ...vars, TEMPORAL_NAMESPACE: ns });
+    assert.match(count.stdout, /Total: 0/);
+
+    const queue = await eon(['task-queue', 'describe', '--task-queue', env.taskQueue], vars);
+    assert.equal(queue.code, 0, queue.stderr);
+    assert.match(queue.stdout, /Pollers:\n\s+\S+/);
+  });
+
+  eonTest('errors: one line on stderr and a non-zero exit', async () => {
+    const cases = [
+      [['workflow', 'describe', ...at()], /--workflow-id is required/],
+      [['workflow', 'describe', ...at(), '-w', uniqueId('none')], /workflow not found/],
+      [['workflow', 'start', ...at(), '--type', 'greet', '-t', 'q', '-i', '{not json'], /--input is not valid JSON/],
+      [['workflow', 'list', ...at(), '-q', 'WorkflowId = '], /position/],
+      [['workflow', 'describe', '-w', 'x', '-n', 'no-such-namespace', ...at()], /Namespace no-such-namespace is not found/],
+      [['workflow', 'frobnicate', ...at()], /unknown command/],
+      [['nothing'], /unknown command/],
+      [['workflow', 'describe', '--address', '127.0.0.1:1', '-w', 'x'], /./],
+    ];
+    for (const [args, pattern] of cases) {
+      const r = await eon(args);
+      assert.notEqual(r.code, 0, `${args.join(' ')} exited 0`);
+      assert.match(r.stderr, pattern, args.join(' '));
+      assert.equal(r.stderr.trim().split('\n').length, 1, `more than one line: ${r.stderr}`);
+    }
+    const help = await eon(['workflow', '--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /Usage: eon workflow/);
+  });
+});
