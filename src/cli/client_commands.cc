@@ -16,6 +16,7 @@
 #include "common/clock.h"
 #include "common/cron.h"
 #include "common/ids.h"
+#include "temporal/api/operatorservice/v1/service.grpc.pb.h"
 #include "temporal/api/workflowservice/v1/service.grpc.pb.h"
 
 namespace eon::cli {
@@ -179,6 +180,8 @@ Commands:
   cancel     Ask a workflow to cancel      (--workflow-id, [--run-id], [--reason])
   terminate  Terminate a workflow          (--workflow-id, [--run-id], [--reason])
   delete     Delete a workflow             (--workflow-id, [--run-id])
+  query      Query a workflow              (--workflow-id, --type, [--input ...])
+  update     Update a workflow, wait for its result (--workflow-id, --name, [--input ...])
 
 Global flags: --address (TEMPORAL_ADDRESS, default 127.0.0.1:7233), --namespace / -n
 (TEMPORAL_NAMESPACE, default "default"), --output / -o text|json.
@@ -226,9 +229,9 @@ int Workflow(const std::string& verb, const Args& args) {
     std::fputs(kWorkflowUsage, verb.empty() && !args.Has("help") ? stderr : stdout);
     return verb.empty() && !args.Has("help") ? 1 : 0;
   }
-  static const char* const kVerbs[] = {"start",  "execute",   "describe", "list",
-                                       "count",  "show",      "result",   "signal",
-                                       "cancel", "terminate", "delete"};
+  static const char* const kVerbs[] = {"start",  "execute", "describe", "list",   "count",
+                                       "show",   "result",  "signal",   "cancel", "terminate",
+                                       "delete", "query",   "update"};
   if (std::find(std::begin(kVerbs), std::end(kVerbs), verb) == std::end(kVerbs)) {
     return Fail("unknown command \"eon workflow " + verb + "\" (see eon workflow --help)");
   }
@@ -385,6 +388,50 @@ int Workflow(const std::string& verb, const Args& args) {
     client.Print(response, "Workflow terminated.\n");
     return 0;
   }
+  if (verb == "query") {
+    wfs::QueryWorkflowRequest request;
+    request.set_namespace_(client.ns());
+    *request.mutable_execution() = execution;
+    request.mutable_query()->set_query_type(args.Get("type"));
+    std::string error;
+    if (!Inputs(args, request.mutable_query()->mutable_query_args(), &error)) return Fail(error);
+    wfs::QueryWorkflowResponse response;
+    auto status = client.stub().QueryWorkflow(context.get(), request, &response);
+    if (!status.ok()) return Fail(status);
+    if (response.has_query_rejected()) {
+      return Fail("query rejected: the workflow is " +
+                  StatusName(response.query_rejected().status()));
+    }
+    client.Print(response, "Query result: " + Decode(response.query_result()) + "\n");
+    return 0;
+  }
+  if (verb == "update") {
+    wfs::UpdateWorkflowExecutionRequest request;
+    request.set_namespace_(client.ns());
+    *request.mutable_workflow_execution() = execution;
+    request.mutable_wait_policy()->set_lifecycle_stage(
+        enums::UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_COMPLETED);
+    auto* update = request.mutable_request();
+    update->mutable_meta()->set_update_id(args.Get("update-id", NewUuid()));
+    update->mutable_meta()->set_identity("eon-cli");
+    update->mutable_input()->set_name(args.Get("name"));
+    std::string error;
+    if (!Inputs(args, update->mutable_input()->mutable_args(), &error)) return Fail(error);
+    wfs::UpdateWorkflowExecutionResponse response;
+    // The server answers at its long-poll deadline if the update is not done; ask again.
+    for (int round = 0; round < 10; ++round) {
+      auto update_context = Client::Context(std::chrono::seconds(70));
+      auto status = client.stub().UpdateWorkflowExecution(update_context.get(), request, &response);
+      if (!status.ok()) return Fail(status);
+      if (response.has_outcome()) break;
+    }
+    if (!response.has_outcome()) return Fail("the update did not complete");
+    if (response.outcome().has_failure()) {
+      return Fail("update failed: " + response.outcome().failure().message());
+    }
+    client.Print(response, "Update result: " + Decode(response.outcome().success()) + "\n");
+    return 0;
+  }
   if (verb == "delete") {
     wfs::DeleteWorkflowExecutionRequest request;
     request.set_namespace_(client.ns());
@@ -474,6 +521,122 @@ int Namespace(const std::string& verb, const Args& args) {
   return Fail("unknown command \"eon operator namespace " + verb + "\"");
 }
 
+int Activity(const std::string& verb, const Args& args) {
+  if ((verb != "complete" && verb != "fail") || args.Has("help")) {
+    std::fputs(
+        "Usage: eon activity complete|fail --workflow-id ID --activity-id ID "
+        "[--run-id ID] [--result JSON | --reason TEXT]\n",
+        args.Has("help") ? stdout : stderr);
+    return args.Has("help") ? 0 : 1;
+  }
+  Client client(args);
+  if (args.Get("workflow-id").empty() || args.Get("activity-id").empty()) {
+    return Fail("--workflow-id and --activity-id are required");
+  }
+  auto context = Client::Context(std::chrono::seconds(30));
+  if (verb == "complete") {
+    wfs::RespondActivityTaskCompletedByIdRequest request;
+    request.set_namespace_(client.ns());
+    request.set_workflow_id(args.Get("workflow-id"));
+    request.set_run_id(args.Get("run-id"));
+    request.set_activity_id(args.Get("activity-id"));
+    request.set_identity("eon-cli");
+    const std::string result = args.Get("result", "null");
+    if (!nlohmann::json::accept(result)) return Fail("--result is not valid JSON: " + result);
+    auto* payload = request.mutable_result()->add_payloads();
+    (*payload->mutable_metadata())["encoding"] = "json/plain";
+    payload->set_data(nlohmann::json::parse(result).dump());
+    wfs::RespondActivityTaskCompletedByIdResponse response;
+    auto status = client.stub().RespondActivityTaskCompletedById(context.get(), request, &response);
+    if (!status.ok()) return Fail(status);
+    client.Print(response, "Activity completed.\n");
+    return 0;
+  }
+  wfs::RespondActivityTaskFailedByIdRequest request;
+  request.set_namespace_(client.ns());
+  request.set_workflow_id(args.Get("workflow-id"));
+  request.set_run_id(args.Get("run-id"));
+  request.set_activity_id(args.Get("activity-id"));
+  request.set_identity("eon-cli");
+  request.mutable_failure()->set_message(args.Get("reason", "failed from the command line"));
+  request.mutable_failure()->set_source("eon-cli");
+  request.mutable_failure()->mutable_application_failure_info()->set_non_retryable(true);
+  wfs::RespondActivityTaskFailedByIdResponse response;
+  auto status = client.stub().RespondActivityTaskFailedById(context.get(), request, &response);
+  if (!status.ok()) return Fail(status);
+  client.Print(response, "Activity failed.\n");
+  return 0;
+}
+
+int SearchAttribute(const std::string& verb, const Args& args) {
+  namespace ops = temporal::api::operatorservice::v1;
+  if ((verb != "create" && verb != "list" && verb != "remove") || args.Has("help")) {
+    std::fputs(
+        "Usage: eon operator search-attribute create --name N --type "
+        "Text|Keyword|Int|Double|Bool|Datetime|KeywordList\n"
+        "       eon operator search-attribute list\n"
+        "       eon operator search-attribute remove --name N\n",
+        args.Has("help") ? stdout : stderr);
+    return args.Has("help") ? 0 : 1;
+  }
+  Client client(args);
+  auto stub = ops::OperatorService::NewStub(grpc::CreateChannel(
+      args.Get("address", std::getenv("TEMPORAL_ADDRESS") ? std::getenv("TEMPORAL_ADDRESS")
+                                                          : "127.0.0.1:7233"),
+      grpc::InsecureChannelCredentials()));
+  auto context = Client::Context(std::chrono::seconds(30));
+  if (verb == "create") {
+    static const std::map<std::string, enums::IndexedValueType> kTypes = {
+        {"Text", enums::INDEXED_VALUE_TYPE_TEXT},
+        {"Keyword", enums::INDEXED_VALUE_TYPE_KEYWORD},
+        {"Int", enums::INDEXED_VALUE_TYPE_INT},
+        {"Double", enums::INDEXED_VALUE_TYPE_DOUBLE},
+        {"Bool", enums::INDEXED_VALUE_TYPE_BOOL},
+        {"Datetime", enums::INDEXED_VALUE_TYPE_DATETIME},
+        {"KeywordList", enums::INDEXED_VALUE_TYPE_KEYWORD_LIST}};
+    auto type = kTypes.find(args.Get("type"));
+    if (type == kTypes.end()) {
+      return Fail("--type must be one of Text, Keyword, Int, Double, Bool, Datetime, KeywordList");
+    }
+    ops::AddSearchAttributesRequest request;
+    request.set_namespace_(client.ns());
+    (*request.mutable_search_attributes())[args.Get("name")] = type->second;
+    ops::AddSearchAttributesResponse response;
+    auto status = stub->AddSearchAttributes(context.get(), request, &response);
+    if (!status.ok()) return Fail(status);
+    client.Print(response, "Search attribute " + args.Get("name") + " created.\n");
+    return 0;
+  }
+  if (verb == "remove") {
+    ops::RemoveSearchAttributesRequest request;
+    request.set_namespace_(client.ns());
+    request.add_search_attributes(args.Get("name"));
+    ops::RemoveSearchAttributesResponse response;
+    auto status = stub->RemoveSearchAttributes(context.get(), request, &response);
+    if (!status.ok()) return Fail(status);
+    client.Print(response, "Search attribute " + args.Get("name") + " removed.\n");
+    return 0;
+  }
+  ops::ListSearchAttributesRequest request;
+  request.set_namespace_(client.ns());
+  ops::ListSearchAttributesResponse response;
+  auto status = stub->ListSearchAttributes(context.get(), request, &response);
+  if (!status.ok()) return Fail(status);
+  std::string text;
+  auto add = [&](const std::map<std::string, enums::IndexedValueType>& attributes,
+                 const char* kind) {
+    for (const auto& [name, type] : attributes) {
+      std::string type_name = enums::IndexedValueType_Name(type);
+      text += name + "  " + type_name.substr(std::string("INDEXED_VALUE_TYPE_").size()) + "  " +
+              kind + "\n";
+    }
+  };
+  add({response.custom_attributes().begin(), response.custom_attributes().end()}, "custom");
+  add({response.system_attributes().begin(), response.system_attributes().end()}, "system");
+  client.Print(response, text);
+  return 0;
+}
+
 int TaskQueue(const std::string& verb, const Args& args) {
   if (verb != "describe" || args.Has("help")) {
     std::fputs(
@@ -512,6 +675,10 @@ int RunClientCommand(int argc, char** argv) {
   const std::string verb = words.size() > 1 ? words[1] : "";
   if (noun == "workflow") return Workflow(verb, args);
   if (noun == "task-queue") return TaskQueue(verb, args);
+  if (noun == "activity") return Activity(verb, args);
+  if (noun == "operator" && verb == "search-attribute") {
+    return SearchAttribute(words.size() > 2 ? words[2] : "", args);
+  }
   if (noun == "operator" && verb == "namespace") {
     return Namespace(words.size() > 2 ? words[2] : "", args);
   }

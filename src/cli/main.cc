@@ -14,6 +14,8 @@ Usage:
   eon server start-dev [flags]   Start a development server (see eon server start-dev --help)
   eon workflow <command>         Start, list, describe, signal, ... workflows (eon workflow --help)
   eon operator namespace <cmd>   Create, describe, list, update namespaces
+  eon operator search-attribute  Create, list, remove custom search attributes
+  eon activity complete|fail     Complete or fail an activity by its id
   eon task-queue describe        Show a task queue's pollers and backlog
   eon --version                  Print the version
   eon --help                     Show this help

@@ -6,6 +6,8 @@ const assert = require('node:assert/strict');
 const { describe } = require('node:test');
 const { spawn } = require('node:child_process');
 
+const { CompleteAsyncError } = require('@temporalio/activity');
+
 const { EON_BIN, eonTest, sharedEnv, uniqueId } = require('./harness');
 
 function eon(args, env = {}) {
@@ -24,7 +26,14 @@ function eon(args, env = {}) {
 }
 
 describe('eon command line', () => {
-  const env = sharedEnv({ activities: { greet: async (name) => `Hello, ${name}!` } });
+  const env = sharedEnv({
+    activities: {
+      greet: async (name) => `Hello, ${name}!`,
+      completedElsewhere: async () => {
+        throw new CompleteAsyncError();
+      },
+    },
+  });
   const at = () => ['--address', env.server.address];
 
   eonTest('workflow execute, start, describe, show, result, list, count', async () => {
@@ -135,5 +144,58 @@ describe('eon command line', () => {
     const help = await eon(['workflow', '--help']);
     assert.equal(help.code, 0);
     assert.match(help.stdout, /Usage: eon workflow/);
+  });
+
+  eonTest('query, update, activity complete and fail, search attributes', async () => {
+    const id = uniqueId('cli');
+    assert.equal((await eon(['workflow', 'start', ...at(), '--type', 'queryable', '-t', env.taskQueue, '-w', id, '-i', '2'])).code, 0);
+    let queried;
+    for (let i = 0; i < 50; i += 1) {
+      queried = await eon(['workflow', 'query', ...at(), '-w', id, '--type', 'state']);
+      if (queried.code === 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.match(queried.stdout, /Query result: \{"count":0,"target":2\}/);
+    const unknown = await eon(['workflow', 'query', ...at(), '-w', id, '--type', 'nope']);
+    assert.notEqual(unknown.code, 0);
+    assert.match(unknown.stderr, /nope/);
+
+    const counter = uniqueId('counter');
+    assert.equal((await eon(['workflow', 'start', ...at(), '--type', 'counter', '-t', env.taskQueue, '-w', counter])).code, 0);
+    const updated = await eon(['workflow', 'update', ...at(), '-w', counter, '--name', 'add', '-i', '5']);
+    assert.equal(updated.code, 0, updated.stderr);
+    assert.match(updated.stdout, /Update result: 5/);
+    const rejected = await eon(['workflow', 'update', ...at(), '-w', counter, '--name', 'add', '-i', '-1']);
+    assert.notEqual(rejected.code, 0);
+    assert.match(rejected.stderr, /update failed: cannot add -1/);
+
+    for (const [verb, extra, expect] of [
+      ['complete', ['--result', '"from the cli"'], /"result":\{"result":"from the cli"\}|from the cli/],
+      ['fail', ['--reason', 'nope from the cli'], /nope from the cli/],
+    ]) {
+      const wf = uniqueId('async');
+      const started = await eon(['workflow', 'start', ...at(), '--type', 'runActivity', '-t', env.taskQueue, '-w', wf,
+        '-i', '"completedElsewhere"', '-i', '[]', '-i', '{"startToCloseTimeout":"30s","retry":{"maximumAttempts":1}}']);
+      assert.equal(started.code, 0, started.stderr);
+      let done;
+      for (let i = 0; i < 50; i += 1) {
+        done = await eon(['activity', verb, ...at(), '--workflow-id', wf, '--activity-id', '1', ...extra]);
+        if (done.code === 0) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(done.code, 0, done.stderr);
+      const result = await eon(['workflow', 'result', ...at(), '-w', wf]);
+      assert.match(result.stdout, expect);
+    }
+
+    const name = `CliAttr_${uniqueId('x').replace(/-/g, '_')}`;
+    assert.equal((await eon(['operator', 'search-attribute', 'create', ...at(), '--name', name, '--type', 'Keyword'])).code, 0);
+    assert.match((await eon(['operator', 'search-attribute', 'list', ...at()])).stdout, new RegExp(`^${name}  KEYWORD  custom$`, 'm'));
+    const badType = await eon(['operator', 'search-attribute', 'create', ...at(), '--name', 'X', '--type', 'Float']);
+    assert.notEqual(badType.code, 0);
+    assert.equal((await eon(['operator', 'search-attribute', 'remove', ...at(), '--name', name])).code, 0);
+    const again = await eon(['operator', 'search-attribute', 'remove', ...at(), '--name', name]);
+    assert.notEqual(again.code, 0);
+    assert.match(again.stderr, /does not exist/);
   });
 });
