@@ -453,6 +453,7 @@ Commands:
   describe  Show a namespace        (--namespace / positional name)
   list      List namespaces
   update    Change a namespace      (--namespace, [--retention], [--description])
+  delete    Delete a namespace and its workflows (--namespace, --yes)
 )";
 
 int Namespace(const std::string& verb, const Args& args) {
@@ -516,6 +517,22 @@ int Namespace(const std::string& verb, const Args& args) {
     auto status = client.stub().UpdateNamespace(context.get(), request, &response);
     if (!status.ok()) return Fail(status);
     client.Print(response, "Namespace " + name + " updated.\n");
+    return 0;
+  }
+  if (verb == "delete") {
+    if (!args.Has("yes")) return Fail("deleting namespace " + name + " needs --yes");
+    auto stub = temporal::api::operatorservice::v1::OperatorService::NewStub(grpc::CreateChannel(
+        args.Get("address", std::getenv("TEMPORAL_ADDRESS") ? std::getenv("TEMPORAL_ADDRESS")
+                                                            : "127.0.0.1:7233"),
+        grpc::InsecureChannelCredentials()));
+    temporal::api::operatorservice::v1::DeleteNamespaceRequest request;
+    request.set_namespace_(name);
+    temporal::api::operatorservice::v1::DeleteNamespaceResponse response;
+    auto status = stub->DeleteNamespace(context.get(), request, &response);
+    if (!status.ok()) return Fail(status);
+    client.Print(response, "Namespace " + name +
+                               " deleted (its workflows are removed in the "
+                               "background).\n");
     return 0;
   }
   return Fail("unknown command \"eon operator namespace " + verb + "\"");

@@ -66,8 +66,8 @@ Result<AttributeType> ToAttributeType(int type) {
 
 class VisibilityService final : public ServiceHandle {
  public:
-  VisibilityService(namespaces::Registry& namespaces, persistence::Store& store)
-      : namespaces_(namespaces), store_(store) {}
+  VisibilityService(namespaces::Registry& namespaces, persistence::Store& store, Executor& executor)
+      : namespaces_(namespaces), store_(store), executor_(executor) {}
 
   void Register(RpcRouter& router) {
     router.Unary<wfs::ListWorkflowExecutionsRequest, wfs::ListWorkflowExecutionsResponse>(
@@ -156,6 +156,25 @@ class VisibilityService final : public ServiceHandle {
             EON_RETURN_IF_ERROR(store_.RemoveSearchAttribute(ns->info().id(), name));
           }
           return ops::RemoveSearchAttributesResponse();
+        });
+    router.Unary<ops::DeleteNamespaceRequest, ops::DeleteNamespaceResponse>(
+        kOperatorService, "DeleteNamespace",
+        [this](CallContext&, const auto& r) -> Result<ops::DeleteNamespaceResponse> {
+          std::string name = r.namespace_();
+          if (name.empty() && !r.namespace_id().empty()) {
+            EON_ASSIGN_OR_RETURN(auto by_id, namespaces_.ById(r.namespace_id()));
+            name = by_id->info().name();
+          }
+          EON_ASSIGN_OR_RETURN(auto deleted, namespaces_.MarkDeleted(name));
+          // The namespace is out of service at once; its workflows go in the background.
+          const std::string id = deleted->info().id();
+          executor_.Submit([this, id] {
+            Status removed = store_.DeleteNamespaceData(id);
+            if (removed.ok()) namespaces_.Forget(id);
+          });
+          ops::DeleteNamespaceResponse response;
+          response.set_deleted_namespace(deleted->info().name());
+          return response;
         });
     router.Unary<ops::ListSearchAttributesRequest, ops::ListSearchAttributesResponse>(
         kOperatorService, "ListSearchAttributes",
@@ -303,6 +322,7 @@ class VisibilityService final : public ServiceHandle {
 
   namespaces::Registry& namespaces_;
   persistence::Store& store_;
+  Executor& executor_;  // background work (namespace deletion)
 };
 
 }  // namespace
@@ -310,7 +330,7 @@ class VisibilityService final : public ServiceHandle {
 std::unique_ptr<ServiceHandle> RegisterVisibilityService(RpcRouter& router,
                                                          namespaces::Registry& namespaces,
                                                          persistence::Store& store) {
-  auto service = std::make_unique<VisibilityService>(namespaces, store);
+  auto service = std::make_unique<VisibilityService>(namespaces, store, router.executor());
   service->Register(router);
   return service;
 }

@@ -868,6 +868,10 @@ void WorkflowService::Register(RpcRouter& router) {
           *poller->mutable_last_access_time() = ToTimestamp(when);
         }
         response.mutable_stats()->set_approximate_backlog_count(description.backlog_count);
+        if (description.oldest_task_created) {
+          *response.mutable_stats()->mutable_approximate_backlog_age() = ToProtoDuration(
+              std::chrono::system_clock::now() - FromTimestamp(*description.oldest_task_created));
+        }
         return response;
       });
   router.Unary<wfs::GetClusterInfoRequest, wfs::GetClusterInfoResponse>(

@@ -129,6 +129,9 @@ MatchingEngine::QueueDescription MatchingEngine::Describe(const QueueId& queue_i
     if (when >= recent) out.pollers.emplace_back(identity, when);
   }
   out.backlog_count = static_cast<int64_t>(it->second.backlog.size()) + it->second.db_backlog_count;
+  if (!it->second.backlog.empty()) {
+    out.oldest_task_created = it->second.backlog.front().task.created_time();
+  }
   return out;
 }
 

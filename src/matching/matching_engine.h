@@ -99,6 +99,7 @@ class MatchingEngine {
   struct QueueDescription {
     std::vector<std::pair<std::string, std::chrono::system_clock::time_point>> pollers;
     int64_t backlog_count = 0;
+    std::optional<google::protobuf::Timestamp> oldest_task_created;  // of the tasks in memory
   };
   QueueDescription Describe(const QueueId& queue);
 

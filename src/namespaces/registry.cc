@@ -90,6 +90,29 @@ Result<Namespace> Registry::Update(const std::string& name,
   return updated;
 }
 
+Result<Namespace> Registry::MarkDeleted(const std::string& name) {
+  if (name == "default") return InvalidArgument("Namespace default cannot be deleted.");
+  EON_ASSIGN_OR_RETURN(Namespace current, ByName(name));
+  eon::v1::NamespaceRecord record = *current;
+  record.mutable_info()->set_name(name + "-deleted-" + NewUuid().substr(0, 5));
+  record.mutable_info()->set_state(temporal::api::enums::v1::NAMESPACE_STATE_DELETED);
+  EON_RETURN_IF_ERROR(store_.UpdateNamespace(record));
+  auto deleted = std::make_shared<const eon::v1::NamespaceRecord>(std::move(record));
+  std::lock_guard lock(mutex_);
+  by_name_.erase(name);
+  by_name_[deleted->info().name()] = deleted;
+  by_id_[deleted->info().id()] = deleted;
+  return deleted;
+}
+
+void Registry::Forget(const std::string& id) {
+  std::lock_guard lock(mutex_);
+  auto it = by_id_.find(id);
+  if (it == by_id_.end()) return;
+  by_name_.erase(it->second->info().name());
+  by_id_.erase(it);
+}
+
 Status Registry::Ensure(const std::string& name) {
   if (ByName(name).ok()) return Status::Ok();
   auto registered = Register(name, "", "", Duration(kDefaultRetention));

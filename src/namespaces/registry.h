@@ -33,6 +33,10 @@ class Registry {
   // Applies `change` to the namespace's record and stores it.
   Result<Namespace> Update(const std::string& name,
                            const std::function<Status(eon::v1::NamespaceRecord&)>& change);
+  // Takes a namespace out of service: renamed "<name>-deleted-<5 chars>" (its name is free again),
+  // state DELETED. Returns the new name. "default" cannot be deleted.
+  Result<Namespace> MarkDeleted(const std::string& name);
+  void Forget(const std::string& id);
   // Registers `name` unless it exists.
   Status Ensure(const std::string& name);
 

@@ -352,6 +352,19 @@ Status SqliteStore::UpdateNamespace(const eon::v1::NamespaceRecord& record) {
   });
 }
 
+Status SqliteStore::DeleteNamespaceData(const std::string& namespace_id) {
+  return Write([&](SqliteDb& db) -> Status {
+    for (const char* table : {"executions", "current_executions", "history_events", "visibility",
+                              "task_queue_tasks", "search_attributes"}) {
+      EON_ASSIGN_OR_RETURN(
+          auto stmt, db.Prepare(std::string("DELETE FROM ") + table + " WHERE namespace_id = ?"));
+      EON_RETURN_IF_ERROR(stmt->Bind(1, namespace_id).Run());
+    }
+    EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare("DELETE FROM namespaces WHERE id = ?"));
+    return stmt->Bind(1, namespace_id).Run();
+  });
+}
+
 Status SqliteStore::DeleteExecution(const ExecutionKey& key) {
   return Write([&](SqliteDb& db) -> Status {
     static const char* const kDeletes[] = {

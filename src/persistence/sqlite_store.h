@@ -39,6 +39,7 @@ class SqliteStore final : public Store {
   Status CreateNamespace(const eon::v1::NamespaceRecord& record) override;
   Status UpdateNamespace(const eon::v1::NamespaceRecord& record) override;
   Status DeleteExecution(const ExecutionKey& key) override;
+  Status DeleteNamespaceData(const std::string& namespace_id) override;
   Result<std::vector<eon::v1::NamespaceRecord>> ListNamespaces() override;
   Result<CurrentExecution> GetCurrentExecution(const std::string& namespace_id,
                                                const std::string& workflow_id) override;

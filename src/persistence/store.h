@@ -142,6 +142,9 @@ class Store {
   // Concurrent calls may share one transaction and one fsync (group commit).
   // `created` (optional) receives the stored tasks with their ids.
   virtual Status CommitExecution(const ExecutionWrite& write, std::vector<StoredTask>* created) = 0;
+  // Removes everything of a namespace's workflows (state, history, listings, backlogs) and the
+  // namespace's record.
+  virtual Status DeleteNamespaceData(const std::string& namespace_id) = 0;
   // Removes a closed run for good: its state, history, listing, and the workflow id's current
   // pointer when it points at this run. Its outbox tasks find it gone and do nothing.
   virtual Status DeleteExecution(const ExecutionKey& key) = 0;

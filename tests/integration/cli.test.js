@@ -119,6 +119,19 @@ describe('eon command line', () => {
     const count = await eon(['workflow', 'count'], { ...vars, TEMPORAL_NAMESPACE: ns });
     assert.match(count.stdout, /Total: 0/);
 
+    // Delete: refused without --yes; then gone, and its name free again.
+    const unconfirmed = await eon(['operator', 'namespace', 'delete', ns], vars);
+    assert.notEqual(unconfirmed.code, 0);
+    assert.match(unconfirmed.stderr, /--yes/);
+    const deleted = await eon(['operator', 'namespace', 'delete', ns, '--yes'], vars);
+    assert.equal(deleted.code, 0, deleted.stderr);
+    const gone = await eon(['operator', 'namespace', 'describe', ns], vars);
+    assert.notEqual(gone.code, 0);
+    assert.match(gone.stderr, /is not found/);
+    assert.equal((await eon(['operator', 'namespace', 'create', ns], vars)).code, 0);
+    const refused = await eon(['operator', 'namespace', 'delete', 'default', '--yes'], vars);
+    assert.notEqual(refused.code, 0);
+
     const queue = await eon(['task-queue', 'describe', '--task-queue', env.taskQueue], vars);
     assert.equal(queue.code, 0, queue.stderr);
     assert.match(queue.stdout, /Pollers:\n\s+\S+/);

@@ -227,4 +227,20 @@ describe('visibility', () => {
     await service.deleteWorkflowExecution({ namespace: 'default', workflowExecution: { workflowId: running.workflowId } });
     await assert.rejects(running.describe(), (err) => err.name === 'WorkflowNotFoundError');
   });
+
+  eonTest('a search attribute upserted by the workflow is found by a list query', async () => {
+    const tag = uniqueId('up').replace(/-/g, '_');
+    await env.connection.operatorService.addSearchAttributes({
+      namespace: 'default',
+      searchAttributes: { CustomKeywordField: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD },
+    });
+    const handle = await env.client.workflow.start('upsertAndWait', {
+      taskQueue: env.taskQueue,
+      workflowId: tag,
+      args: [tag],
+    });
+    await waitForCount(env.client, `CustomKeywordField = '${tag}'`, 1);
+    assert.deepEqual(await listIds(env.client, `CustomKeywordField = '${tag}'`), [tag]);
+    await handle.terminate();
+  });
 });

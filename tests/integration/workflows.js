@@ -359,7 +359,14 @@ async function parentWaitsForSleeper(childId, ms) {
   return await executeChild('sleeper', { workflowId: childId, args: [ms] });
 }
 
+/** Upserts CustomKeywordField = value, then waits (for visibility tests). */
+async function upsertAndWait(value) {
+  upsertSearchAttributes({ CustomKeywordField: [value] });
+  await condition(() => false);
+}
+
 module.exports = {
+  upsertAndWait,
   parentCancelsChild,
   parentWaitsForSleeper,
   bigResult,
