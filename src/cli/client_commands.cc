@@ -88,13 +88,17 @@ class Client {
   explicit Client(const Args& args)
       : namespace_(args.Get("namespace", Env("TEMPORAL_NAMESPACE", "default"))),
         json_(args.Get("output", "text") == "json"),
-        stub_(wfs::WorkflowService::NewStub(
-            grpc::CreateChannel(args.Get("address", Env("TEMPORAL_ADDRESS", "127.0.0.1:7233")),
-                                grpc::InsecureChannelCredentials()))) {}
+        channel_(grpc::CreateChannel(args.Get("address", Env("TEMPORAL_ADDRESS", "127.0.0.1:7233")),
+                                     grpc::InsecureChannelCredentials())),
+        stub_(wfs::WorkflowService::NewStub(channel_)),
+        operator_stub_(temporal::api::operatorservice::v1::OperatorService::NewStub(channel_)) {}
 
   const std::string& ns() const { return namespace_; }
   bool json() const { return json_; }
   wfs::WorkflowService::Stub& stub() { return *stub_; }
+  temporal::api::operatorservice::v1::OperatorService::Stub& operator_stub() {
+    return *operator_stub_;
+  }
 
   // A context with a deadline (long waits pass their own).
   static std::unique_ptr<grpc::ClientContext> Context(std::chrono::seconds timeout) {
@@ -124,7 +128,9 @@ class Client {
 
   std::string namespace_;
   bool json_;
+  std::shared_ptr<grpc::Channel> channel_;  // shared: gRPC's type, held by both stubs too
   std::unique_ptr<wfs::WorkflowService::Stub> stub_;
+  std::unique_ptr<temporal::api::operatorservice::v1::OperatorService::Stub> operator_stub_;
 };
 
 // --input values are JSON, one payload each (json/plain, as the SDKs encode them).
@@ -521,10 +527,7 @@ int Namespace(const std::string& verb, const Args& args) {
   }
   if (verb == "delete") {
     if (!args.Has("yes")) return Fail("deleting namespace " + name + " needs --yes");
-    auto stub = temporal::api::operatorservice::v1::OperatorService::NewStub(grpc::CreateChannel(
-        args.Get("address", std::getenv("TEMPORAL_ADDRESS") ? std::getenv("TEMPORAL_ADDRESS")
-                                                            : "127.0.0.1:7233"),
-        grpc::InsecureChannelCredentials()));
+    auto* stub = &client.operator_stub();
     temporal::api::operatorservice::v1::DeleteNamespaceRequest request;
     request.set_namespace_(name);
     temporal::api::operatorservice::v1::DeleteNamespaceResponse response;
@@ -597,10 +600,7 @@ int SearchAttribute(const std::string& verb, const Args& args) {
     return args.Has("help") ? 0 : 1;
   }
   Client client(args);
-  auto stub = ops::OperatorService::NewStub(grpc::CreateChannel(
-      args.Get("address", std::getenv("TEMPORAL_ADDRESS") ? std::getenv("TEMPORAL_ADDRESS")
-                                                          : "127.0.0.1:7233"),
-      grpc::InsecureChannelCredentials()));
+  auto* stub = &client.operator_stub();
   auto context = Client::Context(std::chrono::seconds(30));
   if (verb == "create") {
     static const std::map<std::string, enums::IndexedValueType> kTypes = {
