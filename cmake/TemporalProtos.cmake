@@ -47,7 +47,9 @@ add_custom_command(
   COMMENT "Generating C++ from the Temporal API protos")
 
 add_library(temporal_api STATIC ${gen_sources})
-target_include_directories(temporal_api SYSTEM PUBLIC "${gen_dir}")
+target_include_directories(temporal_api SYSTEM PUBLIC "$<BUILD_INTERFACE:${gen_dir}>"
+                                                  "$<INSTALL_INTERFACE:include>")
+set(EON_TEMPORAL_GEN_DIR "${gen_dir}")
 target_link_libraries(temporal_api PUBLIC protobuf::libprotobuf gRPC::grpc++)
 target_compile_options(temporal_api PRIVATE -w -O1 -g0)
 set(EON_TEMPORAL_PROTO_INCLUDE "${EON_PROTO_DIR}/src")

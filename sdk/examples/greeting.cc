@@ -1,0 +1,47 @@
+// Greeting: the smallest complete program. A workflow calls one activity; a worker runs both;
+// a client starts the workflow and prints its result.
+//
+//   build/examples/greeting [--address localhost:7233] [--name World]
+#include <cstring>
+#include <iostream>
+
+#include "eon/sdk/sdk.h"
+
+using namespace eon::sdk;
+using namespace std::chrono_literals;
+
+std::string ComposeGreeting(std::string greeting, std::string name) {
+  return greeting + ", " + name + "!";
+}
+
+Task<std::string> Greeting(WorkflowContext& ctx, std::string name) {
+  co_return co_await ctx.execute_activity<std::string>(
+      "ComposeGreeting", ActivityOptions().start_to_close(10s), std::string("Hello"), name);
+}
+
+int main(int argc, char** argv) {
+  std::string address = "localhost:7233", name = "World";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--address")) address = argv[i + 1];
+    if (!std::strcmp(argv[i], "--name")) name = argv[i + 1];
+  }
+  auto client = Client::Connect({.address = address});
+  if (!client.ok()) {
+    std::cerr << "greeting: " << client.error().ToString() << "\n";
+    return 1;
+  }
+  Worker worker(client.value(), {.task_queue = "greeting"});
+  worker.register_workflow("Greeting", Greeting);
+  worker.register_activity("ComposeGreeting", ComposeGreeting);
+  worker.start().value();
+
+  auto result = client->execute_workflow<std::string>(
+      "Greeting", {.id = "greeting-" + name, .task_queue = "greeting"}, name);
+  worker.shutdown();
+  if (!result.ok()) {
+    std::cerr << "greeting: " << result.error().ToString() << "\n";
+    return 1;
+  }
+  std::cout << result.value() << "\n";
+  return 0;
+}

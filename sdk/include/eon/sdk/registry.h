@@ -1,0 +1,96 @@
+// What a worker (or a replayer) can run: workflows and activities by name.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <type_traits>
+
+#include "eon/sdk/activity.h"
+#include "eon/sdk/workflow.h"
+
+namespace eon::sdk {
+
+namespace internal {
+using ActivityFn = std::function<std::optional<Payload>(ActivityContext&, const Payloads&)>;
+
+template <typename R, typename F, typename Args>
+Task<std::optional<Payload>> RunWorkflow(F fn, WorkflowContext& ctx, Args args) {
+  using V = typename IsTask<R>::Value;
+  auto call = [&](auto&&... a) { return fn(ctx, std::forward<decltype(a)>(a)...); };
+  if constexpr (std::is_void_v<V>) {
+    co_await std::apply(call, std::move(args));
+    co_return std::nullopt;
+  } else {
+    V v = co_await std::apply(call, std::move(args));
+    co_return ctx.converter().Encode(v);
+  }
+}
+}  // namespace internal
+
+class Registry {
+ public:
+  // `fn`: Task<R>(WorkflowContext&, A...) (a function, function pointer or capture-less lambda).
+  template <typename F>
+  void register_workflow(const std::string& name, F fn) {
+    using Traits = internal::FunctionTraits<F>;
+    using R = typename Traits::Return;
+    static_assert(internal::IsTask<R>::value, "a workflow function returns eon::sdk::Task<R>");
+    using Args =
+        typename internal::DecayTuple<typename internal::DropFirst<typename Traits::Args>::type>::type;
+    workflows_[name] = [fn](WorkflowContext& ctx,
+                            const Payloads& input) -> Task<std::optional<Payload>> {
+      return internal::RunWorkflow<R>(fn, ctx, internal::DecodeArgs<Args>(ctx.converter(), input));
+    };
+  }
+
+  // `fn`: R(ActivityContext&, A...) or R(A...).
+  template <typename F>
+  void register_activity(const std::string& name, F fn) {
+    using Traits = internal::FunctionTraits<F>;
+    using R = typename Traits::Return;
+    using All = typename Traits::Args;
+    constexpr bool kTakesContext =
+        std::tuple_size_v<All> > 0 &&
+        std::is_same_v<std::decay_t<std::tuple_element_t<0, All>>, ActivityContext>;
+    activities_[name] = [fn](ActivityContext& ctx,
+                             const Payloads& input) -> std::optional<Payload> {
+      auto invoke = [&](auto&& args_tuple) -> std::optional<Payload> {
+        if constexpr (std::is_void_v<R>) {
+          std::apply(fn, std::forward<decltype(args_tuple)>(args_tuple));
+          return std::nullopt;
+        } else {
+          return ctx.converter().Encode(
+              std::apply(fn, std::forward<decltype(args_tuple)>(args_tuple)));
+        }
+      };
+      if constexpr (kTakesContext) {
+        using Args =
+            typename internal::DecayTuple<typename internal::DropFirst<All>::type>::type;
+        auto args = internal::DecodeArgs<Args>(ctx.converter(), input);
+        return invoke(std::tuple_cat(std::tie(ctx), std::move(args)));
+      } else {
+        using Args = typename internal::DecayTuple<All>::type;
+        return invoke(internal::DecodeArgs<Args>(ctx.converter(), input));
+      }
+    };
+  }
+
+  const internal::WorkflowFn* workflow(const std::string& name) const {
+    auto it = workflows_.find(name);
+    return it == workflows_.end() ? nullptr : &it->second;
+  }
+  const internal::ActivityFn* activity(const std::string& name) const {
+    auto it = activities_.find(name);
+    return it == activities_.end() ? nullptr : &it->second;
+  }
+  std::string workflow_names() const;
+  std::string activity_names() const;
+
+ private:
+  std::map<std::string, internal::WorkflowFn> workflows_;
+  std::map<std::string, internal::ActivityFn> activities_;
+};
+
+}  // namespace eon::sdk

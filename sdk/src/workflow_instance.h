@@ -1,0 +1,232 @@
+// One workflow run in a worker's memory: its coroutines, the commands they issued, and the
+// history events applied so far. The worker feeds it each workflow task's new events; the
+// instance replays them (matching the commands its code issues against the command events the
+// history recorded) and runs the code at every workflow task boundary.
+//
+// Replay model (the same as Temporal's SDKs): the code runs only at WorkflowTaskStarted events
+// that are followed by WorkflowTaskCompleted (tasks that completed) and at the task being
+// worked on now. Between two such points, the command events that follow WorkflowTaskCompleted
+// must match, in order, the commands the code issued at the previous point; any mismatch is a
+// NonDeterminismError naming both. Results recorded as markers (side effects, local
+// activities, patches) and accepted updates are read ahead from the command events that follow
+// the point, so the code sees on replay what it saw the first time.
+//
+// Not thread-safe: one thread at a time (the worker holds the cache entry's lock).
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "eon/sdk/workflow.h"
+#include "temporal/api/command/v1/message.pb.h"
+#include "temporal/api/history/v1/message.pb.h"
+#include "temporal/api/protocol/v1/message.pb.h"
+
+namespace eon::sdk::internal {
+
+namespace hist = temporal::api::history::v1;
+namespace cmdpb = temporal::api::command::v1;
+namespace protocol = temporal::api::protocol::v1;
+
+class NonDeterminismError : public std::runtime_error {
+ public:
+  explicit NonDeterminismError(const std::string& what)
+      : std::runtime_error("nondeterminism: " + what) {}
+};
+
+struct LocalActivityRequest {
+  std::string activity_type;
+  std::string activity_id;
+  Payloads args;
+  LocalActivityOptions options;
+};
+// Runs a local activity to its end (with its retries); failures come back as the exception
+// (usually ActivityError) in RawOutcome::error. Called from the workflow task's thread, for
+// several requests at once from several threads.
+using LocalActivityExecutor = std::function<RawOutcome(const LocalActivityRequest&)>;
+
+struct ActivationResult {
+  std::vector<cmdpb::Command> commands;
+  std::vector<protocol::Message> messages;
+  bool completed = false;  // a command that closes the run was issued
+};
+
+class WorkflowInstance : public Scheduler {
+ public:
+  WorkflowInstance(const WorkflowFn& fn, DataConverter converter, std::string ns,
+                   std::string workflow_id, std::string run_id);
+  ~WorkflowInstance() override;
+  WorkflowInstance(const WorkflowInstance&) = delete;
+  WorkflowInstance& operator=(const WorkflowInstance&) = delete;
+
+  // Applies `events` (those with ids up to last_event_id() are skipped) and runs the code at
+  // each completed workflow task and at `current_started_event_id` (0: none, as for a replay
+  // or a query). `messages` are the update requests of the current task. Returns the commands
+  // and messages of the current task. Throws NonDeterminismError, PayloadError, or what the
+  // workflow code threw that fails the task; the instance is unusable afterwards.
+  ActivationResult Activate(const std::vector<hist::HistoryEvent>& events,
+                            const std::vector<protocol::Message>& messages,
+                            int64_t current_started_event_id,
+                            const LocalActivityExecutor& local_activities);
+
+  // After a full replay: throws NonDeterminismError if the code issued commands the history
+  // does not have.
+  void CheckAllMatched() const;
+
+  // Runs a query handler against the current state. Throws (ApplicationError for an unknown
+  // query, or what the handler threw).
+  std::optional<Payload> Query(const std::string& name, const Payloads& args);
+
+  int64_t last_event_id() const { return last_event_id_; }
+  bool completed() const { return completion_issued_; }
+  const WorkflowInfo& info() const { return info_; }
+
+  // --- Scheduler
+  void Ready(std::coroutine_handle<> handle) override;
+
+  // --- Used by WorkflowContext
+  std::chrono::system_clock::time_point now() const { return now_; }
+  bool replaying() const { return replaying_; }
+  bool cancel_requested() const { return cancel_requested_; }
+  const DataConverter& converter() const { return converter_; }
+  uint64_t Random() { return rng_(); }
+  std::string Uuid();
+  std::shared_ptr<CancellationScope> root_scope() { return root_scope_; }
+
+  void ScheduleActivity(const std::string& type, const ActivityOptions& options, Payloads args,
+                        RawCallback done);
+  void ScheduleLocalActivity(const std::string& type, const LocalActivityOptions& options,
+                             Payloads args, RawCallback done);
+  void StartTimer(milliseconds duration, std::shared_ptr<CancellationScope> scope,
+                  RawCallback done);
+  void WaitCondition(std::function<bool()> condition, std::optional<milliseconds> timeout,
+                     std::shared_ptr<CancellationScope> scope,
+                     std::shared_ptr<FutureState<bool>> result);
+  std::string StartChild(const std::string& type, const ChildWorkflowOptions& options,
+                         Payloads args, RawCallback started, RawCallback done);
+  void SignalExternal(const std::string& workflow_id, const std::string& run_id,
+                      const std::string& name, Payloads args, RawCallback done);
+  void CancelExternal(const std::string& workflow_id, const std::string& run_id,
+                      bool child_only, RawCallback done);
+  Payload SideEffect(const std::function<Payload()>& fn);
+  bool Patched(const std::string& patch_id, bool deprecated);
+  void UpsertSearchAttributes(const SearchAttributes& attributes);
+  void UpsertMemo(const Memo& memo);
+  [[noreturn]] void ContinueAsNew(const ContinueAsNewOptions& options, const Payloads& args);
+  void SetSignalHandler(const std::string& name, SignalFn fn);
+  void SetQueryHandler(const std::string& name, QueryFn fn);
+  void SetUpdateHandler(const std::string& name, UpdateFn fn, UpdateValidatorFn validator);
+  void StartDetached(DetachedTask task);
+
+ private:
+  struct CommandRecord {
+    cmdpb::Command command;
+    int run_point = 0;  // the run point that issued it
+    bool dropped = false;  // canceled before it was sent
+    bool matched = false;
+    std::string update_event;  // for protocol messages: "accepted" or "completed"
+    std::string update_id;
+    std::function<void(const hist::HistoryEvent&)> on_matched;
+  };
+  struct Op;  // a server-side operation under way (activity, timer, child, ...)
+  struct Condition {
+    uint64_t id;
+    std::function<bool()> check;
+    std::shared_ptr<FutureState<bool>> result;
+    std::shared_ptr<Op> timer;
+    std::shared_ptr<CancellationScope> scope;
+    uint64_t cancel_id = 0;
+  };
+  struct LocalActivityOp;
+  struct Lookahead {
+    std::map<int64_t, Payload> side_effects;  // by sequence number
+    std::map<std::string, hist::MarkerRecordedEventAttributes> local_activities;  // by id
+    std::set<std::string> patches;
+    std::vector<hist::HistoryEvent> accepted_updates;
+  };
+
+  void StartRoot(const hist::HistoryEvent& started);
+  void RunPoint(const std::vector<hist::HistoryEvent>& events, size_t index, bool live,
+                const std::vector<protocol::Message>& messages,
+                const LocalActivityExecutor& local_activities);
+  void Drain();
+  void ResolveLocalActivities(bool live, const LocalActivityExecutor& executor);
+  void IssueCompletion();
+  std::shared_ptr<CommandRecord> AddCommand(cmdpb::Command command);
+  void MatchCommandEvent(const hist::HistoryEvent& event);
+  void ApplyEvent(const hist::HistoryEvent& event);
+  void DeliverUpdate(const temporal::api::update::v1::Request& request,
+                     const std::string& message_id, int64_t sequencing_event_id, bool replay);
+  void FinishUpdate(const std::string& update_id, const std::string& message_id,
+                    const temporal::api::update::v1::Request& request, RawOutcome outcome);
+  void CancelOp(const std::shared_ptr<Op>& op);
+  std::shared_ptr<Op> StartTimerOp(milliseconds duration, std::shared_ptr<CancellationScope> scope,
+                                   RawCallback done);
+  std::shared_ptr<CancellationScope> ScopeOr(std::shared_ptr<CancellationScope> scope);
+  void CheckNotInQuery(const char* what) const;
+  Payloads EncodeMemo(const Memo& memo) const;
+  void SweepDetached();
+
+  const WorkflowFn& fn_;
+  DataConverter converter_;
+  WorkflowInfo info_;
+  std::unique_ptr<WorkflowContext> context_;
+  std::mt19937_64 rng_;
+
+  std::deque<std::function<void()>> ready_;
+  std::vector<std::coroutine_handle<DetachedTask::promise_type>> detached_;
+  std::vector<Condition> conditions_;
+  uint64_t next_condition_id_ = 1;
+
+  std::shared_ptr<FutureState<std::optional<Payload>>> root_;
+  bool started_ = false;
+  Payloads input_;
+  bool completion_issued_ = false;
+  bool cancel_requested_ = false;
+  std::shared_ptr<CancellationScope> root_scope_;
+
+  std::deque<std::shared_ptr<CommandRecord>> commands_;  // issued, not matched yet
+  int run_point_ = 0;
+  int64_t last_event_id_ = 0;
+  std::chrono::system_clock::time_point now_;
+  bool replaying_ = false;
+  bool in_query_ = false;
+  Lookahead lookahead_;
+  std::vector<protocol::Message> outgoing_messages_;
+
+  // Sequence numbers, one per kind, so ids are the same on every replay.
+  int64_t activity_seq_ = 0;
+  int64_t timer_seq_ = 0;
+  int64_t child_seq_ = 0;
+  int64_t side_effect_seq_ = 0;
+  int64_t external_seq_ = 0;
+
+  // Operations by the event id of their initiating event.
+  std::map<int64_t, std::shared_ptr<Op>> by_event_id_;
+  std::vector<std::shared_ptr<LocalActivityOp>> pending_local_activities_;
+  std::map<std::string, bool> patches_;  // decided patches
+
+  std::map<std::string, SignalFn> signal_handlers_;
+  std::map<std::string, std::vector<Payloads>> buffered_signals_;
+  std::map<std::string, QueryFn> query_handlers_;
+  struct UpdateHandler {
+    UpdateFn fn;
+    UpdateValidatorFn validator;
+  };
+  std::map<std::string, UpdateHandler> update_handlers_;
+};
+
+// "ScheduleActivityTask(activity_type=Withdraw, activity_id=1)": for error messages.
+std::string DescribeCommand(const cmdpb::Command& command);
+// "event 5 TimerStarted(timer_id=1)".
+std::string DescribeEvent(const hist::HistoryEvent& event);
+
+}  // namespace eon::sdk::internal
