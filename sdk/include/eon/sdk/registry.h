@@ -27,6 +27,11 @@ Task<std::optional<Payload>> RunWorkflow(F fn, WorkflowContext& ctx, Args args) 
     co_return ctx.converter().Encode(v);
   }
 }
+template <typename Tuple>
+struct FirstIsActivityContext : std::false_type {};
+template <typename First, typename... Rest>
+struct FirstIsActivityContext<std::tuple<First, Rest...>>
+    : std::is_same<std::decay_t<First>, ActivityContext> {};
 }  // namespace internal
 
 class Registry {
@@ -48,33 +53,8 @@ class Registry {
   // `fn`: R(ActivityContext&, A...) or R(A...).
   template <typename F>
   void register_activity(const std::string& name, F fn) {
-    using Traits = internal::FunctionTraits<F>;
-    using R = typename Traits::Return;
-    using All = typename Traits::Args;
-    constexpr bool kTakesContext =
-        std::tuple_size_v<All> > 0 &&
-        std::is_same_v<std::decay_t<std::tuple_element_t<0, All>>, ActivityContext>;
-    activities_[name] = [fn](ActivityContext& ctx,
-                             const Payloads& input) -> std::optional<Payload> {
-      auto invoke = [&](auto&& args_tuple) -> std::optional<Payload> {
-        if constexpr (std::is_void_v<R>) {
-          std::apply(fn, std::forward<decltype(args_tuple)>(args_tuple));
-          return std::nullopt;
-        } else {
-          return ctx.converter().Encode(
-              std::apply(fn, std::forward<decltype(args_tuple)>(args_tuple)));
-        }
-      };
-      if constexpr (kTakesContext) {
-        using Args =
-            typename internal::DecayTuple<typename internal::DropFirst<All>::type>::type;
-        auto args = internal::DecodeArgs<Args>(ctx.converter(), input);
-        return invoke(std::tuple_cat(std::tie(ctx), std::move(args)));
-      } else {
-        using Args = typename internal::DecayTuple<All>::type;
-        return invoke(internal::DecodeArgs<Args>(ctx.converter(), input));
-      }
-    };
+    using All = typename internal::FunctionTraits<F>::Args;
+    activities_[name] = MakeActivity<F, internal::FirstIsActivityContext<All>::value>(fn);
   }
 
   const internal::WorkflowFn* workflow(const std::string& name) const {
@@ -89,6 +69,32 @@ class Registry {
   std::string activity_names() const;
 
  private:
+  template <typename F, bool kTakesContext>
+  static internal::ActivityFn MakeActivity(F fn) {
+    using Traits = internal::FunctionTraits<F>;
+    using R = typename Traits::Return;
+    using All = typename Traits::Args;
+    return [fn](ActivityContext& ctx, const Payloads& input) -> std::optional<Payload> {
+      auto invoke = [&](auto&& args_tuple) -> std::optional<Payload> {
+        if constexpr (std::is_void_v<R>) {
+          std::apply(fn, std::forward<decltype(args_tuple)>(args_tuple));
+          return std::nullopt;
+        } else {
+          return ctx.converter().Encode(
+              std::apply(fn, std::forward<decltype(args_tuple)>(args_tuple)));
+        }
+      };
+      if constexpr (kTakesContext) {
+        using Args = typename internal::DecayTuple<typename internal::DropFirst<All>::type>::type;
+        auto args = internal::DecodeArgs<Args>(ctx.converter(), input);
+        return invoke(std::tuple_cat(std::tie(ctx), std::move(args)));
+      } else {
+        using Args = typename internal::DecayTuple<All>::type;
+        return invoke(internal::DecodeArgs<Args>(ctx.converter(), input));
+      }
+    };
+  }
+
   std::map<std::string, internal::WorkflowFn> workflows_;
   std::map<std::string, internal::ActivityFn> activities_;
 };
