@@ -308,7 +308,8 @@ struct WorkflowInstance::Op {
   RawCallback done;
   RawCallback started;  // children only
   bool child_started = false;
-  std::shared_ptr<CancellationScope> scope;
+  // Weak: the scope holds this op in its cancel callback.
+  std::weak_ptr<CancellationScope> scope;
   uint64_t cancel_id = 0;
   ActivityCancellationType cancellation_type = ActivityCancellationType::kTryCancel;
   std::string id;    // activity id, timer id or workflow id
@@ -318,7 +319,7 @@ struct WorkflowInstance::Op {
   void Resolve(RawOutcome outcome) {
     if (resolved) return;
     resolved = true;
-    if (scope && cancel_id) scope->remove(cancel_id);
+    if (auto s = scope.lock(); s && cancel_id) s->remove(cancel_id);
     if (done) done(std::move(outcome));
   }
 };
@@ -346,6 +347,12 @@ WorkflowInstance::WorkflowInstance(const WorkflowFn& fn, DataConverter converter
 WorkflowInstance::~WorkflowInstance() {
   ready_.clear();
   conditions_.clear();
+  // Operations and their command records refer to each other until matched; break the cycles.
+  for (auto& record : commands_) record->on_matched = nullptr;
+  commands_.clear();
+  for (auto& [event_id, op] : by_event_id_) op->record.reset();
+  by_event_id_.clear();
+  pending_local_activities_.clear();
   // Destroying a suspended coroutine destroys the tasks it awaits, and so on down.
   for (auto h : detached_) h.destroy();
   detached_.clear();
@@ -677,7 +684,11 @@ void WorkflowInstance::MatchCommandEvent(const hist::HistoryEvent& e) {
   }
   commands_.pop_front();
   record->matched = true;
-  if (record->on_matched) record->on_matched(e);
+  if (record->on_matched) {
+    auto on_matched = std::move(record->on_matched);
+    record->on_matched = nullptr;
+    on_matched(e);
+  }
 }
 
 void WorkflowInstance::ApplyEvent(const hist::HistoryEvent& e) {
@@ -973,7 +984,8 @@ void WorkflowInstance::ScheduleActivity(const std::string& type, const ActivityO
   op->cancellation_type = options.cancellation_;
   int64_t seq = ++activity_seq_;
   op->id = options.activity_id_.empty() ? std::to_string(seq) : options.activity_id_;
-  op->scope = ScopeOr(options.scope_);
+  auto scope = ScopeOr(options.scope_);
+  op->scope = scope;
 
   cmdpb::Command command;
   command.set_command_type(enums::COMMAND_TYPE_SCHEDULE_ACTIVITY_TASK);
@@ -998,7 +1010,7 @@ void WorkflowInstance::ScheduleActivity(const std::string& type, const ActivityO
   }
   if (options.retry_) *a->mutable_retry_policy() = options.retry_->ToProto();
 
-  if (op->scope->canceled()) {
+  if (scope->canceled()) {
     op->record = std::make_shared<CommandRecord>();
     op->Resolve({std::nullopt, AsException(ActivityFailure(
                                    type, op->id, 0, 0, enums::RETRY_STATE_CANCEL_REQUESTED,
@@ -1010,7 +1022,7 @@ void WorkflowInstance::ScheduleActivity(const std::string& type, const ActivityO
     op->event_id = e.event_id();
     by_event_id_[e.event_id()] = op;
   };
-  op->cancel_id = op->scope->on_cancel([this, op] { CancelOp(op); });
+  op->cancel_id = scope->on_cancel([this, op] { CancelOp(op); });
 }
 
 void WorkflowInstance::ScheduleLocalActivity(const std::string& type,
@@ -1047,8 +1059,9 @@ std::shared_ptr<WorkflowInstance::Op> WorkflowInstance::StartTimerOp(
   op->kind = Op::kTimer;
   op->done = std::move(done);
   op->id = std::to_string(++timer_seq_);
-  op->scope = ScopeOr(std::move(scope));
-  if (op->scope->canceled()) {
+  scope = ScopeOr(std::move(scope));
+  op->scope = scope;
+  if (scope->canceled()) {
     op->record = std::make_shared<CommandRecord>();
     op->Resolve({std::nullopt, std::make_exception_ptr(CanceledError("timer canceled"))});
     return op;
@@ -1063,7 +1076,7 @@ std::shared_ptr<WorkflowInstance::Op> WorkflowInstance::StartTimerOp(
     op->event_id = e.event_id();
     by_event_id_[e.event_id()] = op;
   };
-  op->cancel_id = op->scope->on_cancel([this, op] { CancelOp(op); });
+  op->cancel_id = scope->on_cancel([this, op] { CancelOp(op); });
   return op;
 }
 
@@ -1125,8 +1138,9 @@ std::string WorkflowInstance::StartChild(const std::string& type,
   op->type = type;
   ++child_seq_;
   op->id = options.id_.empty() ? Uuid() : options.id_;
-  op->scope = ScopeOr(options.scope_);
-  if (op->scope->canceled()) {
+  auto scope = ScopeOr(options.scope_);
+  op->scope = scope;
+  if (scope->canceled()) {
     op->record = std::make_shared<CommandRecord>();
     auto error = AsException(ChildFailure(info_.ns, op->id, "", type, 0, 0,
                                           enums::RETRY_STATE_CANCEL_REQUESTED,
@@ -1165,7 +1179,7 @@ std::string WorkflowInstance::StartChild(const std::string& type,
     op->event_id = e.event_id();
     by_event_id_[e.event_id()] = op;
   };
-  op->cancel_id = op->scope->on_cancel([this, op] { CancelOp(op); });
+  op->cancel_id = scope->on_cancel([this, op] { CancelOp(op); });
   return op->id;
 }
 

@@ -175,6 +175,35 @@ Task<std::string> RetriesAndTimeouts(WorkflowContext& ctx) {
       out += " timeout=" + enums::TimeoutType_Name(cause.timeout_type());
     }
   }
+  // The other three timeouts.
+  auto timeout_of = [](std::exception_ptr error) -> std::string {
+    try {
+      std::rethrow_exception(error);
+    } catch (const ActivityError& e) {
+      try {
+        std::rethrow_exception(e.cause());
+      } catch (const TimeoutError& cause) {
+        return enums::TimeoutType_Name(cause.timeout_type());
+      } catch (...) {
+      }
+    } catch (...) {
+    }
+    return "other";
+  };
+  auto silent = ctx.execute_activity<std::string>(
+      "Slow", ActivityOptions().start_to_close(10s).heartbeat(300ms).retry(once));
+  auto unpolled = ctx.execute_activity<std::string>(
+      "Slow", ActivityOptions().task_queue("nobody-polls-this").schedule_to_start(300ms)
+                  .start_to_close(5s).retry(once));
+  auto overall = ctx.execute_activity<std::string>(
+      "Slow", ActivityOptions().schedule_to_close(400ms).retry(fast));
+  for (auto* f : {&silent, &unpolled, &overall}) {
+    try {
+      co_await *f;
+    } catch (...) {
+      out += " " + timeout_of(std::current_exception());
+    }
+  }
   co_return out;
 }
 
@@ -188,7 +217,8 @@ TEST_F(SdkTest, ActivityRetriesNonRetryableErrorsAndTimeouts) {
   auto result = client_->execute_workflow<std::string>("RetriesAndTimeouts", Start("retries"));
   ASSERT_TRUE(result.ok()) << result.error().ToString();
   EXPECT_EQ(result.value(),
-            "attempt=3 fatal=CardDeclined:card declined timeout=TIMEOUT_TYPE_START_TO_CLOSE");
+            "attempt=3 fatal=CardDeclined:card declined timeout=TIMEOUT_TYPE_START_TO_CLOSE "
+            "TIMEOUT_TYPE_HEARTBEAT TIMEOUT_TYPE_SCHEDULE_TO_START TIMEOUT_TYPE_SCHEDULE_TO_CLOSE");
   EXPECT_EQ(flaky_calls.load(), 3);
   EXPECT_EQ(fatal_calls.load(), 1);
 }
@@ -254,6 +284,39 @@ TEST_F(SdkTest, HeartbeatDetailsCarryOverAndCancellationReachesTheActivity) {
   // WAIT_CANCELLATION_COMPLETED: the activity's own Canceled event closed it.
   EXPECT_EQ(Events(handle, enums::EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED).size(), 1u);
   EXPECT_EQ(Events(handle, enums::EVENT_TYPE_ACTIVITY_TASK_CANCELED).size(), 1u);
+}
+
+// TRY_CANCEL reports canceled at once and asks the server; ABANDON only reports.
+Task<std::string> CancellationTypes(WorkflowContext& ctx) {
+  std::string out;
+  for (auto type : {ActivityCancellationType::kTryCancel, ActivityCancellationType::kAbandon}) {
+    auto scope = ctx.new_scope();
+    auto running = ctx.execute_activity<std::string>(
+        "WaitForCancel",
+        ActivityOptions().start_to_close(5s).heartbeat(1s).cancellation(type).scope(scope));
+    co_await ctx.sleep(300ms);
+    scope->cancel();
+    try {
+      co_await running;
+      out += "completed ";
+    } catch (const ActivityError&) {
+      out += "canceled ";
+    }
+  }
+  co_return out;
+}
+
+TEST_F(SdkTest, ActivityCancellationTypes) {
+  StartWorker([](Worker& w) {
+    w.register_workflow("CancellationTypes", CancellationTypes);
+    w.register_activity("WaitForCancel", WaitForCancel);
+  });
+  auto handle = client_->start_workflow("CancellationTypes", Start("cancel-types")).value();
+  auto result = handle.result<std::string>();
+  ASSERT_TRUE(result.ok()) << result.error().ToString();
+  EXPECT_EQ(result.value(), "canceled canceled ");
+  // Only TRY_CANCEL told the server.
+  EXPECT_EQ(Events(handle, enums::EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED).size(), 1u);
 }
 
 std::mutex token_mu;
@@ -749,6 +812,7 @@ TEST_F(SdkTest, WorkerBoundsActivityConcurrency) {
 Task<int> WaitForAdd(WorkflowContext& ctx, int base) {
   std::optional<int> added;
   ctx.set_signal_handler("add", [&added](int x) { added = x; });
+  ctx.set_query_handler("base", [base]() { return base; });
   co_await ctx.wait_condition([&added] { return added.has_value(); });
   co_return base + *added;
 }
@@ -765,6 +829,10 @@ TEST_F(SdkTest, StickyCacheKeepsRunsAndEvictsTheLeastRecentlyUsed) {
     return Events(b, enums::EVENT_TYPE_WORKFLOW_TASK_COMPLETED).size() == 1;
   }));
   EXPECT_EQ(worker.cached_workflows(), 1u);  // a was evicted for b
+  // A query for the evicted run is answered by replaying its history.
+  auto base = a.query<int>("base");
+  ASSERT_TRUE(base.ok()) << base.error().ToString();
+  EXPECT_EQ(base.value(), 1);
   // Both still finish: a is rebuilt from its full history.
   ASSERT_TRUE(a.signal("add", 10).ok());
   ASSERT_TRUE(b.signal("add", 20).ok());

@@ -295,7 +295,7 @@ struct DecayTuple<std::tuple<A...>> {
 template <typename Tuple, size_t... I>
 Tuple DecodeArgsImpl(const DataConverter& converter, const Payloads& payloads,
                      std::index_sequence<I...>) {
-  auto at = [&](int i) -> Payload {
+  [[maybe_unused]] auto at = [&](int i) -> Payload {  // unused for no arguments
     return i < payloads.payloads_size() ? payloads.payloads(i) : converter.Encode(nullptr);
   };
   return Tuple{converter.Decode<std::tuple_element_t<I, Tuple>>(at(static_cast<int>(I)))...};
