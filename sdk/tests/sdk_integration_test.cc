@@ -460,13 +460,43 @@ Task<int> Account(WorkflowContext& ctx, int initial) {
     total *= 2;
     co_return total;
   });
-  co_await ctx.wait_condition([&done] { return done; });
-  co_return total;
+  // A coroutine signal handler, and a spawned coroutine.
+  int pending = 0;
+  ctx.set_signal_handler("add_later", [&ctx, &total, &pending](int amount) -> Task<void> {
+    ++pending;
+    co_await ctx.sleep(20ms);
+    total += amount;
+    --pending;
+  });
+  auto bonus = ctx.spawn([](WorkflowContext& c) -> Task<int> {
+    co_await c.sleep(10ms);
+    co_return 1000;
+  }(ctx));
+  co_await ctx.wait_condition([&done, &pending] { return done && pending == 0; });
+  co_return total + co_await bonus;
 }
+
+void CheckAccount(const Client& client, const WorkflowHandle& handle);
 
 TEST_F(SdkTest, SignalsQueriesAndUpdatesWithValidators) {
   StartWorker([](Worker& w) { w.register_workflow("Account", Account); });
   auto handle = client_->start_workflow("Account", Start("account"), 1).value();
+  CheckAccount(*client_, handle);
+  // A rejected update leaves no Accepted event; the two accepted ones do.
+  EXPECT_EQ(Events(handle, enums::EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED).size(), 2u);
+}
+
+// Without a cache every task replays the whole history: accepted updates, signals and queries
+// must come out the same.
+TEST_F(SdkTest, SignalsQueriesAndUpdatesReplayWithoutACache) {
+  WorkerOptions options;
+  options.max_cached_workflows = 0;
+  StartWorker([](Worker& w) { w.register_workflow("Account", Account); }, options);
+  auto handle = client_->start_workflow("Account", Start("account-replayed"), 1).value();
+  CheckAccount(*client_, handle);
+}
+
+void CheckAccount(const Client&, const WorkflowHandle& handle) {
   ASSERT_TRUE(handle.signal("add", 5).ok());
   ASSERT_TRUE(handle.signal("add", 6).ok());
   ASSERT_TRUE(Eventually([&] {
@@ -487,12 +517,11 @@ TEST_F(SdkTest, SignalsQueriesAndUpdatesWithValidators) {
   EXPECT_FALSE(unknown.ok());
   EXPECT_EQ(unknown.error().code, grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(unknown.error().message.find("nope"), std::string::npos) << unknown.error().message;
+  ASSERT_TRUE(handle.signal("add_later", 7).ok());
   ASSERT_TRUE(handle.signal("done").ok());
   auto result = handle.result<int>();
   ASSERT_TRUE(result.ok()) << result.error().ToString();
-  EXPECT_EQ(result.value(), 200);
-  // A rejected update leaves no Accepted event; the two accepted ones do.
-  EXPECT_EQ(Events(handle, enums::EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED).size(), 2u);
+  EXPECT_EQ(result.value(), 207 + 1000);
 }
 
 TEST_F(SdkTest, SignalWithStartDeliversTheSignalFirst) {
@@ -547,6 +576,56 @@ TEST_F(SdkTest, ChildWorkflowsReturnResultsAndFailures) {
   auto child = client_->get_handle("child-a").describe();
   ASSERT_TRUE(child.ok());
   EXPECT_EQ(child->workflow_execution_info().parent_execution().workflow_id(), "parent");
+}
+
+Task<int> WaitForAdd(WorkflowContext& ctx, int base);
+Task<void> Forever(WorkflowContext& ctx);
+
+Task<std::string> Coordinator(WorkflowContext& ctx) {
+  auto adder = ctx.start_child_workflow<int>("WaitForAdd", ChildWorkflowOptions().id("adder"), 5);
+  co_await adder.started;
+  co_await ctx.signal_external_workflow("adder", "", "add", 7);
+  int sum = co_await adder.result;
+
+  auto scope = ctx.new_scope();
+  auto forever =
+      ctx.start_child_workflow<void>("Forever", ChildWorkflowOptions().id("forever-child").scope(scope));
+  co_await forever.started;
+  scope->cancel();
+  std::string child_outcome = "completed";
+  try {
+    co_await forever.result;
+  } catch (const ChildWorkflowError& e) {
+    try {
+      std::rethrow_exception(e.cause());
+    } catch (const CanceledError&) {
+      child_outcome = "canceled";
+    }
+  }
+  co_await ctx.cancel_external_workflow("victim");
+  std::string missing = "signaled";
+  try {
+    co_await ctx.signal_external_workflow("no-such-workflow", "", "add", 1);
+  } catch (const ApplicationError& e) {
+    missing = e.type();
+  }
+  co_return std::to_string(sum) + " " + child_outcome + " " + missing;
+}
+
+TEST_F(SdkTest, ChildCancellationAndSignalsAndCancelsToOtherWorkflows) {
+  StartWorker([](Worker& w) {
+    w.register_workflow("Coordinator", Coordinator);
+    w.register_workflow("WaitForAdd", WaitForAdd);
+    w.register_workflow("Forever", Forever);
+  });
+  auto victim = client_->start_workflow("Forever", Start("victim")).value();
+  auto result = client_->execute_workflow<std::string>("Coordinator", Start("coordinator"));
+  ASSERT_TRUE(result.ok()) << result.error().ToString();
+  EXPECT_EQ(result.value(), "12 canceled ExternalWorkflowExecutionNotFound");
+  auto victim_result = victim.result<void>();
+  ASSERT_FALSE(victim_result.ok());
+  ASSERT_TRUE(victim_result.error().failure.has_value());
+  EXPECT_TRUE(victim_result.error().failure->has_canceled_failure_info());
 }
 
 Task<int> Countdown(WorkflowContext& ctx, int n, int steps) {
