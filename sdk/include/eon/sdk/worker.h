@@ -29,7 +29,7 @@ namespace eon::sdk {
 
 struct WorkerOptions {
   std::string task_queue;  // required
-  size_t max_concurrent_workflow_tasks = 4;
+  size_t max_concurrent_workflow_tasks = 8;
   size_t max_concurrent_activities = 8;
   size_t max_cached_workflows = 500;  // 0: no cache and no sticky queue
   milliseconds sticky_schedule_to_start_timeout{10'000};
