@@ -20,8 +20,8 @@ using namespace std::chrono_literals;
 std::string Echo(std::string s) { return s; }
 
 Task<std::string> OneActivity(WorkflowContext& ctx, std::string s) {
-  co_return co_await ctx.execute_activity<std::string>("Echo", ActivityOptions().start_to_close(10s),
-                                                       s);
+  co_return co_await ctx.execute_activity<std::string>("Echo",
+                                                       ActivityOptions().start_to_close(10s), s);
 }
 
 int main(int argc, char** argv) {
@@ -42,7 +42,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "sdk_throughput: %s\n", client.error().ToString().c_str());
     return 1;
   }
-  std::string queue = "bench-" + std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
+  std::string queue =
+      "bench-" + std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
   options.task_queue = queue;
   Worker worker(client.value(), options);
   worker.register_workflow("OneActivity", OneActivity);
@@ -62,7 +63,8 @@ int main(int argc, char** argv) {
             std::string("x"));
         if (!r.ok()) ++failed;
         latencies[t].push_back(
-            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                .count());
       }
     });
   }
@@ -72,10 +74,13 @@ int main(int argc, char** argv) {
   std::vector<double> all;
   for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
   std::sort(all.begin(), all.end());
-  auto pct = [&](double p) { return all.empty() ? 0 : all[std::min(all.size() - 1, size_t(p * all.size()))]; };
-  std::printf("C++ SDK: %d workflows (one activity each), %d in flight, %zu workflow task "
-              "threads: %.0f workflows/s, p50 %.1f ms, p95 %.1f ms, p99 %.1f ms, %d failed\n",
-              workflows, inflight, options.max_concurrent_workflow_tasks, workflows / seconds,
-              pct(0.50), pct(0.95), pct(0.99), failed.load());
+  auto pct = [&](double p) {
+    return all.empty() ? 0 : all[std::min(all.size() - 1, size_t(p * all.size()))];
+  };
+  std::printf(
+      "C++ SDK: %d workflows (one activity each), %d in flight, %zu workflow task "
+      "threads: %.0f workflows/s, p50 %.1f ms, p95 %.1f ms, p99 %.1f ms, %d failed\n",
+      workflows, inflight, options.max_concurrent_workflow_tasks, workflows / seconds, pct(0.50),
+      pct(0.95), pct(0.99), failed.load());
   return failed.load() == 0 ? 0 : 1;
 }

@@ -51,5 +51,11 @@ target_include_directories(temporal_api SYSTEM PUBLIC "$<BUILD_INTERFACE:${gen_d
                                                   "$<INSTALL_INTERFACE:include>")
 set(EON_TEMPORAL_GEN_DIR "${gen_dir}")
 target_link_libraries(temporal_api PUBLIC protobuf::libprotobuf gRPC::grpc++)
+# GCC and Clang predefine the macro `linux` in GNU modes (-std=gnu++20, CMake's default when a
+# project does not turn CMAKE_CXX_EXTENSIONS off), which breaks the generated accessors of the
+# field `linux` in temporal/api/worker/v1/message.proto. Eon turns extensions off; projects using
+# the installed SDK get the macro undefined.
+target_compile_options(temporal_api INTERFACE
+  "$<INSTALL_INTERFACE:$<$<CXX_COMPILER_ID:GNU,Clang,AppleClang>:-Ulinux>>")
 target_compile_options(temporal_api PRIVATE -w -O1 -g0)
 set(EON_TEMPORAL_PROTO_INCLUDE "${EON_PROTO_DIR}/src")

@@ -201,30 +201,33 @@ int main(int argc, char** argv) {
   Bank bank(initial_balances, flags.fail_deposit);
   PrintBalances(bank.balances());
 
-  auto client = Client::Connect({.address = flags.address});
+  ClientOptions client_options;
+  client_options.address = flags.address;
+  auto client = Client::Connect(client_options);
   if (!client.ok()) {
     std::cerr << "money_transfer: cannot connect to " << flags.address << ": "
               << client.error().ToString() << "\n";
     return 1;
   }
   // The activities capture the bank; the worker (and its threads) ends before the bank does.
-  Worker worker(client.value(), {.task_queue = kTaskQueue});
+  WorkerOptions worker_options;
+  worker_options.task_queue = kTaskQueue;
+  Worker worker(client.value(), worker_options);
   worker.register_workflow("MoneyTransfer", MoneyTransfer);
-  worker.register_activity("Withdraw",
-                           [&bank](ActivityContext& ctx, std::string account, int64_t amount) {
-                             bank.Withdraw(StepKey(ctx, "withdraw"), account, amount);
-                           });
-  worker.register_activity("Deposit",
-                           [&bank](ActivityContext& ctx, std::string account, int64_t amount) {
-                             bank.Deposit(StepKey(ctx, "deposit"), account, amount);
-                           });
-  worker.register_activity("Refund",
-                           [&bank](ActivityContext& ctx, std::string account, int64_t amount) {
-                             bank.Refund(StepKey(ctx, "refund"), account, amount);
-                           });
+  worker.register_activity(
+      "Withdraw", [&bank](ActivityContext& ctx, const std::string& account, int64_t amount) {
+        bank.Withdraw(StepKey(ctx, "withdraw"), account, amount);
+      });
+  worker.register_activity(
+      "Deposit", [&bank](ActivityContext& ctx, const std::string& account, int64_t amount) {
+        bank.Deposit(StepKey(ctx, "deposit"), account, amount);
+      });
+  worker.register_activity(
+      "Refund", [&bank](ActivityContext& ctx, const std::string& account, int64_t amount) {
+        bank.Refund(StepKey(ctx, "refund"), account, amount);
+      });
   if (auto started = worker.start(); !started.ok()) {
-    std::cerr << "money_transfer: cannot start the worker: " << started.error().ToString()
-              << "\n";
+    std::cerr << "money_transfer: cannot start the worker: " << started.error().ToString() << "\n";
     return 1;
   }
 
@@ -233,11 +236,12 @@ int main(int argc, char** argv) {
       request.to);
   // A fresh id per run: a transfer is not to be repeated by accident, and the ids of finished
   // transfers stay in the server's history.
-  std::string workflow_id = "transfer-" + request.from + "-" + request.to + "-" +
-                            std::to_string(std::chrono::system_clock::now().time_since_epoch() /
-                                           std::chrono::microseconds(1));
-  auto result = client->execute_workflow<std::string>(
-      "MoneyTransfer", {.id = workflow_id, .task_queue = kTaskQueue}, request);
+  StartWorkflowOptions start;
+  start.id = "transfer-" + request.from + "-" + request.to + "-" +
+             std::to_string(std::chrono::system_clock::now().time_since_epoch() /
+                            std::chrono::microseconds(1));
+  start.task_queue = kTaskQueue;
+  auto result = client->execute_workflow<std::string>("MoneyTransfer", start, request);
   worker.shutdown();
   auto balances = bank.balances();
 

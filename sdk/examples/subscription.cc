@@ -10,9 +10,9 @@
 //   build/examples/subscription [--address localhost:7233] [--customer alice@example.com]
 //       [--trial-period-ms 5184000000] [--billing-period-ms 2592000000] [--max-cycles 12]
 //       [--cancel-after-ms N]   # the client sends "cancel" after N ms (default: never)
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
-#include <cerrno>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -51,15 +51,17 @@ void Say(const std::string& line) {
   std::cout << line << std::endl;
 }
 
-void SendWelcomeEmail(std::string customer) { Say("welcome email sent to " + customer); }
+void SendWelcomeEmail(const std::string& customer) { Say("welcome email sent to " + customer); }
 
-void ChargeMonthlyFee(std::string customer, int32_t billing_cycle) {
+void ChargeMonthlyFee(const std::string& customer, int32_t billing_cycle) {
   Say("charged " + customer + " for cycle " + std::to_string(billing_cycle));
 }
 
-void SendCancellationEmail(std::string customer) { Say("cancellation email sent to " + customer); }
+void SendCancellationEmail(const std::string& customer) {
+  Say("cancellation email sent to " + customer);
+}
 
-void SendSubscriptionOverEmail(std::string customer) {
+void SendSubscriptionOverEmail(const std::string& customer) {
   Say("subscription over email sent to " + customer);
 }
 
@@ -95,8 +97,8 @@ Task<std::string> Subscription(WorkflowContext& ctx, std::string customer,
     co_await ctx.execute_activity<void>("ChargeMonthlyFee", options, customer, billing_cycle);
     if (co_await ctx.wait_condition(cancel_requested, milliseconds(terms.billing_period_ms))) {
       co_await ctx.execute_activity<void>("SendCancellationEmail", options, customer);
-      co_return "subscription of " + customer + " canceled after " +
-          std::to_string(billing_cycle) + " billing cycle(s)";
+      co_return "subscription of " + customer + " canceled after " + std::to_string(billing_cycle) +
+          " billing cycle(s)";
     }
   }
   co_await ctx.execute_activity<void>("SendSubscriptionOverEmail", options, customer);
@@ -198,13 +200,17 @@ int main(int argc, char** argv) {
     std::cerr << "subscription: " << error << "\n";
     return 1;
   }
-  auto client = Client::Connect({.address = flags.address});
+  ClientOptions client_options;
+  client_options.address = flags.address;
+  auto client = Client::Connect(client_options);
   if (!client.ok()) {
     std::cerr << "subscription: cannot connect to " << flags.address << ": "
               << client.error().ToString() << "\n";
     return 1;
   }
-  Worker worker(client.value(), {.task_queue = kTaskQueue});
+  WorkerOptions worker_options;
+  worker_options.task_queue = kTaskQueue;
+  Worker worker(client.value(), worker_options);
   worker.register_workflow("Subscription", Subscription);
   worker.register_activity("SendWelcomeEmail", SendWelcomeEmail);
   worker.register_activity("ChargeMonthlyFee", ChargeMonthlyFee);
@@ -215,10 +221,10 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  auto handle = client->start_workflow("Subscription",
-                                       {.id = "subscription-" + flags.customer,
-                                        .task_queue = kTaskQueue},
-                                       flags.customer, flags.terms);
+  StartWorkflowOptions start;
+  start.id = "subscription-" + flags.customer;
+  start.task_queue = kTaskQueue;
+  auto handle = client->start_workflow("Subscription", start, flags.customer, flags.terms);
   if (!handle.ok()) {
     worker.shutdown();
     std::cerr << "subscription: cannot start the workflow: " << handle.error().ToString() << "\n";

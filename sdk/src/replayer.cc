@@ -16,7 +16,8 @@ Result<void> Replayer::replay(const History& history) const {
   if (history.events_size() == 0 ||
       history.events(0).event_type() != enums::EVENT_TYPE_WORKFLOW_EXECUTION_STARTED) {
     return Error{grpc::StatusCode::INVALID_ARGUMENT,
-                 "replay: the history must start with WorkflowExecutionStarted", {}};
+                 "replay: the history must start with WorkflowExecutionStarted",
+                 {}};
   }
   const auto& started = history.events(0).workflow_execution_started_event_attributes();
   const auto* fn = registry_.workflow(started.workflow_type().name());
@@ -68,8 +69,8 @@ Result<History> Replayer::HistoryFromJson(const std::string& json) {
   if (doc.is_object() && doc.contains("history")) doc = doc["history"];
   if (doc.is_array()) doc = nlohmann::json{{"events", doc}};
   if (!doc.is_object() || !doc.contains("events") || !doc["events"].is_array()) {
-    return Error{grpc::StatusCode::INVALID_ARGUMENT, "history: expected an object with \"events\"",
-                 {}};
+    return Error{
+        grpc::StatusCode::INVALID_ARGUMENT, "history: expected an object with \"events\"", {}};
   }
   for (auto& event : doc["events"]) {
     if (event.is_object() && event.contains("eventType") && event["eventType"].is_string()) {
@@ -81,8 +82,8 @@ Result<History> Replayer::HistoryFromJson(const std::string& json) {
   options.ignore_unknown_fields = true;
   auto status = google::protobuf::util::JsonStringToMessage(doc.dump(), &history, options);
   if (!status.ok()) {
-    return Error{grpc::StatusCode::INVALID_ARGUMENT,
-                 "history: " + std::string(status.message()), {}};
+    return Error{
+        grpc::StatusCode::INVALID_ARGUMENT, "history: " + std::string(status.message()), {}};
   }
   return history;
 }

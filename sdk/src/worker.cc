@@ -117,7 +117,7 @@ class WorkerCore {
   std::vector<std::thread> workflow_threads_;
   std::vector<std::thread> activity_threads_;
 
-  std::mutex polls_mu_;  // guards polls_
+  std::mutex polls_mu_;                   // guards polls_
   std::set<grpc::ClientContext*> polls_;  // in flight, canceled on shutdown
 
   mutable std::mutex cache_mu_;  // guards cache_ and lru_
@@ -264,7 +264,7 @@ void WorkerCore::WorkflowPollLoop(bool sticky) {
 }
 
 std::shared_ptr<WorkerCore::CacheEntry> WorkerCore::CacheGet(const std::string& run_id,
-                                                            const std::string& workflow_id) {
+                                                             const std::string& workflow_id) {
   std::lock_guard lock(cache_mu_);
   auto it = cache_.find(run_id);
   if (it != cache_.end()) {
@@ -331,8 +331,8 @@ bool WorkerCore::FetchHistory(const temporal::api::common::v1::WorkflowExecution
 void WorkerCore::FailWorkflowTask(const wfs::PollWorkflowTaskQueueResponse& task,
                                   enums::WorkflowTaskFailedCause cause, const Failure& failure) {
   std::fprintf(stderr, "eon worker: workflow task of %s (%s) failed: %s\n",
-               task.workflow_execution().workflow_id().c_str(),
-               task.workflow_type().name().c_str(), failure.message().c_str());
+               task.workflow_execution().workflow_id().c_str(), task.workflow_type().name().c_str(),
+               failure.message().c_str());
   // Only the first attempt is reported; later attempts time out instead of failing in a loop
   // (as Temporal's SDKs do).
   if (task.attempt() > 1) return;
@@ -394,9 +394,8 @@ void WorkerCore::HandleWorkflowTask(wfs::PollWorkflowTaskQueueResponse& task) {
                            .failure());
       return;
     }
-    entry->instance = std::make_unique<WorkflowInstance>(*fn, core_.converter, core_.options.ns,
-                                                         execution.workflow_id(),
-                                                         execution.run_id());
+    entry->instance = std::make_unique<WorkflowInstance>(
+        *fn, core_.converter, core_.options.ns, execution.workflow_id(), execution.run_id());
   }
 
   std::vector<protocol::Message> messages(task.messages().begin(), task.messages().end());
@@ -516,8 +515,8 @@ void WorkerCore::HandleLegacyQuery(const wfs::PollWorkflowTaskQueueResponse& tas
       request.set_error_message("could not read the workflow's history");
     } else {
       try {
-        WorkflowInstance instance(*fn, core_.converter, core_.options.ns,
-                                  execution.workflow_id(), execution.run_id());
+        WorkflowInstance instance(*fn, core_.converter, core_.options.ns, execution.workflow_id(),
+                                  execution.run_id());
         (void)instance.Activate(events, {}, 0, nullptr);
         answer(instance);
       } catch (...) {
@@ -563,8 +562,8 @@ RawOutcome WorkerCore::RunLocalActivity(const LocalActivityRequest& request,
   double coefficient = policy.backoff_coefficient > 0 ? policy.backoff_coefficient : 2.0;
   auto maximum = policy.maximum_interval.count() ? policy.maximum_interval : initial * 100;
   auto start = std::chrono::steady_clock::now();
-  auto budget = options.schedule_to_close_.count() ? options.schedule_to_close_
-                                                          : options.start_to_close_;
+  auto budget =
+      options.schedule_to_close_.count() ? options.schedule_to_close_ : options.start_to_close_;
   auto delay = initial;
   for (int attempt = 1;; ++attempt) {
     ActivityInfo info;
@@ -634,8 +633,8 @@ void WorkerCore::HandleActivityTask(const wfs::PollActivityTaskQueueResponse& ta
   info.deadline = info.started_time + start_to_close;
   if (task.has_schedule_to_close_timeout() &&
       FromDuration(task.schedule_to_close_timeout()).count() > 0) {
-    info.deadline = std::min(info.deadline, info.scheduled_time +
-                                                FromDuration(task.schedule_to_close_timeout()));
+    info.deadline = std::min(info.deadline,
+                             info.scheduled_time + FromDuration(task.schedule_to_close_timeout()));
   }
   std::string token = task.task_token();
   auto send = [this, token](const Payloads& details) -> bool {
@@ -663,8 +662,8 @@ void WorkerCore::HandleActivityTask(const wfs::PollActivityTaskQueueResponse& ta
   std::exception_ptr error;
   if (fn == nullptr) {
     error = std::make_exception_ptr(ApplicationError(
-        "activity type " + info.activity_type + " is not registered on this worker (registered: " +
-            registry.activity_names() + ")",
+        "activity type " + info.activity_type +
+            " is not registered on this worker (registered: " + registry.activity_names() + ")",
         "NotFoundError"));
   } else {
     try {
@@ -700,7 +699,8 @@ void WorkerCore::HandleActivityTask(const wfs::PollActivityTaskQueueResponse& ta
       request.set_namespace_(core_.options.ns);
       request.set_task_token(token);
       request.set_identity(options_.identity);
-      if (auto details = ActivityRunner::PendingDetails(*ctx)) *request.mutable_details() = *details;
+      if (auto details = ActivityRunner::PendingDetails(*ctx))
+        *request.mutable_details() = *details;
       wfs::RespondActivityTaskCanceledResponse response;
       status = core_.stub->RespondActivityTaskCanceled(&call, request, &response);
     } else {

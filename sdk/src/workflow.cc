@@ -86,9 +86,7 @@ void WorkflowContext::upsert_search_attributes(const SearchAttributes& attribute
 }
 void WorkflowContext::upsert_memo(const Memo& memo) { instance_.UpsertMemo(memo); }
 
-std::shared_ptr<CancellationScope> WorkflowContext::root_scope() {
-  return instance_.root_scope();
-}
+std::shared_ptr<CancellationScope> WorkflowContext::root_scope() { return instance_.root_scope(); }
 std::shared_ptr<CancellationScope> WorkflowContext::new_scope() {
   return instance_.root_scope()->child();
 }
@@ -109,8 +107,7 @@ std::string WorkflowContext::start_child(const std::string& type,
                                          const ChildWorkflowOptions& options, Payloads args,
                                          internal::RawCallback started,
                                          internal::RawCallback done) {
-  return instance_.StartChild(type, options, std::move(args), std::move(started),
-                              std::move(done));
+  return instance_.StartChild(type, options, std::move(args), std::move(started), std::move(done));
 }
 void WorkflowContext::signal_external(const std::string& workflow_id, const std::string& run_id,
                                       const std::string& name, Payloads args,
@@ -130,8 +127,6 @@ void WorkflowContext::set_update_handler_raw(const std::string& name, internal::
                                              internal::UpdateValidatorFn validator) {
   instance_.SetUpdateHandler(name, std::move(fn), std::move(validator));
 }
-void WorkflowContext::start_detached(internal::DetachedTask task) {
-  instance_.StartDetached(task);
-}
+void WorkflowContext::start_detached(internal::DetachedTask task) { instance_.StartDetached(task); }
 
 }  // namespace eon::sdk

@@ -141,9 +141,9 @@ std::string DescribeCommand(const cmdpb::Command& c) {
   std::string detail;
   switch (c.command_type()) {
     case enums::COMMAND_TYPE_SCHEDULE_ACTIVITY_TASK:
-      detail = "activity_type=" +
-               c.schedule_activity_task_command_attributes().activity_type().name() +
-               ", activity_id=" + c.schedule_activity_task_command_attributes().activity_id();
+      detail =
+          "activity_type=" + c.schedule_activity_task_command_attributes().activity_type().name() +
+          ", activity_id=" + c.schedule_activity_task_command_attributes().activity_id();
       break;
     case enums::COMMAND_TYPE_START_TIMER:
       detail = "timer_id=" + c.start_timer_command_attributes().timer_id();
@@ -155,12 +155,14 @@ std::string DescribeCommand(const cmdpb::Command& c) {
       detail = "marker_name=" + c.record_marker_command_attributes().marker_name();
       break;
     case enums::COMMAND_TYPE_START_CHILD_WORKFLOW_EXECUTION:
-      detail = "workflow_type=" +
-               c.start_child_workflow_execution_command_attributes().workflow_type().name() +
-               ", workflow_id=" + c.start_child_workflow_execution_command_attributes().workflow_id();
+      detail =
+          "workflow_type=" +
+          c.start_child_workflow_execution_command_attributes().workflow_type().name() +
+          ", workflow_id=" + c.start_child_workflow_execution_command_attributes().workflow_id();
       break;
     case enums::COMMAND_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION:
-      detail = "signal_name=" + c.signal_external_workflow_execution_command_attributes().signal_name();
+      detail =
+          "signal_name=" + c.signal_external_workflow_execution_command_attributes().signal_name();
       break;
     case enums::COMMAND_TYPE_PROTOCOL_MESSAGE:
       detail = "message_id=" + c.protocol_message_command_attributes().message_id();
@@ -176,9 +178,9 @@ std::string DescribeEvent(const hist::HistoryEvent& e) {
   std::string detail;
   switch (e.event_type()) {
     case enums::EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-      detail = "activity_type=" +
-               e.activity_task_scheduled_event_attributes().activity_type().name() +
-               ", activity_id=" + e.activity_task_scheduled_event_attributes().activity_id();
+      detail =
+          "activity_type=" + e.activity_task_scheduled_event_attributes().activity_type().name() +
+          ", activity_id=" + e.activity_task_scheduled_event_attributes().activity_id();
       break;
     case enums::EVENT_TYPE_TIMER_STARTED:
       detail = "timer_id=" + e.timer_started_event_attributes().timer_id();
@@ -190,10 +192,11 @@ std::string DescribeEvent(const hist::HistoryEvent& e) {
       detail = "marker_name=" + e.marker_recorded_event_attributes().marker_name();
       break;
     case enums::EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED:
-      detail = "workflow_type=" +
-               e.start_child_workflow_execution_initiated_event_attributes().workflow_type().name() +
-               ", workflow_id=" +
-               e.start_child_workflow_execution_initiated_event_attributes().workflow_id();
+      detail =
+          "workflow_type=" +
+          e.start_child_workflow_execution_initiated_event_attributes().workflow_type().name() +
+          ", workflow_id=" +
+          e.start_child_workflow_execution_initiated_event_attributes().workflow_id();
       break;
     case enums::EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED:
       detail = "signal_name=" +
@@ -638,9 +641,10 @@ void WorkflowInstance::IssueCompletion() {
     auto task_timeout = can.task_timeout.count() ? can.task_timeout : info_.task_timeout;
     if (task_timeout.count()) *attrs->mutable_workflow_task_timeout() = ToDuration(task_timeout);
     const Memo& memo = can.memo ? *can.memo : info_.memo;
-    for (const auto& [k, v] : memo) (*attrs->mutable_memo()->mutable_fields())[k] = converter_.Encode(v);
-    const SearchAttributes& sa = can.search_attributes ? *can.search_attributes
-                                                       : info_.search_attributes;
+    for (const auto& [k, v] : memo)
+      (*attrs->mutable_memo()->mutable_fields())[k] = converter_.Encode(v);
+    const SearchAttributes& sa =
+        can.search_attributes ? *can.search_attributes : info_.search_attributes;
     for (const auto& [k, v] : sa) {
       (*attrs->mutable_search_attributes()->mutable_indexed_fields())[k] = ToPayload(v);
     }
@@ -667,10 +671,9 @@ void WorkflowInstance::IssueCompletion() {
 
 void WorkflowInstance::MatchCommandEvent(const hist::HistoryEvent& e) {
   while (!commands_.empty() && commands_.front()->dropped) commands_.pop_front();
-  bool deprecated_patch =
-      e.event_type() == enums::EVENT_TYPE_MARKER_RECORDED &&
-      e.marker_recorded_event_attributes().marker_name() == kPatchMarker &&
-      ReadDetail(e.marker_recorded_event_attributes(), "deprecated") == true;
+  bool deprecated_patch = e.event_type() == enums::EVENT_TYPE_MARKER_RECORDED &&
+                          e.marker_recorded_event_attributes().marker_name() == kPatchMarker &&
+                          ReadDetail(e.marker_recorded_event_attributes(), "deprecated") == true;
   if (commands_.empty()) {
     if (deprecated_patch) return;  // the code no longer calls deprecate_patch(): fine
     throw NonDeterminismError("the history has " + DescribeEvent(e) +
@@ -805,10 +808,10 @@ void WorkflowInstance::ApplyEvent(const hist::HistoryEvent& e) {
     case enums::EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_FAILED: {
       const auto& a = e.child_workflow_execution_failed_event_attributes();
       if (auto op = op_at(a.initiated_event_id())) {
-        op->Resolve({std::nullopt,
-                     AsException(ChildFailure(info_.ns, op->id, op->run_id, op->type,
-                                              a.initiated_event_id(), a.started_event_id(),
-                                              a.retry_state(), a.failure()))});
+        op->Resolve(
+            {std::nullopt, AsException(ChildFailure(info_.ns, op->id, op->run_id, op->type,
+                                                    a.initiated_event_id(), a.started_event_id(),
+                                                    a.retry_state(), a.failure()))});
       }
       break;
     }
@@ -817,10 +820,10 @@ void WorkflowInstance::ApplyEvent(const hist::HistoryEvent& e) {
       if (auto op = op_at(a.initiated_event_id())) {
         Failure cause = CanceledFailure("child workflow canceled");
         *cause.mutable_canceled_failure_info()->mutable_details() = a.details();
-        op->Resolve({std::nullopt,
-                     AsException(ChildFailure(info_.ns, op->id, op->run_id, op->type,
-                                              a.initiated_event_id(), a.started_event_id(),
-                                              enums::RETRY_STATE_CANCEL_REQUESTED, cause))});
+        op->Resolve(
+            {std::nullopt, AsException(ChildFailure(info_.ns, op->id, op->run_id, op->type,
+                                                    a.initiated_event_id(), a.started_event_id(),
+                                                    enums::RETRY_STATE_CANCEL_REQUESTED, cause))});
       }
       break;
     }
@@ -830,10 +833,10 @@ void WorkflowInstance::ApplyEvent(const hist::HistoryEvent& e) {
         Failure cause;
         cause.set_message("child workflow timed out");
         cause.mutable_timeout_failure_info()->set_timeout_type(enums::TIMEOUT_TYPE_START_TO_CLOSE);
-        op->Resolve({std::nullopt,
-                     AsException(ChildFailure(info_.ns, op->id, op->run_id, op->type,
-                                              a.initiated_event_id(), a.started_event_id(),
-                                              a.retry_state(), cause))});
+        op->Resolve(
+            {std::nullopt, AsException(ChildFailure(info_.ns, op->id, op->run_id, op->type,
+                                                    a.initiated_event_id(), a.started_event_id(),
+                                                    a.retry_state(), cause))});
       }
       break;
     }
@@ -858,11 +861,11 @@ void WorkflowInstance::ApplyEvent(const hist::HistoryEvent& e) {
     case enums::EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED: {
       const auto& a = e.signal_external_workflow_execution_failed_event_attributes();
       if (auto op = op_at(a.initiated_event_id())) {
-        op->Resolve({std::nullopt,
-                     std::make_exception_ptr(ApplicationError(
-                         "unable to signal workflow " + a.workflow_execution().workflow_id() +
-                             ": it was not found",
-                         "ExternalWorkflowExecutionNotFound", true))});
+        op->Resolve(
+            {std::nullopt, std::make_exception_ptr(ApplicationError(
+                               "unable to signal workflow " + a.workflow_execution().workflow_id() +
+                                   ": it was not found",
+                               "ExternalWorkflowExecutionNotFound", true))});
       }
       break;
     }
@@ -874,11 +877,11 @@ void WorkflowInstance::ApplyEvent(const hist::HistoryEvent& e) {
     case enums::EVENT_TYPE_REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_FAILED: {
       const auto& a = e.request_cancel_external_workflow_execution_failed_event_attributes();
       if (auto op = op_at(a.initiated_event_id())) {
-        op->Resolve({std::nullopt,
-                     std::make_exception_ptr(ApplicationError(
-                         "unable to cancel workflow " + a.workflow_execution().workflow_id() +
-                             ": it was not found",
-                         "ExternalWorkflowExecutionNotFound", true))});
+        op->Resolve(
+            {std::nullopt, std::make_exception_ptr(ApplicationError(
+                               "unable to cancel workflow " + a.workflow_execution().workflow_id() +
+                                   ": it was not found",
+                               "ExternalWorkflowExecutionNotFound", true))});
       }
       break;
     }
@@ -972,8 +975,7 @@ void WorkflowInstance::CancelOp(const std::shared_ptr<Op>& op) {
 void WorkflowInstance::ScheduleActivity(const std::string& type, const ActivityOptions& options,
                                         Payloads args, RawCallback done) {
   CheckNotInQuery("execute_activity");
-  if (options.start_to_close_.count() <= 0 &&
-      options.schedule_to_close_.count() <= 0) {
+  if (options.start_to_close_.count() <= 0 && options.schedule_to_close_.count() <= 0) {
     throw std::invalid_argument("activity " + type +
                                 ": set start_to_close_timeout or schedule_to_close_timeout");
   }
@@ -993,7 +995,7 @@ void WorkflowInstance::ScheduleActivity(const std::string& type, const ActivityO
   a->set_activity_id(op->id);
   a->mutable_activity_type()->set_name(type);
   a->mutable_task_queue()->set_name(options.task_queue_.empty() ? info_.task_queue
-                                                               : options.task_queue_);
+                                                                : options.task_queue_);
   a->mutable_task_queue()->set_kind(enums::TASK_QUEUE_KIND_NORMAL);
   *a->mutable_input() = std::move(args);
   if (options.schedule_to_close_.count()) {
@@ -1029,8 +1031,7 @@ void WorkflowInstance::ScheduleLocalActivity(const std::string& type,
                                              const LocalActivityOptions& options, Payloads args,
                                              RawCallback done) {
   CheckNotInQuery("execute_local_activity");
-  if (options.start_to_close_.count() <= 0 &&
-      options.schedule_to_close_.count() <= 0) {
+  if (options.start_to_close_.count() <= 0 && options.schedule_to_close_.count() <= 0) {
     throw std::invalid_argument("local activity " + type +
                                 ": set start_to_close_timeout or schedule_to_close_timeout");
   }
@@ -1039,9 +1040,9 @@ void WorkflowInstance::ScheduleLocalActivity(const std::string& type,
   op->request = {type, op->id, std::move(args), options};
   op->done = std::move(done);
   if (ScopeOr(options.scope_)->canceled()) {
-    op->done({std::nullopt, AsException(ActivityFailure(type, op->id, 0, 0,
-                                                        enums::RETRY_STATE_CANCEL_REQUESTED,
-                                                        CanceledFailure("canceled")))});
+    op->done({std::nullopt,
+              AsException(ActivityFailure(type, op->id, 0, 0, enums::RETRY_STATE_CANCEL_REQUESTED,
+                                          CanceledFailure("canceled")))});
     return;
   }
   pending_local_activities_.push_back(std::move(op));
@@ -1152,17 +1153,17 @@ std::string WorkflowInstance::StartChild(const std::string& type,
   cmdpb::Command command;
   command.set_command_type(enums::COMMAND_TYPE_START_CHILD_WORKFLOW_EXECUTION);
   auto* a = command.mutable_start_child_workflow_execution_command_attributes();
-  a->set_namespace_(info_.ns);
   a->set_workflow_id(op->id);
   a->mutable_workflow_type()->set_name(type);
   a->mutable_task_queue()->set_name(options.task_queue_.empty() ? info_.task_queue
-                                                               : options.task_queue_);
+                                                                : options.task_queue_);
   a->mutable_task_queue()->set_kind(enums::TASK_QUEUE_KIND_NORMAL);
   *a->mutable_input() = std::move(args);
   if (options.execution_timeout_.count()) {
     *a->mutable_workflow_execution_timeout() = ToDuration(options.execution_timeout_);
   }
-  if (options.run_timeout_.count()) *a->mutable_workflow_run_timeout() = ToDuration(options.run_timeout_);
+  if (options.run_timeout_.count())
+    *a->mutable_workflow_run_timeout() = ToDuration(options.run_timeout_);
   if (options.task_timeout_.count()) {
     *a->mutable_workflow_task_timeout() = ToDuration(options.task_timeout_);
   }
@@ -1170,7 +1171,8 @@ std::string WorkflowInstance::StartChild(const std::string& type,
   a->set_workflow_id_reuse_policy(options.id_reuse_policy_);
   if (options.retry_) *a->mutable_retry_policy() = options.retry_->ToProto();
   a->set_cron_schedule(options.cron_schedule_);
-  for (const auto& [k, v] : options.memo_) (*a->mutable_memo()->mutable_fields())[k] = converter_.Encode(v);
+  for (const auto& [k, v] : options.memo_)
+    (*a->mutable_memo()->mutable_fields())[k] = converter_.Encode(v);
   for (const auto& [k, v] : options.search_attributes_) {
     (*a->mutable_search_attributes()->mutable_indexed_fields())[k] = ToPayload(v);
   }
@@ -1194,7 +1196,6 @@ void WorkflowInstance::SignalExternal(const std::string& workflow_id, const std:
   cmdpb::Command command;
   command.set_command_type(enums::COMMAND_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION);
   auto* a = command.mutable_signal_external_workflow_execution_command_attributes();
-  a->set_namespace_(info_.ns);
   a->mutable_execution()->set_workflow_id(workflow_id);
   a->mutable_execution()->set_run_id(run_id);
   a->set_signal_name(name);
@@ -1217,7 +1218,6 @@ void WorkflowInstance::CancelExternal(const std::string& workflow_id, const std:
   cmdpb::Command command;
   command.set_command_type(enums::COMMAND_TYPE_REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION);
   auto* a = command.mutable_request_cancel_external_workflow_execution_command_attributes();
-  a->set_namespace_(info_.ns);
   a->set_workflow_id(workflow_id);
   a->set_run_id(run_id);
   a->set_child_workflow_only(child_only);
@@ -1300,8 +1300,8 @@ void WorkflowInstance::UpsertMemo(const Memo& memo) {
 
 void WorkflowInstance::ContinueAsNew(const ContinueAsNewOptions& options, const Payloads& args) {
   CheckNotInQuery("continue_as_new");
-  throw ContinueAsNewRequest{options.workflow_type, options.task_queue, args,
-                             options.run_timeout,   options.task_timeout, options.memo,
+  throw ContinueAsNewRequest{options.workflow_type,    options.task_queue,   args,
+                             options.run_timeout,      options.task_timeout, options.memo,
                              options.search_attributes};
 }
 
@@ -1420,9 +1420,9 @@ void WorkflowInstance::DeliverUpdate(const updatepb::Request& request,
     auto result = std::make_shared<FutureState<std::optional<Payload>>>(this);
     StartDetached(Drive(std::move(*task), result));
     // Reports the outcome once the handler ends.
-    auto watcher = [](WorkflowInstance* self, std::shared_ptr<FutureState<std::optional<Payload>>> r,
-                      std::string id, std::string msg_id,
-                      updatepb::Request req) -> Task<void> {
+    auto watcher = [](WorkflowInstance* self,
+                      std::shared_ptr<FutureState<std::optional<Payload>>> r, std::string id,
+                      std::string msg_id, updatepb::Request req) -> Task<void> {
       RawOutcome outcome;
       try {
         outcome.payload = co_await Future<std::optional<Payload>>(r);

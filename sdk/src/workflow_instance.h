@@ -114,8 +114,8 @@ class WorkflowInstance : public Scheduler {
                          Payloads args, RawCallback started, RawCallback done);
   void SignalExternal(const std::string& workflow_id, const std::string& run_id,
                       const std::string& name, Payloads args, RawCallback done);
-  void CancelExternal(const std::string& workflow_id, const std::string& run_id,
-                      bool child_only, RawCallback done);
+  void CancelExternal(const std::string& workflow_id, const std::string& run_id, bool child_only,
+                      RawCallback done);
   Payload SideEffect(const std::function<Payload()>& fn);
   bool Patched(const std::string& patch_id, bool deprecated);
   void UpsertSearchAttributes(const SearchAttributes& attributes);
@@ -129,7 +129,7 @@ class WorkflowInstance : public Scheduler {
  private:
   struct CommandRecord {
     cmdpb::Command command;
-    int run_point = 0;  // the run point that issued it
+    int run_point = 0;     // the run point that issued it
     bool dropped = false;  // canceled before it was sent
     bool matched = false;
     std::string update_event;  // for protocol messages: "accepted" or "completed"

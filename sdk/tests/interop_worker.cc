@@ -114,18 +114,22 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  auto client = Client::Connect({.address = flags.address});
+  ClientOptions client_options;
+  client_options.address = flags.address;
+  auto client = Client::Connect(client_options);
   if (!client.ok()) {
     std::cerr << "interop_worker: cannot connect to " << flags.address << ": "
               << client.error().ToString() << "\n";
     return 1;
   }
-  Worker worker(client.value(), {.task_queue = flags.task_queue});
+  WorkerOptions worker_options;
+  worker_options.task_queue = flags.task_queue;
+  Worker worker(client.value(), worker_options);
   worker.register_activity("cppDescribe", CppDescribe);
   worker.register_workflow("cppDescribeWorkflow", CppDescribeWorkflow);
   worker.register_workflow(
-      "cppCallsTs", [ts_task_queue = flags.ts_task_queue](WorkflowContext& ctx, std::string name,
-                                                          int64_t count) {
+      "cppCallsTs",
+      [ts_task_queue = flags.ts_task_queue](WorkflowContext& ctx, std::string name, int64_t count) {
         return CppCallsTs(ctx, ts_task_queue, std::move(name), count);
       });
   if (auto started = worker.start(); !started.ok()) {

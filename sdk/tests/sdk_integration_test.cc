@@ -104,8 +104,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(InfoView, workflow_id, workflow_type, task_qu
 
 Task<InfoView> Info(WorkflowContext& ctx) {
   const auto& info = ctx.info();
-  co_return InfoView{info.workflow_id, info.workflow_type, info.task_queue, info.ns, info.attempt,
-                     ctx.is_replaying()};
+  co_return InfoView{info.workflow_id, info.workflow_type, info.task_queue,
+                     info.ns,          info.attempt,       ctx.is_replaying()};
 }
 
 TEST_F(SdkTest, ExecutesAWorkflowThatCallsAnActivity) {
@@ -114,8 +114,8 @@ TEST_F(SdkTest, ExecutesAWorkflowThatCallsAnActivity) {
     w.register_workflow("Info", Info);
     w.register_activity("Compose", Compose);
   });
-  auto result = client_->execute_workflow<std::string>("Greeting", Start("greet-1"),
-                                                       std::string("World"));
+  auto result =
+      client_->execute_workflow<std::string>("Greeting", Start("greet-1"), std::string("World"));
   ASSERT_TRUE(result.ok()) << result.error().ToString();
   EXPECT_EQ(result.value(), "Hello, World!");
 
@@ -151,8 +151,8 @@ Task<std::string> RetriesAndTimeouts(WorkflowContext& ctx) {
   RetryPolicy fast;
   fast.initial_interval = 50ms;
   fast.maximum_attempts = 5;
-  int attempt = co_await ctx.execute_activity<int>(
-      "Flaky", ActivityOptions().start_to_close(5s).retry(fast));
+  int attempt =
+      co_await ctx.execute_activity<int>("Flaky", ActivityOptions().start_to_close(5s).retry(fast));
   std::string out = "attempt=" + std::to_string(attempt);
   try {
     co_await ctx.execute_activity<int>("Fatal", ActivityOptions().start_to_close(5s).retry(fast));
@@ -166,8 +166,8 @@ Task<std::string> RetriesAndTimeouts(WorkflowContext& ctx) {
   RetryPolicy once;
   once.maximum_attempts = 1;
   try {
-    co_await ctx.execute_activity<std::string>(
-        "Slow", ActivityOptions().start_to_close(300ms).retry(once));
+    co_await ctx.execute_activity<std::string>("Slow",
+                                               ActivityOptions().start_to_close(300ms).retry(once));
   } catch (const ActivityError& e) {
     try {
       std::rethrow_exception(e.cause());
@@ -192,9 +192,11 @@ Task<std::string> RetriesAndTimeouts(WorkflowContext& ctx) {
   };
   auto silent = ctx.execute_activity<std::string>(
       "Slow", ActivityOptions().start_to_close(10s).heartbeat(300ms).retry(once));
-  auto unpolled = ctx.execute_activity<std::string>(
-      "Slow", ActivityOptions().task_queue("nobody-polls-this").schedule_to_start(300ms)
-                  .start_to_close(5s).retry(once));
+  auto unpolled = ctx.execute_activity<std::string>("Slow", ActivityOptions()
+                                                                .task_queue("nobody-polls-this")
+                                                                .schedule_to_start(300ms)
+                                                                .start_to_close(5s)
+                                                                .retry(once));
   auto overall = ctx.execute_activity<std::string>(
       "Slow", ActivityOptions().schedule_to_close(400ms).retry(fast));
   for (auto* f : {&silent, &unpolled, &overall}) {
@@ -379,8 +381,10 @@ Task<nlohmann::json> Deterministic(WorkflowContext& ctx) {
   auto after = ctx.now();
   co_await ctx.sleep(50ms);
   co_return nlohmann::json{
-      {"local", local},   {"effect", effect},
-      {"random", std::to_string(random)}, {"uuid", uuid},
+      {"local", local},
+      {"effect", effect},
+      {"random", std::to_string(random)},
+      {"uuid", uuid},
       {"slept_ms", std::chrono::duration_cast<std::chrono::milliseconds>(after - before).count()}};
 }
 
@@ -428,8 +432,8 @@ TEST_F(SdkTest, WaitConditionTimesOutOrWakesOnSignal) {
   StartWorker([](Worker& w) { w.register_workflow("Conditions", Conditions); });
   auto handle = client_->start_workflow("Conditions", Start("conditions")).value();
   // Wait for the first (100 ms) timer to fire before signaling.
-  ASSERT_TRUE(Eventually(
-      [&] { return Events(handle, enums::EVENT_TYPE_TIMER_FIRED).size() == 1; }));
+  ASSERT_TRUE(
+      Eventually([&] { return Events(handle, enums::EVENT_TYPE_TIMER_FIRED).size() == 1; }));
   ASSERT_TRUE(handle.signal("go").ok());
   auto result = handle.result<std::string>();
   ASSERT_TRUE(result.ok()) << result.error().ToString();
@@ -588,8 +592,8 @@ Task<std::string> Coordinator(WorkflowContext& ctx) {
   int sum = co_await adder.result;
 
   auto scope = ctx.new_scope();
-  auto forever =
-      ctx.start_child_workflow<void>("Forever", ChildWorkflowOptions().id("forever-child").scope(scope));
+  auto forever = ctx.start_child_workflow<void>(
+      "Forever", ChildWorkflowOptions().id("forever-child").scope(scope));
   co_await forever.started;
   scope->cancel();
   std::string child_outcome = "completed";
@@ -675,8 +679,8 @@ TEST_F(SdkTest, CancellationScopesAndWorkflowCancellation) {
     w.register_activity("Cleanup", Cleanup);
   });
   auto handle = client_->start_workflow("Cancellable", Start("cancellable")).value();
-  ASSERT_TRUE(Eventually(
-      [&] { return Events(handle, enums::EVENT_TYPE_TIMER_STARTED).size() == 3; }));
+  ASSERT_TRUE(
+      Eventually([&] { return Events(handle, enums::EVENT_TYPE_TIMER_STARTED).size() == 3; }));
   ASSERT_TRUE(handle.cancel("test").ok());
   auto result = handle.result<std::string>();
   ASSERT_FALSE(result.ok());
@@ -700,9 +704,9 @@ TEST_F(SdkTest, SearchAttributeAndMemoUpserts) {
   ASSERT_TRUE(handle.result<void>().ok());
   auto d = handle.describe().value();
   const auto& info = d.workflow_execution_info();
-  EXPECT_EQ(FromPayload<std::string>(
-                info.search_attributes().indexed_fields().at("CustomKeywordField")),
-            "gold");
+  EXPECT_EQ(
+      FromPayload<std::string>(info.search_attributes().indexed_fields().at("CustomKeywordField")),
+      "gold");
   EXPECT_EQ(client_->converter().Decode<std::string>(info.memo().fields().at("note")), "hello");
 }
 
@@ -776,8 +780,7 @@ TEST_F(SdkTest, APayloadCodecEncodesEverythingStored) {
     w.register_workflow("Greeting", Greeting);
     w.register_activity("Compose", Compose);
   });
-  auto handle =
-      client_->start_workflow("Greeting", Start("codec"), std::string("secret")).value();
+  auto handle = client_->start_workflow("Greeting", Start("codec"), std::string("secret")).value();
   auto result = handle.result<std::string>();
   ASSERT_TRUE(result.ok()) << result.error().ToString();
   EXPECT_EQ(result.value(), "Hello, secret!");
@@ -790,7 +793,9 @@ TEST_F(SdkTest, APayloadCodecEncodesEverythingStored) {
 
 // --- client errors ---------------------------------------------------------------------------
 
-Task<void> Forever(WorkflowContext& ctx) { co_await ctx.wait_condition([] { return false; }); }
+Task<void> Forever(WorkflowContext& ctx) {
+  co_await ctx.wait_condition([] { return false; });
+}
 
 TEST_F(SdkTest, ClientReportsErrorsWithTheirCodes) {
   StartWorker([](Worker& w) { w.register_workflow("Forever", Forever); });
@@ -899,14 +904,13 @@ Task<int> WaitForAdd(WorkflowContext& ctx, int base) {
 TEST_F(SdkTest, StickyCacheKeepsRunsAndEvictsTheLeastRecentlyUsed) {
   WorkerOptions options;
   options.max_cached_workflows = 1;
-  auto& worker = StartWorker([](Worker& w) { w.register_workflow("WaitForAdd", WaitForAdd); },
-                             options);
+  auto& worker =
+      StartWorker([](Worker& w) { w.register_workflow("WaitForAdd", WaitForAdd); }, options);
   auto a = client_->start_workflow("WaitForAdd", Start("cache-a"), 1).value();
   ASSERT_TRUE(Eventually([&] { return worker.cached_workflows() == 1; }));
   auto b = client_->start_workflow("WaitForAdd", Start("cache-b"), 2).value();
-  ASSERT_TRUE(Eventually([&] {
-    return Events(b, enums::EVENT_TYPE_WORKFLOW_TASK_COMPLETED).size() == 1;
-  }));
+  ASSERT_TRUE(
+      Eventually([&] { return Events(b, enums::EVENT_TYPE_WORKFLOW_TASK_COMPLETED).size() == 1; }));
   EXPECT_EQ(worker.cached_workflows(), 1u);  // a was evicted for b
   // A query for the evicted run is answered by replaying its history.
   auto base = a.query<int>("base");
@@ -979,8 +983,8 @@ TEST_F(SdkTest, WorkerRejectsBadOptionsAndUnknownNamespaces) {
 TEST_F(SdkTest, UnregisteredWorkflowTypeFailsTheTaskWithAClearMessage) {
   StartWorker([](Worker& w) { w.register_workflow("Greeting", Greeting); });
   auto handle = client_->start_workflow("Unknown", Start("unknown")).value();
-  ASSERT_TRUE(Eventually(
-      [&] { return !Events(handle, enums::EVENT_TYPE_WORKFLOW_TASK_FAILED).empty(); }));
+  ASSERT_TRUE(
+      Eventually([&] { return !Events(handle, enums::EVENT_TYPE_WORKFLOW_TASK_FAILED).empty(); }));
   auto failed = Events(handle, enums::EVENT_TYPE_WORKFLOW_TASK_FAILED)[0]
                     .workflow_task_failed_event_attributes();
   EXPECT_NE(failed.failure().message().find("Unknown is not registered"), std::string::npos)
@@ -993,7 +997,8 @@ std::string StepA() { return "A"; }
 std::string StepB() { return "B"; }
 
 Task<std::string> V1(WorkflowContext& ctx) {
-  co_return co_await ctx.execute_activity<std::string>("StepA", ActivityOptions().start_to_close(5s));
+  co_return co_await ctx.execute_activity<std::string>("StepA",
+                                                       ActivityOptions().start_to_close(5s));
 }
 // A patched version: old runs keep taking A, new runs take B.
 Task<std::string> V2(WorkflowContext& ctx) {
@@ -1001,16 +1006,19 @@ Task<std::string> V2(WorkflowContext& ctx) {
     co_return co_await ctx.execute_activity<std::string>("StepB",
                                                          ActivityOptions().start_to_close(5s));
   }
-  co_return co_await ctx.execute_activity<std::string>("StepA", ActivityOptions().start_to_close(5s));
+  co_return co_await ctx.execute_activity<std::string>("StepA",
+                                                       ActivityOptions().start_to_close(5s));
 }
 // Once no run predates the patch.
 Task<std::string> V3(WorkflowContext& ctx) {
   ctx.deprecate_patch("use-b");
-  co_return co_await ctx.execute_activity<std::string>("StepB", ActivityOptions().start_to_close(5s));
+  co_return co_await ctx.execute_activity<std::string>("StepB",
+                                                       ActivityOptions().start_to_close(5s));
 }
 // The same change without a patch: not deterministic.
 Task<std::string> Unpatched(WorkflowContext& ctx) {
-  co_return co_await ctx.execute_activity<std::string>("StepB", ActivityOptions().start_to_close(5s));
+  co_return co_await ctx.execute_activity<std::string>("StepB",
+                                                       ActivityOptions().start_to_close(5s));
 }
 
 TEST_F(SdkTest, PatchesAndTheReplayerCatchNondeterminism) {
@@ -1045,12 +1053,13 @@ TEST_F(SdkTest, PatchesAndTheReplayerCatchNondeterminism) {
   auto broken = replay(Unpatched, v1_history);
   ASSERT_FALSE(broken.ok());
   EXPECT_EQ(broken.error().code, grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_NE(broken.error().message.find(
-                "SCHEDULE_ACTIVITY_TASK(activity_type=StepB, activity_id=1)"),
-            std::string::npos)
+  EXPECT_NE(
+      broken.error().message.find("SCHEDULE_ACTIVITY_TASK(activity_type=StepB, activity_id=1)"),
+      std::string::npos)
       << broken.error().message;
-  EXPECT_NE(broken.error().message.find("ACTIVITY_TASK_SCHEDULED(activity_type=StepA, activity_id=1)"),
-            std::string::npos)
+  EXPECT_NE(
+      broken.error().message.find("ACTIVITY_TASK_SCHEDULED(activity_type=StepA, activity_id=1)"),
+      std::string::npos)
       << broken.error().message;
 
   // The same through the JSON that `eon workflow show --output json` prints.
@@ -1066,14 +1075,16 @@ TEST_F(SdkTest, PatchesAndTheReplayerCatchNondeterminism) {
 Task<std::string> WaitThenA(WorkflowContext& ctx) {
   bool go = false;
   ctx.set_signal_handler("go", [&go]() { go = true; });
-  auto a = co_await ctx.execute_activity<std::string>("StepA", ActivityOptions().start_to_close(5s));
+  auto a =
+      co_await ctx.execute_activity<std::string>("StepA", ActivityOptions().start_to_close(5s));
   co_await ctx.wait_condition([&go] { return go; });
   co_return a;
 }
 Task<std::string> WaitThenB(WorkflowContext& ctx) {
   bool go = false;
   ctx.set_signal_handler("go", [&go]() { go = true; });
-  auto b = co_await ctx.execute_activity<std::string>("StepB", ActivityOptions().start_to_close(5s));
+  auto b =
+      co_await ctx.execute_activity<std::string>("StepB", ActivityOptions().start_to_close(5s));
   co_await ctx.wait_condition([&go] { return go; });
   co_return b;
 }
@@ -1084,17 +1095,16 @@ TEST_F(SdkTest, ALiveWorkerReportsNondeterminismAsAWorkflowTaskFailure) {
     w.register_activity("StepA", StepA);
   });
   auto handle = client_->start_workflow("Changing", Start("changing")).value();
-  ASSERT_TRUE(Eventually([&] {
-    return Events(handle, enums::EVENT_TYPE_WORKFLOW_TASK_COMPLETED).size() == 2;
-  }));
+  ASSERT_TRUE(Eventually(
+      [&] { return Events(handle, enums::EVENT_TYPE_WORKFLOW_TASK_COMPLETED).size() == 2; }));
   first.shutdown();
   StartWorker([](Worker& w) {
     w.register_workflow("Changing", WaitThenB);
     w.register_activity("StepB", StepB);
   });
   ASSERT_TRUE(handle.signal("go").ok());
-  ASSERT_TRUE(Eventually(
-      [&] { return !Events(handle, enums::EVENT_TYPE_WORKFLOW_TASK_FAILED).empty(); }));
+  ASSERT_TRUE(
+      Eventually([&] { return !Events(handle, enums::EVENT_TYPE_WORKFLOW_TASK_FAILED).empty(); }));
   auto failed = Events(handle, enums::EVENT_TYPE_WORKFLOW_TASK_FAILED)[0]
                     .workflow_task_failed_event_attributes();
   EXPECT_EQ(failed.cause(), enums::WORKFLOW_TASK_FAILED_CAUSE_NON_DETERMINISTIC_ERROR);

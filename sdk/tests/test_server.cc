@@ -53,9 +53,10 @@ TestServer::TestServer(const std::string& extra_flags) {
   dir_ = mkdtemp(tmpl);
   for (int attempt = 0; attempt < 5 && pid_ < 0; ++attempt) {
     port_ = FreePort();
-    std::string command = std::string("exec ") + EON_BINARY + " server start-dev --headless --ip 127.0.0.1 --port " +
-                          std::to_string(port_) + " --db-filename " + dir_ + "/eon.db --log-level warn " +
-                          extra_flags + " > " + dir_ + "/server.log 2>&1";
+    std::string command =
+        std::string("exec ") + EON_BINARY + " server start-dev --headless --ip 127.0.0.1 --port " +
+        std::to_string(port_) + " --db-filename " + dir_ + "/eon.db --log-level warn " +
+        extra_flags + " > " + dir_ + "/server.log 2>&1";
     pid_t pid = fork();
     if (pid == 0) {
       execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));

@@ -365,7 +365,24 @@ async function upsertAndWait(value) {
   await condition(() => false);
 }
 
+// ---------------------------------------------------------------------------
+// interoperability with the C++ SDK (sdk-interop.test.js)
+
+/**
+ * Calls activity `cppDescribe(name, count)`, which a C++ worker runs on `cppTaskQueue`, and
+ * returns its result as it came.
+ */
+async function tsCallsCpp(name, count, cppTaskQueue) {
+  const { cppDescribe } = proxyActivities({
+    taskQueue: cppTaskQueue,
+    startToCloseTimeout: '10s',
+    retry: { initialInterval: '100ms', backoffCoefficient: 2, maximumAttempts: 3 },
+  });
+  return await cppDescribe(name, count);
+}
+
 module.exports = {
+  tsCallsCpp,
   upsertAndWait,
   parentCancelsChild,
   parentWaitsForSleeper,

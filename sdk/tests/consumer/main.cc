@@ -36,7 +36,6 @@ int main() {
   options.address = "127.0.0.1:1";
   options.rpc_timeout = std::chrono::milliseconds(2000);
   auto client = sdk::Client::Connect(options);
-  std::cout << "connect: " << (client.ok() ? std::string("OK") : client.error().ToString())
-            << "\n";
+  std::cout << "connect: " << (client.ok() ? std::string("OK") : client.error().ToString()) << "\n";
   return 0;
 }

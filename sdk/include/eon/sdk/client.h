@@ -32,19 +32,19 @@
 namespace eon::sdk {
 
 struct TlsOptions {
-  std::string server_root_ca_pem;  // empty: the system's roots
-  std::string client_cert_pem;     // for mutual TLS, with client_key_pem
-  std::string client_key_pem;
-  std::string server_name_override;  // the name to check the server certificate against
+  std::string server_root_ca_pem{};  // empty: the system's roots
+  std::string client_cert_pem{};     // for mutual TLS, with client_key_pem
+  std::string client_key_pem{};
+  std::string server_name_override{};  // the name to check the server certificate against
 };
 
 struct ClientOptions {
   std::string address = "localhost:7233";
-  std::string ns = "default";  // the namespace
-  std::string identity;        // default: "<pid>@<hostname>"
-  std::optional<TlsOptions> tls;  // none: plaintext
-  std::string api_key;            // sent as "authorization: Bearer <key>" when set
-  std::shared_ptr<const PayloadCodec> codec;
+  std::string ns = "default";       // the namespace
+  std::string identity{};           // default: "<pid>@<hostname>"
+  std::optional<TlsOptions> tls{};  // none: plaintext
+  std::string api_key{};            // sent as "authorization: Bearer <key>" when set
+  std::shared_ptr<const PayloadCodec> codec{};
   milliseconds rpc_timeout{10'000};  // for calls that are not long polls
 };
 
@@ -157,8 +157,7 @@ class Client {
                                          const Payload& result) const;
   Result<void> fail_activity(const std::string& task_token, const Failure& failure) const;
   Result<void> complete_activity_by_id(const std::string& workflow_id, const std::string& run_id,
-                                       const std::string& activity_id,
-                                       const Payload& result) const;
+                                       const std::string& activity_id, const Payload& result) const;
 
   const DataConverter& converter() const;
   const ClientOptions& options() const;

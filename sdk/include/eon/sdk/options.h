@@ -23,7 +23,7 @@ struct RetryPolicy {
   double backoff_coefficient = 0;
   milliseconds maximum_interval{0};
   int32_t maximum_attempts = 0;  // 0: unlimited; 1: no retries
-  std::vector<std::string> non_retryable_error_types;
+  std::vector<std::string> non_retryable_error_types{};
 
   temporal::api::common::v1::RetryPolicy ToProto() const;
 };
@@ -35,19 +35,19 @@ using SearchAttributes = std::map<std::string, nlohmann::json>;
 using Memo = std::map<std::string, nlohmann::json>;
 
 struct StartWorkflowOptions {
-  std::string id;          // required
-  std::string task_queue;  // required
+  std::string id{};                   // required
+  std::string task_queue{};           // required
   milliseconds execution_timeout{0};  // 0: unlimited
   milliseconds run_timeout{0};        // 0: unlimited
   milliseconds task_timeout{0};       // 0: 10 s
-  std::optional<RetryPolicy> retry_policy;
-  std::string cron_schedule;
+  std::optional<RetryPolicy> retry_policy{};
+  std::string cron_schedule{};
   temporal::api::enums::v1::WorkflowIdReusePolicy id_reuse_policy =
       temporal::api::enums::v1::WORKFLOW_ID_REUSE_POLICY_UNSPECIFIED;
   temporal::api::enums::v1::WorkflowIdConflictPolicy id_conflict_policy =
       temporal::api::enums::v1::WORKFLOW_ID_CONFLICT_POLICY_UNSPECIFIED;
-  Memo memo;
-  SearchAttributes search_attributes;
+  Memo memo{};
+  SearchAttributes search_attributes{};
   milliseconds start_delay{0};
 };
 

@@ -42,8 +42,8 @@ class Registry {
     using Traits = internal::FunctionTraits<F>;
     using R = typename Traits::Return;
     static_assert(internal::IsTask<R>::value, "a workflow function returns eon::sdk::Task<R>");
-    using Args =
-        typename internal::DecayTuple<typename internal::DropFirst<typename Traits::Args>::type>::type;
+    using Args = typename internal::DecayTuple<
+        typename internal::DropFirst<typename Traits::Args>::type>::type;
     workflows_[name] = [fn](WorkflowContext& ctx,
                             const Payloads& input) -> Task<std::optional<Payload>> {
       return internal::RunWorkflow<R>(fn, ctx, internal::DecodeArgs<Args>(ctx.converter(), input));

@@ -28,13 +28,13 @@
 namespace eon::sdk {
 
 struct WorkerOptions {
-  std::string task_queue;  // required
+  std::string task_queue{};  // required
   size_t max_concurrent_workflow_tasks = 8;
   size_t max_concurrent_activities = 8;
   size_t max_cached_workflows = 500;  // 0: no cache and no sticky queue
   milliseconds sticky_schedule_to_start_timeout{10'000};
   milliseconds graceful_shutdown_timeout{5'000};
-  std::string identity;  // default: the client's
+  std::string identity{};  // default: the client's
 };
 
 namespace internal {

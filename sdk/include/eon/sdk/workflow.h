@@ -345,9 +345,9 @@ Task<std::optional<Payload>> RunToPayload(F fn, Args args, DataConverter convert
 }  // namespace internal
 
 enum class ActivityCancellationType {
-  kTryCancel,                 // ask the server to cancel and report canceled at once
-  kWaitCancellationCompleted, // ask, and wait until the activity confirms or completes
-  kAbandon,                   // report canceled at once; do not tell the server
+  kTryCancel,                  // ask the server to cancel and report canceled at once
+  kWaitCancellationCompleted,  // ask, and wait until the activity confirms or completes
+  kAbandon,                    // report canceled at once; do not tell the server
 };
 
 class CancellationScope;
@@ -362,10 +362,10 @@ class CancellationScope;
 // RetryPolicy with a list of error types in a statement before the co_await for the same
 // reason.
 
-#define EON_SDK_OPTION(Self, type, name)   \
-  Self& name(type value) {                 \
-    name##_ = std::move(value);            \
-    return *this;                          \
+#define EON_SDK_OPTION(Self, type, name) \
+  Self& name(type value) {               \
+    name##_ = std::move(value);          \
+    return *this;                        \
   }
 
 class ActivityOptions {
@@ -415,7 +415,7 @@ class LocalActivityOptions {
 class ChildWorkflowOptions {
  public:
   ChildWorkflowOptions() {}
-  EON_SDK_OPTION(ChildWorkflowOptions, std::string, id)  // default: a deterministic UUID
+  EON_SDK_OPTION(ChildWorkflowOptions, std::string, id)          // default: a deterministic UUID
   EON_SDK_OPTION(ChildWorkflowOptions, std::string, task_queue)  // default: the parent's
   EON_SDK_OPTION(ChildWorkflowOptions, milliseconds, execution_timeout)
   EON_SDK_OPTION(ChildWorkflowOptions, milliseconds, run_timeout)
@@ -449,32 +449,32 @@ class ChildWorkflowOptions {
 #undef EON_SDK_OPTION
 
 struct ContinueAsNewOptions {
-  std::string workflow_type;  // default: this workflow's
-  std::string task_queue;     // default: this workflow's
+  std::string workflow_type{};  // default: this workflow's
+  std::string task_queue{};     // default: this workflow's
   milliseconds run_timeout{0};
   milliseconds task_timeout{0};
-  std::optional<Memo> memo;
-  std::optional<SearchAttributes> search_attributes;
+  std::optional<Memo> memo{};
+  std::optional<SearchAttributes> search_attributes{};
 };
 
 struct WorkflowInfo {
-  std::string ns;
-  std::string workflow_id;
-  std::string run_id;
-  std::string workflow_type;
-  std::string task_queue;
-  std::string first_execution_run_id;
-  std::string continued_run_id;  // the run this one continues, if any
-  std::string parent_workflow_id;
-  std::string parent_run_id;
-  std::string cron_schedule;
+  std::string ns{};
+  std::string workflow_id{};
+  std::string run_id{};
+  std::string workflow_type{};
+  std::string task_queue{};
+  std::string first_execution_run_id{};
+  std::string continued_run_id{};  // the run this one continues, if any
+  std::string parent_workflow_id{};
+  std::string parent_run_id{};
+  std::string cron_schedule{};
   int32_t attempt = 1;
-  std::chrono::system_clock::time_point start_time;
+  std::chrono::system_clock::time_point start_time{};
   milliseconds execution_timeout{0};
   milliseconds run_timeout{0};
   milliseconds task_timeout{0};
-  Memo memo;
-  SearchAttributes search_attributes;
+  Memo memo{};
+  SearchAttributes search_attributes{};
 };
 
 // Cancels what runs in it, and every scope made from it. Scopes are made by the context
@@ -534,8 +534,7 @@ class WorkflowContext {
   Future<R> execute_local_activity(const std::string& activity_type,
                                    const LocalActivityOptions& options, const A&... args) {
     auto state = std::make_shared<internal::FutureState<R>>(&scheduler());
-    schedule_local_activity(activity_type, options, converter().EncodeAll(args...),
-                            Decoder(state));
+    schedule_local_activity(activity_type, options, converter().EncodeAll(args...), Decoder(state));
     return Future<R>(state);
   }
 
@@ -580,8 +579,7 @@ class WorkflowContext {
   [[noreturn]] void continue_as_new(const A&... args) {
     continue_as_new_with({}, converter().EncodeAll(args...));
   }
-  [[noreturn]] void continue_as_new_with(const ContinueAsNewOptions& options,
-                                         const Payloads& args);
+  [[noreturn]] void continue_as_new_with(const ContinueAsNewOptions& options, const Payloads& args);
 
   // --- Recorded decisions
   // Runs `fn` once and records its result; on replay returns the recorded result.
@@ -607,16 +605,16 @@ class WorkflowContext {
     using Args = typename internal::DecayTuple<typename Traits::Args>::type;
     using R = typename Traits::Return;
     DataConverter conv = converter();
-    set_signal_handler_raw(
-        name, [handler, conv](const Payloads& payloads) -> std::optional<Task<void>> {
-          auto args = internal::DecodeArgs<Args>(conv, payloads);
-          if constexpr (internal::IsTask<R>::value) {
-            return std::apply(handler, std::move(args));
-          } else {
-            std::apply(handler, std::move(args));
-            return std::nullopt;
-          }
-        });
+    set_signal_handler_raw(name,
+                           [handler, conv](const Payloads& payloads) -> std::optional<Task<void>> {
+                             auto args = internal::DecodeArgs<Args>(conv, payloads);
+                             if constexpr (internal::IsTask<R>::value) {
+                               return std::apply(handler, std::move(args));
+                             } else {
+                               std::apply(handler, std::move(args));
+                               return std::nullopt;
+                             }
+                           });
   }
   template <typename F>
   void set_query_handler(const std::string& name, F handler) {
@@ -624,15 +622,16 @@ class WorkflowContext {
     using Args = typename internal::DecayTuple<typename Traits::Args>::type;
     using R = typename Traits::Return;
     DataConverter conv = converter();
-    set_query_handler_raw(name, [handler, conv](const Payloads& payloads) -> std::optional<Payload> {
-      auto args = internal::DecodeArgs<Args>(conv, payloads);
-      if constexpr (std::is_void_v<R>) {
-        std::apply(handler, std::move(args));
-        return std::nullopt;
-      } else {
-        return conv.Encode(std::apply(handler, std::move(args)));
-      }
-    });
+    set_query_handler_raw(name,
+                          [handler, conv](const Payloads& payloads) -> std::optional<Payload> {
+                            auto args = internal::DecodeArgs<Args>(conv, payloads);
+                            if constexpr (std::is_void_v<R>) {
+                              std::apply(handler, std::move(args));
+                              return std::nullopt;
+                            } else {
+                              return conv.Encode(std::apply(handler, std::move(args)));
+                            }
+                          });
   }
   // The validator (optional) takes the same arguments and throws to reject the update; it must
   // not change state. It does not run on replay.
@@ -678,8 +677,7 @@ class WorkflowContext {
   void schedule_local_activity(const std::string& type, const LocalActivityOptions& options,
                                Payloads args, internal::RawCallback done);
   std::string start_child(const std::string& type, const ChildWorkflowOptions& options,
-                          Payloads args, internal::RawCallback started,
-                          internal::RawCallback done);
+                          Payloads args, internal::RawCallback started, internal::RawCallback done);
   void signal_external(const std::string& workflow_id, const std::string& run_id,
                        const std::string& name, Payloads args, internal::RawCallback done);
   Payload side_effect_payload(const std::function<Payload()>& fn);
