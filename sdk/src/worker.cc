@@ -148,7 +148,10 @@ Result<void> WorkerCore::Start() {
   grpc::ClientContext ctx;
   core_.Prepare(ctx);
   auto status = core_.stub->DescribeNamespace(&ctx, request, &response);
-  if (!status.ok()) return ErrorFromStatus(status);
+  if (!status.ok()) {
+    started_ = false;  // start() may be tried again
+    return ErrorFromStatus(status);
+  }
 
   size_t workflow_threads = std::max<size_t>(options_.max_concurrent_workflow_tasks, 2);
   for (size_t i = 0; i < workflow_threads; ++i) {

@@ -540,6 +540,7 @@ void WorkflowInstance::Drain() {
       auto job = std::move(ready_.front());
       ready_.pop_front();
       job();
+      if (task_failure_) std::rethrow_exception(task_failure_);
     }
     SweepDetached();
     // Conditions are checked once nothing else can run, in the order they were made.
@@ -566,13 +567,18 @@ void WorkflowInstance::ResolveLocalActivities(bool live, const LocalActivityExec
   std::vector<RawOutcome> outcomes(batch.size());
   if (live) {
     if (!executor) throw std::logic_error("no local activity executor");
-    std::vector<std::future<RawOutcome>> running;
-    for (size_t i = 1; i < batch.size(); ++i) {
-      running.push_back(std::async(std::launch::async,
-                                   [&executor, &r = batch[i]->request] { return executor(r); }));
+    // Up to kLocalActivitiesInParallel at a time, on threads of their own.
+    constexpr size_t kLocalActivitiesInParallel = 8;
+    for (size_t first = 0; first < batch.size(); first += kLocalActivitiesInParallel) {
+      size_t last = std::min(batch.size(), first + kLocalActivitiesInParallel);
+      std::vector<std::future<RawOutcome>> running;
+      for (size_t i = first + 1; i < last; ++i) {
+        running.push_back(std::async(std::launch::async,
+                                     [&executor, &r = batch[i]->request] { return executor(r); }));
+      }
+      outcomes[first] = executor(batch[first]->request);
+      for (size_t i = first + 1; i < last; ++i) outcomes[i] = running[i - first - 1].get();
     }
-    if (!batch.empty()) outcomes[0] = executor(batch[0]->request);
-    for (size_t i = 1; i < batch.size(); ++i) outcomes[i] = running[i - 1].get();
   }
   for (size_t i = 0; i < batch.size(); ++i) {
     auto& op = batch[i];
@@ -887,17 +893,8 @@ void WorkflowInstance::ApplyEvent(const hist::HistoryEvent& e) {
     }
     case enums::EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED: {
       const auto& a = e.workflow_execution_signaled_event_attributes();
-      ready_.push_back([this, name = a.signal_name(), input = a.input()] {
-        auto it = signal_handlers_.find(name);
-        if (it == signal_handlers_.end()) {
-          buffered_signals_[name].push_back(input);
-          return;
-        }
-        if (auto task = it->second(input)) {
-          auto sink = std::make_shared<FutureState<void>>(this);
-          StartDetached(Drive(std::move(*task), sink));
-        }
-      });
+      ready_.push_back(
+          [this, name = a.signal_name(), input = a.input()] { InvokeSignal(name, input); });
       break;
     }
     case enums::EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED:
@@ -1315,14 +1312,42 @@ void WorkflowInstance::SetSignalHandler(const std::string& name, SignalFn fn) {
   auto inputs = std::move(buffered->second);
   buffered_signals_.erase(buffered);
   for (auto& input : inputs) {
-    ready_.push_back([this, name, input = std::move(input)] {
-      auto it = signal_handlers_.find(name);
-      if (it == signal_handlers_.end()) return;
-      if (auto task = it->second(input)) {
-        auto sink = std::make_shared<FutureState<void>>(this);
-        StartDetached(Drive(std::move(*task), sink));
-      }
-    });
+    ready_.push_back([this, name, input = std::move(input)] { InvokeSignal(name, input); });
+  }
+}
+
+void WorkflowInstance::InvokeSignal(const std::string& name, const Payloads& input) {
+  auto it = signal_handlers_.find(name);
+  if (it == signal_handlers_.end()) {
+    buffered_signals_[name].push_back(input);  // delivered once a handler is set
+    return;
+  }
+  std::optional<Task<void>> task;
+  try {
+    task = it->second(input);
+  } catch (...) {
+    return HandlerFailed(std::current_exception());
+  }
+  if (task) StartDetached(WatchHandler(std::move(*task)));
+}
+
+DetachedTask WorkflowInstance::WatchHandler(Task<void> task) {
+  try {
+    co_await std::move(task);
+  } catch (...) {
+    HandlerFailed(std::current_exception());
+  }
+}
+
+void WorkflowInstance::HandlerFailed(std::exception_ptr error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const ContinueAsNewRequest&) {
+    root_->Fail(error);
+  } catch (const TemporalFailure&) {
+    root_->Fail(error);
+  } catch (...) {
+    if (!task_failure_) task_failure_ = error;
   }
 }
 

@@ -174,6 +174,11 @@ class WorkflowInstance : public Scheduler {
   void CheckNotInQuery(const char* what) const;
   Payloads EncodeMemo(const Memo& memo) const;
   void SweepDetached();
+  void InvokeSignal(const std::string& name, const Payloads& input);
+  DetachedTask WatchHandler(Task<void> task);
+  // A signal handler's failure is the workflow's: a Temporal failure or continue-as-new ends
+  // the run; anything else fails the workflow task.
+  void HandlerFailed(std::exception_ptr error);
 
   const WorkflowFn& fn_;
   DataConverter converter_;
@@ -190,6 +195,7 @@ class WorkflowInstance : public Scheduler {
   bool started_ = false;
   Payloads input_;
   bool completion_issued_ = false;
+  std::exception_ptr task_failure_;  // set by a handler's bug; fails the task
   bool cancel_requested_ = false;
   std::shared_ptr<CancellationScope> root_scope_;
 

@@ -632,6 +632,35 @@ TEST_F(SdkTest, ChildCancellationAndSignalsAndCancelsToOtherWorkflows) {
   EXPECT_TRUE(victim_result.error().failure->has_canceled_failure_info());
 }
 
+// Handlers can end the run: continue-as-new or a failure thrown from a signal handler.
+Task<int> Restartable(WorkflowContext& ctx, int generation) {
+  if (generation > 0) co_return generation;
+  ctx.set_signal_handler("restart", [&ctx](int next) { ctx.continue_as_new(next); });
+  ctx.set_signal_handler("fail", [&ctx](std::string why) -> Task<void> {
+    co_await ctx.sleep(1ms);
+    throw ApplicationError(why, "Refused");
+  });
+  co_await ctx.wait_condition([] { return false; });
+  co_return -1;
+}
+
+TEST_F(SdkTest, SignalHandlersCanContinueAsNewOrFailTheWorkflow) {
+  StartWorker([](Worker& w) { w.register_workflow("Restartable", Restartable); });
+  auto restarted = client_->start_workflow("Restartable", Start("restartable"), 0).value();
+  ASSERT_TRUE(restarted.signal("restart", 7).ok());
+  auto generation = restarted.result<int>();
+  ASSERT_TRUE(generation.ok()) << generation.error().ToString();
+  EXPECT_EQ(generation.value(), 7);
+
+  auto failing = client_->start_workflow("Restartable", Start("failing"), 0).value();
+  ASSERT_TRUE(failing.signal("fail", std::string("no more")).ok());
+  auto failed = failing.result<int>();
+  ASSERT_FALSE(failed.ok());
+  ASSERT_TRUE(failed.error().failure.has_value());
+  EXPECT_EQ(failed.error().failure->message(), "no more");
+  EXPECT_EQ(failed.error().failure->application_failure_info().type(), "Refused");
+}
+
 Task<int> Countdown(WorkflowContext& ctx, int n, int steps) {
   if (n > 0) ctx.continue_as_new(n - 1, steps + 1);
   co_return steps;
