@@ -95,8 +95,11 @@ class WorkerCore {
 
   void HandleWorkflowTask(wfs::PollWorkflowTaskQueueResponse& task);
   void HandleLegacyQuery(const wfs::PollWorkflowTaskQueueResponse& task);
+  // Appends the history's events from `page_token` on (all pages), up to `up_to_event_id` (0:
+  // all). False when a page cannot be read.
   bool FetchHistory(const temporal::api::common::v1::WorkflowExecution& execution,
-                    int64_t up_to_event_id, std::vector<hist::HistoryEvent>* events);
+                    std::string page_token, int64_t up_to_event_id,
+                    std::vector<hist::HistoryEvent>* events);
   void FailWorkflowTask(const wfs::PollWorkflowTaskQueueResponse& task,
                         enums::WorkflowTaskFailedCause cause, const Failure& failure);
   RawOutcome RunLocalActivity(const LocalActivityRequest& request, const WorkflowInfo& info);
@@ -309,14 +312,13 @@ void WorkerCore::CacheTrim() {
 }
 
 bool WorkerCore::FetchHistory(const temporal::api::common::v1::WorkflowExecution& execution,
-                              int64_t up_to_event_id, std::vector<hist::HistoryEvent>* events) {
-  events->clear();
-  std::string token;
+                              std::string page_token, int64_t up_to_event_id,
+                              std::vector<hist::HistoryEvent>* events) {
   do {
     wfs::GetWorkflowExecutionHistoryRequest request;
     request.set_namespace_(core_.options.ns);
     *request.mutable_execution() = execution;
-    request.set_next_page_token(token);
+    request.set_next_page_token(page_token);
     wfs::GetWorkflowExecutionHistoryResponse response;
     grpc::ClientContext ctx;
     core_.Prepare(ctx, milliseconds(30'000));
@@ -326,8 +328,8 @@ bool WorkerCore::FetchHistory(const temporal::api::common::v1::WorkflowExecution
       if (up_to_event_id > 0 && e.event_id() > up_to_event_id) return true;
       events->push_back(e);
     }
-    token = response.next_page_token();
-  } while (!token.empty());
+    page_token = response.next_page_token();
+  } while (!page_token.empty());
   return true;
 }
 
@@ -355,18 +357,10 @@ void WorkerCore::HandleWorkflowTask(wfs::PollWorkflowTaskQueueResponse& task) {
   const auto& execution = task.workflow_execution();
   std::vector<hist::HistoryEvent> events(task.history().events().begin(),
                                          task.history().events().end());
-  std::string token = task.next_page_token();
-  while (!token.empty()) {
-    wfs::GetWorkflowExecutionHistoryRequest request;
-    request.set_namespace_(core_.options.ns);
-    *request.mutable_execution() = execution;
-    request.set_next_page_token(token);
-    wfs::GetWorkflowExecutionHistoryResponse response;
-    grpc::ClientContext ctx;
-    core_.Prepare(ctx, milliseconds(30'000));
-    if (!core_.stub->GetWorkflowExecutionHistory(&ctx, request, &response).ok()) return;
-    for (const auto& e : response.history().events()) events.push_back(e);
-    token = response.next_page_token();
+  // A long history comes in pages; the rest is fetched here.
+  if (!task.next_page_token().empty() &&
+      !FetchHistory(execution, task.next_page_token(), 0, &events)) {
+    return;  // the task times out and is retried
   }
 
   auto entry = CacheGet(execution.run_id(), execution.workflow_id());
@@ -378,7 +372,8 @@ void WorkerCore::HandleWorkflowTask(wfs::PollWorkflowTaskQueueResponse& task) {
     entry->instance.reset();  // the cache missed some events: rebuild from the full history
   }
   if (!entry->instance && !full) {
-    if (!FetchHistory(execution, task.started_event_id(), &events)) {
+    events.clear();
+    if (!FetchHistory(execution, "", task.started_event_id(), &events)) {
       entry_lock.unlock();
       CacheEvict(execution.run_id());
       return;
@@ -513,7 +508,7 @@ void WorkerCore::HandleLegacyQuery(const wfs::PollWorkflowTaskQueueResponse& tas
       request.set_completed_type(enums::QUERY_RESULT_TYPE_FAILED);
       request.set_error_message("workflow type " + task.workflow_type().name() +
                                 " is not registered on this worker");
-    } else if (!FetchHistory(execution, 0, &events)) {
+    } else if (!FetchHistory(execution, "", 0, &events)) {
       request.set_completed_type(enums::QUERY_RESULT_TYPE_FAILED);
       request.set_error_message("could not read the workflow's history");
     } else {

@@ -10,6 +10,7 @@
 #include "temporal/api/enums/v1/command_type.pb.h"
 #include "temporal/api/enums/v1/event_type.pb.h"
 #include "temporal/api/update/v1/message.pb.h"
+#include "uuid.h"
 
 namespace eon::sdk::internal {
 
@@ -379,15 +380,8 @@ void WorkflowInstance::SweepDetached() {
 }
 
 std::string WorkflowInstance::Uuid() {
-  uint64_t a = rng_(), b = rng_();
-  a = (a & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
-  b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
-  char out[37];
-  std::snprintf(out, sizeof out, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(a >> 32),
-                static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0xffff),
-                static_cast<unsigned>(b >> 48),
-                static_cast<unsigned long long>(b & 0xffffffffffffULL));
-  return out;
+  uint64_t high = rng_();
+  return FormatUuid(high, rng_());
 }
 
 void WorkflowInstance::CheckNotInQuery(const char* what) const {
