@@ -261,7 +261,8 @@ Result<WorkflowHandle> Client::start_workflow_payloads(const std::string& workfl
   wfs::StartWorkflowExecutionResponse response;
   grpc::Status status = Call(*core_, &Stub::StartWorkflowExecution, request, &response);
   if (!status.ok()) return internal::ErrorFromStatus(status);
-  return WorkflowHandle(core_, options.id, response.run_id(), FirstRunId(response));
+  return WorkflowHandle(core_, options.id, response.run_id(), FirstRunId(response),
+                        /*pinned=*/false);
 }
 
 Result<WorkflowHandle> Client::signal_with_start_payloads(const std::string& workflow_type,
@@ -284,12 +285,13 @@ Result<WorkflowHandle> Client::signal_with_start_payloads(const std::string& wor
   wfs::SignalWithStartWorkflowExecutionResponse response;
   grpc::Status status = Call(*core_, &Stub::SignalWithStartWorkflowExecution, request, &response);
   if (!status.ok()) return internal::ErrorFromStatus(status);
-  return WorkflowHandle(core_, options.id, response.run_id(), FirstRunId(response));
+  return WorkflowHandle(core_, options.id, response.run_id(), FirstRunId(response),
+                        /*pinned=*/false);
 }
 
 WorkflowHandle Client::get_handle(const std::string& workflow_id, const std::string& run_id) const {
   // The chain's first run is unknown here, so calls carry no first-run constraint.
-  return WorkflowHandle(core_, workflow_id, run_id, "");
+  return WorkflowHandle(core_, workflow_id, run_id, "", /*pinned=*/!run_id.empty());
 }
 
 Result<std::vector<WorkflowExecutionInfo>> Client::list_workflows(const std::string& query,
@@ -447,7 +449,7 @@ Result<void> WorkflowHandle::signal_payloads(const std::string& name, const Payl
   wfs::SignalWorkflowExecutionRequest request;
   request.set_namespace_(core_->options.ns);
   request.mutable_workflow_execution()->set_workflow_id(workflow_id_);
-  request.mutable_workflow_execution()->set_run_id(run_id_);
+  request.mutable_workflow_execution()->set_run_id(target_run_id());
   request.set_signal_name(name);
   *request.mutable_input() = args;
   request.set_identity(core_->identity);
@@ -463,7 +465,7 @@ Result<std::optional<Payload>> WorkflowHandle::query_payloads(const std::string&
   wfs::QueryWorkflowRequest request;
   request.set_namespace_(core_->options.ns);
   request.mutable_execution()->set_workflow_id(workflow_id_);
-  request.mutable_execution()->set_run_id(run_id_);
+  request.mutable_execution()->set_run_id(target_run_id());
   request.mutable_query()->set_query_type(name);
   *request.mutable_query()->mutable_query_args() = args;
   wfs::QueryWorkflowResponse response;
@@ -483,7 +485,7 @@ Result<std::optional<Payload>> WorkflowHandle::update_payloads(const std::string
   wfs::UpdateWorkflowExecutionRequest request;
   request.set_namespace_(core_->options.ns);
   request.mutable_workflow_execution()->set_workflow_id(workflow_id_);
-  request.mutable_workflow_execution()->set_run_id(run_id_);
+  request.mutable_workflow_execution()->set_run_id(target_run_id());
   request.set_first_execution_run_id(first_run_id_);
   request.mutable_wait_policy()->set_lifecycle_stage(
       enums::UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_COMPLETED);
@@ -550,7 +552,7 @@ Result<void> WorkflowHandle::cancel(const std::string& reason) const {
   wfs::RequestCancelWorkflowExecutionRequest request;
   request.set_namespace_(core_->options.ns);
   request.mutable_workflow_execution()->set_workflow_id(workflow_id_);
-  request.mutable_workflow_execution()->set_run_id(run_id_);
+  request.mutable_workflow_execution()->set_run_id(target_run_id());
   request.set_identity(core_->identity);
   request.set_request_id(internal::NewUuid());
   request.set_first_execution_run_id(first_run_id_);
@@ -565,7 +567,7 @@ Result<void> WorkflowHandle::terminate(const std::string& reason) const {
   wfs::TerminateWorkflowExecutionRequest request;
   request.set_namespace_(core_->options.ns);
   request.mutable_workflow_execution()->set_workflow_id(workflow_id_);
-  request.mutable_workflow_execution()->set_run_id(run_id_);
+  request.mutable_workflow_execution()->set_run_id(target_run_id());
   request.set_reason(reason);
   request.set_identity(core_->identity);
   request.set_first_execution_run_id(first_run_id_);
@@ -579,7 +581,7 @@ Result<WorkflowDescription> WorkflowHandle::describe() const {
   wfs::DescribeWorkflowExecutionRequest request;
   request.set_namespace_(core_->options.ns);
   request.mutable_execution()->set_workflow_id(workflow_id_);
-  request.mutable_execution()->set_run_id(run_id_);
+  request.mutable_execution()->set_run_id(target_run_id());
   WorkflowDescription response;
   grpc::Status status = Call(*core_, &Stub::DescribeWorkflowExecution, request, &response);
   if (!status.ok()) return internal::ErrorFromStatus(status);
@@ -590,7 +592,7 @@ Result<History> WorkflowHandle::fetch_history() const {
   wfs::GetWorkflowExecutionHistoryRequest request;
   request.set_namespace_(core_->options.ns);
   request.mutable_execution()->set_workflow_id(workflow_id_);
-  request.mutable_execution()->set_run_id(run_id_);
+  request.mutable_execution()->set_run_id(target_run_id());
   request.set_history_event_filter_type(enums::HISTORY_EVENT_FILTER_TYPE_ALL_EVENT);
   request.set_skip_archival(true);
   History history;

@@ -672,7 +672,11 @@ TEST_F(SdkTest, ContinueAsNewIsFollowedByResult) {
   auto result = handle.result<int>();
   ASSERT_TRUE(result.ok()) << result.error().ToString();
   EXPECT_EQ(result.value(), 3);
-  EXPECT_EQ(Events(handle, enums::EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW).size(), 1u);
+  // The handle follows the chain; a handle pinned to the first run sees where it continued.
+  auto first = client_->get_handle("countdown", handle.run_id());
+  EXPECT_EQ(Events(first, enums::EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW).size(), 1u);
+  EXPECT_EQ(Events(handle, enums::EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW).size(), 0u);
+  EXPECT_NE(handle.describe()->workflow_execution_info().execution().run_id(), handle.run_id());
 }
 
 std::atomic<int> cleanup_calls{0};

@@ -59,7 +59,10 @@ struct ClientCore;
 class WorkflowHandle {
  public:
   const std::string& workflow_id() const { return workflow_id_; }
-  // The run this handle was created for (empty: whichever run is current at each call).
+  // The run this handle was created for. Calls on a handle from start_workflow go to the
+  // workflow's current run (so they follow continue-as-new, as the other SDKs' handles do);
+  // calls on one from get_handle(id, run_id) go to that run; result() starts at run_id() and
+  // follows the chain from there.
   const std::string& run_id() const { return run_id_; }
 
   // Waits for the workflow to close and returns its result, following continue-as-new, retry
@@ -98,17 +101,21 @@ class WorkflowHandle {
  private:
   friend class Client;
   WorkflowHandle(std::shared_ptr<internal::ClientCore> core, std::string workflow_id,
-                 std::string run_id, std::string first_run_id)
+                 std::string run_id, std::string first_run_id, bool pinned)
       : core_(std::move(core)),
         workflow_id_(std::move(workflow_id)),
         run_id_(std::move(run_id)),
-        first_run_id_(std::move(first_run_id)) {}
+        first_run_id_(std::move(first_run_id)),
+        pinned_(pinned) {}
+  // The run id calls name: this run when pinned, else "" (the current run).
+  std::string target_run_id() const { return pinned_ ? run_id_ : ""; }
 
   // Shared: the client and all its handles use one connection.
   std::shared_ptr<internal::ClientCore> core_;
   std::string workflow_id_;
   std::string run_id_;
   std::string first_run_id_;
+  bool pinned_ = false;
 };
 
 class Client {
