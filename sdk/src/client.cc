@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <thread>
 
 #include "client_core.h"
 #include "uuid.h"
@@ -61,10 +62,34 @@ grpc::Status Call(const internal::ClientCore& core,
   return (core.stub.get()->*method)(&ctx, request, response);
 }
 
-// A long poll that ran into our own deadline: nothing happened yet, ask again.
-bool StillWaiting(const grpc::Status& status) {
-  return status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
-}
+// How long a waiting call keeps retrying while the server cannot be reached (a restart).
+constexpr milliseconds kUnavailableBudget{60'000};
+
+// Decides whether a waiting call (a long poll for a result or an update outcome) asks again:
+// when it ran into its own deadline (nothing happened yet), or when the server was unavailable,
+// with a growing pause, for up to kUnavailableBudget in a row. These calls only wait, so asking
+// again is safe (an update is deduplicated by its id).
+class WaitRetry {
+ public:
+  bool Again(const grpc::Status& status) {
+    if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) return true;
+    if (status.error_code() != grpc::StatusCode::UNAVAILABLE) return false;
+    auto now = std::chrono::steady_clock::now();
+    if (!unavailable_since_) unavailable_since_ = now;
+    if (now - *unavailable_since_ > kUnavailableBudget) return false;
+    std::this_thread::sleep_for(pause_);
+    pause_ = std::min(pause_ * 2, milliseconds(2'000));
+    return true;
+  }
+  void Reached() {
+    unavailable_since_.reset();
+    pause_ = milliseconds(100);
+  }
+
+ private:
+  std::optional<std::chrono::steady_clock::time_point> unavailable_since_;
+  milliseconds pause_{100};
+};
 
 std::optional<Error> ValidateStart(const std::string& workflow_type,
                                    const StartWorkflowOptions& options) {
@@ -159,12 +184,14 @@ Result<history::HistoryEvent> AwaitCloseEvent(const internal::ClientCore& core,
   request.set_wait_new_event(true);
   request.set_history_event_filter_type(enums::HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT);
   request.set_skip_archival(true);
+  WaitRetry retry;
   for (;;) {
     wfs::GetWorkflowExecutionHistoryResponse response;
     grpc::Status status =
         Call(core, &Stub::GetWorkflowExecutionHistory, request, &response, kLongPollTimeout);
-    if (StillWaiting(status)) continue;
+    if (!status.ok() && retry.Again(status)) continue;
     if (!status.ok()) return internal::ErrorFromStatus(status);
+    retry.Reached();
     for (const history::HistoryEvent& event : response.history().events()) {
       if (IsCloseEvent(event)) return event;
     }
@@ -498,12 +525,14 @@ Result<std::optional<Payload>> WorkflowHandle::update_payloads(const std::string
 
   // Until a worker accepts the update, the server only admits it: send it again.
   wfs::UpdateWorkflowExecutionResponse response;
+  WaitRetry retry;
   for (;;) {
     response.Clear();
     grpc::Status status =
         Call(*core_, &Stub::UpdateWorkflowExecution, request, &response, kLongPollTimeout);
-    if (StillWaiting(status)) continue;
+    if (!status.ok() && retry.Again(status)) continue;
     if (!status.ok()) return internal::ErrorFromStatus(status);
+    retry.Reached();
     if (HasOutcome(response.outcome()) ||
         response.stage() >= enums::UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ACCEPTED) {
       break;
@@ -528,8 +557,9 @@ Result<std::optional<Payload>> WorkflowHandle::update_payloads(const std::string
       wfs::PollWorkflowExecutionUpdateResponse polled;
       grpc::Status status =
           Call(*core_, &Stub::PollWorkflowExecutionUpdate, poll, &polled, kLongPollTimeout);
-      if (StillWaiting(status)) continue;
+      if (!status.ok() && retry.Again(status)) continue;
       if (!status.ok()) return internal::ErrorFromStatus(status);
+      retry.Reached();
       if (HasOutcome(polled.outcome())) {
         outcome = polled.outcome();
         break;

@@ -16,6 +16,7 @@
 
 #include <csignal>
 #include <cstdint>
+#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -69,10 +70,20 @@ Task<Description> CppDescribeWorkflow(WorkflowContext& ctx, std::string name, in
   co_return co_await ctx.execute_activity<Description>("cppDescribe", options, name, count);
 }
 
+// Sleeps on a durable timer first, so a test can kill this process in the middle and let
+// another worker process finish the run from its history.
+Task<Description> CppSleepThenDescribe(WorkflowContext& ctx, std::string name, int64_t count,
+                                       int64_t sleep_ms) {
+  co_await ctx.sleep(milliseconds(sleep_ms));
+  const ActivityOptions options = DescribeOptions("");
+  co_return co_await ctx.execute_activity<Description>("cppDescribe", options, name, count);
+}
+
 struct Flags {
   std::string address;
   std::string task_queue;
   std::string ts_task_queue;
+  int64_t sticky_timeout_ms = 10'000;
 };
 
 // Returns an error message, or "" when the flags are fine.
@@ -87,12 +98,16 @@ std::string ParseFlags(int argc, char** argv, Flags* flags) {
       flags->task_queue = value;
     } else if (flag == "--ts-task-queue") {
       flags->ts_task_queue = value;
+    } else if (flag == "--sticky-timeout-ms") {
+      flags->sticky_timeout_ms = std::atoll(value.c_str());
+      if (flags->sticky_timeout_ms <= 0) return "bad value for --sticky-timeout-ms: " + value;
     } else {
       return "unknown flag " + flag;
     }
   }
   if (flags->address.empty() || flags->task_queue.empty()) {
-    return "usage: eon_sdk_interop_worker --address A --task-queue Q [--ts-task-queue T]";
+    return "usage: eon_sdk_interop_worker --address A --task-queue Q [--ts-task-queue T] "
+           "[--sticky-timeout-ms N]";
   }
   if (flags->ts_task_queue.empty()) flags->ts_task_queue = flags->task_queue + "-ts";
   return "";
@@ -124,9 +139,11 @@ int main(int argc, char** argv) {
   }
   WorkerOptions worker_options;
   worker_options.task_queue = flags.task_queue;
+  worker_options.sticky_schedule_to_start_timeout = milliseconds(flags.sticky_timeout_ms);
   Worker worker(client.value(), worker_options);
   worker.register_activity("cppDescribe", CppDescribe);
   worker.register_workflow("cppDescribeWorkflow", CppDescribeWorkflow);
+  worker.register_workflow("cppSleepThenDescribe", CppSleepThenDescribe);
   worker.register_workflow(
       "cppCallsTs",
       [ts_task_queue = flags.ts_task_queue](WorkflowContext& ctx, std::string name, int64_t count) {

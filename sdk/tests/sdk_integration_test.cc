@@ -9,6 +9,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <fstream>
+#include <future>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -1022,6 +1023,32 @@ TEST_F(SdkTest, UnregisteredWorkflowTypeFailsTheTaskWithAClearMessage) {
                     .workflow_task_failed_event_attributes();
   EXPECT_NE(failed.failure().message().find("Unknown is not registered"), std::string::npos)
       << failed.failure().message();
+}
+
+Task<std::string> SleepThenGreet(WorkflowContext& ctx, std::string name) {
+  co_await ctx.sleep(1s);
+  co_return co_await ctx.execute_activity<std::string>(
+      "Compose", ActivityOptions().start_to_close(10s), std::string("Hello again"), name);
+}
+
+TEST_F(SdkTest, WorkerRidesOutAServerCrash) {
+  StartWorker([](Worker& w) {
+    w.register_workflow("SleepThenGreet", SleepThenGreet);
+    w.register_activity("Compose", Compose);
+  });
+  auto handle =
+      client_->start_workflow("SleepThenGreet", Start("crash"), std::string("Ada")).value();
+  ASSERT_TRUE(
+      Eventually([&] { return Events(handle, enums::EVENT_TYPE_TIMER_STARTED).size() == 1; }));
+  // The caller is already waiting for the result when the server dies.
+  auto waiting = std::async(std::launch::async, [&] { return handle.result<std::string>(); });
+  std::this_thread::sleep_for(100ms);
+  server_->CrashAndRestart();  // kill -9 while the timer runs; same port and database
+  // The same client and worker reconnect on their own.
+  auto result = waiting.get();
+  ASSERT_TRUE(result.ok()) << result.error().ToString();
+  EXPECT_EQ(result.value(), "Hello again, Ada!");
+  EXPECT_EQ(Events(handle, enums::EVENT_TYPE_ACTIVITY_TASK_SCHEDULED).size(), 1u);
 }
 
 // --- versioning, nondeterminism, the replayer ------------------------------------------------

@@ -48,30 +48,12 @@ bool CanConnect(int port) {
 
 }  // namespace
 
-TestServer::TestServer(const std::string& extra_flags) {
+TestServer::TestServer(const std::string& extra_flags) : extra_flags_(extra_flags) {
   char tmpl[] = "/tmp/eon-sdk-test-XXXXXX";
   dir_ = mkdtemp(tmpl);
   for (int attempt = 0; attempt < 5 && pid_ < 0; ++attempt) {
     port_ = FreePort();
-    std::string command =
-        std::string("exec ") + EON_BINARY + " server start-dev --headless --ip 127.0.0.1 --port " +
-        std::to_string(port_) + " --db-filename " + dir_ + "/eon.db --log-level warn " +
-        extra_flags + " > " + dir_ + "/server.log 2>&1";
-    pid_t pid = fork();
-    if (pid == 0) {
-      execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (CanConnect(port_)) {
-        pid_ = pid;
-        break;
-      }
-      int status = 0;
-      if (waitpid(pid, &status, WNOHANG) == pid) break;  // exited: port taken? try another
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
+    Launch(extra_flags_);
   }
   if (pid_ < 0) {
     std::ifstream log(dir_ + "/server.log");
@@ -79,6 +61,45 @@ TestServer::TestServer(const std::string& extra_flags) {
     std::abort();
   }
   address_ = "127.0.0.1:" + std::to_string(port_);
+}
+
+bool TestServer::Launch(const std::string& extra_flags) {
+  std::string command =
+      std::string("exec ") + EON_BINARY + " server start-dev --headless --ip 127.0.0.1 --port " +
+      std::to_string(port_) + " --db-filename " + dir_ + "/eon.db --log-level warn " + extra_flags +
+      " >> " + dir_ + "/server.log 2>&1";
+  pid_t pid = fork();
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (CanConnect(port_)) {
+      pid_ = pid;
+      return true;
+    }
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) == pid) return false;  // exited: the port was taken?
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  return false;
+}
+
+void TestServer::CrashAndRestart() {
+  kill(pid_, SIGKILL);
+  waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+  for (int attempt = 0; attempt < 50 && pid_ < 0; ++attempt) {
+    if (!Launch(extra_flags_)) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (pid_ < 0) {
+    std::ifstream log(dir_ + "/server.log");
+    std::cerr << "eon server did not restart:\n" << log.rdbuf() << "\n";
+    std::abort();
+  }
 }
 
 TestServer::~TestServer() {

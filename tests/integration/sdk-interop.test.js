@@ -39,13 +39,14 @@ const activities = {
  * Starts the C++ interop worker and resolves once it printed "ready". Returns
  * { child, output(), stop() }; stop() sends SIGTERM and requires exit code 0.
  */
-async function startCppWorker({ address, taskQueue, tsTaskQueue }) {
+async function startCppWorker({ address, taskQueue, tsTaskQueue, stickyTimeoutMs }) {
   try {
     fs.accessSync(INTEROP_WORKER, fs.constants.X_OK);
   } catch {
     throw new Error(`C++ interop worker not found at ${INTEROP_WORKER}; build eon_sdk_interop_worker or set EON_SDK_INTEROP_WORKER`);
   }
   const args = ['--address', address, '--task-queue', taskQueue, '--ts-task-queue', tsTaskQueue];
+  if (stickyTimeoutMs) args.push('--sticky-timeout-ms', String(stickyTimeoutMs));
   const child = spawn(INTEROP_WORKER, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   let sawReady;
@@ -151,3 +152,49 @@ describe('C++ SDK <-> TypeScript SDK', () => {
     assert.deepEqual(tsToCpp, expected);
   });
 });
+
+describe('a C++ worker process killed in the middle of a workflow', () => {
+  const env = { taskQueue: uniqueId('cpp-crash') };
+  const scope = new Scope();
+  before(async () => {
+    env.server = scope.track(await EonServer.start());
+    ({ client: env.client } = scope.track(await connectClient(env.server)));
+  }, { timeout: 60_000 });
+  after(() => scope.close(), { timeout: 60_000 });
+
+  eonTest('another worker process finishes it from the history', async () => {
+    // A short sticky timeout: the dead worker's sticky queue hands the next task back quickly.
+    const workerArgs = { address: env.server.address, taskQueue: env.taskQueue, tsTaskQueue: 'unused', stickyTimeoutMs: 500 };
+    const first = await startCppWorker(workerArgs);
+    const workflowId = uniqueId('sleepy');
+    const handle = await env.client.workflow.start('cppSleepThenDescribe', {
+      taskQueue: env.taskQueue,
+      workflowId,
+      args: ['Hopper', 4, 1500],
+    });
+    const types = async () =>
+      (await handle.fetchHistory()).events.map((e) => temporalEventType(e.eventType));
+    // Wait until the first worker started the timer, then kill it without warning.
+    for (let i = 0; i < 200 && !(await types()).includes('TIMER_STARTED'); i++) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    assert.ok((await types()).includes('TIMER_STARTED'), 'the first worker did not start the timer');
+    first.child.kill('SIGKILL');
+    await new Promise((resolve) => first.child.once('close', resolve));
+
+    const second = await startCppWorker(workerArgs);
+    scope.add(() => second.stop());
+    const result = await withTimeout(handle.result(), 30_000, 'the workflow after the worker crash');
+    assert.deepEqual(result, describeName('Hopper', 4));
+    const events = await types();
+    assert.equal(events.filter((t) => t === 'TIMER_STARTED').length, 1, events.join(' '));
+    assert.equal(events.filter((t) => t === 'ACTIVITY_TASK_SCHEDULED').length, 1, events.join(' '));
+  });
+});
+
+/** EVENT_TYPE_TIMER_STARTED (enum number or name, as the SDK returns it) -> TIMER_STARTED. */
+function temporalEventType(eventType) {
+  const { temporal } = require('@temporalio/proto');
+  const name = typeof eventType === 'number' ? temporal.api.enums.v1.EventType[eventType] : String(eventType);
+  return name.replace(/^EVENT_TYPE_/, '');
+}
