@@ -129,6 +129,11 @@ Failure ExceptionToFailure(std::exception_ptr error) {
     std::rethrow_exception(std::move(error));
   } catch (const TemporalFailure& e) {
     return e.failure();
+  } catch (const PayloadError& e) {
+    // Input that cannot be decoded will not decode on a retry either.
+    Failure failure = ApplicationFailure(e.what(), "PayloadError");
+    failure.mutable_application_failure_info()->set_non_retryable(true);
+    return failure;
   } catch (const std::exception& e) {
     return ApplicationFailure(e.what(), "std::exception");
   } catch (...) {

@@ -67,6 +67,11 @@ class WorkerCore {
   WorkerCore(Client client, WorkerOptions options)
       : client_(std::move(client)), core_(*client_.core()), options_(std::move(options)) {
     if (options_.identity.empty()) options_.identity = core_.identity;
+    if (!options_.log) {
+      options_.log = [](const std::string& line) {
+        std::fprintf(stderr, "eon worker: %s\n", line.c_str());
+      };
+    }
     sticky_queue_ = options_.identity + "-sticky-" + NewUuid();
   }
   ~WorkerCore() { Shutdown(); }
@@ -335,9 +340,8 @@ bool WorkerCore::FetchHistory(const temporal::api::common::v1::WorkflowExecution
 
 void WorkerCore::FailWorkflowTask(const wfs::PollWorkflowTaskQueueResponse& task,
                                   enums::WorkflowTaskFailedCause cause, const Failure& failure) {
-  std::fprintf(stderr, "eon worker: workflow task of %s (%s) failed: %s\n",
-               task.workflow_execution().workflow_id().c_str(), task.workflow_type().name().c_str(),
-               failure.message().c_str());
+  options_.log("workflow task of " + task.workflow_execution().workflow_id() + " (" +
+               task.workflow_type().name() + ") failed: " + failure.message());
   // Only the first attempt is reported; later attempts time out instead of failing in a loop
   // (as Temporal's SDKs do).
   if (task.attempt() > 1) return;
@@ -456,8 +460,8 @@ void WorkerCore::HandleWorkflowTask(wfs::PollWorkflowTaskQueueResponse& task) {
   core_.Prepare(ctx);
   auto status = core_.stub->RespondWorkflowTaskCompleted(&ctx, request, &response);
   if (!status.ok()) {
-    std::fprintf(stderr, "eon worker: completing the workflow task of %s failed: %s\n",
-                 execution.workflow_id().c_str(), status.error_message().c_str());
+    options_.log("completing the workflow task of " + execution.workflow_id() +
+                 " failed: " + status.error_message());
   }
   if (!status.ok() || !keep) {
     entry->instance.reset();
@@ -717,9 +721,8 @@ void WorkerCore::HandleActivityTask(const wfs::PollActivityTaskQueueResponse& ta
     }
   }
   if (!status.ok() && status.error_code() != grpc::StatusCode::NOT_FOUND) {
-    std::fprintf(stderr, "eon worker: reporting activity %s (%s) failed: %s\n",
-                 info.activity_id.c_str(), info.activity_type.c_str(),
-                 status.error_message().c_str());
+    options_.log("reporting activity " + info.activity_id + " (" + info.activity_type +
+                 ") failed: " + status.error_message());
   }
   {
     std::lock_guard lock(activities_mu_);

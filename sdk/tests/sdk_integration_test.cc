@@ -1051,6 +1051,64 @@ TEST_F(SdkTest, WorkerRidesOutAServerCrash) {
   EXPECT_EQ(Events(handle, enums::EVENT_TYPE_ACTIVITY_TASK_SCHEDULED).size(), 1u);
 }
 
+int Double(int x) { return 2 * x; }
+Task<int> CallsDoubleWithText(WorkflowContext& ctx) {
+  RetryPolicy retry;
+  retry.initial_interval = 10ms;
+  co_return co_await ctx.execute_activity<int>(
+      "Double", ActivityOptions().start_to_close(5s).retry(retry), std::string("not a number"));
+}
+
+TEST_F(SdkTest, ArgumentsThatDoNotDecodeGiveClearErrors) {
+  auto logged = std::make_shared<std::pair<std::mutex, std::vector<std::string>>>();
+  WorkerOptions options;
+  options.log = [logged](const std::string& line) {
+    std::lock_guard lock(logged->first);
+    logged->second.push_back(line);
+  };
+  StartWorker(
+      [](Worker& w) {
+        w.register_workflow("Greeting", Greeting);
+        w.register_workflow("CallsDoubleWithText", CallsDoubleWithText);
+        w.register_activity("Double", Double);
+      },
+      options);
+  // A workflow argument of the wrong type fails the workflow task (a fixed worker can retry).
+  auto handle = client_->start_workflow("Greeting", Start("bad-input"), 42).value();
+  ASSERT_TRUE(
+      Eventually([&] { return !Events(handle, enums::EVENT_TYPE_WORKFLOW_TASK_FAILED).empty(); }));
+  auto failed = Events(handle, enums::EVENT_TYPE_WORKFLOW_TASK_FAILED)[0]
+                    .workflow_task_failed_event_attributes();
+  EXPECT_NE(failed.failure().message().find("cannot read payload 42"), std::string::npos)
+      << failed.failure().message();
+  ASSERT_TRUE(handle.terminate("bad input").ok());
+  {
+    std::lock_guard lock(logged->first);
+    ASSERT_FALSE(logged->second.empty());
+    EXPECT_NE(logged->second[0].find("workflow task of bad-input (Greeting) failed: cannot read"),
+              std::string::npos)
+        << logged->second[0];
+  }
+
+  // An activity argument of the wrong type fails the activity at once, without retries.
+  auto result = client_->execute_workflow<int>("CallsDoubleWithText", Start("bad-activity-input"));
+  ASSERT_FALSE(result.ok());
+  ASSERT_TRUE(result.error().failure.has_value());
+  EXPECT_EQ(RootCauseMessage(*result.error().failure).find("cannot read payload"), 0u)
+      << RootCauseMessage(*result.error().failure);
+  auto history = client_->get_handle("bad-activity-input").fetch_history().value();
+  int attempts = 0;
+  for (const auto& e : history.events()) {
+    if (e.event_type() == enums::EVENT_TYPE_ACTIVITY_TASK_FAILED) {
+      EXPECT_EQ(
+          e.activity_task_failed_event_attributes().failure().application_failure_info().type(),
+          "PayloadError");
+      ++attempts;
+    }
+  }
+  EXPECT_EQ(attempts, 1);
+}
+
 // --- versioning, nondeterminism, the replayer ------------------------------------------------
 
 std::string StepA() { return "A"; }

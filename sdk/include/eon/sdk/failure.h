@@ -100,9 +100,9 @@ class OtherFailure : public TemporalFailure {
 // The exception that stands for `failure` (by its failure_info kind).
 std::exception_ptr FailureToException(const Failure& failure);
 
-// The Failure for an exception: a TemporalFailure's own, any other std::exception as an
-// ApplicationError of type "std::exception" (retryable), anything else as type "unknown".
-// source is "EonCppSDK".
+// The Failure for an exception: a TemporalFailure's own; a PayloadError as a non-retryable
+// ApplicationError of type "PayloadError"; any other std::exception as an ApplicationError of
+// type "std::exception" (retryable); anything else as type "unknown". source is "EonCppSDK".
 Failure ExceptionToFailure(std::exception_ptr error);
 
 // The message of the innermost cause (what a user usually wants to print).

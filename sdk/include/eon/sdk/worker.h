@@ -19,6 +19,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -35,6 +36,9 @@ struct WorkerOptions {
   milliseconds sticky_schedule_to_start_timeout{10'000};
   milliseconds graceful_shutdown_timeout{5'000};
   std::string identity{};  // default: the client's
+  // Where the worker reports problems it handles itself (a workflow task it failed, a report
+  // the server refused). Default: one line on stderr. Called from worker threads.
+  std::function<void(const std::string&)> log{};
 };
 
 namespace internal {
