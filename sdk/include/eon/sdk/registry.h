@@ -36,7 +36,9 @@ struct FirstIsActivityContext<std::tuple<First, Rest...>>
 
 class Registry {
  public:
-  // `fn`: Task<R>(WorkflowContext&, A...) (a function, function pointer or capture-less lambda).
+  // `fn`: Task<R>(WorkflowContext&, A...): a function, a function pointer or a lambda (copied
+  // for each run, and kept alive while the run's coroutine is, so a coroutine lambda's
+  // captures stay valid).
   template <typename F>
   void register_workflow(const std::string& name, F fn) {
     using Traits = internal::FunctionTraits<F>;
