@@ -10,6 +10,8 @@
 //   build/examples/subscription [--address localhost:7233] [--customer alice@example.com]
 //       [--trial-period-ms 5184000000] [--billing-period-ms 2592000000] [--max-cycles 12]
 //       [--cancel-after-ms N]   # the client sends "cancel" after N ms (default: never)
+//       [--time-skipping]       # against `eon server start-dev --time-skipping`: the real
+//                               # 60-day trial and 30-day periods pass in moments
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -113,6 +115,7 @@ struct Flags {
   std::string customer = "alice@example.com";
   SubscriptionTerms terms;
   std::optional<int64_t> cancel_after_ms;
+  bool time_skipping = false;
 };
 
 bool ParseInt(const char* text, int64_t min, int64_t* out) {
@@ -128,6 +131,10 @@ bool ParseInt(const char* text, int64_t min, int64_t* out) {
 std::string ParseFlags(int argc, char** argv, Flags* flags) {
   for (int i = 1; i < argc; ++i) {
     std::string flag = argv[i];
+    if (flag == "--time-skipping") {
+      flags->time_skipping = true;
+      continue;
+    }
     if (i + 1 >= argc) return "missing value for " + flag;
     const char* value = argv[++i];
     int64_t number = 0;
@@ -202,6 +209,7 @@ int main(int argc, char** argv) {
   }
   ClientOptions client_options;
   client_options.address = flags.address;
+  client_options.time_skipping = flags.time_skipping;
   auto client = Client::Connect(client_options);
   if (!client.ok()) {
     std::cerr << "subscription: cannot connect to " << flags.address << ": "

@@ -75,19 +75,23 @@ class WaitRetry {
     if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) return true;
     if (status.error_code() != grpc::StatusCode::UNAVAILABLE) return false;
     auto now = std::chrono::steady_clock::now();
-    if (!unavailable_since_) unavailable_since_ = now;
-    if (now - *unavailable_since_ > kUnavailableBudget) return false;
+    if (!unavailable_) {
+      unavailable_ = true;
+      unavailable_since_ = now;
+    }
+    if (now - unavailable_since_ > kUnavailableBudget) return false;
     std::this_thread::sleep_for(pause_);
     pause_ = std::min(pause_ * 2, milliseconds(2'000));
     return true;
   }
   void Reached() {
-    unavailable_since_.reset();
+    unavailable_ = false;
     pause_ = milliseconds(100);
   }
 
  private:
-  std::optional<std::chrono::steady_clock::time_point> unavailable_since_;
+  bool unavailable_ = false;
+  std::chrono::steady_clock::time_point unavailable_since_{};
   milliseconds pause_{100};
 };
 
@@ -259,6 +263,9 @@ Result<Client> Client::Connect(ClientOptions options) {
   core->converter = DataConverter(options.codec);
   core->channel = grpc::CreateCustomChannel(options.address, credentials, args);
   core->stub = wfs::WorkflowService::NewStub(core->channel);
+  if (options.time_skipping) {
+    core->test_stub = temporal::api::testservice::v1::TestService::NewStub(core->channel);
+  }
   core->options = std::move(options);
 
   wfs::GetSystemInfoResponse info;
@@ -407,7 +414,47 @@ std::shared_ptr<grpc::Channel> Client::channel() const { return core_->channel; 
 
 const DataConverter& WorkflowHandle::converter() const { return core_->converter; }
 
+namespace {
+
+// Lets a time-skipping server skip time while a result is awaited (the lock is a counter, so
+// waits in several threads combine).
+class TimeSkippingUnlock {
+ public:
+  explicit TimeSkippingUnlock(const internal::ClientCore& core) : core_(core) {
+    temporal::api::testservice::v1::UnlockTimeSkippingRequest request;
+    temporal::api::testservice::v1::UnlockTimeSkippingResponse response;
+    grpc::ClientContext ctx;
+    core_.Prepare(ctx);
+    status_ = core_.test_stub->UnlockTimeSkipping(&ctx, request, &response);
+  }
+  ~TimeSkippingUnlock() {
+    if (!status_.ok()) return;
+    temporal::api::testservice::v1::LockTimeSkippingRequest request;
+    temporal::api::testservice::v1::LockTimeSkippingResponse response;
+    grpc::ClientContext ctx;
+    core_.Prepare(ctx);
+    (void)core_.test_stub->LockTimeSkipping(&ctx, request, &response);
+  }
+  const grpc::Status& status() const { return status_; }
+
+ private:
+  const internal::ClientCore& core_;
+  grpc::Status status_;
+};
+
+}  // namespace
+
 Result<std::optional<Payload>> WorkflowHandle::result_payload() const {
+  std::optional<TimeSkippingUnlock> unlock;
+  if (core_->test_stub) {
+    unlock.emplace(*core_);
+    if (!unlock->status().ok()) {
+      Error error = internal::ErrorFromStatus(unlock->status());
+      error.message =
+          "time skipping: " + error.message + " (is the server running with --time-skipping?)";
+      return error;
+    }
+  }
   std::string run_id = run_id_;
   // Each pass waits for one run to close; continue-as-new, retries and cron runs move on to
   // the run the close event names.

@@ -14,6 +14,7 @@
 #include "eon/sdk/client.h"
 #include "eon/sdk/payload.h"
 #include "eon/sdk/result.h"
+#include "temporal/api/testservice/v1/service.grpc.pb.h"
 #include "temporal/api/workflowservice/v1/service.grpc.pb.h"
 
 namespace eon::sdk::internal {
@@ -26,6 +27,8 @@ struct ClientCore {
   // Shared with the stub and with anyone who asked Client::channel() for it.
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<temporal::api::workflowservice::v1::WorkflowService::Stub> stub;
+  // Set when options.time_skipping: Temporal's TestService on the same channel.
+  std::unique_ptr<temporal::api::testservice::v1::TestService::Stub> test_stub;
   std::string identity;  // options.identity, or "<pid>@<hostname>"
 
   // Sets the call's deadline (options.rpc_timeout, or `timeout` for long polls) and the

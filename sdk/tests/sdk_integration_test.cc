@@ -1109,6 +1109,46 @@ TEST_F(SdkTest, ArgumentsThatDoNotDecodeGiveClearErrors) {
   EXPECT_EQ(attempts, 1);
 }
 
+Task<int64_t> Month(WorkflowContext& ctx) {
+  auto before = ctx.now();
+  co_await ctx.sleep(std::chrono::hours(24 * 30));
+  co_await ctx.execute_activity<std::string>("Compose", ActivityOptions().start_to_close(10s),
+                                             std::string("Hi"), std::string("later"));
+  co_return std::chrono::duration_cast<std::chrono::hours>(ctx.now() - before).count();
+}
+
+TEST(TimeSkipping, AMonthLongSleepFinishesInMoments) {
+  TestServer server("--time-skipping");
+  ClientOptions options;
+  options.address = server.address();
+  options.time_skipping = true;
+  auto client = Client::Connect(options).value();
+  WorkerOptions worker_options;
+  worker_options.task_queue = UniqueName("skip");
+  Worker worker(client, worker_options);
+  worker.register_workflow("Month", Month);
+  worker.register_activity("Compose", Compose);
+  ASSERT_TRUE(worker.start().ok());
+  StartWorkflowOptions start;
+  start.id = "month";
+  start.task_queue = worker_options.task_queue;
+  auto begin = std::chrono::steady_clock::now();
+  auto hours = client.execute_workflow<int64_t>("Month", start);
+  ASSERT_TRUE(hours.ok()) << hours.error().ToString();
+  EXPECT_GE(hours.value(), 24 * 30);
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, 20s);
+  worker.shutdown();
+
+  // Without --time-skipping on the server, the option says what is wrong.
+  TestServer plain;
+  options.address = plain.address();
+  auto other = Client::Connect(options).value();
+  auto result = other.get_handle("anything").result<int>();
+  ASSERT_FALSE(result.ok());
+  EXPECT_NE(result.error().message.find("--time-skipping"), std::string::npos)
+      << result.error().message;
+}
+
 // --- versioning, nondeterminism, the replayer ------------------------------------------------
 
 std::string StepA() { return "A"; }

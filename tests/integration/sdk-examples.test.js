@@ -108,6 +108,30 @@ describe('C++ SDK examples', () => {
     ], run.describe());
   });
 
+  eonTest('subscription with the real 60-day trial and 30-day periods, on a time-skipping server', async () => {
+    const server = scope.track(await EonServer.start({ extraArgs: ['--time-skipping'] }));
+    const customer = 'months@example.com';
+    const began = Date.now();
+    const run = await runExample('subscription', [
+      '--address', server.address,
+      '--customer', customer,
+      '--max-cycles', '3',
+      '--time-skipping',
+    ]);
+    assert.equal(run.code, 0, run.describe());
+    assert.match(run.stdout, /trial 5184000000 ms, billing period 2592000000 ms/, run.describe());
+    const events = linesMatching(run.stdout, /^(welcome|charged|cancellation|subscription over|result)/);
+    assert.deepEqual(events, [
+      `welcome email sent to ${customer}`,
+      `charged ${customer} for cycle 1`,
+      `charged ${customer} for cycle 2`,
+      `charged ${customer} for cycle 3`,
+      `subscription over email sent to ${customer}`,
+      `result: subscription of ${customer} completed after 3 billing cycle(s)`,
+    ], run.describe());
+    assert.ok(Date.now() - began < 60_000, `150 days took ${Date.now() - began} ms`);
+  });
+
   eonTest('subscription ends with a cancellation email when canceled during billing', async () => {
     const customer = 'cancel@example.com';
     // The trial ends at ~0.3 s and cycle 1 is charged then; cycle 2 would come at ~3.3 s. The

@@ -46,6 +46,10 @@ struct ClientOptions {
   std::string api_key{};            // sent as "authorization: Bearer <key>" when set
   std::shared_ptr<const PayloadCodec> codec{};
   milliseconds rpc_timeout{10'000};  // for calls that are not long polls
+  // For tests against `eon server start-dev --time-skipping`: while result() waits, the server
+  // may skip time to the next timer (UnlockTimeSkipping before waiting, LockTimeSkipping
+  // after), so a workflow that sleeps for months finishes in moments.
+  bool time_skipping = false;
 };
 
 using WorkflowDescription = temporal::api::workflowservice::v1::DescribeWorkflowExecutionResponse;
