@@ -73,6 +73,23 @@ function finalBalances(run) {
   return balances;
 }
 
+/** The lines a subscription run prints for what happened (emails, charges, the result). */
+function subscriptionEvents(run) {
+  return linesMatching(run.stdout, /^(welcome|charged|cancellation|subscription over|result)/);
+}
+
+/** What a subscription that runs its three cycles to the end prints. */
+function threeCyclesToTheEnd(customer) {
+  return [
+    `welcome email sent to ${customer}`,
+    `charged ${customer} for cycle 1`,
+    `charged ${customer} for cycle 2`,
+    `charged ${customer} for cycle 3`,
+    `subscription over email sent to ${customer}`,
+    `result: subscription of ${customer} completed after 3 billing cycle(s)`,
+  ];
+}
+
 describe('C++ SDK examples', () => {
   const env = {};
   const scope = new Scope();
@@ -97,15 +114,7 @@ describe('C++ SDK examples', () => {
       '--max-cycles', '3',
     ]);
     assert.equal(run.code, 0, run.describe());
-    const events = linesMatching(run.stdout, /^(welcome|charged|cancellation|subscription over|result)/);
-    assert.deepEqual(events, [
-      `welcome email sent to ${customer}`,
-      `charged ${customer} for cycle 1`,
-      `charged ${customer} for cycle 2`,
-      `charged ${customer} for cycle 3`,
-      `subscription over email sent to ${customer}`,
-      `result: subscription of ${customer} completed after 3 billing cycle(s)`,
-    ], run.describe());
+    assert.deepEqual(subscriptionEvents(run), threeCyclesToTheEnd(customer), run.describe());
   });
 
   eonTest('subscription with the real 60-day trial and 30-day periods, on a time-skipping server', async () => {
@@ -120,15 +129,7 @@ describe('C++ SDK examples', () => {
     ]);
     assert.equal(run.code, 0, run.describe());
     assert.match(run.stdout, /trial 5184000000 ms, billing period 2592000000 ms/, run.describe());
-    const events = linesMatching(run.stdout, /^(welcome|charged|cancellation|subscription over|result)/);
-    assert.deepEqual(events, [
-      `welcome email sent to ${customer}`,
-      `charged ${customer} for cycle 1`,
-      `charged ${customer} for cycle 2`,
-      `charged ${customer} for cycle 3`,
-      `subscription over email sent to ${customer}`,
-      `result: subscription of ${customer} completed after 3 billing cycle(s)`,
-    ], run.describe());
+    assert.deepEqual(subscriptionEvents(run), threeCyclesToTheEnd(customer), run.describe());
     assert.ok(Date.now() - began < 60_000, `150 days took ${Date.now() - began} ms`);
   });
 
@@ -146,8 +147,7 @@ describe('C++ SDK examples', () => {
     ]);
     assert.equal(run.code, 0, run.describe());
     assert.match(run.stdout, /^client: canceling the subscription \(billing cycle 1\)$/m, run.describe());
-    const events = linesMatching(run.stdout, /^(welcome|charged|cancellation|subscription over|result)/);
-    assert.deepEqual(events, [
+    assert.deepEqual(subscriptionEvents(run), [
       `welcome email sent to ${customer}`,
       `charged ${customer} for cycle 1`,
       `cancellation email sent to ${customer}`,
@@ -164,8 +164,7 @@ describe('C++ SDK examples', () => {
       '--cancel-after-ms', '300',
     ]);
     assert.equal(run.code, 0, run.describe());
-    const events = linesMatching(run.stdout, /^(welcome|charged|cancellation|subscription over|result)/);
-    assert.deepEqual(events, [
+    assert.deepEqual(subscriptionEvents(run), [
       `welcome email sent to ${customer}`,
       `cancellation email sent to ${customer}`,
       `result: subscription of ${customer} canceled during the trial`,
