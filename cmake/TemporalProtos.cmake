@@ -1,6 +1,25 @@
 # Builds the Temporal API protos (fetched at configure time, never committed) into one static
 # library, `temporal_api`. The generated code is large, so it is compiled once, at -O1, without
 # debug info and without warnings.
+#
+# EON_TEMPORAL_API_FROM=<another build dir> reuses that build's compiled library and generated
+# headers instead (the sanitizer build does, so the large generated code compiles once).
+
+set(EON_TEMPORAL_API_FROM "" CACHE PATH "A build folder whose temporal_api library to reuse")
+if(EON_TEMPORAL_API_FROM)
+  find_program(PROTOC protoc REQUIRED)
+  if(NOT EXISTS "${EON_TEMPORAL_API_FROM}/libtemporal_api.a")
+    message(FATAL_ERROR "${EON_TEMPORAL_API_FROM}/libtemporal_api.a does not exist: build it first")
+  endif()
+  add_library(temporal_api STATIC IMPORTED GLOBAL)
+  set_target_properties(temporal_api PROPERTIES
+    IMPORTED_LOCATION "${EON_TEMPORAL_API_FROM}/libtemporal_api.a")
+  target_include_directories(temporal_api SYSTEM INTERFACE "${EON_TEMPORAL_API_FROM}/gen")
+  target_link_libraries(temporal_api INTERFACE protobuf::libprotobuf gRPC::grpc++)
+  set(EON_TEMPORAL_GEN_DIR "${EON_TEMPORAL_API_FROM}/gen")
+  set(EON_TEMPORAL_PROTO_INCLUDE "${EON_TEMPORAL_API_FROM}/temporal-protos/src")
+  return()
+endif()
 
 set(EON_PROTO_DIR "${CMAKE_BINARY_DIR}/temporal-protos")
 if(NOT EXISTS "${EON_PROTO_DIR}/proto-files.txt")

@@ -733,6 +733,11 @@ Task<void> Upserts(WorkflowContext& ctx) {
 }
 
 TEST_F(SdkTest, SearchAttributeAndMemoUpserts) {
+  // Only registered search attributes may be set (as on a Temporal server).
+  std::string created = server_->Cli(
+      "operator search-attribute create --namespace default --name CustomKeywordField --type "
+      "Keyword");
+  ASSERT_EQ(created.find("rror"), std::string::npos) << created;
   StartWorker([](Worker& w) { w.register_workflow("Upserts", Upserts); });
   auto handle = client_->start_workflow("Upserts", Start("upserts")).value();
   ASSERT_TRUE(handle.result<void>().ok());

@@ -16,6 +16,7 @@
 #include "common/clock.h"
 #include "common/cron.h"
 #include "common/ids.h"
+#include "common/json_depth.h"
 #include "temporal/api/operatorservice/v1/service.grpc.pb.h"
 #include "temporal/api/workflowservice/v1/service.grpc.pb.h"
 
@@ -136,6 +137,10 @@ class Client {
 // --input values are JSON, one payload each (json/plain, as the SDKs encode them).
 bool Inputs(const Args& args, common::Payloads* payloads, std::string* error) {
   for (const auto& text : args.All("input")) {
+    if (JsonNestingDepth(text, kJsonNestingMax) > kJsonNestingMax) {
+      *error = "--input nests deeper than " + std::to_string(kJsonNestingMax) + " levels";
+      return false;
+    }
     if (!nlohmann::json::accept(text)) {
       *error = "--input is not valid JSON: " + text;
       return false;
@@ -562,6 +567,9 @@ int Activity(const std::string& verb, const Args& args) {
     request.set_activity_id(args.Get("activity-id"));
     request.set_identity("eon-cli");
     const std::string result = args.Get("result", "null");
+    if (JsonNestingDepth(result, kJsonNestingMax) > kJsonNestingMax) {
+      return Fail("--result nests deeper than " + std::to_string(kJsonNestingMax) + " levels");
+    }
     if (!nlohmann::json::accept(result)) return Fail("--result is not valid JSON: " + result);
     auto* payload = request.mutable_result()->add_payloads();
     (*payload->mutable_metadata())["encoding"] = "json/plain";

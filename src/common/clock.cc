@@ -1,5 +1,7 @@
 #include "common/clock.h"
 
+#include <algorithm>
+
 namespace eon {
 
 int64_t ToUnixNanos(TimePoint t) {
@@ -24,8 +26,19 @@ google::protobuf::Timestamp ToTimestamp(TimePoint t) {
   return ts;
 }
 
+namespace {
+// Seconds whose count in nanoseconds (plus a second's nanos) fits int64 with room to spare.
+constexpr int64_t kSecondsRepresentableMax = 9'000'000'000LL;
+
+int64_t SaturatedNanos(int64_t seconds, int64_t nanos) {
+  seconds = std::clamp(seconds, -kSecondsRepresentableMax, kSecondsRepresentableMax);
+  nanos = std::clamp<int64_t>(nanos, -999'999'999, 999'999'999);
+  return seconds * 1'000'000'000 + nanos;
+}
+}  // namespace
+
 TimePoint FromTimestamp(const google::protobuf::Timestamp& t) {
-  return FromUnixNanos(t.seconds() * 1'000'000'000 + t.nanos());
+  return FromUnixNanos(SaturatedNanos(t.seconds(), t.nanos()));
 }
 
 google::protobuf::Duration ToProtoDuration(Duration d) {
@@ -36,7 +49,7 @@ google::protobuf::Duration ToProtoDuration(Duration d) {
 }
 
 Duration FromProtoDuration(const google::protobuf::Duration& d) {
-  return std::chrono::seconds(d.seconds()) + std::chrono::nanoseconds(d.nanos());
+  return Duration(SaturatedNanos(d.seconds(), d.nanos()));
 }
 
 }  // namespace eon

@@ -2,6 +2,8 @@
 
 #include <pthread.h>
 
+#include "common/barrier.h"
+
 namespace eon {
 
 Executor::Executor(std::string name, int thread_count) {
@@ -39,7 +41,8 @@ void Executor::Run() {
       fn = std::move(queue_.front());
       queue_.pop_front();
     }
-    fn();
+    // The last barrier: a closure that throws is logged and counted, and the thread goes on.
+    RunGuarded("a closure on an executor thread", fn).ok();
   }
 }
 

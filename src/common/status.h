@@ -60,6 +60,9 @@ inline Status Unimplemented(std::string message) {
   return {StatusCode::UNIMPLEMENTED, std::move(message)};
 }
 inline Status Aborted(std::string message) { return {StatusCode::ABORTED, std::move(message)}; }
+inline Status ResourceExhausted(std::string message) {
+  return {StatusCode::RESOURCE_EXHAUSTED, std::move(message)};
+}
 
 // A value or the Status that explains its absence.
 template <typename T>

@@ -4,6 +4,8 @@
 #include <grpcpp/support/byte_buffer.h>
 
 #include "common/log.h"
+#include "frontend/request_check.h"
+#include "persistence/records.h"
 #include "google/rpc/status.pb.h"
 
 namespace eon::frontend {
@@ -53,7 +55,7 @@ bool ParseBuffer(const grpc::ByteBuffer& buffer, google::protobuf::Message* mess
   std::string bytes;
   for (const auto& slice : slices)
     bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
-  return message->ParseFromString(bytes);
+  return persistence::ParseRecord(bytes, message, persistence::kRequestNestingMax);
 }
 
 std::string MethodName(const std::string& full_method) {
@@ -90,16 +92,27 @@ class UnaryReactor final : public grpc::ServerGenericBidiReactor {
     std::unique_ptr<google::protobuf::Message> request(entry->request_prototype->New());
     if (!ParseBuffer(request_buffer_, request.get())) {
       FinishOnce(InvalidArgument("the request is not a valid " +
-                                 entry->request_prototype->GetDescriptor()->full_name()),
+                                 entry->request_prototype->GetDescriptor()->full_name() +
+                                 " (or nests messages deeper than " +
+                                 std::to_string(persistence::kRequestNestingMax) + " levels)"),
                  nullptr);
       return;
     }
+    if (Status checked = CheckRequestFields(*request); !checked.ok()) {
+      FinishOnce(checked, nullptr);
+      return;
+    }
     // The reactor lives until OnDone, which waits for our Finish; the reply may come from any
-    // thread.
-    entry->handler(ctx_, *request,
-                   [this](const Status& status, const google::protobuf::Message* response) {
-                     FinishOnce(status, response);
-                   });
+    // thread. Only the first reply touches the reactor: after Finish it may be gone.
+    auto answered = std::make_shared<std::atomic<bool>>(false);
+    Reply reply = [this, answered](const Status& status,
+                                   const google::protobuf::Message* response) {
+      if (answered->exchange(true)) return;
+      FinishOnce(status, response);
+    };
+    Status thrown =
+        RunGuarded(MethodName(method), [&] { entry->handler(ctx_, *request, reply); });
+    if (!thrown.ok()) reply(thrown, nullptr);
   }
 
   void OnWriteDone(bool) override {}

@@ -17,6 +17,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "common/barrier.h"
 #include "common/executor.h"
 #include "common/status.h"
 
@@ -62,15 +63,18 @@ class RpcRouter : public grpc::CallbackGenericService {
   void Unary(const std::string& service, const std::string& method,
              std::function<Result<Resp>(CallContext&, const Req&)> fn) {
     Add<Req>(service, method,
-             [this, fn](std::shared_ptr<CallContext> ctx, const google::protobuf::Message& request,
+             [this, fn, method](std::shared_ptr<CallContext> ctx, const google::protobuf::Message& request,
                         Reply reply) {
                auto owned = std::make_shared<Req>(static_cast<const Req&>(request));
-               executor_.Submit([fn, ctx, owned, reply] {
-                 Result<Resp> result = fn(*ctx, *owned);
-                 if (result.ok())
-                   reply(Status::Ok(), &result.value());
-                 else
-                   reply(result.status(), nullptr);
+               executor_.Submit([fn, ctx, owned, reply, method] {
+                 Status thrown = RunGuarded(method, [&] {
+                   Result<Resp> result = fn(*ctx, *owned);
+                   if (result.ok())
+                     reply(Status::Ok(), &result.value());
+                   else
+                     reply(result.status(), nullptr);
+                 });
+                 if (!thrown.ok()) reply(thrown, nullptr);  // ignored if already answered
                });
              });
   }
@@ -82,16 +86,19 @@ class RpcRouter : public grpc::CallbackGenericService {
                                 std::function<void(Result<Resp>)>)>
                  fn) {
     Add<Req>(service, method,
-             [this, fn](std::shared_ptr<CallContext> ctx, const google::protobuf::Message& request,
+             [this, fn, method](std::shared_ptr<CallContext> ctx, const google::protobuf::Message& request,
                         Reply reply) {
                auto owned = std::make_shared<Req>(static_cast<const Req&>(request));
-               executor_.Submit([fn, ctx, owned, reply] {
-                 fn(ctx, *owned, [reply](Result<Resp> result) {
-                   if (result.ok())
-                     reply(Status::Ok(), &result.value());
-                   else
-                     reply(result.status(), nullptr);
+               executor_.Submit([fn, ctx, owned, reply, method] {
+                 Status thrown = RunGuarded(method, [&] {
+                   fn(ctx, *owned, [reply](Result<Resp> result) {
+                     if (result.ok())
+                       reply(Status::Ok(), &result.value());
+                     else
+                       reply(result.status(), nullptr);
+                   });
                  });
+                 if (!thrown.ok()) reply(thrown, nullptr);  // ignored if already answered
                });
              });
   }

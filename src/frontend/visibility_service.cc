@@ -1,6 +1,7 @@
 #include "frontend/visibility_service.h"
 
 #include "common/clock.h"
+#include "persistence/records.h"
 #include "temporal/api/operatorservice/v1/request_response.pb.h"
 #include "temporal/api/workflowservice/v1/request_response.pb.h"
 #include "visibility/query.h"
@@ -279,7 +280,7 @@ class VisibilityService final : public ServiceHandle {
     }
     EON_ASSIGN_OR_RETURN(auto rows, store_.ListVisibility(ns->info().id(), filter, limit, offset));
     for (const auto& row : rows) {
-      if (!executions->Add()->ParseFromString(row)) return Internal("corrupt visibility row");
+      if (!persistence::ParseRecord(row, executions->Add())) return Internal("corrupt visibility row");
     }
     if (static_cast<int>(rows.size()) == limit) *next_token = std::to_string(offset + limit);
     return Status::Ok();

@@ -4,6 +4,7 @@
 
 #include "common/cron.h"
 #include "common/ids.h"
+#include "visibility/search_attributes.h"
 #include "temporal/api/protocol/v1/message.pb.h"
 #include "temporal/api/update/v1/message.pb.h"
 
@@ -38,6 +39,15 @@ class CommandApplier {
   void Fail(enums::WorkflowTaskFailedCause cause, std::string message) {
     out_.cause = cause;
     out_.message = std::move(message);
+  }
+
+  // Fails the task with BAD_SEARCH_ATTRIBUTES (Temporal's cause) unless `attributes` may be set.
+  bool SearchAttributesValid(const temporal::api::common::v1::SearchAttributes& attributes) {
+    Status valid =
+        visibility::ValidateSearchAttributes(attributes, limits_.search_attribute_types);
+    if (valid.ok()) return true;
+    Fail(enums::WORKFLOW_TASK_FAILED_CAUSE_BAD_SEARCH_ATTRIBUTES, valid.message());
+    return false;
   }
 
   void Apply(const command::Command& c) {
@@ -114,6 +124,7 @@ class CommandApplier {
       auto schedule = CronSchedule::Parse(a.cron_schedule());
       if (!schedule.ok()) return Fail(kBad, schedule.status().message());
     }
+    if (a.has_search_attributes() && !SearchAttributesValid(a.search_attributes())) return;
     auto& event = m_.AddEvent(enums::EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED);
     auto* e = event.mutable_start_child_workflow_execution_initiated_event_attributes();
     e->set_namespace_(limits_.namespace_name);
@@ -489,6 +500,7 @@ class CommandApplier {
       return Fail(enums::WORKFLOW_TASK_FAILED_CAUSE_BAD_SEARCH_ATTRIBUTES,
                   "SearchAttributes are not set on UpsertWorkflowSearchAttributesCommand.");
     }
+    if (!SearchAttributesValid(a.search_attributes())) return;
     auto& event = m_.AddEvent(enums::EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES);
     auto* e = event.mutable_upsert_workflow_search_attributes_event_attributes();
     e->set_workflow_task_completed_event_id(completed_id_);
@@ -608,6 +620,7 @@ class CommandApplier {
       next.execution_expiration = FromTimestamp(s.execution_expiration_time());
     }
     next.memo = a.has_memo() ? a.memo() : s.memo();
+    if (a.has_search_attributes() && !SearchAttributesValid(a.search_attributes())) return false;
     next.search_attributes =
         a.has_search_attributes() ? a.search_attributes() : s.search_attributes();
     if (a.has_retry_policy()) {

@@ -3,6 +3,7 @@
 // WorkflowTaskFailedCause (the engine then drops the whole update and fails the task instead).
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,9 @@ struct CommandLimits {
   int64_t blob_size_limit_bytes = 2 << 20;    // payloads of one command
   // The namespace the workflow runs in (children and external targets default to it).
   std::string namespace_name;
+  // The namespace's registered search attributes (name -> IndexedValueType); filled when a
+  // command sets search attributes.
+  std::map<std::string, int> search_attribute_types;
 };
 
 struct CommandOutcome {

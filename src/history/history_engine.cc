@@ -11,6 +11,7 @@
 #include "history/mutable_state_cache.h"
 #include "history/queue_processors.h"
 #include "history/time_skipper.h"
+#include "visibility/search_attributes.h"
 #include "temporal/api/errordetails/v1/message.pb.h"
 
 namespace eon::history {
@@ -94,7 +95,8 @@ Result<StoredExecution> HistoryEngine::Load(const ExecutionKey& key) {
         .WithDetail(temporal::api::errordetails::v1::NotFoundFailure());
   }
   EON_ASSIGN_OR_RETURN(auto stored, std::move(loaded));
-  cache_->Put(key, stored);
+  // Maybe read without the execution's lock: never replace a newer cached commit.
+  cache_->Fill(key, stored);
   return stored;
 }
 
@@ -273,6 +275,18 @@ bool TokenMatches(const eon::v1::WorkflowTaskInfo& wft, const eon::v1::TaskToken
          wft.started_event_id() == token.started_event_id() && wft.attempt() == token.attempt();
 }
 
+// Whether a command sets search attributes (which are then checked against the registry).
+bool SetsSearchAttributes(const wfs::RespondWorkflowTaskCompletedRequest& request) {
+  for (const auto& c : request.commands()) {
+    if (c.has_upsert_workflow_search_attributes_command_attributes() ||
+        c.start_child_workflow_execution_command_attributes().has_search_attributes() ||
+        c.continue_as_new_workflow_execution_command_attributes().has_search_attributes()) {
+      return true;
+    }
+  }
+  return false;
+}
+
 bool ClosedUnsuccessfully(enums::WorkflowExecutionStatus status) {
   return status == enums::WORKFLOW_EXECUTION_STATUS_FAILED ||
          status == enums::WORKFLOW_EXECUTION_STATUS_CANCELED ||
@@ -287,6 +301,11 @@ Result<StartResult> HistoryEngine::StartLocked(const std::string& namespace_id,
                                                const Signal* signal,
                                                const eon::v1::ParentInfo* parent) {
   const std::string& workflow_id = request.workflow_id();
+  // A child's attributes were checked when its command was applied.
+  if (parent == nullptr && !request.search_attributes().indexed_fields().empty()) {
+    EON_ASSIGN_OR_RETURN(auto types, store_.SearchAttributes(namespace_id));
+    EON_RETURN_IF_ERROR(visibility::ValidateSearchAttributes(request.search_attributes(), types));
+  }
   std::string expected_current;
   auto current = store_.GetCurrentExecution(namespace_id, workflow_id);
   auto already_started = [&](const std::string& message) -> Status {
@@ -523,6 +542,10 @@ Result<wfs::RespondWorkflowTaskCompletedResponse> HistoryEngine::RespondWorkflow
         limits.pending_external_requests_max = options_.pending_external_requests_max;
         limits.blob_size_limit_bytes = options_.blob_size_limit_bytes;
         limits.namespace_name = namespace_name_ ? namespace_name_(m.state.namespace_id()) : "";
+        if (SetsSearchAttributes(request)) {
+          EON_ASSIGN_OR_RETURN(limits.search_attribute_types,
+                               store_.SearchAttributes(m.state.namespace_id()));
+        }
         outcome = ApplyCommands(m, request, completed.event_id(), limits);
         if (!outcome.ok()) {
           // All or nothing: drop what the commands did and fail the task instead. With
@@ -1202,6 +1225,14 @@ void HistoryEngine::NotifyWatchers(const std::string& namespace_id, const std::s
 
 // ---------------------------------------------------------------------------------------------
 // Outbox
+
+std::vector<ParkedTask> HistoryEngine::ParkedTasks() {
+  return processors_ ? processors_->Parked() : std::vector<ParkedTask>{};
+}
+
+int HistoryEngine::RetryParkedTasks(const std::vector<int64_t>& task_ids) {
+  return processors_ ? processors_->RetryParked(task_ids) : 0;
+}
 
 Status HistoryEngine::ProcessTransferTask(const persistence::StoredTask& stored,
                                           std::function<void()> on_settled) {

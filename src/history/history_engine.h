@@ -22,6 +22,8 @@
 #include "common/executor.h"
 #include "common/status.h"
 #include "eon/v1/state.pb.h"
+#include "history/queue_processors.h"
+#include "history/task_handler.h"
 #include "matching/matching_engine.h"
 #include "persistence/store.h"
 #include "temporal/api/update/v1/message.pb.h"
@@ -76,14 +78,13 @@ struct StartResult {
   temporal::api::enums::v1::WorkflowExecutionStatus status{};
 };
 
-class QueueProcessors;
 class TimeSkipper;
 class MutableStateCache;
 struct Mutation;
 struct RunSpec;
 struct RunDefaults;
 
-class HistoryEngine {
+class HistoryEngine final : public TaskHandler {
  public:
   HistoryEngine(persistence::Store& store, Clock& clock, matching::MatchingEngine& matching,
                 Executor& task_executor, EngineOptions options);
@@ -204,8 +205,14 @@ class HistoryEngine {
 
   // Outbox processing, called by the queue processors. Each checks mutable state first, so a
   // task that runs twice or late does nothing.
-  Status ProcessTransferTask(const persistence::StoredTask& task, std::function<void()> on_settled);
-  Status ProcessTimerTask(const persistence::StoredTask& task);
+  Status ProcessTransferTask(const persistence::StoredTask& task,
+                             std::function<void()> on_settled) override;
+  Status ProcessTimerTask(const persistence::StoredTask& task) override;
+
+  // Tasks that failed again and again and wait for an operator (see queue_processors.h).
+  std::vector<ParkedTask> ParkedTasks();
+  // Runs the named parked tasks again (all if `task_ids` is empty); returns how many.
+  int RetryParkedTasks(const std::vector<int64_t>& task_ids);
 
  private:
   using MutateFn = std::function<Status(Mutation&)>;

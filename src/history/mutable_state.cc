@@ -6,6 +6,7 @@
 
 #include "common/cron.h"
 #include "common/ids.h"
+#include "common/json_depth.h"
 #include "visibility/query.h"
 
 namespace eon::history {
@@ -97,6 +98,9 @@ persistence::VisibilityRow VisibilityRowOf(const eon::v1::ExecutionState& s,
   // that comparisons in SQL are numeric. A value that is not JSON is left out.
   nlohmann::json attributes = nlohmann::json::object();
   for (const auto& [name, payload] : s.search_attributes().indexed_fields()) {
+    // Values are checked when set; one nested too deep for the recursive dump is left out all
+    // the same (rows written before the check).
+    if (JsonNestingDepth(payload.data(), kJsonNestingMax) > kJsonNestingMax) continue;
     auto value = nlohmann::json::parse(payload.data(), nullptr, /*allow_exceptions=*/false);
     if (value.is_discarded()) continue;
     auto type = types.find(name);

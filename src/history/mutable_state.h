@@ -2,12 +2,12 @@
 // history engine's operations and its command handling. Internal to src/history.
 #pragma once
 
-#include <cassert>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "common/assert.h"
 #include "common/clock.h"
 #include "common/status.h"
 #include "eon/v1/state.pb.h"
@@ -395,7 +395,10 @@ struct Mutation {
   // Scheduled event written now, before the new event that made it ordinary.
   void MakeWorkflowTaskNormal() {
     auto* wft = state.mutable_workflow_task();
-    assert(wft->started_event_id() == 0 && wft->scheduled_event_id() == state.next_event_id());
+    // Event ids are durable: a wrong one would corrupt the history for good.
+    EON_RELEASE_ASSERT(
+        wft->started_event_id() == 0 && wft->scheduled_event_id() == state.next_event_id(),
+        "transient task of " << state.workflow_id() << " is not the next event");
     AddWorkflowTaskScheduledEvent(1);
     wft->set_attempt(1);
     wft->set_transient(false);
@@ -404,7 +407,8 @@ struct Mutation {
   // Writes the Scheduled and Started events of a transient workflow task that completes.
   void WriteTransientWorkflowTaskEvents() {
     auto* wft = state.mutable_workflow_task();
-    assert(wft->transient() && wft->scheduled_event_id() == state.next_event_id());
+    EON_RELEASE_ASSERT(wft->transient() && wft->scheduled_event_id() == state.next_event_id(),
+                       "transient task of " << state.workflow_id() << " is not the next event");
     auto& scheduled = AddWorkflowTaskScheduledEvent(wft->attempt());
     *scheduled.mutable_event_time() = wft->scheduled_time();
     auto& started = AddEvent(enums::EVENT_TYPE_WORKFLOW_TASK_STARTED);
@@ -413,7 +417,8 @@ struct Mutation {
     attrs->set_scheduled_event_id(wft->scheduled_event_id());
     attrs->set_identity(wft->identity());
     attrs->set_request_id(wft->request_id());
-    assert(started.event_id() == wft->started_event_id());
+    EON_RELEASE_ASSERT(started.event_id() == wft->started_event_id(),
+                       "started event id of " << state.workflow_id() << " moved");
     wft->set_transient(false);
   }
 

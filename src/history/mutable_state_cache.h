@@ -1,6 +1,7 @@
 // An LRU cache of execution mutable state, keyed by namespace id, workflow id and run id.
-// Thread-safe. Entries are only written under the execution's lock, so a cached value is
-// always the last committed one.
+// Thread-safe. Put is called under the execution's lock after a commit, so it is always the
+// last committed state; Fill is for reads that may run without that lock and only ever replaces
+// an entry with a newer db_version, so a slow read never overwrites a newer commit.
 #pragma once
 
 #include <list>
@@ -34,12 +35,20 @@ class MutableStateCache {
       entries_.splice(entries_.begin(), entries_, it->second);
       return;
     }
-    entries_.emplace_front(k, std::move(value));
-    index_[k] = entries_.begin();
-    while (static_cast<int>(entries_.size()) > capacity_) {
-      index_.erase(entries_.back().first);
-      entries_.pop_back();
+    InsertLocked(std::move(k), std::move(value));
+  }
+
+  // Caches `value` read from the store unless the cache holds the same or a newer version.
+  void Fill(const persistence::ExecutionKey& key, persistence::StoredExecution value) {
+    std::lock_guard lock(mutex_);
+    auto it = index_.find(Key(key));
+    if (it != index_.end()) {
+      if (it->second->second.db_version >= value.db_version) return;
+      it->second->second = std::move(value);
+      entries_.splice(entries_.begin(), entries_, it->second);
+      return;
     }
+    InsertLocked(Key(key), std::move(value));
   }
 
   void Erase(const persistence::ExecutionKey& key) {
@@ -51,6 +60,15 @@ class MutableStateCache {
   }
 
  private:
+  void InsertLocked(std::string k, persistence::StoredExecution value) {
+    entries_.emplace_front(k, std::move(value));
+    index_[std::move(k)] = entries_.begin();
+    while (static_cast<int>(entries_.size()) > capacity_) {
+      index_.erase(entries_.back().first);
+      entries_.pop_back();
+    }
+  }
+
   static std::string Key(const persistence::ExecutionKey& key) {
     std::string out;
     out.reserve(key.namespace_id.size() + key.workflow_id.size() + key.run_id.size() + 2);

@@ -1,24 +1,29 @@
 #include "history/queue_processors.h"
 
+#include "common/barrier.h"
 #include "common/log.h"
-#include "history/history_engine.h"
 
 namespace eon::history {
 namespace {
 constexpr int kLoadBatch = 1'000;
 // Done tasks are deleted in batches; one left behind by a crash only runs again, harmlessly.
 constexpr auto kDeleteInterval = std::chrono::seconds(1);
-constexpr auto kRetryDelay = std::chrono::seconds(1);
+
+const char* CategoryName(persistence::TaskCategory category) {
+  return category == persistence::TaskCategory::kTimer ? "timer" : "transfer";
+}
 }  // namespace
 
-QueueProcessors::QueueProcessors(HistoryEngine& engine, persistence::Store& store, Clock& clock,
-                                 Executor& executor, int32_t shard_count, Duration timer_lookahead)
-    : engine_(engine),
+QueueProcessors::QueueProcessors(TaskHandler& handler, persistence::Store& store, Clock& clock,
+                                 Executor& executor, int32_t shard_count, Duration timer_lookahead,
+                                 TaskRetryOptions retry)
+    : handler_(handler),
       store_(store),
       clock_(clock),
       executor_(executor),
       shard_count_(shard_count),
-      timer_lookahead_(timer_lookahead) {}
+      timer_lookahead_(timer_lookahead),
+      retry_(retry) {}
 
 QueueProcessors::~QueueProcessors() { Stop(); }
 
@@ -121,29 +126,105 @@ bool QueueProcessors::Idle() {
 }
 
 void QueueProcessors::RunTransfer(const persistence::StoredTask& task) {
-  Status status = engine_.ProcessTransferTask(task, [this, task] { Completed(task); });
-  if (!status.ok()) {
-    LOG_WARN("transfer task " << task.task_id << " failed (" << status.message()
-                              << "); it will be retried");
-    // Retried from the timer thread: no executor thread waits meanwhile.
-    std::lock_guard lock(mutex_);
-    if (stopping_) return;
-    transfer_retries_.emplace(clock_.Now() + kRetryDelay, task);
-    changed_.notify_all();
-  }
+  Status status;
+  Status thrown = RunGuarded("transfer task " + std::to_string(task.task_id), [&] {
+    status = handler_.ProcessTransferTask(task, [this, task] {
+      Completed(task);
+      std::lock_guard lock(mutex_);
+      SucceededLocked(task.task_id);
+    });
+  });
+  if (!thrown.ok()) status = thrown;
+  if (status.ok()) return;
+  std::lock_guard lock(mutex_);
+  if (stopping_) return;
+  FailedLocked(task, status);
 }
 
 void QueueProcessors::RunTimer(const persistence::StoredTask& task) {
-  Status status = engine_.ProcessTimerTask(task);
+  Status status;
+  Status thrown = RunGuarded("timer task " + std::to_string(task.task_id),
+                             [&] { status = handler_.ProcessTimerTask(task); });
+  if (!thrown.ok()) status = thrown;
   if (status.ok()) {
     Completed(task);
+    std::lock_guard lock(mutex_);
+    SucceededLocked(task.task_id);
     return;
   }
-  LOG_WARN("timer task " << task.task_id << " failed (" << status.message()
-                         << "); it will be retried");
   std::lock_guard lock(mutex_);
-  timers_.emplace(clock_.Now() + kRetryDelay, task);
+  FailedLocked(task, status);
+}
+
+void QueueProcessors::SucceededLocked(int64_t task_id) { failures_.erase(task_id); }
+
+void QueueProcessors::FailedLocked(const persistence::StoredTask& task, const Status& status) {
+  const int failures = ++failures_[task.task_id];
+  const char* category = CategoryName(task.category);
+  if (failures >= retry_.failures_before_parking) {
+    failures_.erase(task.task_id);
+    LOG_ERROR(category << " task " << task.task_id << " (workflow " << task.task.workflow_id()
+                       << ", run " << task.task.run_id() << ") failed " << failures
+                       << " times in a row and is parked until an operator retries it: "
+                       << status.message());
+    parked_[task.task_id] = ParkedTask{task, failures, status.message(), clock_.Now()};
+    return;
+  }
+  // Doubling from the initial delay, capped; computed without overflow.
+  Duration delay = retry_.retry_delay_initial;
+  for (int i = 1; i < failures && delay < retry_.retry_delay_max; ++i) delay *= 2;
+  delay = std::min(delay, retry_.retry_delay_max);
+  if (failures == 1) {
+    LOG_WARN(category << " task " << task.task_id << " failed (" << status.message()
+                      << "); it will be retried with backoff");
+  } else {
+    LOG_DEBUG(category << " task " << task.task_id << " failed " << failures
+                       << " times; next retry in " << delay.count() / 1'000'000 << " ms");
+  }
+  // Retried from the timer thread: no executor thread waits meanwhile.
+  if (task.category == persistence::TaskCategory::kTransfer) {
+    transfer_retries_.emplace(clock_.Now() + delay, task);
+  } else {
+    timers_.emplace(clock_.Now() + delay, task);
+  }
   changed_.notify_all();
+}
+
+std::vector<ParkedTask> QueueProcessors::Parked() {
+  std::lock_guard lock(mutex_);
+  std::vector<ParkedTask> out;
+  for (const auto& [id, parked] : parked_) out.push_back(parked);
+  return out;
+}
+
+int QueueProcessors::RetryParked(const std::vector<int64_t>& task_ids) {
+  std::vector<persistence::StoredTask> transfer;
+  int count = 0;
+  {
+    std::lock_guard lock(mutex_);
+    auto unpark = [&](std::map<int64_t, ParkedTask>::iterator it) {
+      persistence::StoredTask task = std::move(it->second.task);
+      parked_.erase(it);
+      ++count;
+      if (task.category == persistence::TaskCategory::kTransfer) {
+        transfer.push_back(std::move(task));
+      } else {
+        timers_.emplace(clock_.Now(), std::move(task));
+      }
+    };
+    if (task_ids.empty()) {
+      while (!parked_.empty()) unpark(parked_.begin());
+    } else {
+      for (int64_t id : task_ids) {
+        auto it = parked_.find(id);
+        if (it != parked_.end()) unpark(it);
+      }
+    }
+  }
+  if (count > 0) LOG_INFO("retrying " << count << " parked tasks");
+  changed_.notify_all();
+  Add(transfer);
+  return count;
 }
 
 void QueueProcessors::TimerLoop() {

@@ -2,6 +2,12 @@
 // they fall due on the engine's clock. New tasks arrive from the engine right after their commit
 // (no database re-read); at start, and for timers beyond the look-ahead window, they are read
 // from the store. A task is deleted once processed; a crash before that only runs it again.
+//
+// A task that fails is retried with exponential backoff (TaskRetryOptions); after
+// `failures_before_parking` failures in a row it is parked: logged once as an error, kept aside
+// (listed by ParkedTasks, with its last error) and not run again until an operator retries it
+// (RetryParked) or the server restarts, so one poisoned execution costs no more than that while
+// the shard keeps serving everything else. A handler that throws counts as a failure.
 #pragma once
 
 #include <condition_variable>
@@ -9,21 +15,36 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "common/clock.h"
 #include "common/executor.h"
+#include "history/task_handler.h"
 #include "persistence/store.h"
 
 namespace eon::history {
 
-class HistoryEngine;
+struct TaskRetryOptions {
+  Duration retry_delay_initial = std::chrono::seconds(1);  // after the first failure
+  Duration retry_delay_max = std::chrono::seconds(60);     // the backoff doubles up to this
+  int failures_before_parking = 10;                        // about 5 minutes of retries
+};
+
+// A task set aside after failing again and again.
+struct ParkedTask {
+  persistence::StoredTask task;
+  int failures = 0;
+  std::string last_error;
+  TimePoint parked_time;
+};
 
 class QueueProcessors {
  public:
-  QueueProcessors(HistoryEngine& engine, persistence::Store& store, Clock& clock,
-                  Executor& executor, int32_t shard_count, Duration timer_lookahead);
+  QueueProcessors(TaskHandler& handler, persistence::Store& store, Clock& clock,
+                  Executor& executor, int32_t shard_count, Duration timer_lookahead,
+                  TaskRetryOptions retry = {});
   ~QueueProcessors();  // stops
 
   // Loads what the store holds and starts the threads.
@@ -36,7 +57,16 @@ class QueueProcessors {
   // No timer is due and no task is being processed: time may be skipped.
   bool Idle();
 
+  // The parked tasks, in task id order.
+  std::vector<ParkedTask> Parked();
+  // Runs parked tasks again, with a fresh backoff: those named by id, or all if `task_ids` is
+  // empty. Returns how many were unparked.
+  int RetryParked(const std::vector<int64_t>& task_ids);
+
  private:
+  // Records a failure of `task`: schedules its retry, or parks it. REQUIRES: mutex_ held.
+  void FailedLocked(const persistence::StoredTask& task, const Status& status);
+  void SucceededLocked(int64_t task_id);
   void TimerLoop();
   void RunTransfer(const persistence::StoredTask& task);
   void RunTimer(const persistence::StoredTask& task);
@@ -46,12 +76,13 @@ class QueueProcessors {
   void DeleteLoop();
   Status LoadTimers(TimePoint until);
 
-  HistoryEngine& engine_;
+  TaskHandler& handler_;
   persistence::Store& store_;
   Clock& clock_;
   Executor& executor_;
   const int32_t shard_count_;
   const Duration timer_lookahead_;
+  const TaskRetryOptions retry_;
 
   std::mutex mutex_;
   std::condition_variable changed_;
@@ -62,6 +93,8 @@ class QueueProcessors {
   TimePoint timers_loaded_until_{};                                     // guarded by mutex_
   std::vector<persistence::StoredTask> completed_;                      // guarded by mutex_
   int in_flight_ = 0;                                                   // guarded by mutex_
+  std::map<int64_t, int> failures_;  // task id -> failures in a row; guarded by mutex_
+  std::map<int64_t, ParkedTask> parked_;                                // guarded by mutex_
   std::thread timer_thread_;
   std::thread delete_thread_;
 };

@@ -77,12 +77,22 @@ Result<Namespace> Registry::Register(const std::string& name, const std::string&
   return ns;
 }
 
+Status Registry::UpdateStored(const eon::v1::NamespaceRecord& record) {
+  Status updated = store_.UpdateNamespace(record);
+  if (updated.code() == StatusCode::ABORTED) {
+    // Another update won (and holds the cached copy): this one is refused, not merged.
+    return Aborted("namespace " + record.info().name() + " was changed concurrently; retry");
+  }
+  return updated;
+}
+
 Result<Namespace> Registry::Update(const std::string& name,
                                    const std::function<Status(eon::v1::NamespaceRecord&)>& change) {
   EON_ASSIGN_OR_RETURN(Namespace current, ByName(name));
   eon::v1::NamespaceRecord record = *current;
   EON_RETURN_IF_ERROR(change(record));
-  EON_RETURN_IF_ERROR(store_.UpdateNamespace(record));
+  record.set_record_version(current->record_version() + 1);
+  EON_RETURN_IF_ERROR(UpdateStored(record));
   auto updated = std::make_shared<const eon::v1::NamespaceRecord>(std::move(record));
   std::lock_guard lock(mutex_);
   by_name_[name] = updated;
@@ -96,7 +106,8 @@ Result<Namespace> Registry::MarkDeleted(const std::string& name) {
   eon::v1::NamespaceRecord record = *current;
   record.mutable_info()->set_name(name + "-deleted-" + NewUuid().substr(0, 5));
   record.mutable_info()->set_state(temporal::api::enums::v1::NAMESPACE_STATE_DELETED);
-  EON_RETURN_IF_ERROR(store_.UpdateNamespace(record));
+  record.set_record_version(current->record_version() + 1);
+  EON_RETURN_IF_ERROR(UpdateStored(record));
   auto deleted = std::make_shared<const eon::v1::NamespaceRecord>(std::move(record));
   std::lock_guard lock(mutex_);
   by_name_.erase(name);

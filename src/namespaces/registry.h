@@ -41,6 +41,9 @@ class Registry {
   Status Ensure(const std::string& name);
 
  private:
+  // Writes an update made over the cached record; ABORTED if another update came first.
+  Status UpdateStored(const eon::v1::NamespaceRecord& record);
+
   persistence::Store& store_;
   Clock& clock_;
   mutable std::mutex mutex_;

@@ -82,12 +82,35 @@ SqliteDb::~SqliteDb() {
   sqlite3_close(db_);
 }
 
+namespace {
+
+// One status per kind of failure, so callers and clients can tell them apart: a full disk is
+// not "changed concurrently", and an I/O error is not a bug.
+Status Classified(int result_code, std::string message) {
+  switch (result_code & 0xff) {
+    case SQLITE_NOTADB:
+      return FailedPrecondition(message);
+    case SQLITE_FULL:
+      return ResourceExhausted("the database's disk is full (" + message + ")");
+    case SQLITE_IOERR:
+      return Unavailable("database I/O error (" + message + ")");
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return Unavailable("the database is busy (" + message + ")");
+    case SQLITE_CORRUPT:
+      return Internal("the database file is corrupt (" + message + ")");
+    case SQLITE_CONSTRAINT:
+      return Internal("database constraint failed (" + message + ")");
+    default:
+      return Internal(message);
+  }
+}
+
+}  // namespace
+
 Status SqliteDb::Error(std::string_view what) const {
-  int code = sqlite3_errcode(db_) & 0xff;
-  std::string message = std::string("sqlite ") + std::string(what) + ": " + sqlite3_errmsg(db_);
-  if (code == SQLITE_NOTADB) return FailedPrecondition(message);
-  if (code == SQLITE_BUSY || code == SQLITE_LOCKED) return Unavailable(message);
-  return Internal(message);
+  return Classified(sqlite3_extended_errcode(db_),
+                    std::string("sqlite ") + std::string(what) + ": " + sqlite3_errmsg(db_));
 }
 
 Status SqliteDb::Exec(std::string_view sql) {
@@ -97,8 +120,7 @@ Status SqliteDb::Exec(std::string_view sql) {
   if (rc == SQLITE_OK) return Status::Ok();
   std::string message = error ? error : sqlite3_errstr(rc);
   sqlite3_free(error);
-  if ((rc & 0xff) == SQLITE_NOTADB) return FailedPrecondition("sqlite: " + message);
-  return Internal("sqlite: " + message + " (in: " + copy.substr(0, 80) + ")");
+  return Classified(rc, "sqlite: " + message + " (in: " + copy.substr(0, 80) + ")");
 }
 
 Result<std::unique_ptr<Statement>> SqliteDb::Prepare(const std::string& sql) {

@@ -4,6 +4,8 @@
 
 #include "common/ids.h"
 #include "common/log.h"
+#include "common/parse.h"
+#include "persistence/records.h"
 
 namespace eon::persistence {
 namespace {
@@ -99,16 +101,10 @@ CREATE TABLE IF NOT EXISTS search_attributes (
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
-std::string Serialize(const google::protobuf::Message& message) {
-  std::string out;
-  message.SerializeToString(&out);
-  return out;
-}
-
 template <typename T>
 Result<T> Parse(std::string_view bytes, const char* what) {
   T message;
-  if (!message.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+  if (!ParseRecord(bytes, &message)) {
     return Internal(std::string("corrupt ") + what + " record in the database");
   }
   return message;
@@ -183,7 +179,11 @@ Status SqliteStore::Migrate() {
       while (stmt->Step()) {
         std::string key = stmt->ColumnText(0);
         if (key == "database") marker = stmt->ColumnText(1);
-        if (key == "schema_version") version = std::stoi(stmt->ColumnText(1));
+        if (key == "schema_version") {
+          auto parsed = ParseNumber<int>(stmt->ColumnText(1));
+          if (!parsed) return FailedPrecondition("the database's schema_version is not a number");
+          version = *parsed;
+        }
       }
       EON_RETURN_IF_ERROR(stmt->status());
     }
@@ -293,8 +293,12 @@ void SqliteStore::CommitLoop() {
       ++stats_.write_transactions;
     }
     for (size_t i = 0; i < batch.size(); ++i) {
+      // A failed transaction keeps its kind (disk full, I/O error, busy) in the answer.
       batch[i]->done.set_value(txn.ok() ? results[i]
-                                        : Unavailable("commit failed: " + txn.message()));
+                                        : Status(txn.code() == StatusCode::INTERNAL
+                                                     ? StatusCode::UNAVAILABLE
+                                                     : txn.code(),
+                                                 "commit failed: " + txn.message()));
     }
   }
 }
@@ -304,7 +308,9 @@ Result<int32_t> SqliteStore::ShardCount() {
     EON_ASSIGN_OR_RETURN(
         auto stmt, db.Prepare("SELECT value FROM cluster_metadata WHERE key = 'shard_count'"));
     if (!stmt->Step()) return Internal("cluster_metadata has no shard_count");
-    return static_cast<int32_t>(std::stoi(stmt->ColumnText(0)));
+    auto parsed = ParseNumber<int32_t>(stmt->ColumnText(0));
+    if (!parsed || *parsed <= 0) return Internal("cluster_metadata has a bad shard_count");
+    return *parsed;
   });
 }
 
@@ -334,9 +340,10 @@ Status SqliteStore::CreateNamespace(const eon::v1::NamespaceRecord& record) {
         auto stmt,
         db.Prepare(
             "INSERT INTO namespaces (id, name, data) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"));
+    EON_ASSIGN_OR_RETURN(auto blob, SerializeRecord(record, "namespace"));
     EON_RETURN_IF_ERROR(stmt->Bind(1, record.info().id())
                             .Bind(2, record.info().name())
-                            .BindBlob(3, Serialize(record))
+                            .BindBlob(3, blob)
                             .Run());
     if (db.Changes() == 0) return AlreadyExists("Namespace already exists.");
     return Status::Ok();
@@ -345,8 +352,22 @@ Status SqliteStore::CreateNamespace(const eon::v1::NamespaceRecord& record) {
 
 Status SqliteStore::UpdateNamespace(const eon::v1::NamespaceRecord& record) {
   return Write([&](SqliteDb& db) -> Status {
+    {
+      EON_ASSIGN_OR_RETURN(auto read, db.Prepare("SELECT data FROM namespaces WHERE id = ?"));
+      read->Bind(1, record.info().id());
+      if (!read->Step()) {
+        EON_RETURN_IF_ERROR(read->status());
+        return NotFound("namespace " + record.info().name() + " is gone");
+      }
+      EON_ASSIGN_OR_RETURN(auto stored,
+                           Parse<eon::v1::NamespaceRecord>(read->ColumnBlob(0), "namespace"));
+      if (stored.record_version() != record.record_version() - 1) {
+        return Aborted("namespace " + record.info().name() + " was changed concurrently");
+      }
+    }
     EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare("UPDATE namespaces SET data = ? WHERE id = ?"));
-    EON_RETURN_IF_ERROR(stmt->BindBlob(1, Serialize(record)).Bind(2, record.info().id()).Run());
+    EON_ASSIGN_OR_RETURN(auto blob, SerializeRecord(record, "namespace"));
+    EON_RETURN_IF_ERROR(stmt->BindBlob(1, blob).Bind(2, record.info().id()).Run());
     if (db.Changes() != 1) return NotFound("namespace " + record.info().name() + " is gone");
     return Status::Ok();
   });
@@ -454,6 +475,7 @@ Status SqliteStore::CommitExecution(const ExecutionWrite& write, std::vector<Sto
 Status SqliteStore::ApplyExecutionWrite(SqliteDb& db, const ExecutionWrite& write,
                                         std::vector<StoredTask>* created) {
   const auto& state = write.state;
+  EON_ASSIGN_OR_RETURN(auto state_blob, SerializeRecord(state, "execution"));
   {
     EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare("SELECT range_id FROM shards WHERE shard_id = ?"));
     stmt->Bind(1, write.shard_id);
@@ -484,7 +506,7 @@ Status SqliteStore::ApplyExecutionWrite(SqliteDb& db, const ExecutionWrite& writ
                             .Bind(2, state.workflow_id())
                             .Bind(3, state.run_id())
                             .Bind(4, write.shard_id)
-                            .BindBlob(5, Serialize(state))
+                            .BindBlob(5, state_blob)
                             .Run());
     EON_ASSIGN_OR_RETURN(
         auto current,
@@ -505,7 +527,7 @@ Status SqliteStore::ApplyExecutionWrite(SqliteDb& db, const ExecutionWrite& writ
         db.Prepare("UPDATE executions SET db_version = ?, state = ? "
                    "WHERE namespace_id = ? AND workflow_id = ? AND run_id = ? AND db_version = ?"));
     EON_RETURN_IF_ERROR(update->Bind(1, write.expected_db_version + 1)
-                            .BindBlob(2, Serialize(state))
+                            .BindBlob(2, state_blob)
                             .Bind(3, state.namespace_id())
                             .Bind(4, state.workflow_id())
                             .Bind(5, state.run_id())
@@ -529,10 +551,11 @@ Status SqliteStore::ApplyExecutionWrite(SqliteDb& db, const ExecutionWrite& writ
     EON_ASSIGN_OR_RETURN(auto insert, db.Prepare("INSERT INTO history_events (namespace_id, "
                                                  "run_id, event_id, data) VALUES (?, ?, ?, ?)"));
     for (const auto& event : write.new_events) {
+      EON_ASSIGN_OR_RETURN(auto blob, SerializeRecord(event, "history event"));
       Status s = insert->Bind(1, state.namespace_id())
                      .Bind(2, state.run_id())
                      .Bind(3, event.event_id())
-                     .BindBlob(4, Serialize(event))
+                     .BindBlob(4, blob)
                      .Run();
       if (!s.ok())
         return Aborted("history event " + std::to_string(event.event_id()) +
@@ -550,10 +573,11 @@ Status SqliteStore::ApplyExecutionWrite(SqliteDb& db, const ExecutionWrite& writ
       int64_t visibility_ns = task.category == TaskCategory::kTimer
                                   ? ToUnixNanos(FromTimestamp(task.task.fire_time()))
                                   : 0;
+      EON_ASSIGN_OR_RETURN(auto blob, SerializeRecord(task.task, "task"));
       insert->Bind(1, write.shard_id)
           .Bind(2, static_cast<int64_t>(task.category))
           .Bind(3, visibility_ns)
-          .BindBlob(4, Serialize(task.task));
+          .BindBlob(4, blob);
       if (!insert->Step())
         return insert->status().ok() ? Internal("task insert returned no id") : insert->status();
       created->push_back({write.shard_id, task.category, insert->ColumnInt(0), task.task});
@@ -674,7 +698,8 @@ Result<int64_t> SqliteStore::AddQueueTask(const std::string& namespace_id, const
     EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare("INSERT INTO task_queue_tasks (namespace_id, "
                                                "task_queue, kind, data) VALUES (?, ?, ?, ?) "
                                                "RETURNING task_id"));
-    stmt->Bind(1, namespace_id).Bind(2, queue).Bind(3, kind).BindBlob(4, Serialize(task));
+    EON_ASSIGN_OR_RETURN(auto blob, SerializeRecord(task, "queue task"));
+    stmt->Bind(1, namespace_id).Bind(2, queue).Bind(3, kind).BindBlob(4, blob);
     if (!stmt->Step())
       return stmt->status().ok() ? Internal("insert returned no id") : stmt->status();
     task_id = stmt->ColumnInt(0);

@@ -190,3 +190,32 @@ TEST(SqliteStore, GroupsConcurrentWritesIntoFewerTransactions) {
 
 }  // namespace
 }  // namespace eon::persistence
+
+namespace eon::persistence {
+namespace {
+
+TEST(SqliteStore, NamespaceUpdatesApplyOnlyOverTheVersionTheyWereMadeFrom) {
+  auto store = SqliteStore::Open({});
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  eon::v1::NamespaceRecord record;
+  record.mutable_info()->set_id("ns-1");
+  record.mutable_info()->set_name("orders");
+  ASSERT_TRUE((*store)->CreateNamespace(record).ok());
+  // Two updates made from version 0: the first wins, the second is refused.
+  eon::v1::NamespaceRecord first = record;
+  first.mutable_info()->set_description("first");
+  first.set_record_version(1);
+  eon::v1::NamespaceRecord second = record;
+  second.mutable_info()->set_description("second");
+  second.set_record_version(1);
+  ASSERT_TRUE((*store)->UpdateNamespace(first).ok());
+  Status refused = (*store)->UpdateNamespace(second);
+  EXPECT_EQ(refused.code(), StatusCode::ABORTED) << refused.message();
+  auto all = (*store)->ListNamespaces();
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 1u);
+  EXPECT_EQ((*all)[0].info().description(), "first");
+}
+
+}  // namespace
+}  // namespace eon::persistence

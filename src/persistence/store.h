@@ -129,7 +129,8 @@ class Store {
 
   // Namespaces. CreateNamespace answers ALREADY_EXISTS when the name is taken.
   virtual Status CreateNamespace(const eon::v1::NamespaceRecord& record) = 0;
-  // Replaces a namespace's record (found by id).
+  // Replaces a namespace's record (found by id) if the stored one is the version it was made
+  // from (record.record_version() - 1); ABORTED if another update came first.
   virtual Status UpdateNamespace(const eon::v1::NamespaceRecord& record) = 0;
   virtual Result<std::vector<eon::v1::NamespaceRecord>> ListNamespaces() = 0;
 

@@ -839,7 +839,18 @@ describe('workflow features', { concurrency: true }, () => {
         closeEvent(history, 'WORKFLOW_EXECUTION_COMPLETED');
       });
 
+      // Only registered search attributes may be set (as on a Temporal server).
+      const registerSearchAttributes = () =>
+        env.connection.operatorService.addSearchAttributes({
+          namespace: 'default',
+          searchAttributes: {
+            CustomKeywordField: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+            CustomIntField: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_INT,
+          },
+        });
+
       eonTest('upsertSearchAttributes and upsertMemo: events and describe', async () => {
+        await registerSearchAttributes();
         const handle = await start('upsertProperties');
         assert.equal(await handle.result(), 'upserted');
         const history = await handle.fetchHistory();
@@ -862,6 +873,7 @@ describe('workflow features', { concurrency: true }, () => {
       });
 
       eonTest('memo and search attributes given at start appear in describe', async () => {
+        await registerSearchAttributes();
         const memo = { owner: 'eon', nested: { list: [1, 2, 3], unicode: 'ünïcødé 🌍' } };
         const handle = await start('waitForSignal', [], {
           memo,

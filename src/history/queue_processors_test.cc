@@ -1,0 +1,131 @@
+// A task that keeps failing is retried with exponential backoff, then parked where an operator
+// sees it and can retry it; a handler that throws counts as a failure, not a crash.
+#include "history/queue_processors.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <stdexcept>
+#include <thread>
+
+#include "persistence/sqlite_store.h"
+
+namespace eon::history {
+namespace {
+
+using namespace std::chrono_literals;
+
+class FlakyHandler final : public TaskHandler {
+ public:
+  Status ProcessTransferTask(const persistence::StoredTask&,
+                             std::function<void()> on_settled) override {
+    int call = ++calls;
+    if (call <= fail_first.load()) {
+      if (throw_instead) throw std::runtime_error("handler threw on call " + std::to_string(call));
+      return Unavailable("poisoned execution, call " + std::to_string(call));
+    }
+    on_settled();
+    return Status::Ok();
+  }
+  Status ProcessTimerTask(const persistence::StoredTask&) override { return Status::Ok(); }
+
+  std::atomic<int> calls{0};
+  std::atomic<int> fail_first{1'000'000};
+  bool throw_instead = false;
+};
+
+template <typename Pred>
+bool WaitFor(Pred done) {
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) return done();
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
+
+persistence::StoredTask TransferTask(int64_t id) {
+  persistence::StoredTask task;
+  task.category = persistence::TaskCategory::kTransfer;
+  task.task_id = id;
+  task.task.set_workflow_id("poisoned");
+  return task;
+}
+
+struct Fixture {
+  Fixture() : clock(TimePoint(std::chrono::hours(24 * 365 * 50))), executor("test-tasks", 2) {
+    auto opened = persistence::SqliteStore::Open({});
+    EXPECT_TRUE(opened.ok());
+    store = std::move(*opened);
+    TaskRetryOptions retry;
+    retry.retry_delay_initial = 1s;
+    retry.retry_delay_max = 4s;
+    retry.failures_before_parking = 4;
+    processors = std::make_unique<QueueProcessors>(handler, *store, clock, executor, 4,
+                                                   std::chrono::seconds(10), retry);
+    EXPECT_TRUE(processors->Start().ok());
+  }
+  ~Fixture() { processors->Stop(); }
+
+  // Advances the clock and waits for the handler to have been called `calls` times.
+  bool AdvanceUntilCalls(Duration by, int calls) {
+    clock.Advance(by);
+    processors->ClockChanged();
+    return WaitFor([&] { return handler.calls.load() >= calls; });
+  }
+
+  FlakyHandler handler;
+  ManualClock clock;
+  Executor executor;
+  std::unique_ptr<persistence::SqliteStore> store;
+  std::unique_ptr<QueueProcessors> processors;
+};
+
+TEST(QueueProcessors, BacksOffExponentiallyThenParksAndRetriesOnRequest) {
+  Fixture f;
+  f.processors->Add({TransferTask(7)});
+  ASSERT_TRUE(WaitFor([&] { return f.handler.calls.load() == 1; }));
+  // Not again before the first delay (1 s) has passed.
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(f.handler.calls.load(), 1);
+  ASSERT_TRUE(f.AdvanceUntilCalls(1s, 2));
+  // The second delay is 2 s: 1 s is not enough.
+  f.clock.Advance(1s);
+  f.processors->ClockChanged();
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(f.handler.calls.load(), 2);
+  ASSERT_TRUE(f.AdvanceUntilCalls(1s, 3));
+  ASSERT_TRUE(f.AdvanceUntilCalls(4s, 4));
+  // The fourth failure parks it: no more calls however much time passes.
+  ASSERT_TRUE(WaitFor([&] { return f.processors->Parked().size() == 1; }));
+  f.clock.Advance(1h);
+  f.processors->ClockChanged();
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(f.handler.calls.load(), 4);
+  auto parked = f.processors->Parked();
+  ASSERT_EQ(parked.size(), 1u);
+  EXPECT_EQ(parked[0].task.task_id, 7);
+  EXPECT_EQ(parked[0].failures, 4);
+  EXPECT_NE(parked[0].last_error.find("poisoned execution, call 4"), std::string::npos);
+  EXPECT_TRUE(f.processors->Idle());
+
+  // The operator fixed the cause and retries: it runs at once and succeeds.
+  f.handler.fail_first = 0;
+  EXPECT_EQ(f.processors->RetryParked({99}), 0);  // no such parked task
+  EXPECT_EQ(f.processors->RetryParked({}), 1);
+  ASSERT_TRUE(WaitFor([&] { return f.handler.calls.load() == 5; }));
+  EXPECT_TRUE(f.processors->Parked().empty());
+}
+
+TEST(QueueProcessors, AHandlerThatThrowsIsRetriedNotFatal) {
+  Fixture f;
+  f.handler.throw_instead = true;
+  f.handler.fail_first = 1;
+  f.processors->Add({TransferTask(8)});
+  ASSERT_TRUE(WaitFor([&] { return f.handler.calls.load() == 1; }));
+  ASSERT_TRUE(f.AdvanceUntilCalls(1s, 2));
+  EXPECT_TRUE(f.processors->Parked().empty());
+}
+
+}  // namespace
+}  // namespace eon::history

@@ -1,0 +1,33 @@
+// How records are stored: protobuf messages, written only in a form that parses back.
+//
+// Protobuf refuses to parse messages nested deeper than a recursion limit (100 by default). A
+// request can legally nest close to that (a failure's cause chain), and a stored record wraps
+// what it holds in a few more levels (an event, a map entry, an activity), so records are read
+// with a higher limit, kRecordNestingMax, and every write checks that what it stores parses
+// back under that limit: a record that could not be read is refused with INVALID_ARGUMENT
+// rather than acknowledged and then found corrupt after a restart.
+#pragma once
+
+#include <google/protobuf/message.h>
+
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace eon::persistence {
+
+// Nesting accepted in requests (the gRPC edge parses with this limit).
+constexpr int kRequestNestingMax = 100;
+// Nesting accepted in stored records: the request limit plus room for the wrappers.
+constexpr int kRecordNestingMax = 2 * kRequestNestingMax;
+
+// Parses `bytes` into `message` with the record nesting limit. False if it does not parse.
+bool ParseRecord(std::string_view bytes, google::protobuf::Message* message,
+                 int nesting_max = kRecordNestingMax);
+
+// Serializes `message` and checks that the bytes parse back with kRecordNestingMax.
+// `what` names the record in the error ("execution", "history event").
+Result<std::string> SerializeRecord(const google::protobuf::Message& message, const char* what);
+
+}  // namespace eon::persistence

@@ -1,0 +1,202 @@
+'use strict';
+// No input crashes or poisons the server (issue 11, inputs 4 to 6): each request below gets a
+// clear error or works, the server keeps serving, and after a kill -9 and a restart the database
+// still serves every workflow, including the largest and deepest inputs it accepted.
+// Raw gRPC requests, so the inputs reach the server exactly as built here.
+
+const assert = require('node:assert/strict');
+const { randomUUID } = require('node:crypto');
+const { setTimeout: sleep } = require('node:timers/promises');
+
+const { temporal } = require('@temporalio/proto');
+const { EonServer, connectClient, eonTest, runEon, uniqueId } = require('./harness');
+
+const enums = temporal.api.enums.v1;
+const GRPC_INVALID_ARGUMENT = 3;
+
+const json = (text) => ({ metadata: { encoding: Buffer.from('json/plain') }, data: Buffer.from(text) });
+const nestedJson = (depth) => '['.repeat(depth) + ']'.repeat(depth);
+
+function startRequest(taskQueue, extra = {}) {
+  return {
+    namespace: 'default',
+    workflowId: uniqueId('robust'),
+    workflowType: { name: 'Robust' },
+    taskQueue: { name: taskQueue },
+    requestId: randomUUID(),
+    ...extra,
+  };
+}
+
+function failureChain(depth) {
+  const root = { message: 'level 1', applicationFailureInfo: { type: 'Deep', nonRetryable: true } };
+  let f = root;
+  for (let i = 2; i <= depth; i += 1) {
+    f.cause = { message: `level ${i}`, applicationFailureInfo: { type: 'Deep' } };
+    f = f.cause;
+  }
+  return root;
+}
+
+function chainDepth(failure) {
+  let depth = 0;
+  for (let f = failure; f; f = f.cause) depth += 1;
+  return depth;
+}
+
+async function rejectsWith(promise, code, pattern) {
+  await assert.rejects(promise, (err) => {
+    assert.equal(err.code, code, `expected code ${code}, got ${err?.stack ?? err}`);
+    assert.match(err.details ?? err.message, pattern);
+    return true;
+  });
+}
+
+async function alive(server) {
+  const { connection } = await connectClient(server);
+  try {
+    await connection.workflowService.getSystemInfo({});
+  } finally {
+    await connection.close();
+  }
+}
+
+eonTest('search attributes: unregistered and nested 100,000 deep are refused; the largest accepted inputs survive kill -9', async (t, scope) => {
+  const server = scope.track(await EonServer.start({ db: true }));
+  const { connection } = await connectClient(server);
+  const service = connection.workflowService;
+  await connection.operatorService.addSearchAttributes({
+    namespace: 'default',
+    searchAttributes: { CustomKeywordField: enums.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD },
+  });
+  const taskQueue = uniqueId('robust-tq');
+
+  await rejectsWith(
+    service.startWorkflowExecution(startRequest(taskQueue, { searchAttributes: { indexedFields: { Unregistered: json('"x"') } } })),
+    GRPC_INVALID_ARGUMENT,
+    /search attribute Unregistered is not defined/,
+  );
+  // Input 5: 100,000 deep (200 KB). It used to be acknowledged, then crash the server for good.
+  await rejectsWith(
+    service.startWorkflowExecution(
+      startRequest(taskQueue, { searchAttributes: { indexedFields: { CustomKeywordField: json(nestedJson(100_000)) } } }),
+    ),
+    GRPC_INVALID_ARGUMENT,
+    /is not a valid value for search attribute CustomKeywordField of type Keyword/,
+  );
+  await rejectsWith(
+    service.startWorkflowExecution(startRequest(taskQueue, { searchAttributes: { indexedFields: { WorkflowId: json('"x"') } } })),
+    GRPC_INVALID_ARGUMENT,
+    /WorkflowId attribute can't be set in SearchAttributes/,
+  );
+
+  // The largest and deepest accepted: a search attribute value at its size limit, a memo
+  // holding JSON nested 100,000 deep (memos are opaque), an input of 1.5 MB.
+  const keyword = 'k'.repeat(2048 - 2);
+  const deepMemo = nestedJson(100_000);
+  const input = JSON.stringify('i'.repeat(1_500_000));
+  const request = startRequest(taskQueue, {
+    searchAttributes: { indexedFields: { CustomKeywordField: json(JSON.stringify(keyword)) } },
+    memo: { fields: { deep: json(deepMemo) } },
+    input: { payloads: [json(input)] },
+  });
+  const started = await service.startWorkflowExecution(request);
+  assert.ok(started.runId);
+  await sleep(1000); // the crash came about 300 ms after the answer
+  await alive(server);
+  await connection.close();
+
+  await server.kill9();
+  await server.restart();
+  const after = scope.track(await connectClient(server));
+  const execution = { workflowId: request.workflowId, runId: started.runId };
+  const described = await after.connection.workflowService.describeWorkflowExecution({ namespace: 'default', execution });
+  const info = described.workflowExecutionInfo;
+  assert.equal(Buffer.from(info.memo.fields.deep.data).toString(), deepMemo);
+  assert.equal(JSON.parse(Buffer.from(info.searchAttributes.indexedFields.CustomKeywordField.data).toString()), keyword);
+  const history = await after.client.workflow.getHandle(request.workflowId, started.runId).fetchHistory();
+  const startedEvent = history.events[0].workflowExecutionStartedEventAttributes;
+  assert.equal(Buffer.from(startedEvent.input.payloads[0].data).toString(), input);
+  const listed = await after.connection.workflowService.listWorkflowExecutions({
+    namespace: 'default',
+    query: `CustomKeywordField = '${keyword}'`,
+  });
+  assert.deepEqual(listed.executions.map((e) => e.execution.workflowId), [request.workflowId]);
+});
+
+eonTest('a failure whose cause chain is 98 deep is stored and read back after kill -9; deeper is refused', async (t, scope) => {
+  const server = scope.track(await EonServer.start({ db: true }));
+  const first = await connectClient(server);
+  const service = first.connection.workflowService;
+  const taskQueue = uniqueId('robust-deep');
+  const request = startRequest(taskQueue);
+  const { runId } = await service.startWorkflowExecution(request);
+
+  // Play the worker by hand: schedule one activity, take it, fail it.
+  const wft = await service.pollWorkflowTaskQueue({ namespace: 'default', taskQueue: { name: taskQueue }, identity: 'test' });
+  assert.ok(wft.taskToken?.length, 'no workflow task');
+  await service.respondWorkflowTaskCompleted({
+    namespace: 'default',
+    taskToken: wft.taskToken,
+    identity: 'test',
+    commands: [
+      {
+        commandType: enums.CommandType.COMMAND_TYPE_SCHEDULE_ACTIVITY_TASK,
+        scheduleActivityTaskCommandAttributes: {
+          activityId: 'deep',
+          activityType: { name: 'Deep' },
+          taskQueue: { name: taskQueue },
+          startToCloseTimeout: { seconds: 60 },
+          retryPolicy: { maximumAttempts: 1 },
+        },
+      },
+    ],
+  });
+  const activity = await service.pollActivityTaskQueue({ namespace: 'default', taskQueue: { name: taskQueue }, identity: 'test' });
+  assert.ok(activity.taskToken?.length, 'no activity task');
+  // Deeper than any request may nest: refused with a message that says so.
+  await rejectsWith(
+    service.respondActivityTaskFailed({ namespace: 'default', taskToken: activity.taskToken, failure: failureChain(150) }),
+    GRPC_INVALID_ARGUMENT,
+    /nests messages deeper than 100 levels/,
+  );
+  // Input 6: 98 deep. It used to be acknowledged and then unreadable after a restart.
+  await service.respondActivityTaskFailed({ namespace: 'default', taskToken: activity.taskToken, failure: failureChain(98) });
+  await first.connection.close();
+
+  await server.kill9();
+  await server.restart();
+  const after = scope.track(await connectClient(server));
+  const execution = { workflowId: request.workflowId, runId };
+  const described = await after.connection.workflowService.describeWorkflowExecution({ namespace: 'default', execution });
+  assert.equal(described.workflowExecutionInfo.status, enums.WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING);
+  const history = await after.connection.workflowService.getWorkflowExecutionHistory({ namespace: 'default', execution });
+  const failed = history.history.events.find((e) => e.activityTaskFailedEventAttributes);
+  assert.ok(failed, 'no ActivityTaskFailed event');
+  assert.equal(chainDepth(failed.activityTaskFailedEventAttributes.failure), 98);
+  await after.connection.workflowService.terminateWorkflowExecution({ namespace: 'default', workflowExecution: execution, reason: 'done' });
+  const closed = await after.connection.workflowService.describeWorkflowExecution({ namespace: 'default', execution });
+  assert.equal(closed.workflowExecutionInfo.status, enums.WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_TERMINATED);
+  assert.doesNotMatch(server.output, /corrupt/);
+});
+
+eonTest('durations out of range are refused with the field named, and the server keeps serving', async (t, scope) => {
+  const server = scope.track(await EonServer.start({ db: true }));
+  const { connection } = scope.track(await connectClient(server));
+  const service = connection.workflowService;
+  await rejectsWith(
+    service.startWorkflowExecution(startRequest('tq', { workflowRunTimeout: { seconds: 1, nanos: 1_000_000_000 } })),
+    GRPC_INVALID_ARGUMENT,
+    /invalid Duration workflow_run_timeout/,
+  );
+  await rejectsWith(
+    service.startWorkflowExecution(
+      startRequest('tq', { retryPolicy: { initialInterval: { seconds: '9223372036854775807' } } }),
+    ),
+    GRPC_INVALID_ARGUMENT,
+    /invalid Duration retry_policy\.initial_interval/,
+  );
+  await server.kill9();
+  await server.restart();
+  await alive(server);
+});
