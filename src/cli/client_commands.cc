@@ -1,6 +1,7 @@
 #include "cli/client_commands.h"
 
 #include <google/protobuf/util/json_util.h>
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <future>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -17,6 +19,8 @@
 #include "common/cron.h"
 #include "common/ids.h"
 #include "common/json_depth.h"
+#include "common/parse.h"
+#include "eon/v1/admin.pb.h"
 #include "temporal/api/operatorservice/v1/service.grpc.pb.h"
 #include "temporal/api/workflowservice/v1/service.grpc.pb.h"
 
@@ -97,6 +101,7 @@ class Client {
   const std::string& ns() const { return namespace_; }
   bool json() const { return json_; }
   wfs::WorkflowService::Stub& stub() { return *stub_; }
+  const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
   temporal::api::operatorservice::v1::OperatorService::Stub& operator_stub() {
     return *operator_stub_;
   }
@@ -690,6 +695,69 @@ int TaskQueue(const std::string& verb, const Args& args) {
   return 0;
 }
 
+// A unary call by method path (Eon's own services have no generated stub here).
+grpc::Status CallByPath(Client& client, const std::string& path,
+                        const google::protobuf::Message& request,
+                        google::protobuf::Message* response) {
+  grpc::GenericStub stub(client.channel());
+  auto context = Client::Context(std::chrono::seconds(30));
+  std::string bytes = request.SerializeAsString();
+  grpc::Slice slice(bytes);
+  grpc::ByteBuffer in(&slice, 1);
+  grpc::ByteBuffer out;
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(context.get(), path, grpc::StubOptions(), &in, &out,
+                 [&done](grpc::Status status) { done.set_value(std::move(status)); });
+  grpc::Status status = done.get_future().get();
+  if (!status.ok()) return status;
+  std::vector<grpc::Slice> slices;
+  if (!out.Dump(&slices).ok()) return grpc::Status(grpc::StatusCode::INTERNAL, "bad response");
+  std::string received;
+  for (const auto& s : slices) received.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  if (!response->ParseFromString(received)) {
+    return grpc::Status(grpc::StatusCode::INTERNAL, "the response does not parse");
+  }
+  return status;
+}
+
+// eon admin parked-tasks list|retry: outbox tasks that failed again and again.
+int ParkedTasks(const std::string& verb, const Args& args) {
+  if ((verb != "list" && verb != "retry") || args.Has("help")) {
+    std::fputs(
+        "Usage: eon admin parked-tasks list\n"
+        "       eon admin parked-tasks retry [--task-id N]...   (all parked tasks if none named)\n",
+        args.Has("help") ? stdout : stderr);
+    return args.Has("help") ? 0 : 1;
+  }
+  Client client(args);
+  if (verb == "list") {
+    eon::v1::ListParkedTasksResponse response;
+    auto status = CallByPath(client, "/eon.v1.AdminService/ListParkedTasks",
+                             eon::v1::ListParkedTasksRequest(), &response);
+    if (!status.ok()) return Fail(status);
+    std::string text;
+    for (const auto& task : response.tasks()) {
+      text += std::to_string(task.task_id()) + "  " + task.category() + "  " + task.task_type() +
+              "  " + task.workflow_id() + "  " + task.run_id() + "  failures=" +
+              std::to_string(task.failures()) + "  " + task.last_error() + "\n";
+    }
+    if (response.tasks().empty()) text = "No parked tasks.\n";
+    client.Print(response, text);
+    return 0;
+  }
+  eon::v1::RetryParkedTasksRequest request;
+  for (const auto& id : args.All("task-id")) {
+    auto parsed = ParseNumber<int64_t>(id);
+    if (!parsed) return Fail("--task-id must be a number: " + id);
+    request.add_task_ids(*parsed);
+  }
+  eon::v1::RetryParkedTasksResponse response;
+  auto status = CallByPath(client, "/eon.v1.AdminService/RetryParkedTasks", request, &response);
+  if (!status.ok()) return Fail(status);
+  client.Print(response, "Retrying " + std::to_string(response.retried()) + " parked tasks.\n");
+  return 0;
+}
+
 }  // namespace
 
 int RunClientCommand(int argc, char** argv) {
@@ -703,6 +771,9 @@ int RunClientCommand(int argc, char** argv) {
   if (noun == "activity") return Activity(verb, args);
   if (noun == "operator" && verb == "search-attribute") {
     return SearchAttribute(words.size() > 2 ? words[2] : "", args);
+  }
+  if (noun == "admin" && verb == "parked-tasks") {
+    return ParkedTasks(words.size() > 2 ? words[2] : "", args);
   }
   if (noun == "operator" && verb == "namespace") {
     return Namespace(words.size() > 2 ? words[2] : "", args);

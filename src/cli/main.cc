@@ -17,6 +17,7 @@ Usage:
   eon operator search-attribute  Create, list, remove custom search attributes
   eon activity complete|fail     Complete or fail an activity by its id
   eon task-queue describe        Show a task queue's pollers and backlog
+  eon admin parked-tasks list|retry  Outbox tasks parked after failing again and again
   eon --version                  Print the version
   eon --help                     Show this help
 )";

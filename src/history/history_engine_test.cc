@@ -1773,3 +1773,49 @@ TEST_F(HistoryEngineTest, MoreDueTimersThanOneLoadBatchAreAllProcessed) {
 
 }  // namespace
 }  // namespace eon::history
+
+namespace eon::history {
+namespace {
+
+// Issue 11: search attributes must be registered and of their type, at start and on upsert.
+TEST_F(HistoryEngineTest, UnregisteredOrMistypedSearchAttributesAreRefused) {
+  wfs::StartWorkflowExecutionRequest request;
+  request.set_workflow_id("wf-sa");
+  request.mutable_workflow_type()->set_name("T");
+  request.mutable_task_queue()->set_name(kQueue);
+  auto& value = (*request.mutable_search_attributes()->mutable_indexed_fields())["CustomInt"];
+  (*value.mutable_metadata())["encoding"] = "json/plain";
+  value.set_data(std::string(100'000, '[') + std::string(100'000, ']'));
+  auto refused = engine_->StartWorkflowExecution(kNamespace, request);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(refused.status().message(), "search attribute CustomInt is not defined");
+
+  ASSERT_TRUE(store_->AddSearchAttribute(kNamespace, "CustomInt", enums::INDEXED_VALUE_TYPE_INT).ok());
+  refused = engine_->StartWorkflowExecution(kNamespace, request);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(refused.status().message(),
+              HasSubstr("is not a valid value for search attribute CustomInt of type Int"));
+  value.set_data("7");
+  ASSERT_TRUE(engine_->StartWorkflowExecution(kNamespace, request).ok());
+
+  // An upsert of a wrong type fails the workflow task with BAD_SEARCH_ATTRIBUTES.
+  auto wft = PollWorkflowTask();
+  ASSERT_TRUE(wft.has_value());
+  command::Command upsert;
+  upsert.set_command_type(enums::COMMAND_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES);
+  auto& bad = (*upsert.mutable_upsert_workflow_search_attributes_command_attributes()
+                    ->mutable_search_attributes()
+                    ->mutable_indexed_fields())["CustomInt"];
+  bad.set_data("\"seven\"");
+  auto completed = CompleteWorkflowTask(*wft, {upsert});
+  ASSERT_FALSE(completed.ok());
+  EXPECT_EQ(completed.status().code(), StatusCode::INVALID_ARGUMENT);
+  auto events = History(Describe("wf-sa").workflow_execution_info().execution().run_id());
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().workflow_task_failed_event_attributes().cause(),
+            enums::WORKFLOW_TASK_FAILED_CAUSE_BAD_SEARCH_ATTRIBUTES);
+}
+
+}  // namespace
+}  // namespace eon::history

@@ -6,6 +6,8 @@
 #include <fstream>
 #include <thread>
 
+#include "persistence/sqlite_db.h"
+
 namespace eon::persistence {
 namespace {
 
@@ -215,6 +217,27 @@ TEST(SqliteStore, NamespaceUpdatesApplyOnlyOverTheVersionTheyWereMadeFrom) {
   ASSERT_TRUE(all.ok());
   ASSERT_EQ(all->size(), 1u);
   EXPECT_EQ((*all)[0].info().description(), "first");
+}
+
+}  // namespace
+}  // namespace eon::persistence
+
+
+namespace eon::persistence {
+namespace {
+
+// A full disk is told apart from a lost condition ("changed concurrently") and from a bug.
+TEST(SqliteDb, AFullDatabaseIsResourceExhausted) {
+  auto db = SqliteDb::Open(":memory:");
+  ASSERT_TRUE(db.ok()) << db.status().message();
+  ASSERT_TRUE((*db)->Exec("CREATE TABLE t (b BLOB)").ok());
+  ASSERT_TRUE((*db)->Exec("PRAGMA max_page_count = 8").ok());
+  Status full = (*db)->Exec("INSERT INTO t VALUES (zeroblob(1000000))");
+  EXPECT_EQ(full.code(), StatusCode::RESOURCE_EXHAUSTED) << full.message();
+  EXPECT_NE(full.message().find("disk is full"), std::string::npos) << full.message();
+  auto stmt = (*db)->Prepare("INSERT INTO t VALUES (zeroblob(1000000))");
+  ASSERT_TRUE(stmt.ok());
+  EXPECT_EQ((*stmt)->Run().code(), StatusCode::RESOURCE_EXHAUSTED);
 }
 
 }  // namespace

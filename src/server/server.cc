@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "frontend/rpc.h"
 #include "frontend/test_service.h"
+#include "frontend/admin_service.h"
 #include "frontend/visibility_service.h"
 #include "frontend/workflow_service.h"
 #include "history/history_engine.h"
@@ -78,6 +79,7 @@ class ServerImpl final : public Server {
         *router_, *namespaces_, *history_, *matching_, *scheduler_, FrontendLimits());
 
     visibility_service_ = frontend::RegisterVisibilityService(*router_, *namespaces_, *store_);
+    admin_service_ = frontend::RegisterAdminService(*router_, *history_);
     if (history_->time_skipper()) {
       test_service_ = frontend::RegisterTestService(*router_, *history_->time_skipper(), *clock_);
     }
@@ -174,6 +176,7 @@ class ServerImpl final : public Server {
   std::unique_ptr<frontend::ServiceHandle> workflow_service_;
   std::unique_ptr<frontend::ServiceHandle> test_service_;
   std::unique_ptr<frontend::ServiceHandle> visibility_service_;
+  std::unique_ptr<frontend::ServiceHandle> admin_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
 };
 

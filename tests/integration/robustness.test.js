@@ -200,3 +200,11 @@ eonTest('durations out of range are refused with the field named, and the server
   await server.restart();
   await alive(server);
 });
+
+eonTest('the CLI refuses JSON input nested deeper than it will parse', async (t, scope) => {
+  const server = scope.track(await EonServer.start());
+  const out = await runEon(['workflow', 'start', '--address', server.address, '--type', 'T', '-t', 'q', '-i', nestedJson(50_000)]);
+  assert.equal(out.code, 1, out.output);
+  assert.match(out.output, /--input nests deeper than 64 levels/);
+  await alive(server);
+});
