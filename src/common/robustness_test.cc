@@ -3,6 +3,7 @@
 // the assert tiers.
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <stdexcept>
 #include <string>
 

@@ -8,6 +8,8 @@ const assert = require('node:assert/strict');
 const { randomUUID } = require('node:crypto');
 const { setTimeout: sleep } = require('node:timers/promises');
 
+// @grpc/grpc-js comes with @temporalio/client (pinned by the lock file).
+const grpc = require('@grpc/grpc-js');
 const { temporal } = require('@temporalio/proto');
 const { EonServer, connectClient, eonTest, runEon, uniqueId } = require('./harness');
 
@@ -29,7 +31,7 @@ function startRequest(taskQueue, extra = {}) {
 }
 
 function failureChain(depth) {
-  const root = { message: 'level 1', applicationFailureInfo: { type: 'Deep', nonRetryable: true } };
+  const root = { message: 'level 1', applicationFailureInfo: { type: 'Deep' } };
   let f = root;
   for (let i = 2; i <= depth; i += 1) {
     f.cause = { message: `level ${i}`, applicationFailureInfo: { type: 'Deep' } };
@@ -38,10 +40,31 @@ function failureChain(depth) {
   return root;
 }
 
-function chainDepth(failure) {
-  let depth = 0;
-  for (let f = failure; f; f = f.cause) depth += 1;
-  return depth;
+// Protobuf wire format by hand, for messages deeper than the SDK's encoder allows.
+function varint(n) {
+  const out = [];
+  while (n > 0x7f) {
+    out.push((n & 0x7f) | 0x80);
+    n = Math.floor(n / 128);
+  }
+  out.push(n);
+  return Buffer.from(out);
+}
+const field = (number, bytes) => Buffer.concat([varint((number << 3) | 2), varint(bytes.length), Buffer.from(bytes)]);
+function encodedFailureChain(depth) {
+  let failure = field(1, Buffer.from('root'));
+  for (let i = 1; i < depth; i += 1) failure = Buffer.concat([field(1, Buffer.from(`level ${i}`)), field(4, failure)]);
+  return failure;
+}
+function rawUnary(server, method, bytes) {
+  const client = new grpc.Client(server.address, grpc.credentials.createInsecure());
+  return new Promise((resolve, reject) => {
+    client.makeUnaryRequest(`/temporal.api.workflowservice.v1.WorkflowService/${method}`, (b) => b, (b) => b, bytes, (err, res) => {
+      client.close();
+      if (err) reject(err);
+      else resolve(res);
+    });
+  });
 }
 
 async function rejectsWith(promise, code, pattern) {
@@ -147,16 +170,22 @@ eonTest('a failure whose cause chain is 98 deep is stored and read back after ki
           activityType: { name: 'Deep' },
           taskQueue: { name: taskQueue },
           startToCloseTimeout: { seconds: 60 },
-          retryPolicy: { maximumAttempts: 1 },
+          // Retried later: the activity stays pending, its last failure in the mutable state.
+          retryPolicy: { maximumAttempts: 3, initialInterval: { seconds: 600 } },
         },
       },
     ],
   });
   const activity = await service.pollActivityTaskQueue({ namespace: 'default', taskQueue: { name: taskQueue }, identity: 'test' });
   assert.ok(activity.taskToken?.length, 'no activity task');
-  // Deeper than any request may nest: refused with a message that says so.
+  // Deeper than any request may nest (encoded by hand: the SDK's encoder stops at 100 itself):
+  // refused with a message that says so.
   await rejectsWith(
-    service.respondActivityTaskFailed({ namespace: 'default', taskToken: activity.taskToken, failure: failureChain(150) }),
+    rawUnary(server, 'RespondActivityTaskFailed', Buffer.concat([
+      field(1, activity.taskToken),
+      field(2, encodedFailureChain(150)),
+      field(4, Buffer.from('default')),
+    ])),
     GRPC_INVALID_ARGUMENT,
     /nests messages deeper than 100 levels/,
   );
@@ -168,12 +197,19 @@ eonTest('a failure whose cause chain is 98 deep is stored and read back after ki
   await server.restart();
   const after = scope.track(await connectClient(server));
   const execution = { workflowId: request.workflowId, runId };
-  const described = await after.connection.workflowService.describeWorkflowExecution({ namespace: 'default', execution });
-  assert.equal(described.workflowExecutionInfo.status, enums.WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING);
-  const history = await after.connection.workflowService.getWorkflowExecutionHistory({ namespace: 'default', execution });
-  const failed = history.history.events.find((e) => e.activityTaskFailedEventAttributes);
-  assert.ok(failed, 'no ActivityTaskFailed event');
-  assert.equal(chainDepth(failed.activityTaskFailedEventAttributes.failure), 98);
+  // Describe and history as bytes: the pending activity's last failure nests deeper than the
+  // SDK's decoder goes (100 levels), as it would coming from a Temporal server.
+  const described = await rawUnary(
+    server,
+    'DescribeWorkflowExecution',
+    temporal.api.workflowservice.v1.DescribeWorkflowExecutionRequest.encode({ namespace: 'default', execution }).finish(),
+  );
+  assert.ok(described.toString('latin1').includes('level 98'), 'the pending activity lost its last failure');
+  await rawUnary(
+    server,
+    'GetWorkflowExecutionHistory',
+    temporal.api.workflowservice.v1.GetWorkflowExecutionHistoryRequest.encode({ namespace: 'default', execution }).finish(),
+  );
   await after.connection.workflowService.terminateWorkflowExecution({ namespace: 'default', workflowExecution: execution, reason: 'done' });
   const closed = await after.connection.workflowService.describeWorkflowExecution({ namespace: 'default', execution });
   assert.equal(closed.workflowExecutionInfo.status, enums.WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_TERMINATED);
@@ -199,6 +235,12 @@ eonTest('durations out of range are refused with the field named, and the server
   await server.kill9();
   await server.restart();
   await alive(server);
+  // Operators see tasks parked after failing again and again (none here).
+  const parked = await runEon(['admin', 'parked-tasks', 'list', '--address', server.address]);
+  assert.equal(parked.code, 0, parked.output);
+  assert.match(parked.output, /No parked tasks\./);
+  const retried = await runEon(['admin', 'parked-tasks', 'retry', '--address', server.address, '--output', 'json']);
+  assert.equal(retried.code, 0, retried.output);
 });
 
 eonTest('the CLI refuses JSON input nested deeper than it will parse', async (t, scope) => {
