@@ -96,7 +96,8 @@ std::string Payload(const std::string& permissions, int64_t exp_offset_s = 3600)
 
 TEST(Jwt, Base64UrlRoundTrips) {
   std::string out;
-  for (std::string text : {"", "a", "ab", "abc", "abcd", std::string("\xff\x00\x10", 3)}) {
+  for (const std::string& text :
+       std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\xff\x00\x10", 3)}) {
     ASSERT_TRUE(Base64UrlDecode(Base64UrlEncode(text), &out));
     EXPECT_EQ(out, text);
   }
