@@ -212,7 +212,8 @@ int ServerStartDev(int argc, char** argv) {
       LOG_INFO("SIGHUP: the TLS files are valid; new connections use them within "
                << options.tls_refresh_interval_s << " s");
     else
-      LOG_ERROR("SIGHUP: " << tls.message() << "; connections keep the last good files");
+      LOG_ERROR("SIGHUP: " << tls.message()
+                            << "; new TLS connections fail until the files are fixed");
   }
   LOG_INFO("received " << (signal_number == SIGINT ? "SIGINT" : "SIGTERM") << ", shutting down");
   std::string stats = server->StatsLine();

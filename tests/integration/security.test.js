@@ -247,6 +247,63 @@ describe('TLS', () => {
     assert.ok(server.running);
   }, { timeout: 180_000 });
 
+  eonTest('renewed certificate files are picked up without a restart; SIGHUP checks them', async (t, scope) => {
+    const dir = makeTempDir();
+    scope.add(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const certs = makeCerts(dir);
+    // The live files, first from ca, later replaced by a certificate from rogue-ca.
+    fs.copyFileSync(certs.file('server.pem'), certs.file('live.pem'));
+    fs.copyFileSync(certs.file('server.key'), certs.file('live.key'));
+    const server = scope.track(await EonServer.start({
+      extraArgs: ['--tls-cert-path', certs.file('live.pem'), '--tls-key-path', certs.file('live.key'), '--log-level', 'info'],
+    }));
+    const describeWith = async (caFile) => {
+      try {
+        const c = await connect(server, { tls: { serverRootCACertificate: certs.read(caFile) } });
+        try {
+          return await codeOf(c.workflowService.describeNamespace({ namespace: 'default' }));
+        } finally {
+          await c.close();
+        }
+      } catch {
+        return -1;
+      }
+    };
+    assert.equal(await describeWith('ca.pem'), 0);
+    openssl(dir, 'req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'renewed.key',
+      '-out', 'renewed.csr', '-subj', '/CN=localhost');
+    openssl(dir, 'x509', '-req', '-in', 'renewed.csr', '-CA', 'rogue-ca.pem', '-CAkey', 'rogue-ca.key', '-CAcreateserial',
+      '-out', 'renewed.pem', '-days', '2', '-extfile', 'server.ext');
+    fs.renameSync(certs.file('renewed.key'), certs.file('live.key'));
+    fs.renameSync(certs.file('renewed.pem'), certs.file('live.pem'));
+    server.proc.kill('SIGHUP');
+    const deadline = Date.now() + 30_000;
+    let code = -1;
+    while (Date.now() < deadline && code !== 0) {
+      code = await describeWith('rogue-ca.pem');
+      if (code !== 0) await sleep(500);
+    }
+    assert.equal(code, 0, 'the renewed certificate was never served');
+    assert.notEqual(await describeWith('ca.pem'), 0, 'the old certificate is still served');
+    assert.match(server.output, /SIGHUP: the TLS files are valid/);
+    // A broken file: SIGHUP says so at once (new handshakes fail until it is fixed).
+    const goodKey = fs.readFileSync(certs.file('live.key'));
+    fs.writeFileSync(certs.file('live.key'), 'not a key');
+    server.proc.kill('SIGHUP');
+    const seen = Date.now() + 10_000;
+    while (Date.now() < seen && !/SIGHUP: the TLS key .* is not a PEM private key/.test(server.output)) await sleep(100);
+    assert.match(server.output, /SIGHUP: the TLS key .* is not a PEM private key/);
+    fs.writeFileSync(certs.file('live.key'), goodKey);
+    const fixed = Date.now() + 30_000;
+    code = -1;
+    while (Date.now() < fixed && code !== 0) {
+      code = await describeWith('rogue-ca.pem');
+      if (code !== 0) await sleep(500);
+    }
+    assert.equal(code, 0, 'the fixed files were never served');
+    assert.ok(server.running);
+  }, { timeout: 120_000 });
+
   eonTest('bad TLS files stop the server with a message naming the file', async () => {
     const dir = makeTempDir();
     try {
