@@ -18,16 +18,16 @@ int64_t CaughtExceptionCount() { return exceptions.load(); }
 namespace internal {
 
 void AssertFailed(const char* file, int line, const char* condition, std::string_view message) {
-  log::Write(log::Level::kError, std::string("assertion failed at ") + file + ":" +
-                                     std::to_string(line) + ": " + condition + ": " +
-                                     std::string(message));
+  log::Write(log::Level::kError, file,
+             std::string("assertion failed at line ") + std::to_string(line) + ": " + condition +
+                 ": " + std::string(message));
   std::abort();
 }
 
 void Bug(const char* file, int line, std::string_view message) {
   ++bugs;
-  log::Write(log::Level::kError,
-             std::string("bug at ") + file + ":" + std::to_string(line) + ": " + std::string(message));
+  log::Write(log::Level::kError, file,
+             std::string("bug at line ") + std::to_string(line) + ": " + std::string(message));
 #ifndef NDEBUG
   std::abort();
 #endif
