@@ -579,7 +579,8 @@ void WorkflowService::QueryWorkflow(std::shared_ptr<CallContext> ctx,
 void WorkflowService::DispatchQuery(std::shared_ptr<QueryCall> call) {
   // The waiter may run under history's execution lock: it only hands the outcome on.
   auto waiter = [this, call](history::QueryOutcome outcome) {
-    executor_->Submit([this, call, outcome = std::move(outcome)] { OnQueryOutcome(call, outcome); });
+    executor_->Submit(
+        [this, call, outcome = std::move(outcome)] { OnQueryOutcome(call, outcome); });
   };
   auto target = history_.PrepareQuery(call->namespace_id, call->request.execution(),
                                       call->request.query_reject_condition(), call->id,
@@ -638,9 +639,9 @@ void WorkflowService::SendQueryTask(std::shared_ptr<QueryCall> call,
         matching_.RemoveQuery(sticky, id);
         AnswerQuery(id, Status(StatusCode::CANCELLED, "the caller went away"));
       });
-      auto when = std::chrono::steady_clock::now() +
-                  std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                      target.sticky_timeout);
+      auto when =
+          std::chrono::steady_clock::now() +
+          std::chrono::duration_cast<std::chrono::steady_clock::duration>(target.sticky_timeout);
       scheduler_.At(when, [this, call, sticky, query, normal = target.normal_queue] {
         if (!matching_.RemoveQuery(sticky, call->id)) return;  // taken, or its caller left
         executor_->Submit([this, call, query, normal] {

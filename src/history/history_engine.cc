@@ -53,9 +53,9 @@ enums::TimeoutType FirstDueActivityTimeout(const eon::v1::ActivityInfo& info, Ti
     if (!first || std::make_pair(deadline, type) < *first) first = {deadline, type};
   };
   if (info.has_schedule_to_close_timeout()) {
-    consider(FromTimestamp(info.scheduled_time()) +
-                 FromProtoDuration(info.schedule_to_close_timeout()),
-             enums::TIMEOUT_TYPE_SCHEDULE_TO_CLOSE);
+    consider(
+        FromTimestamp(info.scheduled_time()) + FromProtoDuration(info.schedule_to_close_timeout()),
+        enums::TIMEOUT_TYPE_SCHEDULE_TO_CLOSE);
   }
   if (!info.has_started_time()) {
     if (info.has_schedule_to_start_timeout() && !info.awaiting_retry()) {
@@ -1022,13 +1022,11 @@ Status HistoryEngine::UpsertVisibility(const eon::v1::HistoryTask& task) {
   return store_.UpsertVisibility(VisibilityRowOf(stored->state, types));
 }
 
-Result<QueryTarget> HistoryEngine::PrepareQuery(const std::string& namespace_id,
-                                                const common::WorkflowExecution& execution,
-                                                enums::QueryRejectCondition condition,
-                                                const std::string& query_id,
-                                                const temporal::api::query::v1::WorkflowQuery& query,
-                                                std::chrono::system_clock::time_point deadline,
-                                                QueryWaiter waiter) {
+Result<QueryTarget> HistoryEngine::PrepareQuery(
+    const std::string& namespace_id, const common::WorkflowExecution& execution,
+    enums::QueryRejectCondition condition, const std::string& query_id,
+    const temporal::api::query::v1::WorkflowQuery& query,
+    std::chrono::system_clock::time_point deadline, QueryWaiter waiter) {
   EON_ASSIGN_OR_RETURN(auto key,
                        ResolveKey(namespace_id, execution.workflow_id(), execution.run_id()));
   // Under the lock: a query held now is seen by the next workflow task to start, and is let go

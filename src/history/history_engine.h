@@ -63,7 +63,7 @@ struct EngineOptions {
 struct QueryTarget {
   persistence::ExecutionKey key;
   std::string normal_queue;
-  std::string sticky_queue;  // "" when the workflow has no sticky worker
+  std::string sticky_queue;   // "" when the workflow has no sticky worker
   Duration sticky_timeout{};  // how long the sticky worker gets before the normal queue
   temporal::api::enums::v1::WorkflowExecutionStatus status{};
   bool rejected = false;  // by the request's query reject condition
@@ -281,7 +281,8 @@ class HistoryEngine {
   // Loads, applies `fn` to a copy of the state, commits, then settles the held queries the
   // change concerns (`query_results`: answers from a workflow task completion).
   // REQUIRES: the execution's lock held.
-  using QueryResults = google::protobuf::Map<std::string, temporal::api::query::v1::WorkflowQueryResult>;
+  using QueryResults =
+      google::protobuf::Map<std::string, temporal::api::query::v1::WorkflowQueryResult>;
   Status MutateLocked(const persistence::ExecutionKey& key, const MutateFn& fn,
                       persistence::StoredExecution* after,
                       const QueryResults* query_results = nullptr);

@@ -1039,7 +1039,8 @@ TEST_F(HistoryEngineTest, ActivityStartToCloseTimeoutIsRetried) {
 
 // Schedule-to-start defaults to schedule-to-close, so both fall due at the same instant; as in
 // Temporal (deadline, then event id, then timeout type) schedule-to-start wins.
-TEST_F(HistoryEngineTest, ActivityNobodyStartedTimesOutScheduleToStartAtTheScheduleToCloseDeadline) {
+TEST_F(HistoryEngineTest,
+       ActivityNobodyStartedTimesOutScheduleToStartAtTheScheduleToCloseDeadline) {
   const std::string run_id = StartOk("wf-1");
   auto wft = PollWorkflowTask();
   ASSERT_TRUE(wft.has_value());
@@ -1832,10 +1833,9 @@ class ConsistentQueryTest : public HistoryEngineTest {
     std::vector<QueryOutcome> outcomes;  // guarded by mutex
   };
 
-  Result<QueryTarget> Query(const std::string& workflow_id, const std::string& query_id,
-                            Waiting& waiting,
-                            enums::QueryRejectCondition condition =
-                                enums::QUERY_REJECT_CONDITION_UNSPECIFIED) {
+  Result<QueryTarget> Query(
+      const std::string& workflow_id, const std::string& query_id, Waiting& waiting,
+      enums::QueryRejectCondition condition = enums::QUERY_REJECT_CONDITION_UNSPECIFIED) {
     common::WorkflowExecution execution;
     execution.set_workflow_id(workflow_id);
     temporal::api::query::v1::WorkflowQuery query;
@@ -1875,7 +1875,8 @@ class ConsistentQueryTest : public HistoryEngineTest {
   }
 };
 
-TEST_F(ConsistentQueryTest, AQueryBeforeTheFirstTaskCompletedRidesOnItAndIsAnsweredByItsCompletion) {
+TEST_F(ConsistentQueryTest,
+       AQueryBeforeTheFirstTaskCompletedRidesOnItAndIsAnsweredByItsCompletion) {
   StartOk("wf-1");
   Waiting waiting;
   auto target = Query("wf-1", "q-1", waiting);
@@ -2000,8 +2001,7 @@ TEST_F(ConsistentQueryTest, AForgottenQueryIsNotCarriedAndTheBufferIsBounded) {
   for (int i = 0; i < EngineOptions{}.buffered_queries_max; ++i) {
     ASSERT_TRUE(Query("wf-1", "many-" + std::to_string(i), waiting).ok());
   }
-  EXPECT_EQ(Query("wf-1", "one-too-many", waiting).status().code(),
-            StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(Query("wf-1", "one-too-many", waiting).status().code(), StatusCode::RESOURCE_EXHAUSTED);
   auto wft = PollWorkflowTask();
   ASSERT_TRUE(wft.has_value());
   EXPECT_EQ(wft->queries().count("q-1"), 0u);
