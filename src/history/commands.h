@@ -23,6 +23,8 @@ struct CommandLimits {
   // The namespace's registered search attributes (name -> IndexedValueType); filled when a
   // command sets search attributes.
   std::map<std::string, int> search_attribute_types;
+  // Reads the time an eager activity's first attempt starts (after it was scheduled).
+  const Clock* clock = nullptr;
 };
 
 struct CommandOutcome {
