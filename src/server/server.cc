@@ -44,8 +44,10 @@ class ServerImpl final : public Server {
     scheduler_ = std::make_unique<DeadlineScheduler>();
     request_executor_ = std::make_unique<Executor>("requests", options_.request_threads);
     task_executor_ = std::make_unique<Executor>("tasks", options_.task_threads);
+    matching::MatchingOptions matching_options;
+    matching_options.clock = clock_.get();
     matching_ = std::make_unique<matching::MatchingEngine>(*store_, *scheduler_,
-                                                           matching::MatchingOptions{});
+                                                           std::move(matching_options));
     EON_RETURN_IF_ERROR(matching_->Recover());
     history::EngineOptions engine_options;
     engine_options.history_count_limit = options_.history_count_limit;
