@@ -41,8 +41,8 @@ Task<void> WaitLong(WorkflowContext& ctx) {
   co_await ctx.sleep(std::chrono::hours(1));
 }
 
-int FirstTasks(Client& client, const std::string& queue, int workflows, int inflight,
-               int wait_s, WorkerOptions options) {
+int FirstTasks(Client& client, const std::string& queue, int workflows, int inflight, int wait_s,
+               WorkerOptions options) {
   Worker worker(client, options);
   worker.register_workflow("WaitLong", WaitLong);
   worker.start().value();
@@ -52,14 +52,15 @@ int FirstTasks(Client& client, const std::string& queue, int workflows, int infl
   for (int t = 0; t < inflight; ++t) {
     threads.emplace_back([&] {
       for (int i = next++; i < workflows; i = next++) {
-        auto r = client.start_workflow("WaitLong",
-                                       {.id = queue + "-" + std::to_string(i), .task_queue = queue});
+        auto r = client.start_workflow(
+            "WaitLong", {.id = queue + "-" + std::to_string(i), .task_queue = queue});
         if (!r.ok()) ++failed;
       }
     });
   }
   for (auto& t : threads) t.join();
-  double started_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+  double started_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
   const int expected = workflows - failed.load();
   auto ran = [] {
     std::lock_guard lock(first_tasks_mutex);

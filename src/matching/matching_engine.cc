@@ -258,9 +258,8 @@ void MatchingEngine::RemoveQuery(const QueueId& queue_id, const std::string& que
   }
 }
 
-Result<MatchingEngine::PollId> MatchingEngine::Poll(const QueueId& queue_id,
-                                                    const PollerInfo& info, SteadyTime deadline,
-                                                    Deliver deliver) {
+Result<MatchingEngine::PollId> MatchingEngine::Poll(const QueueId& queue_id, const PollerInfo& info,
+                                                    SteadyTime deadline, Deliver deliver) {
   std::optional<MatchedTask> ready;
   std::vector<MatchedTask> expired;
   PollId id = 0;
@@ -480,11 +479,11 @@ void MatchingEngine::AuditBacklogs() {
 
   // The database read happens outside the lock; what it finds is checked again under it.
   for (const auto& look : looks) {
-    auto rows = store_.LoadQueueTasks(look.id.namespace_id, look.id.name, look.id.kind, 0,
-                                      look.limit);
+    auto rows =
+        store_.LoadQueueTasks(look.id.namespace_id, look.id.name, look.id.kind, 0, look.limit);
     if (!rows.ok()) {
-      LOG_WARN("matching guard cannot read the backlog of task queue "
-               << look.id.name << ": " << rows.status().message());
+      LOG_WARN("matching guard cannot read the backlog of task queue " << look.id.name << ": "
+                                                                       << rows.status().message());
       continue;
     }
     std::lock_guard lock(mutex_);

@@ -280,11 +280,9 @@ class Simulation {
   void Poll() {
     const int index = next_poll_++;
     polls_[index] = SimPoll{};
-    auto id = matching_->Poll(queue_, PollerInfo{"worker", ""},
-                              std::chrono::steady_clock::now() + 1h,
-                              [this, index](std::optional<MatchedTask> task) {
-                                Delivered(index, std::move(task));
-                              });
+    auto id = matching_->Poll(
+        queue_, PollerInfo{"worker", ""}, std::chrono::steady_clock::now() + 1h,
+        [this, index](std::optional<MatchedTask> task) { Delivered(index, std::move(task)); });
     if (!id.ok()) return Fail("Poll: " + id.status().message());
     polls_[index].id = *id;
   }
@@ -344,8 +342,7 @@ class Simulation {
       const int64_t n = row.task.scheduled_event_id();
       if (state_[n] == kHeld || undecided.count(row.task_id)) continue;
       Fail(when + ": task " + std::to_string(n) + " (backlog row " + std::to_string(row.task_id) +
-           ") sits in the backlog while " + std::to_string(ParkedPollsLocked()) +
-           " poll(s) wait");
+           ") sits in the backlog while " + std::to_string(ParkedPollsLocked()) + " poll(s) wait");
       return;
     }
   }
@@ -404,7 +401,8 @@ class Simulation {
 
 // Seeds to run: EON_MATCHING_SIM_SEED=<seed> replays one, else 1..EON_MATCHING_SIM_SEEDS.
 std::vector<uint64_t> Seeds(int default_count) {
-  if (const char* one = std::getenv("EON_MATCHING_SIM_SEED")) return {std::strtoull(one, nullptr, 10)};
+  if (const char* one = std::getenv("EON_MATCHING_SIM_SEED"))
+    return {std::strtoull(one, nullptr, 10)};
   int count = default_count;
   if (const char* n = std::getenv("EON_MATCHING_SIM_SEEDS")) count = std::atoi(n);
   std::vector<uint64_t> seeds;
