@@ -112,27 +112,30 @@ void MatchingEngine::Backlog(Queue& queue, MatchedTask task) {
 }
 
 void MatchingEngine::Refill(Queue& queue, const QueueId& id) {
-  if (queue.db_backlog_count == 0) return;
   const int limit = std::max(1, options_.backlog_in_memory_tasks_max);
-  auto loaded =
-      store_.LoadQueueTasks(id.namespace_id, id.name, id.kind, queue.db_read_level, limit);
-  if (!loaded.ok()) {
-    // db_backlog_count stays: the next poll, or the guard, tries again.
-    LOG_ERROR("cannot load the backlog of task queue " << id.name << ": "
-                                                       << loaded.status().message());
-    return;
+  // A batch may hold only tasks that are outstanding or being written: read on until one is
+  // loaded or the database has no more (each batch moves db_read_level past what it read).
+  while (queue.backlog.empty() && queue.db_backlog_count > 0) {
+    auto loaded =
+        store_.LoadQueueTasks(id.namespace_id, id.name, id.kind, queue.db_read_level, limit);
+    if (!loaded.ok()) {
+      // db_backlog_count stays: the next poll, or the guard, tries again.
+      LOG_ERROR("cannot load the backlog of task queue " << id.name << ": "
+                                                         << loaded.status().message());
+      return;
+    }
+    int64_t added = 0;
+    for (auto& record : *loaded) {
+      queue.db_read_level = record.task_id;
+      if (queue.writing_ids.count(record.task_id)) continue;  // its add decides where it goes
+      if (!queue.outstanding_ids.insert(record.task_id).second) continue;
+      queue.backlog.push_back({id, std::move(record.task), record.task_id});
+      ++added;
+    }
+    queue.db_backlog_count = static_cast<int>(loaded->size()) < limit
+                                 ? 0
+                                 : std::max<int64_t>(1, queue.db_backlog_count - added);
   }
-  int64_t added = 0;
-  for (auto& record : *loaded) {
-    queue.db_read_level = record.task_id;
-    if (queue.writing_ids.count(record.task_id)) continue;  // its add decides where it goes
-    if (!queue.outstanding_ids.insert(record.task_id).second) continue;
-    queue.backlog.push_back({id, std::move(record.task), record.task_id});
-    ++added;
-  }
-  queue.db_backlog_count = static_cast<int>(loaded->size()) < limit
-                               ? 0
-                               : std::max<int64_t>(1, queue.db_backlog_count - added);
 }
 
 std::optional<MatchedTask> MatchingEngine::NextBacklogTask(Queue& queue, const QueueId& id,
