@@ -488,11 +488,11 @@ TEST(MatchingSimulation, AddsDecidedOutOfIdOrderPastTheMemoryLimitAreBothHandedO
 }
 
 TEST(MatchingSimulation, WorkflowTasksAreNeverStrandedOrHandedOutTwice) {
-  RunSeeds(SimOptions{.kind = eon::v1::TASK_QUEUE_KIND_WORKFLOW}, 150);
+  RunSeeds(SimOptions{.kind = eon::v1::TASK_QUEUE_KIND_WORKFLOW}, 100);
 }
 
 TEST(MatchingSimulation, ActivityTasksAreNeverStrandedOrHandedOutTwice) {
-  RunSeeds(SimOptions{.kind = eon::v1::TASK_QUEUE_KIND_ACTIVITY}, 50);
+  RunSeeds(SimOptions{.kind = eon::v1::TASK_QUEUE_KIND_ACTIVITY}, 40);
 }
 
 }  // namespace
