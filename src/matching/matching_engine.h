@@ -137,6 +137,15 @@ class MatchingEngine {
   };
   QueueDescription Describe(const QueueId& queue);
 
+  // Every loaded queue's backlog and parked polls, for metrics.
+  struct QueueStats {
+    QueueId queue;
+    int64_t backlog_count = 0;
+    std::optional<google::protobuf::Timestamp> oldest_task_created;  // of the tasks in memory
+    int64_t parked_polls = 0;
+  };
+  std::vector<QueueStats> Stats();
+
   // The task was recorded started in history (or found stale): forget it for good.
   void Done(const MatchedTask& task);
   // The poller could not take the task: put it back at the front of its queue (writing it to
@@ -175,8 +184,8 @@ class MatchingEngine {
     std::set<int64_t> outstanding_ids;
     // Backlog ids chosen by an add or requeue whose write has not been decided yet.
     std::set<int64_t> writing_ids;
-    SteadyTime last_poll{};        // when a poll last arrived or left
-    SteadyTime waiting_since{};    // since when pollers have waited without a break
+    SteadyTime last_poll{};         // when a poll last arrived or left
+    SteadyTime waiting_since{};     // since when pollers have waited without a break
     bool worker_shut_down = false;  // its worker said it stopped
     // Who polled lately (identity -> when), for DescribeTaskQueue; bounded.
     std::map<std::string, std::chrono::system_clock::time_point> pollers_seen;
@@ -202,7 +211,7 @@ class MatchingEngine {
   // A written, not sync-matched task goes to memory, or stays in the database only.
   // REQUIRES: mutex_ held; task.backlog_task_id in the database and not outstanding.
   void Backlog(Queue& queue, MatchedTask task);
-  // Refills a queue's memory from its database backlog. REQUIRES: mutex_ held.
+  // Refills a queue's empty memory from its database backlog. REQUIRES: mutex_ held.
   void Refill(Queue& queue, const QueueId& id);
   // The next live task of the queue's memory (refilling it if empty), dropping expired ones
   // into `expired`. REQUIRES: mutex_ held.
@@ -229,10 +238,10 @@ class MatchingEngine {
   std::atomic<int64_t> backlog_faults_{0};
 
   std::mutex mutex_;
-  std::map<QueueId, Queue> queues_;   // guarded by mutex_
-  std::map<PollId, Poller> pollers_;  // guarded by mutex_
-  PollId next_poll_id_ = 1;           // guarded by mutex_
-  int64_t next_task_id_ = 0;          // guarded by mutex_; 0: not read from the store yet
+  std::map<QueueId, Queue> queues_;          // guarded by mutex_
+  std::map<PollId, Poller> pollers_;         // guarded by mutex_
+  PollId next_poll_id_ = 1;                  // guarded by mutex_
+  int64_t next_task_id_ = 0;                 // guarded by mutex_; 0: not read from the store yet
   std::shared_ptr<AuditToken> audit_token_;  // shared with scheduled guard runs (see above)
 };
 
