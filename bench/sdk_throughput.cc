@@ -5,8 +5,8 @@
 //   build/bench/sdk_throughput --address 127.0.0.1:7233 --workflows 1000 --inflight 20
 //
 // With --first-task, it starts N workflows that each wait an hour on a timer, `inflight` starts
-// at a time, and waits (up to --wait-s seconds after the last start) until every one ran its
-// first workflow task: a task left in the backlog while the worker polls shows up here.
+// at a time, and waits until every one ran its first workflow task, or until none ran for
+// --wait-s seconds: a task left in the backlog while the worker polls shows up as that stall.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -66,9 +66,24 @@ int FirstTasks(Client& client, const std::string& queue, int workflows, int infl
     std::lock_guard lock(first_tasks_mutex);
     return static_cast<int>(first_tasks.size());
   };
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait_s);
-  while (ran() < expected && std::chrono::steady_clock::now() < deadline) {
+  // Waits while first tasks keep running; gives up after wait_s seconds without one (a stall).
+  int last = ran();
+  auto last_progress = std::chrono::steady_clock::now();
+  auto last_report = last_progress;
+  while (ran() < expected &&
+         std::chrono::steady_clock::now() - last_progress < std::chrono::seconds(wait_s)) {
     std::this_thread::sleep_for(100ms);
+    const auto now = std::chrono::steady_clock::now();
+    if (ran() != last) {
+      last = ran();
+      last_progress = now;
+    }
+    if (now - last_report >= 10s) {
+      last_report = now;
+      std::printf("  %.0f s: %d of %d ran their first workflow task\n",
+                  std::chrono::duration<double>(now - begin).count(), last, expected);
+      std::fflush(stdout);
+    }
   }
   double all_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
   worker.shutdown();
