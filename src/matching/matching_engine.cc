@@ -262,63 +262,75 @@ std::vector<MatchingEngine::QueueStats> MatchingEngine::Stats() {
   return out;
 }
 
-void MatchingEngine::RemoveQuery(const QueueId& queue_id, const std::string& query_id) {
+bool MatchingEngine::RemoveQuery(const QueueId& queue_id, const std::string& query_id) {
   std::lock_guard lock(mutex_);
   auto it = queues_.find(queue_id);
-  if (it == queues_.end()) return;
+  if (it == queues_.end()) return false;
   auto& queries = it->second.queries;
   for (auto q = queries.begin(); q != queries.end(); ++q) {
     if (q->query_id == query_id) {
       queries.erase(q);
-      return;
+      return true;
     }
   }
+  return false;
 }
 
 Result<MatchingEngine::PollId> MatchingEngine::Poll(const QueueId& queue_id, const PollerInfo& info,
                                                     SteadyTime deadline, Deliver deliver) {
   std::optional<MatchedTask> ready;
   std::vector<MatchedTask> expired;
-  PollId id = 0;
   Status refused = Status::Ok();
+  bool parked = false;
+  PollId id = 0;
   {
     std::lock_guard lock(mutex_);
-    Queue& queue = queues_[queue_id];
-    const SteadyTime now = SteadyNow();
-    queue.last_poll = now;
-    queue.worker_shut_down = false;
-    constexpr size_t kPollersSeenMax = 1'000;
-    if (queue.pollers_seen.size() < kPollersSeenMax || queue.pollers_seen.count(info.identity)) {
-      queue.pollers_seen[info.identity] = std::chrono::system_clock::now();
-    }
-    if (!queue.queries.empty()) {
-      ready = std::move(queue.queries.front());
-      queue.queries.pop_front();
-    } else {
-      ready = NextBacklogTask(queue, queue_id, expired);
-    }
-    if (!ready) {
-      if (static_cast<int>(queue.pollers.size()) >= options_.parked_polls_per_queue_max) {
-        refused = Status(StatusCode::RESOURCE_EXHAUSTED,
-                         "too many polls are waiting on task queue " + QueueLabel(queue_id) +
-                             " (at most " + std::to_string(options_.parked_polls_per_queue_max) +
-                             "); poll again later");
-      } else {
-        id = next_poll_id_++;
-        Poller poller{id, queue_id, info, std::move(deliver), 0};
-        poller.deadline_id = scheduler_.At(deadline, [this, id] { CancelPoll(id); });
-        if (queue.pollers.empty()) queue.waiting_since = now;
-        queue.pollers.push_back(id);
-        pollers_.emplace(id, std::move(poller));
+    id = next_poll_id_++;
+    // A worker that shut down is answered empty at once, and its queue is not touched.
+    if (!WorkerShutDown(queue_id.namespace_id, info.worker_instance_key)) {
+      Queue& queue = queues_[queue_id];
+      const SteadyTime now = SteadyNow();
+      queue.last_poll = now;
+      queue.worker_shut_down = false;
+      constexpr size_t kPollersSeenMax = 1'000;
+      if (queue.pollers_seen.size() < kPollersSeenMax || queue.pollers_seen.count(info.identity)) {
+        queue.pollers_seen[info.identity] = std::chrono::system_clock::now();
       }
-    } else {
-      id = next_poll_id_++;
+      if (!queue.queries.empty()) {
+        ready = std::move(queue.queries.front());
+        queue.queries.pop_front();
+      } else {
+        ready = NextBacklogTask(queue, queue_id, expired);
+      }
+      if (!ready) {
+        if (static_cast<int>(queue.pollers.size()) >= options_.parked_polls_per_queue_max) {
+          refused = Status(StatusCode::RESOURCE_EXHAUSTED,
+                           "too many polls are waiting on task queue " + QueueLabel(queue_id) +
+                               " (at most " + std::to_string(options_.parked_polls_per_queue_max) +
+                               "); poll again later");
+        } else {
+          Poller poller{id, queue_id, info, std::move(deliver), 0};
+          poller.deadline_id = scheduler_.At(deadline, [this, id] { CancelPoll(id); });
+          if (queue.pollers.empty()) queue.waiting_since = now;
+          queue.pollers.push_back(id);
+          pollers_.emplace(id, std::move(poller));
+          parked = true;
+        }
+      }
     }
   }
   DeleteExpired(expired);
   if (!refused.ok()) return refused;
-  if (ready) deliver(std::move(ready));
+  if (!parked) deliver(std::move(ready));
   return id;
+}
+
+bool MatchingEngine::WorkerShutDown(const std::string& namespace_id,
+                                    const std::string& worker_instance_key) const {
+  if (worker_instance_key.empty()) return false;
+  auto gone = shut_down_workers_.find(namespace_id + '/' + worker_instance_key);
+  return gone != shut_down_workers_.end() &&
+         std::chrono::steady_clock::now() - gone->second < options_.shut_down_worker_remembered;
 }
 
 std::optional<MatchingEngine::Poller> MatchingEngine::TakePoller(PollId id) {
@@ -369,6 +381,15 @@ void MatchingEngine::ShutdownWorker(const std::string& namespace_id,
       auto queue =
           queues_.find(QueueId{namespace_id, sticky_queue, eon::v1::TASK_QUEUE_KIND_WORKFLOW});
       if (queue != queues_.end()) queue->second.worker_shut_down = true;
+    }
+    if (!worker_instance_key.empty()) {
+      const auto now = std::chrono::steady_clock::now();
+      std::erase_if(shut_down_workers_, [&](const auto& entry) {
+        return now - entry.second >= options_.shut_down_worker_remembered;
+      });
+      if (static_cast<int>(shut_down_workers_.size()) < options_.shut_down_workers_max) {
+        shut_down_workers_[namespace_id + '/' + worker_instance_key] = now;
+      }
     }
     for (PollId id : ids) {
       if (auto poller = TakePoller(id)) finished.push_back(std::move(*poller));

@@ -87,6 +87,11 @@ struct MatchingOptions {
   std::function<SteadyTime()> steady_now;
   // The workflow clock, for tasks' expire_time; nullptr: the system clock. Not owned.
   const Clock* clock = nullptr;
+  // A worker that said it shuts down: its polls arriving this long after are answered empty at
+  // once (Temporal's shutdownWorkersCacheTTL), so a poll that crossed the shutdown call on the
+  // wire does not hold the worker's shutdown for a whole long poll.
+  std::chrono::milliseconds shut_down_worker_remembered{30'000};
+  int shut_down_workers_max = 10'000;  // remembered at once
 };
 
 class MatchingEngine {
@@ -121,14 +126,16 @@ class MatchingEngine {
                       Deliver deliver);
   // Answers a parked poll with nothing (its caller went away). No-op if already answered.
   void CancelPoll(PollId id);
-  // Answers every parked poll of a worker that is shutting down, with nothing.
+  // Answers every parked poll of a worker that is shutting down, with nothing; with a
+  // worker_instance_key, its later polls too (for shut_down_worker_remembered).
   void ShutdownWorker(const std::string& namespace_id, const std::string& sticky_queue,
                       const std::string& identity, const std::string& worker_instance_key);
 
   // Hands a query task to a poller (before any backlog task) or holds it in memory until one
   // comes or RemoveQuery. With `sticky`, FAILED_PRECONDITION when the sticky worker is gone.
   Status AddQuery(const QueueId& queue, MatchedTask query, bool sticky);
-  void RemoveQuery(const QueueId& queue, const std::string& query_id);
+  // Returns whether the query was still waiting (no poller took it).
+  bool RemoveQuery(const QueueId& queue, const std::string& query_id);
 
   struct QueueDescription {
     std::vector<std::pair<std::string, std::chrono::system_clock::time_point>> pollers;
@@ -223,6 +230,9 @@ class MatchingEngine {
   bool StickyWorkerGone(const Queue& queue) const;
   // Arms the next run of the guard (if backlog_audit_interval is set).
   void ScheduleAudit();
+  // Whether the worker said it shuts down, lately. REQUIRES: mutex_ held.
+  bool WorkerShutDown(const std::string& namespace_id,
+                      const std::string& worker_instance_key) const;
 
   // Shared with the guard's scheduled runs, which may fire after the engine is gone: a run
   // holds `mutex` while it works, and finds `engine` null once the engine is destroyed.
@@ -243,6 +253,8 @@ class MatchingEngine {
   PollId next_poll_id_ = 1;                  // guarded by mutex_
   int64_t next_task_id_ = 0;                 // guarded by mutex_; 0: not read from the store yet
   std::shared_ptr<AuditToken> audit_token_;  // shared with scheduled guard runs (see above)
+  // namespace id + '/' + worker_instance_key -> when it shut down; guarded by mutex_.
+  std::map<std::string, std::chrono::steady_clock::time_point> shut_down_workers_;
 };
 
 }  // namespace eon::matching
