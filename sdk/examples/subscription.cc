@@ -254,6 +254,9 @@ int main(int argc, char** argv) {
   if (flags.cancel_after_ms) canceler.emplace(handle.value(), milliseconds(*flags.cancel_after_ms));
   auto result = handle->result<std::string>();
   canceler.reset();
+  // The run has ended; a query is answered by replaying it to its end, from the state of the
+  // workflow object (members), which the SDK keeps until then.
+  auto cycles = handle->query<int32_t>("billing_cycle");
   worker.shutdown();
 
   if (!result.ok()) {
@@ -264,8 +267,6 @@ int main(int argc, char** argv) {
     return 1;
   }
   Say("result: " + result.value());
-  // The run has ended; the query is answered from its state (members of the workflow object).
-  auto cycles = handle->query<int32_t>("billing_cycle");
   if (!cycles.ok()) {
     std::cerr << "subscription: the final query failed: " << cycles.error().ToString() << "\n";
     return 1;
