@@ -8,6 +8,7 @@
 #include "common/executor.h"
 #include "common/log.h"
 #include "frontend/rpc.h"
+#include "frontend/schedule_service.h"
 #include "frontend/test_service.h"
 #include "frontend/visibility_service.h"
 #include "frontend/workflow_service.h"
@@ -15,6 +16,7 @@
 #include "matching/matching_engine.h"
 #include "namespaces/registry.h"
 #include "persistence/sqlite_store.h"
+#include "worker/scheduler.h"
 
 namespace eon::server {
 namespace {
@@ -72,12 +74,17 @@ class ServerImpl final : public Server {
       return ns.ok() ? (*ns)->info().name() : std::string();
     });
     EON_RETURN_IF_ERROR(history_->Start());
+    scheduler_role_ = std::make_unique<worker::Scheduler>(*store_, *clock_, *history_,
+                                                          worker::SchedulerOptions{});
+    EON_RETURN_IF_ERROR(scheduler_role_->Start());
 
     router_ = std::make_unique<frontend::RpcRouter>(*request_executor_);
     workflow_service_ = frontend::RegisterWorkflowService(
         *router_, *namespaces_, *history_, *matching_, *scheduler_, FrontendLimits());
 
     visibility_service_ = frontend::RegisterVisibilityService(*router_, *namespaces_, *store_);
+    schedule_service_ =
+        frontend::RegisterScheduleService(*router_, *namespaces_, *scheduler_role_);
     if (history_->time_skipper()) {
       test_service_ = frontend::RegisterTestService(*router_, *history_->time_skipper(), *clock_);
     }
@@ -119,6 +126,8 @@ class ServerImpl final : public Server {
       step_ = "waiting for gRPC calls to finish";
       grpc_server_->Wait();
     }
+    step_ = "stopping the scheduler";
+    if (scheduler_role_) scheduler_role_->Stop();
     step_ = "stopping the history queues";
     if (history_) history_->Stop();
     step_ = "draining the request threads";
@@ -129,7 +138,9 @@ class ServerImpl final : public Server {
     workflow_service_.reset();
     test_service_.reset();
     visibility_service_.reset();
+    schedule_service_.reset();
     router_.reset();
+    scheduler_role_.reset();
     history_.reset();
     matching_.reset();
     scheduler_.reset();
@@ -170,10 +181,12 @@ class ServerImpl final : public Server {
   std::unique_ptr<Executor> task_executor_;
   std::unique_ptr<matching::MatchingEngine> matching_;
   std::unique_ptr<history::HistoryEngine> history_;
+  std::unique_ptr<worker::Scheduler> scheduler_role_;  // the worker role: schedules
   std::unique_ptr<frontend::RpcRouter> router_;
   std::unique_ptr<frontend::ServiceHandle> workflow_service_;
   std::unique_ptr<frontend::ServiceHandle> test_service_;
   std::unique_ptr<frontend::ServiceHandle> visibility_service_;
+  std::unique_ptr<frontend::ServiceHandle> schedule_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
 };
 
