@@ -17,9 +17,9 @@
 #include "common/clock.h"
 #include "common/cron.h"
 #include "common/ids.h"
-#include "visibility/query.h"
 #include "temporal/api/operatorservice/v1/service.grpc.pb.h"
 #include "temporal/api/workflowservice/v1/service.grpc.pb.h"
+#include "visibility/query.h"
 
 namespace eon::cli {
 namespace {
@@ -33,9 +33,9 @@ class Args {
  public:
   Args(int argc, char** argv) {
     static const std::map<std::string, std::string> kShort = {
-        {"-w", "--workflow-id"}, {"-r", "--run-id"}, {"-t", "--task-queue"}, {"-i", "--input"},
-        {"-n", "--namespace"},   {"-q", "--query"},  {"-o", "--output"},     {"-h", "--help"},
-        {"-s", "--schedule-id"}};
+        {"-w", "--workflow-id"}, {"-r", "--run-id"},    {"-t", "--task-queue"},
+        {"-i", "--input"},       {"-n", "--namespace"}, {"-q", "--query"},
+        {"-o", "--output"},      {"-h", "--help"},      {"-s", "--schedule-id"}};
     for (int i = 0; i < argc; ++i) {
       std::string arg = argv[i];
       if (auto it = kShort.find(arg); it != kShort.end()) arg = it->second;
@@ -803,7 +803,8 @@ bool ScheduleFromFlags(const Args& args, temporal::api::schedule::v1::Schedule* 
   auto* policies = schedule->mutable_policies();
   enums::ScheduleOverlapPolicy policy{};
   if (!OverlapPolicy(args.Get("overlap-policy"), &policy)) {
-    *error = "--overlap-policy \"" + args.Get("overlap-policy") + "\" is not a policy (Skip, "
+    *error = "--overlap-policy \"" + args.Get("overlap-policy") +
+             "\" is not a policy (Skip, "
              "BufferOne, BufferAll, CancelOther, TerminateOther, AllowAll)";
     return false;
   }
@@ -862,11 +863,10 @@ int Schedule(const std::string& verb, const Args& args) {
     std::string text = line;
     for (const auto& entry : response.schedules()) {
       const auto& info = entry.info();
-      std::snprintf(line, sizeof line, "%-40s %-24s %-7s %s\n", entry.schedule_id().c_str(),
-                    info.workflow_type().name().c_str(), info.paused() ? "yes" : "no",
-                    info.future_action_times().empty()
-                        ? ""
-                        : Time(info.future_action_times(0)).c_str());
+      std::snprintf(
+          line, sizeof line, "%-40s %-24s %-7s %s\n", entry.schedule_id().c_str(),
+          info.workflow_type().name().c_str(), info.paused() ? "yes" : "no",
+          info.future_action_times().empty() ? "" : Time(info.future_action_times(0)).c_str());
       text += line;
     }
     client.Print(response, text);

@@ -121,9 +121,9 @@ class VisibilityService final : public ServiceHandle {
         kWorkflowService, "ListSchedules",
         [this](CallContext&, const auto& r) -> Result<wfs::ListSchedulesResponse> {
           wfs::ListSchedulesResponse response;
-          EON_RETURN_IF_ERROR(List(r.namespace_(), ScheduleQuery(r.query()),
-                                   r.maximum_page_size(), r.next_page_token(),
-                                   response.mutable_schedules(), response.mutable_next_page_token(),
+          EON_RETURN_IF_ERROR(List(r.namespace_(), ScheduleQuery(r.query()), r.maximum_page_size(),
+                                   r.next_page_token(), response.mutable_schedules(),
+                                   response.mutable_next_page_token(),
                                    /*schedules=*/true));
           return response;
         });
@@ -296,7 +296,9 @@ class VisibilityService final : public ServiceHandle {
         out += c;
         continue;
       }
-      auto word_char = [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_'; };
+      auto word_char = [](char ch) {
+        return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_';
+      };
       if (query.compare(i, 10, "ScheduleId") == 0 && (i == 0 || !word_char(query[i - 1])) &&
           (i + 10 >= query.size() || !word_char(query[i + 10]))) {
         out += "WorkflowId";

@@ -86,8 +86,8 @@ nlohmann::json SearchAttributesJson(const temporal::api::common::v1::SearchAttri
         value.is_array() && value.size() == 1) {
       value = nlohmann::json(value[0]);
     }
-    if ((system_datetime || (type != types.end() &&
-                             type->second == enums::INDEXED_VALUE_TYPE_DATETIME)) &&
+    if ((system_datetime ||
+         (type != types.end() && type->second == enums::INDEXED_VALUE_TYPE_DATETIME)) &&
         value.is_string()) {
       auto nanos = visibility::ParseRfc3339Nanos(value.get<std::string>());
       if (!nanos.ok()) continue;

@@ -809,18 +809,18 @@ Result<std::vector<std::string>> ListInfo(SqliteDb& db, const char* table,
                                           const std::string& namespace_id,
                                           const VisibilityFilter& filter, int limit,
                                           int64_t offset) {
-    EON_ASSIGN_OR_RETURN(
-        auto stmt,
-        db.Prepare("SELECT info FROM " + std::string(table) + " WHERE namespace_id = ? AND (" + filter.where +
-                   ") ORDER BY " + filter.order_by + " LIMIT ? OFFSET ?"));
-    stmt->Bind(1, namespace_id);
-    BindFilter(*stmt, 2, filter);
-    const int next = 2 + static_cast<int>(filter.params.size());
-    stmt->Bind(next, static_cast<int64_t>(limit)).Bind(next + 1, offset);
-    std::vector<std::string> out;
-    while (stmt->Step()) out.emplace_back(stmt->ColumnBlob(0));
-    EON_RETURN_IF_ERROR(stmt->status());
-    return out;
+  EON_ASSIGN_OR_RETURN(
+      auto stmt,
+      db.Prepare("SELECT info FROM " + std::string(table) + " WHERE namespace_id = ? AND (" +
+                 filter.where + ") ORDER BY " + filter.order_by + " LIMIT ? OFFSET ?"));
+  stmt->Bind(1, namespace_id);
+  BindFilter(*stmt, 2, filter);
+  const int next = 2 + static_cast<int>(filter.params.size());
+  stmt->Bind(next, static_cast<int64_t>(limit)).Bind(next + 1, offset);
+  std::vector<std::string> out;
+  while (stmt->Step()) out.emplace_back(stmt->ColumnBlob(0));
+  EON_RETURN_IF_ERROR(stmt->status());
+  return out;
 }
 }  // namespace
 
@@ -965,8 +965,8 @@ Status SqliteStore::UpdateSchedule(const eon::v1::ScheduleRecord& record,
 Status SqliteStore::DeleteSchedule(const std::string& namespace_id,
                                    const std::string& schedule_id) {
   return Write([&](SqliteDb& db) -> Status {
-    EON_ASSIGN_OR_RETURN(
-        auto stmt, db.Prepare("DELETE FROM schedules WHERE namespace_id = ? AND run_id = ?"));
+    EON_ASSIGN_OR_RETURN(auto stmt,
+                         db.Prepare("DELETE FROM schedules WHERE namespace_id = ? AND run_id = ?"));
     EON_RETURN_IF_ERROR(stmt->Bind(1, namespace_id).Bind(2, schedule_id).Run());
     if (db.Changes() == 0) return NotFound("schedule not found");
     return Status::Ok();
@@ -980,7 +980,8 @@ Result<std::vector<StoredSchedule>> SqliteStore::LoadSchedules() {
     while (stmt->Step()) {
       StoredSchedule s;
       s.db_version = stmt->ColumnInt(0);
-      EON_ASSIGN_OR_RETURN(s.record, Parse<eon::v1::ScheduleRecord>(stmt->ColumnBlob(1), "schedule"));
+      EON_ASSIGN_OR_RETURN(s.record,
+                           Parse<eon::v1::ScheduleRecord>(stmt->ColumnBlob(1), "schedule"));
       out.push_back(std::move(s));
     }
     EON_RETURN_IF_ERROR(stmt->status());

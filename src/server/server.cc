@@ -83,8 +83,7 @@ class ServerImpl final : public Server {
         *router_, *namespaces_, *history_, *matching_, *scheduler_, FrontendLimits());
 
     visibility_service_ = frontend::RegisterVisibilityService(*router_, *namespaces_, *store_);
-    schedule_service_ =
-        frontend::RegisterScheduleService(*router_, *namespaces_, *scheduler_role_);
+    schedule_service_ = frontend::RegisterScheduleService(*router_, *namespaces_, *scheduler_role_);
     if (history_->time_skipper()) {
       test_service_ = frontend::RegisterTestService(*router_, *history_->time_skipper(), *clock_);
     }

@@ -187,6 +187,10 @@ describe('schedules', () => {
     assert.match(r.stderr, /@every/);
     r = await eon(['schedule', 'toggle', ...at, '-s', id]);
     assert.equal(r.code, 1);
+    // Regression (issue 11): a workflow cron of "@every .s" used to end the server.
+    r = await eon(['workflow', 'start', ...at, '--type', 'returnValue', '-t', env.taskQueue, '--cron', '@every .s']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /invalid cron schedule "@every \.s"/);
     r = await eon(['schedule', 'delete', ...at, '-s', id]);
     assert.equal(r.code, 0, r.stderr);
     r = await eon(['schedule', 'describe', ...at, '-s', id]);
