@@ -254,7 +254,8 @@ Result<TimePoint> Scheduler::ProcessLocked(persistence::StoredSchedule& stored) 
     if (failed && record.schedule().policies().pause_on_failure() && !state->paused()) {
       state->set_paused(true);
       state->set_notes(status == enums::WORKFLOW_EXECUTION_STATUS_FAILED
-                           ? "paused due to workflow failure: " + running.workflow_id()
+                           ? "paused due to workflow failure: " + running.workflow_id() + ": " +
+                                 FailureMessage(record.namespace_id(), running.workflow_id())
                            : "paused due to workflow timeout: " + running.workflow_id());
       record.set_conflict_token(record.conflict_token() + 1);
     }
@@ -402,6 +403,19 @@ Result<TimePoint> Scheduler::ProcessLocked(persistence::StoredSchedule& stored) 
     if (auto next = spec->Next(seed, processed)) wakeup = std::min(wakeup, next->actual);
   }
   return wakeup;
+}
+
+std::string Scheduler::FailureMessage(const std::string& namespace_id,
+                                      const std::string& workflow_id) {
+  wfs::GetWorkflowExecutionHistoryRequest request;
+  request.mutable_execution()->set_workflow_id(workflow_id);
+  request.set_history_event_filter_type(enums::HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT);
+  bool at_end = false;
+  std::string run_id;
+  auto history = history_.GetWorkflowExecutionHistory(namespace_id, request, &at_end, &run_id);
+  if (!history.ok() || history->history().events().empty()) return "";
+  const auto& event = history->history().events(0);
+  return event.workflow_execution_failed_event_attributes().failure().message();
 }
 
 Result<common::WorkflowExecution> Scheduler::StartOne(eon::v1::ScheduleRecord& record,

@@ -92,6 +92,8 @@ class Scheduler {
   persistence::ScheduleListing ListingOf(const eon::v1::ScheduleRecord& record);
   Result<temporal::api::common::v1::WorkflowExecution> StartOne(
       eon::v1::ScheduleRecord& record, const eon::v1::ScheduleBufferedStart& start);
+  // The failure message of a failed workflow's close event ("" when it cannot be read).
+  std::string FailureMessage(const std::string& namespace_id, const std::string& workflow_id);
   void FillFutureTimes(const eon::v1::ScheduleRecord& record, int count,
                        google::protobuf::RepeatedPtrField<google::protobuf::Timestamp>* out);
   Status ValidateSchedule(temporal::api::schedule::v1::Schedule* schedule);

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <set>
+#include <thread>
 
 #include "common/executor.h"
 #include "common/ids.h"
@@ -412,6 +413,35 @@ TEST_F(SchedulerTest, MatchingTimesAndLimitedActions) {
   EXPECT_EQ(d.info().action_count(), 2);
   EXPECT_EQ(d.schedule().state().remaining_actions(), 0);
   EXPECT_EQ(d.info().future_action_times_size(), 0);
+}
+
+TEST_F(SchedulerTest, PauseOnFailurePausesWhenARunTimesOut) {
+  auto r = Request("s", 1min, enums::SCHEDULE_OVERLAP_POLICY_SKIP);
+  r.mutable_schedule()->mutable_policies()->set_pause_on_failure(true);
+  *r.mutable_schedule()
+       ->mutable_action()
+       ->mutable_start_workflow()
+       ->mutable_workflow_run_timeout() = ToProtoDuration(10s);
+  Create(r);
+  AdvanceTo(At(0, 1, 0));
+  clock_.Advance(20s);
+  // The history engine's timer thread times the run out (it looks at the clock every 200 ms).
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (StatusOf("wf-2026-01-01T00:01:00Z") != enums::WORKFLOW_EXECUTION_STATUS_TIMED_OUT &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_EQ(StatusOf("wf-2026-01-01T00:01:00Z"), enums::WORKFLOW_EXECUTION_STATUS_TIMED_OUT);
+  AdvanceTo(At(0, 1, 30));
+  auto d = Describe("s");
+  EXPECT_TRUE(d.schedule().state().paused());
+  EXPECT_EQ(d.schedule().state().notes(),
+            "paused due to workflow timeout: wf-2026-01-01T00:01:00Z");
+  ASSERT_EQ(d.info().recent_actions_size(), 1);
+  EXPECT_EQ(d.info().recent_actions(0).start_workflow_status(),
+            enums::WORKFLOW_EXECUTION_STATUS_TIMED_OUT);
+  AdvanceTo(At(0, 3, 0));
+  EXPECT_EQ(Describe("s").info().action_count(), 1);
 }
 
 }  // namespace
