@@ -9,6 +9,7 @@ packages=(
   libsqlite3-dev libgtest-dev libgmock-dev nlohmann-json3-dev
   prometheus-cpp-dev libssl-dev openssl prometheus
   clang libclang-rt-14-dev  # the sanitizer build and libFuzzer (scripts/sanitize.sh)
+  tzdata  # IANA time zones for schedules (read from /usr/share/zoneinfo)
 )
 missing=()
 for package in "${packages[@]}"; do

@@ -5,6 +5,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -25,6 +26,7 @@
 #include "eon/v1/admin.pb.h"
 #include "temporal/api/operatorservice/v1/service.grpc.pb.h"
 #include "temporal/api/workflowservice/v1/service.grpc.pb.h"
+#include "visibility/query.h"
 
 namespace eon::cli {
 namespace {
@@ -38,8 +40,9 @@ class Args {
  public:
   Args(int argc, char** argv) {
     static const std::map<std::string, std::string> kShort = {
-        {"-w", "--workflow-id"}, {"-r", "--run-id"}, {"-t", "--task-queue"}, {"-i", "--input"},
-        {"-n", "--namespace"},   {"-q", "--query"},  {"-o", "--output"},     {"-h", "--help"}};
+        {"-w", "--workflow-id"}, {"-r", "--run-id"},    {"-t", "--task-queue"},
+        {"-i", "--input"},       {"-n", "--namespace"}, {"-q", "--query"},
+        {"-o", "--output"},      {"-h", "--help"},      {"-s", "--schedule-id"}};
     for (int i = 0; i < argc; ++i) {
       std::string arg = argv[i];
       if (auto it = kShort.find(arg); it != kShort.end()) arg = it->second;
@@ -51,7 +54,8 @@ class Args {
       if (auto eq = name.find('='); eq != std::string::npos) {
         value = name.substr(eq + 1);
         name = name.substr(0, eq);
-      } else if (name == "help" || name == "yes" || name == "tls") {
+      } else if (name == "help" || name == "yes" || name == "tls" || name == "pause" ||
+                 name == "unpause" || name == "paused" || name == "pause-on-failure") {
         value = "true";
       } else if (i + 1 < argc) {
         value = argv[++i];
@@ -813,6 +817,300 @@ int ParkedTasks(const std::string& verb, const Args& args) {
   return 0;
 }
 
+constexpr const char* kScheduleUsage = R"(Usage: eon schedule <command> [flags]
+
+Commands:
+  create     Create a schedule    (--schedule-id, --interval/--cron/--calendar, --workflow-id,
+                                   --type/--workflow-type, --task-queue, [--input ...],
+                                   [--overlap-policy], [--paused], [--notes], [--time-zone],
+                                   [--start-time], [--end-time], [--jitter], [--catchup-window],
+                                   [--remaining-actions], [--pause-on-failure])
+  update     Replace a schedule's spec and action (the flags of create)
+  describe   Show a schedule      (--schedule-id)
+  list       List schedules       ([--query])
+  toggle     Pause or unpause     (--schedule-id, --pause|--unpause, [--reason])
+  trigger    Take the action now  (--schedule-id, [--overlap-policy])
+  backfill   Take the actions of a past time range
+                                  (--schedule-id, --start-time, --end-time, [--overlap-policy])
+  delete     Delete a schedule    (--schedule-id)
+
+--interval takes a duration with an optional phase (5m, 1h/15m); --cron a cron string
+("0 12 * * MON-FRI", "CRON_TZ=Europe/Berlin 30 9 * * *", "@daily"); --calendar a JSON calendar
+({"dayOfWeek":"Fri","hour":"17"}). Each may be repeated. --overlap-policy: Skip, BufferOne,
+BufferAll, CancelOther, TerminateOther, AllowAll. Times are RFC 3339.
+)";
+
+// "BufferOne", "buffer_one", "SCHEDULE_OVERLAP_POLICY_BUFFER_ONE" -> the enum.
+bool OverlapPolicy(const std::string& text, enums::ScheduleOverlapPolicy* out) {
+  std::string key;
+  for (char c : text) {
+    if (c != '_' && c != '-') key += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  const std::string prefix = "scheduleoverlappolicy";
+  if (key.rfind(prefix, 0) == 0) key = key.substr(prefix.size());
+  static const std::map<std::string, enums::ScheduleOverlapPolicy> kPolicies = {
+      {"", enums::SCHEDULE_OVERLAP_POLICY_UNSPECIFIED},
+      {"unspecified", enums::SCHEDULE_OVERLAP_POLICY_UNSPECIFIED},
+      {"skip", enums::SCHEDULE_OVERLAP_POLICY_SKIP},
+      {"bufferone", enums::SCHEDULE_OVERLAP_POLICY_BUFFER_ONE},
+      {"bufferall", enums::SCHEDULE_OVERLAP_POLICY_BUFFER_ALL},
+      {"cancelother", enums::SCHEDULE_OVERLAP_POLICY_CANCEL_OTHER},
+      {"terminateother", enums::SCHEDULE_OVERLAP_POLICY_TERMINATE_OTHER},
+      {"allowall", enums::SCHEDULE_OVERLAP_POLICY_ALLOW_ALL}};
+  auto it = kPolicies.find(key);
+  if (it == kPolicies.end()) return false;
+  *out = it->second;
+  return true;
+}
+
+bool TimeFlag(const Args& args, const std::string& name, google::protobuf::Timestamp* out,
+              std::string* error) {
+  auto nanos = visibility::ParseRfc3339Nanos(args.Get(name));
+  if (!nanos.ok()) {
+    *error = "--" + name + " is not an RFC 3339 time: " + nanos.status().message();
+    return false;
+  }
+  *out = ToTimestamp(FromUnixNanos(*nanos));
+  return true;
+}
+
+bool DurationFlag(const Args& args, const std::string& name, google::protobuf::Duration* out,
+                  std::string* error) {
+  auto parsed = ParseGoDuration(args.Get(name));
+  if (!parsed.ok()) {
+    *error = "--" + name + ": " + parsed.status().message();
+    return false;
+  }
+  *out = ToProtoDuration(*parsed);
+  return true;
+}
+
+// The schedule that create and update send, from the flags.
+bool ScheduleFromFlags(const Args& args, temporal::api::schedule::v1::Schedule* schedule,
+                       std::string* error) {
+  auto* spec = schedule->mutable_spec();
+  for (const auto& text : args.All("interval")) {
+    auto* interval = spec->add_interval();
+    std::string every = text, phase;
+    if (auto slash = text.find('/'); slash != std::string::npos) {
+      every = text.substr(0, slash);
+      phase = text.substr(slash + 1);
+    }
+    auto parsed = ParseGoDuration(every);
+    if (!parsed.ok()) {
+      *error = "--interval: " + parsed.status().message();
+      return false;
+    }
+    *interval->mutable_interval() = ToProtoDuration(*parsed);
+    if (!phase.empty()) {
+      auto parsed_phase = ParseGoDuration(phase);
+      if (!parsed_phase.ok()) {
+        *error = "--interval phase: " + parsed_phase.status().message();
+        return false;
+      }
+      *interval->mutable_phase() = ToProtoDuration(*parsed_phase);
+    }
+  }
+  for (const auto& text : args.All("cron")) spec->add_cron_string(text);
+  for (const auto& text : args.All("calendar")) {
+    auto status = google::protobuf::util::JsonStringToMessage(text, spec->add_calendar());
+    if (!status.ok()) {
+      *error = "--calendar is not a calendar in JSON: " + std::string(status.message());
+      return false;
+    }
+  }
+  if (args.Has("time-zone")) spec->set_timezone_name(args.Get("time-zone"));
+  if (args.Has("start-time") && !TimeFlag(args, "start-time", spec->mutable_start_time(), error))
+    return false;
+  if (args.Has("end-time") && !TimeFlag(args, "end-time", spec->mutable_end_time(), error))
+    return false;
+  if (args.Has("jitter") && !DurationFlag(args, "jitter", spec->mutable_jitter(), error))
+    return false;
+  auto* action = schedule->mutable_action()->mutable_start_workflow();
+  action->set_workflow_id(args.Get("workflow-id"));
+  action->mutable_workflow_type()->set_name(args.Get("workflow-type", args.Get("type")));
+  action->mutable_task_queue()->set_name(args.Get("task-queue"));
+  if (!Inputs(args, action->mutable_input(), error)) return false;
+  auto* policies = schedule->mutable_policies();
+  enums::ScheduleOverlapPolicy policy{};
+  if (!OverlapPolicy(args.Get("overlap-policy"), &policy)) {
+    *error = "--overlap-policy \"" + args.Get("overlap-policy") +
+             "\" is not a policy (Skip, "
+             "BufferOne, BufferAll, CancelOther, TerminateOther, AllowAll)";
+    return false;
+  }
+  policies->set_overlap_policy(policy);
+  if (args.Has("catchup-window") &&
+      !DurationFlag(args, "catchup-window", policies->mutable_catchup_window(), error))
+    return false;
+  policies->set_pause_on_failure(args.Has("pause-on-failure"));
+  auto* state = schedule->mutable_state();
+  state->set_paused(args.Has("paused") || args.Has("pause"));
+  state->set_notes(args.Get("notes", args.Get("note")));
+  if (args.Has("remaining-actions")) {
+    int64_t remaining = 0;
+    const std::string text = args.Get("remaining-actions");
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), remaining);
+    if (ec != std::errc() || end != text.data() + text.size() || remaining < 0) {
+      *error = "--remaining-actions must be a number of actions";
+      return false;
+    }
+    state->set_limited_actions(true);
+    state->set_remaining_actions(remaining);
+  }
+  return true;
+}
+
+std::string PolicyName(enums::ScheduleOverlapPolicy policy) {
+  std::string name = enums::ScheduleOverlapPolicy_Name(policy);
+  const std::string prefix = "SCHEDULE_OVERLAP_POLICY_";
+  return name.rfind(prefix, 0) == 0 ? name.substr(prefix.size()) : name;
+}
+
+int Schedule(const std::string& verb, const Args& args) {
+  if (verb.empty() || args.Has("help")) {
+    std::fputs(kScheduleUsage, verb.empty() && !args.Has("help") ? stderr : stdout);
+    return verb.empty() && !args.Has("help") ? 1 : 0;
+  }
+  static const char* const kVerbs[] = {"create", "update",  "describe", "list",
+                                       "toggle", "trigger", "backfill", "delete"};
+  if (std::find(std::begin(kVerbs), std::end(kVerbs), verb) == std::end(kVerbs)) {
+    return Fail("unknown command \"eon schedule " + verb + "\" (see eon schedule --help)");
+  }
+  Client client(args);
+  auto context = Client::Context(std::chrono::seconds(30));
+  const std::string id = args.Get("schedule-id");
+  if (verb == "list") {
+    wfs::ListSchedulesRequest request;
+    request.set_namespace_(client.ns());
+    request.set_query(args.Get("query"));
+    request.set_maximum_page_size(std::atoi(args.Get("limit", "100").c_str()));
+    wfs::ListSchedulesResponse response;
+    auto status = client.stub().ListSchedules(context.get(), request, &response);
+    if (!status.ok()) return Fail(status);
+    char line[512];
+    std::snprintf(line, sizeof line, "%-40s %-24s %-7s %s\n", "SCHEDULE ID", "WORKFLOW TYPE",
+                  "PAUSED", "NEXT RUN");
+    std::string text = line;
+    for (const auto& entry : response.schedules()) {
+      const auto& info = entry.info();
+      std::snprintf(
+          line, sizeof line, "%-40s %-24s %-7s %s\n", entry.schedule_id().c_str(),
+          info.workflow_type().name().c_str(), info.paused() ? "yes" : "no",
+          info.future_action_times().empty() ? "" : Time(info.future_action_times(0)).c_str());
+      text += line;
+    }
+    client.Print(response, text);
+    return 0;
+  }
+  if (id.empty()) return Fail("--schedule-id is required for \"eon schedule " + verb + "\"");
+  std::string error;
+  if (verb == "create" || verb == "update") {
+    temporal::api::schedule::v1::Schedule schedule;
+    if (!ScheduleFromFlags(args, &schedule, &error)) return Fail(error);
+    if (verb == "create") {
+      wfs::CreateScheduleRequest request;
+      request.set_namespace_(client.ns());
+      request.set_schedule_id(id);
+      *request.mutable_schedule() = schedule;
+      request.set_identity("eon-cli");
+      request.set_request_id(NewUuid());
+      wfs::CreateScheduleResponse response;
+      auto status = client.stub().CreateSchedule(context.get(), request, &response);
+      if (!status.ok()) return Fail(status);
+      client.Print(response, "Created schedule " + id + "\n");
+      return 0;
+    }
+    wfs::UpdateScheduleRequest request;
+    request.set_namespace_(client.ns());
+    request.set_schedule_id(id);
+    *request.mutable_schedule() = schedule;
+    request.set_identity("eon-cli");
+    request.set_request_id(NewUuid());
+    wfs::UpdateScheduleResponse response;
+    auto status = client.stub().UpdateSchedule(context.get(), request, &response);
+    if (!status.ok()) return Fail(status);
+    client.Print(response, "Updated schedule " + id + "\n");
+    return 0;
+  }
+  if (verb == "describe") {
+    wfs::DescribeScheduleRequest request;
+    request.set_namespace_(client.ns());
+    request.set_schedule_id(id);
+    wfs::DescribeScheduleResponse response;
+    auto status = client.stub().DescribeSchedule(context.get(), request, &response);
+    if (!status.ok()) return Fail(status);
+    const auto& s = response.schedule();
+    const auto& info = response.info();
+    std::string text = "Schedule ID     " + id + "\nWorkflow type   " +
+                       s.action().start_workflow().workflow_type().name() + "\nPaused          " +
+                       (s.state().paused() ? "yes" : "no") + "\nNotes           " +
+                       s.state().notes() + "\nOverlap policy  " +
+                       PolicyName(s.policies().overlap_policy()) + "\nActions taken   " +
+                       std::to_string(info.action_count()) + "\nRunning         " +
+                       std::to_string(info.running_workflows_size()) + "\n";
+    for (const auto& t : info.future_action_times()) text += "Next run        " + Time(t) + "\n";
+    for (const auto& a : info.recent_actions()) {
+      text += "Recent action   " + Time(a.schedule_time()) + " " +
+              a.start_workflow_result().workflow_id() + "\n";
+    }
+    client.Print(response, text);
+    return 0;
+  }
+  if (verb == "delete") {
+    wfs::DeleteScheduleRequest request;
+    request.set_namespace_(client.ns());
+    request.set_schedule_id(id);
+    request.set_identity("eon-cli");
+    wfs::DeleteScheduleResponse response;
+    auto status = client.stub().DeleteSchedule(context.get(), request, &response);
+    if (!status.ok()) return Fail(status);
+    client.Print(response, "Deleted schedule " + id + "\n");
+    return 0;
+  }
+  wfs::PatchScheduleRequest request;
+  request.set_namespace_(client.ns());
+  request.set_schedule_id(id);
+  request.set_identity("eon-cli");
+  request.set_request_id(NewUuid());
+  auto* patch = request.mutable_patch();
+  enums::ScheduleOverlapPolicy policy{};
+  if (!OverlapPolicy(args.Get("overlap-policy"), &policy)) {
+    return Fail("--overlap-policy \"" + args.Get("overlap-policy") + "\" is not a policy");
+  }
+  std::string done;
+  if (verb == "toggle") {
+    if (args.Has("pause") == args.Has("unpause")) return Fail("give one of --pause or --unpause");
+    std::string reason = args.Get("reason", args.Get("note", "(no reason provided)"));
+    if (args.Has("pause")) {
+      patch->set_pause(reason);
+      done = "Paused schedule " + id + "\n";
+    } else {
+      patch->set_unpause(reason);
+      done = "Unpaused schedule " + id + "\n";
+    }
+  } else if (verb == "trigger") {
+    patch->mutable_trigger_immediately()->set_overlap_policy(policy);
+    done = "Triggered schedule " + id + "\n";
+  } else {  // backfill
+    if (!args.Has("start-time") || !args.Has("end-time")) {
+      return Fail("--start-time and --end-time are required for \"eon schedule backfill\"");
+    }
+    auto* backfill = patch->add_backfill_request();
+    if (!TimeFlag(args, "start-time", backfill->mutable_start_time(), &error) ||
+        !TimeFlag(args, "end-time", backfill->mutable_end_time(), &error)) {
+      return Fail(error);
+    }
+    backfill->set_overlap_policy(policy);
+    done = "Backfilled schedule " + id + "\n";
+  }
+  wfs::PatchScheduleResponse response;
+  auto status = client.stub().PatchSchedule(context.get(), request, &response);
+  if (!status.ok()) return Fail(status);
+  client.Print(response, done);
+  return 0;
+}
+
 }  // namespace
 
 int RunClientCommand(int argc, char** argv) {
@@ -823,6 +1121,7 @@ int RunClientCommand(int argc, char** argv) {
   const std::string verb = words.size() > 1 ? words[1] : "";
   if (noun == "workflow") return Workflow(verb, args);
   if (noun == "task-queue") return TaskQueue(verb, args);
+  if (noun == "schedule") return Schedule(verb, args);
   if (noun == "activity") return Activity(verb, args);
   if (noun == "operator" && verb == "search-attribute") {
     return SearchAttribute(words.size() > 2 ? words[2] : "", args);

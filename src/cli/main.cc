@@ -15,6 +15,7 @@ Usage:
   eon workflow <command>         Start, list, describe, signal, ... workflows (eon workflow --help)
   eon operator namespace <cmd>   Create, describe, list, update namespaces
   eon operator search-attribute  Create, list, remove custom search attributes
+  eon schedule <command>         Create, list, describe, toggle, trigger, backfill schedules
   eon activity complete|fail     Complete or fail an activity by its id
   eon task-queue describe        Show a task queue's pollers and backlog
   eon admin parked-tasks list|retry  Outbox tasks parked after failing again and again

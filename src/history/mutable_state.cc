@@ -70,6 +70,38 @@ temporal::api::workflow::v1::WorkflowExecutionInfo ExecutionInfo(const eon::v1::
   return info;
 }
 
+nlohmann::json SearchAttributesJson(const temporal::api::common::v1::SearchAttributes& fields,
+                                    const std::map<std::string, int>& types) {
+  // Search attribute payloads hold JSON (json/plain); Datetime values become nanoseconds so
+  // that comparisons in SQL are numeric. A value that is not JSON is left out.
+  nlohmann::json attributes = nlohmann::json::object();
+  for (const auto& [name, payload] : fields.indexed_fields()) {
+    // Values are checked when set; one nested too deep for the recursive dump is left out all
+    // the same (rows written before the check).
+    if (JsonNestingDepth(payload.data(), kJsonNestingMax) > kJsonNestingMax) continue;
+    auto value = nlohmann::json::parse(payload.data(), nullptr, /*allow_exceptions=*/false);
+    if (value.is_discarded()) continue;
+    auto type = types.find(name);
+    // A system attribute Eon stores in the JSON column (scheduled runs carry it).
+    const bool system_datetime = name == "TemporalScheduledStartTime";
+    // Older SDKs send every value as a list; a one-value list of a single-valued type is its
+    // value.
+    if (type != types.end() && type->second != enums::INDEXED_VALUE_TYPE_KEYWORD_LIST &&
+        value.is_array() && value.size() == 1) {
+      value = nlohmann::json(value[0]);
+    }
+    if ((system_datetime ||
+         (type != types.end() && type->second == enums::INDEXED_VALUE_TYPE_DATETIME)) &&
+        value.is_string()) {
+      auto nanos = visibility::ParseRfc3339Nanos(value.get<std::string>());
+      if (!nanos.ok()) continue;
+      value = *nanos;
+    }
+    attributes[name] = std::move(value);
+  }
+  return attributes;
+}
+
 persistence::VisibilityRow VisibilityRowOf(const eon::v1::ExecutionState& s,
                                            const std::map<std::string, int>& types) {
   persistence::VisibilityRow row;
@@ -94,31 +126,7 @@ persistence::VisibilityRow VisibilityRowOf(const eon::v1::ExecutionState& s,
     row.root_workflow_id = s.parent().root_workflow_id();
     row.root_run_id = s.parent().root_run_id();
   }
-  // Search attribute payloads hold JSON (json/plain); Datetime values become nanoseconds so
-  // that comparisons in SQL are numeric. A value that is not JSON is left out.
-  nlohmann::json attributes = nlohmann::json::object();
-  for (const auto& [name, payload] : s.search_attributes().indexed_fields()) {
-    // Values are checked when set; one nested too deep for the recursive dump is left out all
-    // the same (rows written before the check).
-    if (JsonNestingDepth(payload.data(), kJsonNestingMax) > kJsonNestingMax) continue;
-    auto value = nlohmann::json::parse(payload.data(), nullptr, /*allow_exceptions=*/false);
-    if (value.is_discarded()) continue;
-    auto type = types.find(name);
-    // Older SDKs send every value as a list; a one-value list of a single-valued type is its
-    // value.
-    if (type != types.end() && type->second != enums::INDEXED_VALUE_TYPE_KEYWORD_LIST &&
-        value.is_array() && value.size() == 1) {
-      value = nlohmann::json(value[0]);
-    }
-    if (type != types.end() && type->second == enums::INDEXED_VALUE_TYPE_DATETIME &&
-        value.is_string()) {
-      auto nanos = visibility::ParseRfc3339Nanos(value.get<std::string>());
-      if (!nanos.ok()) continue;
-      value = *nanos;
-    }
-    attributes[name] = std::move(value);
-  }
-  row.search_attributes_json = attributes.dump();
+  row.search_attributes_json = SearchAttributesJson(s.search_attributes(), types).dump();
   row.info = ExecutionInfo(s).SerializeAsString();
   return row;
 }

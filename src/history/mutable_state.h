@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -35,6 +36,10 @@ std::string TimeoutName(enums::TimeoutType type);
 Duration WorkflowTaskTimeout(const eon::v1::WorkflowTaskInfo& wft);
 // What describe and listings say of a run.
 temporal::api::workflow::v1::WorkflowExecutionInfo ExecutionInfo(const eon::v1::ExecutionState& s);
+// Search attributes as the JSON of a listing's `search_attributes` column: name -> value, with
+// Datetime values (custom ones by `types`, and TemporalScheduledStartTime) as nanoseconds.
+nlohmann::json SearchAttributesJson(const temporal::api::common::v1::SearchAttributes& fields,
+                                    const std::map<std::string, int>& types);
 // The run's visibility row. `types`: the namespace's custom search attributes (name ->
 // IndexedValueType), which say how values are stored (Datetime as nanoseconds).
 persistence::VisibilityRow VisibilityRowOf(const eon::v1::ExecutionState& s,

@@ -99,6 +99,34 @@ CREATE TABLE IF NOT EXISTS search_attributes (
   type INTEGER NOT NULL,
   PRIMARY KEY (namespace_id, name)) WITHOUT ROWID;
 )sql",
+    // 3: schedules. The record, and its listing in the columns of `visibility` (so that the
+    // list-filter language translates to the same SQL): workflow_id and run_id hold the schedule
+    // id.
+    R"sql(
+CREATE TABLE IF NOT EXISTS schedules (
+  namespace_id TEXT NOT NULL,
+  run_id TEXT NOT NULL,
+  workflow_id TEXT NOT NULL,
+  workflow_type TEXT NOT NULL,
+  status INTEGER NOT NULL DEFAULT 1,
+  start_time_ns INTEGER NOT NULL,
+  close_time_ns INTEGER,
+  execution_time_ns INTEGER,
+  execution_duration_ns INTEGER,
+  task_queue TEXT NOT NULL DEFAULT '',
+  history_length INTEGER NOT NULL DEFAULT 0,
+  history_size_bytes INTEGER NOT NULL DEFAULT 0,
+  state_transition_count INTEGER NOT NULL DEFAULT 0,
+  parent_workflow_id TEXT,
+  parent_run_id TEXT,
+  root_workflow_id TEXT,
+  root_run_id TEXT,
+  search_attributes TEXT NOT NULL,
+  info BLOB NOT NULL,
+  db_version INTEGER NOT NULL,
+  record BLOB NOT NULL,
+  PRIMARY KEY (namespace_id, run_id)) WITHOUT ROWID;
+)sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
@@ -378,7 +406,7 @@ Status SqliteStore::UpdateNamespace(const eon::v1::NamespaceRecord& record) {
 Status SqliteStore::DeleteNamespaceData(const std::string& namespace_id) {
   return Write([&](SqliteDb& db) -> Status {
     for (const char* table : {"executions", "current_executions", "history_events", "visibility",
-                              "task_queue_tasks", "search_attributes"}) {
+                              "task_queue_tasks", "search_attributes", "schedules"}) {
       EON_ASSIGN_OR_RETURN(
           auto stmt, db.Prepare(std::string("DELETE FROM ") + table + " WHERE namespace_id = ?"));
       EON_RETURN_IF_ERROR(stmt->Bind(1, namespace_id).Run());
@@ -822,6 +850,25 @@ void BindFilter(Statement& stmt, int first_index, const VisibilityFilter& filter
     ++index;
   }
 }
+
+// `info` of a listing table's matching rows (visibility or schedules: the same columns).
+Result<std::vector<std::string>> ListInfo(SqliteDb& db, const char* table,
+                                          const std::string& namespace_id,
+                                          const VisibilityFilter& filter, int limit,
+                                          int64_t offset) {
+  EON_ASSIGN_OR_RETURN(
+      auto stmt,
+      db.Prepare("SELECT info FROM " + std::string(table) + " WHERE namespace_id = ? AND (" +
+                 filter.where + ") ORDER BY " + filter.order_by + " LIMIT ? OFFSET ?"));
+  stmt->Bind(1, namespace_id);
+  BindFilter(*stmt, 2, filter);
+  const int next = 2 + static_cast<int>(filter.params.size());
+  stmt->Bind(next, static_cast<int64_t>(limit)).Bind(next + 1, offset);
+  std::vector<std::string> out;
+  while (stmt->Step()) out.emplace_back(stmt->ColumnBlob(0));
+  EON_RETURN_IF_ERROR(stmt->status());
+  return out;
+}
 }  // namespace
 
 Result<std::vector<std::string>> SqliteStore::ListVisibility(const std::string& namespace_id,
@@ -829,18 +876,7 @@ Result<std::vector<std::string>> SqliteStore::ListVisibility(const std::string& 
                                                              int limit, int64_t offset) {
   metrics::PersistenceTimer timer("ListWorkflowExecutions");
   return Read([&](SqliteDb& db) -> Result<std::vector<std::string>> {
-    EON_ASSIGN_OR_RETURN(
-        auto stmt,
-        db.Prepare("SELECT info FROM visibility WHERE namespace_id = ? AND (" + filter.where +
-                   ") ORDER BY " + filter.order_by + " LIMIT ? OFFSET ?"));
-    stmt->Bind(1, namespace_id);
-    BindFilter(*stmt, 2, filter);
-    const int next = 2 + static_cast<int>(filter.params.size());
-    stmt->Bind(next, static_cast<int64_t>(limit)).Bind(next + 1, offset);
-    std::vector<std::string> out;
-    while (stmt->Step()) out.emplace_back(stmt->ColumnBlob(0));
-    EON_RETURN_IF_ERROR(stmt->status());
-    return out;
+    return ListInfo(db, "visibility", namespace_id, filter, limit, offset);
   });
 }
 
@@ -905,6 +941,109 @@ Status SqliteStore::RemoveSearchAttribute(const std::string& namespace_id,
 StoreStats SqliteStore::Stats() {
   std::lock_guard lock(stats_mutex_);
   return stats_;
+}
+
+Status SqliteStore::CreateSchedule(const eon::v1::ScheduleRecord& record,
+                                   const ScheduleListing& listing) {
+  return Write([&](SqliteDb& db) -> Status {
+    EON_ASSIGN_OR_RETURN(
+        auto stmt,
+        db.Prepare("INSERT INTO schedules (namespace_id, run_id, workflow_id, workflow_type, "
+                   "start_time_ns, search_attributes, info, db_version, record) "
+                   "VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, 1, ?7) ON CONFLICT DO NOTHING"));
+    EON_RETURN_IF_ERROR(stmt->Bind(1, record.namespace_id())
+                            .Bind(2, record.schedule_id())
+                            .Bind(3, listing.workflow_type)
+                            .Bind(4, listing.create_time_ns)
+                            .Bind(5, listing.search_attributes_json)
+                            .BindBlob(6, listing.info)
+                            .BindBlob(7, Serialize(record))
+                            .Run());
+    if (db.Changes() == 0) return AlreadyExists("schedule " + record.schedule_id() + " exists");
+    return Status::Ok();
+  });
+}
+
+Result<StoredSchedule> SqliteStore::GetSchedule(const std::string& namespace_id,
+                                                const std::string& schedule_id) {
+  return Read([&](SqliteDb& db) -> Result<StoredSchedule> {
+    EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare("SELECT db_version, record FROM schedules "
+                                               "WHERE namespace_id = ? AND run_id = ?"));
+    stmt->Bind(1, namespace_id).Bind(2, schedule_id);
+    if (!stmt->Step()) {
+      EON_RETURN_IF_ERROR(stmt->status());
+      return NotFound("schedule not found");
+    }
+    StoredSchedule out;
+    out.db_version = stmt->ColumnInt(0);
+    EON_ASSIGN_OR_RETURN(out.record,
+                         Parse<eon::v1::ScheduleRecord>(stmt->ColumnBlob(1), "schedule"));
+    return out;
+  });
+}
+
+Status SqliteStore::UpdateSchedule(const eon::v1::ScheduleRecord& record,
+                                   const ScheduleListing& listing, int64_t expected_db_version) {
+  return Write([&](SqliteDb& db) -> Status {
+    EON_ASSIGN_OR_RETURN(
+        auto stmt,
+        db.Prepare("UPDATE schedules SET workflow_type = ?, start_time_ns = ?, "
+                   "search_attributes = ?, info = ?, record = ?, db_version = db_version + 1 "
+                   "WHERE namespace_id = ? AND run_id = ? AND db_version = ?"));
+    EON_RETURN_IF_ERROR(stmt->Bind(1, listing.workflow_type)
+                            .Bind(2, listing.create_time_ns)
+                            .Bind(3, listing.search_attributes_json)
+                            .BindBlob(4, listing.info)
+                            .BindBlob(5, Serialize(record))
+                            .Bind(6, record.namespace_id())
+                            .Bind(7, record.schedule_id())
+                            .Bind(8, expected_db_version)
+                            .Run());
+    if (db.Changes() == 1) return Status::Ok();
+    EON_ASSIGN_OR_RETURN(auto exists, db.Prepare("SELECT 1 FROM schedules WHERE namespace_id = ? "
+                                                 "AND run_id = ?"));
+    exists->Bind(1, record.namespace_id()).Bind(2, record.schedule_id());
+    if (!exists->Step()) {
+      EON_RETURN_IF_ERROR(exists->status());
+      return NotFound("schedule not found");
+    }
+    return Aborted("schedule " + record.schedule_id() + " changed concurrently");
+  });
+}
+
+Status SqliteStore::DeleteSchedule(const std::string& namespace_id,
+                                   const std::string& schedule_id) {
+  return Write([&](SqliteDb& db) -> Status {
+    EON_ASSIGN_OR_RETURN(auto stmt,
+                         db.Prepare("DELETE FROM schedules WHERE namespace_id = ? AND run_id = ?"));
+    EON_RETURN_IF_ERROR(stmt->Bind(1, namespace_id).Bind(2, schedule_id).Run());
+    if (db.Changes() == 0) return NotFound("schedule not found");
+    return Status::Ok();
+  });
+}
+
+Result<std::vector<StoredSchedule>> SqliteStore::LoadSchedules() {
+  return Read([&](SqliteDb& db) -> Result<std::vector<StoredSchedule>> {
+    EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare("SELECT db_version, record FROM schedules"));
+    std::vector<StoredSchedule> out;
+    while (stmt->Step()) {
+      StoredSchedule s;
+      s.db_version = stmt->ColumnInt(0);
+      EON_ASSIGN_OR_RETURN(s.record,
+                           Parse<eon::v1::ScheduleRecord>(stmt->ColumnBlob(1), "schedule"));
+      out.push_back(std::move(s));
+    }
+    EON_RETURN_IF_ERROR(stmt->status());
+    return out;
+  });
+}
+
+Result<std::vector<std::string>> SqliteStore::ListSchedules(const std::string& namespace_id,
+                                                            const VisibilityFilter& filter,
+                                                            int limit, int64_t offset) {
+  return Read([&](SqliteDb& db) -> Result<std::vector<std::string>> {
+    return ListInfo(db, "schedules", namespace_id, filter, limit, offset);
+  });
 }
 
 }  // namespace eon::persistence

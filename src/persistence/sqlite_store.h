@@ -73,6 +73,17 @@ class SqliteStore final : public Store {
   Status AddSearchAttribute(const std::string& namespace_id, const std::string& name,
                             int type) override;
   Status RemoveSearchAttribute(const std::string& namespace_id, const std::string& name) override;
+  Status CreateSchedule(const eon::v1::ScheduleRecord& record,
+                        const ScheduleListing& listing) override;
+  Result<StoredSchedule> GetSchedule(const std::string& namespace_id,
+                                     const std::string& schedule_id) override;
+  Status UpdateSchedule(const eon::v1::ScheduleRecord& record, const ScheduleListing& listing,
+                        int64_t expected_db_version) override;
+  Status DeleteSchedule(const std::string& namespace_id, const std::string& schedule_id) override;
+  Result<std::vector<StoredSchedule>> LoadSchedules() override;
+  Result<std::vector<std::string>> ListSchedules(const std::string& namespace_id,
+                                                 const VisibilityFilter& filter, int limit,
+                                                 int64_t offset) override;
   StoreStats Stats() override;
 
  private:

@@ -113,6 +113,23 @@ struct VisibilityFilter {
   std::string group_by;  // "" or one column
 };
 
+// One schedule (worker/scheduler.h owns them) and its listing. The listing is stored in the
+// columns of the visibility table, so the list-filter language (visibility/query.h) runs over
+// schedules unchanged: WorkflowId holds the schedule id, WorkflowType the action's workflow
+// type, StartTime the create time, and search_attributes the custom attributes plus
+// TemporalSchedulePaused.
+struct ScheduleListing {
+  std::string workflow_type;
+  int64_t create_time_ns = 0;
+  std::string search_attributes_json = "{}";
+  std::string info;  // a serialized temporal.api.schedule.v1.ScheduleListEntry
+};
+
+struct StoredSchedule {
+  eon::v1::ScheduleRecord record;
+  int64_t db_version = 0;
+};
+
 struct StoreStats {
   int64_t write_transactions = 0;  // committed write transactions (each one fsync)
   int64_t execution_writes = 0;    // CommitExecution calls that succeeded
@@ -211,6 +228,26 @@ class Store : public QueueTaskStore {
   // NOT_FOUND when absent.
   virtual Status RemoveSearchAttribute(const std::string& namespace_id,
                                        const std::string& name) = 0;
+
+  // Schedules. CreateSchedule answers ALREADY_EXISTS when the id is taken in the namespace.
+  virtual Status CreateSchedule(const eon::v1::ScheduleRecord& record,
+                                const ScheduleListing& listing) = 0;
+  // NOT_FOUND when absent.
+  virtual Result<StoredSchedule> GetSchedule(const std::string& namespace_id,
+                                             const std::string& schedule_id) = 0;
+  // Replaces the record if it still has `expected_db_version` (then it gets one more); ABORTED
+  // otherwise, NOT_FOUND when it is gone.
+  virtual Status UpdateSchedule(const eon::v1::ScheduleRecord& record,
+                                const ScheduleListing& listing, int64_t expected_db_version) = 0;
+  // NOT_FOUND when absent.
+  virtual Status DeleteSchedule(const std::string& namespace_id,
+                                const std::string& schedule_id) = 0;
+  // Every schedule of every namespace (for the scheduler's start-up).
+  virtual Result<std::vector<StoredSchedule>> LoadSchedules() = 0;
+  // `info` of the matching listings, in filter order, from `offset` on.
+  virtual Result<std::vector<std::string>> ListSchedules(const std::string& namespace_id,
+                                                         const VisibilityFilter& filter, int limit,
+                                                         int64_t offset) = 0;
 
   virtual StoreStats Stats() = 0;
 };

@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "frontend/rpc.h"
+#include "frontend/schedule_service.h"
 #include "frontend/security.h"
 #include "frontend/test_service.h"
 #include "frontend/admin_service.h"
@@ -22,6 +23,7 @@
 #include "matching/matching_engine.h"
 #include "namespaces/registry.h"
 #include "persistence/sqlite_store.h"
+#include "worker/scheduler.h"
 
 namespace eon::server {
 
@@ -144,6 +146,9 @@ class ServerImpl final : public Server {
       return ns.ok() ? (*ns)->info().name() : std::string();
     });
     EON_RETURN_IF_ERROR(history_->Start());
+    scheduler_role_ = std::make_unique<worker::Scheduler>(*store_, *clock_, *history_,
+                                                          worker::SchedulerOptions{});
+    EON_RETURN_IF_ERROR(scheduler_role_->Start());
 
     EON_RETURN_IF_ERROR(CheckTlsFiles(options_));
     frontend::SecurityOptions security;
@@ -161,6 +166,7 @@ class ServerImpl final : public Server {
 
     visibility_service_ = frontend::RegisterVisibilityService(*router_, *namespaces_, *store_);
     admin_service_ = frontend::RegisterAdminService(*router_, *history_);
+    schedule_service_ = frontend::RegisterScheduleService(*router_, *namespaces_, *scheduler_role_);
     if (history_->time_skipper()) {
       test_service_ = frontend::RegisterTestService(*router_, *history_->time_skipper(), *clock_);
     }
@@ -247,6 +253,8 @@ class ServerImpl final : public Server {
       step_ = "waiting for gRPC calls to finish";
       grpc_server_->Wait();
     }
+    step_ = "stopping the scheduler";
+    if (scheduler_role_) scheduler_role_->Stop();
     step_ = "stopping the history queues";
     if (history_) history_->Stop();
     step_ = "draining the request threads";
@@ -257,7 +265,9 @@ class ServerImpl final : public Server {
     workflow_service_.reset();
     test_service_.reset();
     visibility_service_.reset();
+    schedule_service_.reset();
     router_.reset();
+    scheduler_role_.reset();
     security_.reset();
     history_.reset();
     matching_.reset();
@@ -299,12 +309,14 @@ class ServerImpl final : public Server {
   std::unique_ptr<Executor> task_executor_;
   std::unique_ptr<matching::MatchingEngine> matching_;
   std::unique_ptr<history::HistoryEngine> history_;
+  std::unique_ptr<worker::Scheduler> scheduler_role_;  // the worker role: schedules
   std::unique_ptr<frontend::SecurityGate> security_;  // outlives router_'s serving
   std::unique_ptr<frontend::RpcRouter> router_;
   std::unique_ptr<frontend::ServiceHandle> workflow_service_;
   std::unique_ptr<frontend::ServiceHandle> test_service_;
   std::unique_ptr<frontend::ServiceHandle> visibility_service_;
   std::unique_ptr<frontend::ServiceHandle> admin_service_;
+  std::unique_ptr<frontend::ServiceHandle> schedule_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<metrics::Endpoint> metrics_endpoint_;
   uint64_t metrics_collector_ = 0;  // 0: none registered

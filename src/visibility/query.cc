@@ -95,6 +95,10 @@ constexpr SystemAttribute kSystemAttributes[] = {
     {"RootRunId", "root_run_id", Kind::kKeyword},
     {"TemporalChangeVersion", "", Kind::kKeywordList},
     {"BuildIds", "", Kind::kKeywordList},
+    // Set on the runs a schedule starts, and on schedules' listings.
+    {"TemporalScheduledStartTime", "", Kind::kDatetime},
+    {"TemporalScheduledById", "", Kind::kKeyword},
+    {"TemporalSchedulePaused", "", Kind::kBool},
 };
 
 // A resolved attribute: how to read it in SQL.
