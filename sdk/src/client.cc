@@ -14,6 +14,8 @@
 #include <thread>
 
 #include "client_core.h"
+#include "google/rpc/status.pb.h"
+#include "temporal/api/errordetails/v1/message.pb.h"
 #include "uuid.h"
 
 namespace eon::sdk {
@@ -84,15 +86,43 @@ class WaitRetry {
     pause_ = std::min(pause_ * 2, milliseconds(2'000));
     return true;
   }
+  // RESOURCE_EXHAUSTED with cause BUSY_WORKFLOW (Temporal's "workflow is closing", answered to
+  // an update whose run continued as new before accepting it): asked again after a throttle
+  // pause (1 s, doubling up to 10 s), as the other SDKs do, for at most kBusyBudget.
+  bool AgainWhenBusy(const grpc::Status& status) {
+    if (status.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED) return false;
+    google::rpc::Status details;
+    temporal::api::errordetails::v1::ResourceExhaustedFailure busy;
+    if (!details.ParseFromString(status.error_details()) || details.details().empty() ||
+        !details.details(0).UnpackTo(&busy) ||
+        busy.cause() != temporal::api::enums::v1::RESOURCE_EXHAUSTED_CAUSE_BUSY_WORKFLOW) {
+      return false;
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (!busy_) {
+      busy_ = true;
+      busy_since_ = now;
+    }
+    if (now - busy_since_ > kBusyBudget) return false;
+    std::this_thread::sleep_for(busy_pause_);
+    busy_pause_ = std::min(busy_pause_ * 2, milliseconds(10'000));
+    return true;
+  }
   void Reached() {
     unavailable_ = false;
     pause_ = milliseconds(100);
+    busy_ = false;
+    busy_pause_ = milliseconds(1'000);
   }
 
  private:
+  static constexpr milliseconds kBusyBudget{10'000};
   bool unavailable_ = false;
   std::chrono::steady_clock::time_point unavailable_since_{};
   milliseconds pause_{100};
+  bool busy_ = false;
+  std::chrono::steady_clock::time_point busy_since_{};
+  milliseconds busy_pause_{1'000};
 };
 
 std::optional<Error> ValidateStart(const std::string& workflow_type,
@@ -577,7 +607,7 @@ Result<std::optional<Payload>> WorkflowHandle::update_payloads(const std::string
     response.Clear();
     grpc::Status status =
         Call(*core_, &Stub::UpdateWorkflowExecution, request, &response, kLongPollTimeout);
-    if (!status.ok() && retry.Again(status)) continue;
+    if (!status.ok() && (retry.Again(status) || retry.AgainWhenBusy(status))) continue;
     if (!status.ok()) return internal::ErrorFromStatus(status);
     retry.Reached();
     if (HasOutcome(response.outcome()) ||
