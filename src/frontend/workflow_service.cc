@@ -459,9 +459,8 @@ void WorkflowService::WaitForUpdate(std::shared_ptr<CallContext> ctx, history::U
   const auto caller_left = std::chrono::duration_cast<std::chrono::milliseconds>(
       ctx->deadline() - std::chrono::system_clock::now());
   const bool caller_deadline_first = caller_left <= options_.history_poll_max;
-  const auto wait = caller_deadline_first
-                        ? std::max(caller_left, std::chrono::milliseconds(0))
-                        : options_.history_poll_max;
+  const auto wait = caller_deadline_first ? std::max(caller_left, std::chrono::milliseconds(0))
+                                          : options_.history_poll_max;
   RunWait<Resp>::Start(
       history_, scheduler_, *executor_, *ctx, std::chrono::steady_clock::now() + wait,
       key.namespace_id, key.run_id,

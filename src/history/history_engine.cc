@@ -918,8 +918,9 @@ Result<UpdateStatus> HistoryEngine::AdmitUpdate(
           // A closed run answers only for updates it accepted; one it never accepted was
           // aborted by the close (its waiters were told) and is unknown now, as in Temporal once
           // its in-memory registry is gone.
-          const bool accepted = known && (it->second.stage() == eon::v1::UpdateInfo::STAGE_ACCEPTED ||
-                                          it->second.stage() == eon::v1::UpdateInfo::STAGE_COMPLETED);
+          const bool accepted =
+              known && (it->second.stage() == eon::v1::UpdateInfo::STAGE_ACCEPTED ||
+                        it->second.stage() == eon::v1::UpdateInfo::STAGE_COMPLETED);
           return accepted ? Status::Ok() : WorkflowClosed();
         }
         if (known) return Status::Ok();  // the same update again: wait for it

@@ -173,13 +173,21 @@ describe('update polls and deadlines', () => {
     const { workflowId } = handle;
 
     // Admitted (no worker takes it): the caller's 300 ms deadline ends the call, not the update.
-    const [admit] = await timed(raw, 300, () => ws.updateWorkflowExecution(updateRequest(workflowId, 'u1', 'add', [5], { stage: Stage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ACCEPTED })));
+    const accepted = Stage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ACCEPTED;
+    const [admit] = await timed(raw, 300, () =>
+      ws.updateWorkflowExecution(updateRequest(workflowId, 'u1', 'add', [5], { stage: accepted })),
+    );
     assertGrpcError(admit, Code.DEADLINE_EXCEEDED);
 
     const [unknown] = await timed(raw, 5_000, () => ws.pollWorkflowExecutionUpdate(pollRequest(workflowId, 'nope')));
     assertGrpcError(unknown, Code.NOT_FOUND, 'update "nope" not found');
 
-    for (const stage of [undefined, Stage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_UNSPECIFIED, Stage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED]) {
+    const noWait = [
+      undefined,
+      Stage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_UNSPECIFIED,
+      Stage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED,
+    ];
+    for (const stage of noWait) {
       const [answer, ms] = await timed(raw, 5_000, () => ws.pollWorkflowExecutionUpdate(pollRequest(workflowId, 'u1', { stage })));
       assert.ok(!(answer instanceof Error), `poll (stage ${stage}) failed: ${answer?.stack}`);
       assert.equal(answer.stage, Stage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED);
@@ -191,12 +199,15 @@ describe('update polls and deadlines', () => {
     // Waiting polls and update calls end at the caller's deadline, not earlier.
     for (const deadlineMs of [1_500, 5_000]) {
       const [poll, pollMs] = await timed(raw, deadlineMs, () =>
-        ws.pollWorkflowExecutionUpdate(pollRequest(workflowId, 'u1', { stage: Stage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ACCEPTED })),
+        ws.pollWorkflowExecutionUpdate(pollRequest(workflowId, 'u1', { stage: accepted })),
       );
       assertGrpcError(poll, Code.DEADLINE_EXCEEDED);
       assert.ok(pollMs >= deadlineMs - 500, `a poll with a ${deadlineMs} ms deadline returned after ${pollMs} ms`);
     }
-    const [again, againMs] = await timed(raw, 1_500, () => ws.updateWorkflowExecution(updateRequest(workflowId, 'u1', 'add', [5], { stage: Stage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_COMPLETED })));
+    const completed = Stage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_COMPLETED;
+    const [again, againMs] = await timed(raw, 1_500, () =>
+      ws.updateWorkflowExecution(updateRequest(workflowId, 'u1', 'add', [5], { stage: completed })),
+    );
     assertGrpcError(again, Code.DEADLINE_EXCEEDED);
     assert.ok(againMs >= 1_000, `an update call with a 1.5 s deadline returned after ${againMs} ms`);
 
