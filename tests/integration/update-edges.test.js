@@ -258,7 +258,7 @@ describe('update polls and deadlines', () => {
     assert.equal(counts.polls, 1, 'result() polled more than once within its deadline');
 
     // Unblocked while result() waits under a 1 s deadline: the answer comes from that one poll.
-    setTimeout(() => handle.signal('unblock').catch(() => {}), 300);
+    setTimeout(() => handle.signal('unblock').catch(() => {}), 100);
     counts.polls = 0;
     const [value, valueMs] = await timed(connection, 1_000, () => stuck.result());
     assert.equal(value, 123, `got ${value?.stack ?? value} after ${valueMs} ms`);
