@@ -7,6 +7,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libgrpc++-dev protobuf-compiler protobuf-compiler-grpc libprotobuf-dev
   libsqlite3-dev libgtest-dev libgmock-dev nlohmann-json3-dev
+  prometheus-cpp-dev libssl-dev openssl prometheus
 )
 missing=()
 for package in "${packages[@]}"; do

@@ -8,8 +8,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -44,7 +46,7 @@ class Args {
       if (auto eq = name.find('='); eq != std::string::npos) {
         value = name.substr(eq + 1);
         name = name.substr(0, eq);
-      } else if (name == "help" || name == "yes") {
+      } else if (name == "help" || name == "yes" || name == "tls") {
         value = "true";
       } else if (i + 1 < argc) {
         value = argv[++i];
@@ -88,8 +90,9 @@ class Client {
   explicit Client(const Args& args)
       : namespace_(args.Get("namespace", Env("TEMPORAL_NAMESPACE", "default"))),
         json_(args.Get("output", "text") == "json"),
-        channel_(grpc::CreateChannel(args.Get("address", Env("TEMPORAL_ADDRESS", "127.0.0.1:7233")),
-                                     grpc::InsecureChannelCredentials())),
+        channel_(grpc::CreateCustomChannel(
+            args.Get("address", Env("TEMPORAL_ADDRESS", "127.0.0.1:7233")), Credentials(args),
+            ChannelArguments(args))),
         stub_(wfs::WorkflowService::NewStub(channel_)),
         operator_stub_(temporal::api::operatorservice::v1::OperatorService::NewStub(channel_)) {}
 
@@ -100,12 +103,16 @@ class Client {
     return *operator_stub_;
   }
 
-  // A context with a deadline (long waits pass their own).
+  // A context with a deadline (long waits pass their own) and the API key, if any.
   static std::unique_ptr<grpc::ClientContext> Context(std::chrono::seconds timeout) {
     auto context = std::make_unique<grpc::ClientContext>();
     context->set_deadline(std::chrono::system_clock::now() + timeout);
+    if (!ApiKey().empty()) context->AddMetadata("authorization", "Bearer " + ApiKey());
     return context;
   }
+
+  // A connection problem worth reporting before any call (an unreadable TLS file).
+  const std::string& setup_error() const { return setup_error_; }
 
   // Prints a response: its JSON with --output json, else `text`.
   void Print(const google::protobuf::Message& message, const std::string& text) const {
@@ -125,7 +132,47 @@ class Client {
     const char* value = std::getenv(name);
     return value && *value ? value : fallback;
   }
+  // Set once, from the first Client's flags, before any call.
+  static std::string& ApiKey() {
+    static std::string key;
+    return key;
+  }
+  static std::string ReadFile(const std::string& path, std::string* error) {
+    std::ifstream in(path);
+    if (!in) {
+      *error = "cannot read " + path;
+      return "";
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+  }
 
+  // The temporal CLI's connection flags and environment variables: --tls, --tls-ca-path,
+  // --tls-cert-path, --tls-key-path, --tls-server-name, --api-key.
+  std::shared_ptr<grpc::ChannelCredentials> Credentials(const Args& args) {
+    ApiKey() = args.Get("api-key", Env("TEMPORAL_API_KEY", ""));
+    std::string ca = args.Get("tls-ca-path", Env("TEMPORAL_TLS_CA", ""));
+    std::string cert = args.Get("tls-cert-path", Env("TEMPORAL_TLS_CERT", ""));
+    std::string key = args.Get("tls-key-path", Env("TEMPORAL_TLS_KEY", ""));
+    std::string name = args.Get("tls-server-name", Env("TEMPORAL_TLS_SERVER_NAME", ""));
+    bool tls = args.Has("tls") || Env("TEMPORAL_TLS", "") == "true" || !ca.empty() ||
+               !cert.empty() || !name.empty();
+    if (!tls) return grpc::InsecureChannelCredentials();
+    grpc::SslCredentialsOptions options;
+    if (!ca.empty()) options.pem_root_certs = ReadFile(ca, &setup_error_);
+    if (!cert.empty()) options.pem_cert_chain = ReadFile(cert, &setup_error_);
+    if (!key.empty()) options.pem_private_key = ReadFile(key, &setup_error_);
+    return grpc::SslCredentials(options);
+  }
+  static grpc::ChannelArguments ChannelArguments(const Args& args) {
+    grpc::ChannelArguments arguments;
+    std::string name = args.Get("tls-server-name", Env("TEMPORAL_TLS_SERVER_NAME", ""));
+    if (!name.empty()) arguments.SetSslTargetNameOverride(name);
+    return arguments;
+  }
+
+  std::string setup_error_;  // declared first: Credentials fills it during construction
   std::string namespace_;
   bool json_;
   std::shared_ptr<grpc::Channel> channel_;  // shared: gRPC's type, held by both stubs too
@@ -190,7 +237,10 @@ Commands:
   update     Update a workflow, wait for its result (--workflow-id, --name, [--input ...])
 
 Global flags: --address (TEMPORAL_ADDRESS, default 127.0.0.1:7233), --namespace / -n
-(TEMPORAL_NAMESPACE, default "default"), --output / -o text|json.
+(TEMPORAL_NAMESPACE, default "default"), --output / -o text|json, and for a secured server
+--tls, --tls-ca-path, --tls-cert-path, --tls-key-path, --tls-server-name, --api-key
+(TEMPORAL_TLS, TEMPORAL_TLS_CA, TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY, TEMPORAL_TLS_SERVER_NAME,
+TEMPORAL_API_KEY).
 )";
 
 int WaitForResult(Client& client, const std::string& workflow_id, std::string run_id) {
@@ -242,6 +292,7 @@ int Workflow(const std::string& verb, const Args& args) {
     return Fail("unknown command \"eon workflow " + verb + "\" (see eon workflow --help)");
   }
   Client client(args);
+  if (!client.setup_error().empty()) return Fail(client.setup_error());
   const std::string workflow_id = args.Get("workflow-id");
   const std::string run_id = args.Get("run-id");
   auto need_id = [&]() -> bool { return !workflow_id.empty(); };
@@ -468,6 +519,7 @@ int Namespace(const std::string& verb, const Args& args) {
     return verb.empty() && !args.Has("help") ? 1 : 0;
   }
   Client client(args);
+  if (!client.setup_error().empty()) return Fail(client.setup_error());
   // The name may come as the first word after the verb, as with `temporal`.
   std::string name = args.positional().size() > 3 ? args.positional()[3] : client.ns();
   auto context = Client::Context(std::chrono::seconds(30));
@@ -550,6 +602,7 @@ int Activity(const std::string& verb, const Args& args) {
     return args.Has("help") ? 0 : 1;
   }
   Client client(args);
+  if (!client.setup_error().empty()) return Fail(client.setup_error());
   if (args.Get("workflow-id").empty() || args.Get("activity-id").empty()) {
     return Fail("--workflow-id and --activity-id are required");
   }
@@ -600,6 +653,7 @@ int SearchAttribute(const std::string& verb, const Args& args) {
     return args.Has("help") ? 0 : 1;
   }
   Client client(args);
+  if (!client.setup_error().empty()) return Fail(client.setup_error());
   auto* stub = &client.operator_stub();
   auto context = Client::Context(std::chrono::seconds(30));
   if (verb == "create") {
@@ -662,6 +716,7 @@ int TaskQueue(const std::string& verb, const Args& args) {
     return args.Has("help") ? 0 : 1;
   }
   Client client(args);
+  if (!client.setup_error().empty()) return Fail(client.setup_error());
   if (args.Get("task-queue").empty()) return Fail("--task-queue is required");
   wfs::DescribeTaskQueueRequest request;
   request.set_namespace_(client.ns());

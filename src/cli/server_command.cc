@@ -27,6 +27,21 @@ Flags:
   -f, --db-filename string    File in which to persist Eon state (by default, state is in memory)
   -n, --namespace strings     Namespaces to create at start; "default" always exists (repeatable)
       --log-level string      debug, info, warn, error or never (default "info")
+      --log-format string     text or json: one line (or JSON object) per message with level,
+                              time, component, namespace, workflow id and run id (default "text")
+      --metrics-port int      Port for /metrics in the Prometheus text format (default 9233;
+                              0 picks a free port). A port you name must be free; when the
+                              default one is taken, the server starts without metrics
+      --tls-cert-path file    Serve gRPC over TLS with this PEM certificate (chain) ...
+      --tls-key-path file     ... and this PEM private key. Changed files are picked up within
+                              5 s; SIGHUP checks the files at once and logs what it found
+      --tls-client-ca-path file  Require client certificates signed by this PEM CA bundle (mTLS)
+      --auth-config file      Authorization: JWKS for JWT bearer tokens and API keys with their
+                              permissions (JSON; see README, "Running it securely"). Off without it
+      --namespace-rps n       Requests per second allowed per namespace (default: no limit)
+      --caller-rps n          Requests per second allowed per caller (default: no limit)
+      --audit-log file        Append the audit log (namespace and search attribute changes,
+                              terminations, deletions, resets, refused calls) as JSON lines
       --ui-port int           Port for the web UI (accepted; the UI is not built yet)
       --headless              Disable the web UI (accepted; the UI is not built yet)
       --time-skipping         Serve Temporal's TestService: while no test holds the lock and
@@ -50,6 +65,14 @@ bool ParsePort(const std::string& text, int* port) {
   return true;
 }
 
+bool ParseRate(const std::string& text, double* out) {
+  char* end = nullptr;
+  double value = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || !(value > 0) || value > 1e9) return false;
+  *out = value;
+  return true;
+}
+
 bool ParsePositive(const std::string& text, int64_t* out) {
   char* end = nullptr;
   long long value = std::strtoll(text.c_str(), &end, 10);
@@ -69,7 +92,9 @@ int Fail(const std::string& message) {
 
 int ServerStartDev(int argc, char** argv) {
   server::ServerOptions options;
+  options.metrics_port = 9233;
   log::Level level = log::Level::kInfo;
+  log::Format format = log::Format::kText;
   std::vector<std::string> args(argv, argv + argc);
   for (size_t i = 0; i < args.size(); ++i) {
     std::string arg = args[i];
@@ -109,6 +134,25 @@ int ServerStartDev(int argc, char** argv) {
       if (!next(&v) || !log::ParseLevel(v, &level)) {
         return Fail("--log-level must be one of debug, info, warn, error, never");
       }
+    } else if (arg == "--log-format") {
+      if (!next(&v) || !log::ParseFormat(v, &format))
+        return Fail("--log-format must be text or json");
+    } else if (arg == "--metrics-port") {
+      if (!next(&v) || !ParsePort(v, &options.metrics_port))
+        return Fail("--metrics-port needs a port number (0-65535)");
+      options.metrics_port_required = true;
+    } else if (arg == "--tls-cert-path" || arg == "--tls-key-path" ||
+               arg == "--tls-client-ca-path" || arg == "--auth-config" || arg == "--audit-log") {
+      if (!next(&v) || v.empty()) return Fail(arg + " needs a file name");
+      if (arg == "--tls-cert-path") options.tls_cert_path = v;
+      if (arg == "--tls-key-path") options.tls_key_path = v;
+      if (arg == "--tls-client-ca-path") options.tls_client_ca_path = v;
+      if (arg == "--auth-config") options.auth_config_path = v;
+      if (arg == "--audit-log") options.audit_log_path = v;
+    } else if (arg == "--namespace-rps" || arg == "--caller-rps") {
+      double rate = 0;
+      if (!next(&v) || !ParseRate(v, &rate)) return Fail(arg + " needs a positive number");
+      (arg == "--namespace-rps" ? options.namespace_rps : options.caller_rps) = rate;
     } else if (arg == "--ui-port") {
       int ignored;
       if (!next(&v) || !ParsePort(v, &ignored)) return Fail("--ui-port needs a port number");
@@ -134,12 +178,14 @@ int ServerStartDev(int argc, char** argv) {
     }
   }
   log::SetLevel(level);
+  log::SetFormat(format);
 
   // Signals are taken synchronously by this thread; every other thread inherits the mask.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
@@ -147,13 +193,28 @@ int ServerStartDev(int argc, char** argv) {
   if (!started.ok()) return Fail(started.status().message());
   auto& server = *started;
   std::printf("Eon server is listening on %s (gRPC)\n", server->address().c_str());
+  if (server->metrics_port() != 0)
+    std::printf("Metrics: http://%s:%d/metrics\n", options.ip.c_str(), server->metrics_port());
   std::printf("Database: %s\n", options.db_path == ":memory:"
                                     ? "in memory (use --db-filename to keep state)"
                                     : options.db_path.c_str());
   std::fflush(stdout);
 
   int signal_number = 0;
-  sigwait(&signals, &signal_number);
+  for (;;) {
+    sigwait(&signals, &signal_number);
+    if (signal_number != SIGHUP) break;
+    // The certificate files are watched; SIGHUP says at once whether the new ones are usable.
+    Status tls = server::CheckTlsFiles(options);
+    if (options.tls_cert_path.empty())
+      LOG_INFO("SIGHUP: no TLS files to reload");
+    else if (tls.ok())
+      LOG_INFO("SIGHUP: the TLS files are valid; new connections use them within "
+               << options.tls_refresh_interval_s << " s");
+    else
+      LOG_ERROR("SIGHUP: " << tls.message()
+                            << "; new TLS connections fail until the files are fixed");
+  }
   LOG_INFO("received " << (signal_number == SIGINT ? "SIGINT" : "SIGTERM") << ", shutting down");
   std::string stats = server->StatsLine();
   // Everything acknowledged is already durable, so a stop that hangs (a bug, reported with the

@@ -18,6 +18,7 @@
 #include <unordered_map>
 
 #include "common/executor.h"
+#include "common/log.h"
 #include "common/status.h"
 
 namespace eon::frontend {
@@ -31,9 +32,14 @@ class CallContext {
   void OnCancel(std::function<void()> fn);
   void ClearOnCancel();
   void Cancelled();  // called by the transport
+  // The namespace, workflow and run the request names, for the log lines its handler writes.
+  // Set by the edge before the handler runs.
+  const log::Fields& log_fields() const { return log_fields_; }
+  void set_log_fields(log::Fields fields) { log_fields_ = std::move(fields); }
 
  private:
   const std::chrono::system_clock::time_point deadline_;
+  log::Fields log_fields_;
   std::mutex mutex_;
   bool cancelled_ = false;           // guarded by mutex_
   std::function<void()> on_cancel_;  // guarded by mutex_
@@ -46,6 +52,27 @@ using RpcHandler =
 struct MethodEntry {
   const google::protobuf::Message* request_prototype = nullptr;
   RpcHandler handler;
+};
+
+// What the edge knows of a call before its handler runs.
+struct CallInfo {
+  std::string operation;      // the method's short name, e.g. StartWorkflowExecution
+  log::Fields target;         // the request's namespace, workflow id and run id, where it has them
+  std::string authorization;  // the "authorization" header ("" if absent)
+  std::string peer_subject;   // the verified TLS client certificate's subject ("" without mTLS)
+  std::string peer;           // the caller's address, e.g. ipv4:127.0.0.1:5000
+  std::string caller;         // who is calling, as the gate established it (for the audit log)
+};
+
+// Sees every call at the edge: may refuse it before its handler runs (authorization, rate
+// limits) and hears how it ended (audit). Thread-safe; outlives the router's serving.
+class CallGate {
+ public:
+  virtual ~CallGate() = default;
+  // A non-OK status refuses the call with it. May fill call.caller.
+  virtual Status Admit(CallInfo& call, const google::protobuf::Message& request) = 0;
+  virtual void Finished(const CallInfo& call, const google::protobuf::Message& request,
+                        const Status& status) = 0;
 };
 
 struct RpcCounters {
@@ -66,6 +93,7 @@ class RpcRouter : public grpc::CallbackGenericService {
                         Reply reply) {
                auto owned = std::make_shared<Req>(static_cast<const Req&>(request));
                executor_.Submit([fn, ctx, owned, reply] {
+                 log::ScopedFields fields(ctx->log_fields());
                  Result<Resp> result = fn(*ctx, *owned);
                  if (result.ok())
                    reply(Status::Ok(), &result.value());
@@ -86,6 +114,7 @@ class RpcRouter : public grpc::CallbackGenericService {
                         Reply reply) {
                auto owned = std::make_shared<Req>(static_cast<const Req&>(request));
                executor_.Submit([fn, ctx, owned, reply] {
+                 log::ScopedFields fields(ctx->log_fields());
                  fn(ctx, *owned, [reply](Result<Resp> result) {
                    if (result.ok())
                      reply(Status::Ok(), &result.value());
@@ -100,6 +129,9 @@ class RpcRouter : public grpc::CallbackGenericService {
 
   const MethodEntry* Find(const std::string& full_method) const;
   RpcCounters& counters() { return counters_; }
+  // Installs the gate every later call passes (nullptr: none). Call before serving.
+  void SetGate(CallGate* gate) { gate_ = gate; }
+  CallGate* gate() const { return gate_; }
   Executor& executor() { return executor_; }
 
  private:
@@ -112,6 +144,7 @@ class RpcRouter : public grpc::CallbackGenericService {
   Executor& executor_;
   std::unordered_map<std::string, MethodEntry> methods_;  // written before serving, then read-only
   RpcCounters counters_;
+  CallGate* gate_ = nullptr;
 };
 
 grpc::Status ToGrpcStatus(const Status& status);

@@ -3,6 +3,7 @@
 #include "common/cron.h"
 #include "common/ids.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "frontend/run_wait.h"
 #include "history/mutable_state.h"
 #include "temporal/api/errordetails/v1/message.pb.h"
@@ -156,6 +157,9 @@ class WorkflowService final : public ServiceHandle {
                  std::function<Result<Resp>(const matching::MatchedTask&)> start,
                  std::function<void(Result<Resp>)> done);
 
+  // poll_success or poll_timeouts, and a delivered task's schedule-to-start latency.
+  void RecordPoll(const matching::QueueId& queue, const matching::MatchedTask* task);
+
   // Queries waiting for a worker's answer, by id. A query is answered once: by the worker, or
   // with an error when its workflow is gone; a caller that leaves removes it.
   using QueryDone = std::function<void(Result<wfs::QueryWorkflowResponse>)>;
@@ -292,6 +296,18 @@ Result<wfs::StartWorkflowExecutionResponse> WorkflowService::StartWorkflowExecut
   return response;
 }
 
+void WorkflowService::RecordPoll(const matching::QueueId& queue,
+                                 const matching::MatchedTask* task) {
+  if (task != nullptr && !task->query_id.empty()) return;  // queries are not tasks of the queue
+  auto ns = namespaces_.ById(queue.namespace_id);
+  std::string name = ns.ok() ? (*ns)->info().name() : queue.namespace_id;
+  const char* type = queue.kind == eon::v1::TASK_QUEUE_KIND_WORKFLOW ? "Workflow" : "Activity";
+  metrics::PollEnded(name, queue.name, type, task != nullptr);
+  if (task == nullptr || !task->task.has_created_time()) return;
+  metrics::ScheduleToStart(name, queue.name, type,
+                           std::chrono::system_clock::now() - FromTimestamp(task->task.created_time()));
+}
+
 template <typename Resp>
 void WorkflowService::PollQueue(std::shared_ptr<CallContext> ctx,
                                 std::shared_ptr<ParkedPoll> parked, matching::QueueId queue,
@@ -302,6 +318,7 @@ void WorkflowService::PollQueue(std::shared_ptr<CallContext> ctx,
   auto deliver = [this, ctx, parked, queue, poller, deadline, start,
                   done](std::optional<matching::MatchedTask> matched) {
     if (!matched) {
+      RecordPoll(queue, nullptr);
       done(Resp());  // timed out or cancelled: an empty answer, not an error
       return;
     }
@@ -310,6 +327,7 @@ void WorkflowService::PollQueue(std::shared_ptr<CallContext> ctx,
         [this, ctx, parked, queue, poller, deadline, start, done, matched = std::move(*matched)] {
           auto response = start(matched);
           if (response.ok()) {
+            RecordPoll(queue, &matched);
             matching_.Done(matched);
             done(std::move(response));
             return;

@@ -6,6 +6,7 @@
 #include "common/cron.h"
 #include "common/ids.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "history/commands.h"
 #include "history/mutable_state.h"
 #include "history/mutable_state_cache.h"
@@ -32,6 +33,21 @@ uint64_t Fnv1a(std::string_view a, std::string_view b) {
   mix(std::string_view("\x1f", 1));
   mix(b);
   return hash;
+}
+
+bool IsCloseEvent(temporal::api::enums::v1::EventType type) {
+  using temporal::api::enums::v1::EventType;
+  switch (type) {
+    case EventType::EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+    case EventType::EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
+    case EventType::EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT:
+    case EventType::EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED:
+    case EventType::EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED:
+    case EventType::EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+      return true;
+    default:
+      return false;
+  }
 }
 
 }  // namespace
@@ -86,7 +102,9 @@ std::mutex& HistoryEngine::LockFor(const std::string& namespace_id,
 }
 
 Result<StoredExecution> HistoryEngine::Load(const ExecutionKey& key) {
-  if (auto cached = cache_->Get(key)) return std::move(*cached);
+  auto cached = cache_->Get(key);
+  metrics::CacheLookup(cached.has_value());
+  if (cached) return std::move(*cached);
   auto loaded = store_.GetExecution(key);
   if (!loaded.ok() && loaded.status().code() == StatusCode::NOT_FOUND) {
     return NotFound("workflow execution not found for workflow ID \"" + key.workflow_id +
@@ -111,6 +129,13 @@ Status HistoryEngine::Commit(persistence::ExecutionWrite& write, int64_t busy_be
     return committed;
   }
   cache_->Put(key, StoredExecution{write.state, write.expected_db_version + 1});
+  for (const auto& event : write.new_events) {
+    if (IsCloseEvent(event.event_type())) {
+      metrics::WorkflowClosed(namespace_name_ ? namespace_name_(key.namespace_id) : key.namespace_id,
+                              write.state.status());
+      break;
+    }
+  }
   if (time_skipper_) {
     int64_t busy_after = BusyCount(write.state);
     if (write.new_run) busy_after += BusyCount(write.new_run->state);

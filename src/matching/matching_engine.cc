@@ -135,6 +135,19 @@ MatchingEngine::QueueDescription MatchingEngine::Describe(const QueueId& queue_i
   return out;
 }
 
+std::vector<MatchingEngine::QueueStats> MatchingEngine::Stats() {
+  std::lock_guard lock(mutex_);
+  std::vector<QueueStats> out;
+  out.reserve(queues_.size());
+  for (const auto& [id, queue] : queues_) {
+    QueueStats stats{id, static_cast<int64_t>(queue.backlog.size()) + queue.db_backlog_count,
+                     std::nullopt, static_cast<int64_t>(queue.pollers.size())};
+    if (!queue.backlog.empty()) stats.oldest_task_created = queue.backlog.front().task.created_time();
+    out.push_back(std::move(stats));
+  }
+  return out;
+}
+
 void MatchingEngine::RemoveQuery(const QueueId& queue_id, const std::string& query_id) {
   std::lock_guard lock(mutex_);
   auto it = queues_.find(queue_id);

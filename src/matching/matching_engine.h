@@ -103,6 +103,15 @@ class MatchingEngine {
   };
   QueueDescription Describe(const QueueId& queue);
 
+  // Every loaded queue's backlog and parked polls, for metrics.
+  struct QueueStats {
+    QueueId queue;
+    int64_t backlog_count = 0;
+    std::optional<google::protobuf::Timestamp> oldest_task_created;  // of the tasks in memory
+    int64_t parked_polls = 0;
+  };
+  std::vector<QueueStats> Stats();
+
   // The task was recorded started in history (or found stale): forget it for good.
   void Done(const MatchedTask& task);
   // The poller could not take the task: put it back at the front of its queue (writing it to

@@ -4,6 +4,7 @@
 
 #include "common/ids.h"
 #include "common/log.h"
+#include "common/metrics.h"
 
 namespace eon::persistence {
 namespace {
@@ -292,6 +293,7 @@ void SqliteStore::CommitLoop() {
       std::lock_guard lock(stats_mutex_);
       ++stats_.write_transactions;
     }
+    metrics::GroupCommit(static_cast<int64_t>(batch.size()));
     for (size_t i = 0; i < batch.size(); ++i) {
       batch[i]->done.set_value(txn.ok() ? results[i]
                                         : Unavailable("commit failed: " + txn.message()));
@@ -399,6 +401,7 @@ Result<std::vector<eon::v1::NamespaceRecord>> SqliteStore::ListNamespaces() {
 
 Result<CurrentExecution> SqliteStore::GetCurrentExecution(const std::string& namespace_id,
                                                           const std::string& workflow_id) {
+  metrics::PersistenceTimer timer("GetCurrentExecution");
   return Read([&](SqliteDb& db) -> Result<CurrentExecution> {
     EON_ASSIGN_OR_RETURN(
         auto stmt, db.Prepare("SELECT run_id, status, create_request_id FROM current_executions "
@@ -418,6 +421,7 @@ Result<CurrentExecution> SqliteStore::GetCurrentExecution(const std::string& nam
 }
 
 Result<StoredExecution> SqliteStore::GetExecution(const ExecutionKey& key) {
+  metrics::PersistenceTimer timer("GetWorkflowExecution");
   return Read([&](SqliteDb& db) -> Result<StoredExecution> {
     EON_ASSIGN_OR_RETURN(auto stmt,
                          db.Prepare("SELECT db_version, state FROM executions "
@@ -436,6 +440,7 @@ Result<StoredExecution> SqliteStore::GetExecution(const ExecutionKey& key) {
 }
 
 Status SqliteStore::CommitExecution(const ExecutionWrite& write, std::vector<StoredTask>* created) {
+  metrics::PersistenceTimer timer("UpdateWorkflowExecution");
   std::vector<StoredTask> tasks;
   Status status = Write([&](SqliteDb& db) {
     tasks.clear();
@@ -447,6 +452,7 @@ Status SqliteStore::CommitExecution(const ExecutionWrite& write, std::vector<Sto
     std::lock_guard lock(stats_mutex_);
     ++stats_.execution_writes;
   }
+  if (!status.ok()) timer.Failed();
   if (status.ok() && created) *created = std::move(tasks);
   return status;
 }
@@ -567,6 +573,7 @@ Status SqliteStore::ApplyExecutionWrite(SqliteDb& db, const ExecutionWrite& writ
 Result<HistoryPage> SqliteStore::ReadHistory(const std::string& namespace_id,
                                              const std::string& run_id, int64_t first_event_id,
                                              int max_events) {
+  metrics::PersistenceTimer timer("ReadHistoryBranch");
   return Read([&](SqliteDb& db) -> Result<HistoryPage> {
     EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare("SELECT data FROM history_events WHERE namespace_id "
                                                "= ? AND run_id = ? AND event_id >= ? "
@@ -606,6 +613,7 @@ Result<std::vector<StoredTask>> ReadTasks(Statement& stmt, int32_t shard_id,
 
 Result<std::vector<StoredTask>> SqliteStore::LoadTransferTasks(int32_t shard_id,
                                                                int64_t after_task_id, int limit) {
+  metrics::PersistenceTimer timer("GetTransferTasks");
   return Read([&](SqliteDb& db) -> Result<std::vector<StoredTask>> {
     EON_ASSIGN_OR_RETURN(
         auto stmt,
@@ -622,6 +630,7 @@ Result<std::vector<StoredTask>> SqliteStore::LoadTransferTasks(int32_t shard_id,
 Result<std::vector<StoredTask>> SqliteStore::LoadTimerTasks(int32_t shard_id, TimePoint until,
                                                             TimePoint after_time,
                                                             int64_t after_task_id, int limit) {
+  metrics::PersistenceTimer timer("GetTimerTasks");
   return Read([&](SqliteDb& db) -> Result<std::vector<StoredTask>> {
     EON_ASSIGN_OR_RETURN(
         auto stmt,
@@ -655,6 +664,7 @@ Result<std::optional<TimePoint>> SqliteStore::NextTimerTime() {
 }
 
 Status SqliteStore::DeleteTasks(const std::vector<StoredTask>& tasks) {
+  metrics::PersistenceTimer timer("CompleteHistoryTasks");
   if (tasks.empty()) return Status::Ok();
   return Write([&](SqliteDb& db) -> Status {
     EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare("DELETE FROM tasks WHERE task_id = ?"));
@@ -669,6 +679,7 @@ Status SqliteStore::DeleteTasks(const std::vector<StoredTask>& tasks) {
 
 Result<int64_t> SqliteStore::AddQueueTask(const std::string& namespace_id, const std::string& queue,
                                           int kind, const eon::v1::QueueTask& task) {
+  metrics::PersistenceTimer timer("CreateTasks");
   int64_t task_id = 0;
   EON_RETURN_IF_ERROR(Write([&](SqliteDb& db) -> Status {
     EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare("INSERT INTO task_queue_tasks (namespace_id, "
@@ -686,6 +697,7 @@ Result<int64_t> SqliteStore::AddQueueTask(const std::string& namespace_id, const
 Result<std::vector<QueueTaskRecord>> SqliteStore::LoadQueueTasks(const std::string& namespace_id,
                                                                  const std::string& queue, int kind,
                                                                  int64_t after_task_id, int limit) {
+  metrics::PersistenceTimer timer("GetTasks");
   return Read([&](SqliteDb& db) -> Result<std::vector<QueueTaskRecord>> {
     EON_ASSIGN_OR_RETURN(
         auto stmt,
@@ -723,6 +735,7 @@ Result<std::vector<Store::QueueName>> SqliteStore::ListBackloggedQueues() {
 
 Status SqliteStore::DeleteQueueTask(const std::string& namespace_id, const std::string& queue,
                                     int kind, int64_t task_id) {
+  metrics::PersistenceTimer timer("CompleteTask");
   return Write([&](SqliteDb& db) -> Status {
     EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare("DELETE FROM task_queue_tasks WHERE task_id = ?"));
     return stmt->Bind(1, task_id).Run();
@@ -730,6 +743,7 @@ Status SqliteStore::DeleteQueueTask(const std::string& namespace_id, const std::
 }
 
 Status SqliteStore::UpsertVisibility(const VisibilityRow& row) {
+  metrics::PersistenceTimer timer("UpsertWorkflowExecution");
   return Write([&](SqliteDb& db) -> Status {
     EON_ASSIGN_OR_RETURN(
         auto stmt,
@@ -780,6 +794,7 @@ void BindFilter(Statement& stmt, int first_index, const VisibilityFilter& filter
 Result<std::vector<std::string>> SqliteStore::ListVisibility(const std::string& namespace_id,
                                                              const VisibilityFilter& filter,
                                                              int limit, int64_t offset) {
+  metrics::PersistenceTimer timer("ListWorkflowExecutions");
   return Read([&](SqliteDb& db) -> Result<std::vector<std::string>> {
     EON_ASSIGN_OR_RETURN(
         auto stmt,
@@ -798,6 +813,7 @@ Result<std::vector<std::string>> SqliteStore::ListVisibility(const std::string& 
 
 Result<std::vector<std::pair<int64_t, int64_t>>> SqliteStore::CountVisibility(
     const std::string& namespace_id, const VisibilityFilter& filter) {
+  metrics::PersistenceTimer timer("CountWorkflowExecutions");
   return Read([&](SqliteDb& db) -> Result<std::vector<std::pair<int64_t, int64_t>>> {
     std::string group = filter.group_by.empty() ? "0" : filter.group_by;
     std::string sql = "SELECT " + group +

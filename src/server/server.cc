@@ -1,13 +1,19 @@
 #include "server/server.h"
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include <atomic>
 
 #include "common/clock.h"
 #include "common/executor.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "frontend/rpc.h"
+#include "frontend/security.h"
 #include "frontend/test_service.h"
 #include "frontend/visibility_service.h"
 #include "frontend/workflow_service.h"
@@ -17,7 +23,70 @@
 #include "persistence/sqlite_store.h"
 
 namespace eon::server {
+
+Status CheckTlsFiles(const ServerOptions& options) {
+  if (options.tls_cert_path.empty() != options.tls_key_path.empty())
+    return InvalidArgument("TLS needs both a certificate (--tls-cert-path) and a key "
+                           "(--tls-key-path)");
+  if (options.tls_cert_path.empty()) {
+    if (!options.tls_client_ca_path.empty())
+      return InvalidArgument("--tls-client-ca-path needs --tls-cert-path and --tls-key-path");
+    return Status::Ok();
+  }
+  auto open = [](const std::string& path) { return BIO_new_file(path.c_str(), "r"); };
+  BIO* cert_bio = open(options.tls_cert_path);
+  if (!cert_bio) return InvalidArgument("cannot read the TLS certificate " + options.tls_cert_path);
+  X509* cert = PEM_read_bio_X509(cert_bio, nullptr, nullptr, nullptr);
+  BIO_free(cert_bio);
+  if (!cert)
+    return InvalidArgument("the TLS certificate " + options.tls_cert_path +
+                           " is not a PEM certificate");
+  BIO* key_bio = open(options.tls_key_path);
+  if (!key_bio) {
+    X509_free(cert);
+    return InvalidArgument("cannot read the TLS key " + options.tls_key_path);
+  }
+  EVP_PKEY* key = PEM_read_bio_PrivateKey(key_bio, nullptr, nullptr, nullptr);
+  BIO_free(key_bio);
+  bool matches = key && X509_check_private_key(cert, key) == 1;
+  EVP_PKEY_free(key);
+  X509_free(cert);
+  if (!matches)
+    return InvalidArgument("the TLS key " + options.tls_key_path +
+                           " is not a PEM private key for the certificate " +
+                           options.tls_cert_path);
+  if (!options.tls_client_ca_path.empty()) {
+    BIO* ca_bio = open(options.tls_client_ca_path);
+    if (!ca_bio) return InvalidArgument("cannot read the client CA " + options.tls_client_ca_path);
+    X509* ca = PEM_read_bio_X509(ca_bio, nullptr, nullptr, nullptr);
+    BIO_free(ca_bio);
+    if (!ca)
+      return InvalidArgument("the client CA " + options.tls_client_ca_path +
+                             " holds no PEM certificate");
+    X509_free(ca);
+  }
+  return Status::Ok();
+}
+
 namespace {
+
+std::shared_ptr<grpc::ServerCredentials> Credentials(const ServerOptions& options) {
+  if (options.tls_cert_path.empty()) return grpc::InsecureServerCredentials();
+  // The provider re-reads the files every refresh interval, so renewed certificates are used
+  // for new connections without a restart.
+  auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+      options.tls_key_path, options.tls_cert_path, options.tls_client_ca_path,
+      static_cast<unsigned>(options.tls_refresh_interval_s));
+  grpc::experimental::TlsServerCredentialsOptions tls(provider);
+  tls.watch_identity_key_cert_pairs();
+  if (!options.tls_client_ca_path.empty()) {
+    tls.watch_root_certs();
+    tls.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  } else {
+    tls.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  }
+  return grpc::experimental::TlsServerCredentials(tls);
+}
 
 class ServerImpl final : public Server {
  public:
@@ -73,7 +142,16 @@ class ServerImpl final : public Server {
     });
     EON_RETURN_IF_ERROR(history_->Start());
 
+    EON_RETURN_IF_ERROR(CheckTlsFiles(options_));
+    frontend::SecurityOptions security;
+    security.auth_config_path = options_.auth_config_path;
+    security.namespace_rps = options_.namespace_rps;
+    security.caller_rps = options_.caller_rps;
+    security.audit_log_path = options_.audit_log_path;
+    EON_ASSIGN_OR_RETURN(security_, frontend::SecurityGate::Create(security, *clock_));
+
     router_ = std::make_unique<frontend::RpcRouter>(*request_executor_);
+    router_->SetGate(security_.get());
     workflow_service_ = frontend::RegisterWorkflowService(
         *router_, *namespaces_, *history_, *matching_, *scheduler_, FrontendLimits());
 
@@ -88,7 +166,7 @@ class ServerImpl final : public Server {
     builder.SetMaxReceiveMessageSize(128 * 1024 * 1024);
     int bound_port = 0;
     std::string listen = options_.ip + ":" + std::to_string(options_.port);
-    builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &bound_port);
+    builder.AddListeningPort(listen, Credentials(options_), &bound_port);
     builder.RegisterCallbackGenericService(router_.get());
     grpc_server_ = builder.BuildAndStart();
     if (!grpc_server_ || bound_port == 0) {
@@ -96,10 +174,48 @@ class ServerImpl final : public Server {
                          ": the port is in use or the address is not available");
     }
     address_ = options_.ip + ":" + std::to_string(bound_port);
+    return StartMetrics();
+  }
+
+  Status StartMetrics() {
+    if (options_.metrics_port < 0) return Status::Ok();
+    auto endpoint = metrics::Endpoint::Start(options_.ip, options_.metrics_port);
+    if (!endpoint.ok()) {
+      if (options_.metrics_port_required) return endpoint.status();
+      LOG_WARN(endpoint.status().message() << "; this server serves no metrics"
+                                           << " (--metrics-port picks another port)");
+      return Status::Ok();
+    }
+    metrics_endpoint_ = std::move(endpoint).value();
+    // Backlog and parked polls per task queue, read when scraped.
+    metrics_collector_ = metrics::AddCollector([this](std::vector<metrics::GaugeSample>& out) {
+      auto now = clock_->Now();
+      for (const auto& queue : matching_->Stats()) {
+        auto ns = namespaces_->ById(queue.queue.namespace_id);
+        std::vector<std::pair<std::string, std::string>> labels{
+            {"namespace", ns.ok() ? (*ns)->info().name() : queue.queue.namespace_id},
+            {"taskqueue", queue.queue.name},
+            {"task_type",
+             queue.queue.kind == eon::v1::TASK_QUEUE_KIND_WORKFLOW ? "Workflow" : "Activity"}};
+        double age = 0;
+        if (queue.oldest_task_created && queue.backlog_count > 0) {
+          age = std::max(0.0, std::chrono::duration<double>(
+                                  now - FromTimestamp(*queue.oldest_task_created))
+                                  .count());
+        }
+        out.push_back({"approximate_backlog_count", "Tasks waiting in a task queue's backlog.",
+                       labels, static_cast<double>(queue.backlog_count)});
+        out.push_back({"approximate_backlog_age_seconds",
+                       "Age of the oldest task in a task queue's backlog.", labels, age});
+        out.push_back({"pending_polls", "Long polls parked on a task queue, waiting for a task.",
+                       labels, static_cast<double>(queue.parked_polls)});
+      }
+    });
     return Status::Ok();
   }
 
   std::string address() const override { return address_; }
+  int metrics_port() const override { return metrics_endpoint_ ? metrics_endpoint_->port() : 0; }
   const char* ShutdownStep() const override { return step_.load(); }
 
   frontend::FrontendOptions FrontendLimits() const {
@@ -112,6 +228,8 @@ class ServerImpl final : public Server {
   void Shutdown() override {
     if (stopped_) return;
     stopped_ = true;
+    if (metrics_collector_) metrics::RemoveCollector(metrics_collector_);
+    metrics_endpoint_.reset();
     if (grpc_server_) {
       // Parked long polls are cancelled by the deadline; they answer at once.
       step_ = "stopping the gRPC server";
@@ -130,6 +248,7 @@ class ServerImpl final : public Server {
     test_service_.reset();
     visibility_service_.reset();
     router_.reset();
+    security_.reset();
     history_.reset();
     matching_.reset();
     scheduler_.reset();
@@ -170,11 +289,14 @@ class ServerImpl final : public Server {
   std::unique_ptr<Executor> task_executor_;
   std::unique_ptr<matching::MatchingEngine> matching_;
   std::unique_ptr<history::HistoryEngine> history_;
+  std::unique_ptr<frontend::SecurityGate> security_;  // outlives router_'s serving
   std::unique_ptr<frontend::RpcRouter> router_;
   std::unique_ptr<frontend::ServiceHandle> workflow_service_;
   std::unique_ptr<frontend::ServiceHandle> test_service_;
   std::unique_ptr<frontend::ServiceHandle> visibility_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
+  std::unique_ptr<metrics::Endpoint> metrics_endpoint_;
+  uint64_t metrics_collector_ = 0;  // 0: none registered
 };
 
 }  // namespace

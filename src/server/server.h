@@ -24,9 +24,30 @@ struct ServerOptions {
   int pending_activities_limit = 2'000;
   int pending_children_limit = 2'000;
   int pending_signals_limit = 2'000;  // signals and cancel requests to other workflows
+  // /metrics in the Prometheus text format, on `ip`: -1 serves none; 0 any free port.
+  int metrics_port = -1;
+  // A port the user named must be had, or Start fails. The default one may be busy (another
+  // server on this machine has it): that is a warning, and this server serves no metrics.
+  bool metrics_port_required = false;
+  // TLS for gRPC: the server's certificate chain and private key (PEM files); both empty:
+  // plaintext. Changed files are picked up within tls_refresh_interval_s, without a restart.
+  std::string tls_cert_path;
+  std::string tls_key_path;
+  // With a CA bundle (PEM), clients must present a certificate it signed (mTLS).
+  std::string tls_client_ca_path;
+  int tls_refresh_interval_s = 5;
+  // Authorization (see frontend/security.h): the auth config file; "" lets everyone in.
+  std::string auth_config_path;
+  double namespace_rps = 0;  // requests per second per namespace; 0: no limit
+  double caller_rps = 0;     // requests per second per caller; 0: no limit
+  std::string audit_log_path;  // audit lines appended here too ("" : the log only)
   int request_threads = 16;
   int task_threads = 4;
 };
+
+// Reads the TLS files and checks that the certificate and key are PEM and belong together and
+// that the CA bundle holds a certificate; INVALID_ARGUMENT naming the file otherwise.
+Status CheckTlsFiles(const ServerOptions& options);
 
 class Server {
  public:
@@ -34,6 +55,8 @@ class Server {
   virtual ~Server() = default;
   // The address actually bound, "ip:port".
   virtual std::string address() const = 0;
+  // The port /metrics is served on, or 0 when it is not.
+  virtual int metrics_port() const = 0;
   // Stops serving: parked polls are answered, in-flight calls finish, the store is closed.
   virtual void Shutdown() = 0;
   // The step Shutdown is in, for a report when it takes too long.

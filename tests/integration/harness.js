@@ -157,6 +157,8 @@ function startDevArgs({ port, dbFile, extraArgs = [] }) {
     '--headless',
     ...(dbFile ? ['--db-filename', dbFile] : []),
     '--log-level', 'warn',
+    // A free port for /metrics: the default (9233) belongs to whoever runs a server here.
+    '--metrics-port', '0',
     ...extraArgs,
   ];
 }
