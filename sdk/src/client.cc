@@ -67,6 +67,35 @@ grpc::Status Call(const internal::ClientCore& core,
 // How long a waiting call keeps retrying while the server cannot be reached (a restart).
 constexpr milliseconds kUnavailableBudget{60'000};
 
+// A run of failures that is asked again after a growing pause (`first`, doubling up to `max`)
+// for at most `budget` from the first failure; Reset() when a call got through.
+class Backoff {
+ public:
+  Backoff(milliseconds first, milliseconds max, milliseconds budget)
+      : first_(first), max_(max), budget_(budget), pause_(first) {}
+  bool WaitAndAgain() {
+    auto now = std::chrono::steady_clock::now();
+    if (!failing_) {
+      failing_ = true;
+      since_ = now;
+    }
+    if (now - since_ > budget_) return false;
+    std::this_thread::sleep_for(pause_);
+    pause_ = std::min(pause_ * 2, max_);
+    return true;
+  }
+  void Reset() {
+    failing_ = false;
+    pause_ = first_;
+  }
+
+ private:
+  const milliseconds first_, max_, budget_;
+  bool failing_ = false;
+  std::chrono::steady_clock::time_point since_{};
+  milliseconds pause_;
+};
+
 // Decides whether a waiting call (a long poll for a result or an update outcome) asks again:
 // when it ran into its own deadline (nothing happened yet), or when the server was unavailable,
 // with a growing pause, for up to kUnavailableBudget in a row. These calls only wait, so asking
@@ -76,19 +105,11 @@ class WaitRetry {
   bool Again(const grpc::Status& status) {
     if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) return true;
     if (status.error_code() != grpc::StatusCode::UNAVAILABLE) return false;
-    auto now = std::chrono::steady_clock::now();
-    if (!unavailable_) {
-      unavailable_ = true;
-      unavailable_since_ = now;
-    }
-    if (now - unavailable_since_ > kUnavailableBudget) return false;
-    std::this_thread::sleep_for(pause_);
-    pause_ = std::min(pause_ * 2, milliseconds(2'000));
-    return true;
+    return unavailable_.WaitAndAgain();
   }
   // RESOURCE_EXHAUSTED with cause BUSY_WORKFLOW (Temporal's "workflow is closing", answered to
   // an update whose run continued as new before accepting it): asked again after a throttle
-  // pause (1 s, doubling up to 10 s), as the other SDKs do, for at most kBusyBudget.
+  // pause (1 s, doubling up to 10 s), as the other SDKs do, for at most 10 s in a row.
   bool AgainWhenBusy(const grpc::Status& status) {
     if (status.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED) return false;
     google::rpc::Status details;
@@ -98,31 +119,16 @@ class WaitRetry {
         busy.cause() != temporal::api::enums::v1::RESOURCE_EXHAUSTED_CAUSE_BUSY_WORKFLOW) {
       return false;
     }
-    auto now = std::chrono::steady_clock::now();
-    if (!busy_) {
-      busy_ = true;
-      busy_since_ = now;
-    }
-    if (now - busy_since_ > kBusyBudget) return false;
-    std::this_thread::sleep_for(busy_pause_);
-    busy_pause_ = std::min(busy_pause_ * 2, milliseconds(10'000));
-    return true;
+    return busy_.WaitAndAgain();
   }
   void Reached() {
-    unavailable_ = false;
-    pause_ = milliseconds(100);
-    busy_ = false;
-    busy_pause_ = milliseconds(1'000);
+    unavailable_.Reset();
+    busy_.Reset();
   }
 
  private:
-  static constexpr milliseconds kBusyBudget{10'000};
-  bool unavailable_ = false;
-  std::chrono::steady_clock::time_point unavailable_since_{};
-  milliseconds pause_{100};
-  bool busy_ = false;
-  std::chrono::steady_clock::time_point busy_since_{};
-  milliseconds busy_pause_{1'000};
+  Backoff unavailable_{milliseconds(100), milliseconds(2'000), kUnavailableBudget};
+  Backoff busy_{milliseconds(1'000), milliseconds(10'000), milliseconds(10'000)};
 };
 
 std::optional<Error> ValidateStart(const std::string& workflow_type,
