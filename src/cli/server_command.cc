@@ -40,6 +40,8 @@ Flags:
                               permissions (JSON; see README, "Running it securely"). Off without it
       --namespace-rps n       Requests per second allowed per namespace (default: no limit)
       --caller-rps n          Requests per second allowed per caller (default: no limit)
+      --max-parked-polls-per-queue n  Long polls that may wait on one task queue at once; one
+                              more is refused with RESOURCE_EXHAUSTED (default 1000)
       --audit-log file        Append the audit log (namespace and search attribute changes,
                               terminations, deletions, resets, refused calls) as JSON lines
       --ui-port int           Port for the web UI (accepted; the UI is not built yet)
@@ -149,6 +151,11 @@ int ServerStartDev(int argc, char** argv) {
       if (arg == "--tls-client-ca-path") options.tls_client_ca_path = v;
       if (arg == "--auth-config") options.auth_config_path = v;
       if (arg == "--audit-log") options.audit_log_path = v;
+    } else if (arg == "--max-parked-polls-per-queue") {
+      int64_t n = 0;
+      if (!next(&v) || !ParsePositive(v, &n) || n > 1'000'000)
+        return Fail(arg + " needs a whole number from 1 to 1000000");
+      options.parked_polls_per_queue_max = static_cast<int>(n);
     } else if (arg == "--namespace-rps" || arg == "--caller-rps") {
       double rate = 0;
       if (!next(&v) || !ParseRate(v, &rate)) return Fail(arg + " needs a positive number");

@@ -62,6 +62,7 @@ struct CallInfo {
   std::string peer_subject;   // the verified TLS client certificate's subject ("" without mTLS)
   std::string peer;           // the caller's address, e.g. ipv4:127.0.0.1:5000
   std::string caller;         // who is calling, as the gate established it (for the audit log)
+  std::string poll_slot;      // the gate's: the parked-poll slot this call holds ("" : none)
 };
 
 // Sees every call at the edge: may refuse it before its handler runs (authorization, rate

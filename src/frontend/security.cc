@@ -379,6 +379,35 @@ Status SecurityGate::Limit(const CallInfo& call) {
   return Status::Ok();
 }
 
+Status SecurityGate::TakePollSlot(CallInfo& call, const google::protobuf::Message& request) {
+  if (options_.parked_polls_per_queue_max <= 0) return Status::Ok();
+  if (call.operation != "PollWorkflowTaskQueue" && call.operation != "PollActivityTaskQueue")
+    return Status::Ok();
+  const auto* field = request.GetDescriptor()->FindFieldByName("task_queue");
+  if (field == nullptr || field->type() != google::protobuf::FieldDescriptor::TYPE_MESSAGE)
+    return Status::Ok();
+  const auto& queue = request.GetReflection()->GetMessage(request, field);
+  const auto* name = queue.GetDescriptor()->FindFieldByName("name");
+  std::string key = call.target.ns + '\x1f' + call.operation + '\x1f' +
+                    (name ? queue.GetReflection()->GetString(queue, name) : std::string());
+  std::lock_guard lock(polls_mutex_);
+  int& parked = parked_polls_[key];
+  if (parked >= options_.parked_polls_per_queue_max) {
+    if (parked == 0) parked_polls_.erase(key);
+    temporal::api::errordetails::v1::ResourceExhaustedFailure detail;
+    detail.set_cause(temporal::api::enums::v1::RESOURCE_EXHAUSTED_CAUSE_CONCURRENT_LIMIT);
+    detail.set_scope(temporal::api::enums::v1::RESOURCE_EXHAUSTED_SCOPE_NAMESPACE);
+    return Status(StatusCode::RESOURCE_EXHAUSTED,
+                  "task queue concurrent poller limit exceeded (" +
+                      std::to_string(options_.parked_polls_per_queue_max) +
+                      " polls already wait on it)")
+        .WithDetail(detail);
+  }
+  ++parked;
+  call.poll_slot = std::move(key);
+  return Status::Ok();
+}
+
 Status SecurityGate::Admit(CallInfo& call, const google::protobuf::Message& request) {
   if (call.caller.empty() && !call.peer_subject.empty()) call.caller = "tls:" + call.peer_subject;
   if (authorization_on_) {
@@ -389,11 +418,17 @@ Status SecurityGate::Admit(CallInfo& call, const google::protobuf::Message& requ
       return authorized;  // audited by Finished
     }
   }
-  return Limit(call);
+  EON_RETURN_IF_ERROR(Limit(call));
+  return TakePollSlot(call, request);
 }
 
 void SecurityGate::Finished(const CallInfo& call, const google::protobuf::Message& request,
                             const Status& status) {
+  if (!call.poll_slot.empty()) {
+    std::lock_guard lock(polls_mutex_);
+    auto it = parked_polls_.find(call.poll_slot);
+    if (it != parked_polls_.end() && --it->second <= 0) parked_polls_.erase(it);
+  }
   bool refused = status.code() == StatusCode::UNAUTHENTICATED ||
                  status.code() == StatusCode::PERMISSION_DENIED;
   if (Audited(call.operation) || refused) Audit(call, status);

@@ -18,6 +18,9 @@
 // - Rate limits: a token bucket per namespace and one per caller (subject, else peer address);
 //   an exhausted one refuses the call with RESOURCE_EXHAUSTED and Temporal's
 //   ResourceExhaustedFailure detail (cause RPS_LIMIT).
+// - Parked polls: at most parked_polls_per_queue_max polls wait on one task queue at once
+//   (Temporal caps concurrent polls per namespace the same way); one more is refused with
+//   RESOURCE_EXHAUSTED and ResourceExhaustedFailure (cause CONCURRENT_LIMIT).
 // - Audit: namespace and search-attribute administration, terminate, delete and reset calls,
 //   and every refused call, one JSON line each, with who made it.
 #pragma once
@@ -66,6 +69,9 @@ struct SecurityOptions {
   double namespace_rps = 0;  // requests per second per namespace; 0: no limit
   double caller_rps = 0;     // requests per second per caller; 0: no limit
   std::string audit_log_path;  // JSON lines appended; "" writes audit lines to the log only
+  // Long polls parked at once on one task queue (workflow and activity queues apart); past it a
+  // poll is refused with RESOURCE_EXHAUSTED (cause CONCURRENT_LIMIT). 0: no cap.
+  int parked_polls_per_queue_max = 1'000;
 };
 
 // A token bucket: `rate_per_s` tokens a second, at most `burst` saved.
@@ -102,6 +108,7 @@ class SecurityGate final : public CallGate {
       : options_(options), clock_(clock) {}
   Status Authorize(CallInfo& call);
   Status Limit(const CallInfo& call);
+  Status TakePollSlot(CallInfo& call, const google::protobuf::Message& request);
   void Audit(const CallInfo& call, const Status& status);
 
   struct ApiKey {
@@ -123,6 +130,9 @@ class SecurityGate final : public CallGate {
   std::mutex buckets_mutex_;
   std::map<std::string, TokenBucket> namespace_buckets_;  // guarded by buckets_mutex_
   std::map<std::string, TokenBucket> caller_buckets_;     // guarded by buckets_mutex_
+
+  std::mutex polls_mutex_;
+  std::map<std::string, int> parked_polls_;  // by namespace, queue and type; guarded by polls_mutex_
 
   std::mutex audit_mutex_;
   FILE* audit_file_ = nullptr;  // guarded by audit_mutex_

@@ -148,6 +148,7 @@ class ServerImpl final : public Server {
     security.namespace_rps = options_.namespace_rps;
     security.caller_rps = options_.caller_rps;
     security.audit_log_path = options_.audit_log_path;
+    security.parked_polls_per_queue_max = options_.parked_polls_per_queue_max;
     EON_ASSIGN_OR_RETURN(security_, frontend::SecurityGate::Create(security, *clock_));
 
     router_ = std::make_unique<frontend::RpcRouter>(*request_executor_);

@@ -41,6 +41,7 @@ struct ServerOptions {
   double namespace_rps = 0;  // requests per second per namespace; 0: no limit
   double caller_rps = 0;     // requests per second per caller; 0: no limit
   std::string audit_log_path;  // audit lines appended here too ("" : the log only)
+  int parked_polls_per_queue_max = 1'000;  // long polls waiting on one task queue; 0: no cap
   int request_threads = 16;
   int task_threads = 4;
 };

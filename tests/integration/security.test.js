@@ -503,7 +503,34 @@ describe('rate limits', () => {
     const limited = callerErrors.filter((e) => e.code === status.RESOURCE_EXHAUSTED);
     assert.ok(limited.length >= 10, `only ${limited.length} of 40 calls hit the caller limit`);
     assert.match(limited[0].details, /caller rate limit exceeded/);
-    // Counted in the metrics too (the refusals are service errors of their own kind).
     assert.ok(server.running);
+  });
+
+  eonTest('a cap on parked polls per task queue: one more poll is refused, a slot frees when a poll ends', async (t, scope) => {
+    const server = scope.track(await EonServer.start({ extraArgs: ['--max-parked-polls-per-queue', '2'] }));
+    const c = await connect(server);
+    scope.add(() => c.close());
+    const poll = (queue, ms) => c.withDeadline(Date.now() + ms, () => c.workflowService.pollActivityTaskQueue({
+      namespace: 'default', taskQueue: { name: queue }, identity: 'cap-test',
+    }));
+    const first = codeOf(poll('capped', 3000));
+    const second = codeOf(poll('capped', 3000));
+    await sleep(500);
+    let err;
+    await poll('capped', 3000).catch((e) => { err = e; });
+    assert.ok(err, 'a third parked poll was accepted');
+    assert.equal(err.code, status.RESOURCE_EXHAUSTED);
+    assert.match(err.details, /concurrent poller limit exceeded/);
+    const { temporal } = require('@temporalio/proto');
+    const detail = google.rpc.Status.decode(err.metadata.get('grpc-status-details-bin')[0]);
+    const failure = temporal.api.errordetails.v1.ResourceExhaustedFailure.decode(detail.details[0].value);
+    assert.equal(failure.cause, temporal.api.enums.v1.ResourceExhaustedCause.RESOURCE_EXHAUSTED_CAUSE_CONCURRENT_LIMIT);
+    // Another queue, and the workflow side of the same queue, have their own slots.
+    const other = codeOf(poll('other-queue', 1000));
+    assert.notEqual(await other, status.RESOURCE_EXHAUSTED);
+    // The first two end at their deadline; then a poll is accepted again.
+    await first;
+    await second;
+    assert.notEqual(await codeOf(poll('capped', 1000)), status.RESOURCE_EXHAUSTED);
   });
 });
