@@ -176,6 +176,22 @@ class WorkflowService final : public ServiceHandle {
   }
   void QueryWorkflow(std::shared_ptr<CallContext> ctx, const wfs::QueryWorkflowRequest& request,
                      QueryDone done);
+  // One QueryWorkflow call on its way; its id names it in queries_, in history's held queries
+  // and in matching's query tasks.
+  struct QueryCall {
+    std::shared_ptr<CallContext> ctx;
+    std::string namespace_id;
+    wfs::QueryWorkflowRequest request;
+    std::string id;
+  };
+  // Asks history where the query goes (again, after a held query was let go) and sends it.
+  void DispatchQuery(std::shared_ptr<QueryCall> call);
+  void OnQueryOutcome(std::shared_ptr<QueryCall> call, const history::QueryOutcome& outcome);
+  // Sends the query as a query task: to the sticky worker first, which gets the sticky
+  // schedule-to-start timeout to take it; then stickiness ends and the normal queue gets it.
+  void SendQueryTask(std::shared_ptr<QueryCall> call, const history::QueryTarget& target);
+  void SendQueryTaskToNormalQueue(std::shared_ptr<QueryCall> call, matching::MatchedTask query,
+                                  const std::string& normal_queue);
   Result<wfs::RespondQueryTaskCompletedResponse> RespondQueryTaskCompleted(
       const wfs::RespondQueryTaskCompletedRequest& request);
 
@@ -223,10 +239,16 @@ Result<wfs::DescribeNamespaceResponse> WorkflowService::DescribeNamespace(
   if (!ns.ok()) return ns.status();
   wfs::DescribeNamespaceResponse response;
   *response.mutable_namespace_info() = (*ns)->info();
-  // Advertised only when implemented: with it, workers would wait for the server to answer
-  // their polls at shutdown.
-  response.mutable_namespace_info()->mutable_capabilities()->set_worker_poll_complete_on_shutdown(
-      false);
+  // What Eon implements, of what Temporal advertises (docs/temporal-facts.md, section 2): no
+  // eager workflow start, worker heartbeats, poller autoscaling decisions, worker commands,
+  // pausing, standalone activities or Nexus, completion pagination.
+  auto* caps = response.mutable_namespace_info()->mutable_capabilities();
+  caps->Clear();
+  caps->set_sync_update(true);
+  caps->set_async_update(true);
+  // ShutdownWorker answers the worker's polls, so the SDK lets them end instead of cancelling
+  // them (a cancelled poll may lose the task matched to it).
+  caps->set_worker_poll_complete_on_shutdown(true);
   *response.mutable_config() = (*ns)->config();
   auto* replication = response.mutable_replication_config();
   replication->set_active_cluster_name("active");
@@ -551,6 +573,27 @@ void WorkflowService::PollWorkflowExecutionUpdate(
                                                           std::move(done));
 }
 
+namespace {
+
+// A worker's answer to a query, as QueryWorkflow returns it. A failed query is INVALID_ARGUMENT
+// with a QueryFailedFailure: the SDKs turn it into their "query failed / not registered" errors.
+Result<wfs::QueryWorkflowResponse> QueryAnswer(enums::QueryResultType type,
+                                               const temporal::api::common::v1::Payloads& answer,
+                                               const std::string& error_message,
+                                               const temporal::api::failure::v1::Failure& failure) {
+  if (type == enums::QUERY_RESULT_TYPE_ANSWERED) {
+    wfs::QueryWorkflowResponse response;
+    *response.mutable_query_result() = answer;
+    return response;
+  }
+  temporal::api::errordetails::v1::QueryFailedFailure detail;
+  *detail.mutable_failure() = failure;
+  return InvalidArgument(error_message.empty() ? failure.message() : error_message)
+      .WithDetail(detail);
+}
+
+}  // namespace
+
 void WorkflowService::QueryWorkflow(std::shared_ptr<CallContext> ctx,
                                     const wfs::QueryWorkflowRequest& request, QueryDone done) {
   auto ns = ResolveNamespace(request.namespace_());
@@ -559,39 +602,108 @@ void WorkflowService::QueryWorkflow(std::shared_ptr<CallContext> ctx,
   if (valid.ok()) valid = CheckId(request.query().query_type(), "QueryType");
   if (valid.ok()) valid = CheckBlob(request.query().query_args(), "Query arguments");
   if (!valid.ok()) return done(valid);
-  auto target = history_.PrepareQuery((*ns)->info().id(), request.execution(),
-                                      request.query_reject_condition());
-  if (!target.ok()) return done(target.status());
+  auto call = std::make_shared<QueryCall>(QueryCall{ctx, (*ns)->info().id(), request, NewUuid()});
+  {
+    std::lock_guard lock(queries_mutex_);
+    queries_.emplace(call->id, std::move(done));
+  }
+  DispatchQuery(std::move(call));
+}
+
+void WorkflowService::DispatchQuery(std::shared_ptr<QueryCall> call) {
+  // The waiter may run under history's execution lock: it only hands the outcome on.
+  auto waiter = [this, call](history::QueryOutcome outcome) {
+    executor_->Submit(
+        [this, call, outcome = std::move(outcome)] { OnQueryOutcome(call, outcome); });
+  };
+  auto target = history_.PrepareQuery(call->namespace_id, call->request.execution(),
+                                      call->request.query_reject_condition(), call->id,
+                                      call->request.query(), call->ctx->deadline(), waiter);
+  if (!target.ok()) return AnswerQuery(call->id, target.status());
   if (target->rejected) {
     wfs::QueryWorkflowResponse response;
     response.mutable_query_rejected()->set_status(target->status);
-    return done(response);
+    return AnswerQuery(call->id, response);
   }
+  // Later dispatches go to the run this one found (a held query follows its run, as Temporal's).
+  call->request.mutable_execution()->set_run_id(target->key.run_id);
+  if (target->buffered) {
+    call->ctx->OnCancel([this, key = target->key, id = call->id] {
+      history_.ForgetQuery(key, id);
+      AnswerQuery(id, Status(StatusCode::CANCELLED, "the caller went away"));
+    });
+    return;
+  }
+  SendQueryTask(std::move(call), *target);
+}
+
+void WorkflowService::OnQueryOutcome(std::shared_ptr<QueryCall> call,
+                                     const history::QueryOutcome& outcome) {
+  switch (outcome.kind) {
+    case history::QueryOutcome::Kind::kAnswered: {
+      const auto& r = outcome.result;
+      return AnswerQuery(call->id,
+                         QueryAnswer(r.result_type(), r.answer(), r.error_message(), r.failure()));
+    }
+    case history::QueryOutcome::Kind::kFailed:
+      return AnswerQuery(call->id, outcome.error);
+    case history::QueryOutcome::Kind::kDispatchDirectly: {
+      {
+        std::lock_guard lock(queries_mutex_);
+        if (!queries_.count(call->id)) return;  // its caller left
+      }
+      return DispatchQuery(std::move(call));
+    }
+  }
+}
+
+void WorkflowService::SendQueryTask(std::shared_ptr<QueryCall> call,
+                                    const history::QueryTarget& target) {
   matching::MatchedTask query;
-  query.task.set_namespace_id(target->key.namespace_id);
-  query.task.set_workflow_id(target->key.workflow_id);
-  query.task.set_run_id(target->key.run_id);
-  query.query_id = NewUuid();
-  query.query = request.query();
-  const std::string query_id = query.query_id;
-  {
-    std::lock_guard lock(queries_mutex_);
-    queries_.emplace(query_id, std::move(done));
+  query.task.set_namespace_id(target.key.namespace_id);
+  query.task.set_workflow_id(target.key.workflow_id);
+  query.task.set_run_id(target.key.run_id);
+  query.query_id = call->id;
+  query.query = call->request.query();
+  if (!target.sticky_queue.empty()) {
+    matching::QueueId sticky{target.key.namespace_id, target.sticky_queue,
+                             eon::v1::TASK_QUEUE_KIND_WORKFLOW};
+    if (matching_.AddQuery(sticky, query, /*sticky=*/true).ok()) {
+      call->ctx->OnCancel([this, sticky, id = call->id] {
+        matching_.RemoveQuery(sticky, id);
+        AnswerQuery(id, Status(StatusCode::CANCELLED, "the caller went away"));
+      });
+      auto when =
+          std::chrono::steady_clock::now() +
+          std::chrono::duration_cast<std::chrono::steady_clock::duration>(target.sticky_timeout);
+      scheduler_.At(when, [this, call, sticky, query, normal = target.normal_queue] {
+        if (!matching_.RemoveQuery(sticky, call->id)) return;  // taken, or its caller left
+        executor_->Submit([this, call, query, normal] {
+          Status reset =
+              history_.ResetStickyTaskQueue(call->namespace_id, call->request.execution());
+          if (!reset.ok() && reset.code() != StatusCode::NOT_FOUND) {
+            return AnswerQuery(call->id, reset);
+          }
+          SendQueryTaskToNormalQueue(call, query, normal);
+        });
+      });
+      return;
+    }
   }
-  // The sticky worker has the workflow cached: it answers without replaying. A query waits for
-  // a worker as long as its caller does (it is never written anywhere).
-  matching::QueueId queue{target->key.namespace_id, target->sticky_queue,
+  SendQueryTaskToNormalQueue(std::move(call), std::move(query), target.normal_queue);
+}
+
+void WorkflowService::SendQueryTaskToNormalQueue(std::shared_ptr<QueryCall> call,
+                                                 matching::MatchedTask query,
+                                                 const std::string& normal_queue) {
+  // A query task waits for a worker as long as its caller does (it is never written anywhere).
+  matching::QueueId queue{query.task.namespace_id(), normal_queue,
                           eon::v1::TASK_QUEUE_KIND_WORKFLOW};
-  Status added = FailedPrecondition("no sticky worker");
-  if (!target->sticky_queue.empty()) added = matching_.AddQuery(queue, query, /*sticky=*/true);
-  if (!added.ok()) {
-    queue.name = target->normal_queue;
-    added = matching_.AddQuery(queue, query, /*sticky=*/false);
-  }
-  if (!added.ok()) return AnswerQuery(query_id, added);
-  ctx->OnCancel([this, queue, query_id] {
-    matching_.RemoveQuery(queue, query_id);
-    AnswerQuery(query_id, Status(StatusCode::CANCELLED, "the caller went away"));
+  Status added = matching_.AddQuery(queue, std::move(query), /*sticky=*/false);
+  if (!added.ok()) return AnswerQuery(call->id, added);
+  call->ctx->OnCancel([this, queue, id = call->id] {
+    matching_.RemoveQuery(queue, id);
+    AnswerQuery(id, Status(StatusCode::CANCELLED, "the caller went away"));
   });
 }
 
@@ -609,18 +721,11 @@ Result<wfs::RespondQueryTaskCompletedResponse> WorkflowService::RespondQueryTask
       return NotFound("query " + token.query_id() + " not found (its caller may have left)");
     }
   }
-  if (request.completed_type() == enums::QUERY_RESULT_TYPE_ANSWERED) {
-    wfs::QueryWorkflowResponse response;
-    *response.mutable_query_result() = request.query_result();
-    AnswerQuery(token.query_id(), response);
-  } else {
-    // The SDKs turn INVALID_ARGUMENT into their "query failed / not registered" errors.
-    temporal::api::errordetails::v1::QueryFailedFailure detail;
-    *detail.mutable_failure() = request.failure();
-    std::string message =
-        request.error_message().empty() ? request.failure().message() : request.error_message();
-    AnswerQuery(token.query_id(), InvalidArgument(message).WithDetail(detail));
-  }
+  AnswerQuery(token.query_id(),
+              QueryAnswer(request.completed_type() == enums::QUERY_RESULT_TYPE_ANSWERED
+                              ? enums::QUERY_RESULT_TYPE_ANSWERED
+                              : enums::QUERY_RESULT_TYPE_FAILED,
+                          request.query_result(), request.error_message(), request.failure()));
   return wfs::RespondQueryTaskCompletedResponse();
 }
 
@@ -925,10 +1030,12 @@ void WorkflowService::Register(RpcRouter& router) {
       kService, "ShutdownWorker",
       [this](CallContext&, const auto& r) -> Result<wfs::ShutdownWorkerResponse> {
         EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
-        // Only the worker's own sticky queue is answered here; its normal-queue polls are
-        // cancelled by the SDK itself (worker_poll_complete_on_shutdown is not advertised).
-        if (!r.sticky_task_queue().empty()) {
-          matching_.ShutdownWorker(ns->info().id(), r.sticky_task_queue(), "", "");
+        // The worker's parked polls (found by its worker_instance_key, as Temporal finds them)
+        // are answered empty, and so are those that come after (worker_poll_complete_on_shutdown:
+        // the SDK waits for them instead of cancelling them). Its sticky queue is unloaded.
+        if (!r.sticky_task_queue().empty() || !r.worker_instance_key().empty()) {
+          matching_.ShutdownWorker(ns->info().id(), r.sticky_task_queue(), "",
+                                   r.worker_instance_key());
         }
         return wfs::ShutdownWorkerResponse();
       });

@@ -364,7 +364,11 @@ class CommandApplier {
     // it asked and the activity runs on the workflow's own task queue.
     if (a.request_eager_execution() && a.task_queue().name() == m_.state.task_queue() &&
         static_cast<int>(out_.eager_activities.size()) < limits_.eager_activities_max) {
-      m_.StartActivity(info, NewUuid(), request_.identity());
+      // It starts after it was scheduled, never at the same instant, so a schedule-to-close
+      // timeout falls due before a start-to-close of the same length (as in Temporal).
+      TimePoint started = limits_.clock ? limits_.clock->Now() : m_.now;
+      started = std::max(started, m_.now + Duration(1));
+      m_.StartActivity(info, NewUuid(), request_.identity(), started);
       out_.eager_activities.push_back(id);
     } else {
       m_.AddTransfer(eon::v1::HISTORY_TASK_TYPE_DISPATCH_ACTIVITY_TASK, id, 1,
@@ -375,10 +379,8 @@ class CommandApplier {
                   m_.now + FromProtoDuration(a.schedule_to_close_timeout()), id, 0,
                   enums::TIMEOUT_TYPE_SCHEDULE_TO_CLOSE);
     }
-    if (a.has_schedule_to_start_timeout() &&
-        (!a.has_schedule_to_close_timeout() ||
-         FromProtoDuration(a.schedule_to_start_timeout()) <
-             FromProtoDuration(a.schedule_to_close_timeout()))) {
+    // Also when it equals schedule-to-close: at the same instant schedule-to-start wins.
+    if (a.has_schedule_to_start_timeout()) {
       m_.AddTimer(eon::v1::HISTORY_TASK_TYPE_ACTIVITY_TIMEOUT,
                   m_.now + FromProtoDuration(a.schedule_to_start_timeout()), id, 1,
                   enums::TIMEOUT_TYPE_SCHEDULE_TO_START);

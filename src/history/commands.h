@@ -19,6 +19,8 @@ struct CommandLimits {
   int64_t blob_size_limit_bytes = 2 << 20;    // payloads of one command
   // The namespace the workflow runs in (children and external targets default to it).
   std::string namespace_name;
+  // Reads the time an eager activity's first attempt starts (after it was scheduled).
+  const Clock* clock = nullptr;
 };
 
 struct CommandOutcome {

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
+#include <utility>
 
 #include "common/cron.h"
 #include "common/ids.h"
@@ -35,6 +37,53 @@ uint64_t Fnv1a(std::string_view a, std::string_view b) {
   return hash;
 }
 
+// Temporal's WorkflowNotReady: the workflow cannot answer a query (yet).
+Status WorkflowNotReady(std::string message) {
+  return FailedPrecondition(std::move(message))
+      .WithDetail(temporal::api::errordetails::v1::WorkflowNotReadyFailure());
+}
+
+// Of an activity's timeouts due at `now`, the one Temporal applies: the earliest deadline, and
+// at the same deadline the lowest timeout type (start-to-close, schedule-to-start,
+// schedule-to-close, heartbeat). `fallback` when none is due by this reckoning.
+enums::TimeoutType FirstDueActivityTimeout(const eon::v1::ActivityInfo& info, TimePoint now,
+                                           enums::TimeoutType fallback) {
+  std::optional<std::pair<TimePoint, enums::TimeoutType>> first;
+  auto consider = [&](TimePoint deadline, enums::TimeoutType type) {
+    if (deadline > now) return;
+    if (!first || std::make_pair(deadline, type) < *first) first = {deadline, type};
+  };
+  if (info.has_schedule_to_close_timeout()) {
+    consider(
+        FromTimestamp(info.scheduled_time()) + FromProtoDuration(info.schedule_to_close_timeout()),
+        enums::TIMEOUT_TYPE_SCHEDULE_TO_CLOSE);
+  }
+  if (!info.has_started_time()) {
+    if (info.has_schedule_to_start_timeout() && !info.awaiting_retry()) {
+      consider(FromTimestamp(info.current_attempt_scheduled_time()) +
+                   FromProtoDuration(info.schedule_to_start_timeout()),
+               enums::TIMEOUT_TYPE_SCHEDULE_TO_START);
+    }
+  } else {
+    const TimePoint started = FromTimestamp(info.started_time());
+    if (info.has_start_to_close_timeout()) {
+      consider(started + FromProtoDuration(info.start_to_close_timeout()),
+               enums::TIMEOUT_TYPE_START_TO_CLOSE);
+    }
+    if (info.has_heartbeat_timeout()) {
+      TimePoint last = started;
+      if (info.has_last_heartbeat_time()) {
+        last = std::max(last, FromTimestamp(info.last_heartbeat_time()));
+      }
+      consider(last + FromProtoDuration(info.heartbeat_timeout()), enums::TIMEOUT_TYPE_HEARTBEAT);
+    }
+  }
+  return first ? first->second : fallback;
+}
+
+// A query fails fast while the workflow task keeps failing (Temporal: from attempt 3).
+constexpr int32_t kQueryFailingTaskAttempt = 3;
+
 bool IsCloseEvent(temporal::api::enums::v1::EventType type) {
   using temporal::api::enums::v1::EventType;
   switch (type) {
@@ -63,7 +112,8 @@ HistoryEngine::HistoryEngine(persistence::Store& store, Clock& clock,
       matching_(matching),
       task_executor_(task_executor),
       options_(options),
-      cache_(std::make_unique<MutableStateCache>(options.mutable_state_cache_max)) {}
+      cache_(std::make_unique<MutableStateCache>(options.mutable_state_cache_max)),
+      queries_(std::make_unique<QueryRegistry>(options.buffered_queries_max)) {}
 
 HistoryEngine::~HistoryEngine() { Stop(); }
 
@@ -151,7 +201,7 @@ Status HistoryEngine::Commit(persistence::ExecutionWrite& write, int64_t busy_be
 }
 
 Status HistoryEngine::MutateLocked(const ExecutionKey& key, const MutateFn& fn,
-                                   StoredExecution* after) {
+                                   StoredExecution* after, const QueryResults* query_results) {
   EON_ASSIGN_OR_RETURN(auto stored, Load(key));
   Mutation m{stored.state, clock_.Now()};
   EON_RETURN_IF_ERROR(fn(m));
@@ -186,8 +236,40 @@ Status HistoryEngine::MutateLocked(const ExecutionKey& key, const MutateFn& fn,
         std::make_shared<persistence::ExecutionWrite>(NewRunWrite(std::move(first), key.run_id));
   }
   EON_RETURN_IF_ERROR(Commit(write, BusyCount(stored.state)));
+  SettleQueries(key, write.state, query_results);
   if (after) *after = StoredExecution{std::move(write.state), stored.db_version + 1};
   return Status::Ok();
+}
+
+void HistoryEngine::SettleQueries(const ExecutionKey& key, const eon::v1::ExecutionState& state,
+                                  const QueryResults* results) {
+  if (!queries_->HasBuffered(key)) return;
+  if (results) {
+    for (const auto& [id, result] : *results) {
+      QueryOutcome outcome;
+      if (result.answer().ByteSizeLong() > static_cast<size_t>(options_.blob_size_limit_bytes)) {
+        outcome.kind = QueryOutcome::Kind::kFailed;
+        outcome.error = InvalidArgument("Query result size exceeds the limit of " +
+                                        std::to_string(options_.blob_size_limit_bytes) + " bytes.");
+      } else {
+        outcome.kind = QueryOutcome::Kind::kAnswered;
+        outcome.result = result;
+      }
+      queries_->Settle(key, id, std::move(outcome));
+    }
+  }
+  // A held query waits only while a workflow task may still carry it.
+  const bool completed_a_task = state.previous_started_event_id() != 0;
+  const bool task_pending = state.workflow_task().scheduled_event_id() != 0;
+  QueryOutcome outcome;
+  if (!IsRunning(state) && !completed_a_task) {
+    outcome.error = WorkflowNotReady("Workflow execution closed before WorkflowTaskStarted event");
+  } else if (!IsRunning(state) || (completed_a_task && !task_pending)) {
+    outcome.kind = QueryOutcome::Kind::kDispatchDirectly;
+  } else {
+    return;
+  }
+  queries_->SettleAll(key, outcome);
 }
 
 void HistoryEngine::EnforceHistoryLimits(Mutation& m) {
@@ -503,6 +585,8 @@ Result<wfs::PollWorkflowTaskQueueResponse> HistoryEngine::RecordWorkflowTaskStar
   } else {
     AppendTransientWorkflowTaskEvents(s, response.mutable_history());
   }
+  // Held queries ride on this task: the worker answers them after applying its new events.
+  for (auto& [id, query] : queries_->Buffered(key)) (*response.mutable_queries())[id] = query;
   return response;
 }
 
@@ -511,7 +595,8 @@ Result<wfs::RespondWorkflowTaskCompletedResponse> HistoryEngine::RespondWorkflow
   ExecutionKey key{token.namespace_id(), token.workflow_id(), token.run_id()};
   CommandOutcome outcome;
   StoredExecution after;
-  EON_RETURN_IF_ERROR(Mutate(
+  std::lock_guard lock(LockFor(key.namespace_id, key.workflow_id));
+  EON_RETURN_IF_ERROR(MutateLocked(
       key,
       [&](Mutation& m) -> Status {
         if (!IsRunning(m.state)) return WorkflowClosed();
@@ -548,6 +633,7 @@ Result<wfs::RespondWorkflowTaskCompletedResponse> HistoryEngine::RespondWorkflow
         limits.pending_external_requests_max = options_.pending_external_requests_max;
         limits.blob_size_limit_bytes = options_.blob_size_limit_bytes;
         limits.namespace_name = namespace_name_ ? namespace_name_(m.state.namespace_id()) : "";
+        limits.clock = &clock_;
         outcome = ApplyCommands(m, request, completed.event_id(), limits);
         if (!outcome.ok()) {
           // All or nothing: drop what the commands did and fail the task instead. With
@@ -570,7 +656,7 @@ Result<wfs::RespondWorkflowTaskCompletedResponse> HistoryEngine::RespondWorkflow
         }
         return Status::Ok();
       },
-      &after));
+      &after, &request.query_results()));
   if (!outcome.ok()) return InvalidArgument(outcome.message);
   wfs::RespondWorkflowTaskCompletedResponse response;
   for (int64_t scheduled_id : outcome.eager_activities) {
@@ -614,7 +700,7 @@ Result<wfs::PollActivityTaskQueueResponse> HistoryEngine::RecordActivityTaskStar
           if (info.request_id() == poll_request_id) return Status::Ok();
           return NotFound("activity task already started");
         }
-        m.StartActivity(info, poll_request_id, identity);
+        m.StartActivity(info, poll_request_id, identity, m.now);
         return Status::Ok();
       },
       &after));
@@ -985,28 +1071,62 @@ Status HistoryEngine::UpsertVisibility(const eon::v1::HistoryTask& task) {
   return store_.UpsertVisibility(VisibilityRowOf(stored->state, types));
 }
 
-Result<QueryTarget> HistoryEngine::PrepareQuery(const std::string& namespace_id,
-                                                const common::WorkflowExecution& execution,
-                                                enums::QueryRejectCondition condition) {
+Result<QueryTarget> HistoryEngine::PrepareQuery(
+    const std::string& namespace_id, const common::WorkflowExecution& execution,
+    enums::QueryRejectCondition condition, const std::string& query_id,
+    const temporal::api::query::v1::WorkflowQuery& query,
+    std::chrono::system_clock::time_point deadline, QueryWaiter waiter) {
   EON_ASSIGN_OR_RETURN(auto key,
                        ResolveKey(namespace_id, execution.workflow_id(), execution.run_id()));
+  // Under the lock: a query held now is seen by the next workflow task to start, and is let go
+  // by the first change that leaves no task to carry it.
+  std::lock_guard lock(LockFor(key.namespace_id, key.workflow_id));
   EON_ASSIGN_OR_RETURN(auto stored, Load(key));
   const auto& s = stored.state;
   QueryTarget target;
   target.key = key;
   target.normal_queue = s.task_queue();
-  if (IsRunning(s)) target.sticky_queue = s.sticky_task_queue();
   target.status = s.status();
+  const bool running = IsRunning(s);
   switch (condition) {
     case enums::QUERY_REJECT_CONDITION_NOT_OPEN:
-      target.rejected = !IsRunning(s);
+      target.rejected = !running;
       break;
     case enums::QUERY_REJECT_CONDITION_NOT_COMPLETED_CLEANLY:
-      target.rejected = !IsRunning(s) && s.status() != enums::WORKFLOW_EXECUTION_STATUS_COMPLETED;
+      target.rejected = !running && s.status() != enums::WORKFLOW_EXECUTION_STATUS_COMPLETED;
       break;
     default:
       break;
   }
+  if (target.rejected) return target;
+  const bool completed_a_task = s.previous_started_event_id() != 0;
+  const bool task_pending = s.workflow_task().scheduled_event_id() != 0;
+  if (!running && !completed_a_task) {
+    return WorkflowNotReady("Workflow execution closed before WorkflowTaskStarted event");
+  }
+  if (running && !task_pending && !completed_a_task) {
+    // The first task waits for a start delay or backoff: wait for it only if it comes in time.
+    Duration until_task = FromTimestamp(s.execution_time()) - clock_.Now();
+    if (until_task > deadline - std::chrono::system_clock::now()) {
+      return WorkflowNotReady("Workflow task is not scheduled yet.");
+    }
+  }
+  if (running && s.workflow_task().attempt() >= kQueryFailingTaskAttempt) {
+    return WorkflowNotReady("Unable to query workflow due to Workflow Task in failed state.");
+  }
+  if (completed_a_task && (!running || !task_pending)) {
+    // Nothing came since the last task, or nothing can come: the worker may answer at once.
+    if (running) {
+      target.sticky_queue = s.sticky_task_queue();
+      target.sticky_timeout = FromProtoDuration(s.sticky_schedule_to_start_timeout());
+      if (target.sticky_timeout.count() <= 0) {
+        target.sticky_timeout = options_.default_sticky_schedule_to_start_timeout;
+      }
+    }
+    return target;
+  }
+  EON_RETURN_IF_ERROR(queries_->Buffer(key, query_id, query, std::move(waiter)));
+  target.buffered = true;
   return target;
 }
 
@@ -1376,8 +1496,8 @@ Status HistoryEngine::ProcessTimerTask(const persistence::StoredTask& stored) {
         auto it = m.state.mutable_activities()->find(task.event_id());
         if (it == m.state.mutable_activities()->end()) return Status::Ok();
         auto& info = it->second;
-        const auto type = task.timeout_type();
-        const bool attempt_timeout =
+        auto type = task.timeout_type();
+        bool attempt_timeout =
             type == enums::TIMEOUT_TYPE_START_TO_CLOSE || type == enums::TIMEOUT_TYPE_HEARTBEAT;
         if (attempt_timeout && (info.attempt() != task.attempt() || !info.has_started_time())) {
           return Status::Ok();
@@ -1399,6 +1519,11 @@ Status HistoryEngine::ProcessTimerTask(const persistence::StoredTask& stored) {
             (info.attempt() != task.attempt() || info.has_started_time())) {
           return Status::Ok();
         }
+        // Another timeout of this activity due as well (its own timer may come later) can
+        // come first.
+        type = FirstDueActivityTimeout(info, m.now, type);
+        attempt_timeout =
+            type == enums::TIMEOUT_TYPE_START_TO_CLOSE || type == enums::TIMEOUT_TYPE_HEARTBEAT;
         failure::Failure timeout;
         timeout.set_message("activity " + TimeoutName(type) + " timeout");
         timeout.mutable_timeout_failure_info()->set_timeout_type(type);

@@ -22,6 +22,7 @@
 #include "common/executor.h"
 #include "common/status.h"
 #include "eon/v1/state.pb.h"
+#include "history/query_registry.h"
 #include "matching/matching_engine.h"
 #include "persistence/store.h"
 #include "temporal/api/update/v1/message.pb.h"
@@ -52,15 +53,21 @@ struct EngineOptions {
   int pending_activities_max = 2'000;
   int pending_children_max = 2'000;
   int pending_external_requests_max = 2'000;
+  // Consistent queries one execution may hold for its next workflow task (Temporal's default
+  // is 1; more callers may wait on a busy workflow here).
+  int buffered_queries_max = 100;
 };
 
-// Where a query goes, or why it is rejected.
+// Where a query goes: rejected, held for the next workflow task, or sent directly as a query
+// task (to the sticky queue first).
 struct QueryTarget {
   persistence::ExecutionKey key;
   std::string normal_queue;
-  std::string sticky_queue;  // "" when the workflow has no sticky worker
+  std::string sticky_queue;   // "" when the workflow has no sticky worker
+  Duration sticky_timeout{};  // how long the sticky worker gets before the normal queue
   temporal::api::enums::v1::WorkflowExecutionStatus status{};
   bool rejected = false;  // by the request's query reject condition
+  bool buffered = false;  // held for the next workflow task; the waiter hears the outcome
 };
 
 // Where an update stands, as its callers see it.
@@ -155,12 +162,26 @@ class HistoryEngine {
   // start.
   Result<StartResult> SignalWithStartWorkflowExecution(
       const std::string& namespace_id, const wfs::SignalWithStartWorkflowExecutionRequest& request);
-  // Queries: where to send one (and whether its reject condition rejects it), and the poll
-  // answer a worker gets for it. The answer carries no history: a worker that has the workflow
-  // cached answers from its cache, another fetches the history itself.
+  // Queries, as Temporal dispatches them. PrepareQuery rejects the query by its reject
+  // condition, or fails it (FAILED_PRECONDITION: the workflow closed before any workflow task
+  // completed, its first task cannot start before `deadline`, or its task keeps failing), or
+  // holds it (target.buffered) while a workflow task is scheduled or running or none has
+  // completed yet: `waiter` then hears once whether the worker answered it with a task, or
+  // that it may now go directly (no task is left to carry it). Otherwise the query goes
+  // directly, as a query task, and `waiter` is not kept.
+  // QueryTaskResponse: the poll answer a worker gets for a query task. It carries no history:
+  // a worker that has the workflow cached answers from its cache, another fetches the history.
   Result<QueryTarget> PrepareQuery(const std::string& namespace_id,
                                    const temporal::api::common::v1::WorkflowExecution& execution,
-                                   temporal::api::enums::v1::QueryRejectCondition condition);
+                                   temporal::api::enums::v1::QueryRejectCondition condition,
+                                   const std::string& query_id,
+                                   const temporal::api::query::v1::WorkflowQuery& query,
+                                   std::chrono::system_clock::time_point deadline,
+                                   QueryWaiter waiter);
+  // A held query whose caller left. Returns whether it was still held.
+  bool ForgetQuery(const persistence::ExecutionKey& key, const std::string& query_id) {
+    return queries_->Remove(key, query_id);
+  }
   Result<wfs::PollWorkflowTaskQueueResponse> QueryTaskResponse(
       const eon::v1::QueueTask& task, const std::string& query_id,
       const temporal::api::query::v1::WorkflowQuery& query);
@@ -257,9 +278,18 @@ class HistoryEngine {
   int32_t ShardFor(const std::string& namespace_id, const std::string& workflow_id) const;
   std::mutex& LockFor(const std::string& namespace_id, const std::string& workflow_id);
   Result<persistence::StoredExecution> Load(const persistence::ExecutionKey& key);
-  // Loads, applies `fn` to a copy of the state, commits. REQUIRES: the execution's lock held.
+  // Loads, applies `fn` to a copy of the state, commits, then settles the held queries the
+  // change concerns (`query_results`: answers from a workflow task completion).
+  // REQUIRES: the execution's lock held.
+  using QueryResults =
+      google::protobuf::Map<std::string, temporal::api::query::v1::WorkflowQueryResult>;
   Status MutateLocked(const persistence::ExecutionKey& key, const MutateFn& fn,
-                      persistence::StoredExecution* after);
+                      persistence::StoredExecution* after,
+                      const QueryResults* query_results = nullptr);
+  // Answers held queries from `results`; lets the rest go directly once no workflow task is
+  // left to carry them. REQUIRES: the execution's lock held.
+  void SettleQueries(const persistence::ExecutionKey& key, const eon::v1::ExecutionState& state,
+                     const QueryResults* results);
   Status Mutate(const persistence::ExecutionKey& key, const MutateFn& fn,
                 persistence::StoredExecution* after = nullptr);
   // `busy_before`: BusyCount of the state the write replaces (0 for a new run).
@@ -281,6 +311,7 @@ class HistoryEngine {
 
   std::array<std::mutex, 1024> execution_locks_;
   std::unique_ptr<MutableStateCache> cache_;
+  std::unique_ptr<QueryRegistry> queries_;
   std::unique_ptr<QueueProcessors> processors_;
   std::unique_ptr<TimeSkipper> time_skipper_;                      // only with time skipping
   std::function<std::string(const std::string&)> namespace_name_;  // set before Start

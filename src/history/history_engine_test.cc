@@ -1037,7 +1037,10 @@ TEST_F(HistoryEngineTest, ActivityStartToCloseTimeoutIsRetried) {
             enums::TIMEOUT_TYPE_START_TO_CLOSE);
 }
 
-TEST_F(HistoryEngineTest, ActivityScheduleToCloseTimeoutClosesAnActivityNobodyStarted) {
+// Schedule-to-start defaults to schedule-to-close, so both fall due at the same instant; as in
+// Temporal (deadline, then event id, then timeout type) schedule-to-start wins.
+TEST_F(HistoryEngineTest,
+       ActivityNobodyStartedTimesOutScheduleToStartAtTheScheduleToCloseDeadline) {
   const std::string run_id = StartOk("wf-1");
   auto wft = PollWorkflowTask();
   ASSERT_TRUE(wft.has_value());
@@ -1049,14 +1052,14 @@ TEST_F(HistoryEngineTest, ActivityScheduleToCloseTimeoutClosesAnActivityNobodySt
   EXPECT_EQ(FromProtoDuration(scheduled.start_to_close_timeout()), 20s);
   EXPECT_EQ(FromProtoDuration(scheduled.schedule_to_start_timeout()), 20s);
   clock_.Advance(21s);
-  ASSERT_TRUE(HistoryLengthReaches(run_id, 7)) << "the schedule-to-close timer never fired";
+  ASSERT_TRUE(HistoryLengthReaches(run_id, 7)) << "no activity timer fired";
   auto events = History(run_id);
   ASSERT_EQ(events.size(), 7u);
   EXPECT_EQ(events[5].event_type(), enums::EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT)
       << "no ActivityTaskStarted for an activity that never started";
   const auto& timed_out = events[5].activity_task_timed_out_event_attributes();
   EXPECT_EQ(timed_out.failure().timeout_failure_info().timeout_type(),
-            enums::TIMEOUT_TYPE_SCHEDULE_TO_CLOSE);
+            enums::TIMEOUT_TYPE_SCHEDULE_TO_START);
   EXPECT_EQ(timed_out.retry_state(), enums::RETRY_STATE_TIMEOUT);
   EXPECT_EQ(timed_out.scheduled_event_id(), 5);
   EXPECT_EQ(timed_out.started_event_id(), 0);
@@ -1831,6 +1834,240 @@ TEST_F(HistoryEngineTest, MoreDueTimersThanOneLoadBatchAreAllProcessed) {
   ASSERT_TRUE(engine_->Start().ok());
   EXPECT_TRUE(WaitFor([&] { return remaining() == 0; }))
       << remaining() << " due timer tasks were never processed";
+}
+
+enums::TimeoutType TimedOutType(const hist::HistoryEvent& event) {
+  return event.activity_task_timed_out_event_attributes()
+      .failure()
+      .timeout_failure_info()
+      .timeout_type();
+}
+
+// An eager activity starts after it was scheduled (never at the same instant): with
+// start-to-close equal to schedule-to-close, schedule-to-close falls due first, and
+// ActivityTaskStarted carries the time the attempt started.
+TEST_F(HistoryEngineTest, EagerActivityStartsAfterItWasScheduledSoScheduleToCloseWins) {
+  const std::string run_id = StartOk("wf-1");
+  auto wft = PollWorkflowTask();
+  ASSERT_TRUE(wft.has_value());
+  auto schedule = ScheduleActivity({.start_to_close = {}, .schedule_to_close = 300ms});
+  schedule.mutable_schedule_activity_task_command_attributes()->set_request_eager_execution(true);
+  auto completed = CompleteWorkflowTask(*wft, {schedule});
+  ASSERT_TRUE(completed.ok()) << completed.status().message();
+  ASSERT_EQ(completed->activity_tasks_size(), 1);
+  const auto& eager = completed->activity_tasks(0);
+  EXPECT_GT(FromTimestamp(eager.started_time()), FromTimestamp(eager.scheduled_time()));
+  clock_.Advance(1s);  // every timeout of the activity is due now
+  ASSERT_TRUE(HistoryLengthReaches(run_id, 8)) << "no activity timer fired";
+  auto events = History(run_id);
+  ASSERT_EQ(events[5].event_type(), enums::EVENT_TYPE_ACTIVITY_TASK_STARTED);
+  EXPECT_EQ(FromTimestamp(events[5].event_time()), FromTimestamp(eager.started_time()));
+  EXPECT_NE(FromTimestamp(events[5].event_time()), FromTimestamp(events[4].event_time()));
+  ASSERT_EQ(events[6].event_type(), enums::EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT);
+  EXPECT_EQ(TimedOutType(events[6]), enums::TIMEOUT_TYPE_SCHEDULE_TO_CLOSE);
+}
+
+// A started activity whose start-to-close and schedule-to-close deadlines are the same instant
+// times out start-to-close (the lower timeout type), whichever timer the queue runs first.
+TEST_F(HistoryEngineTest, ActivityTimeoutsDueAtTheSameInstantPickTheLowerTimeoutType) {
+  const std::string run_id = StartOk("wf-1");
+  auto wft = PollWorkflowTask();
+  ASSERT_TRUE(wft.has_value());
+  ASSERT_TRUE(CompleteWorkflowTask(*wft, {ScheduleActivity({.start_to_close = {},
+                                                            .schedule_to_close = 10s,
+                                                            .retry = Retry(1s, 1)})})
+                  .ok());
+  auto activity = PollActivityTask();  // at the scheduled instant: the clock has not moved
+  ASSERT_TRUE(activity.has_value());
+  clock_.Advance(10s);
+  ASSERT_TRUE(HistoryLengthReaches(run_id, 8)) << "no activity timer fired";
+  auto events = History(run_id);
+  ASSERT_EQ(events[6].event_type(), enums::EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT);
+  EXPECT_EQ(TimedOutType(events[6]), enums::TIMEOUT_TYPE_START_TO_CLOSE);
+}
+
+// Consistent queries: held while a workflow task is scheduled or running, carried by the next
+// workflow task that starts, answered from its completion.
+class ConsistentQueryTest : public HistoryEngineTest {
+ protected:
+  struct Waiting {
+    std::mutex mutex;
+    std::vector<QueryOutcome> outcomes;  // guarded by mutex
+  };
+
+  Result<QueryTarget> Query(
+      const std::string& workflow_id, const std::string& query_id, Waiting& waiting,
+      enums::QueryRejectCondition condition = enums::QUERY_REJECT_CONDITION_UNSPECIFIED) {
+    common::WorkflowExecution execution;
+    execution.set_workflow_id(workflow_id);
+    temporal::api::query::v1::WorkflowQuery query;
+    query.set_query_type("state");
+    return engine_->PrepareQuery(kNamespace, execution, condition, query_id, query,
+                                 std::chrono::system_clock::now() + 30s,
+                                 [&waiting](QueryOutcome outcome) {
+                                   std::lock_guard lock(waiting.mutex);
+                                   waiting.outcomes.push_back(std::move(outcome));
+                                 });
+  }
+
+  std::vector<QueryOutcome> Outcomes(Waiting& waiting) {
+    std::lock_guard lock(waiting.mutex);
+    return waiting.outcomes;
+  }
+
+  Result<wfs::RespondWorkflowTaskCompletedResponse> CompleteAnswering(
+      const wfs::PollWorkflowTaskQueueResponse& task, std::vector<command::Command> commands,
+      const std::string& query_id, const std::string& answer) {
+    wfs::RespondWorkflowTaskCompletedRequest request;
+    request.set_task_token(task.task_token());
+    request.set_identity("wf-worker");
+    for (auto& c : commands) *request.add_commands() = std::move(c);
+    auto& result = (*request.mutable_query_results())[query_id];
+    result.set_result_type(enums::QUERY_RESULT_TYPE_ANSWERED);
+    *result.mutable_answer() = Payload(answer);
+    return engine_->RespondWorkflowTaskCompleted(TokenOf(task.task_token()), request);
+  }
+
+  Status Signal(const std::string& workflow_id) {
+    wfs::SignalWorkflowExecutionRequest request;
+    request.mutable_workflow_execution()->set_workflow_id(workflow_id);
+    request.set_signal_name("go");
+    request.set_request_id(NewUuid());
+    return engine_->SignalWorkflowExecution(kNamespace, request);
+  }
+};
+
+TEST_F(ConsistentQueryTest,
+       AQueryBeforeTheFirstTaskCompletedRidesOnItAndIsAnsweredByItsCompletion) {
+  StartOk("wf-1");
+  Waiting waiting;
+  auto target = Query("wf-1", "q-1", waiting);
+  ASSERT_TRUE(target.ok()) << target.status().message();
+  EXPECT_TRUE(target->buffered);
+  auto wft = PollWorkflowTask();
+  ASSERT_TRUE(wft.has_value());
+  ASSERT_EQ(wft->queries().size(), 1u);
+  EXPECT_EQ(wft->queries().at("q-1").query_type(), "state");
+  EXPECT_TRUE(Outcomes(waiting).empty()) << "answered before the worker answered";
+  ASSERT_TRUE(CompleteAnswering(*wft, {}, "q-1", "\"after the first task\"").ok());
+  auto outcomes = Outcomes(waiting);
+  ASSERT_EQ(outcomes.size(), 1u);
+  EXPECT_EQ(outcomes[0].kind, QueryOutcome::Kind::kAnswered);
+  EXPECT_EQ(outcomes[0].result.answer().payloads(0).data(), "\"after the first task\"");
+}
+
+TEST_F(ConsistentQueryTest, AQueryWhileATaskRunsWaitsForTheTaskThatCarriesTheSignalBeforeIt) {
+  StartOk("wf-1");
+  auto first = PollWorkflowTask();
+  ASSERT_TRUE(first.has_value());
+  ASSERT_TRUE(CompleteWorkflowTask(*first, {}).ok());
+  // Nothing pending: a query goes directly.
+  Waiting direct;
+  auto target = Query("wf-1", "q-0", direct);
+  ASSERT_TRUE(target.ok());
+  EXPECT_FALSE(target->buffered);
+  // A signal schedules a task; a query after it must wait for that task.
+  ASSERT_TRUE(Signal("wf-1").ok());
+  Waiting waiting;
+  target = Query("wf-1", "q-1", waiting);
+  ASSERT_TRUE(target.ok());
+  EXPECT_TRUE(target->buffered);
+  auto second = PollWorkflowTask();
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(second->queries().count("q-1"), 1u);
+  // Another query while that task runs is not in it; the task ends with nothing new, so the
+  // unanswered query may go directly now.
+  Waiting later;
+  ASSERT_TRUE(Query("wf-1", "q-2", later).ok());
+  ASSERT_TRUE(CompleteAnswering(*second, {}, "q-1", "\"saw the signal\"").ok());
+  auto outcomes = Outcomes(waiting);
+  ASSERT_EQ(outcomes.size(), 1u);
+  EXPECT_EQ(outcomes[0].kind, QueryOutcome::Kind::kAnswered);
+  auto later_outcomes = Outcomes(later);
+  ASSERT_EQ(later_outcomes.size(), 1u);
+  EXPECT_EQ(later_outcomes[0].kind, QueryOutcome::Kind::kDispatchDirectly);
+}
+
+TEST_F(ConsistentQueryTest, AHeldQuerySurvivesAFailedTaskAndGoesWithTheRetry) {
+  StartOk("wf-1");
+  Waiting waiting;
+  ASSERT_TRUE(Query("wf-1", "q-1", waiting).ok());
+  auto wft = PollWorkflowTask();
+  ASSERT_TRUE(wft.has_value());
+  ASSERT_EQ(wft->queries().size(), 1u);
+  wfs::RespondWorkflowTaskFailedRequest failed;
+  failed.set_cause(enums::WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE);
+  ASSERT_TRUE(engine_->RespondWorkflowTaskFailed(TokenOf(wft->task_token()), failed).ok());
+  EXPECT_TRUE(Outcomes(waiting).empty());
+  auto retry = PollWorkflowTask();
+  ASSERT_TRUE(retry.has_value());
+  EXPECT_EQ(retry->attempt(), 2);
+  EXPECT_EQ(retry->queries().count("q-1"), 1u);
+  ASSERT_TRUE(CompleteAnswering(*retry, {}, "q-1", "1").ok());
+  ASSERT_EQ(Outcomes(waiting).size(), 1u);
+}
+
+TEST_F(ConsistentQueryTest, AWorkflowClosedBeforeItsFirstTaskCompletedFailsItsHeldQuery) {
+  StartOk("wf-1");
+  Waiting waiting;
+  ASSERT_TRUE(Query("wf-1", "q-1", waiting).ok());
+  ASSERT_TRUE(Terminate("wf-1").ok());
+  auto outcomes = Outcomes(waiting);
+  ASSERT_EQ(outcomes.size(), 1u);
+  EXPECT_EQ(outcomes[0].kind, QueryOutcome::Kind::kFailed);
+  EXPECT_EQ(outcomes[0].error.code(), StatusCode::FAILED_PRECONDITION);
+  // And so does a new one, unless its reject condition rejects it first.
+  Waiting again;
+  EXPECT_EQ(Query("wf-1", "q-2", again).status().code(), StatusCode::FAILED_PRECONDITION);
+  auto rejected = Query("wf-1", "q-3", again, enums::QUERY_REJECT_CONDITION_NOT_OPEN);
+  ASSERT_TRUE(rejected.ok());
+  EXPECT_TRUE(rejected->rejected);
+  EXPECT_EQ(rejected->status, enums::WORKFLOW_EXECUTION_STATUS_TERMINATED);
+}
+
+TEST_F(ConsistentQueryTest, AWorkflowClosedByItsTaskLetsTheHeldQueryGoDirectly) {
+  StartOk("wf-1");
+  auto first = PollWorkflowTask();
+  ASSERT_TRUE(first.has_value());
+  ASSERT_TRUE(CompleteWorkflowTask(*first, {}).ok());
+  ASSERT_TRUE(Signal("wf-1").ok());
+  auto second = PollWorkflowTask();
+  ASSERT_TRUE(second.has_value());
+  Waiting waiting;
+  ASSERT_TRUE(Query("wf-1", "q-1", waiting).ok());
+  ASSERT_TRUE(CompleteWorkflowTask(*second, {CompleteWorkflow("\"done\"")}).ok());
+  auto outcomes = Outcomes(waiting);
+  ASSERT_EQ(outcomes.size(), 1u);
+  EXPECT_EQ(outcomes[0].kind, QueryOutcome::Kind::kDispatchDirectly);
+  // Closed cleanly: NOT_COMPLETED_CLEANLY lets a query through, NOT_OPEN rejects it.
+  Waiting after;
+  auto target = Query("wf-1", "q-2", after, enums::QUERY_REJECT_CONDITION_NOT_COMPLETED_CLEANLY);
+  ASSERT_TRUE(target.ok());
+  EXPECT_FALSE(target->rejected);
+  EXPECT_FALSE(target->buffered);
+  target = Query("wf-1", "q-3", after, enums::QUERY_REJECT_CONDITION_NOT_OPEN);
+  ASSERT_TRUE(target.ok());
+  EXPECT_TRUE(target->rejected);
+}
+
+TEST_F(ConsistentQueryTest, AForgottenQueryIsNotCarriedAndTheBufferIsBounded) {
+  StartOk("wf-1");
+  Waiting waiting;
+  ASSERT_TRUE(Query("wf-1", "q-1", waiting).ok());
+  common::WorkflowExecution execution;
+  execution.set_workflow_id("wf-1");
+  auto key = engine_->ResolveExecution(kNamespace, execution);
+  ASSERT_TRUE(key.ok());
+  EXPECT_TRUE(engine_->ForgetQuery(*key, "q-1"));
+  EXPECT_FALSE(engine_->ForgetQuery(*key, "q-1"));
+  for (int i = 0; i < EngineOptions{}.buffered_queries_max; ++i) {
+    ASSERT_TRUE(Query("wf-1", "many-" + std::to_string(i), waiting).ok());
+  }
+  EXPECT_EQ(Query("wf-1", "one-too-many", waiting).status().code(), StatusCode::RESOURCE_EXHAUSTED);
+  auto wft = PollWorkflowTask();
+  ASSERT_TRUE(wft.has_value());
+  EXPECT_EQ(wft->queries().count("q-1"), 0u);
+  EXPECT_EQ(static_cast<int>(wft->queries().size()), EngineOptions{}.buffered_queries_max);
 }
 
 }  // namespace

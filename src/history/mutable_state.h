@@ -315,23 +315,23 @@ struct Mutation {
     EnsureWorkflowTask();
   }
 
-  // Records an activity attempt started (no event: ActivityTaskStarted is written when it
-  // closes) and arms its start-to-close and heartbeat timeouts.
+  // Records an activity attempt started at `started` (no event: ActivityTaskStarted is
+  // written when it closes) and arms its start-to-close and heartbeat timeouts.
   void StartActivity(eon::v1::ActivityInfo& info, const std::string& request_id,
-                     const std::string& identity) {
-    *info.mutable_started_time() = ToTimestamp(now);
+                     const std::string& identity, TimePoint started) {
+    *info.mutable_started_time() = ToTimestamp(started);
     info.clear_last_heartbeat_time();
     info.set_request_id(request_id);
     info.set_identity(identity);
     changed = true;
     if (info.has_start_to_close_timeout()) {
       AddTimer(eon::v1::HISTORY_TASK_TYPE_ACTIVITY_TIMEOUT,
-               now + FromProtoDuration(info.start_to_close_timeout()), info.scheduled_event_id(),
-               info.attempt(), enums::TIMEOUT_TYPE_START_TO_CLOSE);
+               started + FromProtoDuration(info.start_to_close_timeout()),
+               info.scheduled_event_id(), info.attempt(), enums::TIMEOUT_TYPE_START_TO_CLOSE);
     }
     if (info.has_heartbeat_timeout()) {
       AddTimer(eon::v1::HISTORY_TASK_TYPE_ACTIVITY_TIMEOUT,
-               now + FromProtoDuration(info.heartbeat_timeout()), info.scheduled_event_id(),
+               started + FromProtoDuration(info.heartbeat_timeout()), info.scheduled_event_id(),
                info.attempt(), enums::TIMEOUT_TYPE_HEARTBEAT);
     }
   }

@@ -148,54 +148,65 @@ std::vector<MatchingEngine::QueueStats> MatchingEngine::Stats() {
   return out;
 }
 
-void MatchingEngine::RemoveQuery(const QueueId& queue_id, const std::string& query_id) {
+bool MatchingEngine::RemoveQuery(const QueueId& queue_id, const std::string& query_id) {
   std::lock_guard lock(mutex_);
   auto it = queues_.find(queue_id);
-  if (it == queues_.end()) return;
+  if (it == queues_.end()) return false;
   auto& queries = it->second.queries;
   for (auto q = queries.begin(); q != queries.end(); ++q) {
     if (q->query_id == query_id) {
       queries.erase(q);
-      return;
+      return true;
     }
   }
+  return false;
 }
 
 MatchingEngine::PollId MatchingEngine::Poll(const QueueId& queue_id, const PollerInfo& info,
                                             std::chrono::steady_clock::time_point deadline,
                                             Deliver deliver) {
-  std::optional<MatchedTask> ready;
+  std::optional<MatchedTask> ready;  // stays empty for a worker that shut down
   PollId id;
   {
     std::lock_guard lock(mutex_);
     id = next_poll_id_++;
-    Queue& queue = queues_[queue_id];
-    queue.last_poll = std::chrono::steady_clock::now();
-    queue.worker_shut_down = false;
-    constexpr size_t kPollersSeenMax = 1'000;
-    if (queue.pollers_seen.size() < kPollersSeenMax || queue.pollers_seen.count(info.identity)) {
-      queue.pollers_seen[info.identity] = std::chrono::system_clock::now();
-    }
-    if (!queue.queries.empty()) {
-      ready = std::move(queue.queries.front());
-      queue.queries.pop_front();
-    } else if (queue.backlog.empty()) {
-      Refill(queue, queue_id);
-    }
-    if (!ready && !queue.backlog.empty()) {
-      ready = std::move(queue.backlog.front());
-      queue.backlog.pop_front();
-    }
-    if (!ready) {
-      Poller poller{id, queue_id, info, std::move(deliver), 0};
-      poller.deadline_id = scheduler_.At(deadline, [this, id] { CancelPoll(id); });
-      queue.pollers.push_back(id);
-      pollers_.emplace(id, std::move(poller));
-      return id;
+    if (!WorkerShutDown(queue_id.namespace_id, info.worker_instance_key)) {
+      Queue& queue = queues_[queue_id];
+      queue.last_poll = std::chrono::steady_clock::now();
+      queue.worker_shut_down = false;
+      constexpr size_t kPollersSeenMax = 1'000;
+      if (queue.pollers_seen.size() < kPollersSeenMax || queue.pollers_seen.count(info.identity)) {
+        queue.pollers_seen[info.identity] = std::chrono::system_clock::now();
+      }
+      if (!queue.queries.empty()) {
+        ready = std::move(queue.queries.front());
+        queue.queries.pop_front();
+      } else if (queue.backlog.empty()) {
+        Refill(queue, queue_id);
+      }
+      if (!ready && !queue.backlog.empty()) {
+        ready = std::move(queue.backlog.front());
+        queue.backlog.pop_front();
+      }
+      if (!ready) {
+        Poller poller{id, queue_id, info, std::move(deliver), 0};
+        poller.deadline_id = scheduler_.At(deadline, [this, id] { CancelPoll(id); });
+        queue.pollers.push_back(id);
+        pollers_.emplace(id, std::move(poller));
+        return id;
+      }
     }
   }
   deliver(std::move(ready));
   return id;
+}
+
+bool MatchingEngine::WorkerShutDown(const std::string& namespace_id,
+                                    const std::string& worker_instance_key) const {
+  if (worker_instance_key.empty()) return false;
+  auto gone = shut_down_workers_.find(namespace_id + '/' + worker_instance_key);
+  return gone != shut_down_workers_.end() &&
+         std::chrono::steady_clock::now() - gone->second < options_.shut_down_worker_remembered;
 }
 
 std::optional<MatchingEngine::Poller> MatchingEngine::TakePoller(PollId id) {
@@ -245,6 +256,15 @@ void MatchingEngine::ShutdownWorker(const std::string& namespace_id,
       auto queue =
           queues_.find(QueueId{namespace_id, sticky_queue, eon::v1::TASK_QUEUE_KIND_WORKFLOW});
       if (queue != queues_.end()) queue->second.worker_shut_down = true;
+    }
+    if (!worker_instance_key.empty()) {
+      const auto now = std::chrono::steady_clock::now();
+      std::erase_if(shut_down_workers_, [&](const auto& entry) {
+        return now - entry.second >= options_.shut_down_worker_remembered;
+      });
+      if (static_cast<int>(shut_down_workers_.size()) < options_.shut_down_workers_max) {
+        shut_down_workers_[namespace_id + '/' + worker_instance_key] = now;
+      }
     }
     for (PollId id : ids) {
       if (auto poller = TakePoller(id)) finished.push_back(std::move(*poller));

@@ -59,6 +59,11 @@ struct MatchingOptions {
   int backlog_in_memory_max = 10'000;               // per queue; the rest waits in the database
   // A sticky queue with no poll for this long has lost its worker.
   std::chrono::milliseconds sticky_worker_gone{10'000};
+  // A worker that said it shuts down: its polls arriving this long after are answered empty at
+  // once (Temporal's shutdownWorkersCacheTTL), so a poll that crossed the shutdown call on the
+  // wire does not hold the worker's shutdown for a whole long poll.
+  std::chrono::milliseconds shut_down_worker_remembered{30'000};
+  int shut_down_workers_max = 10'000;  // remembered at once
 };
 
 class MatchingEngine {
@@ -87,14 +92,16 @@ class MatchingEngine {
               std::chrono::steady_clock::time_point deadline, Deliver deliver);
   // Answers a parked poll with nothing (its caller went away). No-op if already answered.
   void CancelPoll(PollId id);
-  // Answers every parked poll of a worker that is shutting down, with nothing.
+  // Answers every parked poll of a worker that is shutting down, with nothing; with a
+  // worker_instance_key, its later polls too (for shut_down_worker_remembered).
   void ShutdownWorker(const std::string& namespace_id, const std::string& sticky_queue,
                       const std::string& identity, const std::string& worker_instance_key);
 
   // Hands a query task to a poller (before any backlog task) or holds it in memory until one
   // comes or RemoveQuery. With `sticky`, FAILED_PRECONDITION when the sticky worker is gone.
   Status AddQuery(const QueueId& queue, MatchedTask query, bool sticky);
-  void RemoveQuery(const QueueId& queue, const std::string& query_id);
+  // Returns whether the query was still waiting (no poller took it).
+  bool RemoveQuery(const QueueId& queue, const std::string& query_id);
 
   struct QueueDescription {
     std::vector<std::pair<std::string, std::chrono::system_clock::time_point>> pollers;
@@ -148,6 +155,9 @@ class MatchingEngine {
   void Refill(Queue& queue, const QueueId& id);
   // REQUIRES: mutex_ held.
   bool StickyWorkerGone(const Queue& queue) const;
+  // Whether the worker said it shuts down, lately. REQUIRES: mutex_ held.
+  bool WorkerShutDown(const std::string& namespace_id,
+                      const std::string& worker_instance_key) const;
 
   persistence::Store& store_;
   DeadlineScheduler& scheduler_;
@@ -157,6 +167,8 @@ class MatchingEngine {
   std::map<QueueId, Queue> queues_;   // guarded by mutex_
   std::map<PollId, Poller> pollers_;  // guarded by mutex_
   PollId next_poll_id_ = 1;           // guarded by mutex_
+  // namespace id + '/' + worker_instance_key -> when it shut down; guarded by mutex_.
+  std::map<std::string, std::chrono::steady_clock::time_point> shut_down_workers_;
 };
 
 }  // namespace eon::matching

@@ -799,15 +799,46 @@ describe('activities', () => {
       const { out, history } = await runActivity('quick', [key, 'eager'], { startToCloseTimeout: '5s' });
       assert.deepEqual(out, { result: 'eager' });
       assert.equal(countEvents(history, 'ACTIVITY_TASK_COMPLETED'), 1, historyText(history));
-      // Eager dispatch starts the activity in the transaction that schedules it: the started
-      // event carries the same time as the scheduled event.
+      // Started in the transaction that schedules it, yet after it was scheduled (as in
+      // Temporal), never at the same instant: a schedule-to-close timeout of the same length
+      // as its start-to-close falls due first.
       const scheduled = onlyEvent(history, 'ACTIVITY_TASK_SCHEDULED');
       const started = onlyEvent(history, 'ACTIVITY_TASK_STARTED');
-      assert.equal(
-        timestampNs(started.eventTime),
-        timestampNs(scheduled.eventTime),
-        'ActivityTaskStarted time differs from ActivityTaskScheduled time: not dispatched eagerly',
-      );
+      assert.ok(timestampNs(started.eventTime) > timestampNs(scheduled.eventTime), historyText(history));
+    });
+
+    eonTest('the completion that schedules an eager activity hands it back, started', async () => {
+      // Through the raw API, so nothing else can have taken the activity.
+      const taskQueue = uniqueId('eager-raw');
+      const service = env.connection.workflowService;
+      const handle = await env.client.workflow.start('rawEager', { taskQueue, workflowId: uniqueId('eager') });
+      const task = await service.pollWorkflowTaskQueue({
+        namespace: 'default',
+        taskQueue: { name: taskQueue },
+        identity: 'raw-worker',
+      });
+      const completed = await service.respondWorkflowTaskCompleted({
+        namespace: 'default',
+        taskToken: task.taskToken,
+        identity: 'raw-worker',
+        commands: [
+          {
+            commandType: enums.CommandType.COMMAND_TYPE_SCHEDULE_ACTIVITY_TASK,
+            scheduleActivityTaskCommandAttributes: {
+              activityId: 'a1',
+              activityType: { name: 'quick' },
+              taskQueue: { name: taskQueue },
+              startToCloseTimeout: { seconds: 5 },
+              requestEagerExecution: true,
+            },
+          },
+        ],
+      });
+      assert.equal(completed.activityTasks.length, 1);
+      const eager = completed.activityTasks[0];
+      assert.equal(eager.activityId, 'a1');
+      assert.ok(timestampNs(eager.startedTime) > timestampNs(eager.scheduledTime));
+      await handle.terminate();
     });
 
     eonTest('an activity on another task queue goes through that queue', async (t, scope) => {

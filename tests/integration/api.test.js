@@ -6,7 +6,7 @@ const assert = require('node:assert/strict');
 const { describe } = require('node:test');
 const { temporal } = require('@temporalio/proto');
 
-const { eonTest, eventTypes, sharedEnv, uniqueId } = require('./harness');
+const { eonTest, eventTypes, sharedEnv, startWorker, uniqueId } = require('./harness');
 
 const GRPC_NOT_FOUND = 5;
 const GRPC_ALREADY_EXISTS = 6;
@@ -32,6 +32,26 @@ describe('workflow service API', () => {
     assert.equal(info.capabilities.encodedFailureAttributes, true);
     assert.equal(info.capabilities.activityFailureIncludeHeartbeat, true);
     assert.ok(info.serverVersion.length > 0);
+  });
+
+  eonTest('DescribeNamespace advertises the namespace capabilities Eon implements', async () => {
+    const { capabilities } = (await service().describeNamespace({ namespace: 'default' })).namespaceInfo;
+    assert.equal(capabilities.syncUpdate, true);
+    assert.equal(capabilities.asyncUpdate, true);
+    assert.equal(capabilities.workerPollCompleteOnShutdown, true);
+    assert.ok(!capabilities.eagerWorkflowStart, 'eager workflow start is not implemented');
+    assert.ok(!capabilities.workerHeartbeats, 'worker heartbeats are not implemented');
+  });
+
+  // With worker_poll_complete_on_shutdown the SDK waits for its polls instead of cancelling
+  // them: ShutdownWorker must answer them, or the shutdown hangs for a whole long poll.
+  eonTest('a worker shuts down promptly: ShutdownWorker answers its open polls', async (t, scope) => {
+    const worker = scope.track(await startWorker(env.server, { taskQueue: uniqueId('bye') }));
+    await new Promise((resolve) => setTimeout(resolve, 500)); // its polls are parked by now
+    const began = Date.now();
+    await worker.shutdown();
+    const took = Date.now() - began;
+    assert.ok(took < 10_000, `shutdown took ${took} ms`);
   });
 
   eonTest('RegisterNamespace, DescribeNamespace and ListNamespaces', async () => {
