@@ -117,13 +117,12 @@ std::string StepKey(const ActivityContext& ctx, const char* step) {
 
 Task<std::string> MoneyTransfer(WorkflowContext& ctx, TransferRequest request) {
   // A few quick retries; a non-retryable error (an unknown account) is not retried at all.
-  // Built before any co_await (see the GCC 12 note in workflow.h).
-  RetryPolicy retry;
-  retry.initial_interval = 100ms;
-  retry.backoff_coefficient = 2.0;
-  retry.maximum_interval = 1s;
-  retry.maximum_attempts = 3;
-  const ActivityOptions options = ActivityOptions().start_to_close(5s).retry(retry);
+  const ActivityOptions options =
+      ActivityOptions().start_to_close(5s).retry(RetryPolicy()
+                                                     .initial_interval(100ms)
+                                                     .backoff_coefficient(2.0)
+                                                     .maximum_interval(1s)
+                                                     .maximum_attempts(3));
 
   co_await ctx.execute_activity<void>("Withdraw", options, request.from, request.amount);
 

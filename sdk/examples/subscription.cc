@@ -67,46 +67,53 @@ void SendSubscriptionOverEmail(const std::string& customer) {
   Say("subscription over email sent to " + customer);
 }
 
-// --- The workflow.
+// --- The workflow: a class, so the state its handlers read (the billing cycle, the
+// cancellation) lives in members that the SDK keeps until the run leaves the worker. A query
+// after the workflow completed (answered by replaying it to its end) reads them safely.
 
-Task<std::string> Subscription(WorkflowContext& ctx, std::string customer,
-                               SubscriptionTerms terms) {
-  bool canceled = false;
-  int32_t billing_cycle = 0;
-  ctx.set_signal_handler("cancel", [&canceled]() { canceled = true; });
-  ctx.set_query_handler("billing_cycle", [&billing_cycle]() { return billing_cycle; });
-
-  // Emails and charges are retried a few times, quickly; built before any co_await (see the
-  // GCC 12 note in workflow.h).
-  RetryPolicy retry;
-  retry.initial_interval = 200ms;
-  retry.backoff_coefficient = 2.0;
-  retry.maximum_interval = 2s;
-  retry.maximum_attempts = 5;
-  const ActivityOptions options = ActivityOptions().start_to_close(10s).retry(retry);
-  auto cancel_requested = [&canceled]() { return canceled; };
-
-  co_await ctx.execute_activity<void>("SendWelcomeEmail", options, customer);
-
-  // The trial: a durable wait that the "cancel" signal ends early.
-  if (co_await ctx.wait_condition(cancel_requested, milliseconds(terms.trial_period_ms))) {
-    co_await ctx.execute_activity<void>("SendCancellationEmail", options, customer);
-    co_return "subscription of " + customer + " canceled during the trial";
+class Subscription {
+ public:
+  explicit Subscription(WorkflowContext& ctx) {
+    ctx.set_signal_handler("cancel", [this]() { canceled_ = true; });
+    ctx.set_query_handler("billing_cycle", [this]() { return billing_cycle_; });
   }
 
-  while (billing_cycle < terms.max_cycles) {
-    ++billing_cycle;
-    co_await ctx.execute_activity<void>("ChargeMonthlyFee", options, customer, billing_cycle);
-    if (co_await ctx.wait_condition(cancel_requested, milliseconds(terms.billing_period_ms))) {
+  Task<std::string> run(WorkflowContext& ctx, std::string customer, SubscriptionTerms terms) {
+    // Emails and charges are retried a few times, quickly.
+    const ActivityOptions options =
+        ActivityOptions().start_to_close(10s).retry(RetryPolicy()
+                                                        .initial_interval(200ms)
+                                                        .backoff_coefficient(2.0)
+                                                        .maximum_interval(2s)
+                                                        .maximum_attempts(5));
+    auto cancel_requested = [this]() { return canceled_; };
+
+    co_await ctx.execute_activity<void>("SendWelcomeEmail", options, customer);
+
+    // The trial: a durable wait that the "cancel" signal ends early.
+    if (co_await ctx.wait_condition(cancel_requested, milliseconds(terms.trial_period_ms))) {
       co_await ctx.execute_activity<void>("SendCancellationEmail", options, customer);
-      co_return "subscription of " + customer + " canceled after " + std::to_string(billing_cycle) +
-          " billing cycle(s)";
+      co_return "subscription of " + customer + " canceled during the trial";
     }
+
+    while (billing_cycle_ < terms.max_cycles) {
+      ++billing_cycle_;
+      co_await ctx.execute_activity<void>("ChargeMonthlyFee", options, customer, billing_cycle_);
+      if (co_await ctx.wait_condition(cancel_requested, milliseconds(terms.billing_period_ms))) {
+        co_await ctx.execute_activity<void>("SendCancellationEmail", options, customer);
+        co_return "subscription of " + customer + " canceled after " +
+            std::to_string(billing_cycle_) + " billing cycle(s)";
+      }
+    }
+    co_await ctx.execute_activity<void>("SendSubscriptionOverEmail", options, customer);
+    co_return "subscription of " + customer + " completed after " + std::to_string(billing_cycle_) +
+        " billing cycle(s)";
   }
-  co_await ctx.execute_activity<void>("SendSubscriptionOverEmail", options, customer);
-  co_return "subscription of " + customer + " completed after " + std::to_string(billing_cycle) +
-      " billing cycle(s)";
-}
+
+ private:
+  bool canceled_ = false;
+  int32_t billing_cycle_ = 0;
+};
 
 // --- The program: a worker and a client.
 
@@ -219,7 +226,7 @@ int main(int argc, char** argv) {
   WorkerOptions worker_options;
   worker_options.task_queue = kTaskQueue;
   Worker worker(client.value(), worker_options);
-  worker.register_workflow("Subscription", Subscription);
+  worker.register_workflow<Subscription>("Subscription");
   worker.register_activity("SendWelcomeEmail", SendWelcomeEmail);
   worker.register_activity("ChargeMonthlyFee", ChargeMonthlyFee);
   worker.register_activity("SendCancellationEmail", SendCancellationEmail);
@@ -247,6 +254,9 @@ int main(int argc, char** argv) {
   if (flags.cancel_after_ms) canceler.emplace(handle.value(), milliseconds(*flags.cancel_after_ms));
   auto result = handle->result<std::string>();
   canceler.reset();
+  // The run has ended; a query is answered by replaying it to its end, from the state of the
+  // workflow object (members), which the SDK keeps until then.
+  auto cycles = handle->query<int32_t>("billing_cycle");
   worker.shutdown();
 
   if (!result.ok()) {
@@ -257,5 +267,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   Say("result: " + result.value());
+  if (!cycles.ok()) {
+    std::cerr << "subscription: the final query failed: " << cycles.error().ToString() << "\n";
+    return 1;
+  }
+  Say("client: billing cycles charged: " + std::to_string(*cycles));
   return 0;
 }

@@ -13,7 +13,7 @@ void ActivityContext::heartbeat_payloads(const Payloads& details) {
   std::chrono::milliseconds interval(30'000);
   if (info_.heartbeat_timeout.count() > 0)
     interval = std::min(interval, info_.heartbeat_timeout * 4 / 5);
-  if (last_heartbeat_sent_ != std::chrono::steady_clock::time_point{} &&
+  if (throttle_ && last_heartbeat_sent_ != std::chrono::steady_clock::time_point{} &&
       now - last_heartbeat_sent_ < interval) {
     return;  // throttled: sent with the next heartbeat after the interval
   }

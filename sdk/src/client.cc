@@ -31,8 +31,6 @@ namespace {
 // Per-call deadline of a long poll; the server answers "not yet" a little before it, and the
 // call is then re-issued.
 constexpr milliseconds kLongPollTimeout{70'000};
-// Queries wait for a worker to answer, so they get longer than ordinary calls.
-constexpr milliseconds kQueryTimeout{30'000};
 // Histories and large payloads exceed gRPC's 4 MB default.
 constexpr int kReceiveMessageBytesMax = 128 * 1024 * 1024;
 constexpr size_t kListPageSizeMax = 1000;
@@ -570,8 +568,8 @@ Result<void> WorkflowHandle::signal_payloads(const std::string& name, const Payl
   return {};
 }
 
-Result<std::optional<Payload>> WorkflowHandle::query_payloads(const std::string& name,
-                                                              const Payloads& args) const {
+Result<std::optional<Payload>> WorkflowHandle::query_payloads(
+    const std::string& name, const Payloads& args, std::optional<milliseconds> timeout) const {
   wfs::QueryWorkflowRequest request;
   request.set_namespace_(core_->options.ns);
   request.mutable_execution()->set_workflow_id(workflow_id_);
@@ -579,7 +577,7 @@ Result<std::optional<Payload>> WorkflowHandle::query_payloads(const std::string&
   request.mutable_query()->set_query_type(name);
   *request.mutable_query()->mutable_query_args() = args;
   wfs::QueryWorkflowResponse response;
-  grpc::Status status = Call(*core_, &Stub::QueryWorkflow, request, &response, kQueryTimeout);
+  grpc::Status status = Call(*core_, &Stub::QueryWorkflow, request, &response, timeout);
   if (!status.ok()) return internal::ErrorFromStatus(status);
   if (response.has_query_rejected()) {
     return MakeError(grpc::StatusCode::FAILED_PRECONDITION,

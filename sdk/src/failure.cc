@@ -147,4 +147,32 @@ std::string RootCauseMessage(const Failure& failure) {
   return innermost->message();
 }
 
+std::optional<ApplicationError> FindApplicationError(const Failure& failure,
+                                                     const std::string& type) {
+  // A chain is as long as the nesting the server accepted; follow it iteratively.
+  for (const Failure* f = &failure; f != nullptr; f = f->has_cause() ? &f->cause() : nullptr) {
+    if (f->has_application_failure_info() && f->application_failure_info().type() == type) {
+      return ApplicationError(*f);
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<ApplicationError> FindApplicationError(const TemporalFailure& error,
+                                                     const std::string& type) {
+  return FindApplicationError(error.failure(), type);
+}
+
+std::optional<ApplicationError> FindApplicationError(const std::exception_ptr& error,
+                                                     const std::string& type) {
+  if (!error) return std::nullopt;
+  try {
+    std::rethrow_exception(error);
+  } catch (const TemporalFailure& failure) {
+    return FindApplicationError(failure.failure(), type);
+  } catch (...) {
+    return std::nullopt;
+  }
+}
+
 }  // namespace eon::sdk

@@ -12,7 +12,42 @@ namespace eon::sdk {
 
 namespace enums = temporal::api::enums::v1;
 
-Result<void> Replayer::replay(const History& history) const {
+Result<void> Replayer::replay(const History& history, const std::string& workflow_id) const {
+  WorkflowHistory target;
+  target.workflow_id = workflow_id;
+  target.history = history;
+  return replay(target);
+}
+
+std::vector<ReplayReport> Replayer::replay_all(
+    const std::vector<WorkflowHistory>& histories) const {
+  std::vector<ReplayReport> reports;
+  reports.reserve(histories.size());
+  for (const auto& h : histories) {
+    ReplayReport report{h.workflow_id, "", replay(h)};
+    if (h.history.events_size() > 0) {
+      const auto& started = h.history.events(0).workflow_execution_started_event_attributes();
+      if (report.workflow_id.empty()) report.workflow_id = started.workflow_id();
+      report.run_id = started.original_execution_run_id();
+    }
+    reports.push_back(std::move(report));
+  }
+  return reports;
+}
+
+Result<WorkflowHistory> Replayer::Fetch(const Client& client, const std::string& workflow_id,
+                                        const std::string& run_id) {
+  auto history = client.get_handle(workflow_id, run_id).fetch_history();
+  if (!history.ok()) return history.error();
+  WorkflowHistory out;
+  out.workflow_id = workflow_id;
+  out.ns = client.options().ns;
+  out.history = std::move(history).value();
+  return out;
+}
+
+Result<void> Replayer::replay(const WorkflowHistory& target) const {
+  const History& history = target.history;
   if (history.events_size() == 0 ||
       history.events(0).event_type() != enums::EVENT_TYPE_WORKFLOW_EXECUTION_STARTED) {
     return Error{grpc::StatusCode::INVALID_ARGUMENT,
@@ -27,10 +62,17 @@ Result<void> Replayer::replay(const History& history) const {
                      " is not registered (registered: " + registry_.workflow_names() + ")",
                  {}};
   }
+  std::string workflow_id = target.workflow_id.empty() ? started.workflow_id() : target.workflow_id;
+  if (workflow_id.empty()) {
+    return Error{grpc::StatusCode::INVALID_ARGUMENT,
+                 "replay: the history does not record its workflow id (servers before Temporal "
+                 "1.21); pass it (WorkflowHistory::workflow_id)",
+                 {}};
+  }
   std::vector<temporal::api::history::v1::HistoryEvent> events(history.events().begin(),
                                                                history.events().end());
   try {
-    internal::WorkflowInstance instance(*fn, converter_, "default", "replay",
+    internal::WorkflowInstance instance(*fn, converter_, target.ns, workflow_id,
                                         started.original_execution_run_id());
     (void)instance.Activate(events, {}, 0, nullptr);
     instance.CheckAllMatched();

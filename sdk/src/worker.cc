@@ -560,9 +560,9 @@ RawOutcome WorkerCore::RunLocalActivity(const LocalActivityRequest& request,
                  0)};
   }
   RetryPolicy policy = options.retry_.value_or(RetryPolicy{});
-  auto initial = policy.initial_interval.count() ? policy.initial_interval : milliseconds(1000);
-  double coefficient = policy.backoff_coefficient > 0 ? policy.backoff_coefficient : 2.0;
-  auto maximum = policy.maximum_interval.count() ? policy.maximum_interval : initial * 100;
+  auto initial = policy.initial_interval_.count() ? policy.initial_interval_ : milliseconds(1000);
+  double coefficient = policy.backoff_coefficient_ > 0 ? policy.backoff_coefficient_ : 2.0;
+  auto maximum = policy.maximum_interval_.count() ? policy.maximum_interval_ : initial * 100;
   auto start = std::chrono::steady_clock::now();
   auto budget =
       options.schedule_to_close_.count() ? options.schedule_to_close_ : options.start_to_close_;
@@ -587,10 +587,10 @@ RawOutcome WorkerCore::RunLocalActivity(const LocalActivityRequest& request,
       failure = ExceptionToFailure(std::current_exception());
     }
     bool non_retryable = failure.application_failure_info().non_retryable();
-    for (const auto& type : policy.non_retryable_error_types) {
+    for (const auto& type : policy.non_retryable_error_types_) {
       if (type == failure.application_failure_info().type()) non_retryable = true;
     }
-    bool out_of_attempts = policy.maximum_attempts > 0 && attempt >= policy.maximum_attempts;
+    bool out_of_attempts = policy.maximum_attempts_ > 0 && attempt >= policy.maximum_attempts_;
     bool out_of_time = std::chrono::steady_clock::now() + delay - start > budget;
     if (non_retryable || out_of_attempts || out_of_time || stopping_) {
       return {std::nullopt, wrap(failure, non_retryable ? 0 : attempt)};

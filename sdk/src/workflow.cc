@@ -117,15 +117,21 @@ void WorkflowContext::signal_external(const std::string& workflow_id, const std:
 Payload WorkflowContext::side_effect_payload(const std::function<Payload()>& fn) {
   return instance_.SideEffect(fn);
 }
-void WorkflowContext::set_signal_handler_raw(const std::string& name, internal::SignalFn fn) {
-  instance_.SetSignalHandler(name, std::move(fn));
+void WorkflowContext::set_signal_handler_raw(const std::string& name, internal::SignalFn fn,
+                                             internal::HandlerCaptures captures) {
+  instance_.SetSignalHandler(name, std::move(fn), captures);
 }
-void WorkflowContext::set_query_handler_raw(const std::string& name, internal::QueryFn fn) {
-  instance_.SetQueryHandler(name, std::move(fn));
+void WorkflowContext::set_query_handler_raw(const std::string& name, internal::QueryFn fn,
+                                            internal::HandlerCaptures captures) {
+  instance_.SetQueryHandler(name, std::move(fn), captures);
 }
 void WorkflowContext::set_update_handler_raw(const std::string& name, internal::UpdateFn fn,
-                                             internal::UpdateValidatorFn validator) {
-  instance_.SetUpdateHandler(name, std::move(fn), std::move(validator));
+                                             internal::UpdateValidatorFn validator,
+                                             internal::HandlerCaptures captures) {
+  instance_.SetUpdateHandler(name, std::move(fn), std::move(validator), captures);
+}
+void WorkflowContext::keep_alive(std::shared_ptr<void> object) {
+  instance_.KeepAlive(std::move(object));
 }
 void WorkflowContext::start_detached(internal::DetachedTask task) { instance_.StartDetached(task); }
 

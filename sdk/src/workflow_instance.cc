@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <future>
 #include <sstream>
 
@@ -349,6 +350,7 @@ WorkflowInstance::WorkflowInstance(const WorkflowFn& fn, DataConverter converter
 }
 
 WorkflowInstance::~WorkflowInstance() {
+  ScopedFrameTracker tracking(&frames_);
   ready_.clear();
   conditions_.clear();
   // Operations and their command records refer to each other until matched; break the cycles.
@@ -360,6 +362,77 @@ WorkflowInstance::~WorkflowInstance() {
   // Destroying a suspended coroutine destroys the tasks it awaits, and so on down.
   for (auto h : detached_) h.destroy();
   detached_.clear();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Frame tracking
+
+namespace {
+thread_local FrameTracker* current_tracker = nullptr;
+}  // namespace
+
+ScopedFrameTracker::ScopedFrameTracker(FrameTracker* tracker) : previous_(current_tracker) {
+  current_tracker = tracker;
+}
+ScopedFrameTracker::~ScopedFrameTracker() { current_tracker = previous_; }
+
+void FrameTracker::Allocated(const void* frame, size_t size) {
+  auto start = reinterpret_cast<uintptr_t>(frame);
+  live_[start] = start + size;
+  watchers_.erase(start);  // a stale entry for memory that was freed untracked
+}
+
+void FrameTracker::Ended(const void* address) {
+  auto at = reinterpret_cast<uintptr_t>(address);
+  auto it = live_.upper_bound(at);
+  if (it == live_.begin()) return;
+  --it;
+  if (at >= it->second) return;
+  auto watchers = watchers_.find(it->first);
+  if (watchers != watchers_.end()) {
+    dangling_.insert(watchers->second.begin(), watchers->second.end());
+    watchers_.erase(watchers);
+  }
+  live_.erase(it);
+}
+
+uint64_t FrameTracker::Watch(const HandlerCaptures& captures) {
+  uint64_t id = next_id_++;
+  WatchBytes(id, captures.first, captures.first_size);
+  WatchBytes(id, captures.also, captures.also_size);
+  return id;
+}
+
+void FrameTracker::WatchBytes(uint64_t id, const void* data, size_t size) {
+  if (data == nullptr || live_.empty()) return;
+  // Closures store captured references and pointers as aligned pointer-sized words.
+  const auto* bytes = static_cast<const unsigned char*>(data);
+  for (size_t offset = 0; offset + sizeof(uintptr_t) <= size; offset += alignof(uintptr_t)) {
+    uintptr_t word;
+    std::memcpy(&word, bytes + offset, sizeof(word));
+    auto it = live_.upper_bound(word);
+    if (it == live_.begin()) continue;
+    --it;
+    if (word >= it->second) continue;
+    auto& ids = watchers_[it->first];
+    if (ids.empty() || ids.back() != id) ids.push_back(id);
+  }
+}
+
+void FrameAllocated(void* frame, std::size_t size) noexcept {
+  if (current_tracker == nullptr) return;
+  try {
+    current_tracker->Allocated(frame, size);
+  } catch (...) {  // out of memory for the bookkeeping: the frame is just not tracked
+  }
+}
+
+void FrameEnded(void* frame) noexcept {
+  if (current_tracker == nullptr) return;
+  try {
+    current_tracker->Ended(frame);
+  } catch (...) {
+  }
 }
 
 void WorkflowInstance::Ready(std::coroutine_handle<> handle) {
@@ -412,6 +485,7 @@ ActivationResult WorkflowInstance::Activate(const std::vector<hist::HistoryEvent
                                             const std::vector<protocol::Message>& messages,
                                             int64_t current_started_event_id,
                                             const LocalActivityExecutor& local_activities) {
+  ScopedFrameTracker tracking(&frames_);
   ActivationResult result;
   bool ran_live = false;
   outgoing_messages_.clear();
@@ -1299,8 +1373,9 @@ void WorkflowInstance::ContinueAsNew(const ContinueAsNewOptions& options, const 
 // ---------------------------------------------------------------------------------------------
 // Handlers
 
-void WorkflowInstance::SetSignalHandler(const std::string& name, SignalFn fn) {
-  signal_handlers_[name] = std::move(fn);
+void WorkflowInstance::SetSignalHandler(const std::string& name, SignalFn fn,
+                                        const HandlerCaptures& captures) {
+  signal_handlers_[name] = {std::move(fn), frames_.Watch(captures)};
   auto buffered = buffered_signals_.find(name);
   if (buffered == buffered_signals_.end()) return;
   auto inputs = std::move(buffered->second);
@@ -1316,9 +1391,17 @@ void WorkflowInstance::InvokeSignal(const std::string& name, const Payloads& inp
     buffered_signals_[name].push_back(input);  // delivered once a handler is set
     return;
   }
+  if (frames_.Dangling(it->second.id)) {
+    // The run has returned: the signal has nothing left to change, so it is dropped. Before
+    // that, a handler over a finished helper coroutine's locals is a bug in the workflow.
+    if (root_->done) return;
+    return HandlerFailed(std::make_exception_ptr(std::logic_error(
+        "signal handler " + name + " captured locals of a workflow coroutine that has " +
+        "returned; keep its state in a workflow class or capture it by value")));
+  }
   std::optional<Task<void>> task;
   try {
-    task = it->second(input);
+    task = it->second.fn(input);
   } catch (...) {
     return HandlerFailed(std::current_exception());
   }
@@ -1345,13 +1428,15 @@ void WorkflowInstance::HandlerFailed(std::exception_ptr error) {
   }
 }
 
-void WorkflowInstance::SetQueryHandler(const std::string& name, QueryFn fn) {
-  query_handlers_[name] = std::move(fn);
+void WorkflowInstance::SetQueryHandler(const std::string& name, QueryFn fn,
+                                       const HandlerCaptures& captures) {
+  query_handlers_[name] = {std::move(fn), frames_.Watch(captures)};
 }
 
 void WorkflowInstance::SetUpdateHandler(const std::string& name, UpdateFn fn,
-                                        UpdateValidatorFn validator) {
-  update_handlers_[name] = {std::move(fn), std::move(validator)};
+                                        UpdateValidatorFn validator,
+                                        const HandlerCaptures& captures) {
+  update_handlers_[name] = {std::move(fn), std::move(validator), frames_.Watch(captures)};
 }
 
 std::optional<Payload> WorkflowInstance::Query(const std::string& name, const Payloads& args) {
@@ -1363,9 +1448,18 @@ std::optional<Payload> WorkflowInstance::Query(const std::string& name, const Pa
                                " (known: " + (known.empty() ? "none" : known) + ")",
                            "QueryNotRegistered", true);
   }
+  if (frames_.Dangling(it->second.id)) {
+    throw ApplicationError(
+        "query handler " + name + " of workflow " + info_.workflow_type +
+            " captured locals of a workflow coroutine that has returned, so it is not called; "
+            "keep the state it reads in a workflow class (register_workflow<W>) or capture it "
+            "by value",
+        "DanglingQueryHandler", true);
+  }
+  ScopedFrameTracker tracking(&frames_);
   in_query_ = true;
   try {
-    auto result = it->second(args);
+    auto result = it->second.fn(args);
     in_query_ = false;
     return result;
   } catch (...) {
@@ -1405,6 +1499,13 @@ void WorkflowInstance::DeliverUpdate(const updatepb::Request& request,
                                    "UpdateNotRegistered", true)
                       .failure();
       return reject(std::move(f));
+    }
+    if (frames_.Dangling(handler->second.id)) {
+      return reject(ApplicationError("update handler " + name +
+                                         " captured locals of a workflow coroutine that has "
+                                         "returned, so it is not called",
+                                     "DanglingUpdateHandler", true)
+                        .failure());
     }
     if (!replay && handler->second.validator) {
       try {

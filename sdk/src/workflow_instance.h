@@ -42,6 +42,39 @@ class NonDeterminismError : public std::runtime_error {
       : std::runtime_error("nondeterminism: " + what) {}
 };
 
+// Which handlers point into which workflow coroutine frames (see FrameAllocated in workflow.h).
+// One per instance; reached through a thread-local pointer while the instance runs code.
+class FrameTracker {
+ public:
+  void Allocated(const void* frame, size_t size);
+  // `address` is the frame's start or any address inside it; frames not tracked are ignored.
+  void Ended(const void* address);
+  // Records which live frames the captured bytes point into; returns the handler's id.
+  uint64_t Watch(const HandlerCaptures& captures);
+  // True once a frame the handler pointed into has ended.
+  bool Dangling(uint64_t handler_id) const { return dangling_.count(handler_id) > 0; }
+
+ private:
+  void WatchBytes(uint64_t id, const void* data, size_t size);
+
+  std::map<uintptr_t, uintptr_t> live_;                  // frame start -> end (exclusive)
+  std::map<uintptr_t, std::vector<uint64_t>> watchers_;  // frame start -> handler ids
+  std::set<uint64_t> dangling_;
+  uint64_t next_id_ = 1;
+};
+
+// Makes `tracker` the current thread's for its lifetime (restoring the previous one after).
+class ScopedFrameTracker {
+ public:
+  explicit ScopedFrameTracker(FrameTracker* tracker);
+  ~ScopedFrameTracker();
+  ScopedFrameTracker(const ScopedFrameTracker&) = delete;
+  ScopedFrameTracker& operator=(const ScopedFrameTracker&) = delete;
+
+ private:
+  FrameTracker* previous_;
+};
+
 struct LocalActivityRequest {
   std::string activity_type;
   std::string activity_id;
@@ -121,9 +154,11 @@ class WorkflowInstance : public Scheduler {
   void UpsertSearchAttributes(const SearchAttributes& attributes);
   void UpsertMemo(const Memo& memo);
   [[noreturn]] void ContinueAsNew(const ContinueAsNewOptions& options, const Payloads& args);
-  void SetSignalHandler(const std::string& name, SignalFn fn);
-  void SetQueryHandler(const std::string& name, QueryFn fn);
-  void SetUpdateHandler(const std::string& name, UpdateFn fn, UpdateValidatorFn validator);
+  void SetSignalHandler(const std::string& name, SignalFn fn, const HandlerCaptures& captures);
+  void SetQueryHandler(const std::string& name, QueryFn fn, const HandlerCaptures& captures);
+  void SetUpdateHandler(const std::string& name, UpdateFn fn, UpdateValidatorFn validator,
+                        const HandlerCaptures& captures);
+  void KeepAlive(std::shared_ptr<void> object) { kept_alive_.push_back(std::move(object)); }
   void StartDetached(DetachedTask task);
 
  private:
@@ -180,6 +215,10 @@ class WorkflowInstance : public Scheduler {
   // the run; anything else fails the workflow task.
   void HandlerFailed(std::exception_ptr error);
 
+  // First, so it outlives every coroutine frame the members below may still hold.
+  FrameTracker frames_;
+  // Workflow class objects: destroyed after the coroutines that use them (declared before).
+  std::vector<std::shared_ptr<void>> kept_alive_;
   const WorkflowFn& fn_;
   DataConverter converter_;
   WorkflowInfo info_;
@@ -220,12 +259,21 @@ class WorkflowInstance : public Scheduler {
   std::vector<std::shared_ptr<LocalActivityOp>> pending_local_activities_;
   std::map<std::string, bool> patches_;  // decided patches
 
-  std::map<std::string, SignalFn> signal_handlers_;
+  struct SignalHandler {
+    SignalFn fn;
+    uint64_t id = 0;  // in frames_
+  };
+  std::map<std::string, SignalHandler> signal_handlers_;
   std::map<std::string, std::vector<Payloads>> buffered_signals_;
-  std::map<std::string, QueryFn> query_handlers_;
+  struct QueryHandler {
+    QueryFn fn;
+    uint64_t id = 0;
+  };
+  std::map<std::string, QueryHandler> query_handlers_;
   struct UpdateHandler {
     UpdateFn fn;
     UpdateValidatorFn validator;
+    uint64_t id = 0;
   };
   std::map<std::string, UpdateHandler> update_handlers_;
 };

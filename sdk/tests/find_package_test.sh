@@ -21,8 +21,9 @@ fail() {
   exit 1
 }
 
-# The install needs the SDK library; build it if the build directory has not yet.
-cmake --build "$build_dir" --target eon_sdk temporal_api >"$work_dir/build-sdk.log" 2>&1 ||
+# The install needs the SDK libraries and the eon binary; build them if the build directory
+# has not yet.
+cmake --build "$build_dir" --target eon_sdk eon_sdk_testing temporal_api eon >"$work_dir/build-sdk.log" 2>&1 ||
   { cat "$work_dir/build-sdk.log" >&2; fail "building eon_sdk in $build_dir"; }
 
 echo "find_package_test: installing $build_dir into $prefix"

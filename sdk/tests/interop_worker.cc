@@ -52,9 +52,9 @@ Description CppDescribe(std::string name, int64_t count) {
 
 ActivityOptions DescribeOptions(std::string task_queue) {
   RetryPolicy retry;
-  retry.initial_interval = 100ms;
-  retry.backoff_coefficient = 2.0;
-  retry.maximum_attempts = 3;
+  retry.initial_interval(100ms);
+  retry.backoff_coefficient(2.0);
+  retry.maximum_attempts(3);
   return ActivityOptions().task_queue(std::move(task_queue)).start_to_close(10s).retry(retry);
 }
 

@@ -400,11 +400,13 @@ TEST(RetryPolicy, OnlyNonZeroFieldsAreSet) {
   EXPECT_EQ(empty.backoff_coefficient(), 0);
   EXPECT_EQ(empty.maximum_attempts(), 0);
 
-  eon::sdk::RetryPolicy policy{.initial_interval = std::chrono::milliseconds(250),
-                               .backoff_coefficient = 1.5,
-                               .maximum_interval = std::chrono::milliseconds(90'000),
-                               .maximum_attempts = 4,
-                               .non_retryable_error_types = {"Fatal", "Bad"}};
+  auto policy = eon::sdk::RetryPolicy()
+                    .initial_interval(std::chrono::milliseconds(250))
+                    .backoff_coefficient(1.5)
+                    .maximum_interval(std::chrono::milliseconds(90'000))
+                    .maximum_attempts(4)
+                    .non_retryable("Fatal")
+                    .non_retryable("Bad");
   auto proto = policy.ToProto();
   EXPECT_EQ(proto.initial_interval().seconds(), 0);
   EXPECT_EQ(proto.initial_interval().nanos(), 250'000'000);

@@ -79,7 +79,12 @@ TEST(Replayer, AHistoryWithoutTheCompletionTheCodeIssuesIsNondeterministic) {
                         .value();
   Replayer replayer;
   replayer.register_workflow("Seven", Seven);
-  auto result = replayer.replay(history);
+  // The history records no workflow id (hand-written), so it must be given.
+  auto no_id = replayer.replay(history);
+  ASSERT_FALSE(no_id.ok());
+  EXPECT_EQ(no_id.error().code, grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(no_id.error().message.find("workflow id"), std::string::npos) << no_id.error().message;
+  auto result = replayer.replay(history, "seven-1");
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.error().code, grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_NE(result.error().message.find("COMPLETE_WORKFLOW_EXECUTION"), std::string::npos)

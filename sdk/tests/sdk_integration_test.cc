@@ -15,28 +15,38 @@
 #include <thread>
 
 #include "eon/sdk/sdk.h"
+#include "eon/sdk/testing.h"
 #include "temporal/api/enums/v1/event_type.pb.h"
 #include "temporal/api/enums/v1/failed_cause.pb.h"
-#include "test_server.h"
 
 namespace eon::sdk {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::TestServer;
+using testing::TestEnvironment;
+using testing::TestEnvironmentOptions;
 using testing::UniqueName;
 namespace enums = temporal::api::enums::v1;
 
 // --- helpers ---------------------------------------------------------------------------------
 
+// This build's eon, whatever EON_BIN says.
+TestEnvironmentOptions EnvOptions(bool time_skipping) {
+  TestEnvironmentOptions options;
+  options.eon_binary = EON_BINARY;
+  options.time_skipping = time_skipping;
+  return options;
+}
+
 class SdkTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    server_ = std::make_unique<TestServer>();
-    ClientOptions options;
-    options.address = server_->address();
-    client_ = std::make_unique<Client>(Client::Connect(options).value());
-    queue_ = UniqueName("queue");
+    // Real time: these tests check timeouts and retries as they happen.
+    auto env = TestEnvironment::Start(EnvOptions(/*time_skipping=*/false));
+    ASSERT_TRUE(env.ok()) << env.error().ToString();
+    env_ = std::move(env).value();
+    client_ = std::make_unique<Client>(env_->client());
+    queue_ = env_->task_queue();
   }
   void TearDown() override {
     for (auto& w : workers_) w->shutdown();
@@ -52,12 +62,7 @@ class SdkTest : public ::testing::Test {
     EXPECT_TRUE(started.ok()) << (started.ok() ? "" : started.error().ToString());
     return *workers_.back();
   }
-  StartWorkflowOptions Start(const std::string& id) {
-    StartWorkflowOptions options;
-    options.id = id;
-    options.task_queue = queue_;
-    return options;
-  }
+  StartWorkflowOptions Start(const std::string& id) { return env_->workflow_options(id); }
   // The events of a run, by type.
   std::vector<temporal::api::history::v1::HistoryEvent> Events(const WorkflowHandle& handle,
                                                                enums::EventType type) {
@@ -71,7 +76,7 @@ class SdkTest : public ::testing::Test {
     return out;
   }
 
-  std::unique_ptr<TestServer> server_;
+  std::unique_ptr<TestEnvironment> env_;
   std::unique_ptr<Client> client_;
   std::string queue_;
   std::vector<std::unique_ptr<Worker>> workers_;
@@ -150,8 +155,8 @@ std::string Slow(ActivityContext& ctx) {
 
 Task<std::string> RetriesAndTimeouts(WorkflowContext& ctx) {
   RetryPolicy fast;
-  fast.initial_interval = 50ms;
-  fast.maximum_attempts = 5;
+  fast.initial_interval(50ms);
+  fast.maximum_attempts(5);
   int attempt =
       co_await ctx.execute_activity<int>("Flaky", ActivityOptions().start_to_close(5s).retry(fast));
   std::string out = "attempt=" + std::to_string(attempt);
@@ -165,7 +170,7 @@ Task<std::string> RetriesAndTimeouts(WorkflowContext& ctx) {
     }
   }
   RetryPolicy once;
-  once.maximum_attempts = 1;
+  once.maximum_attempts(1);
   try {
     co_await ctx.execute_activity<std::string>("Slow",
                                                ActivityOptions().start_to_close(300ms).retry(once));
@@ -248,7 +253,7 @@ std::string WaitForCancel(ActivityContext& ctx) {
 
 Task<std::string> HeartbeatsAndCancel(WorkflowContext& ctx) {
   RetryPolicy fast;
-  fast.initial_interval = 50ms;
+  fast.initial_interval(50ms);
   int resumed_from = co_await ctx.execute_activity<int>(
       "Progress", ActivityOptions().start_to_close(5s).heartbeat(2s).retry(fast));
   auto scope = ctx.new_scope();
@@ -369,7 +374,7 @@ std::atomic<int> side_effect_calls{0};
 
 Task<nlohmann::json> Deterministic(WorkflowContext& ctx) {
   RetryPolicy fast;
-  fast.initial_interval = 20ms;
+  fast.initial_interval(20ms);
   int local = co_await ctx.execute_local_activity<int>(
       "LocalStep", LocalActivityOptions().start_to_close(5s).retry(fast), 4);
   int effect = ctx.side_effect<int>([] { return 100 + side_effect_calls++; });
@@ -807,7 +812,7 @@ TEST_F(SdkTest, BinaryProtobufAndNullPayloadsRoundTrip) {
 
 TEST_F(SdkTest, APayloadCodecEncodesEverythingStored) {
   ClientOptions options;
-  options.address = server_->address();
+  options.address = env_->address();
   options.codec = std::make_shared<XorCodec>();
   client_ = std::make_unique<Client>(Client::Connect(options).value());
   StartWorker([](Worker& w) {
@@ -876,7 +881,7 @@ TEST_F(SdkTest, ClientReportsErrorsWithTheirCodes) {
 
   // TLS against a plaintext server fails cleanly; a certificate without its key is refused.
   ClientOptions tls;
-  tls.address = server_->address();
+  tls.address = env_->address();
   tls.rpc_timeout = 2s;
   tls.tls = TlsOptions{};
   auto handshake = Client::Connect(tls);
@@ -970,7 +975,7 @@ std::string Lingering(ActivityContext& ctx) {
 }
 Task<std::string> LingeringWorkflow(WorkflowContext& ctx) {
   RetryPolicy fast;
-  fast.initial_interval = 50ms;
+  fast.initial_interval(50ms);
   co_return co_await ctx.execute_activity<std::string>(
       "Lingering", ActivityOptions().start_to_close(30s).retry(fast));
 }
@@ -1003,7 +1008,7 @@ TEST_F(SdkTest, WorkerRejectsBadOptionsAndUnknownNamespaces) {
   EXPECT_EQ(started.error().code, grpc::StatusCode::INVALID_ARGUMENT);
 
   ClientOptions other;
-  other.address = server_->address();
+  other.address = env_->address();
   other.ns = "no-such-namespace";
   auto client = Client::Connect(other).value();
   WorkerOptions options;
@@ -1043,7 +1048,8 @@ TEST_F(SdkTest, WorkerRidesOutAServerCrash) {
   // The caller is already waiting for the result when the server dies.
   auto waiting = std::async(std::launch::async, [&] { return handle.result<std::string>(); });
   std::this_thread::sleep_for(100ms);
-  server_->CrashAndRestart();  // kill -9 while the timer runs; same port and database
+  // kill -9 while the timer runs; same port and database.
+  ASSERT_TRUE(env_->crash_and_restart_server().ok());
   // The same client and worker reconnect on their own.
   auto result = waiting.get();
   ASSERT_TRUE(result.ok()) << result.error().ToString();
@@ -1054,7 +1060,7 @@ TEST_F(SdkTest, WorkerRidesOutAServerCrash) {
 int Double(int x) { return 2 * x; }
 Task<int> CallsDoubleWithText(WorkflowContext& ctx) {
   RetryPolicy retry;
-  retry.initial_interval = 10ms;
+  retry.initial_interval(10ms);
   co_return co_await ctx.execute_activity<int>(
       "Double", ActivityOptions().start_to_close(5s).retry(retry), std::string("not a number"));
 }
@@ -1118,30 +1124,23 @@ Task<int64_t> Month(WorkflowContext& ctx) {
 }
 
 TEST(TimeSkipping, AMonthLongSleepFinishesInMoments) {
-  TestServer server("--time-skipping");
-  ClientOptions options;
-  options.address = server.address();
-  options.time_skipping = true;
-  auto client = Client::Connect(options).value();
-  WorkerOptions worker_options;
-  worker_options.task_queue = UniqueName("skip");
-  Worker worker(client, worker_options);
+  // The testing library's default environment skips time.
+  auto env = TestEnvironment::Start(EnvOptions(/*time_skipping=*/true)).value();
+  Worker& worker = env->new_worker();
   worker.register_workflow("Month", Month);
   worker.register_activity("Compose", Compose);
   ASSERT_TRUE(worker.start().ok());
-  StartWorkflowOptions start;
-  start.id = "month";
-  start.task_queue = worker_options.task_queue;
   auto begin = std::chrono::steady_clock::now();
-  auto hours = client.execute_workflow<int64_t>("Month", start);
+  auto hours = env->client().execute_workflow<int64_t>("Month", env->workflow_options("month"));
   ASSERT_TRUE(hours.ok()) << hours.error().ToString();
-  EXPECT_GE(hours.value(), 24 * 30);
+  EXPECT_GE(*hours, 24 * 30);
   EXPECT_LT(std::chrono::steady_clock::now() - begin, 20s);
-  worker.shutdown();
 
   // Without --time-skipping on the server, the option says what is wrong.
-  TestServer plain;
-  options.address = plain.address();
+  auto plain = TestEnvironment::Start(EnvOptions(/*time_skipping=*/false)).value();
+  ClientOptions options;
+  options.address = plain->address();
+  options.time_skipping = true;
   auto other = Client::Connect(options).value();
   auto result = other.get_handle("anything").result<int>();
   ASSERT_FALSE(result.ok());
@@ -1221,7 +1220,7 @@ TEST_F(SdkTest, PatchesAndTheReplayerCatchNondeterminism) {
       << broken.error().message;
 
   // The same through the JSON that `eon workflow show --output json` prints.
-  std::string json = server_->Cli("workflow show --workflow-id v1 --output json");
+  std::string json = env_->cli("workflow show --workflow-id v1 --output json");
   auto parsed = Replayer::HistoryFromJson(json);
   ASSERT_TRUE(parsed.ok()) << parsed.error().ToString() << "\n" << json;
   EXPECT_EQ(parsed->events_size(), v1_history.events_size());

@@ -369,13 +369,17 @@ void WorkflowService::PollQueue(std::shared_ptr<CallContext> ctx,
         });
   };
   auto id = matching_.Poll(queue, poller, deadline, deliver);
+  if (!id.ok()) {
+    done(id.status());  // too many polls wait on the queue
+    return;
+  }
   bool cancelled;
   {
     std::lock_guard lock(parked->mutex);
-    parked->id = id;
+    parked->id = *id;
     cancelled = parked->cancelled;
   }
-  if (cancelled) matching_.CancelPoll(id);  // the caller left while we parked
+  if (cancelled) matching_.CancelPoll(*id);  // the caller left while we parked
 }
 
 void WorkflowService::PollWorkflowTaskQueue(

@@ -1444,6 +1444,13 @@ Status HistoryEngine::ProcessTransferTask(const persistence::StoredTask& stored,
   *queue_task.mutable_created_time() = ToTimestamp(clock_.Now());
   const bool sticky = task.type() == eon::v1::HISTORY_TASK_TYPE_DISPATCH_WORKFLOW_TASK &&
                       task.task_queue() != s.task_queue();
+  if (sticky) {
+    // By then the sticky schedule-to-start timer has moved the task to the normal queue: a
+    // sticky queue whose worker never comes back does not keep it forever.
+    *queue_task.mutable_expire_time() =
+        ToTimestamp(FromTimestamp(s.workflow_task().scheduled_time()) +
+                    FromProtoDuration(s.sticky_schedule_to_start_timeout()));
+  }
   Status added = matching_.AddTask(queue, queue_task, on_settled, sticky);
   if (added.code() != StatusCode::FAILED_PRECONDITION || !sticky) return added;
   // The sticky worker is gone: the task goes to the normal queue (with full history) at once.

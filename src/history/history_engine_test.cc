@@ -149,8 +149,10 @@ class HistoryEngineTest : public ::testing::Test {
     store_ = std::move(*store);
     scheduler_ = std::make_unique<DeadlineScheduler>();
     executor_ = std::make_unique<Executor>("test-tasks", 2);
+    matching::MatchingOptions matching_options;
+    matching_options.clock = &clock_;  // sticky tasks expire on the engine's clock
     matching_ = std::make_unique<matching::MatchingEngine>(*store_, *scheduler_,
-                                                           matching::MatchingOptions{});
+                                                           std::move(matching_options));
     Status recovered = matching_->Recover();
     ASSERT_TRUE(recovered.ok()) << recovered.message();
     engine_ =

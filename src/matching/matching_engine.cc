@@ -1,14 +1,36 @@
 #include "matching/matching_engine.h"
 
+#include <algorithm>
+
 #include "common/log.h"
 
 namespace eon::matching {
 
-MatchingEngine::MatchingEngine(persistence::Store& store, DeadlineScheduler& scheduler,
+namespace {
+
+std::string QueueLabel(const QueueId& id) {
+  const char* kind = id.kind == eon::v1::TASK_QUEUE_KIND_ACTIVITY ? "activity" : "workflow";
+  return "\"" + id.name + "\" (" + kind + ", namespace " + id.namespace_id + ")";
+}
+
+}  // namespace
+
+MatchingEngine::MatchingEngine(persistence::QueueTaskStore& store, DeadlineScheduler& scheduler,
                                MatchingOptions options)
-    : store_(store), scheduler_(scheduler), options_(options) {}
+    : store_(store),
+      scheduler_(scheduler),
+      options_(std::move(options)),
+      audit_token_(std::make_shared<AuditToken>()) {
+  audit_token_->engine = this;
+  ScheduleAudit();
+}
 
 MatchingEngine::~MatchingEngine() {
+  {
+    // Waits for a guard run in progress; later runs find no engine.
+    std::lock_guard lock(audit_token_->mutex);
+    audit_token_->engine = nullptr;
+  }
   std::vector<PollId> ids;
   {
     std::lock_guard lock(mutex_);
@@ -17,47 +39,147 @@ MatchingEngine::~MatchingEngine() {
   for (PollId id : ids) CancelPoll(id);
 }
 
+SteadyTime MatchingEngine::SteadyNow() const {
+  return options_.steady_now ? options_.steady_now() : std::chrono::steady_clock::now();
+}
+
+bool MatchingEngine::Expired(const eon::v1::QueueTask& task) const {
+  if (!task.has_expire_time()) return false;
+  const Clock& clock = options_.clock ? *options_.clock : system_clock_;
+  return FromTimestamp(task.expire_time()) <= clock.Now();
+}
+
+void MatchingEngine::ScheduleAudit() {
+  if (options_.backlog_audit_interval.count() <= 0) return;
+  scheduler_.At(std::chrono::steady_clock::now() + options_.backlog_audit_interval,
+                [token = audit_token_] {
+                  std::lock_guard lock(token->mutex);
+                  if (token->engine == nullptr) return;
+                  token->engine->AuditBacklogs();
+                  token->engine->ScheduleAudit();
+                });
+}
+
 Status MatchingEngine::Recover() {
+  EON_ASSIGN_OR_RETURN(int64_t max_task_id, store_.MaxQueueTaskId());
   EON_ASSIGN_OR_RETURN(auto names, store_.ListBackloggedQueues());
-  std::lock_guard lock(mutex_);
-  for (const auto& name : names) {
-    QueueId id{name.namespace_id, name.queue, static_cast<TaskQueueKind>(name.kind)};
-    Queue& queue = queues_[id];
-    queue.db_backlog_count = 1;  // unknown until read; Refill finds out
-    Refill(queue, id);
+  std::vector<MatchedTask> expired;
+  {
+    std::lock_guard lock(mutex_);
+    next_task_id_ = std::max(next_task_id_, max_task_id + 1);
+    for (const auto& name : names) {
+      QueueId id{name.namespace_id, name.queue, static_cast<TaskQueueKind>(name.kind)};
+      Queue& queue = queues_[id];
+      queue.db_backlog_count = 1;  // unknown until read; Refill finds out
+      Refill(queue, id);
+      // Tasks that expired while the server was down (a dead sticky queue's) go now.
+      for (auto it = queue.backlog.begin(); it != queue.backlog.end();) {
+        if (!Expired(it->task)) {
+          ++it;
+          continue;
+        }
+        expired.push_back(std::move(*it));
+        it = queue.backlog.erase(it);
+      }
+    }
   }
+  DeleteExpired(expired);
   return Status::Ok();
 }
 
-void MatchingEngine::Refill(Queue& queue, const QueueId& id) {
-  if (queue.db_backlog_count == 0) return;
-  auto loaded = store_.LoadQueueTasks(id.namespace_id, id.name, id.kind, queue.db_read_level,
-                                      options_.backlog_in_memory_max);
-  if (!loaded.ok()) {
-    LOG_ERROR("cannot load the backlog of task queue " << id.name << ": "
-                                                       << loaded.status().message());
+Result<int64_t> MatchingEngine::StartWrite(Queue& queue) {
+  if (next_task_id_ == 0) {  // Recover was not called: read where ids stand, once
+    EON_ASSIGN_OR_RETURN(int64_t max_task_id, store_.MaxQueueTaskId());
+    next_task_id_ = max_task_id + 1;
+  }
+  const int64_t task_id = next_task_id_++;
+  queue.writing_ids.insert(task_id);
+  return task_id;
+}
+
+void MatchingEngine::Backlog(Queue& queue, MatchedTask task) {
+  const int64_t task_id = task.backlog_task_id;
+  if (static_cast<int>(queue.backlog.size()) < options_.backlog_in_memory_tasks_max &&
+      queue.db_backlog_count == 0) {
+    queue.outstanding_ids.insert(task_id);
+    queue.backlog.push_back(std::move(task));
     return;
   }
-  for (auto& record : *loaded) {
-    queue.db_read_level = record.task_id;
-    if (!queue.outstanding_ids.insert(record.task_id).second) continue;
-    queue.backlog.push_back({id, std::move(record.task), record.task_id});
+  // The database only. Higher ids may have been loaded already (adds reach the lock in any
+  // order), so the next refill reads from just below this one.
+  ++queue.db_backlog_count;
+  queue.db_read_level = std::min(queue.db_read_level, task_id - 1);
+}
+
+void MatchingEngine::Refill(Queue& queue, const QueueId& id) {
+  const int limit = std::max(1, options_.backlog_in_memory_tasks_max);
+  // A batch may hold only tasks that are outstanding or being written: read on until one is
+  // loaded or the database has no more (each batch moves db_read_level past what it read).
+  while (queue.backlog.empty() && queue.db_backlog_count > 0) {
+    auto loaded =
+        store_.LoadQueueTasks(id.namespace_id, id.name, id.kind, queue.db_read_level, limit);
+    if (!loaded.ok()) {
+      // db_backlog_count stays: the next poll, or the guard, tries again.
+      LOG_ERROR("cannot load the backlog of task queue " << id.name << ": "
+                                                         << loaded.status().message());
+      return;
+    }
+    int64_t added = 0;
+    for (auto& record : *loaded) {
+      queue.db_read_level = record.task_id;
+      if (queue.writing_ids.count(record.task_id)) continue;  // its add decides where it goes
+      if (!queue.outstanding_ids.insert(record.task_id).second) continue;
+      queue.backlog.push_back({id, std::move(record.task), record.task_id});
+      ++added;
+    }
+    queue.db_backlog_count = static_cast<int>(loaded->size()) < limit
+                                 ? 0
+                                 : std::max<int64_t>(1, queue.db_backlog_count - added);
   }
-  if (static_cast<int>(loaded->size()) < options_.backlog_in_memory_max) queue.db_backlog_count = 0;
+}
+
+std::optional<MatchedTask> MatchingEngine::NextBacklogTask(Queue& queue, const QueueId& id,
+                                                           std::vector<MatchedTask>& expired) {
+  for (;;) {
+    if (queue.backlog.empty()) Refill(queue, id);
+    if (queue.backlog.empty()) return std::nullopt;
+    MatchedTask task = std::move(queue.backlog.front());
+    queue.backlog.pop_front();
+    if (!Expired(task.task)) return task;
+    expired.push_back(std::move(task));  // still outstanding: no refill reads it back
+  }
+}
+
+void MatchingEngine::DeleteExpired(const std::vector<MatchedTask>& expired) {
+  for (const auto& task : expired) {
+    LOG_DEBUG("dropping an expired task of " << task.task.workflow_id() << " from task queue "
+                                             << task.queue.name);
+    Done(task);
+  }
+}
+
+std::optional<MatchingEngine::Poller> MatchingEngine::TakeFirstPoller(Queue& queue) {
+  while (!queue.pollers.empty()) {
+    const PollId id = queue.pollers.front();
+    if (auto poller = TakePoller(id)) return poller;
+    if (!queue.pollers.empty() && queue.pollers.front() == id) queue.pollers.pop_front();
+  }
+  return std::nullopt;
 }
 
 Status MatchingEngine::AddTask(const QueueId& queue_id, const eon::v1::QueueTask& task,
                                std::function<void()> on_settled, bool sticky) {
   std::optional<Poller> poller;
+  int64_t task_id = 0;
   {
     std::lock_guard lock(mutex_);
     Queue& queue = queues_[queue_id];
-    while (!queue.pollers.empty() && !poller) {
-      PollId id = queue.pollers.front();
-      poller = TakePoller(id);
-    }
-    if (!poller && sticky && StickyWorkerGone(queue)) {
-      return FailedPrecondition("sticky worker unavailable on " + queue_id.name);
+    poller = TakeFirstPoller(queue);
+    if (!poller) {
+      if (sticky && StickyWorkerGone(queue)) {
+        return FailedPrecondition("sticky worker unavailable on " + queue_id.name);
+      }
+      EON_ASSIGN_OR_RETURN(task_id, StartWrite(queue));
     }
   }
   if (poller) {
@@ -65,39 +187,30 @@ Status MatchingEngine::AddTask(const QueueId& queue_id, const eon::v1::QueueTask
     return Status::Ok();
   }
   // No poller: the backlog. Written before it is visible, so a crash cannot lose it.
-  EON_ASSIGN_OR_RETURN(int64_t task_id, store_.AddQueueTask(queue_id.namespace_id, queue_id.name,
-                                                            queue_id.kind, task));
+  Status written =
+      store_.AddQueueTask(queue_id.namespace_id, queue_id.name, queue_id.kind, task_id, task);
   {
     std::lock_guard lock(mutex_);
     Queue& queue = queues_[queue_id];
+    queue.writing_ids.erase(task_id);
+    if (!written.ok()) return written;
     // A poller may have arrived while we wrote.
-    while (!queue.pollers.empty() && !poller) poller = TakePoller(queue.pollers.front());
-    if (!poller) {
-      if (static_cast<int>(queue.backlog.size()) < options_.backlog_in_memory_max &&
-          queue.db_backlog_count == 0) {
-        queue.backlog.push_back({queue_id, task, task_id});
-        queue.outstanding_ids.insert(task_id);
-        queue.db_read_level = std::max(queue.db_read_level, task_id);
-      } else {
-        ++queue.db_backlog_count;
-      }
+    poller = TakeFirstPoller(queue);
+    if (poller) {
+      queue.outstanding_ids.insert(task_id);
+    } else {
+      Backlog(queue, MatchedTask{queue_id, task, task_id, nullptr});
     }
   }
   if (on_settled) on_settled();
-  if (poller) {
-    {
-      std::lock_guard lock(mutex_);
-      queues_[queue_id].outstanding_ids.insert(task_id);
-    }
-    Finish(std::move(poller), MatchedTask{queue_id, task, task_id, nullptr});
-  }
+  if (poller) Finish(std::move(poller), MatchedTask{queue_id, task, task_id, nullptr});
   return Status::Ok();
 }
 
 bool MatchingEngine::StickyWorkerGone(const Queue& queue) const {
   return queue.pollers.empty() &&
          (queue.worker_shut_down || queue.last_poll.time_since_epoch().count() == 0 ||
-          std::chrono::steady_clock::now() - queue.last_poll > options_.sticky_worker_gone);
+          SteadyNow() - queue.last_poll > options_.sticky_worker_gone);
 }
 
 Status MatchingEngine::AddQuery(const QueueId& queue_id, MatchedTask query, bool sticky) {
@@ -108,7 +221,7 @@ Status MatchingEngine::AddQuery(const QueueId& queue_id, MatchedTask query, bool
     if (sticky && StickyWorkerGone(queue)) {
       return FailedPrecondition("sticky worker unavailable on " + queue_id.name);
     }
-    while (!queue.pollers.empty() && !poller) poller = TakePoller(queue.pollers.front());
+    poller = TakeFirstPoller(queue);
     if (!poller) {
       queue.queries.push_back(std::move(query));
       return Status::Ok();
@@ -142,7 +255,8 @@ std::vector<MatchingEngine::QueueStats> MatchingEngine::Stats() {
   for (const auto& [id, queue] : queues_) {
     QueueStats stats{id, static_cast<int64_t>(queue.backlog.size()) + queue.db_backlog_count,
                      std::nullopt, static_cast<int64_t>(queue.pollers.size())};
-    if (!queue.backlog.empty()) stats.oldest_task_created = queue.backlog.front().task.created_time();
+    if (!queue.backlog.empty())
+      stats.oldest_task_created = queue.backlog.front().task.created_time();
     out.push_back(std::move(stats));
   }
   return out;
@@ -162,17 +276,21 @@ bool MatchingEngine::RemoveQuery(const QueueId& queue_id, const std::string& que
   return false;
 }
 
-MatchingEngine::PollId MatchingEngine::Poll(const QueueId& queue_id, const PollerInfo& info,
-                                            std::chrono::steady_clock::time_point deadline,
-                                            Deliver deliver) {
-  std::optional<MatchedTask> ready;  // stays empty for a worker that shut down
-  PollId id;
+Result<MatchingEngine::PollId> MatchingEngine::Poll(const QueueId& queue_id, const PollerInfo& info,
+                                                    SteadyTime deadline, Deliver deliver) {
+  std::optional<MatchedTask> ready;
+  std::vector<MatchedTask> expired;
+  Status refused = Status::Ok();
+  bool parked = false;
+  PollId id = 0;
   {
     std::lock_guard lock(mutex_);
     id = next_poll_id_++;
+    // A worker that shut down is answered empty at once, and its queue is not touched.
     if (!WorkerShutDown(queue_id.namespace_id, info.worker_instance_key)) {
       Queue& queue = queues_[queue_id];
-      queue.last_poll = std::chrono::steady_clock::now();
+      const SteadyTime now = SteadyNow();
+      queue.last_poll = now;
       queue.worker_shut_down = false;
       constexpr size_t kPollersSeenMax = 1'000;
       if (queue.pollers_seen.size() < kPollersSeenMax || queue.pollers_seen.count(info.identity)) {
@@ -181,23 +299,29 @@ MatchingEngine::PollId MatchingEngine::Poll(const QueueId& queue_id, const Polle
       if (!queue.queries.empty()) {
         ready = std::move(queue.queries.front());
         queue.queries.pop_front();
-      } else if (queue.backlog.empty()) {
-        Refill(queue, queue_id);
-      }
-      if (!ready && !queue.backlog.empty()) {
-        ready = std::move(queue.backlog.front());
-        queue.backlog.pop_front();
+      } else {
+        ready = NextBacklogTask(queue, queue_id, expired);
       }
       if (!ready) {
-        Poller poller{id, queue_id, info, std::move(deliver), 0};
-        poller.deadline_id = scheduler_.At(deadline, [this, id] { CancelPoll(id); });
-        queue.pollers.push_back(id);
-        pollers_.emplace(id, std::move(poller));
-        return id;
+        if (static_cast<int>(queue.pollers.size()) >= options_.parked_polls_per_queue_max) {
+          refused = Status(StatusCode::RESOURCE_EXHAUSTED,
+                           "too many polls are waiting on task queue " + QueueLabel(queue_id) +
+                               " (at most " + std::to_string(options_.parked_polls_per_queue_max) +
+                               "); poll again later");
+        } else {
+          Poller poller{id, queue_id, info, std::move(deliver), 0};
+          poller.deadline_id = scheduler_.At(deadline, [this, id] { CancelPoll(id); });
+          if (queue.pollers.empty()) queue.waiting_since = now;
+          queue.pollers.push_back(id);
+          pollers_.emplace(id, std::move(poller));
+          parked = true;
+        }
       }
     }
   }
-  deliver(std::move(ready));
+  DeleteExpired(expired);
+  if (!refused.ok()) return refused;
+  if (!parked) deliver(std::move(ready));
   return id;
 }
 
@@ -217,7 +341,8 @@ std::optional<MatchingEngine::Poller> MatchingEngine::TakePoller(PollId id) {
   auto queue = queues_.find(poller.queue);
   if (queue != queues_.end()) {
     queue->second.pollers.remove(id);
-    queue->second.last_poll = std::chrono::steady_clock::now();
+    queue->second.last_poll = SteadyNow();
+    if (queue->second.pollers.empty()) queue->second.waiting_since = SteadyTime{};
   }
   return poller;
 }
@@ -276,29 +401,40 @@ void MatchingEngine::ShutdownWorker(const std::string& namespace_id,
 void MatchingEngine::Done(const MatchedTask& task) {
   if (task.on_settled) task.on_settled();
   if (task.backlog_task_id == 0) return;
-  {
-    std::lock_guard lock(mutex_);
-    queues_[task.queue].outstanding_ids.erase(task.backlog_task_id);
-  }
+  // Deleted before its id is forgotten, so no refill in between reads it back.
   Status deleted = store_.DeleteQueueTask(task.queue.namespace_id, task.queue.name, task.queue.kind,
                                           task.backlog_task_id);
   if (!deleted.ok()) {
     // Harmless: a leftover backlog task is found stale when polled again.
     LOG_WARN("cannot delete backlog task " << task.backlog_task_id << ": " << deleted.message());
   }
+  std::lock_guard lock(mutex_);
+  auto queue = queues_.find(task.queue);
+  if (queue != queues_.end()) queue->second.outstanding_ids.erase(task.backlog_task_id);
 }
 
 void MatchingEngine::Requeue(MatchedTask task) {
+  std::function<void()> settle;
   if (task.backlog_task_id == 0) {
-    auto task_id =
-        store_.AddQueueTask(task.queue.namespace_id, task.queue.name, task.queue.kind, task.task);
+    Result<int64_t> task_id = Status(StatusCode::INTERNAL, "no id");
+    {
+      std::lock_guard lock(mutex_);
+      task_id = StartWrite(queues_[task.queue]);
+    }
+    Status written = task_id.status();
     if (task_id.ok()) {
+      written = store_.AddQueueTask(task.queue.namespace_id, task.queue.name, task.queue.kind,
+                                    *task_id, task.task);
+      std::lock_guard lock(mutex_);
+      queues_[task.queue].writing_ids.erase(*task_id);
+    }
+    if (written.ok()) {
       task.backlog_task_id = *task_id;
-      if (task.on_settled) task.on_settled();
+      settle = std::move(task.on_settled);
       task.on_settled = nullptr;
     } else {
       // Not settled: its producer keeps it and dispatches it again after a restart.
-      LOG_WARN("cannot write a returned task to the backlog: " << task_id.status().message());
+      LOG_WARN("cannot write a returned task to the backlog: " << written.message());
     }
   }
   std::optional<Poller> poller;
@@ -306,13 +442,126 @@ void MatchingEngine::Requeue(MatchedTask task) {
     std::lock_guard lock(mutex_);
     Queue& queue = queues_[task.queue];
     if (task.backlog_task_id != 0) queue.outstanding_ids.insert(task.backlog_task_id);
-    while (!queue.pollers.empty() && !poller) poller = TakePoller(queue.pollers.front());
-    if (!poller) {
-      queue.backlog.push_front(std::move(task));
-      return;
+    poller = TakeFirstPoller(queue);
+    if (!poller) queue.backlog.push_front(std::move(task));
+  }
+  if (settle) settle();
+  if (poller) Finish(std::move(poller), std::move(task));
+}
+
+int64_t MatchingEngine::queue_count() {
+  std::lock_guard lock(mutex_);
+  return static_cast<int64_t>(queues_.size());
+}
+
+void MatchingEngine::AuditBacklogs() {
+  const SteadyTime now = SteadyNow();
+  struct Look {
+    QueueId id;
+    int limit = 0;
+  };
+  std::vector<Look> looks;
+  std::vector<Handoff> handoffs;
+  std::vector<MatchedTask> expired;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto it = queues_.begin(); it != queues_.end();) {
+      Queue& queue = it->second;
+      if (queue.pollers.empty()) {
+        queue.suspects.clear();
+        if (now - queue.last_poll < options_.idle_queue_forget) {
+          ++it;
+          continue;
+        }
+        // Idle: its expired tasks (a dead sticky queue's) go, and an empty queue is forgotten.
+        for (auto task = queue.backlog.begin(); task != queue.backlog.end();) {
+          if (!Expired(task->task)) {
+            ++task;
+            continue;
+          }
+          expired.push_back(std::move(*task));
+          task = queue.backlog.erase(task);
+        }
+        if (queue.backlog.empty() && queue.queries.empty() && queue.outstanding_ids.empty() &&
+            queue.writing_ids.empty() && queue.db_backlog_count == 0) {
+          it = queues_.erase(it);
+        } else {
+          ++it;
+        }
+        continue;
+      }
+      // Pollers wait, so memory should be empty: hand out what is there (a refill that failed
+      // before is tried again here).
+      while (!queue.pollers.empty()) {
+        auto task = NextBacklogTask(queue, it->first, expired);
+        if (!task) break;
+        auto poller = TakeFirstPoller(queue);
+        if (!poller) {
+          queue.backlog.push_front(std::move(*task));
+          break;
+        }
+        handoffs.push_back({std::move(*poller), std::move(*task)});
+      }
+      if (!queue.pollers.empty() && queue.db_backlog_count == 0) {
+        const size_t known = queue.outstanding_ids.size() + queue.writing_ids.size();
+        const int limit = static_cast<int>(
+            std::min<size_t>(known + 64, std::max(1, options_.backlog_in_memory_tasks_max)));
+        looks.push_back({it->first, limit});
+      }
+      ++it;
     }
   }
-  Finish(std::move(poller), std::move(task));
+  for (auto& handoff : handoffs) Finish(std::move(handoff.poller), std::move(handoff.task));
+  handoffs.clear();
+  DeleteExpired(expired);
+
+  // The database read happens outside the lock; what it finds is checked again under it.
+  for (const auto& look : looks) {
+    auto rows =
+        store_.LoadQueueTasks(look.id.namespace_id, look.id.name, look.id.kind, 0, look.limit);
+    if (!rows.ok()) {
+      LOG_WARN("matching guard cannot read the backlog of task queue " << look.id.name << ": "
+                                                                       << rows.status().message());
+      continue;
+    }
+    std::lock_guard lock(mutex_);
+    auto it = queues_.find(look.id);
+    if (it == queues_.end()) continue;
+    Queue& queue = it->second;
+    std::map<int64_t, SteadyTime> seen;
+    for (auto& row : *rows) {
+      if (queue.pollers.empty()) break;
+      if (queue.outstanding_ids.count(row.task_id) || queue.writing_ids.count(row.task_id)) {
+        continue;
+      }
+      auto suspect = queue.suspects.find(row.task_id);
+      const SteadyTime first_seen =
+          suspect == queue.suspects.end() || suspect->second < queue.waiting_since
+              ? now
+              : suspect->second;
+      if (now - first_seen < options_.backlog_fault_age) {
+        seen.emplace(row.task_id, first_seen);
+        continue;
+      }
+      const int64_t faults = ++backlog_faults_;
+      LOG_ERROR("matching fault: backlog task "
+                << row.task_id << " of workflow " << row.task.workflow_id() << " on task queue "
+                << QueueLabel(look.id) << " sat in the database for "
+                << std::chrono::duration_cast<std::chrono::seconds>(now - first_seen).count()
+                << " s while pollers waited, unknown to matching; dispatching it (" << faults
+                << " such faults so far)");
+      queue.outstanding_ids.insert(row.task_id);
+      MatchedTask task{look.id, std::move(row.task), row.task_id};
+      auto poller = TakeFirstPoller(queue);
+      if (poller) {
+        handoffs.push_back({std::move(*poller), std::move(task)});
+      } else {
+        queue.backlog.push_front(std::move(task));
+      }
+    }
+    queue.suspects = queue.pollers.empty() ? std::map<int64_t, SteadyTime>{} : std::move(seen);
+  }
+  for (auto& handoff : handoffs) Finish(std::move(handoff.poller), std::move(handoff.task));
 }
 
 }  // namespace eon::matching

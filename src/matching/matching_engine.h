@@ -2,11 +2,21 @@
 // and the long-polls of workers waiting for a task.
 //
 // A task added while a poller waits goes straight to it (sync match); otherwise it is written
-// to the queue's durable backlog (task_queue_tasks) and kept in memory too, in order. A parked
-// poll is a closure, not a thread. A task handed to a poller is not yet "done": the poller's
-// handler records it started in history and then calls Done (or Requeue if its caller left).
+// to the queue's durable backlog (task_queue_tasks) and kept in memory too, up to a limit per
+// queue. A parked poll is a closure, not a thread. A task handed to a poller is not yet "done":
+// the poller's handler records it started in history and then calls Done (or Requeue if its
+// caller left).
+//
+// How no backlog task is forgotten: matching chooses every backlog task id under its lock,
+// before the write, and keeps it "being written" until the add decides, again under the lock,
+// where the task goes (a poller, memory, or the database only). A refill from the database
+// skips ids being written and ids already in memory or handed out ("outstanding"). A task that
+// goes to the database only lowers the queue's read level below its id, so the next refill
+// reads it even when higher ids were loaded first. As a last line, a guard (AuditBacklogs)
+// looks for backlog rows that matching does not know of while the queue's pollers wait.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -19,7 +29,9 @@
 #include <set>
 #include <string>
 #include <tuple>
+#include <vector>
 
+#include "common/clock.h"
 #include "common/executor.h"
 #include "common/status.h"
 #include "eon/v1/state.pb.h"
@@ -29,6 +41,7 @@
 namespace eon::matching {
 
 using TaskQueueKind = eon::v1::TaskQueueKind;
+using SteadyTime = std::chrono::steady_clock::time_point;
 
 struct QueueId {
   std::string namespace_id;
@@ -56,9 +69,24 @@ struct PollerInfo {
 
 struct MatchingOptions {
   std::chrono::milliseconds long_poll_max{60'000};  // an idle poll is answered empty by then
-  int backlog_in_memory_max = 10'000;               // per queue; the rest waits in the database
+  // Per queue: backlog tasks kept in memory; the rest waits in the database until memory drains.
+  int backlog_in_memory_tasks_max = 10'000;
+  // Per queue: polls parked at once. One more is answered RESOURCE_EXHAUSTED.
+  int parked_polls_per_queue_max = 5'000;
   // A sticky queue with no poll for this long has lost its worker.
   std::chrono::milliseconds sticky_worker_gone{10'000};
+  // The guard: a backlog task matching does not know of, seen in the database this long while
+  // its queue's pollers waited the whole time, is a matching fault (logged, counted, dispatched).
+  std::chrono::milliseconds backlog_fault_age{10'000};
+  // How often the guard looks by itself (0: never; tests call AuditBacklogs).
+  std::chrono::milliseconds backlog_audit_interval{5'000};
+  // An empty queue with no poll for this long is forgotten (its pollers list for
+  // DescribeTaskQueue too, which shows the last 5 minutes).
+  std::chrono::milliseconds idle_queue_forget{5 * 60'000};
+  // The steady clock (sticky worker, guard, idle queues); nullptr: std::chrono::steady_clock.
+  std::function<SteadyTime()> steady_now;
+  // The workflow clock, for tasks' expire_time; nullptr: the system clock. Not owned.
+  const Clock* clock = nullptr;
   // A worker that said it shuts down: its polls arriving this long after are answered empty at
   // once (Temporal's shutdownWorkersCacheTTL), so a poll that crossed the shutdown call on the
   // wire does not hold the worker's shutdown for a whole long poll.
@@ -72,7 +100,9 @@ class MatchingEngine {
   using Deliver = std::function<void(std::optional<MatchedTask>)>;
   using PollId = uint64_t;
 
-  MatchingEngine(persistence::Store& store, DeadlineScheduler& scheduler, MatchingOptions options);
+  MatchingEngine(persistence::QueueTaskStore& store, DeadlineScheduler& scheduler,
+                 MatchingOptions options);
+  // Answers every parked poll with nothing and stops the guard.
   ~MatchingEngine();
 
   // Loads the durable backlogs. Call once before serving.
@@ -83,13 +113,17 @@ class MatchingEngine {
   // the poller that took it calls Done or Requeue. Not called when AddTask fails.
   // A sticky queue's task is only taken while its worker polls (now, or a poll ended within
   // sticky_worker_gone): otherwise AddTask answers FAILED_PRECONDITION and keeps nothing.
+  // A task with an expire_time that has passed when a poller would get it is dropped from the
+  // backlog instead: whoever set it moves the task on by then (sticky schedule-to-start).
   Status AddTask(const QueueId& queue, const eon::v1::QueueTask& task,
                  std::function<void()> on_settled, bool sticky = false);
 
   // Parks a poll until a task comes or `deadline` passes. `deliver` runs exactly once: inside
   // Poll when a task is waiting, else on the thread that matched, timed out or cancelled it.
-  PollId Poll(const QueueId& queue, const PollerInfo& poller,
-              std::chrono::steady_clock::time_point deadline, Deliver deliver);
+  // RESOURCE_EXHAUSTED (and `deliver` never runs) when parked_polls_per_queue_max polls already
+  // wait on the queue.
+  Result<PollId> Poll(const QueueId& queue, const PollerInfo& poller, SteadyTime deadline,
+                      Deliver deliver);
   // Answers a parked poll with nothing (its caller went away). No-op if already answered.
   void CancelPoll(PollId id);
   // Answers every parked poll of a worker that is shutting down, with nothing; with a
@@ -125,6 +159,17 @@ class MatchingEngine {
   // the backlog first if it was sync-matched).
   void Requeue(MatchedTask task);
 
+  // The guard. For every queue with parked polls: reloads a backlog whose refill failed, and
+  // reads the database for backlog tasks that matching does not know of. One seen for
+  // backlog_fault_age while pollers waited the whole time is a matching fault: logged as one,
+  // counted, and handed to a poller. Runs every backlog_audit_interval by itself; also forgets
+  // idle empty queues and drops expired tasks of idle queues.
+  void AuditBacklogs();
+  // Matching faults the guard found since the engine started.
+  int64_t backlog_fault_count() const { return backlog_faults_.load(); }
+  // Queues held in memory (idle empty ones are forgotten).
+  int64_t queue_count();
+
  private:
   struct Poller {
     PollId id = 0;
@@ -134,39 +179,80 @@ class MatchingEngine {
     DeadlineScheduler::Id deadline_id = 0;
   };
   struct Queue {
-    std::deque<MatchedTask> backlog;  // in order; tasks written to the database
+    std::deque<MatchedTask> backlog;  // in memory, handed out from the front
     std::deque<MatchedTask> queries;  // query tasks waiting for a poller (memory only)
     std::list<PollId> pollers;        // oldest first
-    int64_t db_read_level = 0;        // highest backlog task id loaded into memory
-    int64_t db_backlog_count = 0;     // tasks in the database not yet loaded
+    // Every backlog task with an id above this that is in the database and not outstanding is
+    // one Refill must load (while db_backlog_count > 0). Lowered by adds that go to the
+    // database only.
+    int64_t db_read_level = 0;
+    int64_t db_backlog_count = 0;  // tasks in the database not loaded (an estimate; > 0: some)
     // Backlog ids in memory or handed to a poller and not yet Done: a refill skips them.
     std::set<int64_t> outstanding_ids;
-    std::chrono::steady_clock::time_point last_poll{};  // when a poll last arrived or left
-    bool worker_shut_down = false;                      // its worker said it stopped
+    // Backlog ids chosen by an add or requeue whose write has not been decided yet.
+    std::set<int64_t> writing_ids;
+    SteadyTime last_poll{};         // when a poll last arrived or left
+    SteadyTime waiting_since{};     // since when pollers have waited without a break
+    bool worker_shut_down = false;  // its worker said it stopped
     // Who polled lately (identity -> when), for DescribeTaskQueue; bounded.
     std::map<std::string, std::chrono::system_clock::time_point> pollers_seen;
+    // The guard: backlog ids found in the database but not known here -> when first seen.
+    std::map<int64_t, SteadyTime> suspects;
+  };
+  // A task and the poller it goes to, handed over outside the lock.
+  struct Handoff {
+    Poller poller;
+    MatchedTask task;
   };
 
+  SteadyTime SteadyNow() const;
+  bool Expired(const eon::v1::QueueTask& task) const;
   // Takes the poller out of every index and returns it, or nullopt if already gone.
   // REQUIRES: mutex_ held.
   std::optional<Poller> TakePoller(PollId id);
+  // The oldest parked poller of the queue, taken. REQUIRES: mutex_ held.
+  std::optional<Poller> TakeFirstPoller(Queue& queue);
   void Finish(std::optional<Poller> poller, std::optional<MatchedTask> task);
-  // Refills a queue's memory from its database backlog. REQUIRES: mutex_ held.
+  // Picks the id of a new backlog task and marks it being written. REQUIRES: mutex_ held.
+  Result<int64_t> StartWrite(Queue& queue);
+  // A written, not sync-matched task goes to memory, or stays in the database only.
+  // REQUIRES: mutex_ held; task.backlog_task_id in the database and not outstanding.
+  void Backlog(Queue& queue, MatchedTask task);
+  // Refills a queue's empty memory from its database backlog. REQUIRES: mutex_ held.
   void Refill(Queue& queue, const QueueId& id);
+  // The next live task of the queue's memory (refilling it if empty), dropping expired ones
+  // into `expired`. REQUIRES: mutex_ held.
+  std::optional<MatchedTask> NextBacklogTask(Queue& queue, const QueueId& id,
+                                             std::vector<MatchedTask>& expired);
+  // Deletes dropped tasks from the database. REQUIRES: mutex_ not held.
+  void DeleteExpired(const std::vector<MatchedTask>& expired);
   // REQUIRES: mutex_ held.
   bool StickyWorkerGone(const Queue& queue) const;
+  // Arms the next run of the guard (if backlog_audit_interval is set).
+  void ScheduleAudit();
   // Whether the worker said it shuts down, lately. REQUIRES: mutex_ held.
   bool WorkerShutDown(const std::string& namespace_id,
                       const std::string& worker_instance_key) const;
 
-  persistence::Store& store_;
+  // Shared with the guard's scheduled runs, which may fire after the engine is gone: a run
+  // holds `mutex` while it works, and finds `engine` null once the engine is destroyed.
+  struct AuditToken {
+    std::mutex mutex;
+    MatchingEngine* engine = nullptr;  // guarded by mutex
+  };
+
+  persistence::QueueTaskStore& store_;
   DeadlineScheduler& scheduler_;
   const MatchingOptions options_;
+  SystemClock system_clock_;
+  std::atomic<int64_t> backlog_faults_{0};
 
   std::mutex mutex_;
-  std::map<QueueId, Queue> queues_;   // guarded by mutex_
-  std::map<PollId, Poller> pollers_;  // guarded by mutex_
-  PollId next_poll_id_ = 1;           // guarded by mutex_
+  std::map<QueueId, Queue> queues_;          // guarded by mutex_
+  std::map<PollId, Poller> pollers_;         // guarded by mutex_
+  PollId next_poll_id_ = 1;                  // guarded by mutex_
+  int64_t next_task_id_ = 0;                 // guarded by mutex_; 0: not read from the store yet
+  std::shared_ptr<AuditToken> audit_token_;  // shared with scheduled guard runs (see above)
   // namespace id + '/' + worker_instance_key -> when it shut down; guarded by mutex_.
   std::map<std::string, std::chrono::steady_clock::time_point> shut_down_workers_;
 };

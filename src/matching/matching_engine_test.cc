@@ -1,5 +1,6 @@
 // Unit tests of the matching engine: sync match, the durable backlog, long-poll deadlines and
-// cancellation, requeue and recovery after a restart.
+// cancellation, requeue and recovery after a restart, the guard, limits and expiry, and a
+// concurrent stress run. matching_simulation_test.cc interleaves the same calls from a seed.
 #include "matching/matching_engine.h"
 
 #include <gtest/gtest.h>
@@ -10,8 +11,11 @@
 #include <filesystem>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/executor.h"
@@ -96,10 +100,12 @@ class MatchingEngineTest : public ::testing::Test {
     ParkedPoll parked;
     parked.answer = promise->get_future().share();
     parked.calls = std::make_shared<std::atomic<int>>(0);
-    parked.id = matching_->Poll(queue, poller, steady_clock::now() + deadline,
-                                [promise, calls = parked.calls](std::optional<MatchedTask> task) {
-                                  if (calls->fetch_add(1) == 0) promise->set_value(std::move(task));
-                                });
+    auto id = matching_->Poll(queue, poller, steady_clock::now() + deadline,
+                              [promise, calls = parked.calls](std::optional<MatchedTask> task) {
+                                if (calls->fetch_add(1) == 0) promise->set_value(std::move(task));
+                              });
+    EXPECT_TRUE(id.ok()) << id.status().message();
+    parked.id = id.ok() ? *id : 0;
     return parked;
   }
 
@@ -120,7 +126,22 @@ class MatchingEngineTest : public ::testing::Test {
     return loaded.ok() ? *loaded : std::vector<persistence::QueueTaskRecord>{};
   }
 
+  // Options whose clocks move only with Advance, and whose guard runs only when called.
+  MatchingOptions FakeTimeOptions() {
+    MatchingOptions options;
+    options.backlog_audit_interval = 0ms;
+    options.steady_now = [this] { return SteadyTime(std::chrono::nanoseconds(steady_ns_.load())); };
+    options.clock = &clock_;
+    return options;
+  }
+  void Advance(std::chrono::nanoseconds by) {
+    steady_ns_ += by.count();
+    clock_.Advance(by);
+  }
+
   const QueueId queue_{"ns", "tq", kWorkflowKind};
+  ManualClock clock_{TimePoint(std::chrono::seconds(1'700'000'000))};
+  std::atomic<int64_t> steady_ns_{std::chrono::nanoseconds(1000s).count()};
   std::string dir_;
   std::unique_ptr<persistence::SqliteStore> store_;
   std::unique_ptr<DeadlineScheduler> scheduler_;
@@ -197,7 +218,7 @@ TEST_F(MatchingEngineTest, BacklogIsServedInFifoOrder) {
 
 TEST_F(MatchingEngineTest, BacklogLargerThanMemoryIsRefilledFromTheDatabaseInOrder) {
   Close();
-  ASSERT_NO_FATAL_FAILURE(Open(":memory:", MatchingOptions{.backlog_in_memory_max = 2}));
+  ASSERT_NO_FATAL_FAILURE(Open(":memory:", MatchingOptions{.backlog_in_memory_tasks_max = 2}));
   for (int64_t id = 1; id <= 7; ++id)
     ASSERT_TRUE(matching_->AddTask(queue_, Task(id), nullptr).ok());
   for (int64_t id = 1; id <= 7; ++id) {
@@ -342,7 +363,7 @@ TEST_F(MatchingEngineTest, RequeuedTaskGoesBeforeOlderBacklogAndToAWaitingPoller
 
 TEST_F(MatchingEngineTest, RequeuedTaskIsNotDeliveredTwiceWhenTheBacklogSpillsToTheDatabase) {
   Close();
-  ASSERT_NO_FATAL_FAILURE(Open(":memory:", MatchingOptions{.backlog_in_memory_max = 2}));
+  ASSERT_NO_FATAL_FAILURE(Open(":memory:", MatchingOptions{.backlog_in_memory_tasks_max = 2}));
   // Task 1 is sync-matched; while its poller works, tasks 2..4 arrive (4 only in the database).
   ParkedPoll poll = Poll(queue_);
   ASSERT_TRUE(matching_->AddTask(queue_, Task(1), nullptr).ok());
@@ -406,11 +427,11 @@ TEST_F(MatchingEngineTest, RecoverReloadsTheBacklogAfterARestart) {
 TEST_F(MatchingEngineTest, RecoverOfABacklogLargerThanMemoryKeepsOrder) {
   const std::string path = FileDb();
   Close();
-  ASSERT_NO_FATAL_FAILURE(Open(path, MatchingOptions{.backlog_in_memory_max = 2}));
+  ASSERT_NO_FATAL_FAILURE(Open(path, MatchingOptions{.backlog_in_memory_tasks_max = 2}));
   for (int64_t id = 1; id <= 5; ++id)
     ASSERT_TRUE(matching_->AddTask(queue_, Task(id), nullptr).ok());
   Close();
-  ASSERT_NO_FATAL_FAILURE(Open(path, MatchingOptions{.backlog_in_memory_max = 2}));
+  ASSERT_NO_FATAL_FAILURE(Open(path, MatchingOptions{.backlog_in_memory_tasks_max = 2}));
   for (int64_t id = 1; id <= 5; ++id) {
     std::optional<MatchedTask> matched = PollNow(queue_);
     ASSERT_TRUE(matched.has_value()) << "task " << id;
@@ -426,6 +447,227 @@ TEST_F(MatchingEngineTest, DestroyingTheEngineAnswersParkedPolls) {
   ASSERT_TRUE(poll.Answered());
   EXPECT_FALSE(poll.answer.get().has_value());
   EXPECT_EQ(poll.calls->load(), 1);
+}
+
+// The guard: a backlog row matching does not know of (here written behind its back) is left
+// alone until the queue's pollers have waited for it backlog_fault_age; then it is counted as a
+// fault and handed to a poller.
+TEST_F(MatchingEngineTest, GuardDispatchesABacklogTaskMatchingLostTrackOf) {
+  Close();
+  ASSERT_NO_FATAL_FAILURE(Open(":memory:", FakeTimeOptions()));
+  ParkedPoll poll = Poll(queue_, 1h);
+  ASSERT_TRUE(store_->AddQueueTask("ns", "tq", kWorkflowKind, 1'000, Task(5)).ok());
+
+  matching_->AuditBacklogs();  // first seen now
+  Advance(5s);
+  matching_->AuditBacklogs();
+  EXPECT_FALSE(poll.Answered()) << "dispatched before it was backlog_fault_age old";
+  EXPECT_EQ(matching_->backlog_fault_count(), 0);
+
+  Advance(6s);
+  matching_->AuditBacklogs();
+  ASSERT_TRUE(poll.Answered()) << "the guard did not dispatch the lost task";
+  auto matched = poll.answer.get();
+  ASSERT_TRUE(matched.has_value());
+  EXPECT_EQ(matched->task.scheduled_event_id(), 5);
+  EXPECT_EQ(matched->backlog_task_id, 1'000);
+  EXPECT_EQ(matching_->backlog_fault_count(), 1);
+  matching_->Done(*matched);
+  EXPECT_TRUE(Backlog(queue_).empty());
+  matching_->AuditBacklogs();
+  EXPECT_EQ(matching_->backlog_fault_count(), 1);
+}
+
+TEST_F(MatchingEngineTest, GuardWaitsForPollersThatWaitedTheWholeTime) {
+  Close();
+  ASSERT_NO_FATAL_FAILURE(Open(":memory:", FakeTimeOptions()));
+  ASSERT_TRUE(store_->AddQueueTask("ns", "tq", kWorkflowKind, 1'000, Task(5)).ok());
+  ParkedPoll first = Poll(queue_, 1h);
+  matching_->AuditBacklogs();
+  Advance(8s);
+  matching_->CancelPoll(first.id);  // the pollers' wait breaks off
+  ParkedPoll second = Poll(queue_, 1h);
+  matching_->AuditBacklogs();
+  Advance(8s);
+  matching_->AuditBacklogs();
+  EXPECT_FALSE(second.Answered()) << "pollers have waited only 8 s without a break";
+  EXPECT_EQ(matching_->backlog_fault_count(), 0);
+  Advance(3s);
+  matching_->AuditBacklogs();
+  ASSERT_TRUE(second.Answered());
+  EXPECT_EQ(matching_->backlog_fault_count(), 1);
+  auto matched = second.answer.get();
+  ASSERT_TRUE(matched.has_value());
+  matching_->Done(*matched);
+}
+
+TEST_F(MatchingEngineTest, GuardLeavesTasksThatArePolledOrBeingRecordedAlone) {
+  Close();
+  ASSERT_NO_FATAL_FAILURE(Open(":memory:", FakeTimeOptions()));
+  for (int64_t id = 1; id <= 3; ++id)
+    ASSERT_TRUE(matching_->AddTask(queue_, Task(id), nullptr).ok());
+  std::vector<MatchedTask> taken;
+  for (int i = 0; i < 3; ++i) {
+    auto matched = PollNow(queue_);
+    ASSERT_TRUE(matched.has_value());
+    taken.push_back(std::move(*matched));
+  }
+  ParkedPoll waiting = Poll(queue_, 1h);
+  for (int i = 0; i < 4; ++i) {
+    matching_->AuditBacklogs();
+    Advance(6s);
+  }
+  EXPECT_FALSE(waiting.Answered()) << "a task being recorded was handed out again";
+  EXPECT_EQ(matching_->backlog_fault_count(), 0);
+  for (const auto& task : taken) matching_->Done(task);
+  EXPECT_TRUE(Backlog(queue_).empty());
+  matching_->CancelPoll(waiting.id);
+}
+
+TEST_F(MatchingEngineTest, PollsPastTheQueueLimitAreRefusedWithResourceExhausted) {
+  Close();
+  MatchingOptions options;
+  options.parked_polls_per_queue_max = 2;
+  ASSERT_NO_FATAL_FAILURE(Open(":memory:", options));
+  ParkedPoll a = Poll(queue_, 1h);
+  ParkedPoll b = Poll(queue_, 1h);
+  bool delivered = false;
+  auto refused = matching_->Poll(queue_, {"worker", ""}, steady_clock::now() + 1h,
+                                 [&](std::optional<MatchedTask>) { delivered = true; });
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(refused.status().message().find("\"tq\""), std::string::npos)
+      << refused.status().message();
+  EXPECT_NE(refused.status().message().find("at most 2"), std::string::npos)
+      << refused.status().message();
+  EXPECT_FALSE(delivered);
+  // Another queue has its own limit; a freed place can be taken again.
+  ParkedPoll other = Poll({"ns", "tq", kActivityKind}, 1h);
+  EXPECT_FALSE(other.Answered());
+  matching_->CancelPoll(a.id);
+  ParkedPoll c = Poll(queue_, 1h);
+  EXPECT_FALSE(c.Answered());
+  // The parked ones still get tasks.
+  ASSERT_TRUE(matching_->AddTask(queue_, Task(2), nullptr).ok());
+  ASSERT_TRUE(b.Answered(5s));
+  auto matched = b.answer.get();
+  ASSERT_TRUE(matched.has_value());
+  matching_->Done(*matched);
+  for (const auto* poll : {&other, &c}) matching_->CancelPoll(poll->id);
+}
+
+// A sticky task carries an expire_time (its sticky schedule-to-start deadline, when history's
+// timer moves it to the normal queue). Past it, matching drops the task instead of handing it
+// out, and a restart does not reload it.
+TEST_F(MatchingEngineTest, ExpiredTasksAreDroppedNotHandedOut) {
+  const std::string path = FileDb();
+  Close();
+  ASSERT_NO_FATAL_FAILURE(Open(path, FakeTimeOptions()));
+  const QueueId sticky{"ns", "worker-1-sticky", kWorkflowKind};
+  auto expiring = [&](int64_t id) {
+    auto task = Task(id);
+    *task.mutable_expire_time() = ToTimestamp(clock_.Now() + 5s);
+    return task;
+  };
+  ParkedPoll once = Poll(sticky, 10ms);  // the sticky worker polled: AddTask takes its tasks
+  ASSERT_TRUE(once.Answered(5s));
+  ASSERT_TRUE(matching_->AddTask(sticky, expiring(1), nullptr, /*sticky=*/true).ok());
+  ASSERT_TRUE(matching_->AddTask(sticky, expiring(2), nullptr, /*sticky=*/true).ok());
+  ASSERT_TRUE(matching_->AddTask(sticky, Task(3), nullptr, /*sticky=*/true).ok());
+  ASSERT_EQ(Backlog(sticky).size(), 3u);
+
+  clock_.Advance(6s);
+  std::optional<MatchedTask> matched = PollNow(sticky);
+  ASSERT_TRUE(matched.has_value());
+  EXPECT_EQ(matched->task.scheduled_event_id(), 3) << "expired tasks were handed out";
+  matching_->Done(*matched);
+  EXPECT_TRUE(Backlog(sticky).empty()) << "expired tasks were not deleted";
+
+  // Expired while the server was down: a restart drops them.
+  ASSERT_TRUE(matching_->AddTask(sticky, expiring(4), nullptr, /*sticky=*/false).ok());
+  ASSERT_EQ(Backlog(sticky).size(), 1u);
+  Close();
+  clock_.Advance(6s);
+  ASSERT_NO_FATAL_FAILURE(Open(path, FakeTimeOptions()));
+  EXPECT_TRUE(Backlog(sticky).empty());
+}
+
+TEST_F(MatchingEngineTest, IdleEmptyQueuesAreForgotten) {
+  Close();
+  ASSERT_NO_FATAL_FAILURE(Open(":memory:", FakeTimeOptions()));
+  const QueueId sticky{"ns", "worker-1-sticky", kWorkflowKind};
+  ParkedPoll poll = Poll(sticky, 1h);
+  ASSERT_TRUE(matching_->AddTask(queue_, Task(1), nullptr).ok());  // a backlog: kept
+  EXPECT_EQ(matching_->queue_count(), 2);
+  matching_->CancelPoll(poll.id);
+  Advance(4min);
+  matching_->AuditBacklogs();
+  EXPECT_EQ(matching_->queue_count(), 2) << "forgotten before idle_queue_forget";
+  Advance(2min);
+  matching_->AuditBacklogs();
+  EXPECT_EQ(matching_->queue_count(), 1) << "the idle sticky queue was kept";
+  std::optional<MatchedTask> matched = PollNow(queue_);
+  ASSERT_TRUE(matched.has_value());
+  matching_->Done(*matched);
+}
+
+// Many adders and pollers at once on a queue whose memory holds 2 tasks: every task is handed
+// out exactly once, nothing is left in the backlog, and the guard never had to step in.
+TEST_F(MatchingEngineTest, ConcurrentAddsAndPollsHandEveryTaskOutOnce) {
+  Close();
+  MatchingOptions options;
+  options.backlog_in_memory_tasks_max = 2;
+  options.backlog_audit_interval = 0ms;
+  ASSERT_NO_FATAL_FAILURE(Open(":memory:", options));
+  constexpr int kAdders = 6, kTasksPerAdder = 200, kPollers = 4;
+  constexpr int kTasks = kAdders * kTasksPerAdder;
+  std::mutex mutex;
+  std::vector<int> handed(kTasks + 1, 0);
+  std::atomic<int> done{0};
+  std::atomic<bool> failed{false};
+  std::vector<std::thread> threads;
+  for (int a = 0; a < kAdders; ++a) {
+    threads.emplace_back([&, a] {
+      for (int i = 0; i < kTasksPerAdder; ++i) {
+        if (!matching_->AddTask(queue_, Task(a * kTasksPerAdder + i + 1), nullptr).ok())
+          failed = true;
+      }
+    });
+  }
+  for (int p = 0; p < kPollers; ++p) {
+    threads.emplace_back([&, p] {
+      std::mt19937 rng(p);
+      const auto give_up = steady_clock::now() + 60s;
+      while (done.load() < kTasks && steady_clock::now() < give_up) {
+        ParkedPoll poll = Poll(queue_, 100ms);
+        auto matched = poll.answer.get();
+        if (!matched) continue;
+        {
+          std::lock_guard lock(mutex);
+          ++handed[matched->task.scheduled_event_id()];
+        }
+        if (rng() % 20 == 0) {  // its caller left: back to the queue
+          {
+            std::lock_guard lock(mutex);
+            --handed[matched->task.scheduled_event_id()];
+          }
+          matching_->Requeue(*matched);
+          continue;
+        }
+        if (rng() % 4 == 0) std::this_thread::sleep_for(1ms);  // let a backlog build up
+        matching_->Done(*matched);
+        ++done;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_FALSE(failed.load());
+  EXPECT_EQ(done.load(), kTasks);
+  int wrong = 0;
+  for (int n = 1; n <= kTasks; ++n) wrong += handed[n] == 1 ? 0 : 1;
+  EXPECT_EQ(wrong, 0) << "tasks not handed out exactly once";
+  EXPECT_TRUE(Backlog(queue_).empty());
+  EXPECT_EQ(matching_->backlog_fault_count(), 0);
 }
 
 }  // namespace

@@ -677,21 +677,29 @@ Status SqliteStore::DeleteTasks(const std::vector<StoredTask>& tasks) {
   });
 }
 
-Result<int64_t> SqliteStore::AddQueueTask(const std::string& namespace_id, const std::string& queue,
-                                          int kind, const eon::v1::QueueTask& task) {
+Status SqliteStore::AddQueueTask(const std::string& namespace_id, const std::string& queue,
+                                 int kind, int64_t task_id, const eon::v1::QueueTask& task) {
   metrics::PersistenceTimer timer("CreateTasks");
-  int64_t task_id = 0;
-  EON_RETURN_IF_ERROR(Write([&](SqliteDb& db) -> Status {
-    EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare("INSERT INTO task_queue_tasks (namespace_id, "
-                                               "task_queue, kind, data) VALUES (?, ?, ?, ?) "
-                                               "RETURNING task_id"));
-    stmt->Bind(1, namespace_id).Bind(2, queue).Bind(3, kind).BindBlob(4, Serialize(task));
-    if (!stmt->Step())
-      return stmt->status().ok() ? Internal("insert returned no id") : stmt->status();
-    task_id = stmt->ColumnInt(0);
-    return stmt->Run();
-  }));
-  return task_id;
+  return Write([&](SqliteDb& db) -> Status {
+    EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare("INSERT INTO task_queue_tasks (task_id, "
+                                               "namespace_id, task_queue, kind, data) VALUES "
+                                               "(?, ?, ?, ?, ?)"));
+    return stmt->Bind(1, task_id)
+        .Bind(2, namespace_id)
+        .Bind(3, queue)
+        .Bind(4, kind)
+        .BindBlob(5, Serialize(task))
+        .Run();
+  });
+}
+
+Result<int64_t> SqliteStore::MaxQueueTaskId() {
+  return Read([&](SqliteDb& db) -> Result<int64_t> {
+    EON_ASSIGN_OR_RETURN(auto stmt,
+                         db.Prepare("SELECT COALESCE(MAX(task_id), 0) FROM task_queue_tasks"));
+    if (!stmt->Step()) return stmt->status().ok() ? Internal("no max task id") : stmt->status();
+    return stmt->ColumnInt(0);
+  });
 }
 
 Result<std::vector<QueueTaskRecord>> SqliteStore::LoadQueueTasks(const std::string& namespace_id,

@@ -54,8 +54,9 @@ class SqliteStore final : public Store {
                                                  int limit) override;
   Status DeleteTasks(const std::vector<StoredTask>& tasks) override;
   Result<std::optional<TimePoint>> NextTimerTime() override;
-  Result<int64_t> AddQueueTask(const std::string& namespace_id, const std::string& queue, int kind,
-                               const eon::v1::QueueTask& task) override;
+  Status AddQueueTask(const std::string& namespace_id, const std::string& queue, int kind,
+                      int64_t task_id, const eon::v1::QueueTask& task) override;
+  Result<int64_t> MaxQueueTaskId() override;
   Result<std::vector<QueueTaskRecord>> LoadQueueTasks(const std::string& namespace_id,
                                                       const std::string& queue, int kind,
                                                       int64_t after_task_id, int limit) override;

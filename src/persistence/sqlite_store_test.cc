@@ -124,7 +124,9 @@ TEST(SqliteStore, KeepsEverythingAcrossAReopen) {
     ASSERT_TRUE((*store)->CommitExecution(NewRun("wf", "run1", range), nullptr).ok());
     eon::v1::QueueTask queued;
     queued.set_workflow_id("wf");
-    ASSERT_TRUE((*store)->AddQueueTask("ns", "queue", 1, queued).ok());
+    EXPECT_EQ(*(*store)->MaxQueueTaskId(), 0);
+    ASSERT_TRUE((*store)->AddQueueTask("ns", "queue", 1, 7, queued).ok());
+    EXPECT_FALSE((*store)->AddQueueTask("ns", "other", 1, 7, queued).ok()) << "id 7 is taken";
   }
   auto store = SqliteStore::Open({.path = path});
   ASSERT_TRUE(store.ok()) << store.status().message();
@@ -134,6 +136,8 @@ TEST(SqliteStore, KeepsEverythingAcrossAReopen) {
   ASSERT_TRUE(backlog.ok());
   ASSERT_EQ(backlog->size(), 1u);
   EXPECT_EQ((*backlog)[0].task.workflow_id(), "wf");
+  EXPECT_EQ((*backlog)[0].task_id, 7);
+  EXPECT_EQ(*(*store)->MaxQueueTaskId(), 7);
   EXPECT_EQ((*store)->ListBackloggedQueues()->size(), 1u);
 }
 

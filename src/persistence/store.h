@@ -118,9 +118,37 @@ struct StoreStats {
   int64_t execution_writes = 0;    // CommitExecution calls that succeeded
 };
 
-class Store {
+// The part of the store that matching uses: task queue backlogs (task_queue_tasks).
+// kind: eon::v1::TaskQueueKind. Thread-safe.
+class QueueTaskStore {
  public:
-  virtual ~Store() = default;
+  virtual ~QueueTaskStore() = default;
+
+  // Writes a task to a queue's backlog under `task_id`, which the caller chose above
+  // MaxQueueTaskId: matching knows a task's id before the task is visible to a reader.
+  // Fails (and writes nothing) when the id is taken.
+  virtual Status AddQueueTask(const std::string& namespace_id, const std::string& queue, int kind,
+                              int64_t task_id, const eon::v1::QueueTask& task) = 0;
+  // The highest backlog task id of any queue; 0 when every backlog is empty.
+  virtual Result<int64_t> MaxQueueTaskId() = 0;
+  // Up to `limit` tasks of one queue with ids above `after_task_id`, in id order.
+  virtual Result<std::vector<QueueTaskRecord>> LoadQueueTasks(const std::string& namespace_id,
+                                                              const std::string& queue, int kind,
+                                                              int64_t after_task_id, int limit) = 0;
+  // Every queue that has a backlog, as (namespace_id, queue, kind).
+  struct QueueName {
+    std::string namespace_id;
+    std::string queue;
+    int kind = 0;
+  };
+  virtual Result<std::vector<QueueName>> ListBackloggedQueues() = 0;
+  virtual Status DeleteQueueTask(const std::string& namespace_id, const std::string& queue,
+                                 int kind, int64_t task_id) = 0;
+};
+
+class Store : public QueueTaskStore {
+ public:
+  ~Store() override = default;
 
   // Cluster: the shard count is fixed when the database is created.
   virtual Result<int32_t> ShardCount() = 0;
@@ -164,22 +192,6 @@ class Store {
   virtual Status DeleteTasks(const std::vector<StoredTask>& tasks) = 0;
   // When the earliest timer task of any shard is due (nullopt: there is none).
   virtual Result<std::optional<TimePoint>> NextTimerTime() = 0;
-
-  // Task queue backlogs. kind: eon::v1::TaskQueueKind.
-  virtual Result<int64_t> AddQueueTask(const std::string& namespace_id, const std::string& queue,
-                                       int kind, const eon::v1::QueueTask& task) = 0;
-  virtual Result<std::vector<QueueTaskRecord>> LoadQueueTasks(const std::string& namespace_id,
-                                                              const std::string& queue, int kind,
-                                                              int64_t after_task_id, int limit) = 0;
-  // Every queue that has a backlog, as (namespace_id, queue, kind).
-  struct QueueName {
-    std::string namespace_id;
-    std::string queue;
-    int kind = 0;
-  };
-  virtual Result<std::vector<QueueName>> ListBackloggedQueues() = 0;
-  virtual Status DeleteQueueTask(const std::string& namespace_id, const std::string& queue,
-                                 int kind, int64_t task_id) = 0;
 
   // Visibility.
   virtual Status UpsertVisibility(const VisibilityRow& row) = 0;

@@ -113,8 +113,10 @@ class ServerImpl final : public Server {
     scheduler_ = std::make_unique<DeadlineScheduler>();
     request_executor_ = std::make_unique<Executor>("requests", options_.request_threads);
     task_executor_ = std::make_unique<Executor>("tasks", options_.task_threads);
+    matching::MatchingOptions matching_options;
+    matching_options.clock = clock_.get();
     matching_ = std::make_unique<matching::MatchingEngine>(*store_, *scheduler_,
-                                                           matching::MatchingOptions{});
+                                                           std::move(matching_options));
     EON_RETURN_IF_ERROR(matching_->Recover());
     history::EngineOptions engine_options;
     engine_options.history_count_limit = options_.history_count_limit;
@@ -211,6 +213,11 @@ class ServerImpl final : public Server {
         out.push_back({"pending_polls", "Long polls parked on a task queue, waiting for a task.",
                        labels, static_cast<double>(queue.parked_polls)});
       }
+      // Only ever grows; above 0 means matching lost track of a task (see AuditBacklogs).
+      out.push_back({"matching_backlog_faults",
+                     "Backlog tasks matching's guard found left behind while pollers waited.",
+                     {},
+                     static_cast<double>(matching_->backlog_fault_count())});
     });
     return Status::Ok();
   }

@@ -115,6 +115,8 @@ describe('C++ SDK examples', () => {
     ]);
     assert.equal(run.code, 0, run.describe());
     assert.deepEqual(subscriptionEvents(run), threeCyclesToTheEnd(customer), run.describe());
+    // Queried after the workflow completed: the handler reads the workflow object's members.
+    assert.match(run.stdout, /^client: billing cycles charged: 3$/m, run.describe());
   });
 
   eonTest('subscription with the real 60-day trial and 30-day periods, on a time-skipping server', async () => {

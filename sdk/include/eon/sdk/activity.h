@@ -48,6 +48,9 @@ struct ActivityInfo {
 namespace internal {
 class ActivityRunner;
 }
+namespace testing {
+class ActivityEnvironment;
+}
 
 class ActivityContext {
  public:
@@ -85,6 +88,7 @@ class ActivityContext {
 
  private:
   friend class internal::ActivityRunner;
+  friend class testing::ActivityEnvironment;
   ActivityContext() = default;
   void Cancel();
 
@@ -95,6 +99,7 @@ class ActivityContext {
   std::function<bool(const Payloads&)> send_heartbeat_;  // returns cancel_requested
   std::atomic<bool> canceled_{false};
   bool async_ = false;
+  bool throttle_ = true;  // false in tests: every heartbeat is sent
 
   mutable std::mutex mu_;  // guards the heartbeat fields below and cancel waits
   mutable std::condition_variable cancel_cv_;

@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "eon/sdk/failure.h"
@@ -58,7 +59,19 @@ using History = temporal::api::history::v1::History;
 
 namespace internal {
 struct ClientCore;
+
+// Encodes call arguments; a value the converter or codec cannot encode is an INVALID_ARGUMENT
+// Error rather than an exception (the client does not throw).
+template <typename... A>
+Result<Payloads> TryEncodeAll(const DataConverter& converter, const A&... args) {
+  try {
+    return converter.EncodeAll(args...);
+  } catch (const std::exception& e) {
+    return Error{grpc::StatusCode::INVALID_ARGUMENT,
+                 std::string("an argument could not be encoded: ") + e.what(), std::nullopt};
+  }
 }
+}  // namespace internal
 
 class WorkflowHandle {
  public:
@@ -77,15 +90,20 @@ class WorkflowHandle {
 
   template <typename... A>
   Result<void> signal(const std::string& name, const A&... args) const {
-    return signal_payloads(name, converter().EncodeAll(args...));
+    auto payloads = internal::TryEncodeAll(converter(), args...);
+    if (!payloads.ok()) return payloads.error();
+    return signal_payloads(name, *payloads);
   }
   Result<void> signal_payloads(const std::string& name, const Payloads& args) const;
 
   // Answered by a worker; fails with INVALID_ARGUMENT when the handler is unknown or threw.
+  // Waits up to ClientOptions::rpc_timeout (or `timeout`) for a worker to answer, then fails
+  // with DEADLINE_EXCEEDED.
   template <typename R, typename... A>
   Result<R> query(const std::string& name, const A&... args) const;
-  Result<std::optional<Payload>> query_payloads(const std::string& name,
-                                                const Payloads& args) const;
+  Result<std::optional<Payload>> query_payloads(
+      const std::string& name, const Payloads& args,
+      std::optional<milliseconds> timeout = std::nullopt) const;
 
   // Runs an update and waits for its outcome; a rejection or a failed handler is an Error with
   // code ABORTED and `failure` set. update_id defaults to a new UUID.
@@ -130,7 +148,9 @@ class Client {
   template <typename... A>
   Result<WorkflowHandle> start_workflow(const std::string& workflow_type,
                                         const StartWorkflowOptions& options, const A&... args) {
-    return start_workflow_payloads(workflow_type, options, converter().EncodeAll(args...));
+    auto payloads = internal::TryEncodeAll(converter(), args...);
+    if (!payloads.ok()) return payloads.error();
+    return start_workflow_payloads(workflow_type, options, *payloads);
   }
   Result<WorkflowHandle> start_workflow_payloads(const std::string& workflow_type,
                                                  const StartWorkflowOptions& options,
@@ -145,7 +165,22 @@ class Client {
     return handle.value().template result<R>();
   }
 
-  // Signals the workflow, starting it first when it is not running.
+  // Signals the workflow, starting it first (with `args`) when it is not running:
+  //   client.signal_with_start("Subscription", options, "add_seat", std::make_tuple(2),
+  //                            customer, terms);
+  template <typename... S, typename... A>
+  Result<WorkflowHandle> signal_with_start(const std::string& workflow_type,
+                                           const StartWorkflowOptions& options,
+                                           const std::string& signal_name,
+                                           const std::tuple<S...>& signal_args, const A&... args) {
+    auto payloads = internal::TryEncodeAll(converter(), args...);
+    if (!payloads.ok()) return payloads.error();
+    auto signal_payloads = std::apply(
+        [this](const S&... s) { return internal::TryEncodeAll(converter(), s...); }, signal_args);
+    if (!signal_payloads.ok()) return signal_payloads.error();
+    return signal_with_start_payloads(workflow_type, options, *payloads, signal_name,
+                                      *signal_payloads);
+  }
   Result<WorkflowHandle> signal_with_start_payloads(const std::string& workflow_type,
                                                     const StartWorkflowOptions& options,
                                                     const Payloads& args,
@@ -162,7 +197,9 @@ class Client {
   // Asynchronous activity completion, by task token (ActivityContext::task_token()) or by id.
   template <typename T>
   Result<void> complete_activity(const std::string& task_token, const T& result) const {
-    return complete_activity_payload(task_token, converter().Encode(result));
+    auto payloads = internal::TryEncodeAll(converter(), result);
+    if (!payloads.ok()) return payloads.error();
+    return complete_activity_payload(task_token, payloads->payloads(0));
   }
   Result<void> complete_activity_payload(const std::string& task_token,
                                          const Payload& result) const;
@@ -208,14 +245,18 @@ Result<R> WorkflowHandle::result() const {
 
 template <typename R, typename... A>
 Result<R> WorkflowHandle::query(const std::string& name, const A&... args) const {
-  auto payload = query_payloads(name, converter().EncodeAll(args...));
+  auto payloads = internal::TryEncodeAll(converter(), args...);
+  if (!payloads.ok()) return payloads.error();
+  auto payload = query_payloads(name, *payloads);
   if (!payload.ok()) return payload.error();
   return internal::DecodeResult<R>(converter(), payload.value());
 }
 
 template <typename R, typename... A>
 Result<R> WorkflowHandle::update(const std::string& name, const A&... args) const {
-  auto payload = update_payloads(name, converter().EncodeAll(args...));
+  auto payloads = internal::TryEncodeAll(converter(), args...);
+  if (!payloads.ok()) return payloads.error();
+  auto payload = update_payloads(name, *payloads);
   if (!payload.ok()) return payload.error();
   return internal::DecodeResult<R>(converter(), payload.value());
 }

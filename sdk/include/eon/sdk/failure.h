@@ -108,4 +108,20 @@ Failure ExceptionToFailure(std::exception_ptr error);
 // The message of the innermost cause (what a user usually wants to print).
 std::string RootCauseMessage(const Failure& failure);
 
+// The first application failure of type `type` in the chain (the failure itself, its cause,
+// the cause's cause, ...), or nullopt. For a workflow, an ActivityError's chain; for a client,
+// Error::failure:
+//
+//   catch (const ActivityError& e) {
+//     if (auto declined = FindApplicationError(e, "CardDeclined")) refund(declined->details());
+//   }
+//   if (result.error().failure && FindApplicationError(*result.error().failure, "CardDeclined"))
+std::optional<ApplicationError> FindApplicationError(const Failure& failure,
+                                                     const std::string& type);
+std::optional<ApplicationError> FindApplicationError(const TemporalFailure& error,
+                                                     const std::string& type);
+// The same for any caught exception (nullopt when it is not a TemporalFailure).
+std::optional<ApplicationError> FindApplicationError(const std::exception_ptr& error,
+                                                     const std::string& type);
+
 }  // namespace eon::sdk

@@ -3,6 +3,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -49,6 +50,49 @@ class Registry {
     workflows_[name] = [fn](WorkflowContext& ctx,
                             const Payloads& input) -> Task<std::optional<Payload>> {
       return internal::RunWorkflow<R>(fn, ctx, internal::DecodeArgs<Args>(ctx.converter(), input));
+    };
+  }
+
+  // A workflow class W: the SDK makes one object per run (W(WorkflowContext&) when W has that
+  // constructor, else W()), keeps it until the run leaves the worker's memory, and runs
+  // `Task<R> W::run(WorkflowContext&, A...)`. Handlers registered with lambdas that capture
+  // `this` (in the constructor or in run) read member state, which outlives run():
+  //
+  //   class Counter {
+  //    public:
+  //     explicit Counter(WorkflowContext& ctx) {
+  //       ctx.set_query_handler("count", [this] { return count_; });
+  //       ctx.set_signal_handler("add", [this](int n) { count_ += n; });
+  //     }
+  //     Task<int> run(WorkflowContext& ctx, int target) {
+  //       co_await ctx.wait_condition([this, target] { return count_ >= target; });
+  //       co_return count_;
+  //     }
+  //    private:
+  //     int count_ = 0;
+  //   };
+  //   registry.register_workflow<Counter>("Counter");
+  template <typename W>
+  void register_workflow(const std::string& name) {
+    using Traits = internal::FunctionTraits<decltype(&W::run)>;
+    using R = typename Traits::Return;
+    static_assert(internal::IsTask<R>::value, "W::run returns eon::sdk::Task<R>");
+    using Args = typename internal::DecayTuple<
+        typename internal::DropFirst<typename Traits::Args>::type>::type;
+    workflows_[name] = [](WorkflowContext& ctx,
+                          const Payloads& input) -> Task<std::optional<Payload>> {
+      std::shared_ptr<W> object;
+      if constexpr (std::is_constructible_v<W, WorkflowContext&>) {
+        object = std::make_shared<W>(ctx);
+      } else {
+        object = std::make_shared<W>();
+      }
+      ctx.keep_alive(object);
+      W* self = object.get();  // owned by the run (keep_alive)
+      auto run = [self](WorkflowContext& c, auto&&... a) {
+        return self->run(c, std::forward<decltype(a)>(a)...);
+      };
+      return internal::RunWorkflow<R>(run, ctx, internal::DecodeArgs<Args>(ctx.converter(), input));
     };
   }
 

@@ -35,8 +35,19 @@ namespace internal {
 }
 }  // namespace internal
 
-// A value or an Error. value() on an error is a programming error: it prints the error and
-// aborts (check ok() first, or use it only where failure should end the program, as examples do).
+// What an Error accessor returns for a result that holds a value: code OK, empty message.
+inline const Error& NoError() {
+  static const Error kNone{grpc::StatusCode::OK, "", std::nullopt};
+  return kNone;
+}
+
+// A value or an Error.
+//
+// Accessors that never throw nor abort: ok(), error() (on a success: an Error with code OK and
+// an empty message), get() (nullptr on an error), value_or(fallback).
+// Checked accessors: value(), operator* and operator-> on an error are a programming error:
+// they print the error and abort (check ok() first, or use them where failure should end the
+// program, as the examples do). They never throw.
 template <typename T>
 class [[nodiscard]] Result {
  public:
@@ -59,8 +70,23 @@ class [[nodiscard]] Result {
   }
   const T* operator->() const { return &value(); }
   T* operator->() { return &value(); }
-  // REQUIRES: !ok().
-  const Error& error() const { return std::get<1>(v_); }
+  const T& operator*() const& { return value(); }
+  T& operator*() & { return value(); }
+  T&& operator*() && { return std::move(*this).value(); }
+
+  // The value, or nullptr on an error.
+  const T* get() const { return ok() ? &std::get<0>(v_) : nullptr; }
+  T* get() { return ok() ? &std::get<0>(v_) : nullptr; }
+  template <typename U>
+  T value_or(U&& fallback) const& {
+    return ok() ? std::get<0>(v_) : static_cast<T>(std::forward<U>(fallback));
+  }
+  template <typename U>
+  T value_or(U&& fallback) && {
+    return ok() ? std::get<0>(std::move(v_)) : static_cast<T>(std::forward<U>(fallback));
+  }
+
+  const Error& error() const { return ok() ? NoError() : std::get<1>(v_); }
 
  private:
   std::variant<T, Error> v_;
@@ -77,8 +103,7 @@ class [[nodiscard]] Result<void> {
   void value() const {
     if (!ok()) internal::DieOnError(*error_);
   }
-  // REQUIRES: !ok().
-  const Error& error() const { return *error_; }
+  const Error& error() const { return ok() ? NoError() : *error_; }
 
  private:
   std::optional<Error> error_;

@@ -56,6 +56,10 @@ class Worker {
   void register_workflow(const std::string& name, F fn) {
     registry().register_workflow(name, std::move(fn));
   }
+  template <typename W>
+  void register_workflow(const std::string& name) {
+    registry().template register_workflow<W>(name);
+  }
   template <typename F>
   void register_activity(const std::string& name, F fn) {
     registry().register_activity(name, std::move(fn));

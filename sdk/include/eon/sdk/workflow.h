@@ -82,6 +82,7 @@ struct FutureState {
   std::optional<Stored<T>> value;
   std::exception_ptr error;
   std::vector<std::coroutine_handle<>> waiters;
+  std::vector<std::function<void()>> on_done;  // run once, when it resolves or fails
 
   void Resolve(Stored<T> v) {
     if (done) return;
@@ -99,6 +100,9 @@ struct FutureState {
     done = true;
     for (auto h : waiters) scheduler->Ready(h);
     waiters.clear();
+    auto callbacks = std::move(on_done);
+    on_done.clear();
+    for (auto& fn : callbacks) fn();
   }
 };
 
@@ -148,16 +152,36 @@ class Future {
 
 namespace internal {
 
+// Handler lifetimes. A handler registered from a free-function workflow may capture locals of
+// a coroutine by reference; once that coroutine has returned they are gone. The instance that
+// runs workflow code tracks the frames of its Task coroutines (allocated and ended while it
+// runs them, on its thread) and the handlers whose captured bytes point into one; such a
+// handler is never called after its frame ended (see WorkflowContext::set_query_handler).
+void FrameAllocated(void* frame, std::size_t size) noexcept;
+void FrameEnded(void* frame) noexcept;
+
 template <typename T>
 struct TaskPromiseBase {
   std::coroutine_handle<> continuation = std::noop_coroutine();
   std::exception_ptr error;
+
+  static void* operator new(std::size_t size) {
+    void* frame = ::operator new(size);
+    FrameAllocated(frame, size);
+    return frame;
+  }
+  static void operator delete(void* frame, std::size_t size) noexcept {
+    FrameEnded(frame);
+    ::operator delete(frame, size);
+  }
 
   std::suspend_always initial_suspend() noexcept { return {}; }
   struct FinalAwaiter {
     bool await_ready() noexcept { return false; }
     template <typename P>
     std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept {
+      // The body's locals are destroyed by now, though the frame lives until the Task goes.
+      FrameEnded(h.address());
       return h.promise().continuation;
     }
     void await_resume() noexcept {}
@@ -316,6 +340,23 @@ struct DropFirst<std::tuple<First, Rest...>> {
   using type = std::tuple<Rest...>;
 };
 
+// The bytes of a handler's closure (and of its validator), where the instance looks for
+// pointers into workflow coroutine frames (see FrameAllocated).
+struct HandlerCaptures {
+  const void* first = nullptr;
+  std::size_t first_size = 0;
+  const void* also = nullptr;
+  std::size_t also_size = 0;
+};
+template <typename F>
+HandlerCaptures Captures(const F& closure) {
+  if constexpr (std::is_class_v<F>) {
+    return HandlerCaptures{&closure, sizeof(F), nullptr, 0};
+  } else {
+    return {};  // a function or function pointer captures nothing
+  }
+}
+
 // Type-erased handlers, as the instance stores them.
 using SignalFn = std::function<std::optional<Task<void>>(const Payloads&)>;
 using QueryFn = std::function<std::optional<Payload>(const Payloads&)>;
@@ -343,6 +384,60 @@ Task<std::optional<Payload>> RunToPayload(F fn, Args args, DataConverter convert
 }
 
 }  // namespace internal
+
+// --- Combinators over futures (pass the futures themselves, not a braced list written inside
+// a co_await: see the GCC 12 note below).
+
+// Waits for every future, in order, and returns their values (nothing for void futures). The
+// first failure met in that order is thrown; the other operations keep running.
+//   auto [a, b] = ...;  std::vector<int> both = co_await when_all(a, b);
+template <typename T>
+Task<std::conditional_t<std::is_void_v<T>, void, std::vector<T>>> when_all(
+    std::vector<Future<T>> futures) {
+  if constexpr (std::is_void_v<T>) {
+    for (auto& f : futures) co_await f;
+  } else {
+    std::vector<T> values;
+    values.reserve(futures.size());
+    for (auto& f : futures) values.push_back(co_await f);
+    co_return values;
+  }
+}
+template <typename T, typename... Rest>
+Task<std::conditional_t<std::is_void_v<T>, void, std::vector<T>>> when_all(Future<T> first,
+                                                                           Rest... rest) {
+  static_assert((std::is_same_v<Rest, Future<T>> && ...), "when_all: futures of one type");
+  std::vector<Future<T>> futures;
+  futures.push_back(std::move(first));
+  (futures.push_back(std::move(rest)), ...);
+  if constexpr (std::is_void_v<T>) {
+    co_await when_all(std::move(futures));
+  } else {
+    co_return co_await when_all(std::move(futures));
+  }
+}
+
+// Resolves with the index of the first future to finish (successfully or not); co_await that
+// future for its value or failure. REQUIRES: at least one future.
+template <typename T>
+Future<size_t> when_any(const std::vector<Future<T>>& futures) {
+  auto out = std::make_shared<internal::FutureState<size_t>>(futures.at(0).state_->scheduler);
+  for (size_t i = 0; i < futures.size() && !out->done; ++i) {
+    auto& state = *futures[i].state_;
+    if (state.done) {
+      out->Resolve(i);
+    } else {
+      state.on_done.push_back([out, i] { out->Resolve(i); });
+    }
+  }
+  return Future<size_t>(out);
+}
+template <typename T, typename... Rest>
+Future<size_t> when_any(const Future<T>& first, const Rest&... rest) {
+  static_assert((std::is_same_v<Rest, Future<T>> && ...), "when_any: futures of one type");
+  std::vector<Future<T>> futures{first, rest...};
+  return when_any(futures);
+}
 
 enum class ActivityCancellationType {
   kTryCancel,                  // ask the server to cancel and report canceled at once
@@ -599,22 +694,35 @@ class WorkflowContext {
 
   // --- Handlers. Signal and update handlers may be plain functions or coroutines (returning
   // Task<...>); query handlers are plain functions and must not change state.
+  //
+  // Lifetimes: a handler may be called as long as the run is in the worker's memory, which for
+  // queries includes after the workflow function has returned (a query to a completed
+  // workflow replays it to its end and then asks). State a handler reads must outlive the
+  // workflow function: keep it in a workflow class (Registry::register_workflow<W>, whose
+  // object the SDK keeps until the run leaves the worker) and capture `this`, or capture by
+  // value or a shared_ptr. A lambda that captures a local or a parameter of a workflow
+  // coroutine by reference is diagnosed instead of dangling: once that coroutine has returned,
+  // the handler is no longer called; a query fails with the type "DanglingQueryHandler" (a
+  // signal or update fails the workflow task). Only captures held directly in the lambda are
+  // seen, not ones behind a std::function or a pointer to another closure.
   template <typename F>
   void set_signal_handler(const std::string& name, F handler) {
     using Traits = internal::FunctionTraits<F>;
     using Args = typename internal::DecayTuple<typename Traits::Args>::type;
     using R = typename Traits::Return;
     DataConverter conv = converter();
-    set_signal_handler_raw(name,
-                           [handler, conv](const Payloads& payloads) -> std::optional<Task<void>> {
-                             auto args = internal::DecodeArgs<Args>(conv, payloads);
-                             if constexpr (internal::IsTask<R>::value) {
-                               return std::apply(handler, std::move(args));
-                             } else {
-                               std::apply(handler, std::move(args));
-                               return std::nullopt;
-                             }
-                           });
+    set_signal_handler_raw(
+        name,
+        [handler, conv](const Payloads& payloads) -> std::optional<Task<void>> {
+          auto args = internal::DecodeArgs<Args>(conv, payloads);
+          if constexpr (internal::IsTask<R>::value) {
+            return std::apply(handler, std::move(args));
+          } else {
+            std::apply(handler, std::move(args));
+            return std::nullopt;
+          }
+        },
+        internal::Captures(handler));
   }
   template <typename F>
   void set_query_handler(const std::string& name, F handler) {
@@ -622,16 +730,18 @@ class WorkflowContext {
     using Args = typename internal::DecayTuple<typename Traits::Args>::type;
     using R = typename Traits::Return;
     DataConverter conv = converter();
-    set_query_handler_raw(name,
-                          [handler, conv](const Payloads& payloads) -> std::optional<Payload> {
-                            auto args = internal::DecodeArgs<Args>(conv, payloads);
-                            if constexpr (std::is_void_v<R>) {
-                              std::apply(handler, std::move(args));
-                              return std::nullopt;
-                            } else {
-                              return conv.Encode(std::apply(handler, std::move(args)));
-                            }
-                          });
+    set_query_handler_raw(
+        name,
+        [handler, conv](const Payloads& payloads) -> std::optional<Payload> {
+          auto args = internal::DecodeArgs<Args>(conv, payloads);
+          if constexpr (std::is_void_v<R>) {
+            std::apply(handler, std::move(args));
+            return std::nullopt;
+          } else {
+            return conv.Encode(std::apply(handler, std::move(args)));
+          }
+        },
+        internal::Captures(handler));
   }
   // The validator (optional) takes the same arguments and throws to reject the update; it must
   // not change state. It does not run on replay.
@@ -642,10 +752,14 @@ class WorkflowContext {
     using R = typename Traits::Return;
     DataConverter conv = converter();
     internal::UpdateValidatorFn validate;
+    internal::HandlerCaptures captures = internal::Captures(handler);
     if constexpr (!std::is_same_v<V, std::nullptr_t>) {
       validate = [validator, conv](const Payloads& payloads) {
         std::apply(validator, internal::DecodeArgs<Args>(conv, payloads));
       };
+      internal::HandlerCaptures v = internal::Captures(validator);
+      captures.also = v.first;
+      captures.also_size = v.first_size;
     }
     set_update_handler_raw(
         name,
@@ -653,7 +767,7 @@ class WorkflowContext {
           return internal::RunToPayload<R>(handler, internal::DecodeArgs<Args>(conv, payloads),
                                            conv);
         },
-        std::move(validate));
+        std::move(validate), captures);
   }
 
   // --- Concurrency and cancellation
@@ -681,10 +795,15 @@ class WorkflowContext {
   void signal_external(const std::string& workflow_id, const std::string& run_id,
                        const std::string& name, Payloads args, internal::RawCallback done);
   Payload side_effect_payload(const std::function<Payload()>& fn);
-  void set_signal_handler_raw(const std::string& name, internal::SignalFn fn);
-  void set_query_handler_raw(const std::string& name, internal::QueryFn fn);
+  void set_signal_handler_raw(const std::string& name, internal::SignalFn fn,
+                              internal::HandlerCaptures captures = {});
+  void set_query_handler_raw(const std::string& name, internal::QueryFn fn,
+                             internal::HandlerCaptures captures = {});
   void set_update_handler_raw(const std::string& name, internal::UpdateFn fn,
-                              internal::UpdateValidatorFn validator);
+                              internal::UpdateValidatorFn validator,
+                              internal::HandlerCaptures captures = {});
+  // Keeps `object` (a workflow class instance) alive until the run leaves the worker's memory.
+  void keep_alive(std::shared_ptr<void> object);
   void start_detached(internal::DetachedTask task);
   internal::Scheduler& scheduler();
 
