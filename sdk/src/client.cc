@@ -14,6 +14,8 @@
 #include <thread>
 
 #include "client_core.h"
+#include "google/rpc/status.pb.h"
+#include "temporal/api/errordetails/v1/message.pb.h"
 #include "uuid.h"
 
 namespace eon::sdk {
@@ -63,6 +65,35 @@ grpc::Status Call(const internal::ClientCore& core,
 // How long a waiting call keeps retrying while the server cannot be reached (a restart).
 constexpr milliseconds kUnavailableBudget{60'000};
 
+// A run of failures that is asked again after a growing pause (`first`, doubling up to `max`)
+// for at most `budget` from the first failure; Reset() when a call got through.
+class Backoff {
+ public:
+  Backoff(milliseconds first, milliseconds max, milliseconds budget)
+      : first_(first), max_(max), budget_(budget), pause_(first) {}
+  bool WaitAndAgain() {
+    auto now = std::chrono::steady_clock::now();
+    if (!failing_) {
+      failing_ = true;
+      since_ = now;
+    }
+    if (now - since_ > budget_) return false;
+    std::this_thread::sleep_for(pause_);
+    pause_ = std::min(pause_ * 2, max_);
+    return true;
+  }
+  void Reset() {
+    failing_ = false;
+    pause_ = first_;
+  }
+
+ private:
+  const milliseconds first_, max_, budget_;
+  bool failing_ = false;
+  std::chrono::steady_clock::time_point since_{};
+  milliseconds pause_;
+};
+
 // Decides whether a waiting call (a long poll for a result or an update outcome) asks again:
 // when it ran into its own deadline (nothing happened yet), or when the server was unavailable,
 // with a growing pause, for up to kUnavailableBudget in a row. These calls only wait, so asking
@@ -72,25 +103,30 @@ class WaitRetry {
   bool Again(const grpc::Status& status) {
     if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) return true;
     if (status.error_code() != grpc::StatusCode::UNAVAILABLE) return false;
-    auto now = std::chrono::steady_clock::now();
-    if (!unavailable_) {
-      unavailable_ = true;
-      unavailable_since_ = now;
+    return unavailable_.WaitAndAgain();
+  }
+  // RESOURCE_EXHAUSTED with cause BUSY_WORKFLOW (Temporal's "workflow is closing", answered to
+  // an update whose run continued as new before accepting it): asked again after a throttle
+  // pause (1 s, doubling up to 10 s), as the other SDKs do, for at most 10 s in a row.
+  bool AgainWhenBusy(const grpc::Status& status) {
+    if (status.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED) return false;
+    google::rpc::Status details;
+    temporal::api::errordetails::v1::ResourceExhaustedFailure busy;
+    if (!details.ParseFromString(status.error_details()) || details.details().empty() ||
+        !details.details(0).UnpackTo(&busy) ||
+        busy.cause() != temporal::api::enums::v1::RESOURCE_EXHAUSTED_CAUSE_BUSY_WORKFLOW) {
+      return false;
     }
-    if (now - unavailable_since_ > kUnavailableBudget) return false;
-    std::this_thread::sleep_for(pause_);
-    pause_ = std::min(pause_ * 2, milliseconds(2'000));
-    return true;
+    return busy_.WaitAndAgain();
   }
   void Reached() {
-    unavailable_ = false;
-    pause_ = milliseconds(100);
+    unavailable_.Reset();
+    busy_.Reset();
   }
 
  private:
-  bool unavailable_ = false;
-  std::chrono::steady_clock::time_point unavailable_since_{};
-  milliseconds pause_{100};
+  Backoff unavailable_{milliseconds(100), milliseconds(2'000), kUnavailableBudget};
+  Backoff busy_{milliseconds(1'000), milliseconds(10'000), milliseconds(10'000)};
 };
 
 std::optional<Error> ValidateStart(const std::string& workflow_type,
@@ -575,7 +611,7 @@ Result<std::optional<Payload>> WorkflowHandle::update_payloads(const std::string
     response.Clear();
     grpc::Status status =
         Call(*core_, &Stub::UpdateWorkflowExecution, request, &response, kLongPollTimeout);
-    if (!status.ok() && retry.Again(status)) continue;
+    if (!status.ok() && (retry.Again(status) || retry.AgainWhenBusy(status))) continue;
     if (!status.ok()) return internal::ErrorFromStatus(status);
     retry.Reached();
     if (HasOutcome(response.outcome()) ||

@@ -496,8 +496,17 @@ void WorkflowService::WaitForUpdate(std::shared_ptr<CallContext> ctx, history::U
   if (status.stage >= wanted) return done(UpdateAnswer<Resp>(status, update_id));
   const persistence::ExecutionKey key = status.key;
   auto current = std::make_shared<history::UpdateStatus>(status);
+  // As Temporal does: the wait is held to the caller's own deadline (which then ends the call
+  // with DEADLINE_EXCEEDED), and past the long-poll interval it answers the stage reached so far,
+  // without an outcome, and the caller asks again. No margin is taken off the caller's deadline:
+  // a client that polls again while there is no outcome would otherwise spin.
+  const auto caller_left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      ctx->deadline() - std::chrono::system_clock::now());
+  const bool caller_deadline_first = caller_left <= options_.history_poll_max;
+  const auto wait = caller_deadline_first ? std::max(caller_left, std::chrono::milliseconds(0))
+                                          : options_.history_poll_max;
   RunWait<Resp>::Start(
-      history_, scheduler_, *executor_, *ctx, PollDeadline(*ctx, options_.history_poll_max),
+      history_, scheduler_, *executor_, *ctx, std::chrono::steady_clock::now() + wait,
       key.namespace_id, key.run_id,
       [this, key, update_id, wanted, current]() -> std::optional<Result<Resp>> {
         auto now = history_.UpdateState(key, update_id);
@@ -506,8 +515,14 @@ void WorkflowService::WaitForUpdate(std::shared_ptr<CallContext> ctx, history::U
         if (now->stage < wanted) return std::nullopt;
         return Result<Resp>(UpdateAnswer<Resp>(*now, update_id));
       },
-      // Not there yet: the stage reached so far, no outcome; the caller asks again.
-      [current, update_id] { return Result<Resp>(UpdateAnswer<Resp>(*current, update_id)); },
+      [current, update_id, caller_deadline_first]() -> Result<Resp> {
+        if (caller_deadline_first) {
+          return Status(StatusCode::DEADLINE_EXCEEDED,
+                        "the caller's deadline passed before the update reached the stage it "
+                        "waits for");
+        }
+        return UpdateAnswer<Resp>(*current, update_id);
+      },
       std::move(done));
 }
 
@@ -527,7 +542,7 @@ void WorkflowService::UpdateWorkflowExecution(
                         "ACCEPTED or COMPLETED."));
   }
   if (wanted == enums::UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_UNSPECIFIED) {
-    wanted = enums::UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ACCEPTED;
+    wanted = enums::UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_COMPLETED;  // Temporal's default
   }
   wfs::UpdateWorkflowExecutionRequest admitted = request;
   if (admitted.request().meta().update_id().empty()) {
@@ -553,9 +568,10 @@ void WorkflowService::PollWorkflowExecutionUpdate(
   if (!key.ok()) return done(key.status());
   auto status = history_.UpdateState(*key, ref.update_id());
   if (!status.ok()) return done(status.status());
+  // No wait policy (or ADMITTED): a non-blocking poll that answers the stage reached now.
   auto wanted = request.wait_policy().lifecycle_stage();
   if (wanted == enums::UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_UNSPECIFIED) {
-    wanted = enums::UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ACCEPTED;
+    wanted = enums::UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED;
   }
   WaitForUpdate<wfs::PollWorkflowExecutionUpdateResponse>(ctx, *status, ref.update_id(), wanted,
                                                           std::move(done));

@@ -979,8 +979,22 @@ namespace {
 
 using UpdateStage = temporal::api::enums::v1::UpdateWorkflowExecutionLifecycleStage;
 
-// The update's stage as callers see it, with the outcome once there is one. A closed workflow
-// ends what its updates were waiting for, as Temporal does.
+// Temporal's answer to an update that was not accepted when its run went on to a new one
+// (continue-as-new, retry, cron): retryable, so the client sends it again and, addressed by
+// workflow id only, it lands on the new run.
+Status WorkflowClosing() {
+  temporal::api::errordetails::v1::ResourceExhaustedFailure detail;
+  detail.set_cause(enums::RESOURCE_EXHAUSTED_CAUSE_BUSY_WORKFLOW);
+  detail.set_scope(enums::RESOURCE_EXHAUSTED_SCOPE_NAMESPACE);
+  return Status(StatusCode::RESOURCE_EXHAUSTED,
+                "workflow operation can not be applied because workflow is closing")
+      .WithDetail(detail);
+}
+
+// The update's stage as callers see it, with the outcome once there is one. A closed run ends
+// what its updates were waiting for, as Temporal's registry abort does: an accepted update fails
+// (AcceptedUpdateCompletedWorkflow); one not yet accepted gets the retryable "workflow is
+// closing" when a new run followed, else NOT_FOUND "aborted by closing workflow".
 Result<UpdateStatus> StatusOf(const eon::v1::ExecutionState& s, const ExecutionKey& key,
                               const eon::v1::UpdateInfo& update) {
   UpdateStatus status;
@@ -1005,7 +1019,10 @@ Result<UpdateStatus> StatusOf(const eon::v1::ExecutionState& s, const ExecutionK
       status.stage = enums::UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ACCEPTED;
       return status;
     default:
-      if (!IsRunning(s)) return NotFound("workflow update was aborted by closing workflow");
+      if (!IsRunning(s)) {
+        if (!s.new_execution_run_id().empty()) return WorkflowClosing();
+        return NotFound("workflow update was aborted by closing workflow");
+      }
       status.stage = enums::UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED;
       return status;
   }
@@ -1029,11 +1046,18 @@ Result<UpdateStatus> HistoryEngine::AdmitUpdate(
           return NotFound("workflow execution not found");
         }
         auto it = m.state.updates().find(update_id);
-        if (it != m.state.updates().end() &&
-            it->second.stage() != eon::v1::UpdateInfo::STAGE_REJECTED) {
-          return Status::Ok();  // the same update again: wait for it
+        const bool known = it != m.state.updates().end() &&
+                           it->second.stage() != eon::v1::UpdateInfo::STAGE_REJECTED;
+        if (!IsRunning(m.state)) {
+          // A closed run answers only for updates it accepted; one it never accepted was
+          // aborted by the close (its waiters were told) and is unknown now, as in Temporal once
+          // its in-memory registry is gone.
+          const bool accepted =
+              known && (it->second.stage() == eon::v1::UpdateInfo::STAGE_ACCEPTED ||
+                        it->second.stage() == eon::v1::UpdateInfo::STAGE_COMPLETED);
+          return accepted ? Status::Ok() : WorkflowClosed();
         }
-        if (!IsRunning(m.state)) return WorkflowClosed();
+        if (known) return Status::Ok();  // the same update again: wait for it
         if (m.state.updates_size() >= options_.updates_max) {
           return Status(StatusCode::RESOURCE_EXHAUSTED,
                         "the workflow has received the maximum number of updates (" +

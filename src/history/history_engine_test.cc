@@ -1558,6 +1558,68 @@ TEST_F(HistoryEngineTest, EverythingOnATerminatedWorkflowIsNotFound) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Updates that meet the close of their run
+
+wfs::UpdateWorkflowExecutionRequest UpdateRequest(const std::string& workflow_id,
+                                                  const std::string& update_id) {
+  wfs::UpdateWorkflowExecutionRequest request;
+  request.mutable_workflow_execution()->set_workflow_id(workflow_id);
+  request.mutable_request()->mutable_meta()->set_update_id(update_id);
+  request.mutable_request()->mutable_input()->set_name("add");
+  return request;
+}
+
+TEST_F(HistoryEngineTest, UpdateAdmittedWhileTheRunContinuesAsNewIsToldToRetry) {
+  const std::string run_id = StartOk("wf-1");
+  auto wft = PollWorkflowTask();
+  ASSERT_TRUE(wft.has_value());
+  auto admitted = engine_->AdmitUpdate(kNamespace, UpdateRequest("wf-1", "u1"));
+  ASSERT_TRUE(admitted.ok()) << admitted.status().message();
+  EXPECT_EQ(admitted->stage, enums::UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED);
+  EXPECT_EQ(admitted->key.run_id, run_id);
+
+  command::Command can;
+  can.set_command_type(enums::COMMAND_TYPE_CONTINUE_AS_NEW_WORKFLOW_EXECUTION);
+  can.mutable_continue_as_new_workflow_execution_command_attributes()
+      ->mutable_workflow_type()
+      ->set_name("wf-type");
+  ASSERT_TRUE(CompleteWorkflowTask(*wft, {can}).ok());
+
+  // Its waiters get Temporal's retryable "workflow is closing".
+  auto waiting = engine_->UpdateState(admitted->key, "u1");
+  ASSERT_FALSE(waiting.ok());
+  EXPECT_EQ(waiting.status().code(), StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(waiting.status().message(),
+            "workflow operation can not be applied because workflow is closing");
+  ASSERT_TRUE(waiting.status().detail().has_value());
+  temporal::api::errordetails::v1::ResourceExhaustedFailure detail;
+  ASSERT_TRUE(waiting.status().detail()->UnpackTo(&detail));
+  EXPECT_EQ(detail.cause(), enums::RESOURCE_EXHAUSTED_CAUSE_BUSY_WORKFLOW);
+  EXPECT_EQ(detail.scope(), enums::RESOURCE_EXHAUSTED_SCOPE_NAMESPACE);
+
+  // Sent again by workflow id only, it lands on the new run; by the old run id it is unknown.
+  auto retried = engine_->AdmitUpdate(kNamespace, UpdateRequest("wf-1", "u1"));
+  ASSERT_TRUE(retried.ok()) << retried.status().message();
+  EXPECT_NE(retried->key.run_id, run_id);
+  EXPECT_EQ(retried->stage, enums::UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED);
+  auto to_old_run = UpdateRequest("wf-1", "u1");
+  to_old_run.mutable_workflow_execution()->set_run_id(run_id);
+  auto old = engine_->AdmitUpdate(kNamespace, to_old_run);
+  EXPECT_EQ(old.status().code(), StatusCode::NOT_FOUND);
+  EXPECT_EQ(old.status().message(), "workflow execution already completed");
+}
+
+TEST_F(HistoryEngineTest, UpdateAdmittedWhenTheRunIsTerminatedIsAbortedAsNotFound) {
+  const std::string run_id = StartOk("wf-1");
+  auto admitted = engine_->AdmitUpdate(kNamespace, UpdateRequest("wf-1", "u1"));
+  ASSERT_TRUE(admitted.ok()) << admitted.status().message();
+  ASSERT_TRUE(Terminate("wf-1").ok());
+  auto waiting = engine_->UpdateState(admitted->key, "u1");
+  EXPECT_EQ(waiting.status().code(), StatusCode::NOT_FOUND);
+  EXPECT_EQ(waiting.status().message(), "workflow update was aborted by closing workflow");
+}
+
+// ---------------------------------------------------------------------------------------------
 // Terminate
 
 TEST_F(HistoryEngineTest, TerminateWritesTerminatedAndDescribeReportsIt) {

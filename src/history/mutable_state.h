@@ -459,6 +459,7 @@ struct Mutation {
     state.set_status(status);
     *state.mutable_close_time() = ToTimestamp(now);
     state.set_completion_event_id(completion_event_id);
+    if (next_run) state.set_new_execution_run_id(next_run->run_id);
     for (const auto& [initiated_id, child] : state.children()) {
       if (child.parent_close_policy() == enums::PARENT_CLOSE_POLICY_ABANDON ||
           child.run_id().empty()) {

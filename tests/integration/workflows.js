@@ -331,6 +331,105 @@ async function counter() {
   return total;
 }
 
+// Workflows for the ported update features (update-edges.test.js).
+
+/**
+ * update/async_accepted: 'doMaybeWait(wait)' waits for the 'unblock' signal and returns 123, or
+ * without `wait` fails the update; 'finish' ends the workflow.
+ */
+async function asyncAccepted() {
+  let finished = false;
+  let proceed = false;
+  setHandler(defineUpdate('doMaybeWait'), async (wait) => {
+    if (!wait) throw ApplicationFailure.create({ message: 'Dying on purpose' });
+    await condition(() => proceed);
+    proceed = false;
+    return 123;
+  });
+  setHandler(unblockSignal, () => {
+    proceed = true;
+  });
+  setHandler(finishSignal, () => {
+    finished = true;
+  });
+  await condition(() => finished);
+  return 'Hello, World!';
+}
+
+/**
+ * continue_as_new/updates_do_not_block_continue_as_new, the run after continue-as-new: the
+ * 'whichRun' update answers the run id it was handled on; the run returns its own id once it got
+ * the update. (The run before is driven by hand through the raw API.)
+ */
+async function updatedAfterContinue() {
+  let received = false;
+  setHandler(defineUpdate('whichRun'), () => {
+    received = true;
+    return workflowInfo().runId;
+  });
+  await condition(() => received);
+  return workflowInfo().runId;
+}
+
+/** update/self: an activity updates this very workflow, which then completes. */
+async function updatesItself() {
+  let done = false;
+  setHandler(defineUpdate('updateMe'), () => {
+    done = true;
+  });
+  await proxyActivities({ startToCloseTimeout: '10s' }).selfUpdate();
+  await condition(() => done);
+  return 'Hello, World!';
+}
+
+/**
+ * update/task_failure: 'doUpdate' throws a plain Error (which fails the workflow task, so the
+ * update is delivered again) until the 'stopFailingTasks' signal came, then fails the update with
+ * an ApplicationFailure; 'throwOrDone(true)' is rejected by its validator, 'throwOrDone(false)'
+ * ends the workflow.
+ */
+async function updateTaskFailure() {
+  let done = false;
+  let failTasks = true;
+  setHandler(defineSignal('stopFailingTasks'), () => {
+    failTasks = false;
+  });
+  setHandler(defineUpdate('doUpdate'), () => {
+    if (failTasks) throw new Error("I'll fail task");
+    throw ApplicationFailure.create({ message: "I'll fail update" });
+  });
+  setHandler(
+    defineUpdate('throwOrDone'),
+    () => {
+      done = true;
+    },
+    {
+      validator: (doThrow) => {
+        if (doThrow) throw new Error('This will fail validation, not task');
+      },
+    },
+  );
+  await condition(() => done);
+  return 'Hello, World!';
+}
+
+/**
+ * update/worker_restart: the 'doActivities' update runs the 'blocks' activity, which the test
+ * holds until the worker was replaced; then the workflow completes.
+ */
+async function updateRunsActivity() {
+  let done = false;
+  setHandler(defineUpdate('doActivities'), async () => {
+    await proxyActivities({
+      startToCloseTimeout: '1m',
+      retry: { initialInterval: '200ms', backoffCoefficient: 1 },
+    }).blocks();
+    done = true;
+  });
+  await condition(() => done);
+  return 'Hello, World!';
+}
+
 /** Sleeps 1 ms `n` times in a row (a history that grows by a few events each time). */
 async function manySleeps(n) {
   for (let i = 0; i < n; i += 1) await sleep(1);
@@ -416,4 +515,9 @@ module.exports = {
   patchedWorkflow,
   randomAcrossReplay,
   upsertProperties,
+  asyncAccepted,
+  updatedAfterContinue,
+  updatesItself,
+  updateTaskFailure,
+  updateRunsActivity,
 };
