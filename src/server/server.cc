@@ -266,6 +266,7 @@ class ServerImpl final : public Server {
     test_service_.reset();
     visibility_service_.reset();
     schedule_service_.reset();
+    admin_service_.reset();
     router_.reset();
     scheduler_role_.reset();
     security_.reset();
