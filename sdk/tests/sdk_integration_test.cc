@@ -739,7 +739,7 @@ Task<void> Upserts(WorkflowContext& ctx) {
 
 TEST_F(SdkTest, SearchAttributeAndMemoUpserts) {
   // Only registered search attributes may be set (as on a Temporal server).
-  std::string created = server_->Cli(
+  std::string created = env_->cli(
       "operator search-attribute create --namespace default --name CustomKeywordField --type "
       "Keyword");
   ASSERT_EQ(created.find("rror"), std::string::npos) << created;

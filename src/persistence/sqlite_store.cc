@@ -946,6 +946,7 @@ StoreStats SqliteStore::Stats() {
 Status SqliteStore::CreateSchedule(const eon::v1::ScheduleRecord& record,
                                    const ScheduleListing& listing) {
   return Write([&](SqliteDb& db) -> Status {
+    EON_ASSIGN_OR_RETURN(auto blob, SerializeRecord(record, "schedule"));
     EON_ASSIGN_OR_RETURN(
         auto stmt,
         db.Prepare("INSERT INTO schedules (namespace_id, run_id, workflow_id, workflow_type, "
@@ -957,7 +958,7 @@ Status SqliteStore::CreateSchedule(const eon::v1::ScheduleRecord& record,
                             .Bind(4, listing.create_time_ns)
                             .Bind(5, listing.search_attributes_json)
                             .BindBlob(6, listing.info)
-                            .BindBlob(7, Serialize(record))
+                            .BindBlob(7, blob)
                             .Run());
     if (db.Changes() == 0) return AlreadyExists("schedule " + record.schedule_id() + " exists");
     return Status::Ok();
@@ -985,6 +986,7 @@ Result<StoredSchedule> SqliteStore::GetSchedule(const std::string& namespace_id,
 Status SqliteStore::UpdateSchedule(const eon::v1::ScheduleRecord& record,
                                    const ScheduleListing& listing, int64_t expected_db_version) {
   return Write([&](SqliteDb& db) -> Status {
+    EON_ASSIGN_OR_RETURN(auto blob, SerializeRecord(record, "schedule"));
     EON_ASSIGN_OR_RETURN(
         auto stmt,
         db.Prepare("UPDATE schedules SET workflow_type = ?, start_time_ns = ?, "
@@ -994,7 +996,7 @@ Status SqliteStore::UpdateSchedule(const eon::v1::ScheduleRecord& record,
                             .Bind(2, listing.create_time_ns)
                             .Bind(3, listing.search_attributes_json)
                             .BindBlob(4, listing.info)
-                            .BindBlob(5, Serialize(record))
+                            .BindBlob(5, blob)
                             .Bind(6, record.namespace_id())
                             .Bind(7, record.schedule_id())
                             .Bind(8, expected_db_version)
