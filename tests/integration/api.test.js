@@ -183,8 +183,10 @@ describe('workflow service API', () => {
   });
 
   eonTest('an RPC Eon does not implement yet answers UNIMPLEMENTED with its name', async () => {
-    const err = await grpcError(service().listSchedules({ namespace: 'default' }));
+    const err = await grpcError(
+      service().resetWorkflowExecution({ namespace: 'default', workflowExecution: { workflowId: 'w' } }),
+    );
     assert.equal(err.code, GRPC_UNIMPLEMENTED);
-    assert.match(err.details ?? err.message, /ListSchedules/);
+    assert.match(err.details ?? err.message, /ResetWorkflowExecution/);
   });
 });
