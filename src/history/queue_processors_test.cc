@@ -67,11 +67,13 @@ struct Fixture {
   }
   ~Fixture() { processors->Stop(); }
 
-  // Advances the clock and waits for the handler to have been called `calls` times.
+  // Advances the clock and waits for the handler to have been called `calls` times and for that
+  // call's failure to have been handled (its retry scheduled from the clock as it was then), so
+  // the next Advance cannot overtake it.
   bool AdvanceUntilCalls(Duration by, int calls) {
     clock.Advance(by);
     processors->ClockChanged();
-    return WaitFor([&] { return handler.calls.load() >= calls; });
+    return WaitFor([&] { return handler.calls.load() >= calls && processors->Idle(); });
   }
 
   FlakyHandler handler;
@@ -84,7 +86,7 @@ struct Fixture {
 TEST(QueueProcessors, BacksOffExponentiallyThenParksAndRetriesOnRequest) {
   Fixture f;
   f.processors->Add({TransferTask(7)});
-  ASSERT_TRUE(WaitFor([&] { return f.handler.calls.load() == 1; }));
+  ASSERT_TRUE(WaitFor([&] { return f.handler.calls.load() == 1 && f.processors->Idle(); }));
   // Not again before the first delay (1 s) has passed.
   std::this_thread::sleep_for(300ms);
   EXPECT_EQ(f.handler.calls.load(), 1);
