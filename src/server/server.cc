@@ -27,6 +27,26 @@
 
 namespace eon::server {
 
+namespace {
+
+struct X509Free {
+  void operator()(X509* certificate) const { X509_free(certificate); }
+};
+using X509Ptr = std::unique_ptr<X509, X509Free>;
+
+// The first PEM certificate in `path`; null if there is none. `*opened` says whether the file
+// could be read at all, so callers can tell the two failures apart in their messages.
+X509Ptr ReadPemCertificate(const std::string& path, bool* opened) {
+  BIO* bio = BIO_new_file(path.c_str(), "r");
+  *opened = bio != nullptr;
+  if (!bio) return nullptr;
+  X509Ptr certificate(PEM_read_bio_X509(bio, nullptr, nullptr, nullptr));
+  BIO_free(bio);
+  return certificate;
+}
+
+}  // namespace
+
 Status CheckTlsFiles(const ServerOptions& options) {
   if (options.tls_cert_path.empty() != options.tls_key_path.empty())
     return InvalidArgument("TLS needs both a certificate (--tls-cert-path) and a key "
@@ -36,37 +56,28 @@ Status CheckTlsFiles(const ServerOptions& options) {
       return InvalidArgument("--tls-client-ca-path needs --tls-cert-path and --tls-key-path");
     return Status::Ok();
   }
-  auto open = [](const std::string& path) { return BIO_new_file(path.c_str(), "r"); };
-  BIO* cert_bio = open(options.tls_cert_path);
-  if (!cert_bio) return InvalidArgument("cannot read the TLS certificate " + options.tls_cert_path);
-  X509* cert = PEM_read_bio_X509(cert_bio, nullptr, nullptr, nullptr);
-  BIO_free(cert_bio);
+  bool opened = false;
+  X509Ptr cert = ReadPemCertificate(options.tls_cert_path, &opened);
+  if (!opened) return InvalidArgument("cannot read the TLS certificate " + options.tls_cert_path);
   if (!cert)
     return InvalidArgument("the TLS certificate " + options.tls_cert_path +
                            " is not a PEM certificate");
-  BIO* key_bio = open(options.tls_key_path);
-  if (!key_bio) {
-    X509_free(cert);
-    return InvalidArgument("cannot read the TLS key " + options.tls_key_path);
-  }
+  BIO* key_bio = BIO_new_file(options.tls_key_path.c_str(), "r");
+  if (!key_bio) return InvalidArgument("cannot read the TLS key " + options.tls_key_path);
   EVP_PKEY* key = PEM_read_bio_PrivateKey(key_bio, nullptr, nullptr, nullptr);
   BIO_free(key_bio);
-  bool matches = key && X509_check_private_key(cert, key) == 1;
+  bool matches = key && X509_check_private_key(cert.get(), key) == 1;
   EVP_PKEY_free(key);
-  X509_free(cert);
   if (!matches)
     return InvalidArgument("the TLS key " + options.tls_key_path +
                            " is not a PEM private key for the certificate " +
                            options.tls_cert_path);
   if (!options.tls_client_ca_path.empty()) {
-    BIO* ca_bio = open(options.tls_client_ca_path);
-    if (!ca_bio) return InvalidArgument("cannot read the client CA " + options.tls_client_ca_path);
-    X509* ca = PEM_read_bio_X509(ca_bio, nullptr, nullptr, nullptr);
-    BIO_free(ca_bio);
+    X509Ptr ca = ReadPemCertificate(options.tls_client_ca_path, &opened);
+    if (!opened) return InvalidArgument("cannot read the client CA " + options.tls_client_ca_path);
     if (!ca)
       return InvalidArgument("the client CA " + options.tls_client_ca_path +
                              " holds no PEM certificate");
-    X509_free(ca);
   }
   return Status::Ok();
 }
