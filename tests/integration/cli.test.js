@@ -4,26 +4,12 @@
 
 const assert = require('node:assert/strict');
 const { describe } = require('node:test');
-const { spawn } = require('node:child_process');
 
 const { CompleteAsyncError } = require('@temporalio/activity');
 
-const { EON_BIN, eonTest, sharedEnv, uniqueId } = require('./harness');
+const { eonTest, sharedEnv, uniqueId, runCli } = require('./harness');
 
-function eon(args, env = {}) {
-  return new Promise((resolve) => {
-    const child = spawn(EON_BIN, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const eon = runCli;
 
 describe('eon command line', () => {
   const env = sharedEnv({

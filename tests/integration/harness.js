@@ -132,6 +132,25 @@ function spawnEon(args, sink) {
  * Runs `eon ...args` to completion. Resolves with { code, signal, output, timedOut };
  * a process still running after `timeoutMs` is killed with SIGKILL (timedOut: true).
  */
+/**
+ * Runs the `eon` command line (a client command) to completion with its stdout and stderr kept
+ * apart; `env` adds environment variables. Killed after 30 s.
+ */
+function runCli(args, env = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(EON_BIN, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
 async function runEon(args, { timeoutMs = 10_000 } = {}) {
   const sink = { output: '' };
   const { child, exited } = spawnEon(args, sink);
@@ -494,6 +513,7 @@ module.exports = {
   startDevArgs,
   uniqueId,
   runEon,
+  runCli,
   startWorker,
   withTimeout,
   workflowBundle,

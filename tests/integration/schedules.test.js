@@ -5,26 +5,12 @@
 const assert = require('node:assert/strict');
 const { describe } = require('node:test');
 const { setTimeout: sleep } = require('node:timers/promises');
-const { spawn } = require('node:child_process');
 
 const { ScheduleAlreadyRunning, ScheduleOverlapPolicy } = require('@temporalio/client');
 
-const { EON_BIN, EonServer, connectClient, eonTest, sharedEnv, uniqueId } = require('./harness');
+const { EonServer, connectClient, eonTest, sharedEnv, uniqueId, runCli } = require('./harness');
 
-function eon(args) {
-  return new Promise((resolve) => {
-    const child = spawn(EON_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const eon = runCli;
 
 async function until(what, fn, timeoutMs = 20_000) {
   const deadline = Date.now() + timeoutMs;
