@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# The sanitizer and fuzzing stage, in build-sanitize/ (clang). Not yet called from
-# scripts/test.sh: add it there once it has run green end to end.
+# The sanitizer and fuzzing stage of scripts/test.sh, in build-sanitize/ (clang):
 #   1. the server's unit tests and the SDK's tests under AddressSanitizer + UndefinedBehavior-
 #      Sanitizer (the SDK tests drive an instrumented `eon` server too);
 #   2. the structure-aware request fuzzer (tests/fuzz/request_fuzzer.cc, libFuzzer) for a fixed
-#      time, EON_FUZZ_SECONDS (default 90). A finding fails the stage and leaves its input in
-#      build-sanitize/fuzz-artifacts/ (replay: build-sanitize/eon_request_fuzzer <file>).
+#      time, EON_FUZZ_SECONDS (default 90), with the dictionary tests/fuzz/request_fuzzer.dict.
+#      A finding fails the stage and leaves its input in build-sanitize/fuzz-artifacts/
+#      (replay: build-sanitize/eon_request_fuzzer <file>).
 # Only Eon's own code is instrumented: the generated Temporal API library is reused from build/
-# (scripts/build.sh must have run), so this stage compiles about 60 files, not 180.
+# (scripts/build.sh must have run; EON_TEMPORAL_API_FROM names another build folder), so this
+# stage compiles about 80 files, not 210.
 # ThreadSanitizer is not run: protobuf and gRPC come uninstrumented from Debian, and TSan reports
 # their internal synchronization as races.
 # Prints one closing line, "sanitizers: N passed, N failed".
@@ -15,13 +16,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 dir=${EON_SANITIZE_DIR:-build-sanitize}
+api_from=${EON_TEMPORAL_API_FROM:-$root/build}
 fuzz_seconds=${EON_FUZZ_SECONDS:-90}
+started=$SECONDS
 
 if [ ! -f "$dir/build.ninja" ]; then
   CC=clang CXX=clang++ cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DEON_SANITIZE=address,undefined -DEON_FUZZ=ON -DEON_TEMPORAL_API_FROM="$root/build" >/dev/null
+    -DEON_SANITIZE=address,undefined -DEON_FUZZ=ON -DEON_TEMPORAL_API_FROM="$api_from" >/dev/null
 fi
 cmake --build "$dir" --target eon eon_unit_tests eon_sdk_tests eon_request_fuzzer
+echo "(built in $(( SECONDS - started )) s)"
 
 export ASAN_OPTIONS=abort_on_error=1:detect_leaks=0:strict_string_checks=1:detect_stack_use_after_return=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
@@ -41,6 +45,7 @@ echo "== request fuzzer for ${fuzz_seconds}s"
 mkdir -p "$dir/fuzz-corpus" "$dir/fuzz-artifacts"
 fuzz_ok=1
 if ! "$dir/eon_request_fuzzer" -max_total_time="$fuzz_seconds" -max_len=400000 -timeout=30 \
+    -dict=tests/fuzz/request_fuzzer.dict \
     -rss_limit_mb=6144 -print_final_stats=1 -artifact_prefix="$dir/fuzz-artifacts/" \
     "$dir/fuzz-corpus" 2>"$dir/fuzz.log"; then
   fuzz_ok=0

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test: installs and builds what is missing, then the unit tests (GoogleTest, via
-# ctest) and the integration tests (the real `eon` binary driven by the official Temporal
-# TypeScript SDK, installed from package-lock.json).
+# ctest), the integration tests (the real `eon` binary driven by the official Temporal
+# TypeScript SDK, installed from package-lock.json), and the sanitizer and fuzzing stage
+# (scripts/sanitize.sh: the unit and SDK tests under ASan+UBSan, the engine tests under TSan, the
+# structure-aware request fuzzer). EON_SKIP_SANITIZE=1 leaves that stage out (local runs only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -12,6 +14,7 @@ logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 unit_status=0
 integration_status=0
+sanitize_status=0
 
 echo "== unit tests"
 (cd build && ctest --output-on-failure -j"$(nproc)") 2>&1 | tee "$logs/unit.log" || unit_status=$?
@@ -23,7 +26,12 @@ echo "== integration tests"
   EON_BIN="$root/build/eon" npm test
 ) 2>&1 | tee "$logs/integration.log" || integration_status=$?
 
-# One closing line over both suites.
+if [ "${EON_SKIP_SANITIZE:-0}" != 1 ]; then
+  echo "== sanitizers and fuzzing"
+  scripts/sanitize.sh 2>&1 | tee "$logs/sanitize.log" || sanitize_status=$?
+fi
+
+# One closing line over all suites.
 unit_failed=$(sed -n 's/.* tests passed, \([0-9]*\) tests failed out of \([0-9]*\)/\1/p' "$logs/unit.log" | tail -1)
 unit_total=$(sed -n 's/.* tests passed, \([0-9]*\) tests failed out of \([0-9]*\)/\2/p' "$logs/unit.log" | tail -1)
 it_passed=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$logs/integration.log" | tail -1)
@@ -32,10 +40,20 @@ unit_failed=${unit_failed:-0}
 unit_total=${unit_total:-0}
 it_passed=${it_passed:-0}
 it_failed=${it_failed:-0}
-passed=$(( unit_total - unit_failed + it_passed ))
-failed=$(( unit_failed + it_failed ))
-if [ "$unit_status" -ne 0 ] || [ "$integration_status" -ne 0 ]; then
+san_passed=0
+san_failed=0
+if [ -f "$logs/sanitize.log" ]; then
+  san_passed=$(sed -n 's/^sanitizers: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$logs/sanitize.log" | tail -1)
+  san_failed=$(sed -n 's/^sanitizers: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$logs/sanitize.log" | tail -1)
+  san_passed=${san_passed:-0}
+  san_failed=${san_failed:-0}
+  # The stage stopped before its closing line (a build error): one failure.
+  if [ "$sanitize_status" -ne 0 ] && [ "$san_failed" -eq 0 ]; then san_failed=1; fi
+fi
+passed=$(( unit_total - unit_failed + it_passed + san_passed ))
+failed=$(( unit_failed + it_failed + san_failed ))
+if [ "$unit_status" -ne 0 ] || [ "$integration_status" -ne 0 ] || [ "$sanitize_status" -ne 0 ]; then
   [ "$failed" -gt 0 ] || failed=1
 fi
 echo "tests: $passed passed, $failed failed"
-[ "$unit_status" -eq 0 ] && [ "$integration_status" -eq 0 ]
+[ "$unit_status" -eq 0 ] && [ "$integration_status" -eq 0 ] && [ "$sanitize_status" -eq 0 ]

@@ -21,6 +21,7 @@
 #include "common/clock.h"
 #include "common/executor.h"
 #include "common/ids.h"
+#include "history/stored_failure.h"
 #include "matching/matching_engine.h"
 #include "persistence/sqlite_store.h"
 #include "temporal/api/errordetails/v1/message.pb.h"
@@ -928,6 +929,45 @@ TEST_F(HistoryEngineTest, RetryableActivityFailureWritesNothingAndRetriesAfterTh
   EXPECT_EQ(events[6].event_type(), enums::EVENT_TYPE_ACTIVITY_TASK_COMPLETED);
   EXPECT_EQ(events[6].activity_task_completed_event_attributes().started_event_id(), 6);
   EXPECT_EQ(events[7].event_type(), enums::EVENT_TYPE_WORKFLOW_TASK_SCHEDULED);
+}
+
+// Issue 11: a retried activity's last failure is kept in mutable state bounded, as Temporal keeps
+// it (history/stored_failure.h); its final failure event keeps what the worker sent.
+TEST_F(HistoryEngineTest, ADeepLastFailureIsStoredTruncatedAndReadsBackAfterARestart) {
+  const std::string path = FileDb();
+  Close();
+  ASSERT_NO_FATAL_FAILURE(Open(path));
+  auto running = RunUntilActivityStarted("wf-1", {.retry = Retry(1s, 2)});
+  ASSERT_TRUE(running.has_value());
+  failure::Failure deep = ApplicationFailure("level 0");
+  failure::Failure* at = &deep;
+  for (int i = 1; i < 98; ++i) {
+    at = at->mutable_cause();
+    *at = ApplicationFailure("level " + std::to_string(i));
+  }
+  ASSERT_TRUE(FailActivity(running->activity, deep).ok());
+  Close();
+
+  ASSERT_NO_FATAL_FAILURE(Open(path));
+  auto pending = PendingActivity("wf-1");
+  ASSERT_TRUE(pending.has_value());
+  EXPECT_EQ(pending->attempt(), 2);
+  EXPECT_EQ(pending->last_failure().message(), kFailureExceedsLimitMessage);
+  EXPECT_LE(FailureCauseDepth(pending->last_failure()), kStoredFailureCauseDepthMax);
+  EXPECT_EQ(pending->last_failure().cause().message(), "level 0");
+
+  clock_.Advance(1s);
+  auto second = PollActivityTask();
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(second->attempt(), 2);
+  ASSERT_TRUE(FailActivity(*second, deep).ok());  // the last attempt: the activity fails
+  auto events = History(running->run_id);
+  ASSERT_GE(events.size(), 7u);
+  EXPECT_EQ(events[5].event_type(), enums::EVENT_TYPE_ACTIVITY_TASK_STARTED);
+  EXPECT_EQ(events[5].activity_task_started_event_attributes().last_failure().message(),
+            kFailureExceedsLimitMessage);
+  EXPECT_EQ(events[6].event_type(), enums::EVENT_TYPE_ACTIVITY_TASK_FAILED);
+  EXPECT_EQ(FailureCauseDepth(events[6].activity_task_failed_event_attributes().failure()), 97);
 }
 
 TEST_F(HistoryEngineTest, NonRetryableActivityFailureClosesTheActivity) {

@@ -12,6 +12,7 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "eon/v1/state.pb.h"
+#include "history/stored_failure.h"
 #include "persistence/store.h"
 #include "temporal/api/command/v1/message.pb.h"
 #include "temporal/api/workflow/v1/message.pb.h"
@@ -342,10 +343,11 @@ struct Mutation {
   }
 
   // Ends a failed attempt and schedules the next after `delay` on a durable timer. No event:
-  // the attempt count and last failure live in mutable state and go to the next attempt.
+  // the attempt count and last failure live in mutable state and go to the next attempt. The
+  // failure is kept bounded in size and depth, as Temporal keeps it (stored_failure.h).
   void RetryActivity(eon::v1::ActivityInfo& info, const failure::Failure& why, Duration delay) {
     info.set_attempt(info.attempt() + 1);
-    *info.mutable_last_failure() = why;
+    *info.mutable_last_failure() = FailureToStore(why);
     *info.mutable_current_attempt_scheduled_time() = ToTimestamp(now + delay);
     info.clear_started_time();
     info.clear_request_id();

@@ -77,6 +77,56 @@ const std::vector<std::string> kQueries = {
 
 const std::vector<std::string> kDurationsText = {"0s", "1s", ".s", "1e9s", "-1s", "1h", "P1D"};
 
+// ScheduleSpec's CalendarSpec fields (second, minute, hour, day_of_month, month, year,
+// day_of_week) are range expressions.
+const std::vector<std::string> kCalendarFields = {
+    "*", "0", "59", "60", "-1", "*/0", "*/15", "1-5", "5-1", "1-5/2", "1,2,3", "1,,2", ",",
+    "MON-FRI", "jan", "Sunday", "L", "99999999999999999999", "0-99999/1", "/", "-", "1-", "*/"};
+
+const std::vector<std::string> kTimeZoneNames = {
+    "", "UTC", "America/New_York", "Europe/Berlin", "Mars/Base", "../../etc/passwd", "/etc/localtime",
+    "Etc/GMT+14", "Australia/Lord_Howe", std::string(300, 'Z'), std::string("America/New_York\0x", 18)};
+
+// GetWorkflowExecutionHistory's page token is an eon.v1.HistoryPageToken; the visibility lists'
+// is a decimal offset.
+std::string PageToken(std::mt19937_64& rng) {
+  static const std::vector<std::string> kOffsets = {"0", "1", "100", "-1", "99999999999999999999",
+                                                    "1x", "", " 1", std::string("5\0junk", 6), "9223372036854775807"};
+  if (rng() % 2) return kOffsets[rng() % kOffsets.size()];
+  eon::v1::HistoryPageToken token;
+  token.set_run_id(rng() % 2 ? "" : "00000000-0000-0000-0000-000000000000");
+  static const int64_t kEventIds[] = {0, 1, 2, -1, 1'000'000, INT64_MAX, INT64_MIN};
+  token.set_next_event_id(kEventIds[rng() % std::size(kEventIds)]);
+  return token.SerializeAsString();
+}
+
+// A real TZif file (ScheduleSpec.timezone_data), cut short or with a few bytes changed.
+std::string TzifData(std::mt19937_64& rng) {
+  static const std::string kTzif = [] {
+    std::string data;
+    if (FILE* f = std::fopen("/usr/share/zoneinfo/America/New_York", "rb")) {
+      char buffer[4096];
+      size_t n;
+      while ((n = std::fread(buffer, 1, sizeof buffer, f)) > 0) data.append(buffer, n);
+      std::fclose(f);
+    }
+    return data.empty() ? std::string("TZif2") : data;
+  }();
+  std::string data = kTzif;
+  switch (rng() % 4) {
+    case 0:
+      return data;
+    case 1:
+      data.resize(rng() % data.size());
+      return data;
+    default:
+      for (int i = 1 + static_cast<int>(rng() % 8); i > 0; --i) {
+        data[rng() % data.size()] = static_cast<char>(rng() % 4 ? rng() : 0xff);
+      }
+      return data;
+  }
+}
+
 std::string Nested(int depth, char open, char close, const std::string& inside) {
   return std::string(depth, open) + inside + std::string(depth, close);
 }
@@ -255,6 +305,13 @@ class Mutator {
     if (name == "namespace") return rng_() % 8 ? "default" : "missing-namespace";
     if (name.find("cron") != std::string::npos) return kCronSpecs[rng_() % kCronSpecs.size()];
     if (name == "query") return kQueries[rng_() % kQueries.size()];
+    if (name == "next_page_token") return PageToken(rng_);
+    if (name == "timezone_data") return TzifData(rng_);
+    if (name == "timezone_name") return kTimeZoneNames[rng_() % kTimeZoneNames.size()];
+    if (name == "second" || name == "minute" || name == "hour" || name == "day_of_month" ||
+        name == "month" || name == "year" || name == "day_of_week") {
+      return kCalendarFields[rng_() % kCalendarFields.size()];
+    }
     if (name.find("token") != std::string::npos) {
       return rng_() % 4 ? TaskToken(rng_) : std::string(rng_() % 64, static_cast<char>(rng_()));
     }

@@ -170,9 +170,11 @@ struct TaskPromiseBase {
     FrameAllocated(frame, size);
     return frame;
   }
-  static void operator delete(void* frame, std::size_t size) noexcept {
+  static void operator delete(void* frame, std::size_t /*size*/) noexcept {
     FrameEnded(frame);
-    ::operator delete(frame, size);
+    // Unsized: clang before 19 does not declare the sized global delete unless
+    // -fsized-deallocation is given, and this header must compile there.
+    ::operator delete(frame);
   }
 
   std::suspend_always initial_suspend() noexcept { return {}; }
