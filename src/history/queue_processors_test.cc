@@ -124,7 +124,9 @@ TEST(QueueProcessors, AHandlerThatThrowsIsRetriedNotFatal) {
   f.handler.throw_instead = true;
   f.handler.fail_first = 1;
   f.processors->Add({TransferTask(8)});
-  ASSERT_TRUE(WaitFor([&] { return f.handler.calls.load() == 1; }));
+  // Idle: the throw has been recorded and its retry scheduled from the clock as it is now (the
+  // clock must not move before that, or the retry is due a second later than the test waits).
+  ASSERT_TRUE(WaitFor([&] { return f.handler.calls.load() == 1 && f.processors->Idle(); }));
   ASSERT_TRUE(f.AdvanceUntilCalls(1s, 2));
   EXPECT_TRUE(f.processors->Parked().empty());
 }
