@@ -40,6 +40,17 @@ class HttpServerImpl final : public HttpServer {
     server_.Put(".*", handler);
     server_.Delete(".*", handler);
     server_.Patch(".*", handler);
+    // Errors the library answers itself (a body past the limit, a malformed request) get the
+    // API's JSON too.
+    server_.set_error_handler([](const httplib::Request&, httplib::Response& response) {
+      if (!response.body.empty()) return;
+      std::string message = response.status == 413
+                                ? "the request body is larger than " +
+                                      std::to_string(frontend::kHttpBodyMaxBytes) + " bytes"
+                                : "the HTTP request could not be read";
+      response.set_content(R"({"code":3,"message":")" + message + R"(","details":[]})",
+                           "application/json");
+    });
     server_.set_exception_handler(
         [](const httplib::Request&, httplib::Response& response, std::exception_ptr) {
           response.status = 500;

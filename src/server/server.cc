@@ -184,6 +184,10 @@ class ServerImpl final : public Server {
       test_service_ = frontend::RegisterTestService(*router_, *history_->time_skipper(), *clock_);
     }
 
+    // HTTP first: once the gRPC port answers (what clients and tests wait for), the UI does too,
+    // and a UI port that cannot be had stops the server before it serves anything.
+    EON_RETURN_IF_ERROR(StartHttp());
+
     grpc::ServerBuilder builder;
     // Another process on the port must make us fail, not share it.
     builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
@@ -198,7 +202,6 @@ class ServerImpl final : public Server {
                          ": the port is in use or the address is not available");
     }
     address_ = options_.ip + ":" + std::to_string(bound_port);
-    EON_RETURN_IF_ERROR(StartHttp());
     return StartMetrics();
   }
 
