@@ -61,7 +61,7 @@ describe('web UI', () => {
     const waiting = await client.workflow.start('waitForSignal', { taskQueue, workflowId: `${tag}-waiting` });
     const retrying = await client.workflow.start('runActivity', {
       taskQueue, workflowId: `${tag}-retrying`,
-      args: ['alwaysFails', [], { startToCloseTimeout: '10s', retry: { initialInterval: '1s', backoffCoefficient: 1 } }],
+      args: ['alwaysFails', [], { startToCloseTimeout: '10s', retry: { initialInterval: '3s', backoffCoefficient: 1 } }],
     });
     await client.schedule.create({
       scheduleId: `${tag}-nightly`,

@@ -834,4 +834,6 @@ function App() {
     <main id="main">${page}</main>`;
 }
 
-render(html`<${App} />`, document.getElementById('app'));
+const root = document.getElementById('app');
+root.textContent = '';  // the page's "Loading…" placeholder
+render(html`<${App} />`, root);
