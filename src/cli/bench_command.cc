@@ -92,7 +92,8 @@ Flags:
 
 constexpr std::chrono::seconds kServerStartTimeout{30};
 constexpr std::chrono::seconds kServerStopTimeout{20};
-constexpr std::chrono::seconds kOpenTimersStallTimeout{120};
+// --open-timers fails when no first workflow task ran for this long while some wait.
+constexpr std::chrono::seconds kOpenTimersStallTimeout{60};
 constexpr std::chrono::seconds kScrapeTimeout{10};
 constexpr std::chrono::hours kLongTimer{1};
 constexpr int kOpenLoopConcurrencyDefault = 500;
@@ -101,7 +102,7 @@ constexpr size_t kHttpResponseBytesMax = 64 << 20;
 
 struct BenchOptions {
   std::string scenario = "activity";
-  int concurrency = 0;  // 0: the default of the loop
+  int concurrency = 0;    // 0: the default of the loop
   double rate_per_s = 0;  // 0: closed loop
   int64_t workflows = 1000;
   double duration_s = 0;  // 0: run --workflows
@@ -123,8 +124,8 @@ std::string Echo(std::string s) { return s; }
 Task<std::string> BenchEmpty(WorkflowContext&, std::string s) { co_return s; }
 
 Task<std::string> BenchActivity(WorkflowContext& ctx, std::string s) {
-  co_return co_await ctx.execute_activity<std::string>("Echo", ActivityOptions().start_to_close(10s),
-                                                       s);
+  co_return co_await ctx.execute_activity<std::string>("Echo",
+                                                       ActivityOptions().start_to_close(10s), s);
 }
 
 Task<std::string> BenchActivities3(WorkflowContext& ctx, std::string s) {
@@ -204,10 +205,17 @@ class ChildServer {
     char dir_template[] = "/tmp/eon-bench-XXXXXX";
     if (mkdtemp(dir_template) == nullptr) return Unavailable("cannot make a temp dir in /tmp");
     auto child = std::unique_ptr<ChildServer>(new ChildServer(dir_template));
-    std::vector<std::string> args = {"eon",           "server",      "start-dev",
-                                     "--port",        "0",           "--metrics-port",
-                                     "0",             "--headless",  "--db-filename",
-                                     child->dir_ + "/bench.db",      "--log-level",
+    std::vector<std::string> args = {"eon",
+                                     "server",
+                                     "start-dev",
+                                     "--port",
+                                     "0",
+                                     "--metrics-port",
+                                     "0",
+                                     "--headless",
+                                     "--db-filename",
+                                     child->dir_ + "/bench.db",
+                                     "--log-level",
                                      "warn"};
     if (options.sync_normal) args.push_back("--sync-normal");
     std::vector<char*> argv;
@@ -404,7 +412,7 @@ double LoadAverage() {
 struct PhaseResult {
   int64_t succeeded = 0;
   int64_t failed = 0;
-  double seconds = 0;                 // first start to last result
+  double seconds = 0;                // first start to last result
   std::vector<double> latencies_ms;  // succeeded ones
   std::string first_error;
 };
@@ -487,8 +495,10 @@ class Line {
     std::string out = json ? "{" : "";
     for (size_t i = 0; i < fields_.size(); ++i) {
       const auto& [key, text, json_value] = fields_[i];
-      if (json) out += (i ? ", \"" : "\"") + key + "\": " + json_value;
-      else out += (i ? " " : "") + key + "=" + text;
+      if (json)
+        out += (i ? ", \"" : "\"") + key + "\": " + json_value;
+      else
+        out += (i ? " " : "") + key + "=" + text;
     }
     return out + (json ? "}" : "");
   }
@@ -540,8 +550,9 @@ std::optional<int> ParseFlags(int argc, char** argv, BenchOptions& options) {
     } else if (arg == "--scenario") {
       auto name = next();
       if (!name || !KnownScenario(*name)) {
-        return BadFlag("--scenario must be one of empty, activity, activities3, local-activity, "
-                       "timer, signal");
+        return BadFlag(
+            "--scenario must be one of empty, activity, activities3, local-activity, "
+            "timer, signal");
       }
       options.scenario = *name;
     } else if (arg == "--concurrency") {
@@ -600,7 +611,8 @@ std::optional<int> ParseFlags(int argc, char** argv, BenchOptions& options) {
   if (options.concurrency == 0)
     options.concurrency = options.rate_per_s > 0 ? kOpenLoopConcurrencyDefault : 16;
   if (options.warmup < 0) {
-    options.warmup = options.duration_s > 0 ? 50 : std::clamp<int64_t>(options.workflows / 10, 10, 100);
+    options.warmup =
+        options.duration_s > 0 ? 50 : std::clamp<int64_t>(options.workflows / 10, 10, 100);
   }
   return std::nullopt;
 }
@@ -609,11 +621,10 @@ std::optional<int> ParseFlags(int argc, char** argv, BenchOptions& options) {
 
 int RunScenario(const BenchOptions& options, const Target& target, sdk::Client& client,
                 const std::string& queue) {
-  sdk::Worker worker(client, {.task_queue = queue,
-                              .max_concurrent_workflow_tasks =
-                                  static_cast<size_t>(options.worker_threads),
-                              .max_concurrent_activities =
-                                  static_cast<size_t>(options.worker_threads)});
+  sdk::Worker worker(client,
+                     {.task_queue = queue,
+                      .max_concurrent_workflow_tasks = static_cast<size_t>(options.worker_threads),
+                      .max_concurrent_activities = static_cast<size_t>(options.worker_threads)});
   worker.register_workflow("BenchEmpty", BenchEmpty);
   worker.register_workflow("BenchActivity", BenchActivity);
   worker.register_workflow("BenchActivities3", BenchActivities3);
@@ -654,8 +665,8 @@ int RunScenario(const BenchOptions& options, const Target& target, sdk::Client& 
     };
   };
 
-  PhaseResult warmup = RunPhase(run("warmup"), options.concurrency, options.rate_per_s,
-                                options.warmup, 0);
+  PhaseResult warmup =
+      RunPhase(run("warmup"), options.concurrency, options.rate_per_s, options.warmup, 0);
   const ServerSample server_before = SampleServer(target);
   const ProcessStats bench_before = OwnProcessStats();
   PhaseResult measured =
@@ -678,8 +689,7 @@ int RunScenario(const BenchOptions& options, const Target& target, sdk::Client& 
   line.Number("p50_ms", Percentile(measured.latencies_ms, 0.50), 1);
   line.Number("p99_ms", Percentile(measured.latencies_ms, 0.99), 1);
   auto server_cpu = PerUnit(server_before.cpu_s, server_after.cpu_s, n);
-  line.Number("server_cpu_ms/wf", server_cpu ? std::optional(*server_cpu * 1000) : std::nullopt,
-              3);
+  line.Number("server_cpu_ms/wf", server_cpu ? std::optional(*server_cpu * 1000) : std::nullopt, 3);
   line.Number("db_tx/wf", PerUnit(server_before.commits, server_after.commits, n), 2);
   line.Number("fsyncs/wf", PerUnit(server_before.fsyncs, server_after.fsyncs, n), 2);
   line.Number("ctx_switches/wf", PerUnit(server_before.switches, server_after.switches, n), 1);
@@ -696,11 +706,10 @@ int RunScenario(const BenchOptions& options, const Target& target, sdk::Client& 
 
 int RunOpenTimers(const BenchOptions& options, const Target& target, sdk::Client& client,
                   const std::string& queue) {
-  sdk::Worker worker(client, {.task_queue = queue,
-                              .max_concurrent_workflow_tasks =
-                                  static_cast<size_t>(options.worker_threads),
-                              .max_concurrent_activities =
-                                  static_cast<size_t>(options.worker_threads)});
+  sdk::Worker worker(client,
+                     {.task_queue = queue,
+                      .max_concurrent_workflow_tasks = static_cast<size_t>(options.worker_threads),
+                      .max_concurrent_activities = static_cast<size_t>(options.worker_threads)});
   worker.register_workflow("BenchWaitLong", BenchWaitLong);
   if (auto started = worker.start(); !started.ok()) {
     std::fprintf(stderr, "Error: the worker did not start: %s\n",
@@ -756,13 +765,13 @@ int RunOpenTimers(const BenchOptions& options, const Target& target, sdk::Client
   const double mb = 1024.0 * 1024.0;
   Line line;
   line.Number("open_timers", static_cast<double>(waiting), 0);
-  line.Number("failed", static_cast<double>(options.open_timers) - static_cast<double>(waiting),
-              0);
+  line.Number("failed", static_cast<double>(options.open_timers) - static_cast<double>(waiting), 0);
   line.Number("start_s", start_s, 1);
   line.Number("ready_s", ready_s, 1);
-  line.Number("server_rss_mb", loaded.rss_bytes ? std::optional(*loaded.rss_bytes / mb) : std::nullopt,
+  line.Number("server_rss_mb",
+              loaded.rss_bytes ? std::optional(*loaded.rss_bytes / mb) : std::nullopt, 1);
+  line.Number("idle_rss_mb", idle.rss_bytes ? std::optional(*idle.rss_bytes / mb) : std::nullopt,
               1);
-  line.Number("idle_rss_mb", idle.rss_bytes ? std::optional(*idle.rss_bytes / mb) : std::nullopt, 1);
   auto per = PerUnit(idle.rss_bytes, loaded.rss_bytes, static_cast<double>(waiting));
   line.Number("rss_kb/wf", per ? std::optional(*per / 1024) : std::nullopt, 2);
   auto cpu = PerUnit(idle.cpu_s, loaded.cpu_s, static_cast<double>(waiting));
@@ -772,6 +781,12 @@ int RunOpenTimers(const BenchOptions& options, const Target& target, sdk::Client
   std::fflush(stdout);
   if (!starts.first_error.empty())
     std::fprintf(stderr, "Error: a start failed: %s\n", starts.first_error.c_str());
+  if (waiting < expected) {
+    std::fprintf(stderr,
+                 "Error: %zu of %zu started workflows ran their first workflow task; none ran for "
+                 "%lld s\n",
+                 waiting, expected, static_cast<long long>(kOpenTimersStallTimeout.count()));
+  }
   return waiting == static_cast<size_t>(options.open_timers) ? 0 : 1;
 }
 

@@ -1,7 +1,5 @@
 #include "common/metrics.h"
 
-#include "common/process_stats.h"
-
 #include <prometheus/collectable.h>
 #include <prometheus/counter.h>
 #include <prometheus/exposer.h>
@@ -14,6 +12,8 @@
 #include <exception>
 #include <map>
 #include <mutex>
+
+#include "common/process_stats.h"
 
 namespace eon::metrics {
 namespace {
@@ -171,14 +171,22 @@ struct Families {
 // `eon bench --address` reads them.
 void CollectProcess(std::vector<GaugeSample>& out) {
   const ProcessStats stats = OwnProcessStats();
-  out.push_back({"process_cpu_seconds_total", "User and system CPU time of the server, seconds.",
-                 {}, stats.cpu_seconds});
-  out.push_back({"process_resident_memory_bytes", "Resident memory of the server, bytes.", {},
+  out.push_back({"process_cpu_seconds_total",
+                 "User and system CPU time of the server, seconds.",
+                 {},
+                 stats.cpu_seconds});
+  out.push_back({"process_resident_memory_bytes",
+                 "Resident memory of the server, bytes.",
+                 {},
                  static_cast<double>(stats.rss_bytes)});
   const char* help = "Context switches of the server's threads (getrusage), by kind.";
-  out.push_back({"eon_process_context_switches_total", help, {{"kind", "voluntary"}},
+  out.push_back({"eon_process_context_switches_total",
+                 help,
+                 {{"kind", "voluntary"}},
                  static_cast<double>(stats.voluntary_switches)});
-  out.push_back({"eon_process_context_switches_total", help, {{"kind", "involuntary"}},
+  out.push_back({"eon_process_context_switches_total",
+                 help,
+                 {{"kind", "involuntary"}},
                  static_cast<double>(stats.involuntary_switches)});
 }
 

@@ -115,13 +115,14 @@ const sqlite3_io_methods* CountingTableFor(const sqlite3_io_methods* base) {
 int CountingOpen(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int flags,
                  int* out_flags) {
   int rc = base_vfs->xOpen(base_vfs, name, file, flags, out_flags);
-  if (rc == SQLITE_OK && file->pMethods != nullptr) file->pMethods = CountingTableFor(file->pMethods);
+  if (rc == SQLITE_OK && file->pMethods != nullptr)
+    file->pMethods = CountingTableFor(file->pMethods);
   return rc;
 }
 
 // The counting VFS's name, registered on first use; nullptr (the default VFS) if SQLite has none.
 const char* CountingVfs() {
-  static const char* name = [] () -> const char* {
+  static const char* name = []() -> const char* {
     base_vfs = sqlite3_vfs_find(nullptr);
     if (base_vfs == nullptr) return nullptr;
     counting_vfs = *base_vfs;
