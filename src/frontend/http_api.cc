@@ -368,15 +368,8 @@ HttpResponse ErrorResponse(const Status& status, bool pretty) {
   return {HttpStatusFor(status.code()), Dump(body, pretty)};
 }
 
-}  // namespace
-
-void ShortenPayloads(const pb::Message& message, std::string* json_text) {
-  json node = json::parse(*json_text, nullptr, false);
-  if (node.is_discarded()) return;
-  ShortenValue(message, node);
-  *json_text = Dump(node);
-}
-
+// The request's JSON with every shorthand payload in the standard form, ready for the protobuf
+// JSON parser. INVALID_ARGUMENT when the JSON is not an object.
 Status ExpandPayloads(const pb::Descriptor& type, std::string* json_text) {
   json node = json::parse(*json_text, nullptr, false);
   if (node.is_discarded() || !node.is_object())
@@ -385,8 +378,6 @@ Status ExpandPayloads(const pb::Descriptor& type, std::string* json_text) {
   *json_text = Dump(node);
   return Status::Ok();
 }
-
-namespace {
 
 // A segment of a route's path: a literal, or (variable = true) the dotted field path it fills.
 struct RouteSegment {

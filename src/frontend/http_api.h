@@ -18,11 +18,6 @@
 #include "common/status.h"
 #include "frontend/rpc.h"
 
-namespace google::protobuf {
-class Message;
-class Descriptor;
-}  // namespace google::protobuf
-
 namespace eon::frontend {
 
 struct HttpRequest {
@@ -46,14 +41,6 @@ constexpr int kHttpCallTimeoutS = 60;
 
 // The HTTP status grpc-gateway answers for a gRPC code.
 int HttpStatusFor(StatusCode code);
-
-// A payload's metadata/data, or Payloads, rewritten to Temporal's JSON shorthand where it can be
-// (json/plain as its value, binary/null as null, json/protobuf as an object with
-// "_protoMessageType"); exposed for tests. Both walk `message` by reflection beside its JSON.
-void ShortenPayloads(const google::protobuf::Message& message, std::string* json_text);
-// The reverse, on a request's JSON before it is parsed: shorthand payloads become the standard
-// form. INVALID_ARGUMENT when the JSON is not an object.
-Status ExpandPayloads(const google::protobuf::Descriptor& type, std::string* json_text);
 
 class HttpApi {
  public:
