@@ -25,6 +25,38 @@ const activities = {
   },
 };
 
+function rot13(text) {
+  return text.replace(/[a-z]/gi, (c) => {
+    const base = c <= 'Z' ? 65 : 97;
+    return String.fromCharCode(((c.charCodeAt(0) - base + 13) % 26) + base);
+  });
+}
+
+/** A remote codec endpoint (Temporal UI's protocol: POST /decode {payloads}) for binary/rot13. */
+async function startRot13Codec(scope) {
+  const http = require('node:http');
+  const server = http.createServer((req, res) => {
+    res.setHeader('Access-Control-Allow-Origin', '*');
+    res.setHeader('Access-Control-Allow-Headers', 'Content-Type, X-Namespace');
+    if (req.method === 'OPTIONS') return res.end();
+    let body = '';
+    req.on('data', (chunk) => { body += chunk; });
+    req.on('end', () => {
+      const { payloads } = JSON.parse(body);
+      const decoded = payloads.map((p) => {
+        if (Buffer.from(p.metadata.encoding, 'base64').toString() !== 'binary/rot13') return p;
+        const text = rot13(Buffer.from(p.data, 'base64').toString());
+        return { metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: Buffer.from(text).toString('base64') };
+      });
+      res.setHeader('Content-Type', 'application/json');
+      res.end(JSON.stringify({ payloads: decoded }));
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  scope.add(() => new Promise((resolve) => server.close(resolve)));
+  return `http://127.0.0.1:${server.address().port}`;
+}
+
 async function launchBrowser() {
   assert.ok(CHROMIUM, 'chromium is not installed (scripts/install-deps.sh installs it); CHROMIUM_PATH names another');
   const { chromium } = require('playwright-core');
@@ -216,6 +248,28 @@ describe('web UI', () => {
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 1, `the page is ${overflow}px wider than a phone's screen`);
     await shot(page, 'workflows-phone');
+
+    // A remote codec decodes what the server keeps encoded: here rot13 under its own encoding.
+    const codec = await startRot13Codec(scope);
+    const secretId = `${tag}-encoded`;
+    const b64 = (text) => Buffer.from(text).toString('base64');
+    const startEncoded = await fetch(`${ui}/api/v1/namespaces/default/workflows/${secretId}`, {
+      method: 'POST',
+      body: JSON.stringify({
+        workflowType: { name: 'nobodyRunsThis' }, taskQueue: { name: uniqueId('idle') },
+        input: { payloads: [{ metadata: { encoding: b64('binary/rot13') }, data: b64(rot13('"top secret"')) }] },
+      }),
+    });
+    assert.equal(startEncoded.status, 200, await startEncoded.text());
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.goto(`${ui}/namespaces/default/workflows/${secretId}`);
+    await page.waitForURL(new RegExp(`/workflows/${secretId}/[0-9a-f-]{36}/history$`));
+    await page.locator('.io pre', { hasText: 'binary/rot13' }).waitFor({ timeout: WAIT_MS });
+    await page.locator('header button', { hasText: 'Codec' }).click();
+    await page.locator('dialog[open] input[name="codec-endpoint"]').fill(codec);
+    await page.locator('dialog[open] button[type="submit"]').click();
+    await page.locator('.io pre', { hasText: '"top secret"' }).waitFor({ timeout: WAIT_MS });
+    assert.equal(await page.locator('main .error').count(), 0);
 
     assert.deepEqual(consoleErrors, []);
   }, { timeout: 240_000 });

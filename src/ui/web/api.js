@@ -24,6 +24,8 @@ export async function api(path, { method = 'GET', body, query } = {}) {
     init.body = JSON.stringify(body);
     init.headers['Content-Type'] = 'application/json';
   }
+  const codec = codecEndpoint();
+  if (codec) url += `${url.includes('?') ? '&' : '?'}noPayloadShorthand`;
   const response = await fetch(url, init);
   const text = await response.text();
   let parsed = null;
@@ -33,7 +35,48 @@ export async function api(path, { method = 'GET', body, query } = {}) {
     throw new ApiError(response.status, { message: `the server answered ${response.status}: ${text.slice(0, 200)}` });
   }
   if (!response.ok) throw new ApiError(response.status, parsed);
+  if (codec) await decodeWithCodec(codec, path.split('/')[2] || '', parsed);
   return parsed;
+}
+
+// The remote codec (as Temporal UI's): payloads the server stores encoded (encrypted, compressed)
+// are sent to {endpoint}/decode to be shown. Set in the UI's settings, kept in this browser.
+export function codecEndpoint() {
+  return (localStorage.getItem('eon.codecEndpoint') || '').replace(/\/+$/, '');
+}
+
+function collectPayloads(node, found, depth = 0) {
+  if (depth > 64 || node === null || typeof node !== 'object') return;
+  if (isRawPayload(node)) {
+    found.push(node);
+    return;
+  }
+  for (const value of Array.isArray(node) ? node : Object.values(node)) collectPayloads(value, found, depth + 1);
+}
+
+async function decodeWithCodec(endpoint, namespace, answer) {
+  const found = [];
+  collectPayloads(answer, found);
+  if (found.length === 0) return;
+  let response;
+  try {
+    response = await fetch(`${endpoint}/decode`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'X-Namespace': namespace },
+      body: JSON.stringify({ payloads: found }),
+    });
+  } catch (error) {
+    throw new Error(`the codec endpoint ${endpoint} cannot be reached: ${error.message}`);
+  }
+  if (!response.ok) throw new Error(`the codec endpoint ${endpoint} answered ${response.status}`);
+  const decoded = (await response.json()).payloads;
+  if (!Array.isArray(decoded) || decoded.length !== found.length) {
+    throw new Error(`the codec endpoint ${endpoint} did not answer one payload for each payload`);
+  }
+  found.forEach((payload, i) => {
+    for (const key of Object.keys(payload)) delete payload[key];
+    Object.assign(payload, decoded[i]);
+  });
 }
 
 export const enc = encodeURIComponent;
@@ -95,6 +138,7 @@ export function decodeBase64(text) {
 export function showPayloads(value) {
   if (value === undefined) return '';
   if (Array.isArray(value)) return value.map(showPayloads).join('\n');
+  if (value && Array.isArray(value.payloads)) return value.payloads.map(showPayloads).join('\n');
   if (isRawPayload(value)) {
     const encoding = decodeBase64(value.metadata.encoding) ?? value.metadata.encoding;
     if (encoding === 'json/plain' && value.data) {
@@ -139,8 +183,12 @@ export function failureText(failure) {
   for (let f = failure, depth = 0; f && depth < 20; f = f.cause, depth += 1) {
     const kind = f.applicationFailureInfo ? `${f.applicationFailureInfo.type || 'Error'}` :
       Object.keys(f).find((k) => k.endsWith('FailureInfo'))?.replace('FailureInfo', '') || 'failure';
-    lines.push(`${depth ? 'caused by ' : ''}${kind}: ${f.message || ''}`);
-    if (f.stackTrace) lines.push(f.stackTrace.trim());
+    const head = `${kind}: ${f.message || ''}`;
+    lines.push(`${depth ? 'caused by ' : ''}${head}`);
+    // JavaScript stacks repeat the message on their first line.
+    const stack = (f.stackTrace || '').trim().split('\n');
+    if (stack[0] && stack[0].endsWith(`: ${f.message}`)) stack.shift();
+    if (stack.length && stack[0]) lines.push(stack.join('\n'));
   }
   return lines.join('\n');
 }

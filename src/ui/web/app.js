@@ -12,7 +12,7 @@ import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import htm from 'htm';
 
 import {
-  STATUSES, api, enc, eventAttributes, eventName, eventSummary, failureText, formatDuration,
+  STATUSES, api, codecEndpoint, enc, eventAttributes, eventName, eventSummary, failureText, formatDuration,
   formatTime, showPayloads, statusName, enumName,
 } from './api.js';
 
@@ -214,9 +214,9 @@ function Header({ ns }) {
 // The remote codec endpoint (as Temporal UI's): kept in this browser only.
 function Settings() {
   const [open, setOpen] = useState(false);
-  const [value, setValue] = useState(localStorage.getItem('eon.codecEndpoint') || '');
+  const [value, setValue] = useState(codecEndpoint());
   return html`
-    <button class="link settings" onClick=${() => setOpen(true)} aria-label="Settings">Codec</button>
+    <button class="link settings" onClick=${() => setOpen(true)}>Codec</button>
     <${Confirm} title="Remote codec endpoint" open=${open} onClose=${() => setOpen(false)} confirmLabel="Save"
       onConfirm=${async () => {
         if (value.trim()) localStorage.setItem('eon.codecEndpoint', value.trim());
@@ -224,7 +224,7 @@ function Settings() {
         window.location.reload();
       }}>
       <p class="muted">Encoded payloads are sent to <code>{endpoint}/decode</code> to be shown; leave empty to show them as stored.</p>
-      <label>Endpoint <input type="url" value=${value} onInput=${(e) => setValue(e.target.value)} placeholder="http://localhost:8888" /></label>
+      <label>Endpoint <input type="url" name="codec-endpoint" value=${value} onInput=${(e) => setValue(e.target.value)} placeholder="http://localhost:8888" /></label>
     </${Confirm}>`;
 }
 
