@@ -271,6 +271,16 @@ describe('web UI', () => {
     await page.locator('.io pre', { hasText: '"top secret"' }).waitFor({ timeout: WAIT_MS });
     assert.equal(await page.locator('main .error').count(), 0);
 
+    // Select rows in the list and terminate them as one batch operation.
+    await page.goto(`${ui}/namespaces/default/workflows?query=${encodeURIComponent(`WorkflowId = '${secretId}'`)}`);
+    await page.waitForFunction(() => document.querySelectorAll('table.workflows tbody input[type=checkbox]').length === 1);
+    await page.locator('table.workflows tbody input[type=checkbox]').check();
+    await page.locator('.batch button', { hasText: 'Terminate selected' }).click();
+    await page.locator('dialog[open] button[type="submit"]').click();
+    await page.locator('table.workflows .badge', { hasText: 'Terminated' }).waitFor({ timeout: WAIT_MS });
+    const batches = await connection.workflowService.listBatchOperations({ namespace: 'default' });
+    assert.equal(batches.operationInfo.length, 1);
+
     assert.deepEqual(consoleErrors, []);
   }, { timeout: 240_000 });
 });

@@ -307,23 +307,25 @@ function WorkflowsPage({ ns, search }) {
     else next.add(key);
     setSelected(next);
   };
+  // One batch operation (StartBatchOperation) over the selected runs; answered once all are done.
   const runBatch = async () => {
     const chosen = executions.filter((e) => selected.has(`${e.execution.workflowId}/${e.execution.runId}`));
-    const errors = [];
-    for (const e of chosen) {
-      const path = `/namespaces/${enc(ns)}/workflows/${enc(e.execution.workflowId)}/${batch}`;
-      const body = { workflowExecution: { workflowId: e.execution.workflowId, runId: e.execution.runId }, identity: 'eon-ui' };
-      if (batch === 'terminate') body.reason = reason || 'terminated from the web UI';
-      try {
-        await api(path, { method: 'POST', body });
-      } catch (error) {
-        errors.push(`${e.execution.workflowId}: ${error.message}`);
-      }
-    }
+    const jobId = crypto.randomUUID();
+    const operation = batch === 'terminate' ? { terminationOperation: { identity: 'eon-ui' } } : { cancellationOperation: { identity: 'eon-ui' } };
+    await api(`/namespaces/${enc(ns)}/batch-operations/${jobId}`, {
+      method: 'POST',
+      body: {
+        executions: chosen.map((e) => ({ workflowId: e.execution.workflowId, runId: e.execution.runId })),
+        reason: reason || `${batch === 'terminate' ? 'terminated' : 'cancelled'} from the web UI`,
+        ...operation,
+      },
+    });
+    const job = await api(`/namespaces/${enc(ns)}/batch-operations/${jobId}`);
     setSelected(new Set());
     list.reload();
     counts.reload();
-    if (errors.length) throw new Error(errors.join('; '));
+    const failed = Number(job.failureOperationCount || 0);
+    if (failed) throw new Error(`${failed} of ${job.totalOperationCount} workflows could not be changed (closed already?)`);
   };
 
   return html`
