@@ -225,6 +225,16 @@ describe('web UI', () => {
     await page.locator('.actions button', { hasText: 'Unpause' }).waitFor({ timeout: WAIT_MS });
     assert.equal((await client.schedule.getHandle(`${tag}-nightly`).describe()).state.paused, true);
 
+    // The start form: a workflow started from the UI runs, and its page follows it to its result.
+    await page.goto(`${ui}/namespaces/default/start-workflow`);
+    await page.getByLabel('Workflow ID').fill(`${tag}-from-form`);
+    await page.getByLabel('Workflow type').fill('greet');
+    await page.getByLabel('Task queue').fill(taskQueue);
+    await page.getByLabel('Input (one JSON value)').fill('"Form"');
+    await page.locator('main button[type="submit"]', { hasText: 'Start' }).click();
+    await page.waitForURL(new RegExp(`/workflows/${tag}-from-form/[0-9a-f-]{36}/history$`));
+    await page.locator('.io pre', { hasText: '"Hello, Form!"' }).waitFor({ timeout: WAIT_MS });
+
     // Namespaces, and an unknown namespace shows its error in place.
     await page.goto(`${ui}/namespaces`);
     await page.locator('td a', { hasText: 'default' }).waitFor();
