@@ -166,8 +166,10 @@ class WorkerCore {
                     std::vector<hist::HistoryEvent>* events);
   void FailWorkflowTask(const wfs::PollWorkflowTaskQueueResponse& task,
                         enums::WorkflowTaskFailedCause cause, const Failure& failure);
-  // Runs a local activity with its retries and timeouts (see LocalActivityOptions).
-  RawOutcome RunLocalActivity(const LocalActivityRequest& request, const WorkflowInfo& info,
+  // Runs a local activity with its retries and timeouts (see LocalActivityOptions). Nullopt
+  // when it was given up (its workflow evicted, or the worker shutting down): nothing is
+  // recorded, and the activity runs again with the workflow's next task.
+  std::optional<RawOutcome> RunLocalActivity(const LocalActivityRequest& request, const WorkflowInfo& info,
                               const LocalActivityMailbox& mailbox);
   void TrackActivity(ActivityContext* ctx, bool running);
   void HandleActivityTask(const wfs::PollActivityTaskQueueResponse& task);
@@ -501,11 +503,13 @@ void WorkerCore::HandleWorkflowTask(wfs::PollWorkflowTaskQueueResponse& task) {
   // The heartbeat's next task must find this instance: without the sticky cache, the task
   // waits for its local activities instead.
   local_activities.heartbeat = Sticky();
+  local_activities.stop_waiting = [this] { return stopping_.load(); };
   local_activities.start = [this, &instance](const LocalActivityRequest& request,
                                               std::shared_ptr<LocalActivityMailbox> mailbox) {
     // Called inside Activate, once the instance knows its info.
     local_activity_threads_.Spawn([this, request, info = instance.info(), mailbox] {
-      mailbox->Post(request.activity_id, RunLocalActivity(request, info, *mailbox));
+      auto outcome = RunLocalActivity(request, info, *mailbox);
+      if (outcome) mailbox->Post(request.activity_id, std::move(*outcome));
     });
   };
   try {
@@ -653,9 +657,9 @@ void WorkerCore::TrackActivity(ActivityContext* ctx, bool running) {
   if (!running) activities_cv_.notify_all();
 }
 
-RawOutcome WorkerCore::RunLocalActivity(const LocalActivityRequest& request,
-                                        const WorkflowInfo& workflow,
-                                        const LocalActivityMailbox& mailbox) {
+std::optional<RawOutcome> WorkerCore::RunLocalActivity(const LocalActivityRequest& request,
+                                                       const WorkflowInfo& workflow,
+                                                       const LocalActivityMailbox& mailbox) {
   using Clock = std::chrono::steady_clock;
   const auto& options = request.options;
   auto wrap = [&](Failure cause, enums::RetryState retry_state) {
@@ -667,7 +671,7 @@ RawOutcome WorkerCore::RunLocalActivity(const LocalActivityRequest& request,
     info->set_activity_id(request.activity_id);
     info->set_retry_state(retry_state);
     *f.mutable_cause() = std::move(cause);
-    return RawOutcome{std::nullopt, FailureToException(f)};
+    return std::optional<RawOutcome>(RawOutcome{std::nullopt, FailureToException(f)});
   };
   const auto* fn = registry.activity(request.activity_type);
   if (fn == nullptr) {
@@ -687,6 +691,7 @@ RawOutcome WorkerCore::RunLocalActivity(const LocalActivityRequest& request,
                                               ? scheduled + options.schedule_to_close_
                                               : Clock::time_point::max();
   auto given_up = [&] { return stopping_ || mailbox.abandoned(); };
+  // A running attempt is left to finish on shutdown (its result may still be recorded).
   // Waits in slices so a shutdown or an evicted workflow is noticed.
   constexpr auto kWaitSlice = milliseconds(100);
   auto delay = initial;
@@ -745,7 +750,7 @@ RawOutcome WorkerCore::RunLocalActivity(const LocalActivityRequest& request,
     bool ended = false;
     {
       std::unique_lock lock(state->mu);
-      while (!state->ended && Clock::now() < deadline && !given_up()) {
+      while (!state->ended && Clock::now() < deadline && !mailbox.abandoned()) {
         state->cv.wait_until(lock, std::min(deadline, Clock::now() + kWaitSlice));
       }
       ended = state->ended;
@@ -758,10 +763,11 @@ RawOutcome WorkerCore::RunLocalActivity(const LocalActivityRequest& request,
       if (!outcome.error) return outcome;
       failure = ExceptionToFailure(outcome.error);
     } else {
-      // Timed out (or given up): the attempt is told to cancel and left to return on its own.
+      // Timed out (or abandoned): the attempt is told to cancel and left to return on its own.
       ActivityRunner::Cancel(*ctx);
       local_activity_threads_.Adopt(std::move(thread), thread_ended);
-      timed_out_schedule_to_close = !start_to_close_first && !given_up();
+      if (mailbox.abandoned()) return std::nullopt;
+      timed_out_schedule_to_close = !start_to_close_first;
       failure.set_message(std::string("local activity ") +
                           (timed_out_schedule_to_close ? "ScheduleToClose" : "StartToClose") +
                           " timeout");
@@ -770,6 +776,7 @@ RawOutcome WorkerCore::RunLocalActivity(const LocalActivityRequest& request,
           timed_out_schedule_to_close ? enums::TIMEOUT_TYPE_SCHEDULE_TO_CLOSE
                                       : enums::TIMEOUT_TYPE_START_TO_CLOSE);
     }
+    if (given_up()) return std::nullopt;  // possibly the shutdown's cancellation
     bool non_retryable = failure.application_failure_info().non_retryable();
     for (const auto& type : policy.non_retryable_error_types_) {
       if (type == failure.application_failure_info().type()) non_retryable = true;
@@ -781,11 +788,11 @@ RawOutcome WorkerCore::RunLocalActivity(const LocalActivityRequest& request,
     if (policy.maximum_attempts_ > 0 && attempt >= policy.maximum_attempts_) {
       return wrap(failure, enums::RETRY_STATE_MAXIMUM_ATTEMPTS_REACHED);
     }
-    if (given_up()) return wrap(failure, enums::RETRY_STATE_CANCEL_REQUESTED);
+    if (given_up()) return std::nullopt;
     for (auto wake = Clock::now() + delay; Clock::now() < wake && !given_up();) {
       std::this_thread::sleep_for(std::min<Clock::duration>(kWaitSlice, wake - Clock::now()));
     }
-    if (given_up()) return wrap(failure, enums::RETRY_STATE_CANCEL_REQUESTED);
+    if (given_up()) return std::nullopt;
     delay = std::min(maximum, milliseconds(static_cast<int64_t>(delay.count() * coefficient)));
   }
 }

@@ -345,7 +345,8 @@ void LocalActivityMailbox::Post(const std::string& activity_id, RawOutcome outco
 }
 
 std::map<std::string, RawOutcome> LocalActivityMailbox::Wait(
-    const std::set<std::string>& activity_ids, std::chrono::steady_clock::time_point deadline) {
+    const std::set<std::string>& activity_ids, std::chrono::steady_clock::time_point deadline,
+    const std::function<bool()>& stop) {
   std::map<std::string, RawOutcome> ended;
   std::unique_lock lock(mu_);
   auto any = [&] {
@@ -354,10 +355,19 @@ std::map<std::string, RawOutcome> LocalActivityMailbox::Wait(
     }
     return false;
   };
-  if (deadline == std::chrono::steady_clock::time_point::max()) {
-    cv_.wait(lock, any);
+  if (!stop) {
+    if (deadline == std::chrono::steady_clock::time_point::max()) {
+      cv_.wait(lock, any);
+    } else {
+      cv_.wait_until(lock, deadline, any);
+    }
   } else {
-    cv_.wait_until(lock, deadline, any);
+    constexpr auto kStopCheck = std::chrono::milliseconds(100);
+    while (!any() && !stop()) {
+      auto now = std::chrono::steady_clock::now();
+      if (now >= deadline) break;
+      cv_.wait_until(lock, deadline - now > kStopCheck ? now + kStopCheck : deadline);
+    }
   }
   for (const auto& id : activity_ids) {
     auto it = ended_.find(id);
@@ -708,7 +718,7 @@ bool WorkflowInstance::ResolveLocalActivities(bool live, const LocalActivityHost
                                                                : milliseconds(10'000);
     wait_until = host->task_received + task_timeout * 8 / 10;
   }
-  auto ended = local_mailbox_->Wait(waiting, wait_until);
+  auto ended = local_mailbox_->Wait(waiting, wait_until, host->stop_waiting);
   if (ended.empty()) {
     local_activities_pending_ = true;  // the worker heartbeats the task
     return false;

@@ -93,10 +93,11 @@ class LocalActivityMailbox {
   // Called by the worker when the local activity `activity_id` has ended (after its retries);
   // a failure is the exception (usually ActivityError) in RawOutcome::error.
   void Post(const std::string& activity_id, RawOutcome outcome);
-  // Waits until one of `activity_ids` has ended or `deadline` passes; returns the ended ones
-  // (removed from the mailbox), in no particular order.
+  // Waits until one of `activity_ids` has ended, `deadline` passes or `stop()` (checked every
+  // 100 ms when given) turns true; returns the ended ones (removed from the mailbox).
   std::map<std::string, RawOutcome> Wait(const std::set<std::string>& activity_ids,
-                                         std::chrono::steady_clock::time_point deadline);
+                                         std::chrono::steady_clock::time_point deadline,
+                                         const std::function<bool()>& stop);
   // Set when the instance is gone: the worker stops retrying and cancels the attempt.
   void Abandon() { abandoned_ = true; }
   bool abandoned() const { return abandoned_; }
@@ -119,6 +120,8 @@ struct LocalActivityHost {
   // lets the worker heartbeat the task; without, it waits for them to end.
   std::chrono::steady_clock::time_point task_received = std::chrono::steady_clock::now();
   bool heartbeat = true;
+  // True when the worker is shutting down: stop waiting (the task is heartbeated).
+  std::function<bool()> stop_waiting;
 };
 
 struct ActivationResult {
