@@ -380,11 +380,11 @@ void WorkflowService::PollQueue(std::shared_ptr<CallContext> ctx,
       done(Resp());  // timed out or cancelled: an empty answer, not an error
       return;
     }
-    // Recording the start may read the database: never on the matching caller's thread.
-    executor_->Submit([this, ctx, parked, queue, poller, deadline, start, done,
-                       matched = std::move(*matched)] {
-      start(matched, [this, ctx, parked, queue, poller, deadline, start, done,
-                      matched](Result<Resp> response) {
+    // Recording the start waits for nothing (its commit answers later), so it runs on the
+    // thread that matched the task.
+    {
+      start(*matched, [this, ctx, parked, queue, poller, deadline, start, done,
+                       matched = *matched](Result<Resp> response) {
         // This may run on the store's committer thread, which must not wait on the store: a
         // task from the backlog (whose row Done deletes) and the requeue (which writes one)
         // finish on the executor.
@@ -400,7 +400,7 @@ void WorkflowService::PollQueue(std::shared_ptr<CallContext> ctx,
                            std::move(response));
         });
       });
-    });
+    }
   };
   auto id = matching_.Poll(queue, poller, deadline, deliver);
   if (!id.ok()) {

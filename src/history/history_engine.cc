@@ -659,7 +659,14 @@ void HistoryEngine::RecordWorkflowTaskStartedAsync(
       },
       [this, key, done = std::move(done)](Status status, const StoredExecution& after) {
         if (!status.ok()) return done(status);
-        // Reading the history is I/O: not on the store's committer thread.
+        const auto& s = after.state;
+        if (s.workflow_task().task_queue() != s.task_queue()) {
+          // A sticky task carries only the few events since the worker's last task: read them
+          // here, without another thread hop.
+          return Answer("recording a workflow task started", done,
+                        [&] { done(WorkflowTaskResponse(key, after)); });
+        }
+        // The whole history may be long: not on the store's committer thread.
         task_executor_.Submit([this, key, after, done] {
           Answer("recording a workflow task started", done,
                  [&] { done(WorkflowTaskResponse(key, after)); });
