@@ -22,8 +22,8 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 status=0
-"$build/bench/sdk_throughput" --address "127.0.0.1:$port" --workflows "$workflows" --inflight 16 \
-  --first-task --wait-s 60 || status=$?
+"$build/eon" bench --address "127.0.0.1:$port" --open-timers "$workflows" --concurrency 16 ||
+  status=$?
 stuck=$(sqlite3 "$dir/eon.db" "SELECT COUNT(*) FROM (SELECT run_id, MAX(event_id) AS last
   FROM history_events GROUP BY run_id) WHERE last <= 2")
 runs=$(sqlite3 "$dir/eon.db" "SELECT COUNT(DISTINCT run_id) FROM history_events")

@@ -10,6 +10,8 @@ packages=(
   prometheus-cpp-dev libssl-dev openssl prometheus
   clang libclang-rt-14-dev  # the sanitizer build and libFuzzer (scripts/sanitize.sh)
   tzdata  # IANA time zones for schedules (read from /usr/share/zoneinfo)
+  libcpp-httplib-dev  # the web UI's and the HTTP API's server
+  chromium  # the web UI's browser tests (driven by playwright-core, which downloads no browser)
 )
 missing=()
 for package in "${packages[@]}"; do

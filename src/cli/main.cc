@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <string>
 
+#include "cli/bench_command.h"
 #include "cli/client_commands.h"
 #include "cli/server_command.h"
 
@@ -19,6 +20,8 @@ Usage:
   eon activity complete|fail     Complete or fail an activity by its id
   eon task-queue describe        Show a task queue's pollers and backlog
   eon admin parked-tasks list|retry  Outbox tasks parked after failing again and again
+  eon bench [flags]              Run a workload through the C++ SDK and print its figures
+                                 (eon bench --help)
   eon --version                  Print the version
   eon --help                     Show this help
 )";
@@ -42,5 +45,6 @@ int main(int argc, char** argv) {
                  verb.c_str());
     return 1;
   }
+  if (first == "bench") return eon::cli::Bench(argc - 2, argv + 2);
   return eon::cli::RunClientCommand(argc - 1, argv + 1);
 }

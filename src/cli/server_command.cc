@@ -16,7 +16,7 @@ namespace eon::cli {
 namespace {
 
 constexpr const char* kUsage =
-    R"(Start Eon's development server: server, database and (later) UI in one process.
+    R"(Start Eon's development server: server, database and web UI in one process.
 
 Usage:
   eon server start-dev [flags]
@@ -44,8 +44,11 @@ Flags:
                               more is refused with RESOURCE_EXHAUSTED (default 1000)
       --audit-log file        Append the audit log (namespace and search attribute changes,
                               terminations, deletions, resets, refused calls) as JSON lines
-      --ui-port int           Port for the web UI (accepted; the UI is not built yet)
-      --headless              Disable the web UI (accepted; the UI is not built yet)
+      --ui-port int           Port for the web UI and the HTTP API under /api/v1 (default 8233;
+                              0 picks a free port). A port you name must be free; when the
+                              default one is taken, the server starts without the UI
+      --headless              Disable the web UI (and the HTTP API on the UI port)
+      --http-port int         Port for the HTTP API alone, as Temporal's 7243 (default: off)
       --time-skipping         Serve Temporal's TestService: while no test holds the lock and
                               nothing runs, time jumps to the next timer (for tests)
       --history-count-limit n       Events after which a workflow is terminated (51200)
@@ -95,6 +98,8 @@ int Fail(const std::string& message) {
 int ServerStartDev(int argc, char** argv) {
   server::ServerOptions options;
   options.metrics_port = 9233;
+  options.ui_port = 8233;
+  bool headless = false;
   log::Level level = log::Level::kInfo;
   log::Format format = log::Format::kText;
   std::vector<std::string> args(argv, argv + argc);
@@ -161,9 +166,14 @@ int ServerStartDev(int argc, char** argv) {
       if (!next(&v) || !ParseRate(v, &rate)) return Fail(arg + " needs a positive number");
       (arg == "--namespace-rps" ? options.namespace_rps : options.caller_rps) = rate;
     } else if (arg == "--ui-port") {
-      int ignored;
-      if (!next(&v) || !ParsePort(v, &ignored)) return Fail("--ui-port needs a port number");
+      if (!next(&v) || !ParsePort(v, &options.ui_port))
+        return Fail("--ui-port needs a port number (0-65535)");
+      options.ui_port_required = true;
+    } else if (arg == "--http-port") {
+      if (!next(&v) || !ParsePort(v, &options.http_port))
+        return Fail("--http-port needs a port number (0-65535)");
     } else if (arg == "--headless") {
+      headless = true;
     } else if (arg == "--history-count-limit" || arg == "--history-size-limit" ||
                arg == "--payload-size-limit" || arg == "--pending-activities-limit" ||
                arg == "--pending-children-limit" || arg == "--pending-signals-limit") {
@@ -186,6 +196,7 @@ int ServerStartDev(int argc, char** argv) {
   }
   log::SetLevel(level);
   log::SetFormat(format);
+  if (headless) options.ui_port = -1;
 
   // Signals are taken synchronously by this thread; every other thread inherits the mask.
   sigset_t signals;
@@ -200,6 +211,11 @@ int ServerStartDev(int argc, char** argv) {
   if (!started.ok()) return Fail(started.status().message());
   auto& server = *started;
   std::printf("Eon server is listening on %s (gRPC)\n", server->address().c_str());
+  if (server->ui_port() != 0)
+    std::printf("Web UI: http://%s:%d (HTTP API: http://%s:%d/api/v1)\n", options.ip.c_str(),
+                server->ui_port(), options.ip.c_str(), server->ui_port());
+  if (server->http_port() != 0)
+    std::printf("HTTP API: http://%s:%d/api/v1\n", options.ip.c_str(), server->http_port());
   if (server->metrics_port() != 0)
     std::printf("Metrics: http://%s:%d/metrics\n", options.ip.c_str(), server->metrics_port());
   std::printf("Database: %s\n", options.db_path == ":memory:"
@@ -220,7 +236,7 @@ int ServerStartDev(int argc, char** argv) {
                << options.tls_refresh_interval_s << " s");
     else
       LOG_ERROR("SIGHUP: " << tls.message()
-                            << "; new TLS connections fail until the files are fixed");
+                           << "; new TLS connections fail until the files are fixed");
   }
   LOG_INFO("received " << (signal_number == SIGINT ? "SIGINT" : "SIGTERM") << ", shutting down");
   std::string stats = server->StatsLine();

@@ -13,6 +13,8 @@
 #include <map>
 #include <mutex>
 
+#include "common/process_stats.h"
+
 namespace eon::metrics {
 namespace {
 
@@ -165,7 +167,31 @@ struct Families {
   std::map<std::string, prometheus::Family<prometheus::Counter>*> workflow_closed;
 };
 
+// The process's own cost, under the names of Prometheus's process collector where one exists;
+// `eon bench --address` reads them.
+void CollectProcess(std::vector<GaugeSample>& out) {
+  const ProcessStats stats = OwnProcessStats();
+  out.push_back({"process_cpu_seconds_total",
+                 "User and system CPU time of the server, seconds.",
+                 {},
+                 stats.cpu_seconds});
+  out.push_back({"process_resident_memory_bytes",
+                 "Resident memory of the server, bytes.",
+                 {},
+                 static_cast<double>(stats.rss_bytes)});
+  const char* help = "Context switches of the server's threads (getrusage), by kind.";
+  out.push_back({"eon_process_context_switches_total",
+                 help,
+                 {{"kind", "voluntary"}},
+                 static_cast<double>(stats.voluntary_switches)});
+  out.push_back({"eon_process_context_switches_total",
+                 help,
+                 {{"kind", "involuntary"}},
+                 static_cast<double>(stats.involuntary_switches)});
+}
+
 struct State {
+  State() { collectors->Add(CollectProcess); }
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
   std::shared_ptr<CollectorSet> collectors = std::make_shared<CollectorSet>();
   Families families{*registry};

@@ -66,6 +66,18 @@ TEST(Metrics, EndpointRefusesABusyPortAndServesAFreeOne) {
   EXPECT_GT((*endpoint)->port(), 0);
 }
 
+TEST(Metrics, ProcessCpuMemoryAndContextSwitchesAreInTheText) {
+  const std::string text = RenderText();
+  EXPECT_NE(text.find("\nprocess_cpu_seconds_total "), std::string::npos) << text;
+  const size_t rss = text.find("\nprocess_resident_memory_bytes ");
+  ASSERT_NE(rss, std::string::npos);
+  EXPECT_GT(std::stod(text.substr(rss + 31)), 1024.0 * 1024.0);  // a process has its code resident
+  EXPECT_NE(text.find("eon_process_context_switches_total{kind=\"voluntary\"} "),
+            std::string::npos);
+  EXPECT_NE(text.find("eon_process_context_switches_total{kind=\"involuntary\"} "),
+            std::string::npos);
+}
+
 TEST(Log, JsonAndTextLinesCarryTheFields) {
   log::Fields fields{"default", "wf-\"1\"", "run-1"};
   log::SetFormat(log::Format::kJson);
@@ -79,8 +91,7 @@ TEST(Log, JsonAndTextLinesCarryTheFields) {
   EXPECT_NE(json.find(R"("run_id":"run-1")"), std::string::npos) << json;
   EXPECT_NE(json.find(R"("msg":"a \"quoted\"\nline")"), std::string::npos) << json;
   EXPECT_NE(json.find(R"("ts":")"), std::string::npos) << json;
-  EXPECT_NE(text.find("INFO  [frontend] ns=default wf=wf-\"1\" run=run-1 hello"),
-            std::string::npos)
+  EXPECT_NE(text.find("INFO  [frontend] ns=default wf=wf-\"1\" run=run-1 hello"), std::string::npos)
       << text;
 }
 

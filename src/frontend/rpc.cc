@@ -6,8 +6,8 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "frontend/request_check.h"
-#include "persistence/records.h"
 #include "google/rpc/status.pb.h"
+#include "persistence/records.h"
 
 namespace eon::frontend {
 
@@ -46,6 +46,17 @@ grpc::Status ToGrpcStatus(const Status& status) {
   detail.set_message(status.message());
   if (status.detail()) *detail.add_details() = *status.detail();
   return grpc::Status(status.code(), status.message(), detail.SerializeAsString());
+}
+
+namespace {
+
+std::string MethodName(const std::string& full_method);
+
+}  // namespace
+
+Status NotImplemented(const std::string& full_method) {
+  return Unimplemented("Eon does not implement " + MethodName(full_method) + " yet (" +
+                       full_method + ")");
 }
 
 namespace {
@@ -102,6 +113,29 @@ std::string PeerSubject(const grpc::GenericCallbackServerContext& context) {
   return "";
 }
 
+// The checks every parsed request passes before the gate: its fields (durations, timestamps),
+// and the namespace, workflow and run it names, put in the call's log scope and metrics.
+Status CheckCall(CallContext& ctx, CallInfo& call, const google::protobuf::Message& request) {
+  EON_RETURN_IF_ERROR(CheckRequestFields(request));
+  call.target = Target(request);
+  ctx.set_log_fields(call.target);
+  metrics::RequestStarted(call.operation, call.target.ns);
+  return Status::Ok();
+}
+
+Status GateAdmit(RpcRouter& router, CallInfo& call, const google::protobuf::Message& request) {
+  CallGate* gate = router.gate();
+  return gate ? gate->Admit(call, request) : Status::Ok();
+}
+
+// Accounts for a call that ended: its metrics, and the gate's audit (for calls that reached it).
+void CallFinished(RpcRouter& router, const CallInfo& call, const google::protobuf::Message* request,
+                  const Status& status, std::chrono::steady_clock::time_point start) {
+  metrics::RequestFinished(call.operation, call.target.ns, status.code(),
+                           std::chrono::steady_clock::now() - start);
+  if (request && router.gate()) router.gate()->Finished(call, *request, status);
+}
+
 // One unary call: read the request, run the handler, write the answer, finish.
 class UnaryReactor final : public grpc::ServerGenericBidiReactor {
  public:
@@ -119,16 +153,11 @@ class UnaryReactor final : public grpc::ServerGenericBidiReactor {
       return;
     }
     const std::string& method = server_context_->method();
-    {
-      std::lock_guard lock(router_.counters().mutex);
-      ++router_.counters().by_method[MethodName(method)];
-    }
+    router_.Count(call_.operation);
     const MethodEntry* entry = router_.Find(method);
     if (entry == nullptr) {
       metrics::RequestStarted(call_.operation, "");
-      FinishOnce(
-          Unimplemented("Eon does not implement " + MethodName(method) + " yet (" + method + ")"),
-          nullptr);
+      FinishOnce(NotImplemented(method), nullptr);
       return;
     }
     std::unique_ptr<google::protobuf::Message> request(entry->request_prototype->New());
@@ -141,25 +170,21 @@ class UnaryReactor final : public grpc::ServerGenericBidiReactor {
                  nullptr);
       return;
     }
-    if (Status checked = CheckRequestFields(*request); !checked.ok()) {
-      FinishOnce(checked, nullptr);
-      return;
-    }
-    call_.target = Target(*request);
-    ctx_->set_log_fields(call_.target);
-    metrics::RequestStarted(call_.operation, call_.target.ns);
-    request_ = std::move(request);
-    if (CallGate* gate = router_.gate()) {
+    if (router_.gate()) {
       auto header = server_context_->client_metadata().find("authorization");
       if (header != server_context_->client_metadata().end())
         call_.authorization.assign(header->second.data(), header->second.size());
       call_.peer_subject = PeerSubject(*server_context_);
       call_.peer = server_context_->peer();
-      Status admitted = gate->Admit(call_, *request_);
-      if (!admitted.ok()) {
-        FinishOnce(admitted, nullptr);
-        return;
-      }
+    }
+    if (Status checked = CheckCall(*ctx_, call_, *request); !checked.ok()) {
+      FinishOnce(checked, nullptr);
+      return;
+    }
+    request_ = std::move(request);
+    if (Status admitted = GateAdmit(router_, call_, *request_); !admitted.ok()) {
+      FinishOnce(admitted, nullptr);
+      return;
     }
     // The reactor lives until OnDone, which waits for our Finish; the reply may come from any
     // thread. Only the first reply touches the reactor: after Finish it may be gone.
@@ -169,8 +194,7 @@ class UnaryReactor final : public grpc::ServerGenericBidiReactor {
       if (answered->exchange(true)) return;
       FinishOnce(status, response);
     };
-    Status thrown =
-        RunGuarded(MethodName(method), [&] { entry->handler(ctx_, *request_, reply); });
+    Status thrown = RunGuarded(MethodName(method), [&] { entry->handler(ctx_, *request_, reply); });
     if (!thrown.ok()) reply(thrown, nullptr);
   }
 
@@ -182,11 +206,9 @@ class UnaryReactor final : public grpc::ServerGenericBidiReactor {
   void FinishOnce(const Status& status, const google::protobuf::Message* response) {
     if (finished_.exchange(true)) return;
     ctx_->ClearOnCancel();
-    Status final = status.ok() && response == nullptr ? Internal("handler returned no response")
-                                                      : status;
-    metrics::RequestFinished(call_.operation, call_.target.ns, final.code(),
-                             std::chrono::steady_clock::now() - start_);
-    if (request_ && router_.gate()) router_.gate()->Finished(call_, *request_, final);
+    Status final =
+        status.ok() && response == nullptr ? Internal("handler returned no response") : status;
+    CallFinished(router_, call_, request_.get(), final, start_);
     if (!status.ok() || response == nullptr) {
       if (status.code() == StatusCode::INTERNAL || status.code() == StatusCode::UNAVAILABLE) {
         LOG_WARN(MethodName(server_context_->method()) << " failed: " << status.message());
@@ -220,6 +242,65 @@ grpc::ServerGenericBidiReactor* RpcRouter::CreateReactor(grpc::GenericCallbackSe
 const MethodEntry* RpcRouter::Find(const std::string& full_method) const {
   auto it = methods_.find(full_method);
   return it == methods_.end() ? nullptr : &it->second;
+}
+
+}  // namespace eon::frontend
+
+namespace eon::frontend {
+
+void RpcRouter::Count(const std::string& operation) {
+  std::lock_guard lock(counters_.mutex);
+  ++counters_.by_method[operation];
+}
+
+const google::protobuf::Message* RpcRouter::RequestPrototype(const std::string& full_method) const {
+  const MethodEntry* entry = Find(full_method);
+  return entry ? entry->request_prototype : nullptr;
+}
+
+void RpcRouter::Invoke(const std::string& full_method,
+                       std::unique_ptr<google::protobuf::Message> request, CallInfo call,
+                       std::chrono::system_clock::time_point deadline, Reply done) {
+  const auto start = std::chrono::steady_clock::now();
+  call.operation = MethodName(full_method);
+  Count(call.operation);
+  auto ctx = std::make_shared<CallContext>(deadline);
+  const MethodEntry* entry = Find(full_method);
+  if (entry == nullptr || request == nullptr ||
+      request->GetDescriptor() != entry->request_prototype->GetDescriptor()) {
+    metrics::RequestStarted(call.operation, "");
+    Status status = entry == nullptr ? NotImplemented(full_method)
+                                     : InvalidArgument("no " + call.operation + " request");
+    CallFinished(*this, call, nullptr, status, start);
+    done(status, nullptr);
+    return;
+  }
+  if (Status checked = CheckCall(*ctx, call, *request); !checked.ok()) {
+    CallFinished(*this, call, nullptr, checked, start);
+    done(checked, nullptr);
+    return;
+  }
+  std::shared_ptr<const google::protobuf::Message> owned(std::move(request));
+  if (Status admitted = GateAdmit(*this, call, *owned); !admitted.ok()) {
+    CallFinished(*this, call, owned.get(), admitted, start);
+    done(admitted, nullptr);
+    return;
+  }
+  // Shared by the reply, which may run on any thread and after this returns; only the first
+  // answer counts.
+  auto answered = std::make_shared<std::atomic<bool>>(false);
+  auto info = std::make_shared<const CallInfo>(std::move(call));
+  Reply reply = [this, answered, info, owned, done, start](
+                    const Status& status, const google::protobuf::Message* response) {
+    if (answered->exchange(true)) return;
+    Status final =
+        status.ok() && response == nullptr ? Internal("handler returned no response") : status;
+    CallFinished(*this, *info, owned.get(), final, start);
+    done(final, final.ok() ? response : nullptr);
+  };
+  log::ScopedFields fields_in_scope(ctx->log_fields());
+  Status thrown = RunGuarded(info->operation, [&] { entry->handler(ctx, *owned, reply); });
+  if (!thrown.ok()) reply(thrown, nullptr);
 }
 
 }  // namespace eon::frontend

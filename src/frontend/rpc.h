@@ -91,8 +91,8 @@ class RpcRouter : public grpc::CallbackGenericService {
   void Unary(const std::string& service, const std::string& method,
              std::function<Result<Resp>(CallContext&, const Req&)> fn) {
     Add<Req>(service, method,
-             [this, fn, method](std::shared_ptr<CallContext> ctx, const google::protobuf::Message& request,
-                        Reply reply) {
+             [this, fn, method](std::shared_ptr<CallContext> ctx,
+                                const google::protobuf::Message& request, Reply reply) {
                auto owned = std::make_shared<Req>(static_cast<const Req&>(request));
                executor_.Submit([fn, ctx, owned, reply, method] {
                  log::ScopedFields fields(ctx->log_fields());
@@ -115,8 +115,8 @@ class RpcRouter : public grpc::CallbackGenericService {
                                 std::function<void(Result<Resp>)>)>
                  fn) {
     Add<Req>(service, method,
-             [this, fn, method](std::shared_ptr<CallContext> ctx, const google::protobuf::Message& request,
-                        Reply reply) {
+             [this, fn, method](std::shared_ptr<CallContext> ctx,
+                                const google::protobuf::Message& request, Reply reply) {
                auto owned = std::make_shared<Req>(static_cast<const Req&>(request));
                executor_.Submit([fn, ctx, owned, reply, method] {
                  log::ScopedFields fields(ctx->log_fields());
@@ -136,6 +136,15 @@ class RpcRouter : public grpc::CallbackGenericService {
   grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override;
 
   const MethodEntry* Find(const std::string& full_method) const;
+  // The request message `full_method` takes, or null when it has no handler.
+  const google::protobuf::Message* RequestPrototype(const std::string& full_method) const;
+  // Runs one call in process exactly as a gRPC call runs (field checks, the gate, metrics, the
+  // handler), for the HTTP API. `request` must be a RequestPrototype(full_method)->New();
+  // `call` carries the caller's authorization and peer. `done` is called once, from any thread;
+  // it may read the response (null unless OK) only while it runs.
+  void Invoke(const std::string& full_method, std::unique_ptr<google::protobuf::Message> request,
+              CallInfo call, std::chrono::system_clock::time_point deadline, Reply done);
+  void Count(const std::string& operation);
   RpcCounters& counters() { return counters_; }
   // Installs the gate every later call passes (nullptr: none). Call before serving.
   void SetGate(CallGate* gate) { gate_ = gate; }
@@ -156,5 +165,7 @@ class RpcRouter : public grpc::CallbackGenericService {
 };
 
 grpc::Status ToGrpcStatus(const Status& status);
+// UNIMPLEMENTED for a method Eon has no handler for, naming it.
+Status NotImplemented(const std::string& full_method);
 
 }  // namespace eon::frontend

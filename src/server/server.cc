@@ -12,17 +12,18 @@
 #include "common/executor.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "frontend/admin_service.h"
 #include "frontend/rpc.h"
 #include "frontend/schedule_service.h"
 #include "frontend/security.h"
 #include "frontend/test_service.h"
-#include "frontend/admin_service.h"
 #include "frontend/visibility_service.h"
 #include "frontend/workflow_service.h"
 #include "history/history_engine.h"
 #include "matching/matching_engine.h"
 #include "namespaces/registry.h"
 #include "persistence/sqlite_store.h"
+#include "server/http_server.h"
 #include "worker/scheduler.h"
 
 namespace eon::server {
@@ -49,8 +50,9 @@ X509Ptr ReadPemCertificate(const std::string& path, bool* opened) {
 
 Status CheckTlsFiles(const ServerOptions& options) {
   if (options.tls_cert_path.empty() != options.tls_key_path.empty())
-    return InvalidArgument("TLS needs both a certificate (--tls-cert-path) and a key "
-                           "(--tls-key-path)");
+    return InvalidArgument(
+        "TLS needs both a certificate (--tls-cert-path) and a key "
+        "(--tls-key-path)");
   if (options.tls_cert_path.empty()) {
     if (!options.tls_client_ca_path.empty())
       return InvalidArgument("--tls-client-ca-path needs --tls-cert-path and --tls-key-path");
@@ -182,6 +184,10 @@ class ServerImpl final : public Server {
       test_service_ = frontend::RegisterTestService(*router_, *history_->time_skipper(), *clock_);
     }
 
+    // HTTP first: once the gRPC port answers (what clients and tests wait for), the UI does too,
+    // and a UI port that cannot be had stops the server before it serves anything.
+    EON_RETURN_IF_ERROR(StartHttp());
+
     grpc::ServerBuilder builder;
     // Another process on the port must make us fail, not share it.
     builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
@@ -197,6 +203,25 @@ class ServerImpl final : public Server {
     }
     address_ = options_.ip + ":" + std::to_string(bound_port);
     return StartMetrics();
+  }
+
+  Status StartHttp() {
+    if (options_.ui_port >= 0) {
+      auto ui = HttpServer::Start(options_.ip, options_.ui_port, *router_, /*serve_ui=*/true);
+      if (ui.ok()) {
+        ui_server_ = std::move(ui).value();
+      } else if (options_.ui_port_required) {
+        return ui.status();
+      } else {
+        LOG_WARN(ui.status().message() << "; this server serves no web UI"
+                                       << " (--ui-port picks another port)");
+      }
+    }
+    if (options_.http_port >= 0) {
+      EON_ASSIGN_OR_RETURN(http_server_, HttpServer::Start(options_.ip, options_.http_port,
+                                                           *router_, /*serve_ui=*/false));
+    }
+    return Status::Ok();
   }
 
   Status StartMetrics() {
@@ -221,9 +246,9 @@ class ServerImpl final : public Server {
              queue.queue.kind == eon::v1::TASK_QUEUE_KIND_WORKFLOW ? "Workflow" : "Activity"}};
         double age = 0;
         if (queue.oldest_task_created && queue.backlog_count > 0) {
-          age = std::max(0.0, std::chrono::duration<double>(
-                                  now - FromTimestamp(*queue.oldest_task_created))
-                                  .count());
+          age = std::max(
+              0.0, std::chrono::duration<double>(now - FromTimestamp(*queue.oldest_task_created))
+                       .count());
         }
         out.push_back({"approximate_backlog_count", "Tasks waiting in a task queue's backlog.",
                        labels, static_cast<double>(queue.backlog_count)});
@@ -243,6 +268,8 @@ class ServerImpl final : public Server {
 
   std::string address() const override { return address_; }
   int metrics_port() const override { return metrics_endpoint_ ? metrics_endpoint_->port() : 0; }
+  int ui_port() const override { return ui_server_ ? ui_server_->port() : 0; }
+  int http_port() const override { return http_server_ ? http_server_->port() : 0; }
   const char* ShutdownStep() const override { return step_.load(); }
 
   frontend::FrontendOptions FrontendLimits() const {
@@ -257,6 +284,9 @@ class ServerImpl final : public Server {
     stopped_ = true;
     if (metrics_collector_) metrics::RemoveCollector(metrics_collector_);
     metrics_endpoint_.reset();
+    step_ = "stopping the HTTP servers";
+    if (ui_server_) ui_server_->Stop();
+    if (http_server_) http_server_->Stop();
     if (grpc_server_) {
       // Parked long polls are cancelled by the deadline; they answer at once.
       step_ = "stopping the gRPC server";
@@ -322,7 +352,7 @@ class ServerImpl final : public Server {
   std::unique_ptr<matching::MatchingEngine> matching_;
   std::unique_ptr<history::HistoryEngine> history_;
   std::unique_ptr<worker::Scheduler> scheduler_role_;  // the worker role: schedules
-  std::unique_ptr<frontend::SecurityGate> security_;  // outlives router_'s serving
+  std::unique_ptr<frontend::SecurityGate> security_;   // outlives router_'s serving
   std::unique_ptr<frontend::RpcRouter> router_;
   std::unique_ptr<frontend::ServiceHandle> workflow_service_;
   std::unique_ptr<frontend::ServiceHandle> test_service_;
@@ -330,6 +360,8 @@ class ServerImpl final : public Server {
   std::unique_ptr<frontend::ServiceHandle> admin_service_;
   std::unique_ptr<frontend::ServiceHandle> schedule_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
+  std::unique_ptr<HttpServer> ui_server_;    // stopped before router_ goes
+  std::unique_ptr<HttpServer> http_server_;  // stopped before router_ goes
   std::unique_ptr<metrics::Endpoint> metrics_endpoint_;
   uint64_t metrics_collector_ = 0;  // 0: none registered
 };

@@ -29,6 +29,12 @@ struct ServerOptions {
   // A port the user named must be had, or Start fails. The default one may be busy (another
   // server on this machine has it): that is a warning, and this server serves no metrics.
   bool metrics_port_required = false;
+  // The web UI and the HTTP API on `ip`: -1 serves none; 0 any free port. A named UI port must be
+  // had; the default one may be busy (a warning, and no UI), as the metrics port.
+  int ui_port = -1;
+  bool ui_port_required = false;
+  // The HTTP API alone (Temporal's 7243), for tools that expect it apart from the UI: -1 none.
+  int http_port = -1;
   // TLS for gRPC: the server's certificate chain and private key (PEM files); both empty:
   // plaintext. Changed files are picked up within tls_refresh_interval_s, without a restart.
   std::string tls_cert_path;
@@ -58,6 +64,9 @@ class Server {
   virtual std::string address() const = 0;
   // The port /metrics is served on, or 0 when it is not.
   virtual int metrics_port() const = 0;
+  // The ports of the web UI and of the HTTP API alone, or 0 when not served.
+  virtual int ui_port() const = 0;
+  virtual int http_port() const = 0;
   // Stops serving: parked polls are answered, in-flight calls finish, the store is closed.
   virtual void Shutdown() = 0;
   // The step Shutdown is in, for a report when it takes too long.

@@ -173,7 +173,8 @@ function startDevArgs({ port, dbFile, extraArgs = [] }) {
     'server', 'start-dev',
     '--port', String(port),
     '--ip', '127.0.0.1',
-    '--headless',
+    // No web UI unless a test asks for one on a port of its choosing (8233 may be taken).
+    ...(extraArgs.includes('--ui-port') ? [] : ['--headless']),
     ...(dbFile ? ['--db-filename', dbFile] : []),
     '--log-level', 'warn',
     // A free port for /metrics: the default (9233) belongs to whoever runs a server here.
