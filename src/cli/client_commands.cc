@@ -244,8 +244,10 @@ Commands:
   show       Show a workflow's history     (--workflow-id, [--run-id])
   result     Wait for a workflow's result  (--workflow-id, [--run-id])
   signal     Signal a workflow             (--workflow-id, --name, [--input ...])
-  cancel     Ask a workflow to cancel      (--workflow-id, [--run-id], [--reason])
-  terminate  Terminate a workflow          (--workflow-id, [--run-id], [--reason])
+  cancel     Ask a workflow to cancel      (--workflow-id, [--run-id], [--reason]; or --query
+             and --yes for every workflow the query matches, as one batch operation)
+  terminate  Terminate a workflow          (--workflow-id, [--run-id], [--reason]; or --query
+             and --yes, as one batch operation)
   delete     Delete a workflow             (--workflow-id, [--run-id])
   query      Query a workflow              (--workflow-id, --type, [--input ...])
   update     Update a workflow, wait for its result (--workflow-id, --name, [--input ...])
@@ -292,6 +294,43 @@ int WaitForResult(Client& client, const std::string& workflow_id, std::string ru
     client.Print(event, "Workflow ended: " + type + "\n");
     return 1;
   }
+}
+
+// `eon workflow cancel|terminate --query`: one batch operation (StartBatchOperation) over every
+// workflow the query matches; like Temporal's CLI, it wants --yes.
+int BatchByQuery(Client& client, const std::string& verb, const Args& args) {
+  if (args.Has("workflow-id")) return Fail("--query and --workflow-id cannot be used together");
+  if (!args.Has("yes"))
+    return Fail("\"eon workflow " + verb + " --query\" acts on every workflow the query matches; " +
+                "add --yes to confirm");
+  const bool terminate = verb == "terminate";
+  wfs::StartBatchOperationRequest request;
+  request.set_namespace_(client.ns());
+  request.set_visibility_query(args.Get("query"));
+  request.set_job_id(NewUuid());
+  request.set_reason(args.Get(
+      "reason", terminate ? "eon workflow terminate --query" : "eon workflow cancel --query"));
+  if (terminate)
+    request.mutable_termination_operation()->set_identity("eon-cli");
+  else
+    request.mutable_cancellation_operation()->set_identity("eon-cli");
+  auto context = Client::Context(std::chrono::seconds(120));
+  wfs::StartBatchOperationResponse started;
+  auto status = client.stub().StartBatchOperation(context.get(), request, &started);
+  if (!status.ok()) return Fail(status);
+  wfs::DescribeBatchOperationRequest describe;
+  describe.set_namespace_(client.ns());
+  describe.set_job_id(request.job_id());
+  wfs::DescribeBatchOperationResponse job;
+  auto describe_context = Client::Context(std::chrono::seconds(30));
+  status = client.stub().DescribeBatchOperation(describe_context.get(), describe, &job);
+  if (!status.ok()) return Fail(status);
+  client.Print(job, std::string(terminate ? "Terminated " : "Requested cancellation of ") +
+                        std::to_string(job.complete_operation_count()) + " of " +
+                        std::to_string(job.total_operation_count()) + " workflows (" +
+                        std::to_string(job.failure_operation_count()) + " failed; batch job " +
+                        job.job_id() + ")\n");
+  return 0;
 }
 
 int Workflow(const std::string& verb, const Args& args) {
@@ -371,6 +410,8 @@ int Workflow(const std::string& verb, const Args& args) {
     client.Print(response, text);
     return 0;
   }
+  if ((verb == "cancel" || verb == "terminate") && args.Has("query"))
+    return BatchByQuery(client, verb, args);
   if (!need_id()) return Fail("--workflow-id is required for \"eon workflow " + verb + "\"");
   common::WorkflowExecution execution;
   execution.set_workflow_id(workflow_id);

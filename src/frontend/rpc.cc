@@ -125,7 +125,7 @@ Status CheckCall(CallContext& ctx, CallInfo& call, const google::protobuf::Messa
 
 Status GateAdmit(RpcRouter& router, CallInfo& call, const google::protobuf::Message& request) {
   CallGate* gate = router.gate();
-  return gate ? gate->Admit(call, request) : Status::Ok();
+  return gate && !call.internal ? gate->Admit(call, request) : Status::Ok();
 }
 
 // Accounts for a call that ended: its metrics, and the gate's audit (for calls that reached it).

@@ -64,6 +64,9 @@ struct CallInfo {
   std::string peer;           // the caller's address, e.g. ipv4:127.0.0.1:5000
   std::string caller;         // who is calling, as the gate established it (for the audit log)
   std::string poll_slot;      // the gate's: the parked-poll slot this call holds ("" : none)
+  // A call Eon makes itself on behalf of one the gate already admitted (a batch operation's
+  // terminations): not admitted again, still audited.
+  bool internal = false;
 };
 
 // Sees every call at the edge: may refuse it before its handler runs (authorization, rate

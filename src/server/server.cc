@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "frontend/admin_service.h"
+#include "frontend/batch_service.h"
 #include "frontend/rpc.h"
 #include "frontend/schedule_service.h"
 #include "frontend/security.h"
@@ -179,6 +180,7 @@ class ServerImpl final : public Server {
 
     visibility_service_ = frontend::RegisterVisibilityService(*router_, *namespaces_, *store_);
     admin_service_ = frontend::RegisterAdminService(*router_, *history_);
+    batch_service_ = frontend::RegisterBatchService(*router_, *clock_);
     schedule_service_ = frontend::RegisterScheduleService(*router_, *namespaces_, *scheduler_role_);
     if (history_->time_skipper()) {
       test_service_ = frontend::RegisterTestService(*router_, *history_->time_skipper(), *clock_);
@@ -308,6 +310,7 @@ class ServerImpl final : public Server {
     visibility_service_.reset();
     schedule_service_.reset();
     admin_service_.reset();
+    batch_service_.reset();
     router_.reset();
     scheduler_role_.reset();
     security_.reset();
@@ -358,6 +361,7 @@ class ServerImpl final : public Server {
   std::unique_ptr<frontend::ServiceHandle> test_service_;
   std::unique_ptr<frontend::ServiceHandle> visibility_service_;
   std::unique_ptr<frontend::ServiceHandle> admin_service_;
+  std::unique_ptr<frontend::ServiceHandle> batch_service_;
   std::unique_ptr<frontend::ServiceHandle> schedule_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<HttpServer> ui_server_;    // stopped before router_ goes

@@ -1,0 +1,283 @@
+#include "frontend/batch_service.h"
+
+#include <deque>
+#include <map>
+#include <mutex>
+
+#include "temporal/api/workflowservice/v1/request_response.pb.h"
+
+namespace eon::frontend {
+namespace {
+
+namespace wfs = temporal::api::workflowservice::v1;
+namespace enums = temporal::api::enums::v1;
+
+constexpr const char* kService = "/temporal.api.workflowservice.v1.WorkflowService/";
+constexpr std::chrono::seconds kOperationTimeout{60};
+constexpr int kListPageSize = 1'000;
+
+using Key = std::pair<std::string, std::string>;  // namespace, job id
+
+class BatchService final : public ServiceHandle {
+ public:
+  BatchService(RpcRouter& router, const Clock& clock) : router_(router), clock_(clock) {}
+
+  void Register() {
+    router_.Async<wfs::StartBatchOperationRequest, wfs::StartBatchOperationResponse>(
+        "temporal.api.workflowservice.v1.WorkflowService", "StartBatchOperation",
+        [this](std::shared_ptr<CallContext>, const wfs::StartBatchOperationRequest& request,
+               std::function<void(Result<wfs::StartBatchOperationResponse>)> done) {
+          Start(request, std::move(done));
+        });
+    router_.Unary<wfs::DescribeBatchOperationRequest, wfs::DescribeBatchOperationResponse>(
+        "temporal.api.workflowservice.v1.WorkflowService", "DescribeBatchOperation",
+        [this](CallContext&, const wfs::DescribeBatchOperationRequest& request)
+            -> Result<wfs::DescribeBatchOperationResponse> {
+          std::lock_guard lock(mutex_);
+          auto it = jobs_.find({request.namespace_(), request.job_id()});
+          if (it == jobs_.end())
+            return NotFound("batch operation " + request.job_id() + " not found");
+          return it->second;
+        });
+    router_.Unary<wfs::ListBatchOperationsRequest, wfs::ListBatchOperationsResponse>(
+        "temporal.api.workflowservice.v1.WorkflowService", "ListBatchOperations",
+        [this](CallContext&, const wfs::ListBatchOperationsRequest& request)
+            -> Result<wfs::ListBatchOperationsResponse> {
+          wfs::ListBatchOperationsResponse response;
+          std::lock_guard lock(mutex_);
+          for (auto it = order_.rbegin(); it != order_.rend(); ++it) {  // newest first
+            if (it->first != request.namespace_()) continue;
+            const auto& job = jobs_.at(*it);
+            auto* info = response.add_operation_info();
+            info->set_job_id(job.job_id());
+            info->set_state(job.state());
+            *info->mutable_start_time() = job.start_time();
+            if (job.has_close_time()) *info->mutable_close_time() = job.close_time();
+            info->set_operation_type(job.operation_type());
+          }
+          return response;
+        });
+  }
+
+ private:
+  // One batch in progress: its targets, and how far it got. Shared by the steps' callbacks.
+  struct Run {
+    Key key;
+    wfs::StartBatchOperationRequest request;
+    std::vector<temporal::api::common::v1::WorkflowExecution> targets;
+    std::string page_token;
+    size_t next = 0;
+    int64_t completed = 0;
+    int64_t failed = 0;
+    std::function<void(Result<wfs::StartBatchOperationResponse>)> done;
+  };
+
+  static Status Validate(const wfs::StartBatchOperationRequest& request) {
+    if (request.job_id().empty()) return InvalidArgument("JobId is not set on request.");
+    if (request.reason().empty()) return InvalidArgument("Reason is not set on request.");
+    bool has_query = !request.visibility_query().empty();
+    if (has_query == (request.executions_size() > 0))
+      return InvalidArgument("exactly one of VisibilityQuery and Executions must be set");
+    if (request.executions_size() > kBatchExecutionsMax)
+      return InvalidArgument("a batch takes at most " + std::to_string(kBatchExecutionsMax) +
+                             " executions");
+    switch (request.operation_case()) {
+      case wfs::StartBatchOperationRequest::kTerminationOperation:
+      case wfs::StartBatchOperationRequest::kCancellationOperation:
+        return Status::Ok();
+      case wfs::StartBatchOperationRequest::kSignalOperation:
+        if (request.signal_operation().signal().empty())
+          return InvalidArgument("a signal batch needs signal_operation.signal");
+        return Status::Ok();
+      case wfs::StartBatchOperationRequest::OPERATION_NOT_SET:
+        return InvalidArgument("the batch operation is not set (termination_operation, ...)");
+      default:
+        return Unimplemented(
+            "Eon's batch operations terminate, cancel or signal workflows; this operation is "
+            "not supported yet");
+    }
+  }
+
+  static enums::BatchOperationType TypeOf(const wfs::StartBatchOperationRequest& request) {
+    switch (request.operation_case()) {
+      case wfs::StartBatchOperationRequest::kTerminationOperation:
+        return enums::BATCH_OPERATION_TYPE_TERMINATE;
+      case wfs::StartBatchOperationRequest::kCancellationOperation:
+        return enums::BATCH_OPERATION_TYPE_CANCEL;
+      default:
+        return enums::BATCH_OPERATION_TYPE_SIGNAL;
+    }
+  }
+
+  void Start(const wfs::StartBatchOperationRequest& request,
+             std::function<void(Result<wfs::StartBatchOperationResponse>)> done) {
+    if (Status valid = Validate(request); !valid.ok()) return done(valid);
+    auto run = std::make_shared<Run>();
+    run->key = {request.namespace_(), request.job_id()};
+    run->request = request;
+    run->done = std::move(done);
+    {
+      std::lock_guard lock(mutex_);
+      if (jobs_.count(run->key))
+        return run->done(AlreadyExists("batch operation " + request.job_id() + " already exists"));
+      wfs::DescribeBatchOperationResponse job;
+      job.set_operation_type(TypeOf(request));
+      job.set_job_id(request.job_id());
+      job.set_state(enums::BATCH_OPERATION_STATE_RUNNING);
+      *job.mutable_start_time() = ToTimestamp(clock_.Now());
+      job.set_identity(Identity(request));
+      job.set_reason(request.reason());
+      job.set_query(request.visibility_query());
+      jobs_[run->key] = std::move(job);
+      order_.push_back(run->key);
+      while (order_.size() > kBatchJobsKept) {
+        jobs_.erase(order_.front());
+        order_.pop_front();
+      }
+    }
+    if (request.executions_size() > 0) {
+      run->targets.assign(request.executions().begin(), request.executions().end());
+      return Step(run);
+    }
+    // Refuse a query that matches more than a batch may take before touching anything.
+    auto count = std::make_unique<wfs::CountWorkflowExecutionsRequest>();
+    count->set_namespace_(request.namespace_());
+    count->set_query(request.visibility_query());
+    Call("CountWorkflowExecutions", std::move(count),
+         [this, run](const Status& status, const auto* response) {
+           if (!status.ok()) return Finish(run, status);
+           int64_t matched =
+               static_cast<const wfs::CountWorkflowExecutionsResponse*>(response)->count();
+           if (matched > kBatchExecutionsMax)
+             return Finish(run, FailedPrecondition("the query matches " + std::to_string(matched) +
+                                                   " workflows; a batch takes at most " +
+                                                   std::to_string(kBatchExecutionsMax) +
+                                                   ": narrow the query"));
+           ListPage(run);
+         });
+  }
+
+  static std::string Identity(const wfs::StartBatchOperationRequest& request) {
+    if (request.has_termination_operation()) return request.termination_operation().identity();
+    if (request.has_cancellation_operation()) return request.cancellation_operation().identity();
+    return request.signal_operation().identity();
+  }
+
+  // Every target is listed before the first operation, so terminating does not move the pages.
+  void ListPage(std::shared_ptr<Run> run) {
+    auto list = std::make_unique<wfs::ListWorkflowExecutionsRequest>();
+    list->set_namespace_(run->request.namespace_());
+    list->set_query(run->request.visibility_query());
+    list->set_page_size(kListPageSize);
+    list->set_next_page_token(run->page_token);
+    Call("ListWorkflowExecutions", std::move(list),
+         [this, run](const Status& status, const auto* response) {
+           if (!status.ok()) return Finish(run, status);
+           const auto& page = *static_cast<const wfs::ListWorkflowExecutionsResponse*>(response);
+           for (const auto& info : page.executions()) {
+             if (static_cast<int64_t>(run->targets.size()) >= kBatchExecutionsMax) break;
+             run->targets.push_back(info.execution());
+           }
+           run->page_token = page.next_page_token();
+           if (!run->page_token.empty() &&
+               static_cast<int64_t>(run->targets.size()) < kBatchExecutionsMax)
+             return router_.executor().Submit([this, run] { ListPage(run); });
+           router_.executor().Submit([this, run] { Step(run); });
+         });
+  }
+
+  // Applies the operation to the next target; each answer schedules the one after.
+  void Step(std::shared_ptr<Run> run) {
+    {
+      std::lock_guard lock(mutex_);
+      auto it = jobs_.find(run->key);
+      if (it != jobs_.end()) {
+        it->second.set_total_operation_count(static_cast<int64_t>(run->targets.size()));
+        it->second.set_complete_operation_count(run->completed);
+        it->second.set_failure_operation_count(run->failed);
+      }
+    }
+    if (run->next >= run->targets.size()) return Finish(run, Status::Ok());
+    const auto& target = run->targets[run->next++];
+    const auto& request = run->request;
+    std::unique_ptr<google::protobuf::Message> operation;
+    std::string method;
+    if (request.has_termination_operation()) {
+      auto terminate = std::make_unique<wfs::TerminateWorkflowExecutionRequest>();
+      terminate->set_namespace_(request.namespace_());
+      *terminate->mutable_workflow_execution() = target;
+      terminate->set_reason(request.reason());
+      *terminate->mutable_details() = request.termination_operation().details();
+      terminate->set_identity(request.termination_operation().identity());
+      method = "TerminateWorkflowExecution";
+      operation = std::move(terminate);
+    } else if (request.has_cancellation_operation()) {
+      auto cancel = std::make_unique<wfs::RequestCancelWorkflowExecutionRequest>();
+      cancel->set_namespace_(request.namespace_());
+      *cancel->mutable_workflow_execution() = target;
+      cancel->set_reason(request.reason());
+      cancel->set_identity(request.cancellation_operation().identity());
+      cancel->set_request_id(request.job_id() + "/" + target.run_id());
+      method = "RequestCancelWorkflowExecution";
+      operation = std::move(cancel);
+    } else {
+      auto signal = std::make_unique<wfs::SignalWorkflowExecutionRequest>();
+      signal->set_namespace_(request.namespace_());
+      *signal->mutable_workflow_execution() = target;
+      signal->set_signal_name(request.signal_operation().signal());
+      *signal->mutable_input() = request.signal_operation().input();
+      *signal->mutable_header() = request.signal_operation().header();
+      signal->set_identity(request.signal_operation().identity());
+      signal->set_request_id(request.job_id() + "/" + target.run_id());
+      method = "SignalWorkflowExecution";
+      operation = std::move(signal);
+    }
+    Call(method, std::move(operation), [this, run](const Status& status, const auto*) {
+      // A workflow that closed since it was listed counts as a failure, as in Temporal.
+      (status.ok() ? run->completed : run->failed) += 1;
+      router_.executor().Submit([this, run] { Step(run); });
+    });
+  }
+
+  void Finish(std::shared_ptr<Run> run, const Status& status) {
+    {
+      std::lock_guard lock(mutex_);
+      auto it = jobs_.find(run->key);
+      if (it != jobs_.end()) {
+        it->second.set_state(status.ok() ? enums::BATCH_OPERATION_STATE_COMPLETED
+                                         : enums::BATCH_OPERATION_STATE_FAILED);
+        *it->second.mutable_close_time() = ToTimestamp(clock_.Now());
+      }
+    }
+    if (status.ok())
+      run->done(wfs::StartBatchOperationResponse());
+    else
+      run->done(status);
+  }
+
+  // One call of this server's own API on behalf of the admitted batch call.
+  void Call(const std::string& method, std::unique_ptr<google::protobuf::Message> request,
+            std::function<void(const Status&, const google::protobuf::Message*)> then) {
+    CallInfo call;
+    call.internal = true;
+    call.caller = "batch";
+    router_.Invoke(kService + method, std::move(request), std::move(call),
+                   std::chrono::system_clock::now() + kOperationTimeout, std::move(then));
+  }
+
+  RpcRouter& router_;
+  const Clock& clock_;
+  std::mutex mutex_;
+  std::map<Key, wfs::DescribeBatchOperationResponse> jobs_;  // guarded by mutex_
+  std::deque<Key> order_;                                    // guarded by mutex_; oldest first
+};
+
+}  // namespace
+
+std::unique_ptr<ServiceHandle> RegisterBatchService(RpcRouter& router, const Clock& clock) {
+  auto service = std::make_unique<BatchService>(router, clock);
+  service->Register();
+  return service;
+}
+
+}  // namespace eon::frontend
