@@ -15,6 +15,7 @@ namespace {
 
 constexpr int kReadTimeoutS = 30;
 constexpr int kStartWaitMaxMs = 5'000;
+constexpr size_t kKeepAliveRequestsMax = 1'000;
 
 class HttpServerImpl final : public HttpServer {
  public:
@@ -30,6 +31,10 @@ class HttpServerImpl final : public HttpServer {
       setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
     });
     server_.set_payload_max_length(frontend::kHttpBodyMaxBytes);
+    // Small answers must not wait for Nagle's algorithm (40 ms with delayed ACKs), and a page
+    // polling every 2 s keeps its connection.
+    server_.set_tcp_nodelay(true);
+    server_.set_keep_alive_max_count(kKeepAliveRequestsMax);
     server_.set_read_timeout(kReadTimeoutS, 0);
     server_.set_write_timeout(kReadTimeoutS, 0);
     auto handler = [this](const httplib::Request& request, httplib::Response& response) {

@@ -10,7 +10,9 @@ const path = require('node:path');
 const { describe } = require('node:test');
 const { Context } = require('@temporalio/activity');
 
-const { EonServer, connectClient, eonTest, getFreePort, startWorker, uniqueId } = require('./harness');
+const {
+  EonServer, connectClient, eonTest, getFreePort, makeTempDir, startWorker, uniqueId,
+} = require('./harness');
 
 const CHROMIUM = process.env.CHROMIUM_PATH || ['/usr/bin/chromium', '/usr/lib/chromium/chromium'].find((p) => fs.existsSync(p));
 const SCREENSHOTS = process.env.EON_UI_SCREENSHOTS || path.join(__dirname, 'screenshots');
@@ -225,6 +227,16 @@ describe('web UI', () => {
     await page.locator('.actions button', { hasText: 'Unpause' }).waitFor({ timeout: WAIT_MS });
     assert.equal((await client.schedule.getHandle(`${tag}-nightly`).describe()).state.paused, true);
 
+    // The start form: a workflow started from the UI runs, and its page follows it to its result.
+    await page.goto(`${ui}/namespaces/default/start-workflow`);
+    await page.getByLabel('Workflow ID').fill(`${tag}-from-form`);
+    await page.getByLabel('Workflow type').fill('greet');
+    await page.getByLabel('Task queue').fill(taskQueue);
+    await page.getByLabel('Input (one JSON value)').fill('"Form"');
+    await page.locator('main button[type="submit"]', { hasText: 'Start' }).click();
+    await page.waitForURL(new RegExp(`/workflows/${tag}-from-form/[0-9a-f-]{36}/history$`));
+    await page.locator('.io pre', { hasText: '"Hello, Form!"' }).waitFor({ timeout: WAIT_MS });
+
     // Namespaces, and an unknown namespace shows its error in place.
     await page.goto(`${ui}/namespaces`);
     await page.locator('td a', { hasText: 'default' }).waitFor();
@@ -265,7 +277,7 @@ describe('web UI', () => {
     await page.goto(`${ui}/namespaces/default/workflows/${secretId}`);
     await page.waitForURL(new RegExp(`/workflows/${secretId}/[0-9a-f-]{36}/history$`));
     await page.locator('.io pre', { hasText: 'binary/rot13' }).waitFor({ timeout: WAIT_MS });
-    await page.locator('header button', { hasText: 'Codec' }).click();
+    await page.locator('header button', { hasText: 'Settings' }).click();
     await page.locator('dialog[open] input[name="codec-endpoint"]').fill(codec);
     await page.locator('dialog[open] button[type="submit"]').click();
     await page.locator('.io pre', { hasText: '"top secret"' }).waitFor({ timeout: WAIT_MS });
@@ -283,4 +295,32 @@ describe('web UI', () => {
 
     assert.deepEqual(consoleErrors, []);
   }, { timeout: 240_000 });
+
+  eonTest('a server that requires a token: the error in place, then the key from the settings', async (t, scope) => {
+    const dir = makeTempDir();
+    scope.add(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const key = `ui-key-${uniqueId('k')}`;
+    fs.writeFileSync(path.join(dir, 'auth.json'), JSON.stringify({ api_keys: [{ key, subject: 'ui', permissions: ['default:reader'] }] }));
+    const uiPort = await getFreePort();
+    const server = scope.track(await EonServer.start({ extraArgs: ['--ui-port', String(uiPort), '--auth-config', path.join(dir, 'auth.json')] }));
+    const ui = `http://127.0.0.1:${uiPort}`;
+    // Over HTTP as over gRPC: no token is UNAUTHENTICATED (401), the key is let in.
+    const refused = await fetch(`${ui}/api/v1/namespaces/default/workflows`);
+    assert.equal(refused.status, 401);
+    assert.equal((await refused.json()).code, 16);
+    const admitted = await fetch(`${ui}/api/v1/namespaces/default/workflows`, { headers: { Authorization: `Bearer ${key}` } });
+    assert.equal(admitted.status, 200);
+    assert.ok(server.running);
+
+    const browser = await launchBrowser();
+    scope.add(() => browser.close());
+    const page = await browser.newPage();
+    await page.goto(`${ui}/namespaces/default/workflows`);
+    await page.locator('.error').first().waitFor({ timeout: WAIT_MS });
+    await page.locator('header button', { hasText: 'Settings' }).click();
+    await page.locator('dialog[open] input[name="auth-token"]').fill(key);
+    await page.locator('dialog[open] button[type="submit"]').click();
+    await page.locator('table.workflows tbody td', { hasText: 'No workflows.' }).waitFor({ timeout: WAIT_MS });
+    assert.equal(await page.locator('main .error').count(), 0);
+  });
 });

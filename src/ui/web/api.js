@@ -20,6 +20,8 @@ export async function api(path, { method = 'GET', body, query } = {}) {
     if (text) url += `?${text}`;
   }
   const init = { method, headers: {} };
+  const token = authToken();
+  if (token) init.headers.Authorization = /^bearer /i.test(token) ? token : `Bearer ${token}`;
   if (body !== undefined) {
     init.body = JSON.stringify(body);
     init.headers['Content-Type'] = 'application/json';
@@ -37,6 +39,11 @@ export async function api(path, { method = 'GET', body, query } = {}) {
   if (!response.ok) throw new ApiError(response.status, parsed);
   if (codec) await decodeWithCodec(codec, path.split('/')[2] || '', parsed);
   return parsed;
+}
+
+// An API key or JWT for a server that requires one (--auth-config); kept in this browser only.
+export function authToken() {
+  return (localStorage.getItem('eon.authToken') || '').trim();
 }
 
 // The remote codec (as Temporal UI's): payloads the server stores encoded (encrypted, compressed)

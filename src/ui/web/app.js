@@ -12,7 +12,7 @@ import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import htm from 'htm';
 
 import {
-  STATUSES, api, codecEndpoint, enc, eventAttributes, eventName, eventSummary, failureText, formatDuration,
+  STATUSES, api, authToken, codecEndpoint, enc, eventAttributes, eventName, eventSummary, failureText, formatDuration,
   formatTime, showPayloads, statusName, enumName,
 } from './api.js';
 
@@ -211,20 +211,28 @@ function Header({ ns }) {
     </header>`;
 }
 
-// The remote codec endpoint (as Temporal UI's): kept in this browser only.
+// Settings kept in this browser only: the remote codec endpoint (as Temporal UI's) and the
+// API key or token for a server that requires one.
 function Settings() {
   const [open, setOpen] = useState(false);
-  const [value, setValue] = useState(codecEndpoint());
+  const [codec, setCodec] = useState(codecEndpoint());
+  const [token, setToken] = useState(authToken());
+  const keep = (key, value) => {
+    if (value.trim()) localStorage.setItem(key, value.trim());
+    else localStorage.removeItem(key);
+  };
   return html`
-    <button class="link settings" onClick=${() => setOpen(true)}>Codec</button>
-    <${Confirm} title="Remote codec endpoint" open=${open} onClose=${() => setOpen(false)} confirmLabel="Save"
+    <button class="link settings" onClick=${() => setOpen(true)}>Settings</button>
+    <${Confirm} title="Settings" open=${open} onClose=${() => setOpen(false)} confirmLabel="Save"
       onConfirm=${async () => {
-        if (value.trim()) localStorage.setItem('eon.codecEndpoint', value.trim());
-        else localStorage.removeItem('eon.codecEndpoint');
+        keep('eon.codecEndpoint', codec);
+        keep('eon.authToken', token);
         window.location.reload();
       }}>
+      <label>API key or token <input type="password" name="auth-token" value=${token} onInput=${(e) => setToken(e.target.value)} autocomplete="off" /></label>
+      <p class="muted">Sent as <code>Authorization: Bearer …</code> when the server requires it (<code>--auth-config</code>).</p>
+      <label>Remote codec endpoint <input type="url" name="codec-endpoint" value=${codec} onInput=${(e) => setCodec(e.target.value)} placeholder="http://localhost:8888" /></label>
       <p class="muted">Encoded payloads are sent to <code>{endpoint}/decode</code> to be shown; leave empty to show them as stored.</p>
-      <label>Endpoint <input type="url" name="codec-endpoint" value=${value} onInput=${(e) => setValue(e.target.value)} placeholder="http://localhost:8888" /></label>
     </${Confirm}>`;
 }
 
