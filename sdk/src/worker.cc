@@ -6,7 +6,9 @@
 #include <grpcpp/client_context.h>
 
 #include <atomic>
+#include <algorithm>
 #include <condition_variable>
+#include <deque>
 #include <cstdio>
 #include <list>
 #include <mutex>
@@ -29,6 +31,10 @@ namespace internal {
 namespace {
 
 constexpr auto kPollTimeout = std::chrono::seconds(70);  // the server answers empty after 60 s
+// Eager activities requested per workflow task at most (sdk-core's limit).
+constexpr size_t kEagerActivitiesPerWorkflowTaskMax = 3;
+// Activity polls in flight at most (sdk-core's default); fewer when there are few slots.
+constexpr size_t kActivityPollsMax = 5;
 
 std::chrono::system_clock::time_point FromTimestamp(const google::protobuf::Timestamp& t) {
   return std::chrono::system_clock::time_point(
@@ -62,6 +68,58 @@ class ActivityRunner {
   }
 };
 
+// Threads that end on their own (local activities, and the attempts of theirs that timed out
+// and were told to cancel); the worker joins what is left at shutdown.
+class ThreadSet {
+ public:
+  ~ThreadSet() { JoinAll(); }
+  void Spawn(std::function<void()> fn) {
+    auto ended = std::make_shared<std::atomic<bool>>(false);
+    std::thread thread([fn = std::move(fn), ended] {
+      fn();
+      *ended = true;
+    });
+    Adopt(std::move(thread), std::move(ended));
+  }
+  // Takes `thread`, which sets `*ended` as its last step.
+  void Adopt(std::thread thread, std::shared_ptr<std::atomic<bool>> ended) {
+    std::vector<std::thread> finished;
+    {
+      std::lock_guard lock(mu_);
+      for (auto it = entries_.begin(); it != entries_.end();) {
+        if (*it->ended) {
+          finished.push_back(std::move(it->thread));
+          it = entries_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      entries_.push_back({std::move(thread), std::move(ended)});
+    }
+    for (auto& t : finished) t.join();
+  }
+  // Joins every thread, including those adopted while it waits.
+  void JoinAll() {
+    for (;;) {
+      std::list<Entry> entries;
+      {
+        std::lock_guard lock(mu_);
+        entries.swap(entries_);
+      }
+      if (entries.empty()) return;
+      for (auto& e : entries) e.thread.join();
+    }
+  }
+
+ private:
+  struct Entry {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> ended;  // shared with the thread
+  };
+  std::mutex mu_;  // guards entries_
+  std::list<Entry> entries_;
+};
+
 class WorkerCore {
  public:
   WorkerCore(Client client, WorkerOptions options)
@@ -84,6 +142,7 @@ class WorkerCore {
     std::lock_guard lock(cache_mu_);
     return cache_.size();
   }
+  size_t EagerActivitiesReceived() const { return eager_received_; }
 
  private:
   struct CacheEntry {
@@ -107,8 +166,20 @@ class WorkerCore {
                     std::vector<hist::HistoryEvent>* events);
   void FailWorkflowTask(const wfs::PollWorkflowTaskQueueResponse& task,
                         enums::WorkflowTaskFailedCause cause, const Failure& failure);
-  RawOutcome RunLocalActivity(const LocalActivityRequest& request, const WorkflowInfo& info);
+  // Runs a local activity with its retries and timeouts (see LocalActivityOptions). Nullopt
+  // when it was given up (its workflow evicted, or the worker shutting down): nothing is
+  // recorded, and the activity runs again with the workflow's next task.
+  std::optional<RawOutcome> RunLocalActivity(const LocalActivityRequest& request, const WorkflowInfo& info,
+                              const LocalActivityMailbox& mailbox);
+  void TrackActivity(ActivityContext* ctx, bool running);
   void HandleActivityTask(const wfs::PollActivityTaskQueueResponse& task);
+  // Keeps request_eager_execution on up to kEagerActivitiesPerWorkflowTaskMax of the commands
+  // that schedule an activity on this worker's queue, one free activity slot reserved for
+  // each, and clears it on the rest. Returns the slots reserved.
+  int64_t ReserveEagerActivities(wfs::RespondWorkflowTaskCompletedRequest& request);
+  // Queues the activity tasks the server handed back for the activity threads; gives back the
+  // reserved slots it did not use.
+  void AcceptEagerActivities(int64_t reserved, wfs::RespondWorkflowTaskCompletedResponse* response);
 
   std::shared_ptr<CacheEntry> CacheGet(const std::string& run_id, const std::string& workflow_id);
   void CacheEvict(const std::string& run_id);
@@ -136,6 +207,18 @@ class WorkerCore {
   std::mutex activities_mu_;  // guards running_activities_
   std::condition_variable activities_cv_;
   std::set<ActivityContext*> running_activities_;
+
+  // Activity slots (max_concurrent_activities): each running activity, activity poll in
+  // flight and eager reservation holds one.
+  std::mutex slots_mu_;  // guards the four below
+  std::condition_variable slots_cv_;
+  int64_t slots_free_ = 0;
+  size_t activity_polls_ = 0;  // in flight
+  std::deque<wfs::PollActivityTaskQueueResponse> eager_tasks_;  // each holds a reserved slot
+  bool workflow_threads_done_ = false;  // no more eager tasks can come
+  std::atomic<size_t> eager_received_{0};
+
+  ThreadSet local_activity_threads_;
 };
 
 Result<void> WorkerCore::Start() {
@@ -161,6 +244,10 @@ Result<void> WorkerCore::Start() {
     return ErrorFromStatus(status);
   }
 
+  {
+    std::lock_guard lock(slots_mu_);
+    slots_free_ = static_cast<int64_t>(options_.max_concurrent_activities);
+  }
   size_t workflow_threads = std::max<size_t>(options_.max_concurrent_workflow_tasks, 2);
   for (size_t i = 0; i < workflow_threads; ++i) {
     bool sticky = Sticky() && i % 2 == 1;
@@ -191,7 +278,13 @@ void WorkerCore::Shutdown() {
       std::lock_guard lock(polls_mu_);
       for (auto* ctx : polls_) ctx->TryCancel();
     }
+    slots_cv_.notify_all();
     for (auto& t : workflow_threads_) t.join();
+    {
+      std::lock_guard lock(slots_mu_);
+      workflow_threads_done_ = true;  // the eager tasks still queued run before the threads end
+    }
+    slots_cv_.notify_all();
     // Running activities get the grace period, then are told to cancel.
     {
       std::unique_lock lock(activities_mu_);
@@ -200,6 +293,7 @@ void WorkerCore::Shutdown() {
       for (auto* ctx : running_activities_) ActivityRunner::Cancel(*ctx);
     }
     for (auto& t : activity_threads_) t.join();
+    local_activity_threads_.JoinAll();
     // Hand the cached workflows back to the normal queue.
     std::unordered_map<std::string, std::shared_ptr<CacheEntry>> cached;
     {
@@ -358,6 +452,7 @@ void WorkerCore::FailWorkflowTask(const wfs::PollWorkflowTaskQueueResponse& task
 }
 
 void WorkerCore::HandleWorkflowTask(wfs::PollWorkflowTaskQueueResponse& task) {
+  const auto received = std::chrono::steady_clock::now();
   const auto& execution = task.workflow_execution();
   std::vector<hist::HistoryEvent> events(task.history().events().begin(),
                                          task.history().events().end());
@@ -403,11 +498,22 @@ void WorkerCore::HandleWorkflowTask(wfs::PollWorkflowTaskQueueResponse& task) {
   std::vector<protocol::Message> messages(task.messages().begin(), task.messages().end());
   ActivationResult result;
   WorkflowInstance& instance = *entry->instance;
+  LocalActivityHost local_activities;
+  local_activities.task_received = received;
+  // The heartbeat's next task must find this instance: without the sticky cache, the task
+  // waits for its local activities instead.
+  local_activities.heartbeat = Sticky();
+  local_activities.stop_waiting = [this] { return stopping_.load(); };
+  local_activities.start = [this, &instance](const LocalActivityRequest& request,
+                                              std::shared_ptr<LocalActivityMailbox> mailbox) {
+    // Called inside Activate, once the instance knows its info.
+    local_activity_threads_.Spawn([this, request, info = instance.info(), mailbox] {
+      auto outcome = RunLocalActivity(request, info, *mailbox);
+      if (outcome) mailbox->Post(request.activity_id, std::move(*outcome));
+    });
+  };
   try {
-    result = instance.Activate(events, messages, task.started_event_id(),
-                               [this, &instance](const LocalActivityRequest& r) {
-                                 return RunLocalActivity(r, instance.info());
-                               });
+    result = instance.Activate(events, messages, task.started_event_id(), &local_activities);
   } catch (const NonDeterminismError& e) {
     entry->instance.reset();
     entry_lock.unlock();
@@ -446,6 +552,9 @@ void WorkerCore::HandleWorkflowTask(wfs::PollWorkflowTaskQueueResponse& task) {
     }
     (*request.mutable_query_results())[id] = answer;
   }
+  // The workflow-task heartbeat: local activities still run, so the server is asked for a new
+  // task now (the code's commands so far go with it) and their results go in that one.
+  if (result.local_activities_pending) request.set_force_create_new_workflow_task(true);
   bool keep = Sticky() && !result.completed;
   if (keep) {
     auto* sticky = request.mutable_sticky_attributes();
@@ -455,10 +564,12 @@ void WorkerCore::HandleWorkflowTask(wfs::PollWorkflowTaskQueueResponse& task) {
     *sticky->mutable_schedule_to_start_timeout() =
         TimeUtil::MillisecondsToDuration(options_.sticky_schedule_to_start_timeout.count());
   }
+  int64_t eager_reserved = ReserveEagerActivities(request);
   wfs::RespondWorkflowTaskCompletedResponse response;
   grpc::ClientContext ctx;
   core_.Prepare(ctx);
   auto status = core_.stub->RespondWorkflowTaskCompleted(&ctx, request, &response);
+  AcceptEagerActivities(eager_reserved, status.ok() ? &response : nullptr);
   if (!status.ok()) {
     options_.log("completing the workflow task of " + execution.workflow_id() +
                  " failed: " + status.error_message());
@@ -534,38 +645,55 @@ void WorkerCore::HandleLegacyQuery(const wfs::PollWorkflowTaskQueueResponse& tas
   (void)core_.stub->RespondQueryTaskCompleted(&ctx, request, &response);
 }
 
-RawOutcome WorkerCore::RunLocalActivity(const LocalActivityRequest& request,
-                                        const WorkflowInfo& workflow) {
+void WorkerCore::TrackActivity(ActivityContext* ctx, bool running) {
+  {
+    std::lock_guard lock(activities_mu_);
+    if (running) {
+      running_activities_.insert(ctx);
+    } else {
+      running_activities_.erase(ctx);
+    }
+  }
+  if (!running) activities_cv_.notify_all();
+}
+
+std::optional<RawOutcome> WorkerCore::RunLocalActivity(const LocalActivityRequest& request,
+                                                       const WorkflowInfo& workflow,
+                                                       const LocalActivityMailbox& mailbox) {
+  using Clock = std::chrono::steady_clock;
   const auto& options = request.options;
-  auto wrap = [&](Failure cause, int attempt) {
+  auto wrap = [&](Failure cause, enums::RetryState retry_state) {
     Failure f;
     f.set_message("local activity " + request.activity_type + " failed");
     f.set_source("EonCppSDK");
     auto* info = f.mutable_activity_failure_info();
     info->mutable_activity_type()->set_name(request.activity_type);
     info->set_activity_id(request.activity_id);
-    info->set_retry_state(attempt > 0 ? enums::RETRY_STATE_MAXIMUM_ATTEMPTS_REACHED
-                                      : enums::RETRY_STATE_NON_RETRYABLE_FAILURE);
+    info->set_retry_state(retry_state);
     *f.mutable_cause() = std::move(cause);
-    return FailureToException(f);
+    return std::optional<RawOutcome>(RawOutcome{std::nullopt, FailureToException(f)});
   };
   const auto* fn = registry.activity(request.activity_type);
   if (fn == nullptr) {
-    return {std::nullopt,
-            wrap(ApplicationError("local activity type " + request.activity_type +
-                                      " is not registered on this worker (registered: " +
-                                      registry.activity_names() + ")",
-                                  "NotFoundError", true)
-                     .failure(),
-                 0)};
+    return wrap(ApplicationError("local activity type " + request.activity_type +
+                                     " is not registered on this worker (registered: " +
+                                     registry.activity_names() + ")",
+                                 "NotFoundError", true)
+                    .failure(),
+                enums::RETRY_STATE_NON_RETRYABLE_FAILURE);
   }
   RetryPolicy policy = options.retry_.value_or(RetryPolicy{});
   auto initial = policy.initial_interval_.count() ? policy.initial_interval_ : milliseconds(1000);
   double coefficient = policy.backoff_coefficient_ > 0 ? policy.backoff_coefficient_ : 2.0;
   auto maximum = policy.maximum_interval_.count() ? policy.maximum_interval_ : initial * 100;
-  auto start = std::chrono::steady_clock::now();
-  auto budget =
-      options.schedule_to_close_.count() ? options.schedule_to_close_ : options.start_to_close_;
+  const auto scheduled = Clock::now();
+  const auto schedule_to_close_deadline = options.schedule_to_close_.count() > 0
+                                              ? scheduled + options.schedule_to_close_
+                                              : Clock::time_point::max();
+  auto given_up = [&] { return stopping_ || mailbox.abandoned(); };
+  // A running attempt is left to finish on shutdown (its result may still be recorded).
+  // Waits in slices so a shutdown or an evicted workflow is noticed.
+  constexpr auto kWaitSlice = milliseconds(100);
   auto delay = initial;
   for (int attempt = 1;; ++attempt) {
     ActivityInfo info;
@@ -578,24 +706,93 @@ RawOutcome WorkerCore::RunLocalActivity(const LocalActivityRequest& request,
     info.workflow_type = workflow.workflow_type;
     info.attempt = attempt;
     info.scheduled_time = info.started_time = std::chrono::system_clock::now();
-    info.deadline = info.started_time + options.start_to_close_;
-    auto ctx = ActivityRunner::Make(info, "", core_.converter, {}, nullptr);
-    Failure failure;
-    try {
-      return {(*fn)(*ctx, request.args), nullptr};
-    } catch (...) {
-      failure = ExceptionToFailure(std::current_exception());
+    const auto started = Clock::now();
+    auto deadline = schedule_to_close_deadline;
+    bool start_to_close_first = false;
+    if (options.start_to_close_.count() > 0 && started + options.start_to_close_ < deadline) {
+      deadline = started + options.start_to_close_;
+      start_to_close_first = true;
     }
+    info.deadline = info.started_time + std::chrono::duration_cast<milliseconds>(
+                                            deadline == Clock::time_point::max()
+                                                ? milliseconds(0)
+                                                : deadline - started);
+
+    // The attempt runs on a thread of its own so that its timeout can be kept while it runs.
+    struct Attempt {
+      std::mutex mu;  // guards ended and outcome
+      std::condition_variable cv;
+      bool ended = false;
+      RawOutcome outcome;
+    };
+    // Shared with the attempt's thread, which may outlive this call after a timeout.
+    auto state = std::make_shared<Attempt>();
+    std::shared_ptr<ActivityContext> ctx =
+        ActivityRunner::Make(info, "", core_.converter, {}, nullptr);
+    auto thread_ended = std::make_shared<std::atomic<bool>>(false);
+    TrackActivity(ctx.get(), true);
+    std::thread thread([this, fn, ctx, state, args = request.args, thread_ended] {
+      RawOutcome outcome;
+      try {
+        outcome.payload = (*fn)(*ctx, args);
+      } catch (...) {
+        outcome.error = std::current_exception();
+      }
+      {
+        std::lock_guard lock(state->mu);
+        state->ended = true;
+        state->outcome = std::move(outcome);
+      }
+      state->cv.notify_all();
+      TrackActivity(ctx.get(), false);
+      *thread_ended = true;
+    });
+    bool ended = false;
+    {
+      std::unique_lock lock(state->mu);
+      while (!state->ended && Clock::now() < deadline && !mailbox.abandoned()) {
+        state->cv.wait_until(lock, std::min(deadline, Clock::now() + kWaitSlice));
+      }
+      ended = state->ended;
+    }
+    Failure failure;
+    bool timed_out_schedule_to_close = false;
+    if (ended) {
+      thread.join();
+      RawOutcome outcome = std::move(state->outcome);
+      if (!outcome.error) return outcome;
+      failure = ExceptionToFailure(outcome.error);
+    } else {
+      // Timed out (or abandoned): the attempt is told to cancel and left to return on its own.
+      ActivityRunner::Cancel(*ctx);
+      local_activity_threads_.Adopt(std::move(thread), thread_ended);
+      if (mailbox.abandoned()) return std::nullopt;
+      timed_out_schedule_to_close = !start_to_close_first;
+      failure.set_message(std::string("local activity ") +
+                          (timed_out_schedule_to_close ? "ScheduleToClose" : "StartToClose") +
+                          " timeout");
+      failure.set_source("EonCppSDK");
+      failure.mutable_timeout_failure_info()->set_timeout_type(
+          timed_out_schedule_to_close ? enums::TIMEOUT_TYPE_SCHEDULE_TO_CLOSE
+                                      : enums::TIMEOUT_TYPE_START_TO_CLOSE);
+    }
+    if (given_up()) return std::nullopt;  // possibly the shutdown's cancellation
     bool non_retryable = failure.application_failure_info().non_retryable();
     for (const auto& type : policy.non_retryable_error_types_) {
       if (type == failure.application_failure_info().type()) non_retryable = true;
     }
-    bool out_of_attempts = policy.maximum_attempts_ > 0 && attempt >= policy.maximum_attempts_;
-    bool out_of_time = std::chrono::steady_clock::now() + delay - start > budget;
-    if (non_retryable || out_of_attempts || out_of_time || stopping_) {
-      return {std::nullopt, wrap(failure, non_retryable ? 0 : attempt)};
+    if (non_retryable) return wrap(failure, enums::RETRY_STATE_NON_RETRYABLE_FAILURE);
+    if (timed_out_schedule_to_close || Clock::now() + delay >= schedule_to_close_deadline) {
+      return wrap(failure, enums::RETRY_STATE_TIMEOUT);
     }
-    std::this_thread::sleep_for(delay);
+    if (policy.maximum_attempts_ > 0 && attempt >= policy.maximum_attempts_) {
+      return wrap(failure, enums::RETRY_STATE_MAXIMUM_ATTEMPTS_REACHED);
+    }
+    if (given_up()) return std::nullopt;
+    for (auto wake = Clock::now() + delay; Clock::now() < wake && !given_up();) {
+      std::this_thread::sleep_for(std::min<Clock::duration>(kWaitSlice, wake - Clock::now()));
+    }
+    if (given_up()) return std::nullopt;
     delay = std::min(maximum, milliseconds(static_cast<int64_t>(delay.count() * coefficient)));
   }
 }
@@ -604,7 +801,30 @@ RawOutcome WorkerCore::RunLocalActivity(const LocalActivityRequest& request,
 // Activity tasks
 
 void WorkerCore::ActivityPollLoop() {
-  while (!stopping_) {
+  const size_t polls_max = std::clamp<size_t>(options_.max_concurrent_activities / 2, 1,
+                                              kActivityPollsMax);
+  for (;;) {
+    std::unique_lock slots(slots_mu_);
+    slots_cv_.wait(slots, [&] {
+      return !eager_tasks_.empty() || (stopping_ && workflow_threads_done_) ||
+             (!stopping_ && slots_free_ > 0 && activity_polls_ < polls_max);
+    });
+    if (!eager_tasks_.empty()) {
+      auto task = std::move(eager_tasks_.front());
+      eager_tasks_.pop_front();
+      slots.unlock();
+      HandleActivityTask(task);
+      slots.lock();
+      ++slots_free_;
+      slots.unlock();
+      slots_cv_.notify_all();
+      continue;
+    }
+    if (stopping_) return;
+    --slots_free_;
+    ++activity_polls_;
+    slots.unlock();
+
     wfs::PollActivityTaskQueueRequest request;
     request.set_namespace_(core_.options.ns);
     request.set_identity(options_.identity);
@@ -614,8 +834,53 @@ void WorkerCore::ActivityPollLoop() {
     bool got = Poll(request, &task, [this](grpc::ClientContext* ctx, const auto& req, auto* resp) {
       return core_.stub->PollActivityTaskQueue(ctx, req, resp);
     });
+    slots.lock();
+    --activity_polls_;
+    slots.unlock();
     if (got) HandleActivityTask(task);
+    slots.lock();
+    ++slots_free_;
+    slots.unlock();
+    slots_cv_.notify_all();
   }
+}
+
+int64_t WorkerCore::ReserveEagerActivities(wfs::RespondWorkflowTaskCompletedRequest& request) {
+  int64_t reserved = 0;
+  std::lock_guard lock(slots_mu_);
+  for (auto& command : *request.mutable_commands()) {
+    if (command.command_type() != enums::COMMAND_TYPE_SCHEDULE_ACTIVITY_TASK) continue;
+    auto* attributes = command.mutable_schedule_activity_task_command_attributes();
+    if (!attributes->request_eager_execution()) continue;
+    bool eager = options_.eager_activities && !stopping_ &&
+                 attributes->task_queue().name() == options_.task_queue &&
+                 registry.activity(attributes->activity_type().name()) != nullptr &&
+                 reserved < static_cast<int64_t>(kEagerActivitiesPerWorkflowTaskMax) &&
+                 slots_free_ > 0;
+    if (eager) {
+      --slots_free_;
+      ++reserved;
+    } else {
+      attributes->set_request_eager_execution(false);
+    }
+  }
+  return reserved;
+}
+
+void WorkerCore::AcceptEagerActivities(int64_t reserved,
+                                       wfs::RespondWorkflowTaskCompletedResponse* response) {
+  int64_t handed = response == nullptr ? 0 : response->activity_tasks_size();
+  if (reserved == 0 && handed == 0) return;
+  {
+    std::lock_guard lock(slots_mu_);
+    for (int64_t i = 0; i < handed; ++i) {
+      eager_tasks_.push_back(std::move(*response->mutable_activity_tasks(static_cast<int>(i))));
+    }
+    // The server hands back at most what was requested; more would take slots not reserved.
+    slots_free_ += reserved - handed;
+  }
+  eager_received_ += static_cast<size_t>(handed);
+  slots_cv_.notify_all();
 }
 
 void WorkerCore::HandleActivityTask(const wfs::PollActivityTaskQueueResponse& task) {
@@ -654,10 +919,7 @@ void WorkerCore::HandleActivityTask(const wfs::PollActivityTaskQueueResponse& ta
     return status.ok() && response.cancel_requested();
   };
   auto ctx = ActivityRunner::Make(info, token, core_.converter, task.heartbeat_details(), send);
-  {
-    std::lock_guard lock(activities_mu_);
-    running_activities_.insert(ctx.get());
-  }
+  TrackActivity(ctx.get(), true);
 
   const auto* fn = registry.activity(info.activity_type);
   std::optional<Payload> result;
@@ -724,11 +986,7 @@ void WorkerCore::HandleActivityTask(const wfs::PollActivityTaskQueueResponse& ta
     options_.log("reporting activity " + info.activity_id + " (" + info.activity_type +
                  ") failed: " + status.error_message());
   }
-  {
-    std::lock_guard lock(activities_mu_);
-    running_activities_.erase(ctx.get());
-  }
-  activities_cv_.notify_all();
+  TrackActivity(ctx.get(), false);
 }
 
 }  // namespace internal
@@ -742,5 +1000,6 @@ Registry& Worker::registry() { return core_->registry; }
 Result<void> Worker::start() { return core_->Start(); }
 void Worker::shutdown() { core_->Shutdown(); }
 size_t Worker::cached_workflows() const { return core_->CachedWorkflows(); }
+size_t Worker::eager_activities_received() const { return core_->EagerActivitiesReceived(); }
 
 }  // namespace eon::sdk

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
-#include <future>
 #include <sstream>
 
 #include "temporal/api/enums/v1/command_type.pb.h"
@@ -333,8 +332,51 @@ struct WorkflowInstance::LocalActivityOp {
   std::string id;
   LocalActivityRequest request;
   RawCallback done;
+  bool started = false;  // handed to the worker (live)
   bool resolved = false;
 };
+
+void LocalActivityMailbox::Post(const std::string& activity_id, RawOutcome outcome) {
+  {
+    std::lock_guard lock(mu_);
+    ended_[activity_id] = std::move(outcome);
+  }
+  cv_.notify_all();
+}
+
+std::map<std::string, RawOutcome> LocalActivityMailbox::Wait(
+    const std::set<std::string>& activity_ids, std::chrono::steady_clock::time_point deadline,
+    const std::function<bool()>& stop) {
+  std::map<std::string, RawOutcome> ended;
+  std::unique_lock lock(mu_);
+  auto any = [&] {
+    for (const auto& id : activity_ids) {
+      if (ended_.count(id)) return true;
+    }
+    return false;
+  };
+  if (!stop) {
+    if (deadline == std::chrono::steady_clock::time_point::max()) {
+      cv_.wait(lock, any);
+    } else {
+      cv_.wait_until(lock, deadline, any);
+    }
+  } else {
+    constexpr auto kStopCheck = std::chrono::milliseconds(100);
+    while (!any() && !stop()) {
+      auto now = std::chrono::steady_clock::now();
+      if (now >= deadline) break;
+      cv_.wait_until(lock, deadline - now > kStopCheck ? now + kStopCheck : deadline);
+    }
+  }
+  for (const auto& id : activity_ids) {
+    auto it = ended_.find(id);
+    if (it == ended_.end()) continue;
+    ended[id] = std::move(it->second);
+    ended_.erase(it);
+  }
+  return ended;
+}
 
 WorkflowInstance::WorkflowInstance(const WorkflowFn& fn, DataConverter converter, std::string ns,
                                    std::string workflow_id, std::string run_id)
@@ -359,6 +401,7 @@ WorkflowInstance::~WorkflowInstance() {
   for (auto& [event_id, op] : by_event_id_) op->record.reset();
   by_event_id_.clear();
   pending_local_activities_.clear();
+  local_mailbox_->Abandon();
   // Destroying a suspended coroutine destroys the tasks it awaits, and so on down.
   for (auto h : detached_) h.destroy();
   detached_.clear();
@@ -484,7 +527,7 @@ std::shared_ptr<WorkflowInstance::CommandRecord> WorkflowInstance::AddCommand(
 ActivationResult WorkflowInstance::Activate(const std::vector<hist::HistoryEvent>& events,
                                             const std::vector<protocol::Message>& messages,
                                             int64_t current_started_event_id,
-                                            const LocalActivityExecutor& local_activities) {
+                                            const LocalActivityHost* local_activities) {
   ScopedFrameTracker tracking(&frames_);
   ActivationResult result;
   bool ran_live = false;
@@ -515,6 +558,7 @@ ActivationResult WorkflowInstance::Activate(const std::vector<hist::HistoryEvent
     result.messages = std::move(outgoing_messages_);
     outgoing_messages_.clear();
     result.completed = completion_issued_;
+    result.local_activities_pending = local_activities_pending_ && !completion_issued_;
   }
   return result;
 }
@@ -529,7 +573,7 @@ void WorkflowInstance::CheckAllMatched() const {
 
 void WorkflowInstance::RunPoint(const std::vector<hist::HistoryEvent>& events, size_t index,
                                 bool live, const std::vector<protocol::Message>& messages,
-                                const LocalActivityExecutor& local_activities) {
+                                const LocalActivityHost* local_activities) {
   const auto& started = events[index];
   for (const auto& record : commands_) {
     if (record->dropped) continue;
@@ -561,7 +605,10 @@ void WorkflowInstance::RunPoint(const std::vector<hist::HistoryEvent>& events, s
           }
         } else if (m.marker_name() == kLocalActivityMarker) {
           auto id = ReadDetail(m, "id");
-          if (id.is_string()) lookahead_.local_activities[id.get<std::string>()] = m;
+          if (id.is_string()) {
+            lookahead_.local_activities[id.get<std::string>()] = m;
+            lookahead_.local_activity_order.push_back(id.get<std::string>());
+          }
         }
       } else if (e.event_type() == enums::EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED) {
         lookahead_.accepted_updates.push_back(e);
@@ -594,10 +641,11 @@ void WorkflowInstance::RunPoint(const std::vector<hist::HistoryEvent>& events, s
     }
   }
 
+  local_activities_pending_ = false;
   for (;;) {
     Drain();
     if (pending_local_activities_.empty()) break;
-    ResolveLocalActivities(live, local_activities);
+    if (!ResolveLocalActivities(live, local_activities)) break;
   }
   if (root_->done && !completion_issued_) IssueCompletion();
 }
@@ -629,64 +677,86 @@ void WorkflowInstance::Drain() {
   }
 }
 
-void WorkflowInstance::ResolveLocalActivities(bool live, const LocalActivityExecutor& executor) {
-  auto batch = std::move(pending_local_activities_);
-  pending_local_activities_.clear();
-  std::vector<RawOutcome> outcomes(batch.size());
-  if (live) {
-    if (!executor) throw std::logic_error("no local activity executor");
-    // Up to kLocalActivitiesInParallel at a time, on threads of their own.
-    constexpr size_t kLocalActivitiesInParallel = 8;
-    for (size_t first = 0; first < batch.size(); first += kLocalActivitiesInParallel) {
-      size_t last = std::min(batch.size(), first + kLocalActivitiesInParallel);
-      std::vector<std::future<RawOutcome>> running;
-      for (size_t i = first + 1; i < last; ++i) {
-        running.push_back(std::async(std::launch::async,
-                                     [&executor, &r = batch[i]->request] { return executor(r); }));
-      }
-      outcomes[first] = executor(batch[first]->request);
-      for (size_t i = first + 1; i < last; ++i) outcomes[i] = running[i - first - 1].get();
-    }
-  }
-  for (size_t i = 0; i < batch.size(); ++i) {
-    auto& op = batch[i];
-    cmdpb::Command command;
-    command.set_command_type(enums::COMMAND_TYPE_RECORD_MARKER);
-    auto* marker = command.mutable_record_marker_command_attributes();
-    marker->set_marker_name(kLocalActivityMarker);
-    (*marker->mutable_details())["id"] = JsonDetail(op->id);
-    (*marker->mutable_details())["activity_type"] = JsonDetail(op->request.activity_type);
-    RawOutcome outcome;
-    if (live) {
-      outcome = std::move(outcomes[i]);
-      if (outcome.error) {
-        *marker->mutable_failure() = ExceptionToFailure(outcome.error);
-      } else if (outcome.payload) {
-        *(*marker->mutable_details())["result"].add_payloads() = *outcome.payload;
-      }
-    } else {
-      auto it = lookahead_.local_activities.find(op->id);
-      if (it == lookahead_.local_activities.end()) {
-        throw NonDeterminismError("the code ran local activity " + op->request.activity_type +
-                                  " (id " + op->id +
-                                  ") but the history has no marker for it at this point");
-      }
-      const auto& recorded = it->second;
-      if (recorded.has_failure()) {
-        outcome.error = AsException(recorded.failure());
-        *marker->mutable_failure() = recorded.failure();
-      } else {
-        auto result = recorded.details().find("result");
-        if (result != recorded.details().end()) {
-          outcome.payload = First(result->second);
-          (*marker->mutable_details())["result"] = result->second;
+bool WorkflowInstance::ResolveLocalActivities(bool live, const LocalActivityHost* host) {
+  if (!live) {
+    // In the order the first run recorded them, so the code sees the same order again.
+    bool resolved = false;
+    for (const auto& id : lookahead_.local_activity_order) {
+      for (size_t i = 0; i < pending_local_activities_.size(); ++i) {
+        auto op = pending_local_activities_[i];
+        if (op->id != id) continue;
+        pending_local_activities_.erase(pending_local_activities_.begin() +
+                                        static_cast<long>(i));
+        const auto& recorded = lookahead_.local_activities.at(id);
+        RawOutcome outcome;
+        if (recorded.has_failure()) {
+          outcome.error = AsException(recorded.failure());
+        } else {
+          auto result = recorded.details().find("result");
+          if (result != recorded.details().end()) outcome.payload = First(result->second);
         }
+        ResolveLocalActivity(op, std::move(outcome), &recorded);
+        resolved = true;
+        break;
       }
     }
-    AddCommand(std::move(command));
-    op->resolved = true;
-    op->done(std::move(outcome));
+    return resolved;
   }
+  if (host == nullptr || !host->start) throw std::logic_error("no local activity host");
+  std::set<std::string> waiting;
+  for (const auto& op : pending_local_activities_) {
+    if (!op->started) {
+      op->started = true;
+      host->start(op->request, local_mailbox_);
+    }
+    waiting.insert(op->id);
+  }
+  auto wait_until = std::chrono::steady_clock::time_point::max();
+  if (host->heartbeat) {
+    // Temporal's default workflow task timeout when the start event names none.
+    milliseconds task_timeout = info_.task_timeout.count() > 0 ? info_.task_timeout
+                                                               : milliseconds(10'000);
+    wait_until = host->task_received + task_timeout * 8 / 10;
+  }
+  auto ended = local_mailbox_->Wait(waiting, wait_until, host->stop_waiting);
+  if (ended.empty()) {
+    local_activities_pending_ = true;  // the worker heartbeats the task
+    return false;
+  }
+  // Those that ended, in the order they were issued.
+  std::vector<std::shared_ptr<LocalActivityOp>> still;
+  std::vector<std::shared_ptr<LocalActivityOp>> done;
+  for (auto& op : pending_local_activities_) {
+    (ended.count(op->id) ? done : still).push_back(op);
+  }
+  pending_local_activities_ = std::move(still);
+  for (auto& op : done) ResolveLocalActivity(op, std::move(ended[op->id]), nullptr);
+  return true;
+}
+
+void WorkflowInstance::ResolveLocalActivity(const std::shared_ptr<LocalActivityOp>& op,
+                                            RawOutcome outcome,
+                                            const hist::MarkerRecordedEventAttributes* recorded) {
+  cmdpb::Command command;
+  command.set_command_type(enums::COMMAND_TYPE_RECORD_MARKER);
+  auto* marker = command.mutable_record_marker_command_attributes();
+  marker->set_marker_name(kLocalActivityMarker);
+  (*marker->mutable_details())["id"] = JsonDetail(op->id);
+  (*marker->mutable_details())["activity_type"] = JsonDetail(op->request.activity_type);
+  if (recorded != nullptr) {
+    if (recorded->has_failure()) *marker->mutable_failure() = recorded->failure();
+    auto result = recorded->details().find("result");
+    if (result != recorded->details().end()) {
+      (*marker->mutable_details())["result"] = result->second;
+    }
+  } else if (outcome.error) {
+    *marker->mutable_failure() = ExceptionToFailure(outcome.error);
+  } else if (outcome.payload) {
+    *(*marker->mutable_details())["result"].add_payloads() = *outcome.payload;
+  }
+  AddCommand(std::move(command));
+  op->resolved = true;
+  op->done(std::move(outcome));
 }
 
 void WorkflowInstance::IssueCompletion() {
@@ -1076,6 +1146,8 @@ void WorkflowInstance::ScheduleActivity(const std::string& type, const ActivityO
     *a->mutable_heartbeat_timeout() = ToDuration(options.heartbeat_);
   }
   if (options.retry_) *a->mutable_retry_policy() = options.retry_->ToProto();
+  // A request: the worker keeps it only where it can run the activity (see the worker).
+  a->set_request_eager_execution(options.eager_dispatch_);
 
   if (scope->canceled()) {
     op->record = std::make_shared<CommandRecord>();

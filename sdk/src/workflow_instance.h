@@ -14,10 +14,14 @@
 // Not thread-safe: one thread at a time (the worker holds the cache entry's lock).
 #pragma once
 
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <set>
@@ -81,15 +85,52 @@ struct LocalActivityRequest {
   Payloads args;
   LocalActivityOptions options;
 };
-// Runs a local activity to its end (with its retries); failures come back as the exception
-// (usually ActivityError) in RawOutcome::error. Called from the workflow task's thread, for
-// several requests at once from several threads.
-using LocalActivityExecutor = std::function<RawOutcome(const LocalActivityRequest&)>;
+// Where the local activities of one instance report their ends. Shared (a comment on
+// shared_ptr, STYLE 6): the instance and the worker threads running its local activities each
+// hold it, so an instance evicted while one runs leaves it something to write to.
+class LocalActivityMailbox {
+ public:
+  // Called by the worker when the local activity `activity_id` has ended (after its retries);
+  // a failure is the exception (usually ActivityError) in RawOutcome::error.
+  void Post(const std::string& activity_id, RawOutcome outcome);
+  // Waits until one of `activity_ids` has ended, `deadline` passes or `stop()` (checked every
+  // 100 ms when given) turns true; returns the ended ones (removed from the mailbox).
+  std::map<std::string, RawOutcome> Wait(const std::set<std::string>& activity_ids,
+                                         std::chrono::steady_clock::time_point deadline,
+                                         const std::function<bool()>& stop);
+  // Set when the instance is gone: the worker stops retrying and cancels the attempt.
+  void Abandon() { abandoned_ = true; }
+  bool abandoned() const { return abandoned_; }
+
+ private:
+  std::mutex mu_;  // guards ended_
+  std::condition_variable cv_;
+  std::map<std::string, RawOutcome> ended_;
+  std::atomic<bool> abandoned_{false};
+};
+
+// How a live workflow task runs local activities.
+struct LocalActivityHost {
+  // Starts a local activity on a thread of the worker's and returns at once; its end is posted
+  // to `mailbox`.
+  std::function<void(const LocalActivityRequest&, std::shared_ptr<LocalActivityMailbox> mailbox)>
+      start;
+  // When the worker received the task. With `heartbeat`, the instance stops waiting for local
+  // activities at 80% of the workflow task timeout after it (sdk-core's and sdk-go's rule) and
+  // lets the worker heartbeat the task; without, it waits for them to end.
+  std::chrono::steady_clock::time_point task_received = std::chrono::steady_clock::now();
+  bool heartbeat = true;
+  // True when the worker is shutting down: stop waiting (the task is heartbeated).
+  std::function<bool()> stop_waiting;
+};
 
 struct ActivationResult {
   std::vector<cmdpb::Command> commands;
   std::vector<protocol::Message> messages;
   bool completed = false;  // a command that closes the run was issued
+  // Local activities still run: complete the task with force_create_new_workflow_task (the
+  // workflow-task heartbeat); their results come in a later task.
+  bool local_activities_pending = false;
 };
 
 class WorkflowInstance : public Scheduler {
@@ -103,12 +144,15 @@ class WorkflowInstance : public Scheduler {
   // Applies `events` (those with ids up to last_event_id() are skipped) and runs the code at
   // each completed workflow task and at `current_started_event_id` (0: none, as for a replay
   // or a query). `messages` are the update requests of the current task. Returns the commands
-  // and messages of the current task. Throws NonDeterminismError, PayloadError, or what the
+  // and messages of the current task. Local activities: on replay, each resolves from its
+  // marker when the history has it (one without a marker stays pending: a heartbeated task
+  // records it later, or it runs again at the live task); at the live task they run through
+  // `local_activities` (required then). Throws NonDeterminismError, PayloadError, or what the
   // workflow code threw that fails the task; the instance is unusable afterwards.
   ActivationResult Activate(const std::vector<hist::HistoryEvent>& events,
                             const std::vector<protocol::Message>& messages,
                             int64_t current_started_event_id,
-                            const LocalActivityExecutor& local_activities);
+                            const LocalActivityHost* local_activities);
 
   // After a full replay: throws NonDeterminismError if the code issued commands the history
   // does not have.
@@ -184,6 +228,7 @@ class WorkflowInstance : public Scheduler {
   struct Lookahead {
     std::map<int64_t, Payload> side_effects;  // by sequence number
     std::map<std::string, hist::MarkerRecordedEventAttributes> local_activities;  // by id
+    std::vector<std::string> local_activity_order;  // ids, in the history's order
     std::set<std::string> patches;
     std::vector<hist::HistoryEvent> accepted_updates;
   };
@@ -191,9 +236,14 @@ class WorkflowInstance : public Scheduler {
   void StartRoot(const hist::HistoryEvent& started);
   void RunPoint(const std::vector<hist::HistoryEvent>& events, size_t index, bool live,
                 const std::vector<protocol::Message>& messages,
-                const LocalActivityExecutor& local_activities);
+                const LocalActivityHost* local_activities);
   void Drain();
-  void ResolveLocalActivities(bool live, const LocalActivityExecutor& executor);
+  // Resolves the pending local activities that have ended (live: waiting for one until
+  // host->wait_until; replay: those with markers at this point, in the history's order).
+  // Returns false when none resolved.
+  bool ResolveLocalActivities(bool live, const LocalActivityHost* host);
+  void ResolveLocalActivity(const std::shared_ptr<LocalActivityOp>& op, RawOutcome outcome,
+                            const hist::MarkerRecordedEventAttributes* recorded);
   void IssueCompletion();
   std::shared_ptr<CommandRecord> AddCommand(cmdpb::Command command);
   void MatchCommandEvent(const hist::HistoryEvent& event);
@@ -256,7 +306,9 @@ class WorkflowInstance : public Scheduler {
 
   // Operations by the event id of their initiating event.
   std::map<int64_t, std::shared_ptr<Op>> by_event_id_;
-  std::vector<std::shared_ptr<LocalActivityOp>> pending_local_activities_;
+  std::vector<std::shared_ptr<LocalActivityOp>> pending_local_activities_;  // in issue order
+  std::shared_ptr<LocalActivityMailbox> local_mailbox_ = std::make_shared<LocalActivityMailbox>();
+  bool local_activities_pending_ = false;  // the live point stopped waiting for them
   std::map<std::string, bool> patches_;  // decided patches
 
   struct SignalHandler {

@@ -44,13 +44,16 @@ ninja -C "$work_dir/consumer" >"$work_dir/build.log" 2>&1 ||
   { cat "$work_dir/build.log" >&2; fail "building the consumer"; }
 
 echo "find_package_test: running the consumer"
-output=$("$work_dir/consumer/consumer" 2>&1) || { echo "$output" >&2; fail "running the consumer"; }
+# Without EON_BIN, so the test environment starts the eon installed with the package.
+output=$(env -u EON_BIN "$work_dir/consumer/consumer" 2>&1) || { echo "$output" >&2; fail "running the consumer"; }
 echo "$output"
 expected=(
   "workflows: Hello"
   "activities: Greet"
   "encoding: json/plain"
   'data: "Zoë"'
+  "activity environment: Hello, Ada!"
+  "test environment: Hello, Zoë!"
 )
 for line in "${expected[@]}"; do
   grep -qxF -- "$line" <<<"$output" || fail "the consumer did not print '$line'"

@@ -149,13 +149,24 @@ class WorkflowService final : public ServiceHandle {
     return parked;
   }
   // Parks a poll on a task queue and turns a matched task into a response with `start`
-  // (history's record-started). Stale tasks are dropped and the poll goes on.
+  // (history's record-started, which answers once the start is durable, on any thread). Stale
+  // tasks are dropped and the poll goes on.
+  template <typename Resp>
+  using StartTask = std::function<void(const matching::MatchedTask&,
+                                       std::function<void(Result<Resp>)> started)>;
   template <typename Resp>
   void PollQueue(std::shared_ptr<CallContext> ctx, std::shared_ptr<ParkedPoll> parked,
                  matching::QueueId queue, matching::PollerInfo poller,
-                 std::chrono::steady_clock::time_point deadline,
-                 std::function<Result<Resp>(const matching::MatchedTask&)> start,
+                 std::chrono::steady_clock::time_point deadline, StartTask<Resp> start,
                  std::function<void(Result<Resp>)> done);
+  // A matched task's start has its answer: the poll is answered, or polls on (a stale task) on
+  // the executor.
+  template <typename Resp>
+  void AfterStart(std::shared_ptr<CallContext> ctx, std::shared_ptr<ParkedPoll> parked,
+                  matching::QueueId queue, matching::PollerInfo poller,
+                  std::chrono::steady_clock::time_point deadline, StartTask<Resp> start,
+                  std::function<void(Result<Resp>)> done, const matching::MatchedTask& matched,
+                  Result<Resp> response);
 
   // poll_success or poll_timeouts, and a delivered task's schedule-to-start latency.
   void RecordPoll(const matching::QueueId& queue, const matching::MatchedTask* task);
@@ -331,12 +342,37 @@ void WorkflowService::RecordPoll(const matching::QueueId& queue,
 }
 
 template <typename Resp>
+void WorkflowService::AfterStart(std::shared_ptr<CallContext> ctx,
+                                 std::shared_ptr<ParkedPoll> parked, matching::QueueId queue,
+                                 matching::PollerInfo poller,
+                                 std::chrono::steady_clock::time_point deadline,
+                                 StartTask<Resp> start, std::function<void(Result<Resp>)> done,
+                                 const matching::MatchedTask& matched, Result<Resp> response) {
+  if (response.ok()) {
+    RecordPoll(queue, &matched);
+    matching_.Done(matched);
+    done(std::move(response));
+    return;
+  }
+  if (response.status().code() == StatusCode::NOT_FOUND) {
+    matching_.Done(matched);  // stale: the execution moved on
+  } else {
+    matching_.Requeue(matched);
+    LOG_WARN("could not start a task from " << queue.name << ": " << response.status().message());
+  }
+  if (std::chrono::steady_clock::now() >= deadline) {
+    done(Resp());
+    return;
+  }
+  PollQueue<Resp>(ctx, parked, queue, poller, deadline, start, done);
+}
+
+template <typename Resp>
 void WorkflowService::PollQueue(std::shared_ptr<CallContext> ctx,
                                 std::shared_ptr<ParkedPoll> parked, matching::QueueId queue,
                                 matching::PollerInfo poller,
                                 std::chrono::steady_clock::time_point deadline,
-                                std::function<Result<Resp>(const matching::MatchedTask&)> start,
-                                std::function<void(Result<Resp>)> done) {
+                                StartTask<Resp> start, std::function<void(Result<Resp>)> done) {
   auto deliver = [this, ctx, parked, queue, poller, deadline, start,
                   done](std::optional<matching::MatchedTask> matched) {
     if (!matched) {
@@ -344,29 +380,27 @@ void WorkflowService::PollQueue(std::shared_ptr<CallContext> ctx,
       done(Resp());  // timed out or cancelled: an empty answer, not an error
       return;
     }
-    // Recording the start writes to the database: never on the matching caller's thread.
-    executor_->Submit(
-        [this, ctx, parked, queue, poller, deadline, start, done, matched = std::move(*matched)] {
-          auto response = start(matched);
-          if (response.ok()) {
-            RecordPoll(queue, &matched);
-            matching_.Done(matched);
-            done(std::move(response));
-            return;
-          }
-          if (response.status().code() == StatusCode::NOT_FOUND) {
-            matching_.Done(matched);  // stale: the execution moved on
-          } else {
-            matching_.Requeue(matched);
-            LOG_WARN("could not start a task from " << queue.name << ": "
-                                                    << response.status().message());
-          }
-          if (std::chrono::steady_clock::now() >= deadline) {
-            done(Resp());
-            return;
-          }
-          PollQueue<Resp>(ctx, parked, queue, poller, deadline, start, done);
+    // Recording the start waits for nothing (its commit answers later), so it runs on the
+    // thread that matched the task.
+    {
+      start(*matched, [this, ctx, parked, queue, poller, deadline, start, done,
+                       matched = *matched](Result<Resp> response) {
+        // This may run on the store's committer thread, which must not wait on the store: a
+        // task from the backlog (whose row Done deletes) and the requeue (which writes one)
+        // finish on the executor.
+        if (response.ok() && matched.backlog_task_id == 0) {
+          RecordPoll(queue, &matched);
+          matching_.Done(matched);
+          done(std::move(response));
+          return;
+        }
+        executor_->Submit([this, ctx, parked, queue, poller, deadline, start, done, matched,
+                           response = std::move(response)]() mutable {
+          AfterStart<Resp>(ctx, parked, queue, poller, deadline, start, done, matched,
+                           std::move(response));
         });
+      });
+    }
   };
   auto id = matching_.Poll(queue, poller, deadline, deliver);
   if (!id.ok()) {
@@ -397,16 +431,19 @@ void WorkflowService::PollWorkflowTaskQueue(
   PollQueue<wfs::PollWorkflowTaskQueueResponse>(
       ctx, ParkOnce(*ctx), queue, poller, PollDeadline(*ctx, options_.long_poll_max),
       [this, poll_request_id, identity](
-          const matching::MatchedTask& matched) -> Result<wfs::PollWorkflowTaskQueueResponse> {
+          const matching::MatchedTask& matched,
+          std::function<void(Result<wfs::PollWorkflowTaskQueueResponse>)> started) {
         if (matched.query_id.empty()) {
-          return history_.RecordWorkflowTaskStarted(matched.task, poll_request_id, identity);
+          history_.RecordWorkflowTaskStartedAsync(matched.task, poll_request_id, identity,
+                                                  std::move(started));
+          return;
         }
         auto response = history_.QueryTaskResponse(matched.task, matched.query_id, matched.query);
         if (!response.ok()) {
           AnswerQuery(matched.query_id, response.status());
-          return NotFound("the queried workflow is gone");  // poll on
+          return started(NotFound("the queried workflow is gone"));  // poll on
         }
-        return response;
+        started(std::move(response));
       },
       std::move(done));
 }
@@ -427,11 +464,15 @@ void WorkflowService::PollActivityTaskQueue(
   PollQueue<wfs::PollActivityTaskQueueResponse>(
       ctx, ParkOnce(*ctx), queue, poller, PollDeadline(*ctx, options_.long_poll_max),
       [this, poll_request_id, identity, namespace_name](
-          const matching::MatchedTask& matched) -> Result<wfs::PollActivityTaskQueueResponse> {
-        EON_ASSIGN_OR_RETURN(auto response, history_.RecordActivityTaskStarted(
-                                                matched.task, poll_request_id, identity));
-        response.set_workflow_namespace(namespace_name);
-        return response;
+          const matching::MatchedTask& matched,
+          std::function<void(Result<wfs::PollActivityTaskQueueResponse>)> started) {
+        history_.RecordActivityTaskStartedAsync(
+            matched.task, poll_request_id, identity,
+            [namespace_name, started = std::move(started)](
+                Result<wfs::PollActivityTaskQueueResponse> response) {
+              if (response.ok()) response->set_workflow_namespace(namespace_name);
+              started(std::move(response));
+            });
       },
       std::move(done));
 }
@@ -763,17 +804,23 @@ void WorkflowService::Register(RpcRouter& router) {
         GetWorkflowExecutionHistory(ctx, r, std::move(done));
       });
 
-  router.Unary<wfs::RespondWorkflowTaskCompletedRequest, wfs::RespondWorkflowTaskCompletedResponse>(
-      kService, "RespondWorkflowTaskCompleted",
-      [this](CallContext&, const auto& r) -> Result<wfs::RespondWorkflowTaskCompletedResponse> {
-        EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
-        EON_ASSIGN_OR_RETURN(auto token,
-                             ParseToken(r.task_token(), ns, eon::v1::TASK_QUEUE_KIND_WORKFLOW));
-        EON_ASSIGN_OR_RETURN(auto response, history_.RespondWorkflowTaskCompleted(token, r));
-        for (auto& task : *response.mutable_activity_tasks()) {
-          task.set_workflow_namespace(ns->info().name());
-        }
-        return response;
+  router.Async<wfs::RespondWorkflowTaskCompletedRequest, wfs::RespondWorkflowTaskCompletedResponse>(
+      kService, "RespondWorkflowTaskCompleted", [this](auto, const auto& r, auto done) {
+        auto ns = ResolveNamespace(r.namespace_());
+        if (!ns.ok()) return done(ns.status());
+        auto token = ParseToken(r.task_token(), *ns, eon::v1::TASK_QUEUE_KIND_WORKFLOW);
+        if (!token.ok()) return done(token.status());
+        history_.RespondWorkflowTaskCompletedAsync(
+            *token, r,
+            [name = (*ns)->info().name(),
+             done](Result<wfs::RespondWorkflowTaskCompletedResponse> response) {
+              if (response.ok()) {
+                for (auto& task : *response->mutable_activity_tasks()) {
+                  task.set_workflow_namespace(name);
+                }
+              }
+              done(std::move(response));
+            });
       });
   router.Unary<wfs::RespondWorkflowTaskFailedRequest, wfs::RespondWorkflowTaskFailedResponse>(
       kService, "RespondWorkflowTaskFailed",
@@ -784,20 +831,24 @@ void WorkflowService::Register(RpcRouter& router) {
         EON_RETURN_IF_ERROR(history_.RespondWorkflowTaskFailed(token, r));
         return wfs::RespondWorkflowTaskFailedResponse();
       });
-  router.Unary<wfs::RespondActivityTaskCompletedRequest, wfs::RespondActivityTaskCompletedResponse>(
-      kService, "RespondActivityTaskCompleted",
-      [this](CallContext&, const auto& r) -> Result<wfs::RespondActivityTaskCompletedResponse> {
-        EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
-        EON_ASSIGN_OR_RETURN(auto token,
-                             ParseToken(r.task_token(), ns, eon::v1::TASK_QUEUE_KIND_ACTIVITY));
+  router.Async<wfs::RespondActivityTaskCompletedRequest, wfs::RespondActivityTaskCompletedResponse>(
+      kService, "RespondActivityTaskCompleted", [this](auto, const auto& r, auto done) {
+        auto ns = ResolveNamespace(r.namespace_());
+        if (!ns.ok()) return done(ns.status());
+        auto token = ParseToken(r.task_token(), *ns, eon::v1::TASK_QUEUE_KIND_ACTIVITY);
+        if (!token.ok()) return done(token.status());
         if (!CheckBlob(r.result(), "Result").ok()) {
           // As Temporal does: an oversized result fails the activity instead.
-          EON_RETURN_IF_ERROR(
-              history_.RespondActivityTaskFailed(token, ResultTooLarge(), nullptr, r.identity()));
-          return wfs::RespondActivityTaskCompletedResponse();
+          Status failed =
+              history_.RespondActivityTaskFailed(*token, ResultTooLarge(), nullptr, r.identity());
+          if (!failed.ok()) return done(failed);
+          return done(wfs::RespondActivityTaskCompletedResponse());
         }
-        EON_RETURN_IF_ERROR(history_.RespondActivityTaskCompleted(token, r.result(), r.identity()));
-        return wfs::RespondActivityTaskCompletedResponse();
+        history_.RespondActivityTaskCompletedAsync(*token, r.result(), r.identity(),
+                                                   [done](Status status) {
+                                                     if (!status.ok()) return done(status);
+                                                     done(wfs::RespondActivityTaskCompletedResponse());
+                                                   });
       });
   router.Unary<wfs::RespondActivityTaskFailedRequest, wfs::RespondActivityTaskFailedResponse>(
       kService, "RespondActivityTaskFailed",

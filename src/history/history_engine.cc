@@ -1,10 +1,13 @@
 #include "history/history_engine.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <future>
 #include <optional>
 #include <utility>
 
+#include "common/barrier.h"
 #include "common/cron.h"
 #include "common/ids.h"
 #include "common/log.h"
@@ -152,15 +155,44 @@ std::mutex& HistoryEngine::LockFor(const std::string& namespace_id,
   return execution_locks_[Fnv1a(namespace_id, workflow_id) % execution_locks_.size()];
 }
 
+namespace {
+
+Status ExecutionNotFound(const ExecutionKey& key) {
+  return NotFound("workflow execution not found for workflow ID \"" + key.workflow_id +
+                  "\" and run ID \"" + key.run_id + "\"")
+      .WithDetail(temporal::api::errordetails::v1::NotFoundFailure());
+}
+
+// Runs an asynchronous call and waits for its answer (for the synchronous entry points). A
+// second answer (from a continuation's exception barrier) is ignored.
+template <typename T, typename Start>
+T Await(Start&& start) {
+  std::promise<T> promise;
+  std::atomic<bool> answered{false};
+  auto answer = promise.get_future();
+  start([&promise, &answered](T value) {
+    if (!answered.exchange(true)) promise.set_value(std::move(value));
+  });
+  return answer.get();
+}
+
+// `done` behind an exception barrier: if the continuation throws, its caller still hears
+// (INTERNAL). Callers' answers ignore a second call.
+template <typename Done, typename Fn>
+void Answer(const char* what, const Done& done, Fn&& fn) {
+  Status thrown = RunGuarded(what, std::forward<Fn>(fn));
+  if (!thrown.ok()) done(thrown);
+}
+
+}  // namespace
+
 Result<StoredExecution> HistoryEngine::Load(const ExecutionKey& key) {
-  auto cached = cache_->Get(key);
+  auto cached = cache_->GetDurable(key);
   metrics::CacheLookup(cached.has_value());
   if (cached) return std::move(*cached);
   auto loaded = store_.GetExecution(key);
   if (!loaded.ok() && loaded.status().code() == StatusCode::NOT_FOUND) {
-    return NotFound("workflow execution not found for workflow ID \"" + key.workflow_id +
-                    "\" and run ID \"" + key.run_id + "\"")
-        .WithDetail(temporal::api::errordetails::v1::NotFoundFailure());
+    return ExecutionNotFound(key);
   }
   EON_ASSIGN_OR_RETURN(auto stored, std::move(loaded));
   // Maybe read without the execution's lock: never replace a newer cached commit.
@@ -168,49 +200,91 @@ Result<StoredExecution> HistoryEngine::Load(const ExecutionKey& key) {
   return stored;
 }
 
-Status HistoryEngine::Commit(persistence::ExecutionWrite& write, int64_t busy_before) {
-  std::vector<persistence::StoredTask> created;
-  Status committed = store_.CommitExecution(write, &created);
-  ExecutionKey key{write.state.namespace_id(), write.state.workflow_id(), write.state.run_id()};
-  if (!committed.ok()) {
-    cache_->Erase(key);
-    LOG_WARN("commit of workflow " << key.workflow_id << " failed: " << committed.message());
-    if (committed.code() == StatusCode::ABORTED) {
-      return Unavailable("workflow " + key.workflow_id + " changed concurrently; retry");
-    }
-    return committed;
+Result<StoredExecution> HistoryEngine::LoadForUpdate(const ExecutionKey& key) {
+  auto cached = cache_->GetLatest(key);
+  metrics::CacheLookup(cached.has_value());
+  if (cached) return std::move(*cached);
+  // Not cached, so no commit of it is in flight: the store has the latest state.
+  auto loaded = store_.GetExecution(key);
+  if (!loaded.ok() && loaded.status().code() == StatusCode::NOT_FOUND) {
+    return ExecutionNotFound(key);
   }
-  cache_->Put(key, StoredExecution{write.state, write.expected_db_version + 1});
-  for (const auto& event : write.new_events) {
-    if (IsCloseEvent(event.event_type())) {
-      metrics::WorkflowClosed(namespace_name_ ? namespace_name_(key.namespace_id) : key.namespace_id,
-                              write.state.status());
-      break;
-    }
-  }
-  if (time_skipper_) {
-    int64_t busy_after = BusyCount(write.state);
-    if (write.new_run) busy_after += BusyCount(write.new_run->state);
-    time_skipper_->AddBusy(busy_after - busy_before);
-  }
-  if (write.new_run) {
-    const auto& run = write.new_run->state;
-    cache_->Put({run.namespace_id(), run.workflow_id(), run.run_id()}, StoredExecution{run, 1});
-  }
-  if (processors_) processors_->Add(created);
-  NotifyWatchers(key.namespace_id, key.run_id);
-  return Status::Ok();
+  EON_ASSIGN_OR_RETURN(auto stored, std::move(loaded));
+  cache_->Fill(key, stored);
+  return stored;
 }
 
-Status HistoryEngine::MutateLocked(const ExecutionKey& key, const MutateFn& fn,
-                                   StoredExecution* after, const QueryResults* query_results) {
-  EON_ASSIGN_OR_RETURN(auto stored, Load(key));
-  Mutation m{stored.state, clock_.Now()};
-  EON_RETURN_IF_ERROR(fn(m));
-  if (!m.changed) {
-    if (after) *after = std::move(stored);
-    return Status::Ok();
+void HistoryEngine::CommitAsync(std::shared_ptr<persistence::ExecutionWrite> write,
+                                int64_t busy_before, std::function<void(Status)> then) {
+  ExecutionKey key{write->state.namespace_id(), write->state.workflow_id(),
+                   write->state.run_id()};
+  const int64_t version = write->expected_db_version + 1;
+  // Updates that come next build on this one while it commits.
+  const uint64_t generation = cache_->PutPending(key, StoredExecution{write->state, version});
+  uint64_t new_run_generation = 0;
+  if (write->new_run) {
+    const auto& run = write->new_run->state;
+    new_run_generation = cache_->PutPending({run.namespace_id(), run.workflow_id(), run.run_id()},
+                                            StoredExecution{run, 1});
   }
+  store_.CommitExecutionAsync(write, [this, write, key, version, generation, new_run_generation,
+                                      busy_before, then = std::move(then)](
+                                         Status committed,
+                                         std::vector<persistence::StoredTask> created) {
+    std::optional<ExecutionKey> new_key;
+    if (write->new_run) {
+      const auto& run = write->new_run->state;
+      new_key = ExecutionKey{run.namespace_id(), run.workflow_id(), run.run_id()};
+    }
+    if (!committed.ok()) {
+      cache_->Failed(key, generation);
+      if (new_key) cache_->Failed(*new_key, new_run_generation);
+      LOG_WARN("commit of workflow " << key.workflow_id << " failed: " << committed.message());
+      if (committed.code() == StatusCode::ABORTED) {
+        then(Unavailable("workflow " + key.workflow_id + " changed concurrently; retry"));
+      } else {
+        then(std::move(committed));
+      }
+      return;
+    }
+    cache_->Committed(key, generation, StoredExecution{write->state, version});
+    if (new_key) cache_->Committed(*new_key, new_run_generation, StoredExecution{write->new_run->state, 1});
+    for (const auto& event : write->new_events) {
+      if (IsCloseEvent(event.event_type())) {
+        metrics::WorkflowClosed(
+            namespace_name_ ? namespace_name_(key.namespace_id) : key.namespace_id,
+            write->state.status());
+        break;
+      }
+    }
+    if (time_skipper_) {
+      int64_t busy_after = BusyCount(write->state);
+      if (write->new_run) busy_after += BusyCount(write->new_run->state);
+      time_skipper_->AddBusy(busy_after - busy_before);
+    }
+    if (processors_) processors_->Add(created);
+    NotifyWatchers(key.namespace_id, key.run_id);
+    then(Status::Ok());
+  });
+}
+
+Status HistoryEngine::Commit(persistence::ExecutionWrite& write, int64_t busy_before) {
+  auto shared = std::make_shared<persistence::ExecutionWrite>(std::move(write));
+  Status status = Await<Status>([&](auto done) { CommitAsync(shared, busy_before, done); });
+  write = std::move(*shared);
+  return status;
+}
+
+void HistoryEngine::MutateLockedAsync(const ExecutionKey& key, const MutateFn& fn,
+                                      std::shared_ptr<const QueryResults> query_results,
+                                      Then then) {
+  auto loaded = LoadForUpdate(key);
+  if (!loaded.ok()) return then(loaded.status(), StoredExecution{});
+  StoredExecution stored = std::move(*loaded);
+  Mutation m{stored.state, clock_.Now()};
+  Status applied = fn(m);
+  if (!applied.ok()) return then(applied, StoredExecution{});
+  if (!m.changed) return then(Status::Ok(), stored);
   EnforceHistoryLimits(m);
   if (retention_ && IsRunning(stored.state) && !IsRunning(m.state)) {
     // Closed now: it is deleted once the namespace's retention has passed.
@@ -218,29 +292,53 @@ Status HistoryEngine::MutateLocked(const ExecutionKey& key, const MutateFn& fn,
     if (keep.count() > 0)
       m.AddTimer(eon::v1::HISTORY_TASK_TYPE_DELETE_EXECUTION, m.now + keep, 0, 0);
   }
-  persistence::ExecutionWrite write;
-  write.shard_id = ShardFor(key.namespace_id, key.workflow_id);
-  write.range_id = range_ids_[write.shard_id];
-  write.expected_db_version = stored.db_version;
+  auto write = std::make_shared<persistence::ExecutionWrite>();
+  write->shard_id = ShardFor(key.namespace_id, key.workflow_id);
+  write->range_id = range_ids_[write->shard_id];
+  write->expected_db_version = stored.db_version;
   for (const auto& event : m.events)
     m.state.set_history_size_bytes(m.state.history_size_bytes() + event.ByteSizeLong());
   m.state.set_state_transition_count(m.state.state_transition_count() + 1);
   std::optional<RunSpec> next_run = std::move(m.next_run);
-  write.state = std::move(m.state);
-  write.new_events = std::move(m.events);
-  write.new_tasks = std::move(m.tasks);
+  write->state = std::move(m.state);
+  write->new_events = std::move(m.events);
+  write->new_tasks = std::move(m.tasks);
   if (next_run) {
-    if (next_run->inherit_input) EON_RETURN_IF_ERROR(InheritInput(key, &*next_run));
+    if (next_run->inherit_input) {
+      Status inherited = InheritInput(key, &*next_run);
+      if (!inherited.ok()) return then(inherited, StoredExecution{});
+    }
     Mutation first{{}, clock_.Now()};
     first.InitRun(*next_run, run_defaults());
     first.ScheduleFirstWorkflowTask();
-    write.new_run =
+    write->new_run =
         std::make_shared<persistence::ExecutionWrite>(NewRunWrite(std::move(first), key.run_id));
   }
-  EON_RETURN_IF_ERROR(Commit(write, BusyCount(stored.state)));
-  SettleQueries(key, write.state, query_results);
-  if (after) *after = StoredExecution{std::move(write.state), stored.db_version + 1};
-  return Status::Ok();
+  const int64_t version = stored.db_version + 1;
+  CommitAsync(write, BusyCount(stored.state),
+              [this, key, write, version, query_results, then = std::move(then)](Status committed) {
+                if (!committed.ok()) return then(committed, StoredExecution{});
+                // In commit order, so held queries see the changes in the order they were made.
+                SettleQueries(key, write->state, query_results.get());
+                then(Status::Ok(), StoredExecution{write->state, version});
+              });
+}
+
+void HistoryEngine::MutateAsync(const ExecutionKey& key, const MutateFn& fn, Then then) {
+  std::lock_guard lock(LockFor(key.namespace_id, key.workflow_id));
+  MutateLockedAsync(key, fn, nullptr, std::move(then));
+}
+
+Status HistoryEngine::MutateLocked(const ExecutionKey& key, const MutateFn& fn,
+                                   StoredExecution* after, const QueryResults* query_results) {
+  std::shared_ptr<const QueryResults> results;
+  if (query_results) results = std::make_shared<QueryResults>(*query_results);
+  return Await<Status>([&](auto done) {
+    MutateLockedAsync(key, fn, results, [after, done](Status status, const StoredExecution& s) {
+      if (status.ok() && after) *after = s;
+      done(std::move(status));
+    });
+  });
 }
 
 void HistoryEngine::SettleQueries(const ExecutionKey& key, const eon::v1::ExecutionState& state,
@@ -511,10 +609,16 @@ Result<StartResult> HistoryEngine::StartLocked(const std::string& namespace_id,
 Result<wfs::PollWorkflowTaskQueueResponse> HistoryEngine::RecordWorkflowTaskStarted(
     const eon::v1::QueueTask& task, const std::string& poll_request_id,
     const std::string& identity) {
+  return Await<Result<wfs::PollWorkflowTaskQueueResponse>>(
+      [&](auto done) { RecordWorkflowTaskStartedAsync(task, poll_request_id, identity, done); });
+}
+
+void HistoryEngine::RecordWorkflowTaskStartedAsync(
+    const eon::v1::QueueTask& task, const std::string& poll_request_id,
+    const std::string& identity,
+    std::function<void(Result<wfs::PollWorkflowTaskQueueResponse>)> done) {
   ExecutionKey key{task.namespace_id(), task.workflow_id(), task.run_id()};
-  std::lock_guard lock(LockFor(key.namespace_id, key.workflow_id));
-  StoredExecution after;
-  EON_RETURN_IF_ERROR(MutateLocked(
+  MutateAsync(
       key,
       [&](Mutation& m) -> Status {
         if (!IsRunning(m.state)) return WorkflowClosed();
@@ -553,8 +657,25 @@ Result<wfs::PollWorkflowTaskQueueResponse> HistoryEngine::RecordWorkflowTaskStar
                    enums::TIMEOUT_TYPE_START_TO_CLOSE);
         return Status::Ok();
       },
-      &after));
+      [this, key, done = std::move(done)](Status status, const StoredExecution& after) {
+        if (!status.ok()) return done(status);
+        const auto& s = after.state;
+        if (s.workflow_task().task_queue() != s.task_queue()) {
+          // A sticky task carries only the few events since the worker's last task: read them
+          // here, without another thread hop.
+          return Answer("recording a workflow task started", done,
+                        [&] { done(WorkflowTaskResponse(key, after)); });
+        }
+        // The whole history may be long: not on the store's committer thread.
+        task_executor_.Submit([this, key, after, done] {
+          Answer("recording a workflow task started", done,
+                 [&] { done(WorkflowTaskResponse(key, after)); });
+        });
+      });
+}
 
+Result<wfs::PollWorkflowTaskQueueResponse> HistoryEngine::WorkflowTaskResponse(
+    const ExecutionKey& key, const StoredExecution& after) {
   const auto& s = after.state;
   const auto& wft = s.workflow_task();
   wfs::PollWorkflowTaskQueueResponse response;
@@ -611,11 +732,22 @@ Result<wfs::PollWorkflowTaskQueueResponse> HistoryEngine::RecordWorkflowTaskStar
 
 Result<wfs::RespondWorkflowTaskCompletedResponse> HistoryEngine::RespondWorkflowTaskCompleted(
     const eon::v1::TaskToken& token, const wfs::RespondWorkflowTaskCompletedRequest& request) {
+  return Await<Result<wfs::RespondWorkflowTaskCompletedResponse>>(
+      [&](auto done) { RespondWorkflowTaskCompletedAsync(token, request, done); });
+}
+
+void HistoryEngine::RespondWorkflowTaskCompletedAsync(
+    const eon::v1::TaskToken& token, const wfs::RespondWorkflowTaskCompletedRequest& request,
+    std::function<void(Result<wfs::RespondWorkflowTaskCompletedResponse>)> done) {
   ExecutionKey key{token.namespace_id(), token.workflow_id(), token.run_id()};
-  CommandOutcome outcome;
-  StoredExecution after;
+  auto outcome_ptr = std::make_shared<CommandOutcome>();
+  CommandOutcome& outcome = *outcome_ptr;
+  std::shared_ptr<const QueryResults> query_results;
+  if (!request.query_results().empty()) {
+    query_results = std::make_shared<QueryResults>(request.query_results());
+  }
   std::lock_guard lock(LockFor(key.namespace_id, key.workflow_id));
-  EON_RETURN_IF_ERROR(MutateLocked(
+  MutateLockedAsync(
       key,
       [&](Mutation& m) -> Status {
         if (!IsRunning(m.state)) return WorkflowClosed();
@@ -679,14 +811,19 @@ Result<wfs::RespondWorkflowTaskCompletedResponse> HistoryEngine::RespondWorkflow
         }
         return Status::Ok();
       },
-      &after, &request.query_results()));
-  if (!outcome.ok()) return InvalidArgument(outcome.message);
-  wfs::RespondWorkflowTaskCompletedResponse response;
-  for (int64_t scheduled_id : outcome.eager_activities) {
-    *response.add_activity_tasks() =
-        ActivityTaskResponse(after.state, after.state.activities().at(scheduled_id));
-  }
-  return response;
+      query_results,
+      [this, outcome_ptr, done = std::move(done)](Status status, const StoredExecution& after) {
+        if (!status.ok()) return done(status);
+        if (!outcome_ptr->ok()) return done(InvalidArgument(outcome_ptr->message));
+        Answer("completing a workflow task", done, [&] {
+          wfs::RespondWorkflowTaskCompletedResponse response;
+          for (int64_t scheduled_id : outcome_ptr->eager_activities) {
+            *response.add_activity_tasks() =
+                ActivityTaskResponse(after.state, after.state.activities().at(scheduled_id));
+          }
+          done(std::move(response));
+        });
+      });
 }
 
 Status HistoryEngine::RespondWorkflowTaskFailed(
@@ -708,9 +845,17 @@ Status HistoryEngine::RespondWorkflowTaskFailed(
 Result<wfs::PollActivityTaskQueueResponse> HistoryEngine::RecordActivityTaskStarted(
     const eon::v1::QueueTask& task, const std::string& poll_request_id,
     const std::string& identity) {
+  return Await<Result<wfs::PollActivityTaskQueueResponse>>(
+      [&](auto done) { RecordActivityTaskStartedAsync(task, poll_request_id, identity, done); });
+}
+
+void HistoryEngine::RecordActivityTaskStartedAsync(
+    const eon::v1::QueueTask& task, const std::string& poll_request_id,
+    const std::string& identity,
+    std::function<void(Result<wfs::PollActivityTaskQueueResponse>)> done) {
   ExecutionKey key{task.namespace_id(), task.workflow_id(), task.run_id()};
-  StoredExecution after;
-  EON_RETURN_IF_ERROR(Mutate(
+  const int64_t scheduled_event_id = task.scheduled_event_id();
+  MutateAsync(
       key,
       [&](Mutation& m) -> Status {
         if (!IsRunning(m.state)) return WorkflowClosed();
@@ -726,15 +871,28 @@ Result<wfs::PollActivityTaskQueueResponse> HistoryEngine::RecordActivityTaskStar
         m.StartActivity(info, poll_request_id, identity, m.now);
         return Status::Ok();
       },
-      &after));
-  return ActivityTaskResponse(after.state, after.state.activities().at(task.scheduled_event_id()));
+      [this, scheduled_event_id, done = std::move(done)](Status status,
+                                                         const StoredExecution& after) {
+        if (!status.ok()) return done(status);
+        Answer("recording an activity task started", done, [&] {
+          done(ActivityTaskResponse(after.state, after.state.activities().at(scheduled_event_id)));
+        });
+      });
 }
 
 Status HistoryEngine::RespondActivityTaskCompleted(const eon::v1::TaskToken& token,
                                                    const common::Payloads& result,
                                                    const std::string& identity) {
+  return Await<Status>(
+      [&](auto done) { RespondActivityTaskCompletedAsync(token, result, identity, done); });
+}
+
+void HistoryEngine::RespondActivityTaskCompletedAsync(const eon::v1::TaskToken& token,
+                                                      const common::Payloads& result,
+                                                      const std::string& identity,
+                                                      std::function<void(Status)> done) {
   ExecutionKey key{token.namespace_id(), token.workflow_id(), token.run_id()};
-  return Mutate(key, [&](Mutation& m) -> Status {
+  MutateAsync(key, [&](Mutation& m) -> Status {
     EON_ASSIGN_OR_RETURN(auto* info, StartedActivity(m.state, token));
     m.CloseActivity(*info, enums::EVENT_TYPE_ACTIVITY_TASK_COMPLETED,
                     [&](hist::HistoryEvent& event, int64_t started_id) {
@@ -745,7 +903,7 @@ Status HistoryEngine::RespondActivityTaskCompleted(const eon::v1::TaskToken& tok
                       a->set_identity(identity);
                     });
     return Status::Ok();
-  });
+  }, [done = std::move(done)](Status status, const StoredExecution&) { done(std::move(status)); });
 }
 
 Status HistoryEngine::RespondActivityTaskFailed(const eon::v1::TaskToken& token,
@@ -1103,8 +1261,10 @@ Result<QueryTarget> HistoryEngine::PrepareQuery(
                        ResolveKey(namespace_id, execution.workflow_id(), execution.run_id()));
   // Under the lock: a query held now is seen by the next workflow task to start, and is let go
   // by the first change that leaves no task to carry it.
+  // The latest state (commits in flight included): a change made before the query is what the
+  // query must see, and the commit of any later change settles what is held here.
   std::lock_guard lock(LockFor(key.namespace_id, key.workflow_id));
-  EON_ASSIGN_OR_RETURN(auto stored, Load(key));
+  EON_ASSIGN_OR_RETURN(auto stored, LoadForUpdate(key));
   const auto& s = stored.state;
   QueryTarget target;
   target.key = key;

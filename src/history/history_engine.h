@@ -126,6 +126,25 @@ class HistoryEngine final : public TaskHandler {
       const eon::v1::QueueTask& task, const std::string& poll_request_id,
       const std::string& identity);
 
+  // Asynchronous forms of the calls every workflow makes: `done` runs once the change is
+  // durable (on the store's committer thread, or at once after an error), and no lock is held
+  // while the commit is pending. The synchronous forms wait for them.
+  void RecordWorkflowTaskStartedAsync(
+      const eon::v1::QueueTask& task, const std::string& poll_request_id,
+      const std::string& identity,
+      std::function<void(Result<wfs::PollWorkflowTaskQueueResponse>)> done);
+  void RecordActivityTaskStartedAsync(
+      const eon::v1::QueueTask& task, const std::string& poll_request_id,
+      const std::string& identity,
+      std::function<void(Result<wfs::PollActivityTaskQueueResponse>)> done);
+  void RespondWorkflowTaskCompletedAsync(
+      const eon::v1::TaskToken& token, const wfs::RespondWorkflowTaskCompletedRequest& request,
+      std::function<void(Result<wfs::RespondWorkflowTaskCompletedResponse>)> done);
+  void RespondActivityTaskCompletedAsync(const eon::v1::TaskToken& token,
+                                         const temporal::api::common::v1::Payloads& result,
+                                         const std::string& identity,
+                                         std::function<void(Status)> done);
+
   Result<wfs::RespondWorkflowTaskCompletedResponse> RespondWorkflowTaskCompleted(
       const eon::v1::TaskToken& token, const wfs::RespondWorkflowTaskCompletedRequest& request);
   Status RespondWorkflowTaskFailed(const eon::v1::TaskToken& token,
@@ -282,14 +301,37 @@ class HistoryEngine final : public TaskHandler {
   // Terminates (in the same update) a run whose history passed the count or size limit.
   void EnforceHistoryLimits(Mutation& m);
 
+  // The poll answer for a workflow task recorded started (`after`: the state it left).
+  Result<wfs::PollWorkflowTaskQueueResponse> WorkflowTaskResponse(
+      const persistence::ExecutionKey& key, const persistence::StoredExecution& after);
+
   int32_t ShardFor(const std::string& namespace_id, const std::string& workflow_id) const;
   std::mutex& LockFor(const std::string& namespace_id, const std::string& workflow_id);
+  // The newest durable state: what reads answer from.
   Result<persistence::StoredExecution> Load(const persistence::ExecutionKey& key);
-  // Loads, applies `fn` to a copy of the state, commits, then settles the held queries the
-  // change concerns (`query_results`: answers from a workflow task completion).
+  // The state the next update builds on, commits in flight included.
   // REQUIRES: the execution's lock held.
+  Result<persistence::StoredExecution> LoadForUpdate(const persistence::ExecutionKey& key);
   using QueryResults =
       google::protobuf::Map<std::string, temporal::api::query::v1::WorkflowQueryResult>;
+  // What an update's caller hears: the outcome and, on success, the state after it.
+  using Then = std::function<void(Status, const persistence::StoredExecution& after)>;
+  // Applies `fn` to a copy of the latest state and submits the commit without waiting for it:
+  // the cache holds the new state at once, so the next update builds on it. Once the commit is
+  // durable, the outbox gets its tasks, watchers wake, held queries are settled
+  // (`query_results`: answers from a workflow task completion) and `then` runs, on the store's
+  // committer thread (so `then` must be short and must not wait on the engine). When `fn`
+  // fails or changes nothing, `then` runs at once, on this thread.
+  // REQUIRES: the execution's lock held.
+  void MutateLockedAsync(const persistence::ExecutionKey& key, const MutateFn& fn,
+                         std::shared_ptr<const QueryResults> query_results, Then then);
+  // The same, taking the execution's lock for the update only, never across its commit.
+  void MutateAsync(const persistence::ExecutionKey& key, const MutateFn& fn, Then then);
+  // Submits `write` (see MutateLockedAsync for what happens when it is durable).
+  void CommitAsync(std::shared_ptr<persistence::ExecutionWrite> write, int64_t busy_before,
+                   std::function<void(Status)> then);
+  // MutateLockedAsync, waiting for the commit with the execution's lock held.
+  // REQUIRES: the execution's lock held.
   Status MutateLocked(const persistence::ExecutionKey& key, const MutateFn& fn,
                       persistence::StoredExecution* after,
                       const QueryResults* query_results = nullptr);

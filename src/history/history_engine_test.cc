@@ -593,6 +593,48 @@ TEST_F(HistoryEngineTest, SingleActivityWorkflowRunsToCompletion) {
   EXPECT_FALSE(described.has_pending_workflow_task());
 }
 
+// A commit that fails is answered as an error, and the state it would have made is forgotten:
+// reads and the next update see what the store holds, not the failed change.
+TEST_F(HistoryEngineTest, AFailedCommitIsAnsweredAndItsStateIsForgotten) {
+  auto running = RunUntilActivityStarted("wf-fail");
+  ASSERT_TRUE(running.has_value());
+  // Another process takes the shards: every later commit of this engine fails its range_id.
+  ASSERT_TRUE(store_->AcquireShards().ok());
+  Status completed = CompleteActivity(running->activity, "\"lost\"");
+  EXPECT_FALSE(completed.ok());
+  EXPECT_EQ(completed.code(), StatusCode::UNAVAILABLE) << completed.message();
+  EXPECT_EQ(History(running->run_id).size(), 5u);
+  auto pending = PendingActivity("wf-fail");
+  ASSERT_TRUE(pending.has_value()) << "the failed completion must not show in describe";
+  EXPECT_EQ(pending->state(), enums::PENDING_ACTIVITY_STATE_STARTED);
+  // The same update again builds on the stored state (and fails the same way, not as stale).
+  Status again = CompleteActivity(running->activity, "\"lost\"");
+  EXPECT_EQ(again.code(), StatusCode::UNAVAILABLE) << again.message();
+}
+
+// Updates made one after another without waiting commit in that order, each on the one before.
+TEST_F(HistoryEngineTest, UpdatesInFlightOnOneExecutionCommitInOrder) {
+  auto running = RunUntilActivityStarted("wf-order");
+  ASSERT_TRUE(running.has_value());
+  const auto token = TokenOf(running->activity.task_token());
+  std::promise<Status> completed;
+  engine_->RespondActivityTaskCompletedAsync(token, Payload("\"first\""), "worker",
+                                             [&](Status s) { completed.set_value(s); });
+  wfs::SignalWorkflowExecutionRequest signal;
+  signal.mutable_workflow_execution()->set_workflow_id("wf-order");
+  signal.set_signal_name("after");
+  ASSERT_TRUE(engine_->SignalWorkflowExecution(kNamespace, signal).ok());
+  auto answer = completed.get_future();
+  ASSERT_EQ(answer.wait_for(5s), std::future_status::ready);
+  ASSERT_TRUE(answer.get().ok());
+  auto types = EventTypes(running->run_id);
+  ASSERT_GE(types.size(), 8u);
+  EXPECT_EQ(types[5], enums::EVENT_TYPE_ACTIVITY_TASK_STARTED);
+  EXPECT_EQ(types[6], enums::EVENT_TYPE_ACTIVITY_TASK_COMPLETED);
+  EXPECT_EQ(types[7], enums::EVENT_TYPE_WORKFLOW_TASK_SCHEDULED);
+  EXPECT_EQ(types.back(), enums::EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED);
+}
+
 TEST_F(HistoryEngineTest, RecordStartedTwiceWithTheSamePollRequestIdIsIdempotent) {
   const std::string run_id = StartOk("wf-1");
   auto matched = Take(kWorkflowKind);

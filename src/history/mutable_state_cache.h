@@ -1,9 +1,18 @@
 // An LRU cache of execution mutable state, keyed by namespace id, workflow id and run id.
-// Thread-safe. Put is called under the execution's lock after a commit, so it is always the
-// last committed state; Fill is for reads that may run without that lock and only ever replaces
-// an entry with a newer db_version, so a slow read never overwrites a newer commit.
+// Thread-safe.
+//
+// Each entry holds two states:
+// - `latest`: what the next update builds on. It includes changes whose commit is still in
+//   flight (an update applies to the cached state and joins the next group commit; the thread
+//   that made it does not wait). Read it only under the execution's lock (LoadForUpdate).
+// - `durable`: the newest state known to be committed. Reads that answer callers use it, so
+//   nothing is answered before it is durable.
+// An entry with commits in flight is pinned (never evicted). A failed commit erases the entry
+// (if it is still the same generation), so the next update reloads from the store; the commits
+// that were built on the failed one fail their db_version condition in turn.
 #pragma once
 
+#include <cstdint>
 #include <list>
 #include <mutex>
 #include <optional>
@@ -18,37 +27,69 @@ class MutableStateCache {
  public:
   explicit MutableStateCache(int capacity) : capacity_(capacity) {}
 
-  std::optional<persistence::StoredExecution> Get(const persistence::ExecutionKey& key) {
+  // The state the next update builds on (in-flight commits included).
+  std::optional<persistence::StoredExecution> GetLatest(const persistence::ExecutionKey& key) {
+    std::lock_guard lock(mutex_);
+    Entry* e = FindLocked(key);
+    if (!e) return std::nullopt;
+    return e->latest;
+  }
+
+  // The newest committed state; nullopt when the cache does not know it (read the store).
+  std::optional<persistence::StoredExecution> GetDurable(const persistence::ExecutionKey& key) {
+    std::lock_guard lock(mutex_);
+    Entry* e = FindLocked(key);
+    if (!e || !e->durable) return std::nullopt;
+    return e->durable;
+  }
+
+  // A change to `key` whose commit was just submitted. Returns the entry's generation, for
+  // Committed and Failed.
+  uint64_t PutPending(const persistence::ExecutionKey& key, persistence::StoredExecution value) {
+    std::lock_guard lock(mutex_);
+    Entry& e = GetOrInsertLocked(key);
+    e.latest = std::move(value);
+    ++e.pending;
+    const uint64_t generation = e.generation;
+    TrimLocked();
+    return generation;
+  }
+
+  // The commit of `value` (submitted with PutPending under `generation`) is durable.
+  void Committed(const persistence::ExecutionKey& key, uint64_t generation,
+                 persistence::StoredExecution value) {
+    std::lock_guard lock(mutex_);
+    Entry* e = FindLocked(key);
+    if (!e || e->generation != generation) return;
+    if (e->pending > 0) --e->pending;
+    if (!e->durable || e->durable->db_version < value.db_version) e->durable = std::move(value);
+    TrimLocked();
+  }
+
+  // The commit submitted under `generation` failed: forget the entry, unless it was already
+  // replaced by one built on a fresh read.
+  void Failed(const persistence::ExecutionKey& key, uint64_t generation) {
     std::lock_guard lock(mutex_);
     auto it = index_.find(Key(key));
-    if (it == index_.end()) return std::nullopt;
-    entries_.splice(entries_.begin(), entries_, it->second);
-    return it->second->second;
+    if (it == index_.end() || it->second->second.generation != generation) return;
+    entries_.erase(it->second);
+    index_.erase(it);
   }
 
-  void Put(const persistence::ExecutionKey& key, persistence::StoredExecution value) {
-    std::lock_guard lock(mutex_);
-    std::string k = Key(key);
-    auto it = index_.find(k);
-    if (it != index_.end()) {
-      it->second->second = std::move(value);
-      entries_.splice(entries_.begin(), entries_, it->second);
-      return;
-    }
-    InsertLocked(std::move(k), std::move(value));
-  }
-
-  // Caches `value` read from the store unless the cache holds the same or a newer version.
+  // Caches `value` read from the store (so durable) unless the cache knows the same or a newer
+  // version.
   void Fill(const persistence::ExecutionKey& key, persistence::StoredExecution value) {
     std::lock_guard lock(mutex_);
-    auto it = index_.find(Key(key));
-    if (it != index_.end()) {
-      if (it->second->second.db_version >= value.db_version) return;
-      it->second->second = std::move(value);
-      entries_.splice(entries_.begin(), entries_, it->second);
+    if (Entry* e = FindLocked(key)) {
+      if (e->durable && e->durable->db_version >= value.db_version) return;
+      if (e->pending == 0 && e->latest.db_version < value.db_version) e->latest = value;
+      e->durable = std::move(value);
       return;
     }
-    InsertLocked(Key(key), std::move(value));
+    Entry& fresh = GetOrInsertLocked(key);
+    fresh.latest = value;
+    fresh.durable = std::move(value);
+    TrimLocked();
   }
 
   void Erase(const persistence::ExecutionKey& key) {
@@ -60,12 +101,40 @@ class MutableStateCache {
   }
 
  private:
-  void InsertLocked(std::string k, persistence::StoredExecution value) {
-    entries_.emplace_front(k, std::move(value));
+  struct Entry {
+    persistence::StoredExecution latest;
+    std::optional<persistence::StoredExecution> durable;
+    int pending = 0;  // commits in flight
+    uint64_t generation = 0;
+  };
+  using Node = std::pair<std::string, Entry>;
+
+  Entry* FindLocked(const persistence::ExecutionKey& key) {
+    auto it = index_.find(Key(key));
+    if (it == index_.end()) return nullptr;
+    entries_.splice(entries_.begin(), entries_, it->second);
+    return &it->second->second;
+  }
+
+  Entry& GetOrInsertLocked(const persistence::ExecutionKey& key) {
+    if (Entry* e = FindLocked(key)) return *e;
+    std::string k = Key(key);
+    entries_.emplace_front(k, Entry{});
+    entries_.front().second.generation = ++next_generation_;
     index_[std::move(k)] = entries_.begin();
-    while (static_cast<int>(entries_.size()) > capacity_) {
-      index_.erase(entries_.back().first);
-      entries_.pop_back();
+    return entries_.front().second;
+  }
+
+  // Evicts least recently used entries without commits in flight while over capacity.
+  void TrimLocked() {
+    auto it = entries_.end();
+    size_t size = entries_.size();
+    while (size > static_cast<size_t>(capacity_) && it != entries_.begin()) {
+      --it;
+      if (it->second.pending > 0) continue;
+      index_.erase(it->first);
+      it = entries_.erase(it);
+      --size;
     }
   }
 
@@ -80,9 +149,9 @@ class MutableStateCache {
 
   const int capacity_;
   std::mutex mutex_;
-  using Entry = std::pair<std::string, persistence::StoredExecution>;
-  std::list<Entry> entries_;                                           // guarded by mutex_
-  std::unordered_map<std::string, std::list<Entry>::iterator> index_;  // guarded by mutex_
+  std::list<Node> entries_;                                           // guarded by mutex_
+  std::unordered_map<std::string, std::list<Node>::iterator> index_;  // guarded by mutex_
+  uint64_t next_generation_ = 0;                                      // guarded by mutex_
 };
 
 }  // namespace eon::history

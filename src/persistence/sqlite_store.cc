@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "common/ids.h"
+#include "common/barrier.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/parse.h"
@@ -277,7 +278,7 @@ auto SqliteStore::Read(Fn&& fn) {
 Status SqliteStore::Write(Job job) {
   auto pending = std::make_unique<PendingJob>();
   pending->job = std::move(job);
-  auto done = pending->done.get_future();
+  auto done = pending->promise.get_future();
   {
     std::lock_guard lock(queue_mutex_);
     if (stopping_) return Unavailable("the store is shutting down");
@@ -285,6 +286,24 @@ Status SqliteStore::Write(Job job) {
   }
   queue_ready_.notify_one();
   return done.get();
+}
+
+void SqliteStore::WriteAsync(Job job, std::function<void(Status)> done) {
+  {
+    std::lock_guard lock(queue_mutex_);
+    if (!stopping_) {
+      auto pending = std::make_unique<PendingJob>();
+      pending->job = std::move(job);
+      pending->done = std::move(done);
+      queue_.push_back(std::move(pending));
+      done = nullptr;
+    }
+  }
+  if (done) {
+    done(Unavailable("the store is shutting down"));
+    return;
+  }
+  queue_ready_.notify_one();
 }
 
 void SqliteStore::CommitLoop() {
@@ -324,11 +343,16 @@ void SqliteStore::CommitLoop() {
     metrics::GroupCommit(static_cast<int64_t>(batch.size()));
     for (size_t i = 0; i < batch.size(); ++i) {
       // A failed transaction keeps its kind (disk full, I/O error, busy) in the answer.
-      batch[i]->done.set_value(txn.ok() ? results[i]
-                                        : Status(txn.code() == StatusCode::INTERNAL
-                                                     ? StatusCode::UNAVAILABLE
-                                                     : txn.code(),
-                                                 "commit failed: " + txn.message()));
+      Status outcome = txn.ok() ? results[i]
+                                : Status(txn.code() == StatusCode::INTERNAL ? StatusCode::UNAVAILABLE
+                                                                            : txn.code(),
+                                         "commit failed: " + txn.message());
+      if (batch[i]->done) {
+        // The caller's continuation: one that throws must not end the committer.
+        RunGuarded("a commit's continuation", [&] { batch[i]->done(std::move(outcome)); });
+      } else {
+        batch[i]->promise.set_value(std::move(outcome));
+      }
     }
   }
 }
@@ -504,6 +528,37 @@ Status SqliteStore::CommitExecution(const ExecutionWrite& write, std::vector<Sto
   if (!status.ok()) timer.Failed();
   if (status.ok() && created) *created = std::move(tasks);
   return status;
+}
+
+void SqliteStore::CommitExecutionAsync(std::shared_ptr<const ExecutionWrite> write,
+                                       CommitDone done) {
+  struct Pending {
+    std::shared_ptr<const ExecutionWrite> write;
+    CommitDone done;
+    std::vector<StoredTask> tasks;
+    metrics::PersistenceTimer timer{"UpdateWorkflowExecution"};
+  };
+  auto pending = std::make_shared<Pending>();
+  pending->write = std::move(write);
+  pending->done = std::move(done);
+  WriteAsync(
+      [this, pending](SqliteDb& db) {
+        pending->tasks.clear();
+        EON_RETURN_IF_ERROR(ApplyExecutionWrite(db, *pending->write, &pending->tasks));
+        if (pending->write->new_run)
+          return ApplyExecutionWrite(db, *pending->write->new_run, &pending->tasks);
+        return Status::Ok();
+      },
+      [this, pending](Status status) {
+        if (status.ok()) {
+          std::lock_guard lock(stats_mutex_);
+          ++stats_.execution_writes;
+        } else {
+          pending->timer.Failed();
+          pending->tasks.clear();
+        }
+        pending->done(std::move(status), std::move(pending->tasks));
+      });
 }
 
 Status SqliteStore::ApplyExecutionWrite(SqliteDb& db, const ExecutionWrite& write,

@@ -45,6 +45,8 @@ class SqliteStore final : public Store {
                                                const std::string& workflow_id) override;
   Result<StoredExecution> GetExecution(const ExecutionKey& key) override;
   Status CommitExecution(const ExecutionWrite& write, std::vector<StoredTask>* created) override;
+  void CommitExecutionAsync(std::shared_ptr<const ExecutionWrite> write,
+                            CommitDone done) override;
   Result<HistoryPage> ReadHistory(const std::string& namespace_id, const std::string& run_id,
                                   int64_t first_event_id, int max_events) override;
   Result<std::vector<StoredTask>> LoadTransferTasks(int32_t shard_id, int64_t after_task_id,
@@ -88,9 +90,12 @@ class SqliteStore final : public Store {
 
  private:
   using Job = std::function<Status(SqliteDb&)>;
+  // A job and who hears its outcome: `done` (run on the committer after the transaction) if
+  // set, else `promise`.
   struct PendingJob {
     Job job;
-    std::promise<Status> done;
+    std::promise<Status> promise;
+    std::function<void(Status)> done;
   };
 
   SqliteStore(SqliteOptions options, std::unique_ptr<SqliteDb> writer,
@@ -98,6 +103,8 @@ class SqliteStore final : public Store {
   Status Migrate();
   // Runs `job` in the next group transaction and waits for its commit.
   Status Write(Job job);
+  // Runs `job` in the next group transaction; `done` hears the outcome on the committer thread.
+  void WriteAsync(Job job, std::function<void(Status)> done);
   // Runs `fn` on the read connection under its lock.
   template <typename Fn>
   auto Read(Fn&& fn);

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -188,6 +189,17 @@ class Store : public QueueTaskStore {
   // Concurrent calls may share one transaction and one fsync (group commit).
   // `created` (optional) receives the stored tasks with their ids.
   virtual Status CommitExecution(const ExecutionWrite& write, std::vector<StoredTask>* created) = 0;
+  // The same write without waiting: `done` runs once the transaction holding it is durable (or
+  // failed), with the created tasks, on a thread of the store's choosing (for SqliteStore, its
+  // committer, so `done` must be short and must not wait on the store). Writes submitted one
+  // after another commit in that order, so a write may be conditioned on the db_version that an
+  // earlier, still pending one produces: if the earlier fails, the later fails too (ABORTED).
+  using CommitDone = std::function<void(Status, std::vector<StoredTask> created)>;
+  virtual void CommitExecutionAsync(std::shared_ptr<const ExecutionWrite> write, CommitDone done) {
+    std::vector<StoredTask> created;
+    Status status = CommitExecution(*write, &created);
+    done(std::move(status), std::move(created));
+  }
   // Removes everything of a namespace's workflows (state, history, listings, backlogs) and the
   // namespace's record.
   virtual Status DeleteNamespaceData(const std::string& namespace_id) = 0;

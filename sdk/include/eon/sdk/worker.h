@@ -10,7 +10,8 @@
 // Workflow tasks run on max_concurrent_workflow_tasks threads (half of them poll the worker's
 // sticky queue); running workflows stay in a cache (up to max_cached_workflows, least recently
 // used evicted first), so the server sends only new events. Activities run on
-// max_concurrent_activities threads, one activity per thread.
+// max_concurrent_activities threads, one activity per thread; at most half of those threads
+// (1 to 5) poll at a time, so slots stay free for eager activities (see eager_activities).
 //
 // shutdown() stops polling, lets workflow tasks in hand finish, gives running activities
 // graceful_shutdown_timeout to end and then cancels them (an activity that still fails is
@@ -36,6 +37,11 @@ struct WorkerOptions {
   milliseconds sticky_schedule_to_start_timeout{10'000};
   milliseconds graceful_shutdown_timeout{5'000};
   std::string identity{};  // default: the client's
+  // Eager activities: when the workflow code schedules an activity on this worker's task queue
+  // and an activity slot is free, the worker asks the server to hand the activity straight
+  // back in the workflow task's reply (up to 3 per workflow task, as Temporal's SDKs do), and
+  // runs it without a poll. False: every activity goes through the task queue.
+  bool eager_activities = true;
   // Where the worker reports problems it handles itself (a workflow task it failed, a report
   // the server refused). Default: one line on stderr. Called from worker threads.
   std::function<void(const std::string&)> log{};
@@ -75,6 +81,8 @@ class Worker {
 
   // For tests and metrics: workflows in the sticky cache.
   size_t cached_workflows() const;
+  // For tests and metrics: activity tasks the server handed back eagerly (since start()).
+  size_t eager_activities_received() const;
 
  private:
   std::unique_ptr<internal::WorkerCore> core_;

@@ -478,6 +478,9 @@ class ActivityOptions {
   EON_SDK_OPTION(ActivityOptions, std::optional<RetryPolicy>, retry)
   EON_SDK_OPTION(ActivityOptions, ActivityCancellationType, cancellation)
   EON_SDK_OPTION(ActivityOptions, std::shared_ptr<CancellationScope>, scope)  // default: root
+  // Whether the worker may ask the server to hand this activity straight back to it (eager
+  // execution; see WorkerOptions::eager_activities). Default: yes.
+  EON_SDK_OPTION(ActivityOptions, bool, eager_dispatch)
 
   // Read by the SDK.
   std::string task_queue_;
@@ -489,10 +492,20 @@ class ActivityOptions {
   std::optional<RetryPolicy> retry_;
   ActivityCancellationType cancellation_ = ActivityCancellationType::kTryCancel;
   std::shared_ptr<CancellationScope> scope_;
+  bool eager_dispatch_ = true;
 };
 
-// Local activities run inside the worker's workflow task, without a server round trip; their
-// results are recorded as markers. Keep them short (well under the workflow task timeout).
+// Local activities run in the worker that runs the workflow task, without a server round trip;
+// their results are recorded as markers. One that outlives 80% of the workflow task timeout
+// keeps the task alive: the worker completes the task with what the code has done so far and
+// asks for a new one (Temporal's workflow-task heartbeat), and the result comes in a later task
+// (with the sticky cache; without it the worker holds the task until the activity ends).
+// An attempt that outlives start_to_close fails with a TimeoutError (START_TO_CLOSE) and is
+// retried per the retry policy; past schedule_to_close the activity fails with a TimeoutError
+// (SCHEDULE_TO_CLOSE). A timed-out attempt is told to cancel (ActivityContext::is_canceled())
+// and left to return on its own. Backoffs between attempts are waited in the worker, not as
+// workflow timers (Temporal's SDKs turn backoffs over a minute into timers): keep retry
+// intervals short or use a normal activity.
 class LocalActivityOptions {
  public:
   LocalActivityOptions() {}
