@@ -167,11 +167,15 @@ Status ExecutionNotFound(const ExecutionKey& key) {
 // second answer (from a continuation's exception barrier) is ignored.
 template <typename T, typename Start>
 T Await(Start&& start) {
-  std::promise<T> promise;
-  std::atomic<bool> answered{false};
-  auto answer = promise.get_future();
-  start([&promise, &answered](T value) {
-    if (!answered.exchange(true)) promise.set_value(std::move(value));
+  struct Pending {
+    std::promise<T> promise;
+    std::atomic<bool> answered{false};
+  };
+  // Shared: a late second answer may come after this call returned.
+  auto pending = std::make_shared<Pending>();
+  auto answer = pending->promise.get_future();
+  start([pending](T value) {
+    if (!pending->answered.exchange(true)) pending->promise.set_value(std::move(value));
   });
   return answer.get();
 }
