@@ -194,14 +194,7 @@ Result<StoredExecution> HistoryEngine::Load(const ExecutionKey& key) {
   auto cached = cache_->GetDurable(key);
   metrics::CacheLookup(cached.has_value());
   if (cached) return std::move(*cached);
-  auto loaded = store_.GetExecution(key);
-  if (!loaded.ok() && loaded.status().code() == StatusCode::NOT_FOUND) {
-    return ExecutionNotFound(key);
-  }
-  EON_ASSIGN_OR_RETURN(auto stored, std::move(loaded));
-  // Maybe read without the execution's lock: never replace a newer cached commit.
-  cache_->Fill(key, stored);
-  return stored;
+  return LoadFromStore(key);
 }
 
 Result<StoredExecution> HistoryEngine::LoadForUpdate(const ExecutionKey& key) {
@@ -209,11 +202,16 @@ Result<StoredExecution> HistoryEngine::LoadForUpdate(const ExecutionKey& key) {
   metrics::CacheLookup(cached.has_value());
   if (cached) return std::move(*cached);
   // Not cached, so no commit of it is in flight: the store has the latest state.
+  return LoadFromStore(key);
+}
+
+Result<StoredExecution> HistoryEngine::LoadFromStore(const ExecutionKey& key) {
   auto loaded = store_.GetExecution(key);
   if (!loaded.ok() && loaded.status().code() == StatusCode::NOT_FOUND) {
     return ExecutionNotFound(key);
   }
   EON_ASSIGN_OR_RETURN(auto stored, std::move(loaded));
+  // Maybe read without the execution's lock: never replace a newer cached commit.
   cache_->Fill(key, stored);
   return stored;
 }

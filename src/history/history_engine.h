@@ -312,6 +312,8 @@ class HistoryEngine final : public TaskHandler {
   // The state the next update builds on, commits in flight included.
   // REQUIRES: the execution's lock held.
   Result<persistence::StoredExecution> LoadForUpdate(const persistence::ExecutionKey& key);
+  // A cache miss of either: read the store and fill the cache.
+  Result<persistence::StoredExecution> LoadFromStore(const persistence::ExecutionKey& key);
   using QueryResults =
       google::protobuf::Map<std::string, temporal::api::query::v1::WorkflowQueryResult>;
   // What an update's caller hears: the outcome and, on success, the state after it.

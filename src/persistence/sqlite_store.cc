@@ -513,21 +513,15 @@ Result<StoredExecution> SqliteStore::GetExecution(const ExecutionKey& key) {
 }
 
 Status SqliteStore::CommitExecution(const ExecutionWrite& write, std::vector<StoredTask>* created) {
-  metrics::PersistenceTimer timer("UpdateWorkflowExecution");
-  std::vector<StoredTask> tasks;
-  Status status = Write([&](SqliteDb& db) {
-    tasks.clear();
-    EON_RETURN_IF_ERROR(ApplyExecutionWrite(db, write, &tasks));
-    if (write.new_run) return ApplyExecutionWrite(db, *write.new_run, &tasks);
-    return Status::Ok();
-  });
-  if (status.ok()) {
-    std::lock_guard lock(stats_mutex_);
-    ++stats_.execution_writes;
-  }
-  if (!status.ok()) timer.Failed();
-  if (status.ok() && created) *created = std::move(tasks);
-  return status;
+  // The asynchronous path, waited for (the write is copied once into the shared job).
+  std::promise<Status> promise;
+  auto done = promise.get_future();
+  CommitExecutionAsync(std::make_shared<const ExecutionWrite>(write),
+                       [&promise, created](Status status, std::vector<StoredTask> tasks) {
+                         if (status.ok() && created) *created = std::move(tasks);
+                         promise.set_value(std::move(status));
+                       });
+  return done.get();
 }
 
 void SqliteStore::CommitExecutionAsync(std::shared_ptr<const ExecutionWrite> write,
