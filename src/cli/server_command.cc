@@ -57,6 +57,8 @@ Flags:
       --pending-activities-limit n  Pending activities per workflow (2000)
       --pending-children-limit n    Pending child workflows per workflow (2000)
       --pending-signals-limit n     Pending signals and cancels to other workflows (2000)
+      --num-shards n          History shards of a new database (default 4). Fixed when the
+                              database is created: an existing one must have this many
       --sync-normal           Trade power-loss durability for speed (SQLite synchronous=NORMAL);
                               a kill -9 still loses nothing
   -h, --help                  Show this help
@@ -188,6 +190,11 @@ int ServerStartDev(int argc, char** argv) {
       if (arg == "--pending-signals-limit") options.pending_signals_limit = static_cast<int>(n);
     } else if (arg == "--time-skipping") {
       options.time_skipping = true;
+    } else if (arg == "--num-shards") {
+      int64_t n = 0;
+      if (!next(&v) || !ParsePositive(v, &n) || n > 16384)
+        return Fail("--num-shards needs a whole number from 1 to 16384");
+      options.shard_count = static_cast<int32_t>(n);
     } else if (arg == "--sync-normal") {
       options.synchronous_full = false;
     } else {

@@ -1,8 +1,9 @@
 // The gRPC edge: one generic callback service receives every call, finds its handler by full
 // method name, parses the request, runs the handler and maps its Status to gRPC once (with the
 // typed error detail in grpc-status-details-bin). Methods without a handler answer UNIMPLEMENTED
-// with their name. No thread waits on a call: handlers run on the request executor and may
-// answer later (long polls park a closure, not a thread).
+// with their name. No thread waits on a call: handlers run on the request executor (or, for
+// the hot calls that never wait, on the gRPC thread itself) and may answer later (long polls
+// park a closure, not a thread).
 #pragma once
 
 #include <grpcpp/generic/async_generic_service.h>
@@ -133,6 +134,33 @@ class RpcRouter : public grpc::CallbackGenericService {
                  });
                  if (!thrown.ok()) reply(thrown, nullptr);  // ignored if already answered
                });
+             });
+  }
+
+  // A handler that starts on the gRPC thread that read the request (no hop to the executor)
+  // and answers whenever it likes, by calling `done` once. For the calls every workflow makes
+  // many times, whose work up to their commit is in memory. It must not wait: no store I/O, no
+  // lock held across I/O; a handler that finds it would (a cold cache, a busy execution) hands
+  // its work to executor() itself. It must not keep a reference to the request after it
+  // returns.
+  template <typename Req, typename Resp>
+  void Inline(const std::string& service, const std::string& method,
+              std::function<void(std::shared_ptr<CallContext>, const Req&,
+                                 std::function<void(Result<Resp>)>)>
+                  fn) {
+    Add<Req>(service, method,
+             [fn, method](std::shared_ptr<CallContext> ctx,
+                          const google::protobuf::Message& request, Reply reply) {
+               log::ScopedFields fields(ctx->log_fields());
+               Status thrown = RunGuarded(method, [&] {
+                 fn(ctx, static_cast<const Req&>(request), [reply](Result<Resp> result) {
+                   if (result.ok())
+                     reply(Status::Ok(), &result.value());
+                   else
+                     reply(result.status(), nullptr);
+                 });
+               });
+               if (!thrown.ok()) reply(thrown, nullptr);  // ignored if already answered
              });
   }
 

@@ -19,19 +19,23 @@ template <typename Resp>
 class RunWait : public std::enable_shared_from_this<RunWait<Resp>> {
  public:
   using Look = std::function<std::optional<Result<Resp>>()>;  // nullopt: nothing yet
+  // `wanted` (optional): which committed states of the run are worth a look; the others are
+  // skipped without a hop or a read.
 
   // shared: the watch, the deadline and the caller's cancel each hold the wait.
   static void Start(history::HistoryEngine& history, DeadlineScheduler& scheduler,
                     Executor& executor, CallContext& ctx,
                     std::chrono::steady_clock::time_point deadline, std::string namespace_id,
                     std::string run_id, Look look, std::function<Result<Resp>()> at_deadline,
-                    std::function<void(Result<Resp>)> done) {
+                    std::function<void(Result<Resp>)> done,
+                    history::HistoryEngine::RunStatePredicate wanted = nullptr) {
     auto wait = std::shared_ptr<RunWait>(new RunWait(history, scheduler, executor));
     wait->namespace_id_ = std::move(namespace_id);
     wait->run_id_ = std::move(run_id);
     wait->look_ = std::move(look);
     wait->at_deadline_ = std::move(at_deadline);
     wait->done_ = std::move(done);
+    wait->wanted_ = std::move(wanted);
     {
       std::lock_guard lock(wait->mutex_);
       wait->deadline_id_ = scheduler.At(deadline, [wait] {
@@ -51,9 +55,9 @@ class RunWait : public std::enable_shared_from_this<RunWait<Resp>> {
     {
       std::lock_guard lock(mutex_);
       if (answered_) return;
-      watch_id_ = history_.WatchRun(namespace_id_, run_id_, [self] {
-        self->executor_.Submit([self] { self->LookAgain(); });
-      });
+      watch_id_ = history_.WatchRun(
+          namespace_id_, run_id_,
+          [self] { self->executor_.Submit([self] { self->LookAgain(); }); }, wanted_);
     }
     // A change between the last look and the watch would otherwise be missed.
     LookAgain();
@@ -95,6 +99,7 @@ class RunWait : public std::enable_shared_from_this<RunWait<Resp>> {
   Look look_;
   std::function<Result<Resp>()> at_deadline_;
   std::function<void(Result<Resp>)> done_;
+  history::HistoryEngine::RunStatePredicate wanted_;
   std::mutex mutex_;
   bool answered_ = false;                  // guarded by mutex_
   uint64_t watch_id_ = 0;                  // guarded by mutex_

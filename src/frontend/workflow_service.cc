@@ -82,6 +82,11 @@ class WorkflowService final : public ServiceHandle {
     return Status::Ok();
   }
 
+  template <typename T>  // a TaskToken or a QueueTask
+  static persistence::ExecutionKey KeyOf(const T& t) {
+    return {t.namespace_id(), t.workflow_id(), t.run_id()};
+  }
+
   // Parses a task token and checks it belongs to `ns` and names the right kind of task.
   Result<eon::v1::TaskToken> ParseToken(const std::string& bytes, const Namespace& ns,
                                         eon::v1::TaskQueueKind kind) {
@@ -152,8 +157,8 @@ class WorkflowService final : public ServiceHandle {
   // (history's record-started, which answers once the start is durable, on any thread). Stale
   // tasks are dropped and the poll goes on.
   template <typename Resp>
-  using StartTask = std::function<void(const matching::MatchedTask&,
-                                       std::function<void(Result<Resp>)> started)>;
+  using StartTask =
+      std::function<void(const matching::MatchedTask&, std::function<void(Result<Resp>)> started)>;
   template <typename Resp>
   void PollQueue(std::shared_ptr<CallContext> ctx, std::shared_ptr<ParkedPoll> parked,
                  matching::QueueId queue, matching::PollerInfo poller,
@@ -337,8 +342,9 @@ void WorkflowService::RecordPoll(const matching::QueueId& queue,
   const char* type = queue.kind == eon::v1::TASK_QUEUE_KIND_WORKFLOW ? "Workflow" : "Activity";
   metrics::PollEnded(name, queue.name, type, task != nullptr);
   if (task == nullptr || !task->task.has_created_time()) return;
-  metrics::ScheduleToStart(name, queue.name, type,
-                           std::chrono::system_clock::now() - FromTimestamp(task->task.created_time()));
+  metrics::ScheduleToStart(
+      name, queue.name, type,
+      std::chrono::system_clock::now() - FromTimestamp(task->task.created_time()));
 }
 
 template <typename Resp>
@@ -381,26 +387,34 @@ void WorkflowService::PollQueue(std::shared_ptr<CallContext> ctx,
       return;
     }
     // Recording the start waits for nothing (its commit answers later), so it runs on the
-    // thread that matched the task.
-    {
-      start(*matched, [this, ctx, parked, queue, poller, deadline, start, done,
-                       matched = *matched](Result<Resp> response) {
-        // This may run on the store's committer thread, which must not wait on the store: a
-        // task from the backlog (whose row Done deletes) and the requeue (which writes one)
-        // finish on the executor.
-        if (response.ok() && matched.backlog_task_id == 0) {
-          RecordPoll(queue, &matched);
-          matching_.Done(matched);
-          done(std::move(response));
-          return;
-        }
-        executor_->Submit([this, ctx, parked, queue, poller, deadline, start, done, matched,
-                           response = std::move(response)]() mutable {
-          AfterStart<Resp>(ctx, parked, queue, poller, deadline, start, done, matched,
-                           std::move(response));
-        });
+    // thread that matched the task (maybe gRPC's, for a poll that found a task waiting),
+    // unless the execution is not cached or busy: then on the executor.
+    auto after = [this, ctx, parked, queue, poller, deadline, start, done,
+                  matched = *matched](Result<Resp> response) {
+      // This may run on the store's committer thread, which must not wait on the store: a
+      // task from the backlog (whose row Done deletes) and the requeue (which writes one)
+      // finish on the executor.
+      if (response.ok() && matched.backlog_task_id == 0) {
+        RecordPoll(queue, &matched);
+        matching_.Done(matched);
+        done(std::move(response));
+        return;
+      }
+      executor_->Submit([this, ctx, parked, queue, poller, deadline, start, done, matched,
+                         response = std::move(response)]() mutable {
+        AfterStart<Resp>(ctx, parked, queue, poller, deadline, start, done, matched,
+                         std::move(response));
       });
+    };
+    // (A query task's answer reads the history: on the executor.)
+    if (matched->query_id.empty() && history_.CanUpdateWithoutWaiting(KeyOf(matched->task))) {
+      start(*matched, std::move(after));
+      return;
     }
+    executor_->Submit([start, matched = *matched, after = std::move(after)]() mutable {
+      Status thrown = RunGuarded("a task's start", [&] { start(matched, after); });
+      if (!thrown.ok()) after(thrown);
+    });
   };
   auto id = matching_.Poll(queue, poller, deadline, deliver);
   if (!id.ok()) {
@@ -468,14 +482,29 @@ void WorkflowService::PollActivityTaskQueue(
           std::function<void(Result<wfs::PollActivityTaskQueueResponse>)> started) {
         history_.RecordActivityTaskStartedAsync(
             matched.task, poll_request_id, identity,
-            [namespace_name, started = std::move(started)](
-                Result<wfs::PollActivityTaskQueueResponse> response) {
+            [namespace_name,
+             started = std::move(started)](Result<wfs::PollActivityTaskQueueResponse> response) {
               if (response.ok()) response->set_workflow_namespace(namespace_name);
               started(std::move(response));
             });
       },
       std::move(done));
 }
+
+namespace {
+
+// The commits worth a look for a history long poll: with the close-event filter, only those
+// that close the run (a client waiting for a result is not woken by every step).
+history::HistoryEngine::RunStatePredicate WantedBy(
+    const wfs::GetWorkflowExecutionHistoryRequest& request) {
+  if (request.history_event_filter_type() != enums::HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT)
+    return nullptr;
+  return [](const eon::v1::ExecutionState& state) {
+    return state.status() != enums::WORKFLOW_EXECUTION_STATUS_RUNNING;
+  };
+}
+
+}  // namespace
 
 void WorkflowService::GetWorkflowExecutionHistory(
     std::shared_ptr<CallContext> ctx, const wfs::GetWorkflowExecutionHistoryRequest& request,
@@ -509,7 +538,7 @@ void WorkflowService::GetWorkflowExecutionHistory(
         bool at_end = false;
         return read(&at_end);
       },
-      std::move(done));
+      std::move(done), WantedBy(request));
 }
 
 namespace {
@@ -791,11 +820,11 @@ void WorkflowService::Register(RpcRouter& router) {
   router.Unary<wfs::StartWorkflowExecutionRequest, wfs::StartWorkflowExecutionResponse>(
       kService, "StartWorkflowExecution",
       [this](CallContext& c, const auto& r) { return StartWorkflowExecution(c, r); });
-  router.Async<wfs::PollWorkflowTaskQueueRequest, wfs::PollWorkflowTaskQueueResponse>(
+  router.Inline<wfs::PollWorkflowTaskQueueRequest, wfs::PollWorkflowTaskQueueResponse>(
       kService, "PollWorkflowTaskQueue", [this](auto ctx, const auto& r, auto done) {
         PollWorkflowTaskQueue(ctx, r, std::move(done));
       });
-  router.Async<wfs::PollActivityTaskQueueRequest, wfs::PollActivityTaskQueueResponse>(
+  router.Inline<wfs::PollActivityTaskQueueRequest, wfs::PollActivityTaskQueueResponse>(
       kService, "PollActivityTaskQueue", [this](auto ctx, const auto& r, auto done) {
         PollActivityTaskQueue(ctx, r, std::move(done));
       });
@@ -804,24 +833,34 @@ void WorkflowService::Register(RpcRouter& router) {
         GetWorkflowExecutionHistory(ctx, r, std::move(done));
       });
 
-  router.Async<wfs::RespondWorkflowTaskCompletedRequest, wfs::RespondWorkflowTaskCompletedResponse>(
-      kService, "RespondWorkflowTaskCompleted", [this](auto, const auto& r, auto done) {
-        auto ns = ResolveNamespace(r.namespace_());
-        if (!ns.ok()) return done(ns.status());
-        auto token = ParseToken(r.task_token(), *ns, eon::v1::TASK_QUEUE_KIND_WORKFLOW);
-        if (!token.ok()) return done(token.status());
-        history_.RespondWorkflowTaskCompletedAsync(
-            *token, r,
-            [name = (*ns)->info().name(),
-             done](Result<wfs::RespondWorkflowTaskCompletedResponse> response) {
-              if (response.ok()) {
-                for (auto& task : *response->mutable_activity_tasks()) {
-                  task.set_workflow_namespace(name);
-                }
-              }
-              done(std::move(response));
+  router
+      .Inline<wfs::RespondWorkflowTaskCompletedRequest, wfs::RespondWorkflowTaskCompletedResponse>(
+          kService, "RespondWorkflowTaskCompleted", [this](auto, const auto& r, auto done) {
+            auto ns = ResolveNamespace(r.namespace_());
+            if (!ns.ok()) return done(ns.status());
+            auto token = ParseToken(r.task_token(), *ns, eon::v1::TASK_QUEUE_KIND_WORKFLOW);
+            if (!token.ok()) return done(token.status());
+            auto complete = [this, name = (*ns)->info().name()](
+                                const eon::v1::TaskToken& token,
+                                const wfs::RespondWorkflowTaskCompletedRequest& r, auto done) {
+              history_.RespondWorkflowTaskCompletedAsync(
+                  token, r,
+                  [name, done](Result<wfs::RespondWorkflowTaskCompletedResponse> response) {
+                    if (response.ok()) {
+                      for (auto& task : *response->mutable_activity_tasks()) {
+                        task.set_workflow_namespace(name);
+                      }
+                    }
+                    done(std::move(response));
+                  });
+            };
+            if (history_.CanUpdateWithoutWaiting(KeyOf(*token))) return complete(*token, r, done);
+            executor_->Submit([complete, token = *token, owned = r, done] {
+              Status thrown =
+                  RunGuarded("RespondWorkflowTaskCompleted", [&] { complete(token, owned, done); });
+              if (!thrown.ok()) done(thrown);
             });
-      });
+          });
   router.Unary<wfs::RespondWorkflowTaskFailedRequest, wfs::RespondWorkflowTaskFailedResponse>(
       kService, "RespondWorkflowTaskFailed",
       [this](CallContext&, const auto& r) -> Result<wfs::RespondWorkflowTaskFailedResponse> {
@@ -831,25 +870,38 @@ void WorkflowService::Register(RpcRouter& router) {
         EON_RETURN_IF_ERROR(history_.RespondWorkflowTaskFailed(token, r));
         return wfs::RespondWorkflowTaskFailedResponse();
       });
-  router.Async<wfs::RespondActivityTaskCompletedRequest, wfs::RespondActivityTaskCompletedResponse>(
-      kService, "RespondActivityTaskCompleted", [this](auto, const auto& r, auto done) {
-        auto ns = ResolveNamespace(r.namespace_());
-        if (!ns.ok()) return done(ns.status());
-        auto token = ParseToken(r.task_token(), *ns, eon::v1::TASK_QUEUE_KIND_ACTIVITY);
-        if (!token.ok()) return done(token.status());
-        if (!CheckBlob(r.result(), "Result").ok()) {
-          // As Temporal does: an oversized result fails the activity instead.
-          Status failed =
-              history_.RespondActivityTaskFailed(*token, ResultTooLarge(), nullptr, r.identity());
-          if (!failed.ok()) return done(failed);
-          return done(wfs::RespondActivityTaskCompletedResponse());
-        }
-        history_.RespondActivityTaskCompletedAsync(*token, r.result(), r.identity(),
-                                                   [done](Status status) {
-                                                     if (!status.ok()) return done(status);
-                                                     done(wfs::RespondActivityTaskCompletedResponse());
-                                                   });
-      });
+  router
+      .Inline<wfs::RespondActivityTaskCompletedRequest, wfs::RespondActivityTaskCompletedResponse>(
+          kService, "RespondActivityTaskCompleted", [this](auto, const auto& r, auto done) {
+            auto ns = ResolveNamespace(r.namespace_());
+            if (!ns.ok()) return done(ns.status());
+            auto token = ParseToken(r.task_token(), *ns, eon::v1::TASK_QUEUE_KIND_ACTIVITY);
+            if (!token.ok()) return done(token.status());
+            auto complete = [this](const eon::v1::TaskToken& token,
+                                   const wfs::RespondActivityTaskCompletedRequest& r, auto done) {
+              if (!CheckBlob(r.result(), "Result").ok()) {
+                // As Temporal does: an oversized result fails the activity instead.
+                Status failed = history_.RespondActivityTaskFailed(token, ResultTooLarge(), nullptr,
+                                                                   r.identity());
+                if (!failed.ok()) return done(failed);
+                return done(wfs::RespondActivityTaskCompletedResponse());
+              }
+              history_.RespondActivityTaskCompletedAsync(
+                  token, r.result(), r.identity(), [done](Status status) {
+                    if (!status.ok()) return done(status);
+                    done(wfs::RespondActivityTaskCompletedResponse());
+                  });
+            };
+            // The oversized result's failure waits for its commit: never on gRPC's thread.
+            if (CheckBlob(r.result(), "Result").ok() &&
+                history_.CanUpdateWithoutWaiting(KeyOf(*token)))
+              return complete(*token, r, done);
+            executor_->Submit([complete, token = *token, owned = r, done] {
+              Status thrown =
+                  RunGuarded("RespondActivityTaskCompleted", [&] { complete(token, owned, done); });
+              if (!thrown.ok()) done(thrown);
+            });
+          });
   router.Unary<wfs::RespondActivityTaskFailedRequest, wfs::RespondActivityTaskFailedResponse>(
       kService, "RespondActivityTaskFailed",
       [this](CallContext&, const auto& r) -> Result<wfs::RespondActivityTaskFailedResponse> {

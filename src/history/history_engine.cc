@@ -155,6 +155,12 @@ std::mutex& HistoryEngine::LockFor(const std::string& namespace_id,
   return execution_locks_[Fnv1a(namespace_id, workflow_id) % execution_locks_.size()];
 }
 
+bool HistoryEngine::CanUpdateWithoutWaiting(const ExecutionKey& key) {
+  if (!cache_->HasLatest(key)) return false;
+  std::unique_lock lock(LockFor(key.namespace_id, key.workflow_id), std::try_to_lock);
+  return lock.owns_lock();
+}
+
 namespace {
 
 Status ExecutionNotFound(const ExecutionKey& key) {
@@ -265,7 +271,7 @@ void HistoryEngine::CommitAsync(std::shared_ptr<persistence::ExecutionWrite> wri
       time_skipper_->AddBusy(busy_after - busy_before);
     }
     if (processors_) processors_->Add(created);
-    NotifyWatchers(key.namespace_id, key.run_id);
+    NotifyWatchers(key.namespace_id, key.run_id, write->state);
     then(Status::Ok());
   });
 }
@@ -1515,11 +1521,11 @@ Result<wfs::GetWorkflowExecutionHistoryResponse> HistoryEngine::GetWorkflowExecu
 }
 
 uint64_t HistoryEngine::WatchRun(const std::string& namespace_id, const std::string& run_id,
-                                 std::function<void()> fn) {
+                                 std::function<void()> fn, RunStatePredicate wanted) {
   std::lock_guard lock(watchers_mutex_);
   uint64_t id = next_watch_id_++;
   std::string key = namespace_id + "/" + run_id;
-  watchers_[key].emplace(id, std::move(fn));
+  watchers_[key].emplace(id, Watcher{std::move(fn), std::move(wanted)});
   watch_keys_[id] = key;
   return id;
 }
@@ -1541,17 +1547,26 @@ void HistoryEngine::Unwatch(uint64_t id) {
   watch_keys_.erase(it);
 }
 
-void HistoryEngine::NotifyWatchers(const std::string& namespace_id, const std::string& run_id) {
-  std::map<uint64_t, std::function<void()>> fired;
+void HistoryEngine::NotifyWatchers(const std::string& namespace_id, const std::string& run_id,
+                                   const eon::v1::ExecutionState& committed) {
+  std::vector<std::function<void()>> fired;
   {
     std::lock_guard lock(watchers_mutex_);
     auto it = watchers_.find(namespace_id + "/" + run_id);
     if (it == watchers_.end()) return;
-    fired.swap(it->second);
-    watchers_.erase(it);
-    for (const auto& [id, fn] : fired) watch_keys_.erase(id);
+    auto& run = it->second;
+    for (auto w = run.begin(); w != run.end();) {
+      if (w->second.wanted && !w->second.wanted(committed)) {
+        ++w;
+        continue;
+      }
+      fired.push_back(std::move(w->second.fn));
+      watch_keys_.erase(w->first);
+      w = run.erase(w);
+    }
+    if (run.empty()) watchers_.erase(it);
   }
-  for (auto& [id, fn] : fired) fn();
+  for (auto& fn : fired) fn();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -145,6 +145,12 @@ class HistoryEngine final : public TaskHandler {
                                          const std::string& identity,
                                          std::function<void(Status)> done);
 
+  // Whether an update of the execution would start without waiting: its state is cached and
+  // its lock is free right now. Callers on a thread that must not wait (gRPC's) run the
+  // asynchronous forms above inline when this holds and hand them to a pool otherwise. A hint:
+  // the lock may be taken in between, which costs a short wait, never a wrong answer.
+  bool CanUpdateWithoutWaiting(const persistence::ExecutionKey& key);
+
   Result<wfs::RespondWorkflowTaskCompletedResponse> RespondWorkflowTaskCompleted(
       const eon::v1::TaskToken& token, const wfs::RespondWorkflowTaskCompletedRequest& request);
   Status RespondWorkflowTaskFailed(const eon::v1::TaskToken& token,
@@ -236,9 +242,13 @@ class HistoryEngine final : public TaskHandler {
       const std::string& namespace_id, const wfs::GetWorkflowExecutionHistoryRequest& request,
       bool* at_end, std::string* run_id);
 
-  // Calls `fn` once, after the next change to the run is committed. Returns an id for Unwatch.
+  // Calls `fn` once, after the next change to the run is committed (on the committing thread:
+  // `fn` must not wait), or with `wanted`, after the next one whose committed state it accepts
+  // (so a reader waiting for the close event is not woken by every step). Returns an id for
+  // Unwatch.
+  using RunStatePredicate = std::function<bool(const eon::v1::ExecutionState&)>;
   uint64_t WatchRun(const std::string& namespace_id, const std::string& run_id,
-                    std::function<void()> fn);
+                    std::function<void()> fn, RunStatePredicate wanted = nullptr);
   void Unwatch(uint64_t id);
   // Whether a watch is still waiting (it has not fired nor been removed).
   bool IsWatching(uint64_t id);
@@ -349,7 +359,8 @@ class HistoryEngine final : public TaskHandler {
   Result<persistence::ExecutionKey> ResolveKey(const std::string& namespace_id,
                                                const std::string& workflow_id,
                                                const std::string& run_id);
-  void NotifyWatchers(const std::string& namespace_id, const std::string& run_id);
+  void NotifyWatchers(const std::string& namespace_id, const std::string& run_id,
+                      const eon::v1::ExecutionState& committed);
 
   persistence::Store& store_;
   Clock& clock_;
@@ -370,7 +381,11 @@ class HistoryEngine final : public TaskHandler {
 
   std::mutex watchers_mutex_;
   uint64_t next_watch_id_ = 1;  // guarded by watchers_mutex_
-  std::unordered_map<std::string, std::map<uint64_t, std::function<void()>>> watchers_;
+  struct Watcher {
+    std::function<void()> fn;
+    RunStatePredicate wanted;  // null: any commit
+  };
+  std::unordered_map<std::string, std::map<uint64_t, Watcher>> watchers_;
   std::unordered_map<uint64_t, std::string> watch_keys_;  // guarded by watchers_mutex_
 };
 

@@ -35,6 +35,12 @@ class MutableStateCache {
     return e->latest;
   }
 
+  // Whether the state the next update builds on is here (no store read needed).
+  bool HasLatest(const persistence::ExecutionKey& key) {
+    std::lock_guard lock(mutex_);
+    return FindLocked(key) != nullptr;
+  }
+
   // The newest committed state; nullopt when the cache does not know it (read the store).
   std::optional<persistence::StoredExecution> GetDurable(const persistence::ExecutionKey& key) {
     std::lock_guard lock(mutex_);

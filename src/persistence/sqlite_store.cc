@@ -130,6 +130,7 @@ CREATE TABLE IF NOT EXISTS schedules (
 )sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
+constexpr int32_t kDefaultShardCount = 4;
 
 template <typename T>
 Result<T> Parse(std::string_view bytes, const char* what) {
@@ -169,6 +170,15 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptions& opti
   if (!in_memory) {
     EON_ASSIGN_OR_RETURN(store->reader_, SqliteDb::Open(options.path));
     EON_RETURN_IF_ERROR(store->reader_->Exec("PRAGMA busy_timeout = 5000"));
+  }
+  if (options.shard_count > 0) {
+    EON_ASSIGN_OR_RETURN(int32_t shards, store->ShardCount());
+    if (shards != options.shard_count) {
+      return FailedPrecondition(options.path + " was created with " + std::to_string(shards) +
+                                " shards and cannot be opened with " +
+                                std::to_string(options.shard_count) +
+                                ": the shard count is fixed when the database is created");
+    }
   }
   store->committer_ = std::thread([s = store.get()] { s->CommitLoop(); });
   return store;
@@ -233,7 +243,8 @@ Status SqliteStore::Migrate() {
         "INSERT INTO cluster_metadata VALUES ('database', 'eon'), ('schema_version', '0');");
     if (created.ok()) {
       EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare("INSERT INTO cluster_metadata VALUES (?, ?)"));
-      created = stmt->Bind(1, "shard_count").Bind(2, std::to_string(options_.shard_count)).Run();
+      const int32_t shards = options_.shard_count > 0 ? options_.shard_count : kDefaultShardCount;
+      created = stmt->Bind(1, "shard_count").Bind(2, std::to_string(shards)).Run();
     }
     if (created.ok()) {
       EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare("INSERT INTO cluster_metadata VALUES (?, ?)"));

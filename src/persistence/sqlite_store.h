@@ -22,7 +22,10 @@ namespace eon::persistence {
 
 struct SqliteOptions {
   std::string path = ":memory:";
-  int32_t shard_count = 4;          // used only when the database is created
+  // Shards of a database it creates. 0: 4 for a new database, and whatever an existing one
+  // has. Otherwise an existing database must have this many (FAILED_PRECONDITION if not: the
+  // count is fixed when the database is created, as Temporal's numHistoryShards).
+  int32_t shard_count = 0;
   bool synchronous_full = true;     // false: synchronous=NORMAL (survives kill -9, not power loss)
   int group_commit_jobs_max = 512;  // jobs in one transaction
 };

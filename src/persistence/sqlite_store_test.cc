@@ -143,6 +143,31 @@ TEST(SqliteStore, KeepsEverythingAcrossAReopen) {
   EXPECT_EQ((*store)->ListBackloggedQueues()->size(), 1u);
 }
 
+TEST(SqliteStore, FixesTheShardCountWhenTheDatabaseIsCreated) {
+  std::string path = TempPath("shards.db");
+  {
+    auto created = SqliteStore::Open({.path = path, .shard_count = 8});
+    ASSERT_TRUE(created.ok()) << created.status().message();
+    EXPECT_EQ(*(*created)->ShardCount(), 8);
+    auto range_ids = (*created)->AcquireShards();
+    ASSERT_TRUE(range_ids.ok());
+    EXPECT_EQ(range_ids->size(), 8u);
+  }
+  {
+    auto any = SqliteStore::Open({.path = path});  // 0: whatever the database has
+    ASSERT_TRUE(any.ok()) << any.status().message();
+    EXPECT_EQ(*(*any)->ShardCount(), 8);
+  }
+  auto other = SqliteStore::Open({.path = path, .shard_count = 4});
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.status().code(), StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(other.status().message().find("created with 8 shards"), std::string::npos)
+      << other.status().message();
+  auto fresh = SqliteStore::Open({.path = TempPath("default-shards.db")});
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ(*(*fresh)->ShardCount(), 4);
+}
+
 TEST(SqliteStore, RefusesAFileThatIsNotAnEonDatabase) {
   std::string path = TempPath("not-a-db.txt");
   {

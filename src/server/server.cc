@@ -114,6 +114,7 @@ class ServerImpl final : public Server {
     persistence::SqliteOptions store_options;
     store_options.path = options_.db_path;
     store_options.synchronous_full = options_.synchronous_full;
+    store_options.shard_count = options_.shard_count;
     EON_ASSIGN_OR_RETURN(store_, persistence::SqliteStore::Open(store_options));
     if (options_.time_skipping) {
       auto skippable = std::make_unique<SkippableClock>();

@@ -16,6 +16,9 @@ struct ServerOptions {
   std::string db_path = ":memory:";
   std::vector<std::string> namespaces;  // registered at start if missing; "default" always is
   bool synchronous_full = true;
+  // History shards of a new database (0: the store's default); an existing database must have
+  // this many (it is fixed at creation).
+  int32_t shard_count = 0;
   bool time_skipping = false;  // serve TestService and skip time when idle (tests only)
   // Limits (Temporal's defaults).
   int64_t history_count_limit = 51'200;

@@ -7,7 +7,7 @@ const net = require('node:net');
 const path = require('node:path');
 const { setTimeout: sleep } = require('node:timers/promises');
 
-const { EonServer, eonTest, getFreePort, makeTempDir, runEon, startDevArgs } = require('./harness');
+const { EonServer, connectClient, eonTest, getFreePort, makeTempDir, runEon, startDevArgs } = require('./harness');
 
 /** Describes a finished run for assertion messages. */
 const describeRun = (run) => `code=${run.code} signal=${run.signal} timedOut=${run.timedOut}\n--- output ---\n${run.output}`;
@@ -59,4 +59,37 @@ eonTest('SIGTERM makes a running server exit with code 0', async (t, scope) => {
   assert.equal(code, 0);
   assert.equal(signal, null);
   assert.equal(server.running, false);
+});
+
+eonTest('--num-shards is fixed when the database is created; another count is refused', async (t, scope) => {
+  const dir = makeTempDir();
+  scope.add(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const dbFile = path.join(dir, 'eon.db');
+
+  const first = scope.track(await EonServer.start({ db: dbFile, extraArgs: ['--num-shards', '8'] }));
+  {
+    const { connection } = scope.track(await connectClient(first));
+    const cluster = await connection.workflowService.getClusterInfo({});
+    assert.equal(cluster.historyShardCount, 8);
+  }
+  await first.stop({ timeoutMs: 10_000 });
+
+  const other = await runEon(startDevArgs({ port: await getFreePort(), dbFile, extraArgs: ['--num-shards', '4'] }), {
+    timeoutMs: 10_000,
+  });
+  assert.equal(other.timedOut, false, `eon should exit by itself within 10 s\n${describeRun(other)}`);
+  assert.notEqual(other.code, 0, describeRun(other));
+  assert.match(other.output, /created with 8 shards/, describeRun(other));
+
+  const bad = await runEon(startDevArgs({ port: await getFreePort(), extraArgs: ['--num-shards', '0'] }), {
+    timeoutMs: 10_000,
+  });
+  assert.notEqual(bad.code, 0, describeRun(bad));
+  assert.match(bad.output, /--num-shards needs a whole number/, describeRun(bad));
+
+  // Without the flag, the database's own count.
+  const again = scope.track(await EonServer.start({ db: dbFile }));
+  const { connection } = scope.track(await connectClient(again));
+  const cluster = await connection.workflowService.getClusterInfo({});
+  assert.equal(cluster.historyShardCount, 8);
 });
