@@ -228,9 +228,10 @@ function encodedTopDownChain(depth) {
   for (let i = depth - 1; i >= 1; i -= 1) failure = Buffer.concat([field(1, Buffer.from(`level ${i}`)), field(4, failure)]);
   return failure;
 }
-const anyOf = (type, value) => ({ typeUrl: `type.googleapis.com/${type}`, value });
+// google.protobuf.Any keeps its proto field names in this package (type_url, not typeUrl).
+const anyOf = (type, value) => ({ type_url: `type.googleapis.com/${type}`, value });
 
-eonTest('an update outcome and a continued failure 98 deep are stored bounded and read back after kill -9', async (t, scope) => {
+eonTest('an update outcome 99 deep and a continued failure 98 deep (the deepest accepted) are stored bounded and read back after kill -9', async (t, scope) => {
   const server = scope.track(await EonServer.start({ db: true }));
   const first = await connectClient(server);
   const service = first.connection.workflowService;
@@ -242,8 +243,9 @@ eonTest('an update outcome and a continued failure 98 deep are stored bounded an
   const wft1 = await poll();
   await service.respondWorkflowTaskCompleted({ namespace: 'default', taskToken: wft1.taskToken, identity: 'test' });
 
-  // An update, completed by the worker with a failure 98 causes deep. The failure travels inside
-  // the protocol message's Any body, which the request nesting limit does not reach.
+  // An update, completed by the worker with a failure chain 99 deep, the deepest accepted (the
+  // Any body that carries it parses with protobuf's limit of 100 levels, out of the request
+  // nesting limit's reach; 100 is refused as an unexpected body).
   const updateId = uniqueId('update');
   const updating = service.updateWorkflowExecution({
     namespace: 'default',
@@ -256,7 +258,7 @@ eonTest('an update outcome and a continued failure 98 deep are stored bounded an
   const requestMessage = wft2.messages[0];
   const response = Buffer.concat([
     field(1, field(1, Buffer.from(updateId))), // meta.update_id
-    field(2, field(2, encodedTopDownChain(98))), // outcome.failure
+    field(2, field(2, encodedTopDownChain(99))), // outcome.failure
   ]);
   await service.respondWorkflowTaskCompleted({
     namespace: 'default',
@@ -281,7 +283,7 @@ eonTest('an update outcome and a continued failure 98 deep are stored bounded an
   const updated = await updating;
   assert.equal(updated.outcome?.failure?.message, 'Failure exceeds size limit.');
 
-  // Then continue-as-new with a failure 96 deep (the request's own nesting allows no more): the
+  // Then continue-as-new with a failure chain 98 deep (the request nesting limit refuses 99): the
   // next run starts with it as its continued failure.
   const wft3Promise = poll();
   await service.signalWorkflowExecution({ namespace: 'default', workflowExecution: execution, signalName: 'go', requestId: randomUUID() });
@@ -293,7 +295,7 @@ eonTest('an update outcome and a continued failure 98 deep are stored bounded an
       field(11, Buffer.concat([ // continue_as_new_workflow_execution_command_attributes
         field(1, field(1, Buffer.from('Robust'))), // workflow_type
         field(2, field(1, Buffer.from(taskQueue))), // task_queue
-        field(9, encodedTopDownChain(96)), // failure
+        field(9, encodedTopDownChain(98)), // failure
       ])),
     ])),
     field(3, Buffer.from('test')), // identity
@@ -333,7 +335,7 @@ eonTest('an update outcome and a continued failure 98 deep are stored bounded an
   assert.doesNotMatch(server.output, /corrupt/);
 });
 
-eonTest('durations out of range are refused with the field named, and the server keeps serving', async (t, scope) => {
+eonTest('durations out of range and page tokens Eon did not write are refused, and the server keeps serving', async (t, scope) => {
   const server = scope.track(await EonServer.start({ db: true }));
   const { connection } = scope.track(await connectClient(server));
   const service = connection.workflowService;
@@ -348,6 +350,28 @@ eonTest('durations out of range are refused with the field named, and the server
     ),
     GRPC_INVALID_ARGUMENT,
     /invalid Duration retry_policy\.initial_interval/,
+  );
+  // Page tokens Eon did not write are refused, not read as a nearby valid one.
+  await rejectsWith(
+    service.listWorkflowExecutions({ namespace: 'default', nextPageToken: Buffer.from('5\0junk') }),
+    GRPC_INVALID_ARGUMENT,
+    /invalid next_page_token/,
+  );
+  await rejectsWith(
+    service.listSchedules({ namespace: 'default', nextPageToken: Buffer.from('-1') }),
+    GRPC_INVALID_ARGUMENT,
+    /invalid next_page_token/,
+  );
+  const listed = startRequest('tq');
+  const { runId } = await service.startWorkflowExecution(listed);
+  await rejectsWith(
+    service.getWorkflowExecutionHistory({
+      namespace: 'default',
+      execution: { workflowId: listed.workflowId, runId },
+      nextPageToken: Buffer.from('5\0junk'),
+    }),
+    GRPC_INVALID_ARGUMENT,
+    /invalid next_page_token/,
   );
   await server.kill9();
   await server.restart();
