@@ -572,10 +572,10 @@ int Workflow(const std::string& verb, const Args& args) {
     wfs::TerminateWorkflowExecutionResponse response;
     auto status = client.stub().TerminateWorkflowExecution(context.get(), request, &response);
     if (!status.ok()) return Fail(status);
-  if (verb == "reset") return ResetWorkflow(client, execution, args);
     client.Print(response, "Workflow terminated.\n");
     return 0;
   }
+  if (verb == "reset") return ResetWorkflow(client, execution, args);
   if (verb == "query") {
     wfs::QueryWorkflowRequest request;
     request.set_namespace_(client.ns());

@@ -37,16 +37,16 @@ describe('workflow reset', () => {
     return env.client.workflow.getHandle(workflowId, runId).fetchHistory();
   }
 
-  // Waits until the run's history has a completed workflow task after a signal (the workflow
-  // has seen it).
+  // Waits until the run has run both activities and seen its signal: it then waits for the
+  // second signal, its last event a completed workflow task.
   async function signalSeen(workflowId, runId) {
-    for (let i = 0; i < 200; i += 1) {
+    for (let i = 0; i < 400; i += 1) {
       const types = eventTypes(await history(workflowId, runId));
-      const signalled = types.lastIndexOf('WORKFLOW_EXECUTION_SIGNALED');
-      if (signalled >= 0 && types.indexOf('WORKFLOW_TASK_COMPLETED', signalled) > signalled) return;
+      if (types.includes('WORKFLOW_EXECUTION_SIGNALED') && types.at(-1) === 'WORKFLOW_TASK_COMPLETED' &&
+          types.filter((t) => t === 'ACTIVITY_TASK_COMPLETED').length === 2) return;
       await sleep(50);
     }
-    assert.fail('the workflow never saw its signal');
+    assert.fail('the workflow never ran its activities and saw its signal');
   }
 
   // Starts activitiesThenSignals and sends it its first signal, which it has seen on return.
@@ -112,7 +112,8 @@ describe('workflow reset', () => {
     const again = await env.client.workflow.getHandle(id, cliRun).result();
     assert.deepEqual(again.signals, ['first', 'second']);
     assert.equal(again.runId, cliRun);
-    const cliFailed = (await history(id, cliRun)).events.find((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED);
+    // Its history has the first reset's failed task (copied) and its own, last.
+    const cliFailed = (await history(id, cliRun)).events.filter((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED).at(-1);
     assert.match(cliFailed.workflowTaskFailedEventAttributes.failure.message, /: from the CLI$/);
     assert.equal((await env.client.workflow.getHandle(id, reset.runId).describe()).status.name, 'COMPLETED');
 
