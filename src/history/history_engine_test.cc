@@ -2319,6 +2319,13 @@ TEST_F(ResetTest, AnActivityPendingAtTheResetPointIsScheduledAgainInTheNewRun) {
   // applied again.
   EXPECT_THAT(EventTypes(*reset).back(), enums::EVENT_TYPE_WORKFLOW_TASK_SCHEDULED);
   EXPECT_EQ(History(*reset).size(), 10u);
+  // Its timeouts are those it was scheduled with (here start-to-close only).
+  auto stored = store_->GetExecution({kNamespace, "reset-2", *reset});
+  ASSERT_TRUE(stored.ok()) << stored.status().message();
+  const auto& info = stored->state.activities().at(5);
+  EXPECT_FALSE(info.has_schedule_to_close_timeout());
+  EXPECT_FALSE(info.has_heartbeat_timeout());
+  EXPECT_EQ(FromProtoDuration(info.start_to_close_timeout()), 10s);
   auto activity = PollActivityTask();
   ASSERT_TRUE(activity);
   EXPECT_EQ(activity->workflow_execution().run_id(), *reset);

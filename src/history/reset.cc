@@ -73,14 +73,22 @@ void Replay(const hist::HistoryEvent& e, eon::v1::ExecutionState& s) {
       info.set_task_queue(a.task_queue().name());
       *info.mutable_header() = a.header();
       *info.mutable_input() = a.input();
-      // Unset means "no timeout" in ActivityInfo.
-      auto copy_set = [](const google::protobuf::Duration& d, google::protobuf::Duration* to) {
-        if (FromProtoDuration(d).count() > 0) *to = d;
+      // Unset means "no timeout" in ActivityInfo (has_...() tells), so only positive ones are
+      // copied.
+      auto positive = [](const google::protobuf::Duration& d) {
+        return FromProtoDuration(d).count() > 0;
       };
-      copy_set(a.schedule_to_close_timeout(), info.mutable_schedule_to_close_timeout());
-      copy_set(a.schedule_to_start_timeout(), info.mutable_schedule_to_start_timeout());
-      copy_set(a.start_to_close_timeout(), info.mutable_start_to_close_timeout());
-      copy_set(a.heartbeat_timeout(), info.mutable_heartbeat_timeout());
+      if (positive(a.schedule_to_close_timeout())) {
+        *info.mutable_schedule_to_close_timeout() = a.schedule_to_close_timeout();
+      }
+      if (positive(a.schedule_to_start_timeout())) {
+        *info.mutable_schedule_to_start_timeout() = a.schedule_to_start_timeout();
+      }
+      if (positive(a.start_to_close_timeout())) {
+        *info.mutable_start_to_close_timeout() = a.start_to_close_timeout();
+      }
+      if (positive(a.heartbeat_timeout()))
+        *info.mutable_heartbeat_timeout() = a.heartbeat_timeout();
       *info.mutable_retry_policy() = a.retry_policy();
       info.set_attempt(1);
       break;
