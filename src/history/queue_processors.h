@@ -5,15 +5,17 @@
 //
 // A task that fails is retried with exponential backoff (TaskRetryOptions); after
 // `failures_before_parking` failures in a row it is parked: logged once as an error, kept aside
-// (listed by ParkedTasks, with its last error) and not run again until an operator retries it
-// (RetryParked) or the server restarts, so one poisoned execution costs no more than that while
-// the shard keeps serving everything else. A handler that throws counts as a failure.
+// (listed by Parked, with its last error) and not run again until an operator retries it
+// (RetryParked), so one poisoned execution costs no more than that while the shard keeps serving
+// everything else. The parked mark is stored (Store::ParkTask), so a parked task stays parked
+// through a restart. A handler that throws counts as a failure.
 #pragma once
 
 #include <condition_variable>
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -33,12 +35,7 @@ struct TaskRetryOptions {
 };
 
 // A task set aside after failing again and again.
-struct ParkedTask {
-  persistence::StoredTask task;
-  int failures = 0;
-  std::string last_error;
-  TimePoint parked_time;
-};
+using ParkedTask = persistence::ParkedTask;
 
 class QueueProcessors {
  public:
@@ -47,7 +44,7 @@ class QueueProcessors {
                   TaskRetryOptions retry = {});
   ~QueueProcessors();  // stops
 
-  // Loads what the store holds and starts the threads.
+  // Loads what the store holds (parked tasks stay parked) and starts the threads.
   Status Start();
   void Stop();
   // Hands over tasks just committed.
@@ -60,12 +57,17 @@ class QueueProcessors {
   // The parked tasks, in task id order.
   std::vector<ParkedTask> Parked();
   // Runs parked tasks again, with a fresh backoff: those named by id, or all if `task_ids` is
-  // empty. Returns how many were unparked.
+  // empty. Returns how many were unparked. Their stored marks are removed first; if that fails
+  // the tasks run anyway (and a restart before they succeed would find them parked again).
   int RetryParked(const std::vector<int64_t>& task_ids);
 
  private:
-  // Records a failure of `task`: schedules its retry, or parks it. REQUIRES: mutex_ held.
-  void FailedLocked(const persistence::StoredTask& task, const Status& status);
+  // Records a failure of `task`: schedules its retry, or parks it in memory and returns the
+  // parked entry, for the caller to store once mutex_ is released. REQUIRES: mutex_ held.
+  std::optional<ParkedTask> FailedLocked(const persistence::StoredTask& task,
+                                         const Status& status);
+  // Records a failure and stores a park it causes. REQUIRES: park_mutex_ held, mutex_ not.
+  void Failed(const persistence::StoredTask& task, const Status& status);
   void SucceededLocked(int64_t task_id);
   void TimerLoop();
   void RunTransfer(const persistence::StoredTask& task);
@@ -84,6 +86,10 @@ class QueueProcessors {
   const Duration timer_lookahead_;
   const TaskRetryOptions retry_;
 
+  // Held across a park or unpark and its store write (never while waiting for mutex_'s holder),
+  // so the stored marks follow the order of the changes in memory. The store write is made
+  // without mutex_: the store's commit callbacks take mutex_ (Add).
+  std::mutex park_mutex_;
   std::mutex mutex_;
   std::condition_variable changed_;
   bool stopping_ = false;                                               // guarded by mutex_
