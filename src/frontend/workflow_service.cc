@@ -946,7 +946,6 @@ void WorkflowService::Register(RpcRouter& router) {
         EON_RETURN_IF_ERROR(history_.TerminateWorkflowExecution(ns->info().id(), r));
         return wfs::TerminateWorkflowExecutionResponse();
       });
-  router.Unary<wfs::SignalWorkflowExecutionRequest, wfs::SignalWorkflowExecutionResponse>(
   router.Unary<wfs::ResetWorkflowExecutionRequest, wfs::ResetWorkflowExecutionResponse>(
       kService, "ResetWorkflowExecution",
       [this](CallContext&, const auto& r) -> Result<wfs::ResetWorkflowExecutionResponse> {
@@ -963,6 +962,7 @@ void WorkflowService::Register(RpcRouter& router) {
         response.set_run_id(run_id);
         return response;
       });
+  router.Unary<wfs::SignalWorkflowExecutionRequest, wfs::SignalWorkflowExecutionResponse>(
       kService, "SignalWorkflowExecution",
       [this](CallContext&, const auto& r) -> Result<wfs::SignalWorkflowExecutionResponse> {
         EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
