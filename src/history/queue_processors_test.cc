@@ -53,7 +53,8 @@ persistence::StoredTask TransferTask(int64_t id) {
 }
 
 struct Fixture {
-  Fixture() : clock(TimePoint(std::chrono::hours(24 * 365 * 50))), executor("test-tasks", 2) {
+  Fixture()
+      : clock(TimePoint(std::chrono::hours(24 * 365 * 50))), env(clock), executor("test-tasks", 2) {
     auto opened = persistence::SqliteStore::Open({});
     EXPECT_TRUE(opened.ok());
     store = std::move(*opened);
@@ -61,7 +62,7 @@ struct Fixture {
     retry.retry_delay_initial = 1s;
     retry.retry_delay_max = 4s;
     retry.failures_before_parking = 4;
-    processors = std::make_unique<QueueProcessors>(handler, *store, clock, executor, 4,
+    processors = std::make_unique<QueueProcessors>(handler, *store, env, executor, 4,
                                                    std::chrono::seconds(10), retry);
     EXPECT_TRUE(processors->Start().ok());
   }
@@ -78,7 +79,8 @@ struct Fixture {
 
   FlakyHandler handler;
   ManualClock clock;
-  Executor executor;
+  RealEnv env;
+  ThreadPool executor;
   std::unique_ptr<persistence::SqliteStore> store;
   std::unique_ptr<QueueProcessors> processors;
 };

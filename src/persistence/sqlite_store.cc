@@ -170,7 +170,9 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptions& opti
     EON_ASSIGN_OR_RETURN(store->reader_, SqliteDb::Open(options.path));
     EON_RETURN_IF_ERROR(store->reader_->Exec("PRAGMA busy_timeout = 5000"));
   }
-  store->committer_ = std::thread([s = store.get()] { s->CommitLoop(); });
+  if (options.committer_thread) {
+    store->committer_ = std::thread([s = store.get()] { s->CommitLoop(); });
+  }
   return store;
 }
 
@@ -284,7 +286,11 @@ Status SqliteStore::Write(Job job) {
     if (stopping_) return Unavailable("the store is shutting down");
     queue_.push_back(std::move(pending));
   }
-  queue_ready_.notify_one();
+  if (options_.committer_thread) {
+    queue_ready_.notify_one();
+  } else {
+    CommitOnCaller();
+  }
   return done.get();
 }
 
@@ -303,7 +309,11 @@ void SqliteStore::WriteAsync(Job job, std::function<void(Status)> done) {
     done(Unavailable("the store is shutting down"));
     return;
   }
-  queue_ready_.notify_one();
+  if (options_.committer_thread) {
+    queue_ready_.notify_one();
+  } else {
+    CommitOnCaller();
+  }
 }
 
 void SqliteStore::CommitLoop() {
@@ -318,41 +328,58 @@ void SqliteStore::CommitLoop() {
         queue_.pop_front();
       }
     }
-    std::vector<Status> results(batch.size());
-    Status txn;
+    CommitBatch(batch);
+  }
+}
+
+void SqliteStore::CommitOnCaller() {
+  for (;;) {
+    std::vector<std::unique_ptr<PendingJob>> batch;
     {
-      std::lock_guard lock(writer_mutex_);
-      SqliteDb& db = *writer_;
-      txn = db.Exec("BEGIN IMMEDIATE");
-      for (size_t i = 0; txn.ok() && i < batch.size(); ++i) {
-        txn = db.Exec("SAVEPOINT job");
-        if (!txn.ok()) break;
-        results[i] = batch[i]->job(db);
-        txn = results[i].ok() ? db.Exec("RELEASE job") : db.Exec("ROLLBACK TO job; RELEASE job");
-      }
-      if (txn.ok()) txn = db.Exec("COMMIT");
-      if (!txn.ok()) {
-        db.Exec("ROLLBACK");
-        LOG_ERROR("group commit of " << batch.size() << " jobs failed: " << txn.message());
-      }
+      std::lock_guard lock(queue_mutex_);
+      if (queue_.empty()) return;
+      batch.push_back(std::move(queue_.front()));
+      queue_.pop_front();
     }
-    if (txn.ok()) {
-      std::lock_guard lock(stats_mutex_);
-      ++stats_.write_transactions;
+    CommitBatch(batch);
+  }
+}
+
+void SqliteStore::CommitBatch(std::vector<std::unique_ptr<PendingJob>>& batch) {
+  std::vector<Status> results(batch.size());
+  Status txn;
+  {
+    std::lock_guard lock(writer_mutex_);
+    SqliteDb& db = *writer_;
+    txn = db.Exec("BEGIN IMMEDIATE");
+    for (size_t i = 0; txn.ok() && i < batch.size(); ++i) {
+      txn = db.Exec("SAVEPOINT job");
+      if (!txn.ok()) break;
+      results[i] = batch[i]->job(db);
+      txn = results[i].ok() ? db.Exec("RELEASE job") : db.Exec("ROLLBACK TO job; RELEASE job");
     }
-    metrics::GroupCommit(static_cast<int64_t>(batch.size()));
-    for (size_t i = 0; i < batch.size(); ++i) {
-      // A failed transaction keeps its kind (disk full, I/O error, busy) in the answer.
-      Status outcome = txn.ok() ? results[i]
-                                : Status(txn.code() == StatusCode::INTERNAL ? StatusCode::UNAVAILABLE
-                                                                            : txn.code(),
-                                         "commit failed: " + txn.message());
-      if (batch[i]->done) {
-        // The caller's continuation: one that throws must not end the committer.
-        RunGuarded("a commit's continuation", [&] { batch[i]->done(std::move(outcome)); });
-      } else {
-        batch[i]->promise.set_value(std::move(outcome));
-      }
+    if (txn.ok()) txn = db.Exec("COMMIT");
+    if (!txn.ok()) {
+      db.Exec("ROLLBACK");
+      LOG_ERROR("group commit of " << batch.size() << " jobs failed: " << txn.message());
+    }
+  }
+  if (txn.ok()) {
+    std::lock_guard lock(stats_mutex_);
+    ++stats_.write_transactions;
+  }
+  metrics::GroupCommit(static_cast<int64_t>(batch.size()));
+  for (size_t i = 0; i < batch.size(); ++i) {
+    // A failed transaction keeps its kind (disk full, I/O error, busy) in the answer.
+    Status outcome = txn.ok() ? results[i]
+                              : Status(txn.code() == StatusCode::INTERNAL ? StatusCode::UNAVAILABLE
+                                                                          : txn.code(),
+                                       "commit failed: " + txn.message());
+    if (batch[i]->done) {
+      // The caller's continuation: one that throws must not end the committer.
+      RunGuarded("a commit's continuation", [&] { batch[i]->done(std::move(outcome)); });
+    } else {
+      batch[i]->promise.set_value(std::move(outcome));
     }
   }
 }

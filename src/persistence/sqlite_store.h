@@ -14,6 +14,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "persistence/sqlite_db.h"
 #include "persistence/store.h"
@@ -25,6 +26,10 @@ struct SqliteOptions {
   int32_t shard_count = 4;          // used only when the database is created
   bool synchronous_full = true;     // false: synchronous=NORMAL (survives kill -9, not power loss)
   int group_commit_jobs_max = 512;  // jobs in one transaction
+  // false: no committer thread; every write commits on the caller's thread before the call
+  // returns (its continuation too), one transaction each. For the simulator, where no thread
+  // of the store may run beside a step.
+  bool committer_thread = true;
 };
 
 class SqliteStore final : public Store {
@@ -109,6 +114,10 @@ class SqliteStore final : public Store {
   template <typename Fn>
   auto Read(Fn&& fn);
   void CommitLoop();
+  // Without a committer thread: commits what is queued, one job per transaction.
+  void CommitOnCaller();
+  // One group transaction, then each job's answer.
+  void CommitBatch(std::vector<std::unique_ptr<PendingJob>>& batch);
   Status ApplyExecutionWrite(SqliteDb& db, const ExecutionWrite& write,
                              std::vector<StoredTask>* created);
 

@@ -9,6 +9,7 @@
 #include <atomic>
 
 #include "common/clock.h"
+#include "common/env.h"
 #include "common/executor.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -122,14 +123,15 @@ class ServerImpl final : public Server {
     } else {
       clock_ = std::make_unique<SystemClock>();
     }
+    env_ = std::make_unique<RealEnv>(*clock_);
     namespaces_ = std::make_unique<namespaces::Registry>(*store_, *clock_);
     EON_RETURN_IF_ERROR(namespaces_->Load());
     EON_RETURN_IF_ERROR(namespaces_->Ensure("default"));
     for (const auto& name : options_.namespaces) EON_RETURN_IF_ERROR(namespaces_->Ensure(name));
 
-    scheduler_ = std::make_unique<DeadlineScheduler>();
-    request_executor_ = std::make_unique<Executor>("requests", options_.request_threads);
-    task_executor_ = std::make_unique<Executor>("tasks", options_.task_threads);
+    scheduler_ = std::make_unique<ThreadDeadlineScheduler>();
+    request_executor_ = env_->NewExecutor("requests", options_.request_threads);
+    task_executor_ = env_->NewExecutor("tasks", options_.task_threads);
     matching::MatchingOptions matching_options;
     matching_options.clock = clock_.get();
     matching_ = std::make_unique<matching::MatchingEngine>(*store_, *scheduler_,
@@ -144,7 +146,7 @@ class ServerImpl final : public Server {
     engine_options.pending_activities_max = options_.pending_activities_limit;
     engine_options.pending_children_max = options_.pending_children_limit;
     engine_options.pending_external_requests_max = options_.pending_signals_limit;
-    history_ = std::make_unique<history::HistoryEngine>(*store_, *clock_, *matching_,
+    history_ = std::make_unique<history::HistoryEngine>(*store_, *env_, *matching_,
                                                         *task_executor_, engine_options);
     if (skippable_clock_) history_->EnableTimeSkipping(*skippable_clock_);
     // Under time skipping a retention timer would be the next thing to skip to and would delete
@@ -344,6 +346,7 @@ class ServerImpl final : public Server {
   const ServerOptions options_;
   std::unique_ptr<Clock> clock_;
   SkippableClock* skippable_clock_ = nullptr;  // clock_, when time skipping
+  std::unique_ptr<RealEnv> env_;               // over clock_; outlives the roles
   bool stopped_ = false;
   std::atomic<const char*> step_{"not started"};
   std::string address_;
