@@ -129,9 +129,14 @@ class Simulation {
     Boot();
     const TimePoint chaos_end = env_.now() + kChaosDuration;
     while (env_.now() < chaos_end && env_.steps() < kStepsMax) {
-      if (!env_.Step()) break;
       if (!alive_ && !restarting_) Crash();
-      if (alive_ && crashes_ < crashes_max_ && env_.Uniform(2000) == 0) {
+      if (!env_.Step()) break;
+      if (verbose_ && env_.steps() % 100000 == 0)
+        std::cout << "step " << env_.steps() << " alive " << alive_ << " restarting "
+                  << restarting_ << " generation " << generation_ << " pending "
+                  << env_.pending() << "\n";
+      if (!alive_ && !restarting_) Crash();
+      if (alive_ && crashes_ < crashes_max_ && env_.Uniform(300) == 0) {
         // The process dies between two writes: one of the next few.
         faults_->CrashAfterWrites(static_cast<int64_t>(env_.Uniform(5)));
         ++crashes_;
