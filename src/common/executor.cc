@@ -58,7 +58,7 @@ ThreadDeadlineScheduler::~ThreadDeadlineScheduler() {
 }
 
 DeadlineScheduler::Id ThreadDeadlineScheduler::At(std::chrono::steady_clock::time_point when,
-                                            std::function<void()> fn) {
+                                                  std::function<void()> fn) {
   Id id;
   {
     std::lock_guard lock(mutex_);

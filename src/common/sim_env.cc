@@ -43,7 +43,7 @@ class SimEnv::SimExecutor final : public Executor {
     int busy = 0;  // workers posted and not yet run
   };
   static void PostWorkers(const std::shared_ptr<State>& state) {
-    while (state->busy < state->threads && static_cast<int>(state->queue.size()) > state->busy) {
+    while (state->busy<state->threads&& static_cast<int>(state->queue.size())> state->busy) {
       ++state->busy;
       state->env->Post([state] {
         --state->busy;
@@ -90,8 +90,7 @@ class SimEnv::SimLoop final : public Env::Loop {
   TaskId pending_ = 0;
 };
 
-SimEnv::SimEnv(uint64_t seed, TimePoint start)
-    : start_(start), now_(start), random_(seed) {
+SimEnv::SimEnv(uint64_t seed, TimePoint start) : start_(start), now_(start), random_(seed) {
   deadlines_ = std::make_unique<SimDeadlines>(*this);
   uuids_ = std::make_unique<ScopedUuidSource>([this] { return random_(); });
 }

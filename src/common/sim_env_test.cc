@@ -47,8 +47,8 @@ TEST(SimEnv, TimeJumpsToTheNextClosureDueAndSleepsInsideAStep) {
   }
   EXPECT_EQ(seen, (std::vector<int64_t>{10, 15, 30}));
   // The steady clock moves with virtual time.
-  EXPECT_EQ(std::chrono::duration_cast<std::chrono::seconds>(env.SteadyNow() - SteadyTime()).count(),
-            30);
+  EXPECT_EQ(
+      std::chrono::duration_cast<std::chrono::seconds>(env.SteadyNow() - SteadyTime()).count(), 30);
 }
 
 TEST(SimEnv, AOneThreadExecutorKeepsItsOrderAndDeadlinesFireOnVirtualTime) {
@@ -73,8 +73,8 @@ TEST(SimEnv, ALoopRunsWhenDueAndWhenWokenAndStopsWhenDestroyed) {
   auto loop = env.StartLoop(
       "test",
       [&] {
-        runs.push_back(std::chrono::duration_cast<std::chrono::seconds>(env.clock().Now() - kStart)
-                           .count());
+        runs.push_back(
+            std::chrono::duration_cast<std::chrono::seconds>(env.clock().Now() - kStart).count());
         return Duration(10s);
       },
       200ms);

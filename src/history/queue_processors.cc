@@ -43,8 +43,8 @@ Status QueueProcessors::Start() {
   if (!transfer.empty()) LOG_INFO("re-dispatching " << transfer.size() << " transfer tasks");
   {
     // The clock may be skipped by tests without a wake-up, so the real loop never sleeps long.
-    auto timer_loop = env_.StartLoop("timers", [this] { return TimerStep(); },
-                                     std::chrono::milliseconds(200));
+    auto timer_loop = env_.StartLoop(
+        "timers", [this] { return TimerStep(); }, std::chrono::milliseconds(200));
     auto delete_loop = env_.StartLoop(
         "task-deletes",
         [this] {

@@ -12,10 +12,10 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
-#include <memory>
 #include <vector>
 
 #include "common/clock.h"
@@ -99,8 +99,8 @@ class QueueProcessors {
   TimePoint timers_loaded_until_{};                                     // guarded by mutex_
   std::vector<persistence::StoredTask> completed_;                      // guarded by mutex_
   int in_flight_ = 0;                                                   // guarded by mutex_
-  std::map<int64_t, int> failures_;  // task id -> failures in a row; guarded by mutex_
-  std::map<int64_t, ParkedTask> parked_;                                // guarded by mutex_
+  std::map<int64_t, int> failures_;         // task id -> failures in a row; guarded by mutex_
+  std::map<int64_t, ParkedTask> parked_;    // guarded by mutex_
   std::unique_ptr<Env::Loop> timer_loop_;   // guarded by mutex_ (set by Start, taken by Stop)
   std::unique_ptr<Env::Loop> delete_loop_;  // guarded by mutex_ (set by Start, taken by Stop)
 };

@@ -187,8 +187,7 @@ Status FaultStore::AddSearchAttribute(const std::string& namespace_id, const std
   return Write([&] { return base_.AddSearchAttribute(namespace_id, name, type); });
 }
 
-Status FaultStore::RemoveSearchAttribute(const std::string& namespace_id,
-                                         const std::string& name) {
+Status FaultStore::RemoveSearchAttribute(const std::string& namespace_id, const std::string& name) {
   return Write([&] { return base_.RemoveSearchAttribute(namespace_id, name); });
 }
 
@@ -224,8 +223,8 @@ Result<std::vector<std::string>> FaultStore::ListSchedules(const std::string& na
   return base_.ListSchedules(namespace_id, filter, limit, offset);
 }
 
-Status FaultStore::AddQueueTask(const std::string& namespace_id, const std::string& queue,
-                                int kind, int64_t task_id, const eon::v1::QueueTask& task) {
+Status FaultStore::AddQueueTask(const std::string& namespace_id, const std::string& queue, int kind,
+                                int64_t task_id, const eon::v1::QueueTask& task) {
   return Write([&] { return base_.AddQueueTask(namespace_id, queue, kind, task_id, task); });
 }
 
@@ -235,9 +234,8 @@ Result<int64_t> FaultStore::MaxQueueTaskId() {
 }
 
 Result<std::vector<QueueTaskRecord>> FaultStore::LoadQueueTasks(const std::string& namespace_id,
-                                                                const std::string& queue,
-                                                                int kind, int64_t after_task_id,
-                                                                int limit) {
+                                                                const std::string& queue, int kind,
+                                                                int64_t after_task_id, int limit) {
   EON_RETURN_IF_ERROR(Alive());
   return base_.LoadQueueTasks(namespace_id, queue, kind, after_task_id, limit);
 }

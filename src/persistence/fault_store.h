@@ -69,8 +69,7 @@ class FaultStore final : public Store {
                                                const std::string& workflow_id) override;
   Result<StoredExecution> GetExecution(const ExecutionKey& key) override;
   Status CommitExecution(const ExecutionWrite& write, std::vector<StoredTask>* created) override;
-  void CommitExecutionAsync(std::shared_ptr<const ExecutionWrite> write,
-                            CommitDone done) override;
+  void CommitExecutionAsync(std::shared_ptr<const ExecutionWrite> write, CommitDone done) override;
   Status DeleteNamespaceData(const std::string& namespace_id) override;
   Status DeleteExecution(const ExecutionKey& key) override;
   Result<HistoryPage> ReadHistory(const std::string& namespace_id, const std::string& run_id,

@@ -52,8 +52,8 @@ TEST(FaultStore, AFailedWriteAnswersAsSqliteWouldAndWritesNothing) {
   Fixture f;
   f.faults->set_options({.write_failure_per_mille = 1000});
   for (int i = 0; i < 20; ++i) {
-    Status status = f.faults->CommitExecution(NewExecution("wf-" + std::to_string(i), f.range_id),
-                                              nullptr);
+    Status status =
+        f.faults->CommitExecution(NewExecution("wf-" + std::to_string(i), f.range_id), nullptr);
     ASSERT_FALSE(status.ok());
     EXPECT_TRUE(status.code() == StatusCode::UNAVAILABLE ||
                 status.code() == StatusCode::RESOURCE_EXHAUSTED)

@@ -15,7 +15,7 @@
 // seed runs twice and the two runs' digests (every event of every workflow, the step count and
 // the faults) must be equal.
 //
-//   build/eon_sim_tests                    runs EON_SIM_SEEDS seeds (default 200) from
+//   build/eon_sim_tests                    runs EON_SIM_SEEDS seeds (default 400) from
 //                                          EON_SIM_FIRST_SEED (default 1)
 //   EON_SIM_SEED=1234 build/eon_sim_tests  replays one seed, with the engine's warnings logged
 //
@@ -58,9 +58,9 @@ constexpr char kNamespace[] = "sim-namespace-id";
 constexpr char kQueue[] = "sim-queue";
 constexpr int kWorkflowPollers = 2;
 constexpr int kActivityPollers = 3;
-constexpr Duration kChaosDuration = 10min;   // virtual time with faults and crashes
-constexpr Duration kSettleDuration = 3h;     // virtual time after, for every workflow to close
-constexpr uint64_t kStepsMax = 2'000'000;    // a run that takes more is a failure (livelock)
+constexpr Duration kChaosDuration = 10min;  // virtual time with faults and crashes
+constexpr Duration kSettleDuration = 3h;    // virtual time after, for every workflow to close
+constexpr uint64_t kStepsMax = 2'000'000;   // a run that takes more is a failure (livelock)
 
 common::Payloads Payload(const std::string& text) {
   common::Payloads payloads;
@@ -86,13 +86,13 @@ struct Workflow {
   std::string id;
   std::string request_id;
   std::vector<Step> plan;
-  bool cancel = false;            // the client asks to cancel it at cancel_at
+  bool cancel = false;  // the client asks to cancel it at cancel_at
   TimePoint cancel_at{};
-  std::string acked_run_id;       // "" until a start was acknowledged
+  std::string acked_run_id;  // "" until a start was acknowledged
   bool cancel_acked = false;
-  std::set<int> signals_acked;    // plan indexes of kSignal steps whose signal was acknowledged
-  std::set<int> signals_moot;     // the workflow was closed when the signal went
-  bool complete_acked = false;    // a CompleteWorkflowExecution command was acknowledged
+  std::set<int> signals_acked;  // plan indexes of kSignal steps whose signal was acknowledged
+  std::set<int> signals_moot;   // the workflow was closed when the signal went
+  bool complete_acked = false;  // a CompleteWorkflowExecution command was acknowledged
   bool cancel_command_acked = false;
 };
 
@@ -132,9 +132,8 @@ class Simulation {
       if (!alive_ && !restarting_) Crash();
       if (!env_.Step()) break;
       if (verbose_ && env_.steps() % 100000 == 0)
-        std::cout << "step " << env_.steps() << " alive " << alive_ << " restarting "
-                  << restarting_ << " generation " << generation_ << " pending "
-                  << env_.pending() << "\n";
+        std::cout << "step " << env_.steps() << " alive " << alive_ << " restarting " << restarting_
+                  << " generation " << generation_ << " pending " << env_.pending() << "\n";
       if (!alive_ && !restarting_) Crash();
       if (alive_ && crashes_ < crashes_max_ && env_.Uniform(300) == 0) {
         // The process dies between two writes: one of the next few.
@@ -159,8 +158,8 @@ class Simulation {
       if (env_.now() > settle_end + 1h) break;
       env_.Step();
     }
-    if (env_.steps() >= kStepsMax) return "the run took more than " + std::to_string(kStepsMax) +
-                                          " steps (a livelock?)";
+    if (env_.steps() >= kStepsMax)
+      return "the run took more than " + std::to_string(kStepsMax) + " steps (a livelock?)";
     std::string failure = Check();
     Shutdown();
     return failure;
@@ -349,18 +348,18 @@ class Simulation {
   void PollWorkflowTask(int poller) {
     const uint64_t generation = generation_;
     if (!Usable()) return;  // re-armed at the restart
-    auto polled = matching_->Poll(
-        {kNamespace, kQueue, eon::v1::TASK_QUEUE_KIND_WORKFLOW},
-        {"wf-worker-" + std::to_string(poller), ""}, env_.SteadyNow() + 20s,
-        [this, generation, poller](std::optional<matching::MatchedTask> matched) {
-          if (generation != generation_) return;
-          // The frontend's hop: the task is recorded started on another closure.
-          env_.Post([this, generation, poller, matched = std::move(matched)] {
-            if (generation != generation_) return;
-            if (!matched) return PollWorkflowTask(poller);
-            StartWorkflowTask(poller, *matched);
-          });
-        });
+    auto polled =
+        matching_->Poll({kNamespace, kQueue, eon::v1::TASK_QUEUE_KIND_WORKFLOW},
+                        {"wf-worker-" + std::to_string(poller), ""}, env_.SteadyNow() + 20s,
+                        [this, generation, poller](std::optional<matching::MatchedTask> matched) {
+                          if (generation != generation_) return;
+                          // The frontend's hop: the task is recorded started on another closure.
+                          env_.Post([this, generation, poller, matched = std::move(matched)] {
+                            if (generation != generation_) return;
+                            if (!matched) return PollWorkflowTask(poller);
+                            StartWorkflowTask(poller, *matched);
+                          });
+                        });
     if (!polled.ok()) {
       env_.PostAt(env_.now() + 1s, [this, poller] { PollWorkflowTask(poller); });
     }
@@ -536,17 +535,17 @@ class Simulation {
   void PollActivityTask(int poller) {
     const uint64_t generation = generation_;
     if (!Usable()) return;
-    auto polled = matching_->Poll(
-        {kNamespace, kQueue, eon::v1::TASK_QUEUE_KIND_ACTIVITY},
-        {"act-worker-" + std::to_string(poller), ""}, env_.SteadyNow() + 20s,
-        [this, generation, poller](std::optional<matching::MatchedTask> matched) {
-          if (generation != generation_) return;
-          env_.Post([this, generation, poller, matched = std::move(matched)] {
-            if (generation != generation_) return;
-            if (!matched) return PollActivityTask(poller);
-            StartActivityTask(poller, *matched);
-          });
-        });
+    auto polled =
+        matching_->Poll({kNamespace, kQueue, eon::v1::TASK_QUEUE_KIND_ACTIVITY},
+                        {"act-worker-" + std::to_string(poller), ""}, env_.SteadyNow() + 20s,
+                        [this, generation, poller](std::optional<matching::MatchedTask> matched) {
+                          if (generation != generation_) return;
+                          env_.Post([this, generation, poller, matched = std::move(matched)] {
+                            if (generation != generation_) return;
+                            if (!matched) return PollActivityTask(poller);
+                            StartActivityTask(poller, *matched);
+                          });
+                        });
     if (!polled.ok()) {
       env_.PostAt(env_.now() + 1s, [this, poller] { PollActivityTask(poller); });
     }
@@ -605,16 +604,17 @@ class Simulation {
       history_->RespondActivityTaskFailed(token, failure, nullptr, identity).ok();
       return;
     }
-    const std::string result = task.workflow_execution().workflow_id() + "/" +
-                               task.activity_id() + "/attempt-" + std::to_string(task.attempt());
+    const std::string result = task.workflow_execution().workflow_id() + "/" + task.activity_id() +
+                               "/attempt-" + std::to_string(task.attempt());
     AckedCompletion completion{task.workflow_execution().workflow_id(),
                                task.workflow_execution().run_id(), token.scheduled_event_id(),
                                result};
-    history_->RespondActivityTaskCompletedAsync(
-        token, Payload(result), identity, [this, generation, completion](Status status) {
-          if (generation != generation_ || !alive_) return;
-          if (status.ok()) acked_completions_.push_back(completion);
-        });
+    history_->RespondActivityTaskCompletedAsync(token, Payload(result), identity,
+                                                [this, generation, completion](Status status) {
+                                                  if (generation != generation_ || !alive_) return;
+                                                  if (status.ok())
+                                                    acked_completions_.push_back(completion);
+                                                });
   }
 
   // ---- the end ----
@@ -746,8 +746,8 @@ class Simulation {
       }
       for (const auto& [scheduled, count] : activity_closes) {
         if (count > 1) {
-          problems << where << ": activity scheduled at event " << scheduled << " closed "
-                   << count << " times\n";
+          problems << where << ": activity scheduled at event " << scheduled << " closed " << count
+                   << " times\n";
         }
       }
       for (int s : w.signals_acked) {
@@ -758,7 +758,8 @@ class Simulation {
         }
       }
       for (const auto& [input, count] : signals) {
-        if (count > 1) problems << where << ": signal " << input << " recorded " << count << " times\n";
+        if (count > 1)
+          problems << where << ": signal " << input << " recorded " << count << " times\n";
       }
       for (const auto& c : acked_completions_) {
         if (c.workflow_id != w.id || c.run_id != w.acked_run_id) continue;
@@ -828,7 +829,7 @@ int main() {
   const bool replay = one != nullptr && *one != '\0';
   eon::log::SetLevel(replay ? eon::log::Level::kWarn : eon::log::Level::kNone);
   const uint64_t first = replay ? EnvNumber("EON_SIM_SEED", 1) : EnvNumber("EON_SIM_FIRST_SEED", 1);
-  const uint64_t count = replay ? 1 : EnvNumber("EON_SIM_SEEDS", 200);
+  const uint64_t count = replay ? 1 : EnvNumber("EON_SIM_SEEDS", 400);
   int failed = 0;
   const auto began = std::chrono::steady_clock::now();
   for (uint64_t seed = first; seed < first + count; ++seed) {
@@ -845,13 +846,13 @@ int main() {
       std::cout << "seed " << seed << " FAILED (" << outcome.summary << "):\n"
                 << outcome.failure << "replay: EON_SIM_SEED=" << seed << " build/eon_sim_tests\n";
     } else if (replay) {
-      std::cout << "seed " << seed << " passed (digest " << outcome.digest << "): "
-                << outcome.summary << "\n";
+      std::cout << "seed " << seed << " passed (digest " << outcome.digest
+                << "): " << outcome.summary << "\n";
     }
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
-  std::cout << "simulation: " << count - failed << " of " << count << " seeds passed in "
-            << seconds << " s\n";
+  std::cout << "simulation: " << count - failed << " of " << count << " seeds passed in " << seconds
+            << " s\n";
   return failed == 0 ? 0 : 1;
 }
