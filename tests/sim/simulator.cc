@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -269,6 +270,7 @@ class Simulation {
   // The client and the workers (re)start with a new process.
   void ArmActors() {
     env_.PostAt(env_.now() + 1s, [this] { ClientTick(); });
+    env_.PostAt(env_.now() + 1s, [this] { ResendTick(); });
     for (int i = 0; i < kWorkflowPollers; ++i) {
       env_.PostAt(env_.now() + 1s, [this, i] { PollWorkflowTask(i); });
     }
@@ -514,10 +516,17 @@ class Simulation {
     const std::string workflow_id = w->id;
     history_->RespondWorkflowTaskCompletedAsync(
         token, request,
-        [this, generation, poller, workflow_id, completing,
-         canceling](Result<wfs::RespondWorkflowTaskCompletedResponse> response) {
+        [this, generation, poller, workflow_id, completing, canceling, token,
+         request](Result<wfs::RespondWorkflowTaskCompletedResponse> response) {
           if (generation != generation_) return;
           Workflow* w = FindWorkflow(workflow_id);
+          if (!alive_) {
+            // The worker heard nothing: it sends the same completion to the next process.
+            resends_.push_back([this, token, request] {
+              history_->RespondWorkflowTaskCompletedAsync(
+                  token, request, [](Result<wfs::RespondWorkflowTaskCompletedResponse>) {});
+            });
+          }
           if (response.ok() && w && alive_) {
             // Acknowledged; the engine may still have failed the task (an event came in while
             // it ran), which the checks tell from the history.
@@ -609,12 +618,45 @@ class Simulation {
     AckedCompletion completion{task.workflow_execution().workflow_id(),
                                task.workflow_execution().run_id(), token.scheduled_event_id(),
                                result};
-    history_->RespondActivityTaskCompletedAsync(token, Payload(result), identity,
-                                                [this, generation, completion](Status status) {
-                                                  if (generation != generation_ || !alive_) return;
-                                                  if (status.ok())
-                                                    acked_completions_.push_back(completion);
-                                                });
+    // One in ten answers is lost on the way back, so the worker sends the completion again.
+    const bool answer_lost = env_.Chance(100);
+    SendCompletion(token, completion, identity, answer_lost, 3);
+  }
+
+  // Sends an activity completion; one that was not answered (the process crashed, the store
+  // failed, the answer was lost) is sent again later, up to `resends` times, by ResendTick.
+  void SendCompletion(const eon::v1::TaskToken& token, const AckedCompletion& completion,
+                      const std::string& identity, bool answer_lost, int resends) {
+    const uint64_t generation = generation_;
+    history_->RespondActivityTaskCompletedAsync(
+        token, Payload(completion.result), identity,
+        [this, generation, token, completion, identity, answer_lost, resends](Status status) {
+          if (generation != generation_) return;
+          if (status.ok() && alive_ && !answer_lost) {
+            acked_completions_.push_back(completion);
+            return;
+          }
+          if (status.ok() && alive_) acked_completions_.push_back(completion);
+          if (resends > 0 && (!alive_ || answer_lost || status.code() == StatusCode::UNAVAILABLE ||
+                              status.code() == StatusCode::RESOURCE_EXHAUSTED)) {
+            resends_.push_back([this, token, completion, identity, resends] {
+              SendCompletion(token, completion, identity, false, resends - 1);
+            });
+          }
+        });
+  }
+
+  // Workers send again what was not answered, to whichever process runs now.
+  void ResendTick() {
+    const uint64_t generation = generation_;
+    if (Usable() && !resends_.empty()) {
+      auto resend = std::move(resends_.front());
+      resends_.erase(resends_.begin());
+      resend();
+    }
+    if (generation != generation_) return;
+    env_.PostAt(env_.now() + std::chrono::milliseconds(500 + env_.Uniform(1500)),
+                [this] { ResendTick(); });
   }
 
   // ---- the end ----
@@ -795,6 +837,7 @@ class Simulation {
   int crashes_max_ = 0;
   std::vector<Workflow> workflows_;
   std::vector<AckedCompletion> acked_completions_;
+  std::vector<std::function<void()>> resends_;  // calls whose answer was not heard
   std::vector<std::string> failures_;
   uint64_t digest_ = 14695981039346656037ULL;
 };
