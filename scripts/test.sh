@@ -2,8 +2,9 @@
 # Runs every test: installs and builds what is missing, then the unit tests (GoogleTest, via
 # ctest), the integration tests (the real `eon` binary driven by the official Temporal
 # TypeScript SDK, installed from package-lock.json), and the sanitizer and fuzzing stage
-# (scripts/sanitize.sh: the unit and SDK tests under ASan+UBSan, the engine tests under TSan, the
-# structure-aware request fuzzer). EON_SKIP_SANITIZE=1 leaves that stage out (local runs only).
+# (scripts/sanitize.sh: the unit tests under ASan+UBSan, the structure-aware request fuzzer, and
+# with EON_TSAN=1 the threaded tests under TSan). EON_SKIP_SANITIZE=1 leaves that stage out (local
+# runs only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)

@@ -1,6 +1,7 @@
 #include "frontend/visibility_service.h"
 
 #include "common/clock.h"
+#include "common/page_token.h"
 #include "persistence/records.h"
 #include "temporal/api/operatorservice/v1/request_response.pb.h"
 #include "temporal/api/workflowservice/v1/request_response.pb.h"
@@ -316,12 +317,7 @@ class VisibilityService final : public ServiceHandle {
               const std::string& page_token, Executions* executions, std::string* next_token,
               bool schedules = false) {
     EON_ASSIGN_OR_RETURN(auto ns, Namespace(namespace_name));
-    int64_t offset = 0;
-    if (!page_token.empty()) {
-      char* end = nullptr;
-      offset = std::strtoll(page_token.c_str(), &end, 10);
-      if (*end != '\0' || offset < 0) return InvalidArgument("next_page_token is not valid");
-    }
+    EON_ASSIGN_OR_RETURN(const int64_t offset, DecodeOffsetPageToken(page_token));
     const int limit = page_size <= 0 ? kPageSizeDefault : std::min(page_size, kPageSizeMax);
     EON_ASSIGN_OR_RETURN(auto filter, Filter(ns->info().id(), query));
     if (!filter.group_by.empty()) {
@@ -333,7 +329,7 @@ class VisibilityService final : public ServiceHandle {
     for (const auto& row : rows) {
       if (!persistence::ParseRecord(row, executions->Add())) return Internal("corrupt visibility row");
     }
-    if (static_cast<int>(rows.size()) == limit) *next_token = std::to_string(offset + limit);
+    if (static_cast<int>(rows.size()) == limit) *next_token = EncodeOffsetPageToken(offset + limit);
     return Status::Ok();
   }
 

@@ -281,8 +281,11 @@ class CommandApplier {
       *e->mutable_meta() = response.meta();
       e->set_accepted_event_id(update.accepted_event_id());
       *e->mutable_outcome() = response.outcome();
+      if (response.outcome().has_failure()) {
+        *e->mutable_outcome()->mutable_failure() = FailureWithinDepth(response.outcome().failure());
+      }
       update.set_stage(eon::v1::UpdateInfo::STAGE_COMPLETED);
-      *update.mutable_outcome() = response.outcome();
+      *update.mutable_outcome() = e->outcome();
       update.clear_request();  // kept for deduplication only
     } else {
       return Fail(kBad, "Message " + message_id + " has an unexpected body (" +
@@ -316,7 +319,7 @@ class CommandApplier {
 
   void Reject(eon::v1::UpdateInfo& update, const failure::Failure& why) {
     update.set_stage(eon::v1::UpdateInfo::STAGE_REJECTED);
-    *update.mutable_outcome()->mutable_failure() = why;
+    *update.mutable_outcome()->mutable_failure() = FailureWithinDepth(why);
     update.clear_request();
     m_.changed = true;
     out_.updates_changed = true;
@@ -662,7 +665,7 @@ class CommandApplier {
     e->set_workflow_task_completed_event_id(completed_id_);
     *e->mutable_backoff_start_interval() = a.backoff_start_interval();
     e->set_initiator(next.initiator);
-    if (a.has_failure()) *e->mutable_failure() = a.failure();
+    if (a.has_failure()) *e->mutable_failure() = FailureWithinDepth(a.failure());
     if (a.has_last_completion_result())
       *e->mutable_last_completion_result() = a.last_completion_result();
     *e->mutable_header() = next.header;

@@ -12,6 +12,7 @@
 #include "common/ids.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/page_token.h"
 #include "history/commands.h"
 #include "history/mutable_state.h"
 #include "history/mutable_state_cache.h"
@@ -1456,9 +1457,7 @@ Result<wfs::GetWorkflowExecutionHistoryResponse> HistoryEngine::GetWorkflowExecu
   *at_end = false;
   const auto& execution = request.execution();
   eon::v1::HistoryPageToken token;
-  if (!request.next_page_token().empty() && !token.ParseFromString(request.next_page_token())) {
-    return InvalidArgument("next_page_token is not a valid history page token");
-  }
+  EON_RETURN_IF_ERROR(DecodeMessagePageToken(request.next_page_token(), &token));
   std::string run_id = !token.run_id().empty() ? token.run_id() : execution.run_id();
   EON_ASSIGN_OR_RETURN(auto key, ResolveKey(namespace_id, execution.workflow_id(), run_id));
   *run_id_out = key.run_id;

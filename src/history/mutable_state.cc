@@ -457,7 +457,9 @@ void Mutation::InitRun(const RunSpec& spec, const RunDefaults& defaults) {
   *a->mutable_workflow_task_timeout() = s.task_timeout();
   a->set_continued_execution_run_id(spec.continued_execution_run_id);
   a->set_initiator(spec.initiator);
-  if (spec.continued_failure) *a->mutable_continued_failure() = *spec.continued_failure;
+  if (spec.continued_failure) {
+    *a->mutable_continued_failure() = FailureWithinDepth(*spec.continued_failure);
+  }
   if (spec.last_completion_result) {
     *a->mutable_last_completion_result() = *spec.last_completion_result;
   }

@@ -29,6 +29,18 @@ QueueProcessors::QueueProcessors(TaskHandler& handler, persistence::Store& store
 QueueProcessors::~QueueProcessors() { Stop(); }
 
 Status QueueProcessors::Start() {
+  EON_ASSIGN_OR_RETURN(auto parked, store_.LoadParkedTasks());
+  std::set<int64_t> parked_ids;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& task : parked) {
+      parked_ids.insert(task.task.task_id);
+      parked_[task.task.task_id] = std::move(task);
+    }
+  }
+  if (!parked.empty()) {
+    LOG_WARN(parked.size() << " outbox tasks are parked; see `eon admin parked-tasks list`");
+  }
   std::vector<persistence::StoredTask> transfer;
   for (int32_t shard = 0; shard < shard_count_; ++shard) {
     int64_t after = 0;
@@ -36,7 +48,9 @@ Status QueueProcessors::Start() {
       EON_ASSIGN_OR_RETURN(auto page, store_.LoadTransferTasks(shard, after, kLoadBatch));
       if (page.empty()) break;
       after = page.back().task_id;
-      for (auto& task : page) transfer.push_back(std::move(task));
+      for (auto& task : page) {
+        if (!parked_ids.contains(task.task_id)) transfer.push_back(std::move(task));
+      }
     }
   }
   EON_RETURN_IF_ERROR(LoadTimers(clock_.Now() + timer_lookahead_));
@@ -103,6 +117,7 @@ Status QueueProcessors::LoadTimers(TimePoint until) {
   }
   std::lock_guard lock(mutex_);
   for (auto& task : loaded) {
+    if (parked_.contains(task.task_id)) continue;
     if (!timer_ids_.insert(task.task_id).second) continue;
     TimePoint when = FromTimestamp(task.task.fire_time());
     timers_.emplace(when, std::move(task));
@@ -159,9 +174,7 @@ void QueueProcessors::RunTransfer(const persistence::StoredTask& task) {
   });
   if (!thrown.ok()) status = thrown;
   if (status.ok()) return;
-  std::lock_guard lock(mutex_);
-  if (stopping_) return;
-  FailedLocked(task, status);
+  Failed(task, status);
 }
 
 void QueueProcessors::RunTimer(const persistence::StoredTask& task) {
@@ -175,13 +188,29 @@ void QueueProcessors::RunTimer(const persistence::StoredTask& task) {
     SucceededLocked(task.task_id);
     return;
   }
-  std::lock_guard lock(mutex_);
-  FailedLocked(task, status);
+  Failed(task, status);
+}
+
+void QueueProcessors::Failed(const persistence::StoredTask& task, const Status& status) {
+  std::lock_guard park_lock(park_mutex_);
+  std::optional<ParkedTask> parked;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;  // run again at the next start
+    parked = FailedLocked(task, status);
+  }
+  if (!parked) return;
+  Status stored = store_.ParkTask(*parked);
+  if (!stored.ok()) {
+    LOG_ERROR("cannot store that task "
+              << task.task_id << " is parked (a restart will run it again): " << stored.message());
+  }
 }
 
 void QueueProcessors::SucceededLocked(int64_t task_id) { failures_.erase(task_id); }
 
-void QueueProcessors::FailedLocked(const persistence::StoredTask& task, const Status& status) {
+std::optional<ParkedTask> QueueProcessors::FailedLocked(const persistence::StoredTask& task,
+                                                        const Status& status) {
   const int failures = ++failures_[task.task_id];
   const char* category = CategoryName(task.category);
   if (failures >= retry_.failures_before_parking) {
@@ -190,8 +219,9 @@ void QueueProcessors::FailedLocked(const persistence::StoredTask& task, const St
                        << ", run " << task.task.run_id() << ") failed " << failures
                        << " times in a row and is parked until an operator retries it: "
                        << status.message());
-    parked_[task.task_id] = ParkedTask{task, failures, status.message(), clock_.Now()};
-    return;
+    ParkedTask parked{task, failures, status.message(), clock_.Now()};
+    parked_[task.task_id] = parked;
+    return parked;
   }
   // Doubling from the initial delay, capped; computed without overflow.
   Duration delay = retry_.retry_delay_initial;
@@ -211,6 +241,7 @@ void QueueProcessors::FailedLocked(const persistence::StoredTask& task, const St
     timers_.emplace(clock_.Now() + delay, task);
   }
   WakeTimersLocked();
+  return std::nullopt;
 }
 
 std::vector<ParkedTask> QueueProcessors::Parked() {
@@ -221,19 +252,13 @@ std::vector<ParkedTask> QueueProcessors::Parked() {
 }
 
 int QueueProcessors::RetryParked(const std::vector<int64_t>& task_ids) {
-  std::vector<persistence::StoredTask> transfer;
-  int count = 0;
+  std::lock_guard park_lock(park_mutex_);
+  std::vector<persistence::StoredTask> unparked;
   {
     std::lock_guard lock(mutex_);
     auto unpark = [&](std::map<int64_t, ParkedTask>::iterator it) {
-      persistence::StoredTask task = std::move(it->second.task);
+      unparked.push_back(std::move(it->second.task));
       parked_.erase(it);
-      ++count;
-      if (task.category == persistence::TaskCategory::kTransfer) {
-        transfer.push_back(std::move(task));
-      } else {
-        timers_.emplace(clock_.Now(), std::move(task));
-      }
     };
     if (task_ids.empty()) {
       while (!parked_.empty()) unpark(parked_.begin());
@@ -244,7 +269,25 @@ int QueueProcessors::RetryParked(const std::vector<int64_t>& task_ids) {
       }
     }
   }
-  if (count > 0) LOG_INFO("retrying " << count << " parked tasks");
+  const int count = static_cast<int>(unparked.size());
+  if (count == 0) return 0;
+  std::vector<int64_t> ids;
+  for (const auto& task : unparked) ids.push_back(task.task_id);
+  Status stored = store_.UnparkTasks(ids);
+  if (!stored.ok()) LOG_ERROR("cannot remove the stored parked marks: " << stored.message());
+  LOG_INFO("retrying " << count << " parked tasks");
+  std::vector<persistence::StoredTask> transfer;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& task : unparked) {
+      if (task.category == persistence::TaskCategory::kTransfer) {
+        transfer.push_back(std::move(task));
+      } else {
+        timer_ids_.insert(task.task_id);
+        timers_.emplace(clock_.Now(), std::move(task));
+      }
+    }
+  }
   {
     std::lock_guard lock(mutex_);
     WakeTimersLocked();

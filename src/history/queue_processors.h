@@ -5,15 +5,17 @@
 //
 // A task that fails is retried with exponential backoff (TaskRetryOptions); after
 // `failures_before_parking` failures in a row it is parked: logged once as an error, kept aside
-// (listed by ParkedTasks, with its last error) and not run again until an operator retries it
-// (RetryParked) or the server restarts, so one poisoned execution costs no more than that while
-// the shard keeps serving everything else. A handler that throws counts as a failure.
+// (listed by Parked, with its last error) and not run again until an operator retries it
+// (RetryParked), so one poisoned execution costs no more than that while the shard keeps serving
+// everything else. The parked mark is stored (Store::ParkTask), so a parked task stays parked
+// through a restart. A handler that throws counts as a failure.
 #pragma once
 
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -33,12 +35,7 @@ struct TaskRetryOptions {
 };
 
 // A task set aside after failing again and again.
-struct ParkedTask {
-  persistence::StoredTask task;
-  int failures = 0;
-  std::string last_error;
-  TimePoint parked_time;
-};
+using ParkedTask = persistence::ParkedTask;
 
 class QueueProcessors {
  public:
@@ -48,7 +45,7 @@ class QueueProcessors {
                   int32_t shard_count, Duration timer_lookahead, TaskRetryOptions retry = {});
   ~QueueProcessors();  // stops
 
-  // Loads what the store holds and starts the loops.
+  // Loads what the store holds (parked tasks stay parked) and starts the loops.
   Status Start();
   void Stop();
   // Hands over tasks just committed.
@@ -61,12 +58,16 @@ class QueueProcessors {
   // The parked tasks, in task id order.
   std::vector<ParkedTask> Parked();
   // Runs parked tasks again, with a fresh backoff: those named by id, or all if `task_ids` is
-  // empty. Returns how many were unparked.
+  // empty. Returns how many were unparked. Their stored marks are removed first; if that fails
+  // the tasks run anyway (and a restart before they succeed would find them parked again).
   int RetryParked(const std::vector<int64_t>& task_ids);
 
  private:
-  // Records a failure of `task`: schedules its retry, or parks it. REQUIRES: mutex_ held.
-  void FailedLocked(const persistence::StoredTask& task, const Status& status);
+  // Records a failure of `task`: schedules its retry, or parks it in memory and returns the
+  // parked entry, for the caller to store once mutex_ is released. REQUIRES: mutex_ held.
+  std::optional<ParkedTask> FailedLocked(const persistence::StoredTask& task, const Status& status);
+  // Records a failure and stores a park it causes. REQUIRES: park_mutex_ held, mutex_ not.
+  void Failed(const persistence::StoredTask& task, const Status& status);
   void SucceededLocked(int64_t task_id);
   // One turn of the timer loop: loads timers ahead, hands due ones (and due transfer retries)
   // to the executor. Returns when it wants to run again.
@@ -91,6 +92,10 @@ class QueueProcessors {
   const Duration timer_lookahead_;
   const TaskRetryOptions retry_;
 
+  // Held across a park or unpark and its store write (never while waiting for mutex_'s holder),
+  // so the stored marks follow the order of the changes in memory. The store write is made
+  // without mutex_: the store's commit callbacks take mutex_ (Add).
+  std::mutex park_mutex_;
   std::mutex mutex_;
   bool stopping_ = false;                                               // guarded by mutex_
   std::multimap<TimePoint, persistence::StoredTask> timers_;            // guarded by mutex_

@@ -3,8 +3,10 @@
 #include "history/queue_processors.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
 #include <stdexcept>
 #include <thread>
 
@@ -53,9 +55,9 @@ persistence::StoredTask TransferTask(int64_t id) {
 }
 
 struct Fixture {
-  Fixture()
+  explicit Fixture(const std::string& path = ":memory:")
       : clock(TimePoint(std::chrono::hours(24 * 365 * 50))), env(clock), executor("test-tasks", 2) {
-    auto opened = persistence::SqliteStore::Open({});
+    auto opened = persistence::SqliteStore::Open({.path = path});
     EXPECT_TRUE(opened.ok());
     store = std::move(*opened);
     TaskRetryOptions retry;
@@ -131,6 +133,64 @@ TEST(QueueProcessors, AHandlerThatThrowsIsRetriedNotFatal) {
   ASSERT_TRUE(WaitFor([&] { return f.handler.calls.load() == 1 && f.processors->Idle(); }));
   ASSERT_TRUE(f.AdvanceUntilCalls(1s, 2));
   EXPECT_TRUE(f.processors->Parked().empty());
+}
+
+// The parked mark is stored: after a restart the task is listed as parked and not run, until an
+// operator retries it.
+TEST(QueueProcessors, AParkedTaskStaysParkedThroughARestartUntilRetried) {
+  auto dir =
+      std::filesystem::temp_directory_path() / ("eon-queue-test-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "parked.db").string();
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
+
+  int64_t task_id = 0;
+  {
+    Fixture f(path);
+    int64_t range = (*f.store->AcquireShards())[0];
+    persistence::ExecutionWrite write;
+    write.range_id = range;
+    write.state.set_namespace_id("ns");
+    write.state.set_workflow_id("poisoned");
+    write.state.set_run_id("run");
+    write.state.set_create_request_id("req");
+    persistence::NewTask task;
+    task.task.set_type(eon::v1::HISTORY_TASK_TYPE_DISPATCH_WORKFLOW_TASK);
+    task.task.set_workflow_id("poisoned");
+    write.new_tasks.push_back(task);
+    std::vector<persistence::StoredTask> created;
+    ASSERT_TRUE(f.store->CommitExecution(write, &created).ok());
+    ASSERT_EQ(created.size(), 1u);
+    task_id = created[0].task_id;
+    f.processors->Add(created);
+    ASSERT_TRUE(WaitFor([&] { return f.handler.calls.load() == 1 && f.processors->Idle(); }));
+    ASSERT_TRUE(f.AdvanceUntilCalls(1s, 2));
+    ASSERT_TRUE(f.AdvanceUntilCalls(2s, 3));
+    ASSERT_TRUE(f.AdvanceUntilCalls(4s, 4));
+    ASSERT_TRUE(WaitFor([&] { return f.processors->Parked().size() == 1; }));
+    // The mark is written right after the park in memory.
+    ASSERT_TRUE(WaitFor([&] { return f.store->LoadParkedTasks()->size() == 1; }));
+  }
+  // The restart: a new store and processors on the same file. Start re-reads the outbox.
+  Fixture f(path);
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(f.handler.calls.load(), 0) << "a parked task ran again after the restart";
+  auto parked = f.processors->Parked();
+  ASSERT_EQ(parked.size(), 1u);
+  EXPECT_EQ(parked[0].task.task_id, task_id);
+  EXPECT_EQ(parked[0].task.task.workflow_id(), "poisoned");
+  EXPECT_EQ(parked[0].failures, 4);
+  EXPECT_NE(parked[0].last_error.find("poisoned execution, call 4"), std::string::npos);
+  EXPECT_TRUE(f.processors->Idle());
+
+  f.handler.fail_first = 0;
+  EXPECT_EQ(f.processors->RetryParked({task_id}), 1);
+  ASSERT_TRUE(WaitFor([&] { return f.handler.calls.load() == 1; }));
+  EXPECT_TRUE(f.processors->Parked().empty());
+  // Done: the task and its mark are deleted (in the next delete batch).
+  ASSERT_TRUE(WaitFor([&] {
+    return f.store->LoadParkedTasks()->empty() && f.store->LoadTransferTasks(0, 0, 10)->empty();
+  }));
 }
 
 }  // namespace

@@ -64,11 +64,8 @@ failure::Failure TruncateFailure(const failure::Failure& f, size_t bytes_max,
   return out;
 }
 
-failure::Failure FailureToStore(const failure::Failure& f) {
-  if (f.ByteSizeLong() <= kStoredFailureBytesMax &&
-      FailureCauseDepth(f) <= kStoredFailureCauseDepthMax) {
-    return f;
-  }
+namespace {
+failure::Failure StandIn(const failure::Failure& f) {
   failure::Failure stand_in;
   stand_in.set_message(kFailureExceedsLimitMessage);
   stand_in.mutable_server_failure_info()->set_non_retryable(false);
@@ -76,6 +73,20 @@ failure::Failure FailureToStore(const failure::Failure& f) {
   *stand_in.mutable_cause() =
       TruncateFailure(f, kStoredFailureBytesMax, kStoredFailureCauseDepthMax - 1);
   return stand_in;
+}
+}  // namespace
+
+failure::Failure FailureToStore(const failure::Failure& f) {
+  if (f.ByteSizeLong() <= kStoredFailureBytesMax &&
+      FailureCauseDepth(f) <= kStoredFailureCauseDepthMax) {
+    return f;
+  }
+  return StandIn(f);
+}
+
+failure::Failure FailureWithinDepth(const failure::Failure& f) {
+  if (FailureCauseDepth(f) <= kStoredFailureCauseDepthMax) return f;
+  return StandIn(f);
 }
 
 }  // namespace eon::history

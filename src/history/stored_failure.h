@@ -7,6 +7,14 @@
 // the original cut down to fit, at most 20 causes deep. Eon also replaces a small failure whose
 // cause chain is deeper than those 20 levels, so the stored record's nesting is bounded too.
 // The activity's closing event keeps the worker's failure as it came.
+//
+// Failures stored elsewhere (an update's outcome, in its completion event and in mutable state;
+// the continued_failure a retried, cron or continued-as-new run starts with, and the failure of
+// the ContinuedAsNew event that hands it over) are bounded in
+// depth only (FailureWithinDepth): they arrive inside a protocol message's Any body, which the
+// request nesting limit does not reach, or from the previous run, and a chain near protobuf's
+// 100-level parse limit would leave the record, or a workflow task that carries the event,
+// unreadable by an SDK. Temporal keeps those whole; Eon keeps them whole up to 20 causes.
 #pragma once
 
 #include <cstddef>
@@ -37,5 +45,10 @@ temporal::api::failure::v1::Failure TruncateFailure(const temporal::api::failure
 // is within kStoredFailureBytesMax and kStoredFailureCauseDepthMax, else the stand-in server
 // failure whose cause is `f` truncated to fit both.
 temporal::api::failure::v1::Failure FailureToStore(const temporal::api::failure::v1::Failure& f);
+
+// `f` itself if its cause chain is at most kStoredFailureCauseDepthMax deep (whatever its size),
+// else the stand-in FailureToStore makes.
+temporal::api::failure::v1::Failure FailureWithinDepth(
+    const temporal::api::failure::v1::Failure& f);
 
 }  // namespace eon::history

@@ -84,5 +84,20 @@ TEST(StoredFailure, TruncateStopsAtTheDepthGiven) {
   EXPECT_EQ(FailureCauseDepth(TruncateFailure(f, 1'000, 0)), 0);
 }
 
+// Update outcomes and continued failures: only the depth is bounded; a large but shallow
+// failure is kept whole, as Temporal keeps it.
+TEST(StoredFailure, WithinDepthKeepsALargeShallowFailureAndCutsADeepChain) {
+  failure::Failure large = Chain(kStoredFailureCauseDepthMax + 1, std::string(10'000, 'y'));
+  ASSERT_GT(large.ByteSizeLong(), kStoredFailureBytesMax);
+  EXPECT_EQ(FailureWithinDepth(large).SerializeAsString(), large.SerializeAsString());
+
+  const failure::Failure deep = Chain(kStoredFailureCauseDepthMax + 2, "z");
+  const failure::Failure kept = FailureWithinDepth(deep);
+  EXPECT_EQ(kept.message(), kFailureExceedsLimitMessage);
+  EXPECT_LE(FailureCauseDepth(kept), kStoredFailureCauseDepthMax);
+  EXPECT_EQ(kept.cause().message(), "z 0");
+  EXPECT_EQ(kept.cause().application_failure_info().type(), "Level0");
+}
+
 }  // namespace
 }  // namespace eon::history

@@ -155,6 +155,19 @@ Status FaultStore::DeleteTasks(const std::vector<StoredTask>& tasks) {
   return Write([&] { return base_.DeleteTasks(tasks); });
 }
 
+Status FaultStore::ParkTask(const ParkedTask& parked) {
+  return Write([&] { return base_.ParkTask(parked); });
+}
+
+Status FaultStore::UnparkTasks(const std::vector<int64_t>& task_ids) {
+  return Write([&] { return base_.UnparkTasks(task_ids); });
+}
+
+Result<std::vector<ParkedTask>> FaultStore::LoadParkedTasks() {
+  EON_RETURN_IF_ERROR(Alive());
+  return base_.LoadParkedTasks();
+}
+
 Result<std::optional<TimePoint>> FaultStore::NextTimerTime() {
   EON_RETURN_IF_ERROR(Alive());
   return base_.NextTimerTime();

@@ -12,9 +12,10 @@
 //   same database.
 //
 // Writes are the calls that change the database: CommitExecution(Async), AddQueueTask,
-// DeleteQueueTask, DeleteTasks, UpsertVisibility, DeleteExecution, AcquireShards. Reads are not
-// failed (a read error is answered like a write error by every caller that matters here) but are
-// refused after a crash. Not thread-safe: the simulator runs on one thread.
+// DeleteQueueTask, DeleteTasks, ParkTask, UnparkTasks, UpsertVisibility, DeleteExecution,
+// AcquireShards. Reads are not failed (a read error is answered like a write error by every
+// caller that matters here) but are refused after a crash. Not thread-safe: the simulator runs
+// on one thread.
 #pragma once
 
 #include <cstdint>
@@ -80,6 +81,9 @@ class FaultStore final : public Store {
                                                  TimePoint after_time, int64_t after_task_id,
                                                  int limit) override;
   Status DeleteTasks(const std::vector<StoredTask>& tasks) override;
+  Status ParkTask(const ParkedTask& parked) override;
+  Status UnparkTasks(const std::vector<int64_t>& task_ids) override;
+  Result<std::vector<ParkedTask>> LoadParkedTasks() override;
   Result<std::optional<TimePoint>> NextTimerTime() override;
   Status UpsertVisibility(const VisibilityRow& row) override;
   Result<std::vector<std::string>> ListVisibility(const std::string& namespace_id,

@@ -128,6 +128,15 @@ CREATE TABLE IF NOT EXISTS schedules (
   record BLOB NOT NULL,
   PRIMARY KEY (namespace_id, run_id)) WITHOUT ROWID;
 )sql",
+    // 4: parked outbox tasks (history/queue_processors.h): a mark beside the task, so a parked
+    // task stays aside through a restart.
+    R"sql(
+CREATE TABLE IF NOT EXISTS parked_tasks (
+  task_id INTEGER PRIMARY KEY,
+  failures INTEGER NOT NULL,
+  last_error TEXT NOT NULL,
+  parked_time_ns INTEGER NOT NULL);
+)sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
@@ -780,7 +789,8 @@ Result<std::vector<StoredTask>> SqliteStore::LoadTimerTasks(int32_t shard_id, Ti
 Result<std::optional<TimePoint>> SqliteStore::NextTimerTime() {
   return Read([&](SqliteDb& db) -> Result<std::optional<TimePoint>> {
     EON_ASSIGN_OR_RETURN(auto stmt,
-                         db.Prepare("SELECT MIN(visibility_ns) FROM tasks WHERE category = ?"));
+                         db.Prepare("SELECT MIN(visibility_ns) FROM tasks WHERE category = ? AND task_id NOT IN "
+                   "(SELECT task_id FROM parked_tasks)"));
     stmt->Bind(1, static_cast<int64_t>(TaskCategory::kTimer));
     if (!stmt->Step()) {
       EON_RETURN_IF_ERROR(stmt->status());
@@ -796,12 +806,69 @@ Status SqliteStore::DeleteTasks(const std::vector<StoredTask>& tasks) {
   if (tasks.empty()) return Status::Ok();
   return Write([&](SqliteDb& db) -> Status {
     EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare("DELETE FROM tasks WHERE task_id = ?"));
+    EON_ASSIGN_OR_RETURN(auto unpark, db.Prepare("DELETE FROM parked_tasks WHERE task_id = ?"));
     for (const auto& task : tasks) {
       stmt->Bind(1, task.task_id);
       EON_RETURN_IF_ERROR(stmt->Run());
       stmt->Reset();
+      unpark->Bind(1, task.task_id);
+      EON_RETURN_IF_ERROR(unpark->Run());
+      unpark->Reset();
     }
     return Status::Ok();
+  });
+}
+
+Status SqliteStore::ParkTask(const ParkedTask& parked) {
+  return Write([&](SqliteDb& db) -> Status {
+    EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare("INSERT OR REPLACE INTO parked_tasks (task_id, "
+                                               "failures, last_error, parked_time_ns) VALUES "
+                                               "(?, ?, ?, ?)"));
+    return stmt->Bind(1, parked.task.task_id)
+        .Bind(2, static_cast<int64_t>(parked.failures))
+        .Bind(3, parked.last_error)
+        .Bind(4, ToUnixNanos(parked.parked_time))
+        .Run();
+  });
+}
+
+Status SqliteStore::UnparkTasks(const std::vector<int64_t>& task_ids) {
+  if (task_ids.empty()) return Status::Ok();
+  return Write([&](SqliteDb& db) -> Status {
+    EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare("DELETE FROM parked_tasks WHERE task_id = ?"));
+    for (int64_t id : task_ids) {
+      stmt->Bind(1, id);
+      EON_RETURN_IF_ERROR(stmt->Run());
+      stmt->Reset();
+    }
+    return Status::Ok();
+  });
+}
+
+Result<std::vector<ParkedTask>> SqliteStore::LoadParkedTasks() {
+  return Read([&](SqliteDb& db) -> Result<std::vector<ParkedTask>> {
+    // A mark whose task is gone (deleted with its execution) is not listed.
+    EON_ASSIGN_OR_RETURN(
+        auto stmt, db.Prepare("SELECT t.task_id, t.shard_id, t.category, t.data, p.failures, "
+                              "p.last_error, p.parked_time_ns FROM parked_tasks p JOIN tasks t "
+                              "ON t.task_id = p.task_id ORDER BY p.task_id"));
+    std::vector<ParkedTask> out;
+    while (stmt->Step()) {
+      ParkedTask parked;
+      parked.task.task_id = stmt->ColumnInt(0);
+      parked.task.shard_id = static_cast<int32_t>(stmt->ColumnInt(1));
+      parked.task.category = stmt->ColumnInt(2) == static_cast<int64_t>(TaskCategory::kTimer)
+                                 ? TaskCategory::kTimer
+                                 : TaskCategory::kTransfer;
+      EON_ASSIGN_OR_RETURN(parked.task.task,
+                           Parse<eon::v1::HistoryTask>(stmt->ColumnBlob(3), "task"));
+      parked.failures = static_cast<int>(stmt->ColumnInt(4));
+      parked.last_error = stmt->ColumnText(5);
+      parked.parked_time = FromUnixNanos(stmt->ColumnInt(6));
+      out.push_back(std::move(parked));
+    }
+    EON_RETURN_IF_ERROR(stmt->status());
+    return out;
   });
 }
 

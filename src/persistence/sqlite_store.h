@@ -60,6 +60,9 @@ class SqliteStore final : public Store {
                                                  TimePoint after_time, int64_t after_task_id,
                                                  int limit) override;
   Status DeleteTasks(const std::vector<StoredTask>& tasks) override;
+  Status ParkTask(const ParkedTask& parked) override;
+  Status UnparkTasks(const std::vector<int64_t>& task_ids) override;
+  Result<std::vector<ParkedTask>> LoadParkedTasks() override;
   Result<std::optional<TimePoint>> NextTimerTime() override;
   Status AddQueueTask(const std::string& namespace_id, const std::string& queue, int kind,
                       int64_t task_id, const eon::v1::QueueTask& task) override;

@@ -117,6 +117,60 @@ TEST(SqliteStore, RequiresTheExpectedCurrentRunForANewRun) {
   EXPECT_EQ((*store)->GetCurrentExecution("ns", "wf")->run_id, "run2");
 }
 
+TEST(SqliteStore, ParkedMarksSurviveAReopenAndADatabaseFromVersion3GetsTheirTable) {
+  std::string path = TempPath("parked.db");
+  int64_t task_id = 0;
+  {
+    auto store = SqliteStore::Open({.path = path});
+    ASSERT_TRUE(store.ok()) << store.status().message();
+    int64_t range = (*(*store)->AcquireShards())[0];
+    std::vector<StoredTask> created;
+    ASSERT_TRUE((*store)->CommitExecution(NewRun("wf", "run1", range), &created).ok());
+    ASSERT_EQ(created.size(), 1u);
+    task_id = created[0].task_id;
+  }
+  {
+    // Make it a database written by a version-3 eon: no parked_tasks table.
+    auto db = SqliteDb::Open(path);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)->Exec("DROP TABLE parked_tasks").ok());
+    ASSERT_TRUE(
+        (*db)->Exec("UPDATE cluster_metadata SET value = '3' WHERE key = 'schema_version'").ok());
+  }
+  {
+    auto store = SqliteStore::Open({.path = path});
+    ASSERT_TRUE(store.ok()) << store.status().message();
+    EXPECT_TRUE((*store)->LoadParkedTasks()->empty());
+    auto tasks = (*store)->LoadTransferTasks(0, 0, 10);
+    ASSERT_TRUE(tasks.ok());
+    ASSERT_EQ(tasks->size(), 1u);
+    ParkedTask parked{(*tasks)[0], 10, "poisoned", FromUnixNanos(1'700'000'000'000'000'000)};
+    ASSERT_TRUE((*store)->ParkTask(parked).ok());
+    parked.failures = 11;  // parked again: the mark is replaced
+    ASSERT_TRUE((*store)->ParkTask(parked).ok());
+  }
+  auto store = SqliteStore::Open({.path = path});
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  auto parked = (*store)->LoadParkedTasks();
+  ASSERT_TRUE(parked.ok()) << parked.status().message();
+  ASSERT_EQ(parked->size(), 1u);
+  EXPECT_EQ((*parked)[0].task.task_id, task_id);
+  EXPECT_EQ((*parked)[0].task.task.workflow_id(), "wf");
+  EXPECT_EQ((*parked)[0].task.category, TaskCategory::kTransfer);
+  EXPECT_EQ((*parked)[0].failures, 11);
+  EXPECT_EQ((*parked)[0].last_error, "poisoned");
+  EXPECT_EQ(ToUnixNanos((*parked)[0].parked_time), 1'700'000'000'000'000'000);
+  // The task itself stays in the outbox; unparking removes only the mark.
+  EXPECT_EQ((*store)->LoadTransferTasks(0, 0, 10)->size(), 1u);
+  ASSERT_TRUE((*store)->UnparkTasks({task_id, 12345}).ok());
+  EXPECT_TRUE((*store)->LoadParkedTasks()->empty());
+  EXPECT_EQ((*store)->LoadTransferTasks(0, 0, 10)->size(), 1u);
+  // A done task takes its mark with it.
+  ASSERT_TRUE((*store)->ParkTask((*parked)[0]).ok());
+  ASSERT_TRUE((*store)->DeleteTasks({(*parked)[0].task}).ok());
+  EXPECT_TRUE((*store)->LoadParkedTasks()->empty());
+}
+
 TEST(SqliteStore, KeepsEverythingAcrossAReopen) {
   std::string path = TempPath("reopen.db");
   {

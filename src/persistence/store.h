@@ -56,6 +56,15 @@ struct StoredTask {
   eon::v1::HistoryTask task;
 };
 
+// An outbox task set aside after failing again and again (history/queue_processors.h). Stored, so
+// that it stays aside through a restart until an operator retries it.
+struct ParkedTask {
+  StoredTask task;
+  int failures = 0;  // in a row, when it was parked
+  std::string last_error;
+  TimePoint parked_time;
+};
+
 struct ExecutionWrite {
   int32_t shard_id = 0;
   int64_t range_id = 0;  // the writer's lease on the shard; the commit fails if it moved on
@@ -219,8 +228,16 @@ class Store : public QueueTaskStore {
   virtual Result<std::vector<StoredTask>> LoadTimerTasks(int32_t shard_id, TimePoint until,
                                                          TimePoint after_time,
                                                          int64_t after_task_id, int limit) = 0;
+  // Deletes done tasks (and their parked marks, if any).
   virtual Status DeleteTasks(const std::vector<StoredTask>& tasks) = 0;
-  // When the earliest timer task of any shard is due (nullopt: there is none).
+  // Parked tasks: a parked task stays in the outbox, marked. Load*Tasks still return it (the
+  // caller skips what LoadParkedTasks lists); NextTimerTime does not count it. ParkTask replaces
+  // an earlier mark of the same task; UnparkTasks ignores ids that are not parked.
+  virtual Status ParkTask(const ParkedTask& parked) = 0;
+  virtual Status UnparkTasks(const std::vector<int64_t>& task_ids) = 0;
+  // Every parked task still in the outbox, in task id order.
+  virtual Result<std::vector<ParkedTask>> LoadParkedTasks() = 0;
+  // When the earliest unparked timer task of any shard is due (nullopt: there is none).
   virtual Result<std::optional<TimePoint>> NextTimerTime() = 0;
 
   // Visibility.

@@ -222,7 +222,120 @@ eonTest('a failure whose cause chain is 98 deep is accepted, stored bounded and 
   assert.doesNotMatch(server.output, /corrupt/);
 });
 
-eonTest('durations out of range are refused with the field named, and the server keeps serving', async (t, scope) => {
+// A failure chain top-down ("level 1" on top), encoded by hand (Failure: message = 1, cause = 4).
+function encodedTopDownChain(depth) {
+  let failure = field(1, Buffer.from(`level ${depth}`));
+  for (let i = depth - 1; i >= 1; i -= 1) failure = Buffer.concat([field(1, Buffer.from(`level ${i}`)), field(4, failure)]);
+  return failure;
+}
+// google.protobuf.Any keeps its proto field names in this package (type_url, not typeUrl).
+const anyOf = (type, value) => ({ type_url: `type.googleapis.com/${type}`, value });
+
+eonTest('an update outcome 99 deep and a continued failure 98 deep (the deepest accepted) are stored bounded and read back after kill -9', async (t, scope) => {
+  const server = scope.track(await EonServer.start({ db: true }));
+  const first = await connectClient(server);
+  const service = first.connection.workflowService;
+  const taskQueue = uniqueId('robust-update');
+  const request = startRequest(taskQueue);
+  const { runId } = await service.startWorkflowExecution(request);
+  const execution = { workflowId: request.workflowId, runId };
+  const poll = () => service.pollWorkflowTaskQueue({ namespace: 'default', taskQueue: { name: taskQueue }, identity: 'test' });
+  const wft1 = await poll();
+  await service.respondWorkflowTaskCompleted({ namespace: 'default', taskToken: wft1.taskToken, identity: 'test' });
+
+  // An update, completed by the worker with a failure chain 99 deep, the deepest accepted (the
+  // Any body that carries it parses with protobuf's limit of 100 levels, out of the request
+  // nesting limit's reach; 100 is refused as an unexpected body).
+  const updateId = uniqueId('update');
+  const updating = service.updateWorkflowExecution({
+    namespace: 'default',
+    workflowExecution: execution,
+    request: { meta: { updateId, identity: 'test' }, input: { name: 'deep' } },
+    waitPolicy: { lifecycleStage: enums.UpdateWorkflowExecutionLifecycleStage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_COMPLETED },
+  });
+  const wft2 = await poll();
+  assert.equal(wft2.messages?.length, 1, 'the update did not reach the workflow task');
+  const requestMessage = wft2.messages[0];
+  const response = Buffer.concat([
+    field(1, field(1, Buffer.from(updateId))), // meta.update_id
+    field(2, field(2, encodedTopDownChain(99))), // outcome.failure
+  ]);
+  await service.respondWorkflowTaskCompleted({
+    namespace: 'default',
+    taskToken: wft2.taskToken,
+    identity: 'test',
+    messages: [
+      {
+        id: 'accept',
+        protocolInstanceId: updateId,
+        body: anyOf('temporal.api.update.v1.Acceptance', temporal.api.update.v1.Acceptance.encode({
+          acceptedRequestMessageId: requestMessage.id,
+          acceptedRequestSequencingEventId: requestMessage.eventId,
+        }).finish()),
+      },
+      { id: 'complete', protocolInstanceId: updateId, body: anyOf('temporal.api.update.v1.Response', response) },
+    ],
+    commands: [
+      { commandType: enums.CommandType.COMMAND_TYPE_PROTOCOL_MESSAGE, protocolMessageCommandAttributes: { messageId: 'accept' } },
+      { commandType: enums.CommandType.COMMAND_TYPE_PROTOCOL_MESSAGE, protocolMessageCommandAttributes: { messageId: 'complete' } },
+    ],
+  });
+  const updated = await updating;
+  assert.equal(updated.outcome?.failure?.message, 'Failure exceeds size limit.');
+
+  // Then continue-as-new with a failure chain 98 deep (the request nesting limit refuses 99): the
+  // next run starts with it as its continued failure.
+  const wft3Promise = poll();
+  await service.signalWorkflowExecution({ namespace: 'default', workflowExecution: execution, signalName: 'go', requestId: randomUUID() });
+  const wft3 = await wft3Promise;
+  const continueAsNew = Buffer.concat([
+    field(1, Buffer.from(wft3.taskToken)),
+    field(2, Buffer.concat([
+      varint((1 << 3) | 0), varint(enums.CommandType.COMMAND_TYPE_CONTINUE_AS_NEW_WORKFLOW_EXECUTION),
+      field(11, Buffer.concat([ // continue_as_new_workflow_execution_command_attributes
+        field(1, field(1, Buffer.from('Robust'))), // workflow_type
+        field(2, field(1, Buffer.from(taskQueue))), // task_queue
+        field(9, encodedTopDownChain(98)), // failure
+      ])),
+    ])),
+    field(3, Buffer.from('test')), // identity
+    field(9, Buffer.from('default')), // namespace
+  ]);
+  await rawUnary(server, 'RespondWorkflowTaskCompleted', continueAsNew);
+  await first.connection.close();
+
+  await server.kill9();
+  await server.restart();
+  const after = scope.track(await connectClient(server));
+  const polled = await after.connection.workflowService.pollWorkflowExecutionUpdate({
+    namespace: 'default',
+    updateRef: { workflowExecution: execution, updateId },
+    waitPolicy: { lifecycleStage: enums.UpdateWorkflowExecutionLifecycleStage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_COMPLETED },
+  });
+  const kept = polled.outcome.failure;
+  assert.equal(kept.message, 'Failure exceeds size limit.');
+  assert.equal(kept.cause.message, 'level 1', 'the top of the chain is kept');
+  let depth = 0;
+  for (let f = kept; f.cause; f = f.cause) depth += 1;
+  assert.ok(depth <= 20, `the stored outcome nests ${depth} causes`);
+  // The history (decoded by the SDK, which stops at 100 levels) holds the same bounded outcome.
+  const history = await after.connection.workflowService.getWorkflowExecutionHistory({ namespace: 'default', execution });
+  const completed = history.history.events.find((e) => e.workflowExecutionUpdateCompletedEventAttributes);
+  assert.equal(completed.workflowExecutionUpdateCompletedEventAttributes.outcome.failure.message, 'Failure exceeds size limit.');
+  const continued = history.history.events.find((e) => e.workflowExecutionContinuedAsNewEventAttributes);
+  assert.ok(continued, 'the run did not continue as new');
+
+  // The new run's first workflow task, decoded by the SDK: its continued failure is bounded.
+  const next = await after.connection.workflowService.pollWorkflowTaskQueue({ namespace: 'default', taskQueue: { name: taskQueue }, identity: 'test' });
+  const started = next.history.events[0].workflowExecutionStartedEventAttributes;
+  assert.equal(next.workflowExecution.workflowId, request.workflowId);
+  assert.notEqual(next.workflowExecution.runId, runId);
+  assert.equal(started.continuedFailure.message, 'Failure exceeds size limit.');
+  assert.equal(started.continuedFailure.cause.message, 'level 1');
+  assert.doesNotMatch(server.output, /corrupt/);
+});
+
+eonTest('durations out of range and page tokens Eon did not write are refused, and the server keeps serving', async (t, scope) => {
   const server = scope.track(await EonServer.start({ db: true }));
   const { connection } = scope.track(await connectClient(server));
   const service = connection.workflowService;
@@ -237,6 +350,28 @@ eonTest('durations out of range are refused with the field named, and the server
     ),
     GRPC_INVALID_ARGUMENT,
     /invalid Duration retry_policy\.initial_interval/,
+  );
+  // Page tokens Eon did not write are refused, not read as a nearby valid one.
+  await rejectsWith(
+    service.listWorkflowExecutions({ namespace: 'default', nextPageToken: Buffer.from('5\0junk') }),
+    GRPC_INVALID_ARGUMENT,
+    /invalid next_page_token/,
+  );
+  await rejectsWith(
+    service.listSchedules({ namespace: 'default', nextPageToken: Buffer.from('-1') }),
+    GRPC_INVALID_ARGUMENT,
+    /invalid next_page_token/,
+  );
+  const listed = startRequest('tq');
+  const { runId } = await service.startWorkflowExecution(listed);
+  await rejectsWith(
+    service.getWorkflowExecutionHistory({
+      namespace: 'default',
+      execution: { workflowId: listed.workflowId, runId },
+      nextPageToken: Buffer.from('5\0junk'),
+    }),
+    GRPC_INVALID_ARGUMENT,
+    /invalid next_page_token/,
   );
   await server.kill9();
   await server.restart();

@@ -142,7 +142,7 @@ class Simulation {
         ++crashes_;
       }
     }
-    // The faults end; a last restart runs again what was parked, as an operator would.
+    // The faults end, and the process restarts once more.
     faults_->set_options({});
     faults_->CrashAfterWrites(-1);
     if (alive_) faults_->CrashAfterWrites(0);
@@ -235,6 +235,8 @@ class Simulation {
       alive_ = false;
       return;
     }
+    // After the faults, an operator runs again what the outbox parked meanwhile.
+    if (chaos_over_) history_->RetryParkedTasks({});
     ArmActors();
   }
 
