@@ -40,9 +40,9 @@ class Args {
  public:
   Args(int argc, char** argv) {
     static const std::map<std::string, std::string> kShort = {
-        {"-w", "--workflow-id"}, {"-r", "--run-id"},    {"-t", "--task-queue"},
-        {"-i", "--input"},       {"-n", "--namespace"}, {"-q", "--query"},
-        {"-o", "--output"},      {"-h", "--help"},      {"-s", "--schedule-id"}};
+        {"-w", "--workflow-id"}, {"-r", "--run-id"},  {"-t", "--task-queue"}, {"-i", "--input"},
+        {"-n", "--namespace"},   {"-q", "--query"},   {"-o", "--output"},     {"-h", "--help"},
+        {"-s", "--schedule-id"}, {"-e", "--event-id"}};
     for (int i = 0; i < argc; ++i) {
       std::string arg = argv[i];
       if (auto it = kShort.find(arg); it != kShort.end()) arg = it->second;
@@ -248,6 +248,9 @@ Commands:
              and --yes for every workflow the query matches, as one batch operation)
   terminate  Terminate a workflow          (--workflow-id, [--run-id], [--reason]; or --query
              and --yes, as one batch operation)
+  reset      Reset a workflow to a workflow task, as a new run (--workflow-id, [--run-id],
+             --event-id N or --type FirstWorkflowTask|LastWorkflowTask, --reason,
+             [--reapply-exclude Signal|All])
   delete     Delete a workflow             (--workflow-id, [--run-id])
   query      Query a workflow              (--workflow-id, --type, [--input ...])
   update     Update a workflow, wait for its result (--workflow-id, --name, [--input ...])
@@ -296,6 +299,90 @@ int WaitForResult(Client& client, const std::string& workflow_id, std::string ru
   }
 }
 
+// Every event of a run's history, page by page.
+grpc::Status ReadWholeHistory(Client& client, const common::WorkflowExecution& execution,
+                              temporal::api::history::v1::History* all) {
+  wfs::GetWorkflowExecutionHistoryRequest request;
+  request.set_namespace_(client.ns());
+  *request.mutable_execution() = execution;
+  std::string token;
+  do {
+    request.set_next_page_token(token);
+    wfs::GetWorkflowExecutionHistoryResponse response;
+    auto context = Client::Context(std::chrono::seconds(30));
+    auto status = client.stub().GetWorkflowExecutionHistory(context.get(), request, &response);
+    if (!status.ok()) return status;
+    for (const auto& event : response.history().events()) *all->add_events() = event;
+    token = response.next_page_token();
+  } while (!token.empty());
+  return grpc::Status::OK;
+}
+
+// `eon workflow reset`, as Temporal's CLI spells it: the reset point is --event-id, or found by
+// --type in the run's history (FirstWorkflowTask: the first WorkflowTaskCompleted;
+// LastWorkflowTask: the last one; either way, without one, the event after the first
+// WorkflowTaskScheduled). The reason sent is "<user>: <reason>", as Temporal's CLI sends it.
+int ResetWorkflow(Client& client, const common::WorkflowExecution& execution, const Args& args) {
+  if (args.Get("reason").empty()) return Fail("--reason is required for \"eon workflow reset\"");
+  const std::string type = args.Get("type");
+  int64_t event_id = 0;
+  if (args.Has("event-id")) {
+    const std::string text = args.Get("event-id");
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), event_id);
+    if (error != std::errc() || end != text.data() + text.size() || event_id <= 0) {
+      return Fail("--event-id must be a positive event id, not \"" + text + "\"");
+    }
+    if (!type.empty()) return Fail("give either --event-id or --type, not both");
+  } else if (type == "FirstWorkflowTask" || type == "LastWorkflowTask") {
+    temporal::api::history::v1::History history;
+    auto status = ReadWholeHistory(client, execution, &history);
+    if (!status.ok()) return Fail(status);
+    int64_t first_completed = 0, last_completed = 0, after_first_scheduled = 0;
+    for (const auto& event : history.events()) {
+      if (event.event_type() == enums::EVENT_TYPE_WORKFLOW_TASK_COMPLETED) {
+        if (first_completed == 0) first_completed = event.event_id();
+        last_completed = event.event_id();
+      } else if (event.event_type() == enums::EVENT_TYPE_WORKFLOW_TASK_SCHEDULED &&
+                 after_first_scheduled == 0) {
+        after_first_scheduled = event.event_id() + 1;
+      }
+    }
+    event_id = type == "FirstWorkflowTask" ? first_completed : last_completed;
+    if (event_id == 0) event_id = after_first_scheduled;
+    if (event_id == 0) return Fail("unable to find any scheduled or completed task");
+  } else if (!type.empty()) {
+    return Fail("--type must be FirstWorkflowTask or LastWorkflowTask, not \"" + type + "\"");
+  } else {
+    return Fail("must specify either valid event id or reset type (--event-id or --type)");
+  }
+  wfs::ResetWorkflowExecutionRequest request;
+  request.set_namespace_(client.ns());
+  *request.mutable_workflow_execution() = execution;
+  request.set_workflow_task_finish_event_id(event_id);
+  request.set_request_id(NewUuid());
+  const char* user = std::getenv("USER");
+  request.set_reason(std::string(user && *user ? user : "eon-cli") + ": " + args.Get("reason"));
+  const std::string exclude = args.Get("reapply-exclude");
+  if (exclude == "Signal" || exclude == "All") {
+    request.add_reset_reapply_exclude_types(enums::RESET_REAPPLY_EXCLUDE_TYPE_SIGNAL);
+    if (exclude == "All") {
+      request.add_reset_reapply_exclude_types(enums::RESET_REAPPLY_EXCLUDE_TYPE_UPDATE);
+    }
+  } else if (!exclude.empty()) {
+    return Fail("--reapply-exclude must be Signal or All, not \"" + exclude + "\"");
+  }
+  if (!client.json()) {
+    std::printf("Resetting workflow %s to event ID %lld\n", execution.workflow_id().c_str(),
+                static_cast<long long>(event_id));
+  }
+  wfs::ResetWorkflowExecutionResponse response;
+  auto context = Client::Context(std::chrono::seconds(30));
+  auto status = client.stub().ResetWorkflowExecution(context.get(), request, &response);
+  if (!status.ok()) return Fail(status);
+  client.Print(response, "New run " + response.run_id() + "\n");
+  return 0;
+}
+
 // `eon workflow cancel|terminate --query`: one batch operation (StartBatchOperation) over every
 // workflow the query matches; like Temporal's CLI, it wants --yes.
 int BatchByQuery(Client& client, const std::string& verb, const Args& args) {
@@ -338,9 +425,9 @@ int Workflow(const std::string& verb, const Args& args) {
     std::fputs(kWorkflowUsage, verb.empty() && !args.Has("help") ? stderr : stdout);
     return verb.empty() && !args.Has("help") ? 1 : 0;
   }
-  static const char* const kVerbs[] = {"start",  "execute", "describe", "list",   "count",
-                                       "show",   "result",  "signal",   "cancel", "terminate",
-                                       "delete", "query",   "update"};
+  static const char* const kVerbs[] = {"start", "execute", "describe", "list",   "count",
+                                       "show",  "result",  "signal",   "cancel", "terminate",
+                                       "reset", "delete",  "query",    "update"};
   if (std::find(std::begin(kVerbs), std::end(kVerbs), verb) == std::end(kVerbs)) {
     return Fail("unknown command \"eon workflow " + verb + "\" (see eon workflow --help)");
   }
@@ -434,21 +521,9 @@ int Workflow(const std::string& verb, const Args& args) {
     return 0;
   }
   if (verb == "show") {
-    wfs::GetWorkflowExecutionHistoryRequest request;
-    request.set_namespace_(client.ns());
-    *request.mutable_execution() = execution;
     temporal::api::history::v1::History all;
-    std::string token;
-    do {
-      request.set_next_page_token(token);
-      wfs::GetWorkflowExecutionHistoryResponse response;
-      auto page_context = Client::Context(std::chrono::seconds(30));
-      auto status =
-          client.stub().GetWorkflowExecutionHistory(page_context.get(), request, &response);
-      if (!status.ok()) return Fail(status);
-      for (const auto& event : response.history().events()) *all.add_events() = event;
-      token = response.next_page_token();
-    } while (!token.empty());
+    auto status = ReadWholeHistory(client, execution, &all);
+    if (!status.ok()) return Fail(status);
     std::string text;
     for (const auto& event : all.events()) {
       std::string type = enums::EventType_Name(event.event_type());
@@ -500,6 +575,7 @@ int Workflow(const std::string& verb, const Args& args) {
     client.Print(response, "Workflow terminated.\n");
     return 0;
   }
+  if (verb == "reset") return ResetWorkflow(client, execution, args);
   if (verb == "query") {
     wfs::QueryWorkflowRequest request;
     request.set_namespace_(client.ns());

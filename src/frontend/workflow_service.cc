@@ -946,6 +946,22 @@ void WorkflowService::Register(RpcRouter& router) {
         EON_RETURN_IF_ERROR(history_.TerminateWorkflowExecution(ns->info().id(), r));
         return wfs::TerminateWorkflowExecutionResponse();
       });
+  router.Unary<wfs::ResetWorkflowExecutionRequest, wfs::ResetWorkflowExecutionResponse>(
+      kService, "ResetWorkflowExecution",
+      [this](CallContext&, const auto& r) -> Result<wfs::ResetWorkflowExecutionResponse> {
+        EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
+        EON_RETURN_IF_ERROR(CheckId(r.workflow_execution().workflow_id(), "WorkflowId"));
+        // Temporal's frontend asks for a request id (the SDKs and the CLI make one up).
+        EON_RETURN_IF_ERROR(CheckId(r.request_id(), "RequestId"));
+        if (!r.post_reset_operations().empty()) {
+          return Unimplemented("Eon does not implement post-reset operations yet.");
+        }
+        EON_ASSIGN_OR_RETURN(std::string run_id,
+                             history_.ResetWorkflowExecution(ns->info().id(), r));
+        wfs::ResetWorkflowExecutionResponse response;
+        response.set_run_id(run_id);
+        return response;
+      });
   router.Unary<wfs::SignalWorkflowExecutionRequest, wfs::SignalWorkflowExecutionResponse>(
       kService, "SignalWorkflowExecution",
       [this](CallContext&, const auto& r) -> Result<wfs::SignalWorkflowExecutionResponse> {

@@ -388,17 +388,7 @@ class CommandApplier {
       m_.AddTransfer(eon::v1::HISTORY_TASK_TYPE_DISPATCH_ACTIVITY_TASK, id, 1,
                      a.task_queue().name());
     }
-    if (a.has_schedule_to_close_timeout()) {
-      m_.AddTimer(eon::v1::HISTORY_TASK_TYPE_ACTIVITY_TIMEOUT,
-                  m_.now + FromProtoDuration(a.schedule_to_close_timeout()), id, 0,
-                  enums::TIMEOUT_TYPE_SCHEDULE_TO_CLOSE);
-    }
-    // Also when it equals schedule-to-close: at the same instant schedule-to-start wins.
-    if (a.has_schedule_to_start_timeout()) {
-      m_.AddTimer(eon::v1::HISTORY_TASK_TYPE_ACTIVITY_TIMEOUT,
-                  m_.now + FromProtoDuration(a.schedule_to_start_timeout()), id, 1,
-                  enums::TIMEOUT_TYPE_SCHEDULE_TO_START);
-    }
+    m_.AddActivityScheduleTimeouts(info);
   }
 
   void RequestCancelActivity(const command::RequestCancelActivityTaskCommandAttributes& a) {

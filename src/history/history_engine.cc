@@ -304,6 +304,7 @@ void HistoryEngine::MutateLockedAsync(const ExecutionKey& key, const MutateFn& f
     m.state.set_history_size_bytes(m.state.history_size_bytes() + event.ByteSizeLong());
   m.state.set_state_transition_count(m.state.state_transition_count() + 1);
   std::optional<RunSpec> next_run = std::move(m.next_run);
+  std::shared_ptr<persistence::ExecutionWrite> prepared_run = std::move(m.prepared_run);
   write->state = std::move(m.state);
   write->new_events = std::move(m.events);
   write->new_tasks = std::move(m.tasks);
@@ -318,6 +319,7 @@ void HistoryEngine::MutateLockedAsync(const ExecutionKey& key, const MutateFn& f
     write->new_run =
         std::make_shared<persistence::ExecutionWrite>(NewRunWrite(std::move(first), key.run_id));
   }
+  if (prepared_run) write->new_run = std::move(prepared_run);
   const int64_t version = stored.db_version + 1;
   CommitAsync(write, BusyCount(stored.state),
               [this, key, write, version, query_results, then = std::move(then)](Status committed) {
@@ -1036,18 +1038,7 @@ Status HistoryEngine::TerminateLocked(const ExecutionKey& key,
             request.first_execution_run_id() != m.state.first_execution_run_id()) {
           return NotFound("workflow execution not found for the given first execution run id");
         }
-        if (m.WorkflowTaskStarted()) {
-          m.FailWorkflowTask(enums::WORKFLOW_TASK_FAILED_CAUSE_FORCE_CLOSE_COMMAND, nullptr,
-                             request.identity(), /*reschedule=*/false);
-        } else {
-          m.FlushBuffered();
-        }
-        auto& event = m.AddEvent(enums::EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED);
-        auto* a = event.mutable_workflow_execution_terminated_event_attributes();
-        a->set_reason(request.reason());
-        *a->mutable_details() = request.details();
-        a->set_identity(request.identity());
-        m.Close(enums::WORKFLOW_EXECUTION_STATUS_TERMINATED, event.event_id());
+        m.Terminate(request.reason(), &request.details(), request.identity());
         return Status::Ok();
       },
       nullptr);

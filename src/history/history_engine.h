@@ -222,6 +222,16 @@ class HistoryEngine final : public TaskHandler {
     return ResolveKey(namespace_id, e.workflow_id(), e.run_id());
   }
 
+  // Resets a run (the named one, or the current) to a workflow task, as Temporal does
+  // (history/reset.h): in one transaction the current run, if running, is terminated (identity
+  // "history-resetter", the reset's reason) and a new run is created from the base run's
+  // history up to request.workflow_task_finish_event_id; it becomes the current run. Returns
+  // the new run's id; a retried request (same request id as the current run's create request
+  // id) returns the run it made. INVALID_ARGUMENT for a reset point that is not a workflow
+  // task's end; NOT_FOUND for an unknown workflow or run.
+  Result<std::string> ResetWorkflowExecution(const std::string& namespace_id,
+                                             const wfs::ResetWorkflowExecutionRequest& request);
+
   // Ends stickiness: the next workflow task goes to the normal queue with full history.
   Status ResetStickyTaskQueue(const std::string& namespace_id,
                               const temporal::api::common::v1::WorkflowExecution& execution);

@@ -2203,3 +2203,159 @@ TEST_F(HistoryEngineTest, UnregisteredOrMistypedSearchAttributesAreRefused) {
 
 }  // namespace
 }  // namespace eon::history
+
+// ---------------------------------------------------------------------------------------------
+// Reset (history/reset.cc)
+
+namespace eon::history {
+namespace {
+
+class ResetTest : public HistoryEngineTest {
+ protected:
+  Status Signal(const std::string& workflow_id, const std::string& name) {
+    wfs::SignalWorkflowExecutionRequest request;
+    request.mutable_workflow_execution()->set_workflow_id(workflow_id);
+    request.set_signal_name(name);
+    *request.mutable_input() = Payload("\"" + name + " input\"");
+    request.set_identity("client-1");
+    request.set_request_id(NewUuid());
+    return engine_->SignalWorkflowExecution(kNamespace, request);
+  }
+
+  Result<std::string> Reset(const std::string& workflow_id, const std::string& run_id,
+                            int64_t event_id, const std::string& request_id = NewUuid()) {
+    wfs::ResetWorkflowExecutionRequest request;
+    request.mutable_workflow_execution()->set_workflow_id(workflow_id);
+    request.mutable_workflow_execution()->set_run_id(run_id);
+    request.set_workflow_task_finish_event_id(event_id);
+    request.set_reason("operator: try again");
+    request.set_request_id(request_id);
+    return engine_->ResetWorkflowExecution(kNamespace, request);
+  }
+};
+
+TEST_F(ResetTest, ResetToTheFirstWorkflowTaskCopiesTheHistoryReappliesSignalsAndTerminates) {
+  // 1 Started, 2 WFTScheduled, 3 WFTStarted, 4 WFTCompleted, 5 ActScheduled; the activity
+  // completes: 6 ActStarted, 7 ActCompleted, 8 WFTScheduled, 9 WFTStarted, 10 WFTCompleted.
+  auto running = RunUntilActivityStarted("reset-1");
+  ASSERT_TRUE(running);
+  ASSERT_TRUE(CompleteActivity(running->activity, "\"done\"").ok());
+  auto second = PollWorkflowTask();
+  ASSERT_TRUE(second);
+  ASSERT_TRUE(CompleteWorkflowTask(*second, {}).ok());
+  // A signal and a workflow task a worker holds when the reset comes: 11 Signaled,
+  // 12 WFTScheduled, 13 WFTStarted.
+  ASSERT_TRUE(Signal("reset-1", "approve").ok());
+  ASSERT_TRUE(PollWorkflowTask());
+  const std::string base = running->run_id;
+  ASSERT_EQ(History(base).size(), 13u);
+
+  const std::string request_id = NewUuid();
+  auto reset = Reset("reset-1", base, 4, request_id);
+  ASSERT_TRUE(reset.ok()) << reset.status().message();
+  const std::string run = *reset;
+  EXPECT_NE(run, base);
+
+  // The new run: the base history up to the reset point, the failed task, the signal again, a
+  // new task; nothing of the activity (scheduled after the point).
+  auto events = History(run);
+  EXPECT_THAT(Types(events), ElementsAre(enums::EVENT_TYPE_WORKFLOW_EXECUTION_STARTED,
+                                         enums::EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+                                         enums::EVENT_TYPE_WORKFLOW_TASK_STARTED,
+                                         enums::EVENT_TYPE_WORKFLOW_TASK_FAILED,
+                                         enums::EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED,
+                                         enums::EVENT_TYPE_WORKFLOW_TASK_SCHEDULED));
+  auto base_events = History(base);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(events[i].SerializeAsString(), base_events[i].SerializeAsString())
+        << "event " << i + 1 << " is not a copy";
+  }
+  const auto& failed = events[3].workflow_task_failed_event_attributes();
+  EXPECT_EQ(failed.cause(), enums::WORKFLOW_TASK_FAILED_CAUSE_RESET_WORKFLOW);
+  EXPECT_EQ(failed.scheduled_event_id(), 2);
+  EXPECT_EQ(failed.started_event_id(), 3);
+  EXPECT_EQ(failed.base_run_id(), base);
+  EXPECT_EQ(failed.new_run_id(), run);
+  EXPECT_EQ(failed.failure().message(), "operator: try again");
+  EXPECT_TRUE(failed.failure().has_reset_workflow_failure_info());
+  EXPECT_EQ(events[4].workflow_execution_signaled_event_attributes().signal_name(), "approve");
+
+  // The base run was terminated in the same change, its held task failed first.
+  auto closed = History(base);
+  ASSERT_EQ(closed.size(), 15u);
+  EXPECT_EQ(closed[13].event_type(), enums::EVENT_TYPE_WORKFLOW_TASK_FAILED);
+  EXPECT_EQ(closed[14].event_type(), enums::EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED);
+  EXPECT_EQ(closed[14].workflow_execution_terminated_event_attributes().identity(),
+            "history-resetter");
+  EXPECT_EQ(closed[14].workflow_execution_terminated_event_attributes().reason(),
+            "operator: try again");
+
+  // The new run is the current one, and its workflow task goes out with the whole history.
+  auto described = Describe("reset-1");
+  EXPECT_EQ(described.workflow_execution_info().execution().run_id(), run);
+  EXPECT_EQ(described.workflow_execution_info().status(), enums::WORKFLOW_EXECUTION_STATUS_RUNNING);
+  auto task = PollWorkflowTask();
+  ASSERT_TRUE(task);
+  EXPECT_EQ(task->workflow_execution().run_id(), run);
+  EXPECT_EQ(task->history().events_size(), 7);
+
+  // A retried request is answered with the run it made.
+  auto again = Reset("reset-1", base, 4, request_id);
+  ASSERT_TRUE(again.ok()) << again.status().message();
+  EXPECT_EQ(*again, run);
+}
+
+TEST_F(ResetTest, AnActivityPendingAtTheResetPointIsScheduledAgainInTheNewRun) {
+  // 1-5 as above with the activity running; 6 Signaled, 7 WFTScheduled, 8 WFTStarted,
+  // 9 WFTCompleted: the reset point, with activity 5 pending.
+  auto running = RunUntilActivityStarted("reset-2");
+  ASSERT_TRUE(running);
+  ASSERT_TRUE(Signal("reset-2", "poke").ok());
+  auto task = PollWorkflowTask();
+  ASSERT_TRUE(task);
+  ASSERT_TRUE(CompleteWorkflowTask(*task, {}).ok());
+  auto reset = Reset("reset-2", "", 9);
+  ASSERT_TRUE(reset.ok()) << reset.status().message();
+  // 1-8 copied, 9 WFTFailed, 10 WFTScheduled; the signal came before the point, so it is not
+  // applied again.
+  EXPECT_THAT(EventTypes(*reset).back(), enums::EVENT_TYPE_WORKFLOW_TASK_SCHEDULED);
+  EXPECT_EQ(History(*reset).size(), 10u);
+  // Its timeouts are those it was scheduled with (here start-to-close only).
+  auto stored = store_->GetExecution({kNamespace, "reset-2", *reset});
+  ASSERT_TRUE(stored.ok()) << stored.status().message();
+  const auto& info = stored->state.activities().at(5);
+  EXPECT_FALSE(info.has_schedule_to_close_timeout());
+  EXPECT_FALSE(info.has_heartbeat_timeout());
+  EXPECT_EQ(FromProtoDuration(info.start_to_close_timeout()), 10s);
+  auto activity = PollActivityTask();
+  ASSERT_TRUE(activity);
+  EXPECT_EQ(activity->workflow_execution().run_id(), *reset);
+  EXPECT_EQ(activity->activity_id(), "act-1");
+  EXPECT_EQ(activity->attempt(), 1);
+  auto described = Describe("reset-2");
+  ASSERT_EQ(described.pending_activities_size(), 1);
+  EXPECT_EQ(described.pending_activities(0).activity_id(), "act-1");
+}
+
+TEST_F(ResetTest, BadResetPointsAndUnknownRunsAreRefused) {
+  auto running = RunUntilActivityStarted("reset-3");
+  ASSERT_TRUE(running);
+  // Event 5 (ActivityTaskScheduled) follows a completed task: no task is pending before it.
+  auto not_a_task = Reset("reset-3", running->run_id, 5);
+  EXPECT_EQ(not_a_task.status().code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(not_a_task.status().message(), HasSubstr("WorkflowTaskScheduled +1"));
+  // Event 2 (the first WorkflowTaskScheduled): only the start is before it.
+  EXPECT_EQ(Reset("reset-3", running->run_id, 2).status().code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Reset("reset-3", running->run_id, 1).status().code(), StatusCode::INVALID_ARGUMENT);
+  auto out_of_range = Reset("reset-3", running->run_id, 99);
+  EXPECT_EQ(out_of_range.status().code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(out_of_range.status().message(), HasSubstr("last event ID"));
+  EXPECT_EQ(Reset("reset-3", NewUuid(), 4).status().code(), StatusCode::NOT_FOUND);
+  EXPECT_EQ(Reset("no-such-workflow", "", 4).status().code(), StatusCode::NOT_FOUND);
+  // Nothing changed.
+  EXPECT_EQ(Describe("reset-3").workflow_execution_info().execution().run_id(), running->run_id);
+  EXPECT_EQ(History(running->run_id).size(), 5u);
+}
+
+}  // namespace
+}  // namespace eon::history

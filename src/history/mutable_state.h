@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -128,6 +129,9 @@ struct Mutation {
   bool changed = false;
   // A run created in the same transaction (continue-as-new, retry, cron).
   std::optional<RunSpec> next_run;
+  // A run prepared whole, written in the same transaction as its first update (a reset's run,
+  // history/reset.cc). The workflow id's current run moves to it.
+  std::shared_ptr<persistence::ExecutionWrite> prepared_run;
 
   bool WorkflowTaskStarted() const { return state.workflow_task().started_event_id() != 0; }
 
@@ -321,6 +325,21 @@ struct Mutation {
     EnsureWorkflowTask();
   }
 
+  // Arms the timeouts of an activity scheduled now: schedule-to-close, and schedule-to-start
+  // (also when it equals schedule-to-close: at the same instant schedule-to-start wins).
+  void AddActivityScheduleTimeouts(const eon::v1::ActivityInfo& info) {
+    if (info.has_schedule_to_close_timeout()) {
+      AddTimer(eon::v1::HISTORY_TASK_TYPE_ACTIVITY_TIMEOUT,
+               now + FromProtoDuration(info.schedule_to_close_timeout()), info.scheduled_event_id(),
+               0, enums::TIMEOUT_TYPE_SCHEDULE_TO_CLOSE);
+    }
+    if (info.has_schedule_to_start_timeout()) {
+      AddTimer(eon::v1::HISTORY_TASK_TYPE_ACTIVITY_TIMEOUT,
+               now + FromProtoDuration(info.schedule_to_start_timeout()), info.scheduled_event_id(),
+               1, enums::TIMEOUT_TYPE_SCHEDULE_TO_START);
+    }
+  }
+
   // Records an activity attempt started at `started` (no event: ActivityTaskStarted is
   // written when it closes) and arms its start-to-close and heartbeat timeouts.
   void StartActivity(eon::v1::ActivityInfo& info, const std::string& request_id,
@@ -486,6 +505,24 @@ struct Mutation {
     state.clear_external_requests();
     state.clear_workflow_task();
     changed = true;
+  }
+
+  // Terminates the run: fails a started workflow task (FORCE_CLOSE_COMMAND) or writes what was
+  // buffered, then WorkflowExecutionTerminated. REQUIRES: the run is running.
+  void Terminate(const std::string& reason, const common::Payloads* details,
+                 const std::string& identity) {
+    if (WorkflowTaskStarted()) {
+      FailWorkflowTask(enums::WORKFLOW_TASK_FAILED_CAUSE_FORCE_CLOSE_COMMAND, nullptr, identity,
+                       /*reschedule=*/false);
+    } else {
+      FlushBuffered();
+    }
+    auto& event = AddEvent(enums::EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED);
+    auto* a = event.mutable_workflow_execution_terminated_event_attributes();
+    a->set_reason(reason);
+    if (details) *a->mutable_details() = *details;
+    a->set_identity(identity);
+    Close(enums::WORKFLOW_EXECUTION_STATUS_TERMINATED, event.event_id());
   }
 
   // Ends the running workflow task as failed, writing its failure (for the first attempt) and

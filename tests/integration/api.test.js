@@ -184,9 +184,9 @@ describe('workflow service API', () => {
 
   eonTest('an RPC Eon does not implement yet answers UNIMPLEMENTED with its name', async () => {
     const err = await grpcError(
-      service().resetWorkflowExecution({ namespace: 'default', workflowExecution: { workflowId: 'w' } }),
+      service().stopBatchOperation({ namespace: 'default', jobId: 'j', reason: 'r' }),
     );
     assert.equal(err.code, GRPC_UNIMPLEMENTED);
-    assert.match(err.details ?? err.message, /ResetWorkflowExecution/);
+    assert.match(err.details ?? err.message, /StopBatchOperation/);
   });
 });

@@ -398,6 +398,16 @@ function eventTypes(history) {
   return history.events.map((ev) => (EventType[ev.eventType] ?? `UNKNOWN_${ev.eventType}`).replace(/^EVENT_TYPE_/, ''));
 }
 
+/** The error `promise` rejects with; fails the test if it resolves. */
+async function grpcError(promise) {
+  try {
+    await promise;
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected the call to fail');
+}
+
 function countEvents(history, type) {
   return eventTypes(history).filter((t) => t === type).length;
 }
@@ -509,6 +519,7 @@ module.exports = {
   eonTest,
   eventTypes,
   getFreePort,
+  grpcError,
   makeTempDir,
   sharedEnv,
   startDevArgs,

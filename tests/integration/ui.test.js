@@ -296,6 +296,66 @@ describe('web UI', () => {
     assert.deepEqual(consoleErrors, []);
   }, { timeout: 240_000 });
 
+  eonTest('reset to a chosen workflow task, behind a confirmation, then the new run', async (t, scope) => {
+    const uiPort = await getFreePort();
+    const server = scope.track(await EonServer.start({ extraArgs: ['--ui-port', String(uiPort)] }));
+    const ui = `http://127.0.0.1:${uiPort}`;
+    const { client, connection } = await connectClient(server);
+    scope.add(() => connection.close());
+    const taskQueue = uniqueId('ui-reset');
+    scope.track(await startWorker(server, { taskQueue, activities }));
+    // Waits for two 'add' signals; the first arrives before the reset and is reapplied after it.
+    const handle = await client.workflow.start('collectSignals', { taskQueue, workflowId: uniqueId('ui-reset'), args: [2] });
+    const base = handle.firstExecutionRunId;
+    await handle.signal('add', 'before');
+    const seen = async () => {
+      const { events } = await handle.fetchHistory();
+      return events.filter((e) => e.workflowTaskCompletedEventAttributes).length >= 2;
+    };
+    for (let i = 0; i < 200 && !(await seen()); i += 1) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(await seen(), 'the workflow never completed a task after the signal');
+
+    const browser = await launchBrowser();
+    scope.add(() => browser.close());
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const consoleErrors = [];
+    page.on('pageerror', (err) => consoleErrors.push(String(err)));
+    await page.goto(`${ui}/namespaces/default/workflows/${handle.workflowId}/${base}/history`);
+    await page.locator('table.history tbody tr', { hasText: 'WorkflowExecutionSignaled' }).waitFor({ timeout: WAIT_MS });
+
+    // The dialog offers the workflow tasks' ends; Escape changes nothing.
+    await page.locator('.actions button', { hasText: 'Reset' }).click();
+    const dialog = page.locator('dialog[open]');
+    const options = await dialog.locator('select[name="reset-event"] option').allTextContents();
+    assert.ok(options.length >= 2, options.join(' | '));
+    assert.ok(options.every((o) => /workflow task (completed|failed|timed out)/.test(o)), options.join(' | '));
+    await page.keyboard.press('Escape');
+    await page.waitForFunction(() => !document.querySelector('dialog[open]'));
+    assert.equal((await handle.describe()).runId, base);
+
+    await page.locator('.actions button', { hasText: 'Reset' }).click();
+    await dialog.locator('select[name="reset-event"]').selectOption('4');
+    await dialog.locator('input[name="reset-reason"]').fill('reset in the UI test');
+    await shot(page, 'workflow-reset-dialog');
+    await dialog.locator('button[type="submit"]').click();
+    // The page moves to the new run, which has the failed task and the signal again.
+    await page.waitForURL((url) => /\/history$/.test(url.pathname) && !url.pathname.includes(base), { timeout: WAIT_MS });
+    const newRun = page.url().split('/').at(-2);
+    assert.match(newRun, /^[0-9a-f-]{36}$/);
+    await page.locator('table.history tbody tr', { hasText: 'WorkflowTaskFailed' }).waitFor({ timeout: WAIT_MS });
+    await page.locator('table.history tbody tr', { hasText: 'WorkflowExecutionSignaled' }).waitFor({ timeout: WAIT_MS });
+    await shot(page, 'workflow-reset');
+
+    const old = await client.workflow.getHandle(handle.workflowId, base).describe();
+    assert.equal(old.status.name, 'TERMINATED');
+    const oldEvents = (await client.workflow.getHandle(handle.workflowId, base).fetchHistory()).events;
+    assert.equal(oldEvents.at(-1).workflowExecutionTerminatedEventAttributes.reason, 'reset in the UI test');
+    await client.workflow.getHandle(handle.workflowId).signal('add', 'after');
+    assert.deepEqual(await client.workflow.getHandle(handle.workflowId, newRun).result(), ['before', 'after']);
+    await page.locator('.title-row .badge', { hasText: 'Completed' }).waitFor({ timeout: WAIT_MS });
+    assert.deepEqual(consoleErrors, []);
+  });
+
   eonTest('a server that requires a token: the error in place, then the key from the settings', async (t, scope) => {
     const dir = makeTempDir();
     scope.add(() => fs.rmSync(dir, { recursive: true, force: true }));

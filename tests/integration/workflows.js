@@ -480,8 +480,24 @@ async function tsCallsCpp(name, count, cppTaskQueue) {
   return await cppDescribe(name, count);
 }
 
+/**
+ * Runs two activities, then collects the arguments of two 'add' signals; returns both. The reset
+ * tests reset it to its first workflow task, so it runs again from the start.
+ */
+async function activitiesThenSignals(name) {
+  const signals = [];
+  setHandler(addSignal, (value) => {
+    signals.push(value);
+  });
+  const first = await acts.greet(name);
+  const second = await acts.shout(first);
+  await condition(() => signals.length >= 2);
+  return { activities: [first, second], signals, runId: workflowInfo().runId };
+}
+
 module.exports = {
   tsCallsCpp,
+  activitiesThenSignals,
   upsertAndWait,
   parentCancelsChild,
   parentWaitsForSleeper,

@@ -504,6 +504,12 @@ function Summary({ ns, info, config, events, children }) {
     </section>`;
 }
 
+const RESET_POINT_TYPES = new Set([
+  'EVENT_TYPE_WORKFLOW_TASK_COMPLETED',
+  'EVENT_TYPE_WORKFLOW_TASK_FAILED',
+  'EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT',
+]);
+
 function Actions({ ns, info, events, onDone }) {
   const [dialog, setDialog] = useState(null);
   const [signalName, setSignalName] = useState('');
@@ -513,7 +519,10 @@ function Actions({ ns, info, events, onDone }) {
   const running = statusName(info.status) === 'Running';
   const execution = { workflowId: info.execution.workflowId, runId: info.execution.runId };
   const path = `/namespaces/${enc(ns)}/workflows/${enc(execution.workflowId)}`;
-  const resetPoints = events.filter((e) => e.eventType === 'EVENT_TYPE_WORKFLOW_TASK_COMPLETED');
+  // Where a reset may go: the end of a workflow task (Temporal's rule: the event after its
+  // WorkflowTaskStarted).
+  const resetPoints = events.filter((e) => RESET_POINT_TYPES.has(e.eventType));
+  const [resetReason, setResetReason] = useState('');
   const done = () => onDone();
   return html`
     <div class="actions" role="group" aria-label="Actions">
@@ -548,15 +557,16 @@ function Actions({ ns, info, events, onDone }) {
     </${Confirm}>
     <${Confirm} title="Reset the workflow" open=${dialog === 'reset'} onClose=${() => setDialog(null)} confirmLabel="Reset" danger
       onConfirm=${async () => {
-        const answer = await api(`${path}/reset`, { method: 'POST', body: { workflowExecution: execution, workflowTaskFinishEventId: String(resetEvent), reason: reason || 'reset from the web UI', requestId: crypto.randomUUID() } });
+        if (!resetEvent) throw new Error('choose a workflow task to reset to');
+        const answer = await api(`${path}/reset`, { method: 'POST', body: { workflowExecution: execution, workflowTaskFinishEventId: String(resetEvent), reason: resetReason || 'reset from the web UI', requestId: crypto.randomUUID() } });
         if (answer.runId) navigate(`/namespaces/${enc(ns)}/workflows/${enc(execution.workflowId)}/${enc(answer.runId)}/history`);
         done();
       }}>
-      <p>A new run starts from the chosen workflow task; this run is terminated.</p>
-      <label>Workflow task <select value=${resetEvent} onChange=${(e) => setResetEvent(e.target.value)}>
-        ${resetPoints.map((e) => html`<option value=${e.eventId}>${e.eventId} · ${formatTime(e.eventTime)}</option>`)}
+      <p>A new run starts with this run's history up to the chosen workflow task, which it runs again; signals received after it are delivered again. ${running ? 'This run is terminated.' : ''}</p>
+      <label>Workflow task <select name="reset-event" value=${resetEvent} onChange=${(e) => setResetEvent(e.target.value)}>
+        ${resetPoints.map((e) => html`<option value=${e.eventId}>${e.eventId} · workflow task ${e.eventType.replace('EVENT_TYPE_WORKFLOW_TASK_', '').replace('_', ' ').toLowerCase()} · ${formatTime(e.eventTime)}</option>`)}
       </select></label>
-      <label>Reason <input value=${reason} onInput=${(e) => setReason(e.target.value)} /></label>
+      <label>Reason <input name="reset-reason" value=${resetReason} onInput=${(e) => setResetReason(e.target.value)} /></label>
     </${Confirm}>`;
 }
 
