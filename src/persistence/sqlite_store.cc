@@ -137,6 +137,16 @@ CREATE TABLE IF NOT EXISTS parked_tasks (
   last_error TEXT NOT NULL,
   parked_time_ns INTEGER NOT NULL);
 )sql",
+    // 5: batch operations' records (frontend/batch_service.h), so Describe and List survive a
+    // restart. seq keeps the order they were started in.
+    R"sql(
+CREATE TABLE IF NOT EXISTS batch_operations (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  namespace TEXT NOT NULL,
+  job_id TEXT NOT NULL,
+  record BLOB NOT NULL,
+  UNIQUE (namespace, job_id));
+)sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
@@ -867,6 +877,39 @@ Result<std::vector<ParkedTask>> SqliteStore::LoadParkedTasks() {
       parked.parked_time = FromUnixNanos(stmt->ColumnInt(6));
       out.push_back(std::move(parked));
     }
+    EON_RETURN_IF_ERROR(stmt->status());
+    return out;
+  });
+}
+
+Status SqliteStore::PutBatchOperation(const std::string& namespace_name,
+                                      const std::string& job_id, const std::string& record) {
+  return Write([&](SqliteDb& db) -> Status {
+    // An update keeps the row (and its place in the order).
+    EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare("INSERT INTO batch_operations (namespace, job_id, "
+                                               "record) VALUES (?, ?, ?) ON CONFLICT (namespace, "
+                                               "job_id) DO UPDATE SET record = excluded.record"));
+    return stmt->Bind(1, namespace_name).Bind(2, job_id).BindBlob(3, record).Run();
+  });
+}
+
+Status SqliteStore::DeleteBatchOperation(const std::string& namespace_name,
+                                         const std::string& job_id) {
+  return Write([&](SqliteDb& db) -> Status {
+    EON_ASSIGN_OR_RETURN(
+        auto stmt, db.Prepare("DELETE FROM batch_operations WHERE namespace = ? AND job_id = ?"));
+    EON_RETURN_IF_ERROR(stmt->Bind(1, namespace_name).Bind(2, job_id).Run());
+    if (db.Changes() == 0) return NotFound("batch operation " + job_id + " not found");
+    return Status::Ok();
+  });
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> SqliteStore::LoadBatchOperations() {
+  return Read([&](SqliteDb& db) -> Result<std::vector<std::pair<std::string, std::string>>> {
+    EON_ASSIGN_OR_RETURN(
+        auto stmt, db.Prepare("SELECT namespace, record FROM batch_operations ORDER BY seq"));
+    std::vector<std::pair<std::string, std::string>> out;
+    while (stmt->Step()) out.emplace_back(stmt->ColumnText(0), stmt->ColumnBlob(1));
     EON_RETURN_IF_ERROR(stmt->status());
     return out;
   });

@@ -63,6 +63,11 @@ class SqliteStore final : public Store {
   Status ParkTask(const ParkedTask& parked) override;
   Status UnparkTasks(const std::vector<int64_t>& task_ids) override;
   Result<std::vector<ParkedTask>> LoadParkedTasks() override;
+  Status PutBatchOperation(const std::string& namespace_name, const std::string& job_id,
+                           const std::string& record) override;
+  Status DeleteBatchOperation(const std::string& namespace_name,
+                              const std::string& job_id) override;
+  Result<std::vector<std::pair<std::string, std::string>>> LoadBatchOperations() override;
   Result<std::optional<TimePoint>> NextTimerTime() override;
   Status AddQueueTask(const std::string& namespace_id, const std::string& queue, int kind,
                       int64_t task_id, const eon::v1::QueueTask& task) override;

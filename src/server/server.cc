@@ -182,7 +182,8 @@ class ServerImpl final : public Server {
 
     visibility_service_ = frontend::RegisterVisibilityService(*router_, *namespaces_, *store_);
     admin_service_ = frontend::RegisterAdminService(*router_, *history_);
-    batch_service_ = frontend::RegisterBatchService(*router_, *clock_);
+    EON_ASSIGN_OR_RETURN(batch_service_,
+                         frontend::RegisterBatchService(*router_, *clock_, *store_));
     schedule_service_ = frontend::RegisterScheduleService(*router_, *namespaces_, *scheduler_role_);
     if (history_->time_skipper()) {
       test_service_ = frontend::RegisterTestService(*router_, *history_->time_skipper(), *clock_);
