@@ -168,6 +168,21 @@ Result<std::vector<ParkedTask>> FaultStore::LoadParkedTasks() {
   return base_.LoadParkedTasks();
 }
 
+Status FaultStore::PutBatchOperation(const std::string& namespace_name, const std::string& job_id,
+                                     const std::string& record) {
+  return Write([&] { return base_.PutBatchOperation(namespace_name, job_id, record); });
+}
+
+Status FaultStore::DeleteBatchOperation(const std::string& namespace_name,
+                                        const std::string& job_id) {
+  return Write([&] { return base_.DeleteBatchOperation(namespace_name, job_id); });
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> FaultStore::LoadBatchOperations() {
+  EON_RETURN_IF_ERROR(Alive());
+  return base_.LoadBatchOperations();
+}
+
 Result<std::optional<TimePoint>> FaultStore::NextTimerTime() {
   EON_RETURN_IF_ERROR(Alive());
   return base_.NextTimerTime();

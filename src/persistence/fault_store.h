@@ -84,6 +84,11 @@ class FaultStore final : public Store {
   Status ParkTask(const ParkedTask& parked) override;
   Status UnparkTasks(const std::vector<int64_t>& task_ids) override;
   Result<std::vector<ParkedTask>> LoadParkedTasks() override;
+  Status PutBatchOperation(const std::string& namespace_name, const std::string& job_id,
+                           const std::string& record) override;
+  Status DeleteBatchOperation(const std::string& namespace_name,
+                              const std::string& job_id) override;
+  Result<std::vector<std::pair<std::string, std::string>>> LoadBatchOperations() override;
   Result<std::optional<TimePoint>> NextTimerTime() override;
   Status UpsertVisibility(const VisibilityRow& row) override;
   Result<std::vector<std::string>> ListVisibility(const std::string& namespace_id,
