@@ -10,7 +10,8 @@
 # Only Eon's own code is instrumented: the generated Temporal API library is reused from build/
 # (scripts/build.sh must have run; EON_TEMPORAL_API_FROM names another build folder), so this
 # stage compiles about 90 files, not 220.
-# Under ASan the matching simulation runs 10 seeds per kind, not 100 and 40: instrumented at -O1
+# Under ASan the matching simulation runs 10 seeds per kind, not 100 and 40, and the engine
+# simulator (eon_sim_tests) 40 seeds, not 400: instrumented at -O1
 # it passes the 120 s test timeout on a loaded 2-core machine (a matter of time: the release
 # build runs every seed).
 #   3. only with EON_TSAN=1 (opt-in: CI's time is spent on the two above): the server's unit
@@ -33,12 +34,13 @@ if [ ! -f "$dir/build.ninja" ]; then
     -DEON_SANITIZE=address,undefined -DEON_FUZZ=ON -DEON_TEMPORAL_API_FROM="$api_from" >/dev/null
 fi
 # At most one compile per core: an instrumented compile of the larger files takes 1.5 GB.
-cmake --build "$dir" --target eon_unit_tests eon_request_fuzzer -- -j"$(nproc)"
+cmake --build "$dir" --target eon_unit_tests eon_sim_tests eon_request_fuzzer -- -j"$(nproc)"
 echo "(built in $(( SECONDS - started )) s)"
 
 export ASAN_OPTIONS=abort_on_error=1:detect_leaks=0:strict_string_checks=1:detect_stack_use_after_return=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export EON_MATCHING_SIM_SEEDS=10
+export EON_SIM_SEEDS=40  # the whole-engine simulator (tests/sim): 400 seeds in the release build
 
 status=0
 log=$(mktemp)

@@ -6,7 +6,7 @@
 
 namespace eon {
 
-Executor::Executor(std::string name, int thread_count) {
+ThreadPool::ThreadPool(std::string name, int thread_count) {
   for (int i = 0; i < thread_count; ++i) {
     threads_.emplace_back([this] { Run(); });
     // Named for debuggers and top (at most 15 characters).
@@ -14,7 +14,7 @@ Executor::Executor(std::string name, int thread_count) {
   }
 }
 
-Executor::~Executor() {
+ThreadPool::~ThreadPool() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
@@ -23,7 +23,7 @@ Executor::~Executor() {
   for (auto& t : threads_) t.join();
 }
 
-void Executor::Submit(std::function<void()> fn) {
+void ThreadPool::Submit(std::function<void()> fn) {
   {
     std::lock_guard lock(mutex_);
     queue_.push_back(std::move(fn));
@@ -31,7 +31,7 @@ void Executor::Submit(std::function<void()> fn) {
   ready_.notify_one();
 }
 
-void Executor::Run() {
+void ThreadPool::Run() {
   for (;;) {
     std::function<void()> fn;
     {
@@ -46,9 +46,9 @@ void Executor::Run() {
   }
 }
 
-DeadlineScheduler::DeadlineScheduler() : thread_([this] { Run(); }) {}
+ThreadDeadlineScheduler::ThreadDeadlineScheduler() : thread_([this] { Run(); }) {}
 
-DeadlineScheduler::~DeadlineScheduler() {
+ThreadDeadlineScheduler::~ThreadDeadlineScheduler() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
@@ -57,8 +57,8 @@ DeadlineScheduler::~DeadlineScheduler() {
   thread_.join();
 }
 
-DeadlineScheduler::Id DeadlineScheduler::At(std::chrono::steady_clock::time_point when,
-                                            std::function<void()> fn) {
+DeadlineScheduler::Id ThreadDeadlineScheduler::At(std::chrono::steady_clock::time_point when,
+                                                  std::function<void()> fn) {
   Id id;
   {
     std::lock_guard lock(mutex_);
@@ -70,12 +70,12 @@ DeadlineScheduler::Id DeadlineScheduler::At(std::chrono::steady_clock::time_poin
   return id;
 }
 
-bool DeadlineScheduler::Cancel(Id id) {
+bool ThreadDeadlineScheduler::Cancel(Id id) {
   std::lock_guard lock(mutex_);
   return pending_.erase(id) > 0;  // its by_time_ entry is skipped when it comes due
 }
 
-void DeadlineScheduler::Run() {
+void ThreadDeadlineScheduler::Run() {
   std::unique_lock lock(mutex_);
   while (!stopping_) {
     if (by_time_.empty()) {

@@ -4,6 +4,7 @@
 #include <map>
 #include <mutex>
 
+#include "common/log.h"
 #include "temporal/api/workflowservice/v1/request_response.pb.h"
 
 namespace eon::frontend {
@@ -20,7 +21,32 @@ using Key = std::pair<std::string, std::string>;  // namespace, job id
 
 class BatchService final : public ServiceHandle {
  public:
-  BatchService(RpcRouter& router, const Clock& clock) : router_(router), clock_(clock) {}
+  BatchService(RpcRouter& router, const Clock& clock, persistence::Store& store)
+      : router_(router), clock_(clock), store_(store) {}
+
+  // The stored records, oldest first. A job still running when the server stopped was cut
+  // short: it is recorded as failed.
+  Status Load() {
+    EON_ASSIGN_OR_RETURN(auto records, store_.LoadBatchOperations());
+    std::lock_guard lock(mutex_);
+    for (const auto& [namespace_name, record] : records) {
+      wfs::DescribeBatchOperationResponse job;
+      if (!job.ParseFromString(record)) {
+        return Internal("the stored record of batch operation in namespace " + namespace_name +
+                        " does not parse");
+      }
+      if (job.state() == enums::BATCH_OPERATION_STATE_RUNNING) {
+        job.set_state(enums::BATCH_OPERATION_STATE_FAILED);
+        *job.mutable_close_time() = ToTimestamp(clock_.Now());
+        EON_RETURN_IF_ERROR(
+            store_.PutBatchOperation(namespace_name, job.job_id(), job.SerializeAsString()));
+      }
+      Key key{namespace_name, job.job_id()};
+      jobs_[key] = std::move(job);
+      order_.push_back(std::move(key));
+    }
+    return Status::Ok();
+  }
 
   void Register() {
     router_.Async<wfs::StartBatchOperationRequest, wfs::StartBatchOperationResponse>(
@@ -128,9 +154,15 @@ class BatchService final : public ServiceHandle {
       job.set_identity(Identity(request));
       job.set_reason(request.reason());
       job.set_query(request.visibility_query());
+      // Recorded before anything is done, so a restart knows of it.
+      Status stored =
+          store_.PutBatchOperation(run->key.first, run->key.second, job.SerializeAsString());
+      if (!stored.ok()) return run->done(stored);
       jobs_[run->key] = std::move(job);
       order_.push_back(run->key);
       while (order_.size() > kBatchJobsKept) {
+        // A record that cannot be removed now is removed at a later trim or stays: harmless.
+        (void)store_.DeleteBatchOperation(order_.front().first, order_.front().second);
         jobs_.erase(order_.front());
         order_.pop_front();
       }
@@ -240,6 +272,7 @@ class BatchService final : public ServiceHandle {
   }
 
   void Finish(std::shared_ptr<Run> run, const Status& status) {
+    Status stored = Status::Ok();
     {
       std::lock_guard lock(mutex_);
       auto it = jobs_.find(run->key);
@@ -247,7 +280,14 @@ class BatchService final : public ServiceHandle {
         it->second.set_state(status.ok() ? enums::BATCH_OPERATION_STATE_COMPLETED
                                          : enums::BATCH_OPERATION_STATE_FAILED);
         *it->second.mutable_close_time() = ToTimestamp(clock_.Now());
+        stored = store_.PutBatchOperation(run->key.first, run->key.second,
+                                          it->second.SerializeAsString());
       }
+    }
+    // The operations were made (each durable on its own); only the record is stale.
+    if (!stored.ok()) {
+      LOG_WARN("the record of batch operation " << run->key.second
+                                                << " could not be stored: " << stored.message());
     }
     if (status.ok())
       run->done(wfs::StartBatchOperationResponse());
@@ -267,6 +307,7 @@ class BatchService final : public ServiceHandle {
 
   RpcRouter& router_;
   const Clock& clock_;
+  persistence::Store& store_;
   std::mutex mutex_;
   std::map<Key, wfs::DescribeBatchOperationResponse> jobs_;  // guarded by mutex_
   std::deque<Key> order_;                                    // guarded by mutex_; oldest first
@@ -274,10 +315,12 @@ class BatchService final : public ServiceHandle {
 
 }  // namespace
 
-std::unique_ptr<ServiceHandle> RegisterBatchService(RpcRouter& router, const Clock& clock) {
-  auto service = std::make_unique<BatchService>(router, clock);
+Result<std::unique_ptr<ServiceHandle>> RegisterBatchService(RpcRouter& router, const Clock& clock,
+                                                            persistence::Store& store) {
+  auto service = std::make_unique<BatchService>(router, clock, store);
+  EON_RETURN_IF_ERROR(service->Load());
   service->Register();
-  return service;
+  return std::unique_ptr<ServiceHandle>(std::move(service));
 }
 
 }  // namespace eon::frontend

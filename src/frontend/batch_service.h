@@ -8,8 +8,9 @@
 // once), StartBatchOperation answers when every operation has been made, so once it returns
 // success a kill -9 loses none of them; a batch therefore takes at most
 // kBatchExecutionsMax workflows (a query that matches more is refused, naming the count).
-// The jobs' records (for Describe and List) are kept in memory: a restart forgets them, not
-// their effects.
+// The jobs' records (for Describe and List) are stored (Store::PutBatchOperation) when a job
+// starts and when it ends, so they survive a restart; a job that a restart interrupted is
+// recorded as failed when the server starts again.
 #pragma once
 
 #include <memory>
@@ -17,12 +18,15 @@
 #include "common/clock.h"
 #include "frontend/rpc.h"
 #include "frontend/workflow_service.h"
+#include "persistence/store.h"
 
 namespace eon::frontend {
 
 constexpr int64_t kBatchExecutionsMax = 1'000;
 constexpr size_t kBatchJobsKept = 1'000;  // the oldest finished job records are dropped first
 
-std::unique_ptr<ServiceHandle> RegisterBatchService(RpcRouter& router, const Clock& clock);
+// Loads the stored job records first; fails if they cannot be read.
+Result<std::unique_ptr<ServiceHandle>> RegisterBatchService(RpcRouter& router, const Clock& clock,
+                                                            persistence::Store& store);
 
 }  // namespace eon::frontend

@@ -54,7 +54,7 @@ class HttpApiTest : public ::testing::Test {
     return api_.Handle({"POST", path, {}, body, "", "test"});
   }
 
-  Executor executor_;
+  ThreadPool executor_;
   RpcRouter router_;
   HttpApi api_{router_, /*api_paths_only=*/true};
   wfs::SignalWorkflowExecutionRequest signal_;

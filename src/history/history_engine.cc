@@ -109,11 +109,12 @@ bool IsCloseEvent(temporal::api::enums::v1::EventType type) {
 // One update of one execution, being built: a copy of the state plus what the transaction
 // will write.
 
-HistoryEngine::HistoryEngine(persistence::Store& store, Clock& clock,
+HistoryEngine::HistoryEngine(persistence::Store& store, Env& env,
                              matching::MatchingEngine& matching, Executor& task_executor,
                              EngineOptions options)
     : store_(store),
-      clock_(clock),
+      env_(env),
+      clock_(env.clock()),
       matching_(matching),
       task_executor_(task_executor),
       options_(options),
@@ -133,7 +134,7 @@ void HistoryEngine::EnableTimeSkipping(SkippableClock& clock) {
 Status HistoryEngine::Start() {
   EON_ASSIGN_OR_RETURN(shard_count_, store_.ShardCount());
   EON_ASSIGN_OR_RETURN(range_ids_, store_.AcquireShards());
-  processors_ = std::make_unique<QueueProcessors>(*this, store_, clock_, task_executor_,
+  processors_ = std::make_unique<QueueProcessors>(*this, store_, env_, task_executor_,
                                                   shard_count_, options_.timer_lookahead);
   EON_RETURN_IF_ERROR(processors_->Start());
   if (time_skipper_) time_skipper_->Start();

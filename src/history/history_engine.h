@@ -19,6 +19,7 @@
 #include <unordered_map>
 
 #include "common/clock.h"
+#include "common/env.h"
 #include "common/executor.h"
 #include "common/status.h"
 #include "eon/v1/state.pb.h"
@@ -93,7 +94,9 @@ struct RunDefaults;
 
 class HistoryEngine final : public TaskHandler {
  public:
-  HistoryEngine(persistence::Store& store, Clock& clock, matching::MatchingEngine& matching,
+  // Time and the outbox's loops come from `env` (time is env.clock()); outbox tasks run on
+  // `task_executor`.
+  HistoryEngine(persistence::Store& store, Env& env, matching::MatchingEngine& matching,
                 Executor& task_executor, EngineOptions options);
   ~HistoryEngine();
 
@@ -373,6 +376,7 @@ class HistoryEngine final : public TaskHandler {
                       const eon::v1::ExecutionState& committed);
 
   persistence::Store& store_;
+  Env& env_;
   Clock& clock_;
   matching::MatchingEngine& matching_;
   Executor& task_executor_;

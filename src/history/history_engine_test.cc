@@ -148,8 +148,8 @@ class HistoryEngineTest : public ::testing::Test {
     auto store = persistence::SqliteStore::Open(store_options);
     ASSERT_TRUE(store.ok()) << store.status().message();
     store_ = std::move(*store);
-    scheduler_ = std::make_unique<DeadlineScheduler>();
-    executor_ = std::make_unique<Executor>("test-tasks", 2);
+    scheduler_ = std::make_unique<ThreadDeadlineScheduler>();
+    executor_ = std::make_unique<ThreadPool>("test-tasks", 2);
     matching::MatchingOptions matching_options;
     matching_options.clock = &clock_;  // sticky tasks expire on the engine's clock
     matching_ = std::make_unique<matching::MatchingEngine>(*store_, *scheduler_,
@@ -157,7 +157,7 @@ class HistoryEngineTest : public ::testing::Test {
     Status recovered = matching_->Recover();
     ASSERT_TRUE(recovered.ok()) << recovered.message();
     engine_ =
-        std::make_unique<HistoryEngine>(*store_, clock_, *matching_, *executor_, EngineOptions{});
+        std::make_unique<HistoryEngine>(*store_, env_, *matching_, *executor_, EngineOptions{});
     Status started = engine_->Start();
     ASSERT_TRUE(started.ok()) << started.message();
   }
@@ -365,6 +365,7 @@ class HistoryEngineTest : public ::testing::Test {
   }
 
   ManualClock clock_{TimePoint(std::chrono::seconds(1'700'000'000))};
+  RealEnv env_{clock_};
   std::string dir_;
   std::unique_ptr<persistence::SqliteStore> store_;
   std::unique_ptr<DeadlineScheduler> scheduler_;
@@ -1909,12 +1910,12 @@ TEST_F(HistoryEngineTest, MoreDueTimersThanOneLoadBatchAreAllProcessed) {
   };
   ASSERT_EQ(remaining(), kTimers);
 
-  scheduler_ = std::make_unique<DeadlineScheduler>();
-  executor_ = std::make_unique<Executor>("test-tasks", 2);
+  scheduler_ = std::make_unique<ThreadDeadlineScheduler>();
+  executor_ = std::make_unique<ThreadPool>("test-tasks", 2);
   matching_ =
       std::make_unique<matching::MatchingEngine>(*store_, *scheduler_, matching::MatchingOptions{});
   engine_ =
-      std::make_unique<HistoryEngine>(*store_, clock_, *matching_, *executor_, EngineOptions{});
+      std::make_unique<HistoryEngine>(*store_, env_, *matching_, *executor_, EngineOptions{});
   ASSERT_TRUE(engine_->Start().ok());
   EXPECT_TRUE(WaitFor([&] { return remaining() == 0; }))
       << remaining() << " due timer tasks were never processed";

@@ -14,12 +14,13 @@ const char* CategoryName(persistence::TaskCategory category) {
 }
 }  // namespace
 
-QueueProcessors::QueueProcessors(TaskHandler& handler, persistence::Store& store, Clock& clock,
+QueueProcessors::QueueProcessors(TaskHandler& handler, persistence::Store& store, Env& env,
                                  Executor& executor, int32_t shard_count, Duration timer_lookahead,
                                  TaskRetryOptions retry)
     : handler_(handler),
       store_(store),
-      clock_(clock),
+      env_(env),
+      clock_(env.clock()),
       executor_(executor),
       shard_count_(shard_count),
       timer_lookahead_(timer_lookahead),
@@ -54,21 +55,42 @@ Status QueueProcessors::Start() {
   }
   EON_RETURN_IF_ERROR(LoadTimers(clock_.Now() + timer_lookahead_));
   if (!transfer.empty()) LOG_INFO("re-dispatching " << transfer.size() << " transfer tasks");
-  timer_thread_ = std::thread([this] { TimerLoop(); });
-  delete_thread_ = std::thread([this] { DeleteLoop(); });
+  {
+    // The clock may be skipped by tests without a wake-up, so the real loop never sleeps long.
+    auto timer_loop = env_.StartLoop(
+        "timers", [this] { return TimerStep(); }, std::chrono::milliseconds(200));
+    auto delete_loop = env_.StartLoop(
+        "task-deletes",
+        [this] {
+          DeleteStep();
+          return Duration(kDeleteInterval);
+        },
+        kDeleteInterval);
+    std::lock_guard lock(mutex_);
+    timer_loop_ = std::move(timer_loop);
+    delete_loop_ = std::move(delete_loop);
+  }
   Add(transfer);
   return Status::Ok();
 }
 
 void QueueProcessors::Stop() {
+  std::unique_ptr<Env::Loop> timer_loop, delete_loop;
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return;
     stopping_ = true;
+    timer_loop = std::move(timer_loop_);
+    delete_loop = std::move(delete_loop_);
   }
-  changed_.notify_all();
-  if (timer_thread_.joinable()) timer_thread_.join();
-  if (delete_thread_.joinable()) delete_thread_.join();
+  // Stopped outside the lock: a step in progress takes it.
+  timer_loop.reset();
+  delete_loop.reset();
+  DeleteStep();  // what was done last
+}
+
+void QueueProcessors::WakeTimersLocked() {
+  if (timer_loop_) timer_loop_->Wake();
 }
 
 Status QueueProcessors::LoadTimers(TimePoint until) {
@@ -104,7 +126,6 @@ Status QueueProcessors::LoadTimers(TimePoint until) {
 }
 
 void QueueProcessors::Add(const std::vector<persistence::StoredTask>& tasks) {
-  bool timer_added = false;
   for (const auto& task : tasks) {
     if (task.category == persistence::TaskCategory::kTransfer) {
       Dispatch([this, task] { RunTransfer(task); });
@@ -116,12 +137,14 @@ void QueueProcessors::Add(const std::vector<persistence::StoredTask>& tasks) {
     if (when > timers_loaded_until_) continue;
     if (!timer_ids_.insert(task.task_id).second) continue;
     timers_.emplace(when, task);
-    timer_added = true;
+    WakeTimersLocked();
   }
-  if (timer_added) changed_.notify_all();
 }
 
-void QueueProcessors::ClockChanged() { changed_.notify_all(); }
+void QueueProcessors::ClockChanged() {
+  std::lock_guard lock(mutex_);
+  WakeTimersLocked();
+}
 
 void QueueProcessors::Dispatch(std::function<void()> fn) {
   {
@@ -179,9 +202,8 @@ void QueueProcessors::Failed(const persistence::StoredTask& task, const Status& 
   if (!parked) return;
   Status stored = store_.ParkTask(*parked);
   if (!stored.ok()) {
-    LOG_ERROR("cannot store that task " << task.task_id
-                                        << " is parked (a restart will run it again): "
-                                        << stored.message());
+    LOG_ERROR("cannot store that task "
+              << task.task_id << " is parked (a restart will run it again): " << stored.message());
   }
 }
 
@@ -218,7 +240,7 @@ std::optional<ParkedTask> QueueProcessors::FailedLocked(const persistence::Store
   } else {
     timers_.emplace(clock_.Now() + delay, task);
   }
-  changed_.notify_all();
+  WakeTimersLocked();
   return std::nullopt;
 }
 
@@ -266,49 +288,50 @@ int QueueProcessors::RetryParked(const std::vector<int64_t>& task_ids) {
       }
     }
   }
-  changed_.notify_all();
+  {
+    std::lock_guard lock(mutex_);
+    WakeTimersLocked();
+  }
   Add(transfer);
   return count;
 }
 
-void QueueProcessors::TimerLoop() {
+Duration QueueProcessors::TimerStep() {
   std::unique_lock lock(mutex_);
-  while (!stopping_) {
-    TimePoint now = clock_.Now();
-    if (now + timer_lookahead_ / 2 > timers_loaded_until_) {
-      lock.unlock();
-      Status loaded = LoadTimers(now + timer_lookahead_);
-      if (!loaded.ok()) LOG_ERROR("cannot load timer tasks: " << loaded.message());
-      lock.lock();
-      continue;
-    }
-    while (!transfer_retries_.empty() && transfer_retries_.begin()->first <= now) {
-      persistence::StoredTask task = std::move(transfer_retries_.begin()->second);
-      transfer_retries_.erase(transfer_retries_.begin());
-      ++in_flight_;
-      executor_.Submit([this, task] {
-        RunTransfer(task);
-        std::lock_guard done(mutex_);
-        --in_flight_;
-      });
-    }
-    while (!timers_.empty() && timers_.begin()->first <= now) {
-      persistence::StoredTask task = std::move(timers_.begin()->second);
-      timers_.erase(timers_.begin());
-      ++in_flight_;  // counted before the lock is dropped, so Idle never sees a gap
-      executor_.Submit([this, task] {
-        RunTimer(task);
-        std::lock_guard done(mutex_);
-        --in_flight_;
-      });
-    }
-    // The clock may be skipped by tests, so never sleep long.
-    TimePoint next = timers_loaded_until_ - timer_lookahead_ / 2;
-    if (!timers_.empty()) next = std::min(next, timers_.begin()->first);
-    if (!transfer_retries_.empty()) next = std::min(next, transfer_retries_.begin()->first);
-    auto wait = std::min<Duration>(next - now, std::chrono::milliseconds(200));
-    changed_.wait_for(lock, std::max<Duration>(wait, std::chrono::milliseconds(1)));
+  if (stopping_) return std::chrono::seconds(1);
+  TimePoint now = clock_.Now();
+  if (now + timer_lookahead_ / 2 > timers_loaded_until_) {
+    lock.unlock();
+    Status loaded = LoadTimers(now + timer_lookahead_);
+    if (!loaded.ok()) LOG_ERROR("cannot load timer tasks: " << loaded.message());
+    lock.lock();
+    if (stopping_) return std::chrono::seconds(1);
+    now = clock_.Now();
   }
+  while (!transfer_retries_.empty() && transfer_retries_.begin()->first <= now) {
+    persistence::StoredTask task = std::move(transfer_retries_.begin()->second);
+    transfer_retries_.erase(transfer_retries_.begin());
+    ++in_flight_;
+    executor_.Submit([this, task] {
+      RunTransfer(task);
+      std::lock_guard done(mutex_);
+      --in_flight_;
+    });
+  }
+  while (!timers_.empty() && timers_.begin()->first <= now) {
+    persistence::StoredTask task = std::move(timers_.begin()->second);
+    timers_.erase(timers_.begin());
+    ++in_flight_;  // counted before the lock is dropped, so Idle never sees a gap
+    executor_.Submit([this, task] {
+      RunTimer(task);
+      std::lock_guard done(mutex_);
+      --in_flight_;
+    });
+  }
+  TimePoint next = timers_loaded_until_ - timer_lookahead_ / 2;
+  if (!timers_.empty()) next = std::min(next, timers_.begin()->first);
+  if (!transfer_retries_.empty()) next = std::min(next, transfer_retries_.begin()->first);
+  return next - now;
 }
 
 void QueueProcessors::Completed(const persistence::StoredTask& task) {
@@ -316,26 +339,19 @@ void QueueProcessors::Completed(const persistence::StoredTask& task) {
   completed_.push_back(task);
 }
 
-void QueueProcessors::DeleteLoop() {
-  for (;;) {
-    std::vector<persistence::StoredTask> batch;
-    bool stopping;
-    {
-      std::unique_lock lock(mutex_);
-      changed_.wait_for(lock, kDeleteInterval, [this] { return stopping_; });
-      stopping = stopping_;
-      batch.swap(completed_);
-      for (const auto& task : batch) {
-        if (task.category == persistence::TaskCategory::kTimer) timer_ids_.erase(task.task_id);
-      }
+void QueueProcessors::DeleteStep() {
+  std::vector<persistence::StoredTask> batch;
+  {
+    std::lock_guard lock(mutex_);
+    batch.swap(completed_);
+    for (const auto& task : batch) {
+      if (task.category == persistence::TaskCategory::kTimer) timer_ids_.erase(task.task_id);
     }
-    if (!batch.empty()) {
-      Status deleted = store_.DeleteTasks(batch);
-      if (!deleted.ok())
-        LOG_WARN("cannot delete " << batch.size() << " done tasks: " << deleted.message());
-    }
-    if (stopping) return;
   }
+  if (batch.empty()) return;
+  Status deleted = store_.DeleteTasks(batch);
+  if (!deleted.ok())
+    LOG_WARN("cannot delete " << batch.size() << " done tasks: " << deleted.message());
 }
 
 }  // namespace eon::history

@@ -11,17 +11,17 @@
 // through a restart. A handler that throws counts as a failure.
 #pragma once
 
-#include <condition_variable>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "common/clock.h"
+#include "common/env.h"
 #include "common/executor.h"
 #include "history/task_handler.h"
 #include "persistence/store.h"
@@ -39,17 +39,18 @@ using ParkedTask = persistence::ParkedTask;
 
 class QueueProcessors {
  public:
-  QueueProcessors(TaskHandler& handler, persistence::Store& store, Clock& clock,
-                  Executor& executor, int32_t shard_count, Duration timer_lookahead,
-                  TaskRetryOptions retry = {});
+  // The timer and delete loops run on `env` (threads of their own in a real process), the
+  // tasks on `executor`; time is env.clock().
+  QueueProcessors(TaskHandler& handler, persistence::Store& store, Env& env, Executor& executor,
+                  int32_t shard_count, Duration timer_lookahead, TaskRetryOptions retry = {});
   ~QueueProcessors();  // stops
 
-  // Loads what the store holds (parked tasks stay parked) and starts the threads.
+  // Loads what the store holds (parked tasks stay parked) and starts the loops.
   Status Start();
   void Stop();
   // Hands over tasks just committed.
   void Add(const std::vector<persistence::StoredTask>& tasks);
-  // Wakes the timer thread (after the clock moved).
+  // Wakes the timer loop (after the clock moved).
   void ClockChanged();
   // No timer is due and no task is being processed: time may be skipped.
   bool Idle();
@@ -64,22 +65,27 @@ class QueueProcessors {
  private:
   // Records a failure of `task`: schedules its retry, or parks it in memory and returns the
   // parked entry, for the caller to store once mutex_ is released. REQUIRES: mutex_ held.
-  std::optional<ParkedTask> FailedLocked(const persistence::StoredTask& task,
-                                         const Status& status);
+  std::optional<ParkedTask> FailedLocked(const persistence::StoredTask& task, const Status& status);
   // Records a failure and stores a park it causes. REQUIRES: park_mutex_ held, mutex_ not.
   void Failed(const persistence::StoredTask& task, const Status& status);
   void SucceededLocked(int64_t task_id);
-  void TimerLoop();
+  // One turn of the timer loop: loads timers ahead, hands due ones (and due transfer retries)
+  // to the executor. Returns when it wants to run again.
+  Duration TimerStep();
+  // Wakes the timer loop. REQUIRES: mutex_ held.
+  void WakeTimersLocked();
   void RunTransfer(const persistence::StoredTask& task);
   void RunTimer(const persistence::StoredTask& task);
   void Completed(const persistence::StoredTask& task);
   // Runs `fn` on the executor, counted as in flight until it returns.
   void Dispatch(std::function<void()> fn);
-  void DeleteLoop();
+  // Deletes the tasks done since the last call.
+  void DeleteStep();
   Status LoadTimers(TimePoint until);
 
   TaskHandler& handler_;
   persistence::Store& store_;
+  Env& env_;
   Clock& clock_;
   Executor& executor_;
   const int32_t shard_count_;
@@ -91,7 +97,6 @@ class QueueProcessors {
   // without mutex_: the store's commit callbacks take mutex_ (Add).
   std::mutex park_mutex_;
   std::mutex mutex_;
-  std::condition_variable changed_;
   bool stopping_ = false;                                               // guarded by mutex_
   std::multimap<TimePoint, persistence::StoredTask> timers_;            // guarded by mutex_
   std::multimap<TimePoint, persistence::StoredTask> transfer_retries_;  // guarded by mutex_
@@ -99,10 +104,10 @@ class QueueProcessors {
   TimePoint timers_loaded_until_{};                                     // guarded by mutex_
   std::vector<persistence::StoredTask> completed_;                      // guarded by mutex_
   int in_flight_ = 0;                                                   // guarded by mutex_
-  std::map<int64_t, int> failures_;  // task id -> failures in a row; guarded by mutex_
-  std::map<int64_t, ParkedTask> parked_;                                // guarded by mutex_
-  std::thread timer_thread_;
-  std::thread delete_thread_;
+  std::map<int64_t, int> failures_;         // task id -> failures in a row; guarded by mutex_
+  std::map<int64_t, ParkedTask> parked_;    // guarded by mutex_
+  std::unique_ptr<Env::Loop> timer_loop_;   // guarded by mutex_ (set by Start, taken by Stop)
+  std::unique_ptr<Env::Loop> delete_loop_;  // guarded by mutex_ (set by Start, taken by Stop)
 };
 
 }  // namespace eon::history

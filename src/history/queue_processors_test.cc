@@ -3,12 +3,12 @@
 #include "history/queue_processors.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
 #include <stdexcept>
 #include <thread>
-#include <unistd.h>
 
 #include "persistence/sqlite_store.h"
 
@@ -56,7 +56,7 @@ persistence::StoredTask TransferTask(int64_t id) {
 
 struct Fixture {
   explicit Fixture(const std::string& path = ":memory:")
-      : clock(TimePoint(std::chrono::hours(24 * 365 * 50))), executor("test-tasks", 2) {
+      : clock(TimePoint(std::chrono::hours(24 * 365 * 50))), env(clock), executor("test-tasks", 2) {
     auto opened = persistence::SqliteStore::Open({.path = path});
     EXPECT_TRUE(opened.ok());
     store = std::move(*opened);
@@ -64,7 +64,7 @@ struct Fixture {
     retry.retry_delay_initial = 1s;
     retry.retry_delay_max = 4s;
     retry.failures_before_parking = 4;
-    processors = std::make_unique<QueueProcessors>(handler, *store, clock, executor, 4,
+    processors = std::make_unique<QueueProcessors>(handler, *store, env, executor, 4,
                                                    std::chrono::seconds(10), retry);
     EXPECT_TRUE(processors->Start().ok());
   }
@@ -81,7 +81,8 @@ struct Fixture {
 
   FlakyHandler handler;
   ManualClock clock;
-  Executor executor;
+  RealEnv env;
+  ThreadPool executor;
   std::unique_ptr<persistence::SqliteStore> store;
   std::unique_ptr<QueueProcessors> processors;
 };
@@ -137,8 +138,8 @@ TEST(QueueProcessors, AHandlerThatThrowsIsRetriedNotFatal) {
 // The parked mark is stored: after a restart the task is listed as parked and not run, until an
 // operator retries it.
 TEST(QueueProcessors, AParkedTaskStaysParkedThroughARestartUntilRetried) {
-  auto dir = std::filesystem::temp_directory_path() /
-             ("eon-queue-test-" + std::to_string(::getpid()));
+  auto dir =
+      std::filesystem::temp_directory_path() / ("eon-queue-test-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const std::string path = (dir / "parked.db").string();
   for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);

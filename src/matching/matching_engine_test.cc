@@ -67,7 +67,7 @@ class MatchingEngineTest : public ::testing::Test {
     auto store = persistence::SqliteStore::Open(store_options);
     ASSERT_TRUE(store.ok()) << store.status().message();
     store_ = std::move(*store);
-    scheduler_ = std::make_unique<DeadlineScheduler>();
+    scheduler_ = std::make_unique<ThreadDeadlineScheduler>();
     matching_ = std::make_unique<MatchingEngine>(*store_, *scheduler_, options);
     Status recovered = matching_->Recover();
     ASSERT_TRUE(recovered.ok()) << recovered.message();

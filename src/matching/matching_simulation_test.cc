@@ -203,7 +203,7 @@ class Simulation {
     if (!store.ok()) return Fail("cannot open the store: " + store.status().message());
     store_ = std::move(*store);
     gated_ = std::make_unique<GatedQueueStore>(*store_, gate_);
-    scheduler_ = std::make_unique<DeadlineScheduler>();
+    scheduler_ = std::make_unique<ThreadDeadlineScheduler>();
     MatchingOptions matching_options;
     matching_options.backlog_in_memory_tasks_max = options_.backlog_in_memory_max;
     matching_options.backlog_audit_interval = 0ms;  // the guard stays out: nothing may need it
@@ -439,7 +439,7 @@ TEST(MatchingSimulation, AddsDecidedOutOfIdOrderPastTheMemoryLimitAreBothHandedO
   ASSERT_TRUE(store.ok()) << store.status().message();
   Gate gate;
   GatedQueueStore gated(**store, gate);
-  DeadlineScheduler scheduler;
+  ThreadDeadlineScheduler scheduler;
   MatchingOptions options;
   options.backlog_in_memory_tasks_max = 1;
   options.backlog_audit_interval = 0ms;

@@ -137,6 +137,16 @@ CREATE TABLE IF NOT EXISTS parked_tasks (
   last_error TEXT NOT NULL,
   parked_time_ns INTEGER NOT NULL);
 )sql",
+    // 5: batch operations' records (frontend/batch_service.h), so Describe and List survive a
+    // restart. seq keeps the order they were started in.
+    R"sql(
+CREATE TABLE IF NOT EXISTS batch_operations (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  namespace TEXT NOT NULL,
+  job_id TEXT NOT NULL,
+  record BLOB NOT NULL,
+  UNIQUE (namespace, job_id));
+)sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 constexpr int32_t kDefaultShardCount = 4;
@@ -189,7 +199,9 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptions& opti
                                 ": the shard count is fixed when the database is created");
     }
   }
-  store->committer_ = std::thread([s = store.get()] { s->CommitLoop(); });
+  if (options.committer_thread) {
+    store->committer_ = std::thread([s = store.get()] { s->CommitLoop(); });
+  }
   return store;
 }
 
@@ -304,7 +316,11 @@ Status SqliteStore::Write(Job job) {
     if (stopping_) return Unavailable("the store is shutting down");
     queue_.push_back(std::move(pending));
   }
-  queue_ready_.notify_one();
+  if (options_.committer_thread) {
+    queue_ready_.notify_one();
+  } else {
+    CommitOnCaller();
+  }
   return done.get();
 }
 
@@ -323,7 +339,11 @@ void SqliteStore::WriteAsync(Job job, std::function<void(Status)> done) {
     done(Unavailable("the store is shutting down"));
     return;
   }
-  queue_ready_.notify_one();
+  if (options_.committer_thread) {
+    queue_ready_.notify_one();
+  } else {
+    CommitOnCaller();
+  }
 }
 
 void SqliteStore::CommitLoop() {
@@ -338,41 +358,58 @@ void SqliteStore::CommitLoop() {
         queue_.pop_front();
       }
     }
-    std::vector<Status> results(batch.size());
-    Status txn;
+    CommitBatch(batch);
+  }
+}
+
+void SqliteStore::CommitOnCaller() {
+  for (;;) {
+    std::vector<std::unique_ptr<PendingJob>> batch;
     {
-      std::lock_guard lock(writer_mutex_);
-      SqliteDb& db = *writer_;
-      txn = db.Exec("BEGIN IMMEDIATE");
-      for (size_t i = 0; txn.ok() && i < batch.size(); ++i) {
-        txn = db.Exec("SAVEPOINT job");
-        if (!txn.ok()) break;
-        results[i] = batch[i]->job(db);
-        txn = results[i].ok() ? db.Exec("RELEASE job") : db.Exec("ROLLBACK TO job; RELEASE job");
-      }
-      if (txn.ok()) txn = db.Exec("COMMIT");
-      if (!txn.ok()) {
-        db.Exec("ROLLBACK");
-        LOG_ERROR("group commit of " << batch.size() << " jobs failed: " << txn.message());
-      }
+      std::lock_guard lock(queue_mutex_);
+      if (queue_.empty()) return;
+      batch.push_back(std::move(queue_.front()));
+      queue_.pop_front();
     }
-    if (txn.ok()) {
-      std::lock_guard lock(stats_mutex_);
-      ++stats_.write_transactions;
+    CommitBatch(batch);
+  }
+}
+
+void SqliteStore::CommitBatch(std::vector<std::unique_ptr<PendingJob>>& batch) {
+  std::vector<Status> results(batch.size());
+  Status txn;
+  {
+    std::lock_guard lock(writer_mutex_);
+    SqliteDb& db = *writer_;
+    txn = db.Exec("BEGIN IMMEDIATE");
+    for (size_t i = 0; txn.ok() && i < batch.size(); ++i) {
+      txn = db.Exec("SAVEPOINT job");
+      if (!txn.ok()) break;
+      results[i] = batch[i]->job(db);
+      txn = results[i].ok() ? db.Exec("RELEASE job") : db.Exec("ROLLBACK TO job; RELEASE job");
     }
-    metrics::GroupCommit(static_cast<int64_t>(batch.size()));
-    for (size_t i = 0; i < batch.size(); ++i) {
-      // A failed transaction keeps its kind (disk full, I/O error, busy) in the answer.
-      Status outcome = txn.ok() ? results[i]
-                                : Status(txn.code() == StatusCode::INTERNAL ? StatusCode::UNAVAILABLE
-                                                                            : txn.code(),
-                                         "commit failed: " + txn.message());
-      if (batch[i]->done) {
-        // The caller's continuation: one that throws must not end the committer.
-        RunGuarded("a commit's continuation", [&] { batch[i]->done(std::move(outcome)); });
-      } else {
-        batch[i]->promise.set_value(std::move(outcome));
-      }
+    if (txn.ok()) txn = db.Exec("COMMIT");
+    if (!txn.ok()) {
+      db.Exec("ROLLBACK");
+      LOG_ERROR("group commit of " << batch.size() << " jobs failed: " << txn.message());
+    }
+  }
+  if (txn.ok()) {
+    std::lock_guard lock(stats_mutex_);
+    ++stats_.write_transactions;
+  }
+  metrics::GroupCommit(static_cast<int64_t>(batch.size()));
+  for (size_t i = 0; i < batch.size(); ++i) {
+    // A failed transaction keeps its kind (disk full, I/O error, busy) in the answer.
+    Status outcome = txn.ok() ? results[i]
+                              : Status(txn.code() == StatusCode::INTERNAL ? StatusCode::UNAVAILABLE
+                                                                          : txn.code(),
+                                       "commit failed: " + txn.message());
+    if (batch[i]->done) {
+      // The caller's continuation: one that throws must not end the committer.
+      RunGuarded("a commit's continuation", [&] { batch[i]->done(std::move(outcome)); });
+    } else {
+      batch[i]->promise.set_value(std::move(outcome));
     }
   }
 }
@@ -851,6 +888,39 @@ Result<std::vector<ParkedTask>> SqliteStore::LoadParkedTasks() {
       parked.parked_time = FromUnixNanos(stmt->ColumnInt(6));
       out.push_back(std::move(parked));
     }
+    EON_RETURN_IF_ERROR(stmt->status());
+    return out;
+  });
+}
+
+Status SqliteStore::PutBatchOperation(const std::string& namespace_name,
+                                      const std::string& job_id, const std::string& record) {
+  return Write([&](SqliteDb& db) -> Status {
+    // An update keeps the row (and its place in the order).
+    EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare("INSERT INTO batch_operations (namespace, job_id, "
+                                               "record) VALUES (?, ?, ?) ON CONFLICT (namespace, "
+                                               "job_id) DO UPDATE SET record = excluded.record"));
+    return stmt->Bind(1, namespace_name).Bind(2, job_id).BindBlob(3, record).Run();
+  });
+}
+
+Status SqliteStore::DeleteBatchOperation(const std::string& namespace_name,
+                                         const std::string& job_id) {
+  return Write([&](SqliteDb& db) -> Status {
+    EON_ASSIGN_OR_RETURN(
+        auto stmt, db.Prepare("DELETE FROM batch_operations WHERE namespace = ? AND job_id = ?"));
+    EON_RETURN_IF_ERROR(stmt->Bind(1, namespace_name).Bind(2, job_id).Run());
+    if (db.Changes() == 0) return NotFound("batch operation " + job_id + " not found");
+    return Status::Ok();
+  });
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> SqliteStore::LoadBatchOperations() {
+  return Read([&](SqliteDb& db) -> Result<std::vector<std::pair<std::string, std::string>>> {
+    EON_ASSIGN_OR_RETURN(
+        auto stmt, db.Prepare("SELECT namespace, record FROM batch_operations ORDER BY seq"));
+    std::vector<std::pair<std::string, std::string>> out;
+    while (stmt->Step()) out.emplace_back(stmt->ColumnText(0), stmt->ColumnBlob(1));
     EON_RETURN_IF_ERROR(stmt->status());
     return out;
   });

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "persistence/sqlite_db.h"
 #include "persistence/store.h"
@@ -28,6 +29,10 @@ struct SqliteOptions {
   int32_t shard_count = 0;
   bool synchronous_full = true;     // false: synchronous=NORMAL (survives kill -9, not power loss)
   int group_commit_jobs_max = 512;  // jobs in one transaction
+  // false: no committer thread; every write commits on the caller's thread before the call
+  // returns (its continuation too), one transaction each. For the simulator, where no thread
+  // of the store may run beside a step.
+  bool committer_thread = true;
 };
 
 class SqliteStore final : public Store {
@@ -61,6 +66,11 @@ class SqliteStore final : public Store {
   Status ParkTask(const ParkedTask& parked) override;
   Status UnparkTasks(const std::vector<int64_t>& task_ids) override;
   Result<std::vector<ParkedTask>> LoadParkedTasks() override;
+  Status PutBatchOperation(const std::string& namespace_name, const std::string& job_id,
+                           const std::string& record) override;
+  Status DeleteBatchOperation(const std::string& namespace_name,
+                              const std::string& job_id) override;
+  Result<std::vector<std::pair<std::string, std::string>>> LoadBatchOperations() override;
   Result<std::optional<TimePoint>> NextTimerTime() override;
   Status AddQueueTask(const std::string& namespace_id, const std::string& queue, int kind,
                       int64_t task_id, const eon::v1::QueueTask& task) override;
@@ -115,6 +125,10 @@ class SqliteStore final : public Store {
   template <typename Fn>
   auto Read(Fn&& fn);
   void CommitLoop();
+  // Without a committer thread: commits what is queued, one job per transaction.
+  void CommitOnCaller();
+  // One group transaction, then each job's answer.
+  void CommitBatch(std::vector<std::unique_ptr<PendingJob>>& batch);
   Status ApplyExecutionWrite(SqliteDb& db, const ExecutionWrite& write,
                              std::vector<StoredTask>* created);
 

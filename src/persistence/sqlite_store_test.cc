@@ -325,3 +325,31 @@ TEST(SqliteDb, AFullDatabaseIsResourceExhausted) {
 
 }  // namespace
 }  // namespace eon::persistence
+
+namespace eon::persistence {
+namespace {
+
+TEST(SqliteStore, BatchOperationRecordsAreReplacedInPlaceAndSurviveAReopen) {
+  std::string path = TempPath("batch.db");
+  {
+    auto store = SqliteStore::Open({.path = path});
+    ASSERT_TRUE(store.ok()) << store.status().message();
+    ASSERT_TRUE((*store)->PutBatchOperation("default", "job-1", "running").ok());
+    ASSERT_TRUE((*store)->PutBatchOperation("other", "job-1", "elsewhere").ok());
+    ASSERT_TRUE((*store)->PutBatchOperation("default", "job-2", "second").ok());
+    // An update keeps the job's place in the order.
+    ASSERT_TRUE((*store)->PutBatchOperation("default", "job-1", "completed").ok());
+    ASSERT_TRUE((*store)->DeleteBatchOperation("other", "job-1").ok());
+    EXPECT_EQ((*store)->DeleteBatchOperation("other", "job-1").code(), StatusCode::NOT_FOUND);
+  }
+  auto store = SqliteStore::Open({.path = path});
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  auto records = (*store)->LoadBatchOperations();
+  ASSERT_TRUE(records.ok()) << records.status().message();
+  using Record = std::pair<std::string, std::string>;
+  EXPECT_EQ(*records,
+            (std::vector<Record>{{"default", "completed"}, {"default", "second"}}));
+}
+
+}  // namespace
+}  // namespace eon::persistence

@@ -240,6 +240,16 @@ class Store : public QueueTaskStore {
   // When the earliest unparked timer task of any shard is due (nullopt: there is none).
   virtual Result<std::optional<TimePoint>> NextTimerTime() = 0;
 
+  // Batch operations' records (frontend/batch_service.h), by namespace name and job id: `record`
+  // is a serialized DescribeBatchOperationResponse, replaced as the job goes on.
+  virtual Status PutBatchOperation(const std::string& namespace_name, const std::string& job_id,
+                                   const std::string& record) = 0;
+  // NOT_FOUND when absent.
+  virtual Status DeleteBatchOperation(const std::string& namespace_name,
+                                      const std::string& job_id) = 0;
+  // Every record as (namespace name, record), in the order they were first put.
+  virtual Result<std::vector<std::pair<std::string, std::string>>> LoadBatchOperations() = 0;
+
   // Visibility.
   virtual Status UpsertVisibility(const VisibilityRow& row) = 0;
   // `info` of the matching rows, in filter order, from `offset` on.

@@ -9,6 +9,7 @@
 #include <atomic>
 
 #include "common/clock.h"
+#include "common/env.h"
 #include "common/executor.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -123,14 +124,15 @@ class ServerImpl final : public Server {
     } else {
       clock_ = std::make_unique<SystemClock>();
     }
+    env_ = std::make_unique<RealEnv>(*clock_);
     namespaces_ = std::make_unique<namespaces::Registry>(*store_, *clock_);
     EON_RETURN_IF_ERROR(namespaces_->Load());
     EON_RETURN_IF_ERROR(namespaces_->Ensure("default"));
     for (const auto& name : options_.namespaces) EON_RETURN_IF_ERROR(namespaces_->Ensure(name));
 
-    scheduler_ = std::make_unique<DeadlineScheduler>();
-    request_executor_ = std::make_unique<Executor>("requests", options_.request_threads);
-    task_executor_ = std::make_unique<Executor>("tasks", options_.task_threads);
+    scheduler_ = std::make_unique<ThreadDeadlineScheduler>();
+    request_executor_ = env_->NewExecutor("requests", options_.request_threads);
+    task_executor_ = env_->NewExecutor("tasks", options_.task_threads);
     matching::MatchingOptions matching_options;
     matching_options.clock = clock_.get();
     matching_ = std::make_unique<matching::MatchingEngine>(*store_, *scheduler_,
@@ -145,7 +147,7 @@ class ServerImpl final : public Server {
     engine_options.pending_activities_max = options_.pending_activities_limit;
     engine_options.pending_children_max = options_.pending_children_limit;
     engine_options.pending_external_requests_max = options_.pending_signals_limit;
-    history_ = std::make_unique<history::HistoryEngine>(*store_, *clock_, *matching_,
+    history_ = std::make_unique<history::HistoryEngine>(*store_, *env_, *matching_,
                                                         *task_executor_, engine_options);
     if (skippable_clock_) history_->EnableTimeSkipping(*skippable_clock_);
     // Under time skipping a retention timer would be the next thing to skip to and would delete
@@ -181,7 +183,8 @@ class ServerImpl final : public Server {
 
     visibility_service_ = frontend::RegisterVisibilityService(*router_, *namespaces_, *store_);
     admin_service_ = frontend::RegisterAdminService(*router_, *history_);
-    batch_service_ = frontend::RegisterBatchService(*router_, *clock_);
+    EON_ASSIGN_OR_RETURN(batch_service_,
+                         frontend::RegisterBatchService(*router_, *clock_, *store_));
     schedule_service_ = frontend::RegisterScheduleService(*router_, *namespaces_, *scheduler_role_);
     if (history_->time_skipper()) {
       test_service_ = frontend::RegisterTestService(*router_, *history_->time_skipper(), *clock_);
@@ -345,6 +348,7 @@ class ServerImpl final : public Server {
   const ServerOptions options_;
   std::unique_ptr<Clock> clock_;
   SkippableClock* skippable_clock_ = nullptr;  // clock_, when time skipping
+  std::unique_ptr<RealEnv> env_;               // over clock_; outlives the roles
   bool stopped_ = false;
   std::atomic<const char*> step_{"not started"};
   std::string address_;

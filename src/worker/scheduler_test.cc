@@ -50,12 +50,12 @@ class SchedulerTest : public ::testing::Test {
     auto store = persistence::SqliteStore::Open(options);
     ASSERT_TRUE(store.ok()) << store.status().message();
     store_ = std::move(*store);
-    deadlines_ = std::make_unique<DeadlineScheduler>();
-    executor_ = std::make_unique<Executor>("test-tasks", 2);
+    deadlines_ = std::make_unique<ThreadDeadlineScheduler>();
+    executor_ = std::make_unique<ThreadPool>("test-tasks", 2);
     matching_ = std::make_unique<matching::MatchingEngine>(*store_, *deadlines_,
                                                            matching::MatchingOptions{});
     ASSERT_TRUE(matching_->Recover().ok());
-    history_ = std::make_unique<history::HistoryEngine>(*store_, clock_, *matching_, *executor_,
+    history_ = std::make_unique<history::HistoryEngine>(*store_, env_, *matching_, *executor_,
                                                         history::EngineOptions{});
     ASSERT_TRUE(history_->Start().ok());
     scheduler_ = std::make_unique<Scheduler>(*store_, clock_, *history_, SchedulerOptions{});
@@ -137,6 +137,7 @@ class SchedulerTest : public ::testing::Test {
   }
 
   ManualClock clock_{At(0, 0, 30)};
+  RealEnv env_{clock_};
   std::string dir_;
   std::unique_ptr<persistence::SqliteStore> store_;
   std::unique_ptr<DeadlineScheduler> deadlines_;

@@ -5,6 +5,7 @@
 
 const assert = require('node:assert/strict');
 const { describe } = require('node:test');
+const { temporal } = require('@temporalio/proto');
 
 const { EonServer, connectClient, eonTest, getFreePort, runCli, startWorker, uniqueId } = require('./harness');
 
@@ -101,6 +102,33 @@ describe('batch operations', () => {
       method: 'POST', body: JSON.stringify({ executions: [{ workflowId: 'x' }], reason: 'r', terminationOperation: {} }),
     });
     assert.equal(duplicate.status, 409);
+  });
+
+  eonTest('batch records survive kill -9 and a restart', async (t, scope) => {
+    const server = scope.track(await EonServer.start({ db: true }));
+    const first = await connectClient(server);
+    const taskQueue = uniqueId('kept');
+    const targets = await startWaiting(first.client, taskQueue, uniqueId('kept'), 2);
+    const jobId = uniqueId('job');
+    await first.connection.workflowService.startBatchOperation({
+      namespace: 'default', jobId, reason: 'kept through a restart',
+      executions: targets.map((h) => ({ workflowId: h.workflowId })),
+      terminationOperation: { identity: 'batch-test' },
+    });
+    await first.connection.close();
+    await server.kill9();
+    await server.restart();
+    const { connection } = await connectClient(server);
+    scope.add(() => connection.close());
+    const job = await connection.workflowService.describeBatchOperation({ namespace: 'default', jobId });
+    assert.equal(job.state, temporal.api.enums.v1.BatchOperationState.BATCH_OPERATION_STATE_COMPLETED);
+    assert.equal(Number(job.totalOperationCount), 2);
+    assert.equal(Number(job.completeOperationCount), 2);
+    assert.equal(job.reason, 'kept through a restart');
+    const listed = await connection.workflowService.listBatchOperations({ namespace: 'default' });
+    assert.deepEqual(listed.operationInfo.map((info) => info.jobId), [jobId]);
+    // A job it never ran is still unknown.
+    await assert.rejects(connection.workflowService.describeBatchOperation({ namespace: 'default', jobId: `${jobId}-x` }), /not found/);
   });
 
   eonTest('a query that matches more than a batch takes is refused before anything changes', async (t, scope) => {
