@@ -15,6 +15,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -86,6 +87,13 @@ class Args {
 int Fail(const std::string& message) {
   std::fprintf(stderr, "Error: %s\n", message.c_str());
   return 1;
+}
+
+// The --limit of a listing (default 100), or nullopt when it is not a whole number in 1..1000.
+std::optional<int32_t> LimitFlag(const Args& args) {
+  auto limit = ParseNumber<int32_t>(args.Get("limit", "100"));
+  if (!limit || *limit < 1 || *limit > 1000) return std::nullopt;
+  return limit;
 }
 
 int Fail(const grpc::Status& status) {
@@ -479,7 +487,9 @@ int Workflow(const std::string& verb, const Args& args) {
     wfs::ListWorkflowExecutionsRequest request;
     request.set_namespace_(client.ns());
     request.set_query(args.Get("query"));
-    request.set_page_size(std::atoi(args.Get("limit", "100").c_str()));
+    auto limit = LimitFlag(args);
+    if (!limit) return Fail("--limit needs a whole number from 1 to 1000");
+    request.set_page_size(*limit);
     wfs::ListWorkflowExecutionsResponse response;
     auto status = client.stub().ListWorkflowExecutions(context.get(), request, &response);
     if (!status.ok()) return Fail(status);
@@ -1101,7 +1111,9 @@ int Schedule(const std::string& verb, const Args& args) {
     wfs::ListSchedulesRequest request;
     request.set_namespace_(client.ns());
     request.set_query(args.Get("query"));
-    request.set_maximum_page_size(std::atoi(args.Get("limit", "100").c_str()));
+    auto limit = LimitFlag(args);
+    if (!limit) return Fail("--limit needs a whole number from 1 to 1000");
+    request.set_maximum_page_size(*limit);
     wfs::ListSchedulesResponse response;
     auto status = client.stub().ListSchedules(context.get(), request, &response);
     if (!status.ok()) return Fail(status);
