@@ -14,8 +14,8 @@
 #include <future>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 

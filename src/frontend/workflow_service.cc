@@ -87,6 +87,18 @@ class WorkflowService final : public ServiceHandle {
     return {t.namespace_id(), t.workflow_id(), t.run_id()};
   }
 
+  // For the calls that start on gRPC's thread (RpcRouter::Inline) and the poll handshake:
+  // `work(arg, done)` runs here when `here` (nothing in it would wait), else on the request
+  // pool with its own copy of `arg`, behind an exception barrier that answers `done`.
+  template <typename Arg, typename Done, typename Work>
+  void HereOrOnPool(bool here, const char* what, const Arg& arg, Done done, Work work) {
+    if (here) return work(arg, std::move(done));
+    executor_->Submit([what, owned = arg, done = std::move(done), work = std::move(work)] {
+      Status thrown = RunGuarded(what, [&] { work(owned, done); });
+      if (!thrown.ok()) done(thrown);
+    });
+  }
+
   // Parses a task token and checks it belongs to `ns` and names the right kind of task.
   Result<eon::v1::TaskToken> ParseToken(const std::string& bytes, const Namespace& ns,
                                         eon::v1::TaskQueueKind kind) {
@@ -406,15 +418,10 @@ void WorkflowService::PollQueue(std::shared_ptr<CallContext> ctx,
                          std::move(response));
       });
     };
-    // (A query task's answer reads the history: on the executor.)
-    if (matched->query_id.empty() && history_.CanUpdateWithoutWaiting(KeyOf(matched->task))) {
-      start(*matched, std::move(after));
-      return;
-    }
-    executor_->Submit([start, matched = *matched, after = std::move(after)]() mutable {
-      Status thrown = RunGuarded("a task's start", [&] { start(matched, after); });
-      if (!thrown.ok()) after(thrown);
-    });
+    // (A query task's answer reads the history: on the pool.)
+    HereOrOnPool(
+        matched->query_id.empty() && history_.CanUpdateWithoutWaiting(KeyOf(matched->task)),
+        "a task's start", *matched, std::move(after), start);
   };
   auto id = matching_.Poll(queue, poller, deadline, deliver);
   if (!id.ok()) {
@@ -840,8 +847,7 @@ void WorkflowService::Register(RpcRouter& router) {
             if (!ns.ok()) return done(ns.status());
             auto token = ParseToken(r.task_token(), *ns, eon::v1::TASK_QUEUE_KIND_WORKFLOW);
             if (!token.ok()) return done(token.status());
-            auto complete = [this, name = (*ns)->info().name()](
-                                const eon::v1::TaskToken& token,
+            auto complete = [this, name = (*ns)->info().name(), token = *token](
                                 const wfs::RespondWorkflowTaskCompletedRequest& r, auto done) {
               history_.RespondWorkflowTaskCompletedAsync(
                   token, r,
@@ -854,12 +860,8 @@ void WorkflowService::Register(RpcRouter& router) {
                     done(std::move(response));
                   });
             };
-            if (history_.CanUpdateWithoutWaiting(KeyOf(*token))) return complete(*token, r, done);
-            executor_->Submit([complete, token = *token, owned = r, done] {
-              Status thrown =
-                  RunGuarded("RespondWorkflowTaskCompleted", [&] { complete(token, owned, done); });
-              if (!thrown.ok()) done(thrown);
-            });
+            HereOrOnPool(history_.CanUpdateWithoutWaiting(KeyOf(*token)),
+                         "RespondWorkflowTaskCompleted", r, std::move(done), complete);
           });
   router.Unary<wfs::RespondWorkflowTaskFailedRequest, wfs::RespondWorkflowTaskFailedResponse>(
       kService, "RespondWorkflowTaskFailed",
@@ -877,8 +879,8 @@ void WorkflowService::Register(RpcRouter& router) {
             if (!ns.ok()) return done(ns.status());
             auto token = ParseToken(r.task_token(), *ns, eon::v1::TASK_QUEUE_KIND_ACTIVITY);
             if (!token.ok()) return done(token.status());
-            auto complete = [this](const eon::v1::TaskToken& token,
-                                   const wfs::RespondActivityTaskCompletedRequest& r, auto done) {
+            auto complete = [this, token = *token](
+                                const wfs::RespondActivityTaskCompletedRequest& r, auto done) {
               if (!CheckBlob(r.result(), "Result").ok()) {
                 // As Temporal does: an oversized result fails the activity instead.
                 Status failed = history_.RespondActivityTaskFailed(token, ResultTooLarge(), nullptr,
@@ -893,14 +895,10 @@ void WorkflowService::Register(RpcRouter& router) {
                   });
             };
             // The oversized result's failure waits for its commit: never on gRPC's thread.
-            if (CheckBlob(r.result(), "Result").ok() &&
-                history_.CanUpdateWithoutWaiting(KeyOf(*token)))
-              return complete(*token, r, done);
-            executor_->Submit([complete, token = *token, owned = r, done] {
-              Status thrown =
-                  RunGuarded("RespondActivityTaskCompleted", [&] { complete(token, owned, done); });
-              if (!thrown.ok()) done(thrown);
-            });
+            HereOrOnPool(
+                CheckBlob(r.result(), "Result").ok() &&
+                    history_.CanUpdateWithoutWaiting(KeyOf(*token)),
+                "RespondActivityTaskCompleted", r, std::move(done), complete);
           });
   router.Unary<wfs::RespondActivityTaskFailedRequest, wfs::RespondActivityTaskFailedResponse>(
       kService, "RespondActivityTaskFailed",
