@@ -7,7 +7,7 @@ namespace {
 
 class AdminService final : public ServiceHandle {
  public:
-  explicit AdminService(history::HistoryEngine& history) : history_(history) {}
+  explicit AdminService(history::HistoryService& history) : history_(history) {}
 
   void Register(RpcRouter& router) {
     router.Unary<eon::v1::ListParkedTasksRequest, eon::v1::ListParkedTasksResponse>(
@@ -41,13 +41,13 @@ class AdminService final : public ServiceHandle {
   }
 
  private:
-  history::HistoryEngine& history_;
+  history::HistoryService& history_;
 };
 
 }  // namespace
 
 std::unique_ptr<ServiceHandle> RegisterAdminService(RpcRouter& router,
-                                                    history::HistoryEngine& history) {
+                                                    history::HistoryService& history) {
   auto service = std::make_unique<AdminService>(history);
   service->Register(router);
   return service;

@@ -8,13 +8,13 @@
 
 #include "frontend/rpc.h"
 #include "frontend/workflow_service.h"
-#include "history/history_engine.h"
+#include "history/history_service.h"
 
 namespace eon::frontend {
 
 constexpr const char* kAdminService = "eon.v1.AdminService";
 
 std::unique_ptr<ServiceHandle> RegisterAdminService(RpcRouter& router,
-                                                    history::HistoryEngine& history);
+                                                    history::HistoryService& history);
 
 }  // namespace eon::frontend

@@ -11,7 +11,7 @@
 
 #include "common/executor.h"
 #include "frontend/rpc.h"
-#include "history/history_engine.h"
+#include "history/history_service.h"
 
 namespace eon::frontend {
 
@@ -23,12 +23,12 @@ class RunWait : public std::enable_shared_from_this<RunWait<Resp>> {
   // skipped without a hop or a read.
 
   // shared: the watch, the deadline and the caller's cancel each hold the wait.
-  static void Start(history::HistoryEngine& history, DeadlineScheduler& scheduler,
+  static void Start(history::HistoryService& history, DeadlineScheduler& scheduler,
                     Executor& executor, CallContext& ctx,
                     std::chrono::steady_clock::time_point deadline, std::string namespace_id,
                     std::string run_id, Look look, std::function<Result<Resp>()> at_deadline,
                     std::function<void(Result<Resp>)> done,
-                    history::HistoryEngine::RunStatePredicate wanted = nullptr) {
+                    history::HistoryService::RunStatePredicate wanted = nullptr) {
     auto wait = std::shared_ptr<RunWait>(new RunWait(history, scheduler, executor));
     wait->namespace_id_ = std::move(namespace_id);
     wait->run_id_ = std::move(run_id);
@@ -47,7 +47,7 @@ class RunWait : public std::enable_shared_from_this<RunWait<Resp>> {
   }
 
  private:
-  RunWait(history::HistoryEngine& history, DeadlineScheduler& scheduler, Executor& executor)
+  RunWait(history::HistoryService& history, DeadlineScheduler& scheduler, Executor& executor)
       : history_(history), scheduler_(scheduler), executor_(executor) {}
 
   void Watch() {
@@ -91,7 +91,7 @@ class RunWait : public std::enable_shared_from_this<RunWait<Resp>> {
     done_(std::move(result));
   }
 
-  history::HistoryEngine& history_;
+  history::HistoryService& history_;
   DeadlineScheduler& scheduler_;
   Executor& executor_;
   std::string namespace_id_;
@@ -99,7 +99,7 @@ class RunWait : public std::enable_shared_from_this<RunWait<Resp>> {
   Look look_;
   std::function<Result<Resp>()> at_deadline_;
   std::function<void(Result<Resp>)> done_;
-  history::HistoryEngine::RunStatePredicate wanted_;
+  history::HistoryService::RunStatePredicate wanted_;
   std::mutex mutex_;
   bool answered_ = false;                  // guarded by mutex_
   uint64_t watch_id_ = 0;                  // guarded by mutex_

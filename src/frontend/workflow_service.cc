@@ -30,8 +30,8 @@ temporal::api::failure::v1::Failure ResultTooLarge() {
 
 class WorkflowService final : public ServiceHandle {
  public:
-  WorkflowService(namespaces::Registry& namespaces, history::HistoryEngine& history,
-                  matching::MatchingEngine& matching, DeadlineScheduler& scheduler,
+  WorkflowService(namespaces::Registry& namespaces, history::HistoryService& history,
+                  matching::MatchingService& matching, DeadlineScheduler& scheduler,
                   FrontendOptions options)
       : namespaces_(namespaces),
         history_(history),
@@ -99,6 +99,43 @@ class WorkflowService final : public ServiceHandle {
     });
   }
 
+  // The id of the namespace a request names, after checking the workflow id it names.
+  template <typename Req>
+  Result<std::string> NamespaceIdFor(const Req& r, const std::string& workflow_id) {
+    EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
+    EON_RETURN_IF_ERROR(CheckId(workflow_id, "WorkflowId"));
+    return ns->info().id();
+  }
+
+  // A call that only says it succeeded: `done` hears an empty response or the error.
+  template <typename Resp>
+  static std::function<void(Status)> Empty(std::function<void(Result<Resp>)> done) {
+    return [done = std::move(done)](Status status) {
+      if (!status.ok()) return done(status);
+      done(Resp());
+    };
+  }
+
+  // The task token a request carries, checked against its namespace.
+  template <typename Req>
+  Result<eon::v1::TaskToken> TokenOf(const Req& r, eon::v1::TaskQueueKind kind) {
+    EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
+    return ParseToken(r.task_token(), ns, kind);
+  }
+
+  // Registers one of the calls that end or report an activity attempt: `find(request)` names
+  // the attempt (its token), `call(token, request, done)` hands it to history.
+  template <typename Req, typename Resp, typename Find, typename Call>
+  void RegisterActivityCall(RpcRouter& router, const char* method, Find find, Call call) {
+    router.Async<Req, Resp>(
+        kService, method,
+        [find, call](auto, const Req& r, std::function<void(Result<Resp>)> done) {
+          auto token = find(r);
+          if (!token.ok()) return done(token.status());
+          call(*token, r, std::move(done));
+        });
+  }
+
   // Parses a task token and checks it belongs to `ns` and names the right kind of task.
   Result<eon::v1::TaskToken> ParseToken(const std::string& bytes, const Namespace& ns,
                                         eon::v1::TaskQueueKind kind) {
@@ -135,8 +172,17 @@ class WorkflowService final : public ServiceHandle {
                                                            const wfs::RegisterNamespaceRequest&);
   Result<wfs::ListNamespacesResponse> ListNamespaces(CallContext&,
                                                      const wfs::ListNamespacesRequest&);
-  Result<wfs::StartWorkflowExecutionResponse> StartWorkflowExecution(
-      CallContext&, const wfs::StartWorkflowExecutionRequest&);
+  // Checks a start request as Temporal's frontend does; returns its namespace's id.
+  Result<std::string> CheckStartRequest(const wfs::StartWorkflowExecutionRequest& request);
+  void StartWorkflowExecution(const wfs::StartWorkflowExecutionRequest& request,
+                              std::function<void(Result<wfs::StartWorkflowExecutionResponse>)> done);
+  // A poll names a queue of a namespace; matching does the rest (matching/matching_service.h).
+  Result<matching::PollRequest> PollRequestOf(const CallContext& ctx,
+                                              const std::string& namespace_name,
+                                              const std::string& task_queue,
+                                              eon::v1::TaskQueueKind kind,
+                                              const std::string& identity,
+                                              const std::string& worker_instance_key);
   void PollWorkflowTaskQueue(std::shared_ptr<CallContext>, const wfs::PollWorkflowTaskQueueRequest&,
                              std::function<void(Result<wfs::PollWorkflowTaskQueueResponse>)>);
   void PollActivityTaskQueue(std::shared_ptr<CallContext>, const wfs::PollActivityTaskQueueRequest&,
@@ -144,49 +190,6 @@ class WorkflowService final : public ServiceHandle {
   void GetWorkflowExecutionHistory(
       std::shared_ptr<CallContext>, const wfs::GetWorkflowExecutionHistoryRequest&,
       std::function<void(Result<wfs::GetWorkflowExecutionHistoryResponse>)>);
-
-  // The poll a call has parked now: it parks again after a stale task, and the caller leaving
-  // must cancel that one, whichever it is.
-  struct ParkedPoll {
-    std::mutex mutex;
-    matching::MatchingEngine::PollId id = 0;  // guarded by mutex
-    bool cancelled = false;                   // guarded by mutex
-  };
-  std::shared_ptr<ParkedPoll> ParkOnce(CallContext& ctx) {
-    auto parked = std::make_shared<ParkedPoll>();
-    ctx.OnCancel([this, parked] {
-      matching::MatchingEngine::PollId id;
-      {
-        std::lock_guard lock(parked->mutex);
-        parked->cancelled = true;
-        id = parked->id;
-      }
-      if (id != 0) matching_.CancelPoll(id);
-    });
-    return parked;
-  }
-  // Parks a poll on a task queue and turns a matched task into a response with `start`
-  // (history's record-started, which answers once the start is durable, on any thread). Stale
-  // tasks are dropped and the poll goes on.
-  template <typename Resp>
-  using StartTask =
-      std::function<void(const matching::MatchedTask&, std::function<void(Result<Resp>)> started)>;
-  template <typename Resp>
-  void PollQueue(std::shared_ptr<CallContext> ctx, std::shared_ptr<ParkedPoll> parked,
-                 matching::QueueId queue, matching::PollerInfo poller,
-                 std::chrono::steady_clock::time_point deadline, StartTask<Resp> start,
-                 std::function<void(Result<Resp>)> done);
-  // A matched task's start has its answer: the poll is answered, or polls on (a stale task) on
-  // the executor.
-  template <typename Resp>
-  void AfterStart(std::shared_ptr<CallContext> ctx, std::shared_ptr<ParkedPoll> parked,
-                  matching::QueueId queue, matching::PollerInfo poller,
-                  std::chrono::steady_clock::time_point deadline, StartTask<Resp> start,
-                  std::function<void(Result<Resp>)> done, const matching::MatchedTask& matched,
-                  Result<Resp> response);
-
-  // poll_success or poll_timeouts, and a delivered task's schedule-to-start latency.
-  void RecordPoll(const matching::QueueId& queue, const matching::MatchedTask* task);
 
   // Queries waiting for a worker's answer, by id. A query is answered once: by the worker, or
   // with an error when its workflow is gone; a caller that leaves removes it.
@@ -239,8 +242,8 @@ class WorkflowService final : public ServiceHandle {
   std::map<std::string, QueryDone> queries_;  // guarded by queries_mutex_
 
   namespaces::Registry& namespaces_;
-  history::HistoryEngine& history_;
-  matching::MatchingEngine& matching_;
+  history::HistoryService& history_;
+  matching::MatchingService& matching_;
   DeadlineScheduler& scheduler_;
   Executor* executor_ = nullptr;
   const FrontendOptions options_;
@@ -316,8 +319,8 @@ Result<wfs::ListNamespacesResponse> WorkflowService::ListNamespaces(
   return response;
 }
 
-Result<wfs::StartWorkflowExecutionResponse> WorkflowService::StartWorkflowExecution(
-    CallContext&, const wfs::StartWorkflowExecutionRequest& request) {
+Result<std::string> WorkflowService::CheckStartRequest(
+    const wfs::StartWorkflowExecutionRequest& request) {
   EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(request.namespace_()));
   EON_RETURN_IF_ERROR(CheckId(request.workflow_id(), "WorkflowId"));
   EON_RETURN_IF_ERROR(CheckId(request.workflow_type().name(), "WorkflowType"));
@@ -338,171 +341,67 @@ Result<wfs::StartWorkflowExecutionResponse> WorkflowService::StartWorkflowExecut
                                         request.workflow_start_delay()));
   EON_RETURN_IF_ERROR(CheckBlob(request.input(), "Input"));
   EON_RETURN_IF_ERROR(CheckBlob(request.memo(), "Memo"));
-  EON_ASSIGN_OR_RETURN(auto started, history_.StartWorkflowExecution(ns->info().id(), request));
-  wfs::StartWorkflowExecutionResponse response;
-  response.set_run_id(started.run_id);
-  response.set_started(started.started);
-  response.set_status(started.status);
-  return response;
+  return ns->info().id();
 }
 
-void WorkflowService::RecordPoll(const matching::QueueId& queue,
-                                 const matching::MatchedTask* task) {
-  if (task != nullptr && !task->query_id.empty()) return;  // queries are not tasks of the queue
-  auto ns = namespaces_.ById(queue.namespace_id);
-  std::string name = ns.ok() ? (*ns)->info().name() : queue.namespace_id;
-  const char* type = queue.kind == eon::v1::TASK_QUEUE_KIND_WORKFLOW ? "Workflow" : "Activity";
-  metrics::PollEnded(name, queue.name, type, task != nullptr);
-  if (task == nullptr || !task->task.has_created_time()) return;
-  metrics::ScheduleToStart(
-      name, queue.name, type,
-      std::chrono::system_clock::now() - FromTimestamp(task->task.created_time()));
-}
-
-template <typename Resp>
-void WorkflowService::AfterStart(std::shared_ptr<CallContext> ctx,
-                                 std::shared_ptr<ParkedPoll> parked, matching::QueueId queue,
-                                 matching::PollerInfo poller,
-                                 std::chrono::steady_clock::time_point deadline,
-                                 StartTask<Resp> start, std::function<void(Result<Resp>)> done,
-                                 const matching::MatchedTask& matched, Result<Resp> response) {
-  if (response.ok()) {
-    RecordPoll(queue, &matched);
-    matching_.Done(matched);
-    done(std::move(response));
-    return;
-  }
-  if (response.status().code() == StatusCode::NOT_FOUND) {
-    matching_.Done(matched);  // stale: the execution moved on
-  } else {
-    matching_.Requeue(matched);
-    LOG_WARN("could not start a task from " << queue.name << ": " << response.status().message());
-  }
-  if (std::chrono::steady_clock::now() >= deadline) {
-    done(Resp());
-    return;
-  }
-  PollQueue<Resp>(ctx, parked, queue, poller, deadline, start, done);
-}
-
-template <typename Resp>
-void WorkflowService::PollQueue(std::shared_ptr<CallContext> ctx,
-                                std::shared_ptr<ParkedPoll> parked, matching::QueueId queue,
-                                matching::PollerInfo poller,
-                                std::chrono::steady_clock::time_point deadline,
-                                StartTask<Resp> start, std::function<void(Result<Resp>)> done) {
-  auto deliver = [this, ctx, parked, queue, poller, deadline, start,
-                  done](std::optional<matching::MatchedTask> matched) {
-    if (!matched) {
-      RecordPoll(queue, nullptr);
-      done(Resp());  // timed out or cancelled: an empty answer, not an error
-      return;
-    }
-    // Recording the start waits for nothing (its commit answers later), so it runs on the
-    // thread that matched the task (maybe gRPC's, for a poll that found a task waiting),
-    // unless the execution is not cached or busy: then on the executor.
-    auto after = [this, ctx, parked, queue, poller, deadline, start, done,
-                  matched = *matched](Result<Resp> response) {
-      // This may run on the store's committer thread, which must not wait on the store: a
-      // task from the backlog (whose row Done deletes) and the requeue (which writes one)
-      // finish on the executor.
-      if (response.ok() && matched.backlog_task_id == 0) {
-        RecordPoll(queue, &matched);
-        matching_.Done(matched);
+void WorkflowService::StartWorkflowExecution(
+    const wfs::StartWorkflowExecutionRequest& request,
+    std::function<void(Result<wfs::StartWorkflowExecutionResponse>)> done) {
+  auto namespace_id = CheckStartRequest(request);
+  if (!namespace_id.ok()) return done(namespace_id.status());
+  history_.StartWorkflowExecutionAsync(
+      *namespace_id, request, [done = std::move(done)](Result<history::StartResult> started) {
+        if (!started.ok()) return done(started.status());
+        wfs::StartWorkflowExecutionResponse response;
+        response.set_run_id(started->run_id);
+        response.set_started(started->started);
+        response.set_status(started->status);
         done(std::move(response));
-        return;
-      }
-      executor_->Submit([this, ctx, parked, queue, poller, deadline, start, done, matched,
-                         response = std::move(response)]() mutable {
-        AfterStart<Resp>(ctx, parked, queue, poller, deadline, start, done, matched,
-                         std::move(response));
       });
-    };
-    // (A query task's answer reads the history: on the pool.)
-    HereOrOnPool(
-        matched->query_id.empty() && history_.CanUpdateWithoutWaiting(KeyOf(matched->task)),
-        "a task's start", *matched, std::move(after), start);
-  };
-  auto id = matching_.Poll(queue, poller, deadline, deliver);
-  if (!id.ok()) {
-    done(id.status());  // too many polls wait on the queue
-    return;
-  }
-  bool cancelled;
-  {
-    std::lock_guard lock(parked->mutex);
-    parked->id = *id;
-    cancelled = parked->cancelled;
-  }
-  if (cancelled) matching_.CancelPoll(*id);  // the caller left while we parked
+}
+
+Result<matching::PollRequest> WorkflowService::PollRequestOf(
+    const CallContext& ctx, const std::string& namespace_name, const std::string& task_queue,
+    eon::v1::TaskQueueKind kind, const std::string& identity,
+    const std::string& worker_instance_key) {
+  EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(namespace_name));
+  EON_RETURN_IF_ERROR(CheckId(task_queue, "TaskQueue"));
+  matching::PollRequest poll;
+  poll.queue = {ns->info().id(), task_queue, kind};
+  poll.namespace_name = ns->info().name();
+  poll.poller = {identity, worker_instance_key};
+  poll.poll_request_id = NewUuid();
+  poll.deadline = PollDeadline(ctx, options_.long_poll_max);
+  return poll;
 }
 
 void WorkflowService::PollWorkflowTaskQueue(
     std::shared_ptr<CallContext> ctx, const wfs::PollWorkflowTaskQueueRequest& request,
     std::function<void(Result<wfs::PollWorkflowTaskQueueResponse>)> done) {
-  auto ns = ResolveNamespace(request.namespace_());
-  if (!ns.ok()) return done(ns.status());
-  Status valid = CheckId(request.task_queue().name(), "TaskQueue");
-  if (!valid.ok()) return done(valid);
-  matching::QueueId queue{(*ns)->info().id(), request.task_queue().name(),
-                          eon::v1::TASK_QUEUE_KIND_WORKFLOW};
-  matching::PollerInfo poller{request.identity(), request.worker_instance_key()};
-  std::string poll_request_id = NewUuid();
-  std::string identity = request.identity();
-  PollQueue<wfs::PollWorkflowTaskQueueResponse>(
-      ctx, ParkOnce(*ctx), queue, poller, PollDeadline(*ctx, options_.long_poll_max),
-      [this, poll_request_id, identity](
-          const matching::MatchedTask& matched,
-          std::function<void(Result<wfs::PollWorkflowTaskQueueResponse>)> started) {
-        if (matched.query_id.empty()) {
-          history_.RecordWorkflowTaskStartedAsync(matched.task, poll_request_id, identity,
-                                                  std::move(started));
-          return;
-        }
-        auto response = history_.QueryTaskResponse(matched.task, matched.query_id, matched.query);
-        if (!response.ok()) {
-          AnswerQuery(matched.query_id, response.status());
-          return started(NotFound("the queried workflow is gone"));  // poll on
-        }
-        started(std::move(response));
-      },
-      std::move(done));
+  auto poll = PollRequestOf(*ctx, request.namespace_(), request.task_queue().name(),
+                            eon::v1::TASK_QUEUE_KIND_WORKFLOW, request.identity(),
+                            request.worker_instance_key());
+  if (!poll.ok()) return done(poll.status());
+  auto pending = matching_.PollWorkflowTaskQueue(*poll, std::move(done));
+  ctx->OnCancel([pending] { pending->Cancel(); });
 }
 
 void WorkflowService::PollActivityTaskQueue(
     std::shared_ptr<CallContext> ctx, const wfs::PollActivityTaskQueueRequest& request,
     std::function<void(Result<wfs::PollActivityTaskQueueResponse>)> done) {
-  auto ns = ResolveNamespace(request.namespace_());
-  if (!ns.ok()) return done(ns.status());
-  Status valid = CheckId(request.task_queue().name(), "TaskQueue");
-  if (!valid.ok()) return done(valid);
-  matching::QueueId queue{(*ns)->info().id(), request.task_queue().name(),
-                          eon::v1::TASK_QUEUE_KIND_ACTIVITY};
-  matching::PollerInfo poller{request.identity(), request.worker_instance_key()};
-  std::string poll_request_id = NewUuid();
-  std::string identity = request.identity();
-  std::string namespace_name = (*ns)->info().name();
-  PollQueue<wfs::PollActivityTaskQueueResponse>(
-      ctx, ParkOnce(*ctx), queue, poller, PollDeadline(*ctx, options_.long_poll_max),
-      [this, poll_request_id, identity, namespace_name](
-          const matching::MatchedTask& matched,
-          std::function<void(Result<wfs::PollActivityTaskQueueResponse>)> started) {
-        history_.RecordActivityTaskStartedAsync(
-            matched.task, poll_request_id, identity,
-            [namespace_name,
-             started = std::move(started)](Result<wfs::PollActivityTaskQueueResponse> response) {
-              if (response.ok()) response->set_workflow_namespace(namespace_name);
-              started(std::move(response));
-            });
-      },
-      std::move(done));
+  auto poll = PollRequestOf(*ctx, request.namespace_(), request.task_queue().name(),
+                            eon::v1::TASK_QUEUE_KIND_ACTIVITY, request.identity(),
+                            request.worker_instance_key());
+  if (!poll.ok()) return done(poll.status());
+  auto pending = matching_.PollActivityTaskQueue(*poll, std::move(done));
+  ctx->OnCancel([pending] { pending->Cancel(); });
 }
 
 namespace {
 
 // The commits worth a look for a history long poll: with the close-event filter, only those
 // that close the run (a client waiting for a result is not woken by every step).
-history::HistoryEngine::RunStatePredicate WantedBy(
+history::HistoryService::RunStatePredicate WantedBy(
     const wfs::GetWorkflowExecutionHistoryRequest& request) {
   if (request.history_event_filter_type() != enums::HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT)
     return nullptr;
@@ -746,6 +645,7 @@ void WorkflowService::SendQueryTask(std::shared_ptr<QueryCall> call,
   query.task.set_run_id(target.key.run_id);
   query.query_id = call->id;
   query.query = call->request.query();
+  query.on_undeliverable = [this, id = call->id](Status status) { AnswerQuery(id, status); };
   if (!target.sticky_queue.empty()) {
     matching::QueueId sticky{target.key.namespace_id, target.sticky_queue,
                              eon::v1::TASK_QUEUE_KIND_WORKFLOW};
@@ -824,9 +724,9 @@ void WorkflowService::Register(RpcRouter& router) {
   router.Unary<wfs::ListNamespacesRequest, wfs::ListNamespacesResponse>(
       kService, "ListNamespaces",
       [this](CallContext& c, const auto& r) { return ListNamespaces(c, r); });
-  router.Unary<wfs::StartWorkflowExecutionRequest, wfs::StartWorkflowExecutionResponse>(
+  router.Async<wfs::StartWorkflowExecutionRequest, wfs::StartWorkflowExecutionResponse>(
       kService, "StartWorkflowExecution",
-      [this](CallContext& c, const auto& r) { return StartWorkflowExecution(c, r); });
+      [this](auto, const auto& r, auto done) { StartWorkflowExecution(r, std::move(done)); });
   router.Inline<wfs::PollWorkflowTaskQueueRequest, wfs::PollWorkflowTaskQueueResponse>(
       kService, "PollWorkflowTaskQueue", [this](auto ctx, const auto& r, auto done) {
         PollWorkflowTaskQueue(ctx, r, std::move(done));
@@ -863,14 +763,11 @@ void WorkflowService::Register(RpcRouter& router) {
             HereOrOnPool(history_.CanUpdateWithoutWaiting(KeyOf(*token)),
                          "RespondWorkflowTaskCompleted", r, std::move(done), complete);
           });
-  router.Unary<wfs::RespondWorkflowTaskFailedRequest, wfs::RespondWorkflowTaskFailedResponse>(
-      kService, "RespondWorkflowTaskFailed",
-      [this](CallContext&, const auto& r) -> Result<wfs::RespondWorkflowTaskFailedResponse> {
-        EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
-        EON_ASSIGN_OR_RETURN(auto token,
-                             ParseToken(r.task_token(), ns, eon::v1::TASK_QUEUE_KIND_WORKFLOW));
-        EON_RETURN_IF_ERROR(history_.RespondWorkflowTaskFailed(token, r));
-        return wfs::RespondWorkflowTaskFailedResponse();
+  router.Async<wfs::RespondWorkflowTaskFailedRequest, wfs::RespondWorkflowTaskFailedResponse>(
+      kService, "RespondWorkflowTaskFailed", [this](auto, const auto& r, auto done) {
+        auto token = TokenOf(r, eon::v1::TASK_QUEUE_KIND_WORKFLOW);
+        if (!token.ok()) return done(token.status());
+        history_.RespondWorkflowTaskFailedAsync(*token, r, Empty(std::move(done)));
       });
   router
       .Inline<wfs::RespondActivityTaskCompletedRequest, wfs::RespondActivityTaskCompletedResponse>(
@@ -883,10 +780,8 @@ void WorkflowService::Register(RpcRouter& router) {
                                 const wfs::RespondActivityTaskCompletedRequest& r, auto done) {
               if (!CheckBlob(r.result(), "Result").ok()) {
                 // As Temporal does: an oversized result fails the activity instead.
-                Status failed = history_.RespondActivityTaskFailed(token, ResultTooLarge(), nullptr,
-                                                                   r.identity());
-                if (!failed.ok()) return done(failed);
-                return done(wfs::RespondActivityTaskCompletedResponse());
+                return history_.RespondActivityTaskFailedAsync(token, ResultTooLarge(), nullptr,
+                                                               r.identity(), Empty(done));
               }
               history_.RespondActivityTaskCompletedAsync(
                   token, r.result(), r.identity(), [done](Status status) {
@@ -894,93 +789,62 @@ void WorkflowService::Register(RpcRouter& router) {
                     done(wfs::RespondActivityTaskCompletedResponse());
                   });
             };
-            // The oversized result's failure waits for its commit: never on gRPC's thread.
-            HereOrOnPool(
-                CheckBlob(r.result(), "Result").ok() &&
-                    history_.CanUpdateWithoutWaiting(KeyOf(*token)),
+            HereOrOnPool(history_.CanUpdateWithoutWaiting(KeyOf(*token)),
                 "RespondActivityTaskCompleted", r, std::move(done), complete);
           });
-  router.Unary<wfs::RespondActivityTaskFailedRequest, wfs::RespondActivityTaskFailedResponse>(
-      kService, "RespondActivityTaskFailed",
-      [this](CallContext&, const auto& r) -> Result<wfs::RespondActivityTaskFailedResponse> {
-        EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
-        EON_ASSIGN_OR_RETURN(auto token,
-                             ParseToken(r.task_token(), ns, eon::v1::TASK_QUEUE_KIND_ACTIVITY));
-        EON_RETURN_IF_ERROR(history_.RespondActivityTaskFailed(
-            token, r.failure(),
-            r.has_last_heartbeat_details() ? &r.last_heartbeat_details() : nullptr, r.identity()));
-        return wfs::RespondActivityTaskFailedResponse();
-      });
-  router.Unary<wfs::RespondActivityTaskCanceledRequest, wfs::RespondActivityTaskCanceledResponse>(
-      kService, "RespondActivityTaskCanceled",
-      [this](CallContext&, const auto& r) -> Result<wfs::RespondActivityTaskCanceledResponse> {
-        EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
-        EON_ASSIGN_OR_RETURN(auto token,
-                             ParseToken(r.task_token(), ns, eon::v1::TASK_QUEUE_KIND_ACTIVITY));
-        EON_RETURN_IF_ERROR(history_.RespondActivityTaskCanceled(token, r.details(), r.identity()));
-        return wfs::RespondActivityTaskCanceledResponse();
-      });
-  router.Unary<wfs::RecordActivityTaskHeartbeatRequest, wfs::RecordActivityTaskHeartbeatResponse>(
-      kService, "RecordActivityTaskHeartbeat",
-      [this](CallContext&, const auto& r) -> Result<wfs::RecordActivityTaskHeartbeatResponse> {
-        EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
-        EON_ASSIGN_OR_RETURN(auto token,
-                             ParseToken(r.task_token(), ns, eon::v1::TASK_QUEUE_KIND_ACTIVITY));
-        EON_ASSIGN_OR_RETURN(
-            bool cancel, history_.RecordActivityTaskHeartbeat(token, r.details(), r.identity()));
-        wfs::RecordActivityTaskHeartbeatResponse response;
-        response.set_cancel_requested(cancel);
-        return response;
-      });
-  // The ...ById forms: the activity is named by workflow and activity id instead of a token.
+  // The activity calls that end or report an attempt, by task token (`token`) and by workflow
+  // and activity id (`by_id`, the ...ById forms).
+  auto token = [this](const auto& r) {
+    return TokenOf(r, eon::v1::TASK_QUEUE_KIND_ACTIVITY);
+  };
   auto by_id = [this](const auto& r) -> Result<eon::v1::TaskToken> {
     EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
     EON_RETURN_IF_ERROR(CheckId(r.workflow_id(), "WorkflowId"));
     return history_.ActivityTokenById(ns->info().id(), r.workflow_id(), r.run_id(),
                                       r.activity_id());
   };
-  router.Unary<wfs::RespondActivityTaskCompletedByIdRequest,
-               wfs::RespondActivityTaskCompletedByIdResponse>(
-      kService, "RespondActivityTaskCompletedById",
-      [this, by_id](CallContext&,
-                    const auto& r) -> Result<wfs::RespondActivityTaskCompletedByIdResponse> {
-        EON_ASSIGN_OR_RETURN(auto token, by_id(r));
-        EON_RETURN_IF_ERROR(history_.RespondActivityTaskCompleted(token, r.result(), r.identity()));
-        return wfs::RespondActivityTaskCompletedByIdResponse();
+  RegisterActivityCall<wfs::RespondActivityTaskCompletedByIdRequest,
+                        wfs::RespondActivityTaskCompletedByIdResponse>(
+      router, "RespondActivityTaskCompletedById", by_id,
+      [this](const eon::v1::TaskToken& t, const auto& r, auto done) {
+        history_.RespondActivityTaskCompletedAsync(t, r.result(), r.identity(), Empty(done));
       });
-  router
-      .Unary<wfs::RespondActivityTaskFailedByIdRequest, wfs::RespondActivityTaskFailedByIdResponse>(
-          kService, "RespondActivityTaskFailedById",
-          [this, by_id](CallContext&,
-                        const auto& r) -> Result<wfs::RespondActivityTaskFailedByIdResponse> {
-            EON_ASSIGN_OR_RETURN(auto token, by_id(r));
-            EON_RETURN_IF_ERROR(history_.RespondActivityTaskFailed(
-                token, r.failure(),
-                r.has_last_heartbeat_details() ? &r.last_heartbeat_details() : nullptr,
-                r.identity()));
-            return wfs::RespondActivityTaskFailedByIdResponse();
-          });
-  router.Unary<wfs::RespondActivityTaskCanceledByIdRequest,
-               wfs::RespondActivityTaskCanceledByIdResponse>(
-      kService, "RespondActivityTaskCanceledById",
-      [this, by_id](CallContext&,
-                    const auto& r) -> Result<wfs::RespondActivityTaskCanceledByIdResponse> {
-        EON_ASSIGN_OR_RETURN(auto token, by_id(r));
-        EON_RETURN_IF_ERROR(history_.RespondActivityTaskCanceled(token, r.details(), r.identity()));
-        return wfs::RespondActivityTaskCanceledByIdResponse();
-      });
-  router.Unary<wfs::RecordActivityTaskHeartbeatByIdRequest,
-               wfs::RecordActivityTaskHeartbeatByIdResponse>(
-      kService, "RecordActivityTaskHeartbeatById",
-      [this, by_id](CallContext&,
-                    const auto& r) -> Result<wfs::RecordActivityTaskHeartbeatByIdResponse> {
-        EON_ASSIGN_OR_RETURN(auto token, by_id(r));
-        EON_ASSIGN_OR_RETURN(
-            bool cancel, history_.RecordActivityTaskHeartbeat(token, r.details(), r.identity()));
-        wfs::RecordActivityTaskHeartbeatByIdResponse response;
-        response.set_cancel_requested(cancel);
-        return response;
-      });
+  auto fail = [this](const eon::v1::TaskToken& t, const auto& r, auto done) {
+    history_.RespondActivityTaskFailedAsync(
+        t, r.failure(), r.has_last_heartbeat_details() ? &r.last_heartbeat_details() : nullptr,
+        r.identity(), Empty(done));
+  };
+  RegisterActivityCall<wfs::RespondActivityTaskFailedRequest,
+                        wfs::RespondActivityTaskFailedResponse>(router, "RespondActivityTaskFailed",
+                                                                token, fail);
+  RegisterActivityCall<wfs::RespondActivityTaskFailedByIdRequest,
+                        wfs::RespondActivityTaskFailedByIdResponse>(
+      router, "RespondActivityTaskFailedById", by_id, fail);
+  auto cancel = [this](const eon::v1::TaskToken& t, const auto& r, auto done) {
+    history_.RespondActivityTaskCanceledAsync(t, r.details(), r.identity(), Empty(done));
+  };
+  RegisterActivityCall<wfs::RespondActivityTaskCanceledRequest,
+                        wfs::RespondActivityTaskCanceledResponse>(
+      router, "RespondActivityTaskCanceled", token, cancel);
+  RegisterActivityCall<wfs::RespondActivityTaskCanceledByIdRequest,
+                        wfs::RespondActivityTaskCanceledByIdResponse>(
+      router, "RespondActivityTaskCanceledById", by_id, cancel);
+  auto heartbeat = [this]<typename Resp>(const eon::v1::TaskToken& t, const auto& r,
+                                         std::function<void(Result<Resp>)> done) {
+    history_.RecordActivityTaskHeartbeatAsync(
+        t, r.details(), r.identity(), [done](Result<bool> cancel_requested) {
+          if (!cancel_requested.ok()) return done(cancel_requested.status());
+          Resp response;
+          response.set_cancel_requested(*cancel_requested);
+          done(std::move(response));
+        });
+  };
+  RegisterActivityCall<wfs::RecordActivityTaskHeartbeatRequest,
+                        wfs::RecordActivityTaskHeartbeatResponse>(
+      router, "RecordActivityTaskHeartbeat", token, heartbeat);
+  RegisterActivityCall<wfs::RecordActivityTaskHeartbeatByIdRequest,
+                        wfs::RecordActivityTaskHeartbeatByIdResponse>(
+      router, "RecordActivityTaskHeartbeatById", by_id, heartbeat);
   router.Unary<wfs::DescribeWorkflowExecutionRequest, wfs::DescribeWorkflowExecutionResponse>(
       kService, "DescribeWorkflowExecution",
       [this](CallContext&, const auto& r) -> Result<wfs::DescribeWorkflowExecutionResponse> {
@@ -988,13 +852,11 @@ void WorkflowService::Register(RpcRouter& router) {
         EON_RETURN_IF_ERROR(CheckId(r.execution().workflow_id(), "WorkflowId"));
         return history_.DescribeWorkflowExecution(ns->info().id(), r.execution());
       });
-  router.Unary<wfs::TerminateWorkflowExecutionRequest, wfs::TerminateWorkflowExecutionResponse>(
-      kService, "TerminateWorkflowExecution",
-      [this](CallContext&, const auto& r) -> Result<wfs::TerminateWorkflowExecutionResponse> {
-        EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
-        EON_RETURN_IF_ERROR(CheckId(r.workflow_execution().workflow_id(), "WorkflowId"));
-        EON_RETURN_IF_ERROR(history_.TerminateWorkflowExecution(ns->info().id(), r));
-        return wfs::TerminateWorkflowExecutionResponse();
+  router.Async<wfs::TerminateWorkflowExecutionRequest, wfs::TerminateWorkflowExecutionResponse>(
+      kService, "TerminateWorkflowExecution", [this](auto, const auto& r, auto done) {
+        auto ns = NamespaceIdFor(r, r.workflow_execution().workflow_id());
+        if (!ns.ok()) return done(ns.status());
+        history_.TerminateWorkflowExecutionAsync(*ns, r, Empty(std::move(done)));
       });
   router.Unary<wfs::ResetWorkflowExecutionRequest, wfs::ResetWorkflowExecutionResponse>(
       kService, "ResetWorkflowExecution",
@@ -1012,44 +874,47 @@ void WorkflowService::Register(RpcRouter& router) {
         response.set_run_id(run_id);
         return response;
       });
-  router.Unary<wfs::SignalWorkflowExecutionRequest, wfs::SignalWorkflowExecutionResponse>(
-      kService, "SignalWorkflowExecution",
-      [this](CallContext&, const auto& r) -> Result<wfs::SignalWorkflowExecutionResponse> {
-        EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
-        EON_RETURN_IF_ERROR(CheckId(r.workflow_execution().workflow_id(), "WorkflowId"));
-        EON_RETURN_IF_ERROR(CheckId(r.signal_name(), "SignalName"));
-        EON_RETURN_IF_ERROR(CheckBlob(r.input(), "Signal input"));
-        EON_RETURN_IF_ERROR(history_.SignalWorkflowExecution(ns->info().id(), r));
-        return wfs::SignalWorkflowExecutionResponse();
+  router.Async<wfs::SignalWorkflowExecutionRequest, wfs::SignalWorkflowExecutionResponse>(
+      kService, "SignalWorkflowExecution", [this](auto, const auto& r, auto done) {
+        auto ns = [&]() -> Result<std::string> {
+          EON_ASSIGN_OR_RETURN(auto id, NamespaceIdFor(r, r.workflow_execution().workflow_id()));
+          EON_RETURN_IF_ERROR(CheckId(r.signal_name(), "SignalName"));
+          EON_RETURN_IF_ERROR(CheckBlob(r.input(), "Signal input"));
+          return id;
+        }();
+        if (!ns.ok()) return done(ns.status());
+        history_.SignalWorkflowExecutionAsync(*ns, r, Empty(std::move(done)));
       });
-  router.Unary<wfs::SignalWithStartWorkflowExecutionRequest,
+  router.Async<wfs::SignalWithStartWorkflowExecutionRequest,
                wfs::SignalWithStartWorkflowExecutionResponse>(
-      kService, "SignalWithStartWorkflowExecution",
-      [this](CallContext&, const auto& r) -> Result<wfs::SignalWithStartWorkflowExecutionResponse> {
-        EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
-        EON_RETURN_IF_ERROR(CheckId(r.workflow_id(), "WorkflowId"));
-        EON_RETURN_IF_ERROR(CheckId(r.workflow_type().name(), "WorkflowType"));
-        EON_RETURN_IF_ERROR(CheckId(r.task_queue().name(), "TaskQueue"));
-        EON_RETURN_IF_ERROR(CheckId(r.signal_name(), "SignalName"));
-        EON_RETURN_IF_ERROR(
-            CheckStartOptions(r.cron_schedule(), r.retry_policy(), r.workflow_start_delay()));
-        EON_RETURN_IF_ERROR(CheckBlob(r.input(), "Input"));
-        EON_RETURN_IF_ERROR(CheckBlob(r.signal_input(), "Signal input"));
-        EON_ASSIGN_OR_RETURN(auto started,
-                             history_.SignalWithStartWorkflowExecution(ns->info().id(), r));
-        wfs::SignalWithStartWorkflowExecutionResponse response;
-        response.set_run_id(started.run_id);
-        response.set_started(started.started);
-        return response;
+      kService, "SignalWithStartWorkflowExecution", [this](auto, const auto& r, auto done) {
+        auto ns = [&]() -> Result<std::string> {
+          EON_ASSIGN_OR_RETURN(auto id, NamespaceIdFor(r, r.workflow_id()));
+          EON_RETURN_IF_ERROR(CheckId(r.workflow_type().name(), "WorkflowType"));
+          EON_RETURN_IF_ERROR(CheckId(r.task_queue().name(), "TaskQueue"));
+          EON_RETURN_IF_ERROR(CheckId(r.signal_name(), "SignalName"));
+          EON_RETURN_IF_ERROR(
+              CheckStartOptions(r.cron_schedule(), r.retry_policy(), r.workflow_start_delay()));
+          EON_RETURN_IF_ERROR(CheckBlob(r.input(), "Input"));
+          EON_RETURN_IF_ERROR(CheckBlob(r.signal_input(), "Signal input"));
+          return id;
+        }();
+        if (!ns.ok()) return done(ns.status());
+        history_.SignalWithStartWorkflowExecutionAsync(
+            *ns, r, [done](Result<history::StartResult> started) {
+              if (!started.ok()) return done(started.status());
+              wfs::SignalWithStartWorkflowExecutionResponse response;
+              response.set_run_id(started->run_id);
+              response.set_started(started->started);
+              done(std::move(response));
+            });
       });
-  router.Unary<wfs::RequestCancelWorkflowExecutionRequest,
+  router.Async<wfs::RequestCancelWorkflowExecutionRequest,
                wfs::RequestCancelWorkflowExecutionResponse>(
-      kService, "RequestCancelWorkflowExecution",
-      [this](CallContext&, const auto& r) -> Result<wfs::RequestCancelWorkflowExecutionResponse> {
-        EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
-        EON_RETURN_IF_ERROR(CheckId(r.workflow_execution().workflow_id(), "WorkflowId"));
-        EON_RETURN_IF_ERROR(history_.RequestCancelWorkflowExecution(ns->info().id(), r));
-        return wfs::RequestCancelWorkflowExecutionResponse();
+      kService, "RequestCancelWorkflowExecution", [this](auto, const auto& r, auto done) {
+        auto ns = NamespaceIdFor(r, r.workflow_execution().workflow_id());
+        if (!ns.ok()) return done(ns.status());
+        history_.RequestCancelWorkflowExecutionAsync(*ns, r, Empty(std::move(done)));
       });
   router.Unary<wfs::ResetStickyTaskQueueRequest, wfs::ResetStickyTaskQueueResponse>(
       kService, "ResetStickyTaskQueue",
@@ -1165,8 +1030,8 @@ void WorkflowService::Register(RpcRouter& router) {
 }  // namespace
 
 std::unique_ptr<ServiceHandle> RegisterWorkflowService(
-    RpcRouter& router, namespaces::Registry& namespaces, history::HistoryEngine& history,
-    matching::MatchingEngine& matching, DeadlineScheduler& scheduler, FrontendOptions options) {
+    RpcRouter& router, namespaces::Registry& namespaces, history::HistoryService& history,
+    matching::MatchingService& matching, DeadlineScheduler& scheduler, FrontendOptions options) {
   auto service =
       std::make_unique<WorkflowService>(namespaces, history, matching, scheduler, options);
   service->Register(router);

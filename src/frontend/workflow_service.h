@@ -8,8 +8,8 @@
 #include "common/clock.h"
 #include "common/executor.h"
 #include "frontend/rpc.h"
-#include "history/history_engine.h"
-#include "matching/matching_engine.h"
+#include "history/history_service.h"
+#include "matching/matching_service.h"
 #include "namespaces/registry.h"
 
 namespace eon::frontend {
@@ -34,7 +34,7 @@ class ServiceHandle {
 
 // Registers the WorkflowService handlers on `router`.
 std::unique_ptr<ServiceHandle> RegisterWorkflowService(
-    RpcRouter& router, namespaces::Registry& namespaces, history::HistoryEngine& history,
-    matching::MatchingEngine& matching, DeadlineScheduler& scheduler, FrontendOptions options);
+    RpcRouter& router, namespaces::Registry& namespaces, history::HistoryService& history,
+    matching::MatchingService& matching, DeadlineScheduler& scheduler, FrontendOptions options);
 
 }  // namespace eon::frontend

@@ -7,6 +7,7 @@
 #include <optional>
 #include <utility>
 
+#include "common/await.h"
 #include "common/barrier.h"
 #include "common/cron.h"
 #include "common/ids.h"
@@ -110,7 +111,7 @@ bool IsCloseEvent(temporal::api::enums::v1::EventType type) {
 // will write.
 
 HistoryEngine::HistoryEngine(persistence::Store& store, Env& env,
-                             matching::MatchingEngine& matching, Executor& task_executor,
+                             matching::MatchingService& matching, Executor& task_executor,
                              EngineOptions options)
     : store_(store),
       env_(env),
@@ -171,21 +172,11 @@ Status ExecutionNotFound(const ExecutionKey& key) {
       .WithDetail(temporal::api::errordetails::v1::NotFoundFailure());
 }
 
-// Runs an asynchronous call and waits for its answer (for the synchronous entry points). A
-// second answer (from a continuation's exception barrier) is ignored.
-template <typename T, typename Start>
-T Await(Start&& start) {
-  struct Pending {
-    std::promise<T> promise;
-    std::atomic<bool> answered{false};
+// An update's Then for a caller that hears only the status.
+std::function<void(Status, const StoredExecution&)> StatusOnly(std::function<void(Status)> done) {
+  return [done = std::move(done)](Status status, const StoredExecution&) {
+    done(std::move(status));
   };
-  // Shared: a late second answer may come after this call returned.
-  auto pending = std::make_shared<Pending>();
-  auto answer = pending->promise.get_future();
-  start([pending](T value) {
-    if (!pending->answered.exchange(true)) pending->promise.set_value(std::move(value));
-  });
-  return answer.get();
 }
 
 // `done` behind an exception barrier: if the continuation throws, its caller still hears
@@ -477,10 +468,11 @@ Result<ExecutionKey> HistoryEngine::ResolveKey(const std::string& namespace_id,
 // ---------------------------------------------------------------------------------------------
 // Start
 
-Result<StartResult> HistoryEngine::StartWorkflowExecution(
-    const std::string& namespace_id, const wfs::StartWorkflowExecutionRequest& request) {
+void HistoryEngine::StartWorkflowExecutionAsync(
+    const std::string& namespace_id, const wfs::StartWorkflowExecutionRequest& request,
+    std::function<void(Result<StartResult>)> done) {
   std::lock_guard lock(LockFor(namespace_id, request.workflow_id()));
-  return StartLocked(namespace_id, request, nullptr);
+  StartLockedAsync(namespace_id, request, nullptr, nullptr, std::move(done));
 }
 
 namespace {
@@ -513,10 +505,57 @@ bool ClosedUnsuccessfully(enums::WorkflowExecutionStatus status) {
 
 }  // namespace
 
+Result<persistence::CurrentExecution> HistoryEngine::CurrentForUpdate(
+    const std::string& namespace_id, const std::string& workflow_id) {
+  {
+    std::lock_guard lock(pending_current_mutex_);
+    auto it = pending_current_.find(namespace_id + '\0' + workflow_id);
+    if (it != pending_current_.end()) return it->second;
+  }
+  return store_.GetCurrentExecution(namespace_id, workflow_id);
+}
+
 Result<StartResult> HistoryEngine::StartLocked(const std::string& namespace_id,
                                                const wfs::StartWorkflowExecutionRequest& request,
                                                const Signal* signal,
                                                const eon::v1::ParentInfo* parent) {
+  return Await<Result<StartResult>>(
+      [&](auto done) { StartLockedAsync(namespace_id, request, signal, parent, done); });
+}
+
+void HistoryEngine::StartLockedAsync(const std::string& namespace_id,
+                                     const wfs::StartWorkflowExecutionRequest& request,
+                                     const Signal* signal, const eon::v1::ParentInfo* parent,
+                                     std::function<void(Result<StartResult>)> done) {
+  auto decided = DecideStartLocked(namespace_id, request, signal, parent);
+  if (!decided.ok()) return done(decided.status());
+  if (!decided->write) return done(decided->result);
+  // Until the new run is durable, the next start of the workflow id (which waits for this
+  // lock) sees it as the current run; readers see the durable state.
+  const std::string pending_key = namespace_id + '\0' + request.workflow_id();
+  const std::string run_id = decided->result.run_id;
+  {
+    std::lock_guard lock(pending_current_mutex_);
+    pending_current_[pending_key] = persistence::CurrentExecution{
+        run_id, enums::WORKFLOW_EXECUTION_STATUS_RUNNING, request.request_id()};
+  }
+  CommitAsync(std::move(decided->write), /*busy_before=*/0,
+              [this, pending_key, run_id, result = decided->result,
+               done = std::move(done)](Status committed) {
+                {
+                  std::lock_guard lock(pending_current_mutex_);
+                  auto it = pending_current_.find(pending_key);
+                  if (it != pending_current_.end() && it->second.run_id == run_id)
+                    pending_current_.erase(it);
+                }
+                if (!committed.ok()) return done(committed);
+                done(result);
+              });
+}
+
+Result<HistoryEngine::StartDecision> HistoryEngine::DecideStartLocked(
+    const std::string& namespace_id, const wfs::StartWorkflowExecutionRequest& request,
+    const Signal* signal, const eon::v1::ParentInfo* parent) {
   const std::string& workflow_id = request.workflow_id();
   // A child's attributes were checked when its command was applied.
   if (parent == nullptr && !request.search_attributes().indexed_fields().empty()) {
@@ -524,7 +563,7 @@ Result<StartResult> HistoryEngine::StartLocked(const std::string& namespace_id,
     EON_RETURN_IF_ERROR(visibility::ValidateSearchAttributes(request.search_attributes(), types));
   }
   std::string expected_current;
-  auto current = store_.GetCurrentExecution(namespace_id, workflow_id);
+  auto current = CurrentForUpdate(namespace_id, workflow_id);
   auto already_started = [&](const std::string& message) -> Status {
     temporal::api::errordetails::v1::WorkflowExecutionAlreadyStartedFailure detail;
     detail.set_start_request_id(current->create_request_id);
@@ -537,12 +576,12 @@ Result<StartResult> HistoryEngine::StartLocked(const std::string& namespace_id,
     const std::string ids = "WorkflowId: " + workflow_id + ", RunId: " + current->run_id + ".";
     if (!request.request_id().empty() && current->create_request_id == request.request_id()) {
       // A retried request, answered as Temporal does.
-      return StartResult{current->run_id, true, current->status};
+      return StartDecision{{current->run_id, true, current->status}, nullptr};
     }
     if (current->status == enums::WORKFLOW_EXECUTION_STATUS_RUNNING) {
       const auto conflict = request.workflow_id_conflict_policy();
       if (conflict == enums::WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING) {
-        return StartResult{current->run_id, false, current->status};
+        return StartDecision{{current->run_id, false, current->status}, nullptr};
       }
       if (conflict == enums::WORKFLOW_ID_CONFLICT_POLICY_TERMINATE_EXISTING ||
           request.workflow_id_reuse_policy() ==
@@ -610,20 +649,14 @@ Result<StartResult> HistoryEngine::StartLocked(const std::string& namespace_id,
   m.InitRun(spec, run_defaults());
   if (signal) AddSignal(m, *signal);
   m.ScheduleFirstWorkflowTask();
-  persistence::ExecutionWrite write = NewRunWrite(std::move(m), expected_current);
-  EON_RETURN_IF_ERROR(Commit(write, /*busy_before=*/0));
-  return StartResult{spec.run_id, true, enums::WORKFLOW_EXECUTION_STATUS_RUNNING};
+  return StartDecision{{spec.run_id, true, enums::WORKFLOW_EXECUTION_STATUS_RUNNING},
+                       std::make_shared<persistence::ExecutionWrite>(
+                           NewRunWrite(std::move(m), expected_current))};
 }
 
 // ---------------------------------------------------------------------------------------------
 // Workflow tasks
 
-Result<wfs::PollWorkflowTaskQueueResponse> HistoryEngine::RecordWorkflowTaskStarted(
-    const eon::v1::QueueTask& task, const std::string& poll_request_id,
-    const std::string& identity) {
-  return Await<Result<wfs::PollWorkflowTaskQueueResponse>>(
-      [&](auto done) { RecordWorkflowTaskStartedAsync(task, poll_request_id, identity, done); });
-}
 
 void HistoryEngine::RecordWorkflowTaskStartedAsync(
     const eon::v1::QueueTask& task, const std::string& poll_request_id,
@@ -742,11 +775,6 @@ Result<wfs::PollWorkflowTaskQueueResponse> HistoryEngine::WorkflowTaskResponse(
   return response;
 }
 
-Result<wfs::RespondWorkflowTaskCompletedResponse> HistoryEngine::RespondWorkflowTaskCompleted(
-    const eon::v1::TaskToken& token, const wfs::RespondWorkflowTaskCompletedRequest& request) {
-  return Await<Result<wfs::RespondWorkflowTaskCompletedResponse>>(
-      [&](auto done) { RespondWorkflowTaskCompletedAsync(token, request, done); });
-}
 
 void HistoryEngine::RespondWorkflowTaskCompletedAsync(
     const eon::v1::TaskToken& token, const wfs::RespondWorkflowTaskCompletedRequest& request,
@@ -838,28 +866,23 @@ void HistoryEngine::RespondWorkflowTaskCompletedAsync(
       });
 }
 
-Status HistoryEngine::RespondWorkflowTaskFailed(
-    const eon::v1::TaskToken& token, const wfs::RespondWorkflowTaskFailedRequest& request) {
+void HistoryEngine::RespondWorkflowTaskFailedAsync(
+    const eon::v1::TaskToken& token, const wfs::RespondWorkflowTaskFailedRequest& request,
+    std::function<void(Status)> done) {
   ExecutionKey key{token.namespace_id(), token.workflow_id(), token.run_id()};
-  return Mutate(key, [&](Mutation& m) -> Status {
+  MutateAsync(key, [&](Mutation& m) -> Status {
     if (!IsRunning(m.state)) return WorkflowClosed();
     const auto& wft = m.state.workflow_task();
     if (!TokenMatches(wft, token)) return NotFound("Workflow task not found.");
     m.FailWorkflowTask(request.cause(), &request.failure(), request.identity(),
                        /*reschedule=*/true);
     return Status::Ok();
-  });
+  }, StatusOnly(std::move(done)));
 }
 
 // ---------------------------------------------------------------------------------------------
 // Activities
 
-Result<wfs::PollActivityTaskQueueResponse> HistoryEngine::RecordActivityTaskStarted(
-    const eon::v1::QueueTask& task, const std::string& poll_request_id,
-    const std::string& identity) {
-  return Await<Result<wfs::PollActivityTaskQueueResponse>>(
-      [&](auto done) { RecordActivityTaskStartedAsync(task, poll_request_id, identity, done); });
-}
 
 void HistoryEngine::RecordActivityTaskStartedAsync(
     const eon::v1::QueueTask& task, const std::string& poll_request_id,
@@ -892,12 +915,6 @@ void HistoryEngine::RecordActivityTaskStartedAsync(
       });
 }
 
-Status HistoryEngine::RespondActivityTaskCompleted(const eon::v1::TaskToken& token,
-                                                   const common::Payloads& result,
-                                                   const std::string& identity) {
-  return Await<Status>(
-      [&](auto done) { RespondActivityTaskCompletedAsync(token, result, identity, done); });
-}
 
 void HistoryEngine::RespondActivityTaskCompletedAsync(const eon::v1::TaskToken& token,
                                                       const common::Payloads& result,
@@ -918,12 +935,13 @@ void HistoryEngine::RespondActivityTaskCompletedAsync(const eon::v1::TaskToken& 
   }, [done = std::move(done)](Status status, const StoredExecution&) { done(std::move(status)); });
 }
 
-Status HistoryEngine::RespondActivityTaskFailed(const eon::v1::TaskToken& token,
-                                                const failure::Failure& f,
-                                                const common::Payloads* last_heartbeat,
-                                                const std::string& identity) {
+void HistoryEngine::RespondActivityTaskFailedAsync(const eon::v1::TaskToken& token,
+                                                   const failure::Failure& f,
+                                                   const common::Payloads* last_heartbeat,
+                                                   const std::string& identity,
+                                                   std::function<void(Status)> done) {
   ExecutionKey key{token.namespace_id(), token.workflow_id(), token.run_id()};
-  return Mutate(key, [&](Mutation& m) -> Status {
+  MutateAsync(key, [&](Mutation& m) -> Status {
     EON_ASSIGN_OR_RETURN(auto* info, StartedActivity(m.state, token));
     if (last_heartbeat) *info->mutable_heartbeat_details() = *last_heartbeat;
     enums::RetryState retry_state;
@@ -942,14 +960,15 @@ Status HistoryEngine::RespondActivityTaskFailed(const eon::v1::TaskToken& token,
                       a->set_retry_state(retry_state);
                     });
     return Status::Ok();
-  });
+  }, StatusOnly(std::move(done)));
 }
 
-Status HistoryEngine::RespondActivityTaskCanceled(const eon::v1::TaskToken& token,
-                                                  const common::Payloads& details,
-                                                  const std::string& identity) {
+void HistoryEngine::RespondActivityTaskCanceledAsync(const eon::v1::TaskToken& token,
+                                                     const common::Payloads& details,
+                                                     const std::string& identity,
+                                                     std::function<void(Status)> done) {
   ExecutionKey key{token.namespace_id(), token.workflow_id(), token.run_id()};
-  return Mutate(key, [&](Mutation& m) -> Status {
+  MutateAsync(key, [&](Mutation& m) -> Status {
     EON_ASSIGN_OR_RETURN(auto* info, StartedActivity(m.state, token));
     m.CloseActivity(*info, enums::EVENT_TYPE_ACTIVITY_TASK_CANCELED,
                     [&](hist::HistoryEvent& event, int64_t started_id) {
@@ -961,7 +980,7 @@ Status HistoryEngine::RespondActivityTaskCanceled(const eon::v1::TaskToken& toke
                       a->set_identity(identity);
                     });
     return Status::Ok();
-  });
+  }, StatusOnly(std::move(done)));
 }
 
 Result<eon::v1::TaskToken> HistoryEngine::ActivityTokenById(const std::string& namespace_id,
@@ -989,32 +1008,39 @@ Result<eon::v1::TaskToken> HistoryEngine::ActivityTokenById(const std::string& n
                   ", check workflow execution history for more details");
 }
 
-Result<bool> HistoryEngine::RecordActivityTaskHeartbeat(const eon::v1::TaskToken& token,
-                                                        const common::Payloads& details,
-                                                        const std::string& identity) {
+void HistoryEngine::RecordActivityTaskHeartbeatAsync(const eon::v1::TaskToken& token,
+                                                     const common::Payloads& details,
+                                                     const std::string& identity,
+                                                     std::function<void(Result<bool>)> done) {
   ExecutionKey key{token.namespace_id(), token.workflow_id(), token.run_id()};
-  bool cancel_requested = false;
-  EON_RETURN_IF_ERROR(Mutate(key, [&](Mutation& m) -> Status {
-    EON_ASSIGN_OR_RETURN(auto* info, StartedActivity(m.state, token));
-    *info->mutable_heartbeat_details() = details;
-    *info->mutable_last_heartbeat_time() = ToTimestamp(m.now);
-    cancel_requested = info->cancel_requested();
-    m.changed = true;
-    return Status::Ok();
-  }));
-  return cancel_requested;
+  MutateAsync(
+      key,
+      [&](Mutation& m) -> Status {
+        EON_ASSIGN_OR_RETURN(auto* info, StartedActivity(m.state, token));
+        *info->mutable_heartbeat_details() = details;
+        *info->mutable_last_heartbeat_time() = ToTimestamp(m.now);
+        m.changed = true;
+        return Status::Ok();
+      },
+      // Whether the workflow asked to cancel the activity, in the state the heartbeat wrote.
+      [id = token.scheduled_event_id(), done = std::move(done)](Status status,
+                                                                const StoredExecution& after) {
+        if (!status.ok()) return done(status);
+        auto it = after.state.activities().find(id);
+        done(it != after.state.activities().end() && it->second.cancel_requested());
+      });
 }
 
 // ---------------------------------------------------------------------------------------------
 // Terminate, describe, history
 
-Status HistoryEngine::TerminateWorkflowExecution(
-    const std::string& namespace_id, const wfs::TerminateWorkflowExecutionRequest& request) {
+void HistoryEngine::TerminateWorkflowExecutionAsync(
+    const std::string& namespace_id, const wfs::TerminateWorkflowExecutionRequest& request,
+    std::function<void(Status)> done) {
   const auto& execution = request.workflow_execution();
-  EON_ASSIGN_OR_RETURN(auto key,
-                       ResolveKey(namespace_id, execution.workflow_id(), execution.run_id()));
-  std::lock_guard lock(LockFor(key.namespace_id, key.workflow_id));
-  return TerminateLocked(key, request);
+  auto key = ResolveKey(namespace_id, execution.workflow_id(), execution.run_id());
+  if (!key.ok()) return done(key.status());
+  MutateAsync(*key, TerminateFn(request), StatusOnly(std::move(done)));
 }
 
 Status HistoryEngine::DeleteWorkflowExecution(const std::string& namespace_id,
@@ -1034,20 +1060,22 @@ Status HistoryEngine::DeleteWorkflowExecution(const std::string& namespace_id,
   return Status::Ok();
 }
 
+HistoryEngine::MutateFn HistoryEngine::TerminateFn(
+    const wfs::TerminateWorkflowExecutionRequest& request) {
+  return [&request](Mutation& m) -> Status {
+    if (!IsRunning(m.state)) return WorkflowClosed();
+    if (!request.first_execution_run_id().empty() &&
+        request.first_execution_run_id() != m.state.first_execution_run_id()) {
+      return NotFound("workflow execution not found for the given first execution run id");
+    }
+    m.Terminate(request.reason(), &request.details(), request.identity());
+    return Status::Ok();
+  };
+}
+
 Status HistoryEngine::TerminateLocked(const ExecutionKey& key,
                                       const wfs::TerminateWorkflowExecutionRequest& request) {
-  return MutateLocked(
-      key,
-      [&](Mutation& m) -> Status {
-        if (!IsRunning(m.state)) return WorkflowClosed();
-        if (!request.first_execution_run_id().empty() &&
-            request.first_execution_run_id() != m.state.first_execution_run_id()) {
-          return NotFound("workflow execution not found for the given first execution run id");
-        }
-        m.Terminate(request.reason(), &request.details(), request.identity());
-        return Status::Ok();
-      },
-      nullptr);
+  return MutateLocked(key, TerminateFn(request), nullptr);
 }
 
 void HistoryEngine::AddSignal(Mutation& m, const Signal& signal) {
@@ -1067,21 +1095,23 @@ void HistoryEngine::AddSignal(Mutation& m, const Signal& signal) {
   }
 }
 
-Status HistoryEngine::SignalWorkflowExecution(const std::string& namespace_id,
-                                              const wfs::SignalWorkflowExecutionRequest& request) {
+void HistoryEngine::SignalWorkflowExecutionAsync(
+    const std::string& namespace_id, const wfs::SignalWorkflowExecutionRequest& request,
+    std::function<void(Status)> done) {
   const auto& execution = request.workflow_execution();
-  EON_ASSIGN_OR_RETURN(auto key,
-                       ResolveKey(namespace_id, execution.workflow_id(), execution.run_id()));
+  auto key = ResolveKey(namespace_id, execution.workflow_id(), execution.run_id());
+  if (!key.ok()) return done(key.status());
   Signal signal{request.signal_name(), request.input(), request.identity(), request.header(),
                 request.request_id()};
-  std::lock_guard lock(LockFor(key.namespace_id, key.workflow_id));
-  return SignalLocked(key, signal);
+  MutateAsync(*key, SignalFn(signal), StatusOnly(std::move(done)));
 }
 
 Status HistoryEngine::SignalLocked(const ExecutionKey& key, const Signal& signal) {
-  return MutateLocked(
-      key,
-      [&](Mutation& m) -> Status {
+  return MutateLocked(key, SignalFn(signal), nullptr);
+}
+
+HistoryEngine::MutateFn HistoryEngine::SignalFn(const Signal& signal) {
+  return [this, &signal](Mutation& m) -> Status {
         if (!IsRunning(m.state)) return WorkflowClosed();
         for (const auto& seen : m.state.signal_request_ids()) {
           if (!signal.request_id.empty() && seen == signal.request_id) return Status::Ok();
@@ -1095,22 +1125,27 @@ Status HistoryEngine::SignalLocked(const ExecutionKey& key, const Signal& signal
         AddSignal(m, signal);
         m.EnsureWorkflowTask();
         return Status::Ok();
-      },
-      nullptr);
+  };
 }
 
-Result<StartResult> HistoryEngine::SignalWithStartWorkflowExecution(
-    const std::string& namespace_id, const wfs::SignalWithStartWorkflowExecutionRequest& request) {
+void HistoryEngine::SignalWithStartWorkflowExecutionAsync(
+    const std::string& namespace_id, const wfs::SignalWithStartWorkflowExecutionRequest& request,
+    std::function<void(Result<StartResult>)> done) {
   Signal signal{request.signal_name(), request.signal_input(), request.identity(), request.header(),
                 request.request_id()};
   std::lock_guard lock(LockFor(namespace_id, request.workflow_id()));
-  auto current = store_.GetCurrentExecution(namespace_id, request.workflow_id());
+  auto current = CurrentForUpdate(namespace_id, request.workflow_id());
   if (current.ok() && current->status == enums::WORKFLOW_EXECUTION_STATUS_RUNNING &&
       request.workflow_id_conflict_policy() !=
           enums::WORKFLOW_ID_CONFLICT_POLICY_TERMINATE_EXISTING) {
-    EON_RETURN_IF_ERROR(
-        SignalLocked({namespace_id, request.workflow_id(), current->run_id}, signal));
-    return StartResult{current->run_id, false, current->status};
+    StartResult result{current->run_id, false, current->status};
+    MutateLockedAsync({namespace_id, request.workflow_id(), current->run_id}, SignalFn(signal),
+                      nullptr,
+                      [result, done = std::move(done)](Status status, const StoredExecution&) {
+                        if (!status.ok()) return done(status);
+                        done(result);
+                      });
+    return;
   }
   wfs::StartWorkflowExecutionRequest start;
   start.set_namespace_(request.namespace_());
@@ -1131,7 +1166,7 @@ Result<StartResult> HistoryEngine::SignalWithStartWorkflowExecution(
   *start.mutable_search_attributes() = request.search_attributes();
   *start.mutable_header() = request.header();
   *start.mutable_workflow_start_delay() = request.workflow_start_delay();
-  return StartLocked(namespace_id, start, &signal);
+  StartLockedAsync(namespace_id, start, &signal, nullptr, std::move(done));
 }
 
 namespace {
@@ -1351,21 +1386,23 @@ Status HistoryEngine::ResetStickyTaskQueue(const std::string& namespace_id,
   });
 }
 
-Status HistoryEngine::RequestCancelWorkflowExecution(
-    const std::string& namespace_id, const wfs::RequestCancelWorkflowExecutionRequest& request) {
+void HistoryEngine::RequestCancelWorkflowExecutionAsync(
+    const std::string& namespace_id, const wfs::RequestCancelWorkflowExecutionRequest& request,
+    std::function<void(Status)> done) {
   const auto& execution = request.workflow_execution();
-  EON_ASSIGN_OR_RETURN(auto key,
-                       ResolveKey(namespace_id, execution.workflow_id(), execution.run_id()));
+  auto key = ResolveKey(namespace_id, execution.workflow_id(), execution.run_id());
+  if (!key.ok()) return done(key.status());
   CancelRequest cancel{request.reason(), request.identity(), request.request_id(),
                        request.first_execution_run_id()};
-  std::lock_guard lock(LockFor(key.namespace_id, key.workflow_id));
-  return RequestCancelLocked(key, cancel);
+  MutateAsync(*key, RequestCancelFn(cancel), StatusOnly(std::move(done)));
 }
 
 Status HistoryEngine::RequestCancelLocked(const ExecutionKey& key, const CancelRequest& request) {
-  return MutateLocked(
-      key,
-      [&](Mutation& m) -> Status {
+  return MutateLocked(key, RequestCancelFn(request), nullptr);
+}
+
+HistoryEngine::MutateFn HistoryEngine::RequestCancelFn(const CancelRequest& request) {
+  return [&request](Mutation& m) -> Status {
         if (!IsRunning(m.state)) return WorkflowClosed();
         if (!request.first_execution_run_id.empty() &&
             request.first_execution_run_id != m.state.first_execution_run_id()) {
@@ -1385,8 +1422,7 @@ Status HistoryEngine::RequestCancelLocked(const ExecutionKey& key, const CancelR
         m.state.set_cancel_request_id(request.request_id);
         m.EnsureWorkflowTask();
         return Status::Ok();
-      },
-      nullptr);
+  };
 }
 
 Result<wfs::DescribeWorkflowExecutionResponse> HistoryEngine::DescribeWorkflowExecution(

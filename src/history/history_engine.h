@@ -23,10 +23,11 @@
 #include "common/executor.h"
 #include "common/status.h"
 #include "eon/v1/state.pb.h"
+#include "history/history_service.h"
 #include "history/query_registry.h"
 #include "history/queue_processors.h"
 #include "history/task_handler.h"
-#include "matching/matching_engine.h"
+#include "matching/matching_service.h"
 #include "persistence/store.h"
 #include "temporal/api/update/v1/message.pb.h"
 #include "temporal/api/workflowservice/v1/request_response.pb.h"
@@ -61,42 +62,17 @@ struct EngineOptions {
   int buffered_queries_max = 100;
 };
 
-// Where a query goes: rejected, held for the next workflow task, or sent directly as a query
-// task (to the sticky queue first).
-struct QueryTarget {
-  persistence::ExecutionKey key;
-  std::string normal_queue;
-  std::string sticky_queue;   // "" when the workflow has no sticky worker
-  Duration sticky_timeout{};  // how long the sticky worker gets before the normal queue
-  temporal::api::enums::v1::WorkflowExecutionStatus status{};
-  bool rejected = false;  // by the request's query reject condition
-  bool buffered = false;  // held for the next workflow task; the waiter hears the outcome
-};
-
-// Where an update stands, as its callers see it.
-struct UpdateStatus {
-  persistence::ExecutionKey key;
-  temporal::api::enums::v1::UpdateWorkflowExecutionLifecycleStage stage{};
-  std::optional<temporal::api::update::v1::Outcome> outcome;  // completed or rejected
-};
-
-struct StartResult {
-  std::string run_id;
-  bool started = false;
-  temporal::api::enums::v1::WorkflowExecutionStatus status{};
-};
-
 class TimeSkipper;
 class MutableStateCache;
 struct Mutation;
 struct RunSpec;
 struct RunDefaults;
 
-class HistoryEngine final : public TaskHandler {
+class HistoryEngine final : public HistoryService, public TaskHandler {
  public:
   // Time and the outbox's loops come from `env` (time is env.clock()); outbox tasks run on
   // `task_executor`.
-  HistoryEngine(persistence::Store& store, Env& env, matching::MatchingEngine& matching,
+  HistoryEngine(persistence::Store& store, Env& env, matching::MatchingService& matching,
                 Executor& task_executor, EngineOptions options);
   ~HistoryEngine();
 
@@ -117,165 +93,113 @@ class HistoryEngine final : public TaskHandler {
   // Stops the queue processors; requests after this fail.
   void Stop();
 
-  Result<StartResult> StartWorkflowExecution(const std::string& namespace_id,
-                                             const wfs::StartWorkflowExecutionRequest& request);
-
-  // The poll path: a task matched to a poller is recorded started. NOT_FOUND: the task is
-  // stale (its execution moved on) and should be dropped.
-  Result<wfs::PollWorkflowTaskQueueResponse> RecordWorkflowTaskStarted(
-      const eon::v1::QueueTask& task, const std::string& poll_request_id,
-      const std::string& identity);
-  Result<wfs::PollActivityTaskQueueResponse> RecordActivityTaskStarted(
-      const eon::v1::QueueTask& task, const std::string& poll_request_id,
-      const std::string& identity);
-
-  // Asynchronous forms of the calls every workflow makes: `done` runs once the change is
-  // durable (on the store's committer thread, or at once after an error), and no lock is held
-  // while the commit is pending. The synchronous forms wait for them.
+  // HistoryService (history/history_service.h says what each call does).
+  void StartWorkflowExecutionAsync(const std::string& namespace_id,
+                                   const wfs::StartWorkflowExecutionRequest& request,
+                                   std::function<void(Result<StartResult>)> done) override;
   void RecordWorkflowTaskStartedAsync(
       const eon::v1::QueueTask& task, const std::string& poll_request_id,
       const std::string& identity,
-      std::function<void(Result<wfs::PollWorkflowTaskQueueResponse>)> done);
+      std::function<void(Result<wfs::PollWorkflowTaskQueueResponse>)> done) override;
   void RecordActivityTaskStartedAsync(
       const eon::v1::QueueTask& task, const std::string& poll_request_id,
       const std::string& identity,
-      std::function<void(Result<wfs::PollActivityTaskQueueResponse>)> done);
+      std::function<void(Result<wfs::PollActivityTaskQueueResponse>)> done) override;
+  // Here: the execution's state is cached and its lock is free right now.
+  bool CanUpdateWithoutWaiting(const persistence::ExecutionKey& key) override;
   void RespondWorkflowTaskCompletedAsync(
       const eon::v1::TaskToken& token, const wfs::RespondWorkflowTaskCompletedRequest& request,
-      std::function<void(Result<wfs::RespondWorkflowTaskCompletedResponse>)> done);
+      std::function<void(Result<wfs::RespondWorkflowTaskCompletedResponse>)> done) override;
+  void RespondWorkflowTaskFailedAsync(const eon::v1::TaskToken& token,
+                                      const wfs::RespondWorkflowTaskFailedRequest& request,
+                                      std::function<void(Status)> done) override;
   void RespondActivityTaskCompletedAsync(const eon::v1::TaskToken& token,
                                          const temporal::api::common::v1::Payloads& result,
                                          const std::string& identity,
-                                         std::function<void(Status)> done);
-
-  // Whether an update of the execution would start without waiting: its state is cached and
-  // its lock is free right now. Callers on a thread that must not wait (gRPC's) run the
-  // asynchronous forms above inline when this holds and hand them to a pool otherwise. A hint:
-  // the lock may be taken in between, which costs a short wait, never a wrong answer.
-  bool CanUpdateWithoutWaiting(const persistence::ExecutionKey& key);
-
-  Result<wfs::RespondWorkflowTaskCompletedResponse> RespondWorkflowTaskCompleted(
-      const eon::v1::TaskToken& token, const wfs::RespondWorkflowTaskCompletedRequest& request);
-  Status RespondWorkflowTaskFailed(const eon::v1::TaskToken& token,
-                                   const wfs::RespondWorkflowTaskFailedRequest& request);
-
-  Status RespondActivityTaskCompleted(const eon::v1::TaskToken& token,
-                                      const temporal::api::common::v1::Payloads& result,
-                                      const std::string& identity);
-  Status RespondActivityTaskFailed(const eon::v1::TaskToken& token,
-                                   const temporal::api::failure::v1::Failure& failure,
-                                   const temporal::api::common::v1::Payloads* last_heartbeat,
-                                   const std::string& identity);
-  Status RespondActivityTaskCanceled(const eon::v1::TaskToken& token,
-                                     const temporal::api::common::v1::Payloads& details,
-                                     const std::string& identity);
-  // The token of the current attempt of a pending activity, for the ...ById calls.
+                                         std::function<void(Status)> done) override;
+  void RespondActivityTaskFailedAsync(const eon::v1::TaskToken& token,
+                                      const temporal::api::failure::v1::Failure& failure,
+                                      const temporal::api::common::v1::Payloads* last_heartbeat,
+                                      const std::string& identity,
+                                      std::function<void(Status)> done) override;
+  void RespondActivityTaskCanceledAsync(const eon::v1::TaskToken& token,
+                                        const temporal::api::common::v1::Payloads& details,
+                                        const std::string& identity,
+                                        std::function<void(Status)> done) override;
   Result<eon::v1::TaskToken> ActivityTokenById(const std::string& namespace_id,
                                                const std::string& workflow_id,
                                                const std::string& run_id,
-                                               const std::string& activity_id);
-  // Returns whether the workflow asked to cancel the activity.
-  Result<bool> RecordActivityTaskHeartbeat(const eon::v1::TaskToken& token,
-                                           const temporal::api::common::v1::Payloads& details,
-                                           const std::string& identity);
-
-  Status TerminateWorkflowExecution(const std::string& namespace_id,
-                                    const wfs::TerminateWorkflowExecutionRequest& request);
-  // Terminates the run if it still runs, then removes it for good.
-  Status DeleteWorkflowExecution(const std::string& namespace_id,
-                                 const temporal::api::common::v1::WorkflowExecution& execution);
-  // NOT_FOUND for a closed or missing workflow; a repeated request id is applied once.
-  Status SignalWorkflowExecution(const std::string& namespace_id,
-                                 const wfs::SignalWorkflowExecutionRequest& request);
-  // Signals the running workflow, or starts one with the signal as its first event after the
-  // start.
-  Result<StartResult> SignalWithStartWorkflowExecution(
-      const std::string& namespace_id, const wfs::SignalWithStartWorkflowExecutionRequest& request);
-  // Queries, as Temporal dispatches them. PrepareQuery rejects the query by its reject
-  // condition, or fails it (FAILED_PRECONDITION: the workflow closed before any workflow task
-  // completed, its first task cannot start before `deadline`, or its task keeps failing), or
-  // holds it (target.buffered) while a workflow task is scheduled or running or none has
-  // completed yet: `waiter` then hears once whether the worker answered it with a task, or
-  // that it may now go directly (no task is left to carry it). Otherwise the query goes
-  // directly, as a query task, and `waiter` is not kept.
-  // QueryTaskResponse: the poll answer a worker gets for a query task. It carries no history:
-  // a worker that has the workflow cached answers from its cache, another fetches the history.
+                                               const std::string& activity_id) override;
+  void RecordActivityTaskHeartbeatAsync(const eon::v1::TaskToken& token,
+                                        const temporal::api::common::v1::Payloads& details,
+                                        const std::string& identity,
+                                        std::function<void(Result<bool>)> done) override;
+  void TerminateWorkflowExecutionAsync(const std::string& namespace_id,
+                                       const wfs::TerminateWorkflowExecutionRequest& request,
+                                       std::function<void(Status)> done) override;
+  Status DeleteWorkflowExecution(
+      const std::string& namespace_id,
+      const temporal::api::common::v1::WorkflowExecution& execution) override;
+  void SignalWorkflowExecutionAsync(const std::string& namespace_id,
+                                    const wfs::SignalWorkflowExecutionRequest& request,
+                                    std::function<void(Status)> done) override;
+  void SignalWithStartWorkflowExecutionAsync(
+      const std::string& namespace_id, const wfs::SignalWithStartWorkflowExecutionRequest& request,
+      std::function<void(Result<StartResult>)> done) override;
   Result<QueryTarget> PrepareQuery(const std::string& namespace_id,
                                    const temporal::api::common::v1::WorkflowExecution& execution,
                                    temporal::api::enums::v1::QueryRejectCondition condition,
                                    const std::string& query_id,
                                    const temporal::api::query::v1::WorkflowQuery& query,
                                    std::chrono::system_clock::time_point deadline,
-                                   QueryWaiter waiter);
-  // A held query whose caller left. Returns whether it was still held.
-  bool ForgetQuery(const persistence::ExecutionKey& key, const std::string& query_id) {
+                                   QueryWaiter waiter) override;
+  bool ForgetQuery(const persistence::ExecutionKey& key, const std::string& query_id) override {
     return queries_->Remove(key, query_id);
   }
   Result<wfs::PollWorkflowTaskQueueResponse> QueryTaskResponse(
       const eon::v1::QueueTask& task, const std::string& query_id,
-      const temporal::api::query::v1::WorkflowQuery& query);
-
-  // Updates. AdmitUpdate records the update (deduplicated by update id) and makes sure a
-  // workflow task will carry it; UpdateState tells where it stands. NOT_FOUND: the workflow is
-  // closed (or the update unknown, or aborted by the workflow's close).
+      const temporal::api::query::v1::WorkflowQuery& query) override;
   Result<UpdateStatus> AdmitUpdate(const std::string& namespace_id,
-                                   const wfs::UpdateWorkflowExecutionRequest& request);
+                                   const wfs::UpdateWorkflowExecutionRequest& request) override;
   Result<UpdateStatus> UpdateState(const persistence::ExecutionKey& key,
-                                   const std::string& update_id);
-  // The run an execution names (the current one when its run id is empty).
+                                   const std::string& update_id) override;
   Result<persistence::ExecutionKey> ResolveExecution(
-      const std::string& namespace_id, const temporal::api::common::v1::WorkflowExecution& e) {
+      const std::string& namespace_id,
+      const temporal::api::common::v1::WorkflowExecution& e) override {
     return ResolveKey(namespace_id, e.workflow_id(), e.run_id());
   }
-
-  // Resets a run (the named one, or the current) to a workflow task, as Temporal does
-  // (history/reset.h): in one transaction the current run, if running, is terminated (identity
+  // As Temporal does: in one transaction the current run, if running, is terminated (identity
   // "history-resetter", the reset's reason) and a new run is created from the base run's
-  // history up to request.workflow_task_finish_event_id; it becomes the current run. Returns
-  // the new run's id; a retried request (same request id as the current run's create request
-  // id) returns the run it made. INVALID_ARGUMENT for a reset point that is not a workflow
-  // task's end; NOT_FOUND for an unknown workflow or run.
-  Result<std::string> ResetWorkflowExecution(const std::string& namespace_id,
-                                             const wfs::ResetWorkflowExecutionRequest& request);
-
-  // Ends stickiness: the next workflow task goes to the normal queue with full history.
-  Status ResetStickyTaskQueue(const std::string& namespace_id,
-                              const temporal::api::common::v1::WorkflowExecution& execution);
-  // Writes WorkflowExecutionCancelRequested and a workflow task; asking twice changes nothing.
-  Status RequestCancelWorkflowExecution(const std::string& namespace_id,
-                                        const wfs::RequestCancelWorkflowExecutionRequest& request);
+  // history up to request.workflow_task_finish_event_id; it becomes the current run. A retried
+  // request (same request id as the current run's create request id) returns the run it made.
+  // INVALID_ARGUMENT for a reset point that is not a workflow task's end; NOT_FOUND for an
+  // unknown workflow or run.
+  Result<std::string> ResetWorkflowExecution(
+      const std::string& namespace_id, const wfs::ResetWorkflowExecutionRequest& request) override;
+  Status ResetStickyTaskQueue(
+      const std::string& namespace_id,
+      const temporal::api::common::v1::WorkflowExecution& execution) override;
+  void RequestCancelWorkflowExecutionAsync(
+      const std::string& namespace_id, const wfs::RequestCancelWorkflowExecutionRequest& request,
+      std::function<void(Status)> done) override;
   Result<wfs::DescribeWorkflowExecutionResponse> DescribeWorkflowExecution(
       const std::string& namespace_id,
-      const temporal::api::common::v1::WorkflowExecution& execution);
-
-  // One page of history. With close_event_only, only the close event (none while running).
-  // `*at_end` is set when the run has no events past the page yet and is still running, i.e.
-  // when a long poll should wait.
+      const temporal::api::common::v1::WorkflowExecution& execution) override;
   Result<wfs::GetWorkflowExecutionHistoryResponse> GetWorkflowExecutionHistory(
       const std::string& namespace_id, const wfs::GetWorkflowExecutionHistoryRequest& request,
-      bool* at_end, std::string* run_id);
-
-  // Calls `fn` once, after the next change to the run is committed (on the committing thread:
-  // `fn` must not wait), or with `wanted`, after the next one whose committed state it accepts
-  // (so a reader waiting for the close event is not woken by every step). Returns an id for
-  // Unwatch.
-  using RunStatePredicate = std::function<bool(const eon::v1::ExecutionState&)>;
+      bool* at_end, std::string* run_id) override;
   uint64_t WatchRun(const std::string& namespace_id, const std::string& run_id,
-                    std::function<void()> fn, RunStatePredicate wanted = nullptr);
-  void Unwatch(uint64_t id);
-  // Whether a watch is still waiting (it has not fired nor been removed).
-  bool IsWatching(uint64_t id);
+                    std::function<void()> fn, RunStatePredicate wanted = nullptr) override;
+  void Unwatch(uint64_t id) override;
+  bool IsWatching(uint64_t id) override;
+  std::vector<ParkedTask> ParkedTasks() override;
+  int RetryParkedTasks(const std::vector<int64_t>& task_ids) override;
 
   // Outbox processing, called by the queue processors. Each checks mutable state first, so a
   // task that runs twice or late does nothing.
   Status ProcessTransferTask(const persistence::StoredTask& task,
                              std::function<void()> on_settled) override;
   Status ProcessTimerTask(const persistence::StoredTask& task) override;
-
-  // Tasks that failed again and again and wait for an operator (see queue_processors.h).
-  std::vector<ParkedTask> ParkedTasks();
-  // Runs the named parked tasks again (all if `task_ids` is empty); returns how many.
-  int RetryParkedTasks(const std::vector<int64_t>& task_ids);
 
  private:
   using MutateFn = std::function<Status(Mutation&)>;
@@ -289,10 +213,29 @@ class HistoryEngine final : public TaskHandler {
     temporal::api::common::v1::WorkflowExecution external;  // the signalling workflow, if any
   };
   // REQUIRES (all ...Locked): the workflow id's lock held.
+  // Starts a run: `done` hears once the new run is durable (the lock may be released before).
+  void StartLockedAsync(const std::string& namespace_id,
+                        const wfs::StartWorkflowExecutionRequest& request, const Signal* signal,
+                        const eon::v1::ParentInfo* parent,
+                        std::function<void(Result<StartResult>)> done);
+  // StartLockedAsync, waiting for the commit with the lock held.
   Result<StartResult> StartLocked(const std::string& namespace_id,
                                   const wfs::StartWorkflowExecutionRequest& request,
                                   const Signal* signal,
                                   const eon::v1::ParentInfo* parent = nullptr);
+  // What a start decided: an answer without a change (a retried request, an existing run to
+  // use), or a new run to commit (`write`), answered with `result` once durable.
+  struct StartDecision {
+    StartResult result;
+    std::shared_ptr<persistence::ExecutionWrite> write;
+  };
+  Result<StartDecision> DecideStartLocked(const std::string& namespace_id,
+                                          const wfs::StartWorkflowExecutionRequest& request,
+                                          const Signal* signal, const eon::v1::ParentInfo* parent);
+  // The workflow id's current run as the next start sees it: a started run whose commit is in
+  // flight, else the store's. REQUIRES: the workflow id's lock held.
+  Result<persistence::CurrentExecution> CurrentForUpdate(const std::string& namespace_id,
+                                                         const std::string& workflow_id);
   struct CancelRequest {
     std::string reason;
     std::string identity;
@@ -313,6 +256,11 @@ class HistoryEngine final : public TaskHandler {
   Status UpsertVisibility(const eon::v1::HistoryTask& task);
   Status TerminateLocked(const persistence::ExecutionKey& key,
                          const wfs::TerminateWorkflowExecutionRequest& request);
+  // The changes of a terminate, a signal and a cancel request (the callers keep the request
+  // alive while the update applies them).
+  static MutateFn TerminateFn(const wfs::TerminateWorkflowExecutionRequest& request);
+  MutateFn SignalFn(const Signal& signal);
+  static MutateFn RequestCancelFn(const CancelRequest& request);
   Status SignalLocked(const persistence::ExecutionKey& key, const Signal& signal);
   void AddSignal(Mutation& m, const Signal& signal);
 
@@ -378,7 +326,7 @@ class HistoryEngine final : public TaskHandler {
   persistence::Store& store_;
   Env& env_;
   Clock& clock_;
-  matching::MatchingEngine& matching_;
+  matching::MatchingService& matching_;
   Executor& task_executor_;
   const EngineOptions options_;
 
@@ -392,6 +340,10 @@ class HistoryEngine final : public TaskHandler {
   std::unique_ptr<TimeSkipper> time_skipper_;                      // only with time skipping
   std::function<std::string(const std::string&)> namespace_name_;  // set before Start
   std::function<Duration(const std::string&)> retention_;          // set before Start
+
+  // Runs started and not durable yet, by namespace id + '\0' + workflow id (CurrentForUpdate).
+  std::mutex pending_current_mutex_;
+  std::unordered_map<std::string, persistence::CurrentExecution> pending_current_;
 
   std::mutex watchers_mutex_;
   uint64_t next_watch_id_ = 1;  // guarded by watchers_mutex_

@@ -22,6 +22,7 @@
 #include "common/executor.h"
 #include "common/ids.h"
 #include "history/stored_failure.h"
+#include "matching/local_matching.h"
 #include "matching/matching_engine.h"
 #include "persistence/sqlite_store.h"
 #include "temporal/api/errordetails/v1/message.pb.h"
@@ -156,8 +157,10 @@ class HistoryEngineTest : public ::testing::Test {
                                                            std::move(matching_options));
     Status recovered = matching_->Recover();
     ASSERT_TRUE(recovered.ok()) << recovered.message();
-    engine_ =
-        std::make_unique<HistoryEngine>(*store_, env_, *matching_, *executor_, EngineOptions{});
+    local_matching_ = std::make_unique<matching::LocalMatching>(*matching_, *executor_);
+    engine_ = std::make_unique<HistoryEngine>(*store_, env_, *local_matching_, *executor_,
+                                              EngineOptions{});
+    local_matching_->SetHistory(*engine_);
     Status started = engine_->Start();
     ASSERT_TRUE(started.ok()) << started.message();
   }
@@ -167,6 +170,7 @@ class HistoryEngineTest : public ::testing::Test {
     if (engine_) engine_->Stop();
     executor_.reset();  // runs what is queued
     engine_.reset();
+    local_matching_.reset();
     matching_.reset();  // answers parked polls with nothing
     scheduler_.reset();
     store_.reset();
@@ -371,6 +375,7 @@ class HistoryEngineTest : public ::testing::Test {
   std::unique_ptr<DeadlineScheduler> scheduler_;
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<matching::MatchingEngine> matching_;
+  std::unique_ptr<matching::LocalMatching> local_matching_;
   std::unique_ptr<HistoryEngine> engine_;
 };
 
@@ -1914,8 +1919,10 @@ TEST_F(HistoryEngineTest, MoreDueTimersThanOneLoadBatchAreAllProcessed) {
   executor_ = std::make_unique<ThreadPool>("test-tasks", 2);
   matching_ =
       std::make_unique<matching::MatchingEngine>(*store_, *scheduler_, matching::MatchingOptions{});
-  engine_ =
-      std::make_unique<HistoryEngine>(*store_, env_, *matching_, *executor_, EngineOptions{});
+  local_matching_ = std::make_unique<matching::LocalMatching>(*matching_, *executor_);
+  engine_ = std::make_unique<HistoryEngine>(*store_, env_, *local_matching_, *executor_,
+                                            EngineOptions{});
+  local_matching_->SetHistory(*engine_);
   ASSERT_TRUE(engine_->Start().ok());
   EXPECT_TRUE(WaitFor([&] { return remaining() == 0; }))
       << remaining() << " due timer tasks were never processed";

@@ -60,6 +60,8 @@ struct MatchedTask {
   // A query task: never written anywhere, answered by the worker and forgotten.
   std::string query_id;
   temporal::api::query::v1::WorkflowQuery query;
+  // For a query task: how its caller hears that the workflow was gone when a poller took it.
+  std::function<void(Status)> on_undeliverable;
 };
 
 struct PollerInfo {

@@ -22,6 +22,7 @@
 #include "frontend/visibility_service.h"
 #include "frontend/workflow_service.h"
 #include "history/history_engine.h"
+#include "matching/local_matching.h"
 #include "matching/matching_engine.h"
 #include "namespaces/registry.h"
 #include "persistence/sqlite_store.h"
@@ -138,6 +139,7 @@ class ServerImpl final : public Server {
     matching_ = std::make_unique<matching::MatchingEngine>(*store_, *scheduler_,
                                                            std::move(matching_options));
     EON_RETURN_IF_ERROR(matching_->Recover());
+    local_matching_ = std::make_unique<matching::LocalMatching>(*matching_, *request_executor_);
     history::EngineOptions engine_options;
     engine_options.history_count_limit = options_.history_count_limit;
     engine_options.history_count_warn = options_.history_count_limit / 5;
@@ -147,8 +149,9 @@ class ServerImpl final : public Server {
     engine_options.pending_activities_max = options_.pending_activities_limit;
     engine_options.pending_children_max = options_.pending_children_limit;
     engine_options.pending_external_requests_max = options_.pending_signals_limit;
-    history_ = std::make_unique<history::HistoryEngine>(*store_, *env_, *matching_,
+    history_ = std::make_unique<history::HistoryEngine>(*store_, *env_, *local_matching_,
                                                         *task_executor_, engine_options);
+    local_matching_->SetHistory(*history_);
     if (skippable_clock_) history_->EnableTimeSkipping(*skippable_clock_);
     // Under time skipping a retention timer would be the next thing to skip to and would delete
     // what a test is about to read; test servers keep closed runs.
@@ -179,7 +182,7 @@ class ServerImpl final : public Server {
     router_ = std::make_unique<frontend::RpcRouter>(*request_executor_);
     router_->SetGate(security_.get());
     workflow_service_ = frontend::RegisterWorkflowService(
-        *router_, *namespaces_, *history_, *matching_, *scheduler_, FrontendLimits());
+        *router_, *namespaces_, *history_, *local_matching_, *scheduler_, FrontendLimits());
 
     visibility_service_ = frontend::RegisterVisibilityService(*router_, *namespaces_, *store_);
     admin_service_ = frontend::RegisterAdminService(*router_, *history_);
@@ -319,6 +322,7 @@ class ServerImpl final : public Server {
     scheduler_role_.reset();
     security_.reset();
     history_.reset();
+    local_matching_.reset();
     matching_.reset();
     scheduler_.reset();
     namespaces_.reset();
@@ -358,6 +362,7 @@ class ServerImpl final : public Server {
   std::unique_ptr<Executor> request_executor_;
   std::unique_ptr<Executor> task_executor_;
   std::unique_ptr<matching::MatchingEngine> matching_;
+  std::unique_ptr<matching::LocalMatching> local_matching_;  // over matching_ and history_
   std::unique_ptr<history::HistoryEngine> history_;
   std::unique_ptr<worker::Scheduler> scheduler_role_;  // the worker role: schedules
   std::unique_ptr<frontend::SecurityGate> security_;   // outlives router_'s serving

@@ -110,7 +110,7 @@ bool IsTerminal(const Status& s) {
 
 }  // namespace
 
-Scheduler::Scheduler(persistence::Store& store, Clock& clock, history::HistoryEngine& history,
+Scheduler::Scheduler(persistence::Store& store, Clock& clock, history::HistoryService& history,
                      SchedulerOptions options)
     : store_(store), clock_(clock), history_(history), options_(std::move(options)) {}
 

@@ -25,7 +25,7 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "eon/v1/state.pb.h"
-#include "history/history_engine.h"
+#include "history/history_service.h"
 #include "persistence/store.h"
 #include "temporal/api/workflowservice/v1/request_response.pb.h"
 
@@ -47,7 +47,7 @@ struct SchedulerOptions {
 
 class Scheduler {
  public:
-  Scheduler(persistence::Store& store, Clock& clock, history::HistoryEngine& history,
+  Scheduler(persistence::Store& store, Clock& clock, history::HistoryService& history,
             SchedulerOptions options);
   ~Scheduler();  // Stop()
 
@@ -104,7 +104,7 @@ class Scheduler {
 
   persistence::Store& store_;
   Clock& clock_;
-  history::HistoryEngine& history_;
+  history::HistoryService& history_;
   const SchedulerOptions options_;
 
   std::mutex mutex_;  // serializes every change to schedules; held across store calls

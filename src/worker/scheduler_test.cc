@@ -11,6 +11,8 @@
 
 #include "common/executor.h"
 #include "common/ids.h"
+#include "history/history_engine.h"
+#include "matching/local_matching.h"
 #include "matching/matching_engine.h"
 #include "persistence/sqlite_store.h"
 #include "temporal/api/errordetails/v1/message.pb.h"
@@ -55,8 +57,10 @@ class SchedulerTest : public ::testing::Test {
     matching_ = std::make_unique<matching::MatchingEngine>(*store_, *deadlines_,
                                                            matching::MatchingOptions{});
     ASSERT_TRUE(matching_->Recover().ok());
-    history_ = std::make_unique<history::HistoryEngine>(*store_, env_, *matching_, *executor_,
-                                                        history::EngineOptions{});
+    local_matching_ = std::make_unique<matching::LocalMatching>(*matching_, *executor_);
+    history_ = std::make_unique<history::HistoryEngine>(*store_, env_, *local_matching_,
+                                                        *executor_, history::EngineOptions{});
+    local_matching_->SetHistory(*history_);
     ASSERT_TRUE(history_->Start().ok());
     scheduler_ = std::make_unique<Scheduler>(*store_, clock_, *history_, SchedulerOptions{});
     ASSERT_TRUE(scheduler_->Load().ok());
@@ -68,6 +72,7 @@ class SchedulerTest : public ::testing::Test {
     if (history_) history_->Stop();
     executor_.reset();
     history_.reset();
+    local_matching_.reset();
     matching_.reset();
     deadlines_.reset();
     store_.reset();
@@ -143,6 +148,7 @@ class SchedulerTest : public ::testing::Test {
   std::unique_ptr<DeadlineScheduler> deadlines_;
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<matching::MatchingEngine> matching_;
+  std::unique_ptr<matching::LocalMatching> local_matching_;
   std::unique_ptr<history::HistoryEngine> history_;
   std::unique_ptr<Scheduler> scheduler_;
 };

@@ -41,6 +41,7 @@
 #include "common/log.h"
 #include "common/sim_env.h"
 #include "history/history_engine.h"
+#include "matching/local_matching.h"
 #include "matching/matching_engine.h"
 #include "persistence/fault_store.h"
 #include "persistence/sqlite_store.h"
@@ -227,8 +228,10 @@ class Simulation {
                                                            std::move(matching_options));
     Status recovered = matching_->Recover();
     history::EngineOptions engine_options;
-    history_ = std::make_unique<history::HistoryEngine>(*faults_, env_, *matching_, *executor_,
-                                                        engine_options);
+    local_matching_ = std::make_unique<matching::LocalMatching>(*matching_, *executor_);
+    history_ = std::make_unique<history::HistoryEngine>(*faults_, env_, *local_matching_,
+                                                        *executor_, engine_options);
+    local_matching_->SetHistory(*history_);
     Status started = recovered.ok() ? history_->Start() : recovered;
     if (!started.ok()) {
       // As a process that fails to start: it exits and is started again.
@@ -250,6 +253,7 @@ class Simulation {
     env_.DropAll();
     if (history_) history_->Stop();
     history_.reset();
+    local_matching_.reset();
     matching_.reset();
     executor_.reset();
     env_.DropAll();  // what the teardown posted
@@ -264,6 +268,7 @@ class Simulation {
     env_.DropAll();
     if (history_) history_->Stop();
     history_.reset();
+    local_matching_.reset();
     matching_.reset();
     executor_.reset();
     env_.DropAll();
@@ -829,6 +834,7 @@ class Simulation {
   std::unique_ptr<persistence::FaultStore> faults_;
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<matching::MatchingEngine> matching_;
+  std::unique_ptr<matching::LocalMatching> local_matching_;
   std::unique_ptr<history::HistoryEngine> history_;
   bool alive_ = false;       // the process runs (false from the crash point on)
   bool restarting_ = false;  // torn down, a Boot is posted
