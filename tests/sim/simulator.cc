@@ -354,43 +354,32 @@ class Simulation {
 
   // ---- workflow workers ----
 
+  // A worker's poll, through matching's handshake (as the frontend sends it).
+  matching::PollRequest PollRequestFor(eon::v1::TaskQueueKind kind, const std::string& identity) {
+    matching::PollRequest request;
+    request.queue = {kNamespace, kQueue, kind};
+    request.namespace_name = "sim";
+    request.poller = {identity, ""};
+    request.poll_request_id = NewUuid();
+    request.deadline = env_.SteadyNow() + 20s;
+    return request;
+  }
+
   void PollWorkflowTask(int poller) {
     const uint64_t generation = generation_;
     if (!Usable()) return;  // re-armed at the restart
-    auto polled =
-        matching_->Poll({kNamespace, kQueue, eon::v1::TASK_QUEUE_KIND_WORKFLOW},
-                        {"wf-worker-" + std::to_string(poller), ""}, env_.SteadyNow() + 20s,
-                        [this, generation, poller](std::optional<matching::MatchedTask> matched) {
-                          if (generation != generation_) return;
-                          // The frontend's hop: the task is recorded started on another closure.
-                          env_.Post([this, generation, poller, matched = std::move(matched)] {
-                            if (generation != generation_) return;
-                            if (!matched) return PollWorkflowTask(poller);
-                            StartWorkflowTask(poller, *matched);
-                          });
-                        });
-    if (!polled.ok()) {
-      env_.PostAt(env_.now() + 1s, [this, poller] { PollWorkflowTask(poller); });
-    }
-  }
-
-  void StartWorkflowTask(int poller, const matching::MatchedTask& matched) {
-    const uint64_t generation = generation_;
-    history_->RecordWorkflowTaskStartedAsync(
-        matched.task, NewUuid(), "wf-worker-" + std::to_string(poller),
-        [this, generation, poller, matched](Result<wfs::PollWorkflowTaskQueueResponse> response) {
+    // The answer may come on the store's continuation: the worker goes on in its own closure.
+    local_matching_->PollWorkflowTaskQueue(
+        PollRequestFor(eon::v1::TASK_QUEUE_KIND_WORKFLOW, "wf-worker-" + std::to_string(poller)),
+        [this, generation, poller](Result<wfs::PollWorkflowTaskQueueResponse> response) {
           if (generation != generation_) return;
-          env_.Post([this, generation, poller, matched, response = std::move(response)] {
+          env_.Post([this, generation, poller, response = std::move(response)] {
             if (generation != generation_) return;
             if (!response.ok()) {
-              if (response.status().code() == StatusCode::NOT_FOUND) {
-                matching_->Done(matched);
-              } else {
-                matching_->Requeue(matched);
-              }
-              return PollWorkflowTask(poller);
+              env_.PostAt(env_.now() + 1s, [this, poller] { PollWorkflowTask(poller); });
+              return;
             }
-            matching_->Done(matched);
+            if (response->task_token().empty()) return PollWorkflowTask(poller);  // timed out
             env_.PostAt(env_.now() + std::chrono::milliseconds(env_.Uniform(500)),
                         [this, generation, poller, response] {
                           if (generation != generation_) return;
@@ -551,39 +540,17 @@ class Simulation {
   void PollActivityTask(int poller) {
     const uint64_t generation = generation_;
     if (!Usable()) return;
-    auto polled =
-        matching_->Poll({kNamespace, kQueue, eon::v1::TASK_QUEUE_KIND_ACTIVITY},
-                        {"act-worker-" + std::to_string(poller), ""}, env_.SteadyNow() + 20s,
-                        [this, generation, poller](std::optional<matching::MatchedTask> matched) {
-                          if (generation != generation_) return;
-                          env_.Post([this, generation, poller, matched = std::move(matched)] {
-                            if (generation != generation_) return;
-                            if (!matched) return PollActivityTask(poller);
-                            StartActivityTask(poller, *matched);
-                          });
-                        });
-    if (!polled.ok()) {
-      env_.PostAt(env_.now() + 1s, [this, poller] { PollActivityTask(poller); });
-    }
-  }
-
-  void StartActivityTask(int poller, const matching::MatchedTask& matched) {
-    const uint64_t generation = generation_;
-    history_->RecordActivityTaskStartedAsync(
-        matched.task, NewUuid(), "act-worker-" + std::to_string(poller),
-        [this, generation, poller, matched](Result<wfs::PollActivityTaskQueueResponse> response) {
+    local_matching_->PollActivityTaskQueue(
+        PollRequestFor(eon::v1::TASK_QUEUE_KIND_ACTIVITY, "act-worker-" + std::to_string(poller)),
+        [this, generation, poller](Result<wfs::PollActivityTaskQueueResponse> response) {
           if (generation != generation_) return;
-          env_.Post([this, generation, poller, matched, response = std::move(response)] {
+          env_.Post([this, generation, poller, response = std::move(response)] {
             if (generation != generation_) return;
             if (!response.ok()) {
-              if (response.status().code() == StatusCode::NOT_FOUND) {
-                matching_->Done(matched);
-              } else {
-                matching_->Requeue(matched);
-              }
-              return PollActivityTask(poller);
+              env_.PostAt(env_.now() + 1s, [this, poller] { PollActivityTask(poller); });
+              return;
             }
-            matching_->Done(matched);
+            if (response->task_token().empty()) return PollActivityTask(poller);  // timed out
             RunActivity(poller, *response);
           });
         });
