@@ -135,6 +135,7 @@ void HistoryEngine::EnableTimeSkipping(SkippableClock& clock) {
 Status HistoryEngine::Start() {
   EON_ASSIGN_OR_RETURN(shard_count_, store_.ShardCount());
   EON_ASSIGN_OR_RETURN(range_ids_, store_.AcquireShards());
+  shard_lost_ = std::make_unique<std::atomic<bool>[]>(shard_count_);
   processors_ = std::make_unique<QueueProcessors>(*this, store_, env_, task_executor_,
                                                   shard_count_, options_.timer_lookahead);
   EON_RETURN_IF_ERROR(processors_->Start());
@@ -219,6 +220,7 @@ void HistoryEngine::CommitAsync(std::shared_ptr<persistence::ExecutionWrite> wri
                                 int64_t busy_before, std::function<void(Status)> then) {
   ExecutionKey key{write->state.namespace_id(), write->state.workflow_id(),
                    write->state.run_id()};
+  if (ShardLost(write->shard_id)) return then(ShardLostError(write->shard_id));
   const int64_t version = write->expected_db_version + 1;
   // Updates that come next build on this one while it commits.
   const uint64_t generation = cache_->PutPending(key, StoredExecution{write->state, version});
@@ -240,6 +242,10 @@ void HistoryEngine::CommitAsync(std::shared_ptr<persistence::ExecutionWrite> wri
     if (!committed.ok()) {
       cache_->Failed(key, generation);
       if (new_key) cache_->Failed(*new_key, new_run_generation);
+      if (persistence::IsShardOwnershipLost(committed)) {
+        LoseShard(write->shard_id);
+        return then(ShardLostError(write->shard_id));
+      }
       LOG_WARN("commit of workflow " << key.workflow_id << " failed: " << committed.message());
       if (committed.code() == StatusCode::ABORTED) {
         then(Unavailable("workflow " + key.workflow_id + " changed concurrently; retry"));
@@ -276,9 +282,31 @@ Status HistoryEngine::Commit(persistence::ExecutionWrite& write, int64_t busy_be
   return status;
 }
 
+bool HistoryEngine::ShardLost(int32_t shard_id) const {
+  return shard_lost_ && shard_lost_[shard_id].load(std::memory_order_acquire);
+}
+
+Status HistoryEngine::ShardLostError(int32_t shard_id) {
+  return Unavailable("shard " + std::to_string(shard_id) +
+                     " of this server was taken by another process; its executions are served "
+                     "there now");
+}
+
+void HistoryEngine::LoseShard(int32_t shard_id) {
+  if (shard_lost_[shard_id].exchange(true)) return;
+  LOG_ERROR("shard " << shard_id
+                     << " was taken by another process (its range_id moved on): this process "
+                        "drops its cached executions and refuses updates to them");
+  cache_->EraseIf([this, shard_id](const eon::v1::ExecutionState& state) {
+    return ShardFor(state.namespace_id(), state.workflow_id()) == shard_id;
+  });
+}
+
 void HistoryEngine::MutateLockedAsync(const ExecutionKey& key, const MutateFn& fn,
                                       std::shared_ptr<const QueryResults> query_results,
                                       Then then) {
+  const int32_t shard = ShardFor(key.namespace_id, key.workflow_id);
+  if (ShardLost(shard)) return then(ShardLostError(shard), StoredExecution{});
   auto loaded = LoadForUpdate(key);
   if (!loaded.ok()) return then(loaded.status(), StoredExecution{});
   StoredExecution stored = std::move(*loaded);

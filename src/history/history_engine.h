@@ -277,6 +277,12 @@ class HistoryEngine final : public HistoryService, public TaskHandler {
       const persistence::ExecutionKey& key, const persistence::StoredExecution& after);
 
   int32_t ShardFor(const std::string& namespace_id, const std::string& workflow_id) const;
+  // A shard is lost when a commit finds that another process took it (its range_id moved on,
+  // DESIGN.md's fencing): its cached executions are dropped, so nothing is answered from state
+  // this process no longer owns, and every later update of it is refused with ShardLostError.
+  bool ShardLost(int32_t shard_id) const;
+  void LoseShard(int32_t shard_id);
+  static Status ShardLostError(int32_t shard_id);
   std::mutex& LockFor(const std::string& namespace_id, const std::string& workflow_id);
   // The newest durable state: what reads answer from.
   Result<persistence::StoredExecution> Load(const persistence::ExecutionKey& key);
@@ -332,6 +338,9 @@ class HistoryEngine final : public HistoryService, public TaskHandler {
 
   int32_t shard_count_ = 0;
   std::vector<int64_t> range_ids_;  // set by Start, then read-only
+  // Shards another process took (a commit found their range_id moved on): set once, never
+  // cleared; sized by Start.
+  std::unique_ptr<std::atomic<bool>[]> shard_lost_;
 
   std::array<std::mutex, 1024> execution_locks_;
   std::unique_ptr<MutableStateCache> cache_;

@@ -1824,6 +1824,57 @@ TEST_F(HistoryEngineTest, PendingWorkflowTaskDispatchIsRecoveredFromTheOutboxAft
   EXPECT_EQ(History(run_id).size(), 5u);
 }
 
+// Fencing (DESIGN.md): a process whose shards another process took stops serving them. Its
+// next commit finds the range_id moved on; it drops the shard's cached state and refuses its
+// updates, and the new owner serves the workflow from the database.
+TEST_F(HistoryEngineTest, AProcessWhoseShardWasTakenRefusesItsUpdatesAndTheNewOwnerServesThem) {
+  const std::string path = FileDb();
+  Close();
+  ASSERT_NO_FATAL_FAILURE(Open(path));
+  const std::string run_id = StartOk("wf-1");
+  auto signal = [&](HistoryEngine& engine, const std::string& name) {
+    wfs::SignalWorkflowExecutionRequest request;
+    request.mutable_workflow_execution()->set_workflow_id("wf-1");
+    request.set_signal_name(name);
+    request.set_request_id(NewUuid());
+    return engine.SignalWorkflowExecution(kNamespace, request);
+  };
+  ASSERT_TRUE(signal(*engine_, "before").ok());
+
+  // A second process on the same database takes every shard.
+  persistence::SqliteOptions options;
+  options.path = path;
+  options.synchronous_full = false;
+  auto other_store = persistence::SqliteStore::Open(options);
+  ASSERT_TRUE(other_store.ok()) << other_store.status().message();
+  ThreadDeadlineScheduler other_deadlines;
+  ThreadPool other_tasks("other-tasks", 2);
+  matching::MatchingEngine other_matching(**other_store, other_deadlines, {});
+  ASSERT_TRUE(other_matching.Recover().ok());
+  matching::LocalMatching other_local(other_matching, other_tasks);
+  auto other = std::make_unique<HistoryEngine>(**other_store, env_, other_local, other_tasks,
+                                               EngineOptions{});
+  other_local.SetHistory(*other);
+  ASSERT_TRUE(other->Start().ok());
+
+  // The first process had wf-1 cached; its commit is fenced off, and so is every later update.
+  for (int i = 0; i < 2; ++i) {
+    Status refused = signal(*engine_, "after-" + std::to_string(i));
+    EXPECT_EQ(refused.code(), StatusCode::UNAVAILABLE) << refused.ToString();
+    EXPECT_NE(refused.message().find("taken by another process"), std::string::npos)
+        << refused.message();
+  }
+  // The new owner serves it.
+  EXPECT_TRUE(signal(*other, "owner").ok());
+  std::vector<std::string> signals;
+  for (const auto& event : History(run_id)) {
+    if (event.event_type() == enums::EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED)
+      signals.push_back(event.workflow_execution_signaled_event_attributes().signal_name());
+  }
+  EXPECT_EQ(signals, (std::vector<std::string>{"before", "owner"}));
+  other->Stop();
+}
+
 TEST_F(HistoryEngineTest, TimersSurviveARestart) {
   const std::string path = FileDb();
   Close();

@@ -106,6 +106,21 @@ class MutableStateCache {
     index_.erase(it);
   }
 
+  // Forgets every entry whose latest state `drop` picks (those of a shard this process lost).
+  // Commits in flight of them find no entry when they answer, and change nothing.
+  template <typename Pred>
+  void EraseIf(Pred drop) {
+    std::lock_guard lock(mutex_);
+    for (auto it = entries_.begin(); it != entries_.end();) {
+      if (!drop(it->second.latest.state)) {
+        ++it;
+        continue;
+      }
+      index_.erase(it->first);
+      it = entries_.erase(it);
+    }
+  }
+
  private:
   struct Entry {
     persistence::StoredExecution latest;

@@ -621,7 +621,7 @@ Status SqliteStore::ApplyExecutionWrite(SqliteDb& db, const ExecutionWrite& writ
     stmt->Bind(1, write.shard_id);
     if (!stmt->Step() || stmt->ColumnInt(0) != write.range_id) {
       EON_RETURN_IF_ERROR(stmt->status());
-      return Aborted("shard " + std::to_string(write.shard_id) + " is owned by another process");
+      return ShardOwnershipLost(write.shard_id, write.range_id);
     }
   }
   if (write.expected_db_version == 0) {

@@ -99,8 +99,9 @@ TEST(SqliteStore, FencesAWriterThatLostTheShard) {
   int64_t old_range = (*(*store)->AcquireShards())[0];
   int64_t new_range = (*(*store)->AcquireShards())[0];
   EXPECT_GT(new_range, old_range);
-  EXPECT_EQ((*store)->CommitExecution(NewRun("wf", "run1", old_range), nullptr).code(),
-            StatusCode::ABORTED);
+  Status fenced = (*store)->CommitExecution(NewRun("wf", "run1", old_range), nullptr);
+  EXPECT_EQ(fenced.code(), StatusCode::ABORTED);
+  EXPECT_TRUE(IsShardOwnershipLost(fenced)) << "told apart from a version conflict";
   EXPECT_TRUE((*store)->CommitExecution(NewRun("wf", "run1", new_range), nullptr).ok());
 }
 
@@ -109,8 +110,9 @@ TEST(SqliteStore, RequiresTheExpectedCurrentRunForANewRun) {
   ASSERT_TRUE(store.ok());
   int64_t range = (*(*store)->AcquireShards())[0];
   ASSERT_TRUE((*store)->CommitExecution(NewRun("wf", "run1", range), nullptr).ok());
-  EXPECT_EQ((*store)->CommitExecution(NewRun("wf", "run2", range), nullptr).code(),
-            StatusCode::ABORTED);
+  Status conflict = (*store)->CommitExecution(NewRun("wf", "run2", range), nullptr);
+  EXPECT_EQ(conflict.code(), StatusCode::ABORTED);
+  EXPECT_FALSE(IsShardOwnershipLost(conflict));
   ExecutionWrite second = NewRun("wf", "run2", range);
   second.expected_current_run_id = "run1";
   EXPECT_TRUE((*store)->CommitExecution(second, nullptr).ok());

@@ -65,6 +65,20 @@ struct ParkedTask {
   TimePoint parked_time;
 };
 
+// A write whose range_id is no longer the shard's: another process took the shard. ABORTED, with
+// an eon.v1.ShardOwnershipLost detail, so the engine can tell it from a version conflict.
+inline Status ShardOwnershipLost(int32_t shard_id, int64_t range_id) {
+  eon::v1::ShardOwnershipLost detail;
+  detail.set_shard_id(shard_id);
+  detail.set_range_id(range_id);
+  return Aborted("shard " + std::to_string(shard_id) + " is owned by another process")
+      .WithDetail(detail);
+}
+inline bool IsShardOwnershipLost(const Status& status) {
+  return status.code() == StatusCode::ABORTED && status.detail() &&
+         status.detail()->Is<eon::v1::ShardOwnershipLost>();
+}
+
 struct ExecutionWrite {
   int32_t shard_id = 0;
   int64_t range_id = 0;  // the writer's lease on the shard; the commit fails if it moved on
