@@ -26,6 +26,8 @@
 #include "namespaces/registry.h"
 #include "persistence/sqlite_store.h"
 #include "server/http_server.h"
+#include "visibility/visibility.h"
+#include "worker/batch_records.h"
 #include "worker/scheduler.h"
 
 namespace eon::server {
@@ -147,8 +149,8 @@ class ServerImpl final : public Server {
     engine_options.pending_activities_max = options_.pending_activities_limit;
     engine_options.pending_children_max = options_.pending_children_limit;
     engine_options.pending_external_requests_max = options_.pending_signals_limit;
-    history_ = std::make_unique<history::HistoryEngine>(*store_, *env_, *matching_,
-                                                        *task_executor_, engine_options);
+    history_ = std::make_unique<history::HistoryEngine>(*store_, *env_, *matching_, *task_executor_,
+                                                        engine_options);
     if (skippable_clock_) history_->EnableTimeSkipping(*skippable_clock_);
     // Under time skipping a retention timer would be the next thing to skip to and would delete
     // what a test is about to read; test servers keep closed runs.
@@ -181,10 +183,12 @@ class ServerImpl final : public Server {
     workflow_service_ = frontend::RegisterWorkflowService(
         *router_, *namespaces_, *history_, *matching_, *scheduler_, FrontendLimits());
 
-    visibility_service_ = frontend::RegisterVisibilityService(*router_, *namespaces_, *store_);
+    visibility_ = std::make_unique<visibility::Visibility>(*store_);
+    visibility_service_ = frontend::RegisterVisibilityService(*router_, *namespaces_, *visibility_);
     admin_service_ = frontend::RegisterAdminService(*router_, *history_);
+    batch_records_ = std::make_unique<worker::BatchRecords>(*store_);
     EON_ASSIGN_OR_RETURN(batch_service_,
-                         frontend::RegisterBatchService(*router_, *clock_, *store_));
+                         frontend::RegisterBatchService(*router_, *clock_, *batch_records_));
     schedule_service_ = frontend::RegisterScheduleService(*router_, *namespaces_, *scheduler_role_);
     if (history_->time_skipper()) {
       test_service_ = frontend::RegisterTestService(*router_, *history_->time_skipper(), *clock_);
@@ -360,7 +364,9 @@ class ServerImpl final : public Server {
   std::unique_ptr<matching::MatchingEngine> matching_;
   std::unique_ptr<history::HistoryEngine> history_;
   std::unique_ptr<worker::Scheduler> scheduler_role_;  // the worker role: schedules
-  std::unique_ptr<frontend::SecurityGate> security_;   // outlives router_'s serving
+  std::unique_ptr<worker::BatchRecords> batch_records_;
+  std::unique_ptr<visibility::Visibility> visibility_;
+  std::unique_ptr<frontend::SecurityGate> security_;  // outlives router_'s serving
   std::unique_ptr<frontend::RpcRouter> router_;
   std::unique_ptr<frontend::ServiceHandle> workflow_service_;
   std::unique_ptr<frontend::ServiceHandle> test_service_;
