@@ -24,6 +24,7 @@
 #include "history/history_engine.h"
 #include "matching/matching_engine.h"
 #include "namespaces/registry.h"
+#include "persistence/postgres_store.h"
 #include "persistence/sqlite_store.h"
 #include "server/http_server.h"
 #include "worker/scheduler.h"
@@ -112,11 +113,18 @@ class ServerImpl final : public Server {
   ~ServerImpl() override { Shutdown(); }
 
   Status Init() {
-    persistence::SqliteOptions store_options;
-    store_options.path = options_.db_path;
-    store_options.synchronous_full = options_.synchronous_full;
-    store_options.shard_count = options_.shard_count;
-    EON_ASSIGN_OR_RETURN(store_, persistence::SqliteStore::Open(store_options));
+    if (persistence::IsPostgresUrl(options_.db_path)) {
+      persistence::PostgresOptions store_options;
+      store_options.url = options_.db_path;
+      store_options.shard_count = options_.shard_count;
+      EON_ASSIGN_OR_RETURN(store_, persistence::PostgresStore::Open(store_options));
+    } else {
+      persistence::SqliteOptions store_options;
+      store_options.path = options_.db_path;
+      store_options.synchronous_full = options_.synchronous_full;
+      store_options.shard_count = options_.shard_count;
+      EON_ASSIGN_OR_RETURN(store_, persistence::SqliteStore::Open(store_options));
+    }
     if (options_.time_skipping) {
       auto skippable = std::make_unique<SkippableClock>();
       skippable_clock_ = skippable.get();
@@ -147,8 +155,8 @@ class ServerImpl final : public Server {
     engine_options.pending_activities_max = options_.pending_activities_limit;
     engine_options.pending_children_max = options_.pending_children_limit;
     engine_options.pending_external_requests_max = options_.pending_signals_limit;
-    history_ = std::make_unique<history::HistoryEngine>(*store_, *env_, *matching_,
-                                                        *task_executor_, engine_options);
+    history_ = std::make_unique<history::HistoryEngine>(*store_, *env_, *matching_, *task_executor_,
+                                                        engine_options);
     if (skippable_clock_) history_->EnableTimeSkipping(*skippable_clock_);
     // Under time skipping a retention timer would be the next thing to skip to and would delete
     // what a test is about to read; test servers keep closed runs.
@@ -352,7 +360,7 @@ class ServerImpl final : public Server {
   bool stopped_ = false;
   std::atomic<const char*> step_{"not started"};
   std::string address_;
-  std::unique_ptr<persistence::SqliteStore> store_;
+  std::unique_ptr<persistence::Store> store_;
   std::unique_ptr<namespaces::Registry> namespaces_;
   std::unique_ptr<DeadlineScheduler> scheduler_;
   std::unique_ptr<Executor> request_executor_;
