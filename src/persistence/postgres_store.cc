@@ -6,6 +6,7 @@
 #include "common/metrics.h"
 #include "common/parse.h"
 #include "persistence/records.h"
+#include "persistence/sql_filter.h"
 
 namespace eon::persistence {
 namespace {
@@ -891,15 +892,70 @@ Status PostgresStore::UpsertVisibility(const VisibilityRow& row) {
   });
 }
 
+namespace {
+// The filter's values as parameters (they point into `filter`).
+void AppendFilterParams(const SqlFilter& filter, std::vector<PgParam>* params) {
+  for (const auto& value : filter.params) {
+    if (const auto* i = std::get_if<int64_t>(&value)) {
+      params->push_back(*i);
+    } else if (const auto* d = std::get_if<double>(&value)) {
+      params->push_back(*d);
+    } else {
+      params->push_back(std::string_view(std::get<std::string>(value)));
+    }
+  }
+}
+
+// `info` of a listing table's matching rows (visibility or schedules: the same columns).
+Result<std::vector<std::string>> ListInfo(PgConnection& db, const char* table,
+                                          const std::string& namespace_id,
+                                          const VisibilityFilter& filter, int limit,
+                                          int64_t offset) {
+  EON_ASSIGN_OR_RETURN(SqlFilter sql, RenderPostgresFilter(filter, 2));
+  std::vector<PgParam> params = {Text(namespace_id)};
+  AppendFilterParams(sql, &params);
+  const int next = static_cast<int>(params.size()) + 1;
+  params.push_back(Int(limit));
+  params.push_back(Int(offset));
+  // Filters differ per call: run unprepared rather than fill the statement cache.
+  EON_ASSIGN_OR_RETURN(
+      auto rows,
+      db.Query("SELECT info FROM " + std::string(table) + " WHERE namespace_id = $1 AND (" +
+                   sql.where + ") ORDER BY " + sql.order_by + " LIMIT $" + std::to_string(next) +
+                   " OFFSET $" + std::to_string(next + 1),
+               params, /*prepare=*/false));
+  std::vector<std::string> out;
+  for (int i = 0; i < rows.size(); ++i) out.push_back(rows.Text(i, 0));
+  return out;
+}
+}  // namespace
+
 Result<std::vector<std::string>> PostgresStore::ListVisibility(const std::string& namespace_id,
                                                                const VisibilityFilter& filter,
                                                                int limit, int64_t offset) {
-  return Unimplemented("listing workflows is not implemented on PostgreSQL yet");
+  metrics::PersistenceTimer timer("ListWorkflowExecutions");
+  return Read([&](PgConnection& db) -> Result<std::vector<std::string>> {
+    return ListInfo(db, "visibility", namespace_id, filter, limit, offset);
+  });
 }
 
 Result<std::vector<std::pair<int64_t, int64_t>>> PostgresStore::CountVisibility(
     const std::string& namespace_id, const VisibilityFilter& filter) {
-  return Unimplemented("counting workflows is not implemented on PostgreSQL yet");
+  metrics::PersistenceTimer timer("CountWorkflowExecutions");
+  EON_ASSIGN_OR_RETURN(SqlFilter rendered, RenderPostgresFilter(filter, 2));
+  return Read([&](PgConnection& db) -> Result<std::vector<std::pair<int64_t, int64_t>>> {
+    std::string group = rendered.group_by.empty() ? "0" : rendered.group_by;
+    std::string sql = "SELECT " + group +
+                      ", COUNT(*) FROM visibility WHERE namespace_id = $1 AND (" + rendered.where +
+                      ")";
+    if (!rendered.group_by.empty()) sql += " GROUP BY " + rendered.group_by;
+    std::vector<PgParam> params = {Text(namespace_id)};
+    AppendFilterParams(rendered, &params);
+    EON_ASSIGN_OR_RETURN(auto rows, db.Query(sql, params, /*prepare=*/false));
+    std::vector<std::pair<int64_t, int64_t>> out;
+    for (int i = 0; i < rows.size(); ++i) out.emplace_back(rows.Int(i, 0), rows.Int(i, 1));
+    return out;
+  });
 }
 
 Result<std::map<std::string, int>> PostgresStore::SearchAttributes(
@@ -1019,7 +1075,9 @@ Result<std::vector<StoredSchedule>> PostgresStore::LoadSchedules() {
 Result<std::vector<std::string>> PostgresStore::ListSchedules(const std::string& namespace_id,
                                                               const VisibilityFilter& filter,
                                                               int limit, int64_t offset) {
-  return Unimplemented("listing schedules is not implemented on PostgreSQL yet");
+  return Read([&](PgConnection& db) -> Result<std::vector<std::string>> {
+    return ListInfo(db, "schedules", namespace_id, filter, limit, offset);
+  });
 }
 
 }  // namespace eon::persistence

@@ -8,7 +8,7 @@
 #include "common/metrics.h"
 #include "common/parse.h"
 #include "persistence/records.h"
-#include "persistence/sqlite_filter.h"
+#include "persistence/sql_filter.h"
 
 namespace eon::persistence {
 namespace {
@@ -900,7 +900,7 @@ Status SqliteStore::UpsertVisibility(const VisibilityRow& row) {
 }
 
 namespace {
-void BindFilter(Statement& stmt, int first_index, const SqliteFilterSql& filter) {
+void BindFilter(Statement& stmt, int first_index, const SqlFilter& filter) {
   int index = first_index;
   for (const auto& value : filter.params) {
     if (const auto* i = std::get_if<int64_t>(&value))
@@ -916,7 +916,7 @@ void BindFilter(Statement& stmt, int first_index, const SqliteFilterSql& filter)
 // `info` of a listing table's matching rows (visibility or schedules: the same columns).
 Result<std::vector<std::string>> ListInfo(SqliteDb& db, const char* table,
                                           const std::string& namespace_id,
-                                          const SqliteFilterSql& filter, int limit,
+                                          const SqlFilter& filter, int limit,
                                           int64_t offset) {
   EON_ASSIGN_OR_RETURN(
       auto stmt,
@@ -937,7 +937,7 @@ Result<std::vector<std::string>> SqliteStore::ListVisibility(const std::string& 
                                                              const VisibilityFilter& filter,
                                                              int limit, int64_t offset) {
   metrics::PersistenceTimer timer("ListWorkflowExecutions");
-  EON_ASSIGN_OR_RETURN(SqliteFilterSql sql, RenderSqliteFilter(filter));
+  EON_ASSIGN_OR_RETURN(SqlFilter sql, RenderSqliteFilter(filter));
   return Read([&](SqliteDb& db) -> Result<std::vector<std::string>> {
     return ListInfo(db, "visibility", namespace_id, sql, limit, offset);
   });
@@ -946,7 +946,7 @@ Result<std::vector<std::string>> SqliteStore::ListVisibility(const std::string& 
 Result<std::vector<std::pair<int64_t, int64_t>>> SqliteStore::CountVisibility(
     const std::string& namespace_id, const VisibilityFilter& filter) {
   metrics::PersistenceTimer timer("CountWorkflowExecutions");
-  EON_ASSIGN_OR_RETURN(SqliteFilterSql rendered, RenderSqliteFilter(filter));
+  EON_ASSIGN_OR_RETURN(SqlFilter rendered, RenderSqliteFilter(filter));
   return Read([&](SqliteDb& db) -> Result<std::vector<std::pair<int64_t, int64_t>>> {
     std::string group = rendered.group_by.empty() ? "0" : rendered.group_by;
     std::string sql = "SELECT " + group +
@@ -1102,7 +1102,7 @@ Result<std::vector<StoredSchedule>> SqliteStore::LoadSchedules() {
 Result<std::vector<std::string>> SqliteStore::ListSchedules(const std::string& namespace_id,
                                                             const VisibilityFilter& filter,
                                                             int limit, int64_t offset) {
-  EON_ASSIGN_OR_RETURN(SqliteFilterSql sql, RenderSqliteFilter(filter));
+  EON_ASSIGN_OR_RETURN(SqlFilter sql, RenderSqliteFilter(filter));
   return Read([&](SqliteDb& db) -> Result<std::vector<std::string>> {
     return ListInfo(db, "schedules", namespace_id, sql, limit, offset);
   });

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "persistence/store_test_backends.h"
+#include "visibility/query.h"
 
 namespace eon::persistence {
 namespace {
@@ -555,6 +556,135 @@ TEST_P(StoreTest, RefusesADatabaseOfAnotherProgram) {
   EXPECT_EQ(refused.status().code(), StatusCode::FAILED_PRECONDITION);
   EXPECT_NE(refused.status().message().find("not an Eon database"), std::string::npos)
       << refused.status().message();
+}
+
+}  // namespace
+}  // namespace eon::persistence
+
+namespace eon::persistence {
+namespace {
+
+constexpr int64_t kSecondNs = 1'000'000'000;
+constexpr int64_t kT0 = 1'704'067'200 * kSecondNs;  // 2024-01-01T00:00:00Z
+
+VisibilityRow Listing(const std::string& run, const std::string& type, int status,
+                      int64_t start_offset_s, const std::string& search_attributes) {
+  VisibilityRow row;
+  row.namespace_id = "ns";
+  row.run_id = run;
+  row.workflow_id = "wf-" + run;
+  row.workflow_type = type;
+  row.status = status;
+  row.start_time_ns = kT0 + start_offset_s * kSecondNs;
+  if (status != 1) row.close_time_ns = row.start_time_ns + kSecondNs;
+  row.task_queue = "q";
+  row.search_attributes_json = search_attributes;
+  row.info = "info-" + run;
+  return row;
+}
+
+// The query language over both stores: the same parsed filter, each store's SQL, the same rows.
+TEST_P(StoreTest, ListsAndCountsWorkflowsWithTheQueryLanguage) {
+  for (const auto& row : {
+           Listing("r1", "Order", 1, 10,
+                   R"({"Tier":"gold","Amount":5,"Score":1.5,"Vip":true,)"
+                   R"("Due":1704067200000000000,"Tags":["a","b"],"Note":"it's here"})"),
+           Listing("r2", "Order", 2, 20,
+                   R"({"Tier":"silver","Amount":10,"Vip":false,"Tags":["b"]})"),
+           Listing("r3", "Payment", 2, 30, R"({"Tier":"gold","Amount":-3,"Score":2.5})"),
+           Listing("r4", "Payment", 1, 40, R"({})"),
+       }) {
+    ASSERT_TRUE(store_->UpsertVisibility(row).ok());
+  }
+  VisibilityRow elsewhere = Listing("r9", "Order", 1, 50, R"({"Tier":"gold"})");
+  elsewhere.namespace_id = "other";
+  ASSERT_TRUE(store_->UpsertVisibility(elsewhere).ok());
+  // An upsert replaces the row.
+  VisibilityRow replaced = Listing("r4", "Payment", 1, 40, R"({"Tier":"bronze"})");
+  ASSERT_TRUE(store_->UpsertVisibility(replaced).ok());
+
+  using visibility::AttributeType;
+  const std::map<std::string, AttributeType> attributes = {
+      {"Tier", AttributeType::kKeyword}, {"Amount", AttributeType::kInt},
+      {"Score", AttributeType::kDouble}, {"Vip", AttributeType::kBool},
+      {"Due", AttributeType::kDatetime}, {"Tags", AttributeType::kKeywordList},
+      {"Note", AttributeType::kText}};
+  const std::vector<std::pair<std::string, std::vector<std::string>>> cases = {
+      {"", {"r4", "r3", "r2", "r1"}},
+      {"WorkflowType = 'Order'", {"r2", "r1"}},
+      {"ExecutionStatus = 'Running'", {"r4", "r1"}},
+      {"Tier = 'gold'", {"r3", "r1"}},
+      {"Tier != 'gold'", {"r4", "r2"}},
+      {"Tier IN ('silver', 'bronze')", {"r4", "r2"}},
+      {"Tier STARTS_WITH 'go'", {"r3", "r1"}},
+      {"Tier NOT STARTS_WITH 'go'", {"r4", "r2"}},
+      {"Amount > 0", {"r2", "r1"}},
+      {"Amount BETWEEN -5 AND 5", {"r3", "r1"}},
+      {"Score >= 2", {"r3"}},
+      {"Vip = true", {"r1"}},
+      {"Vip = false", {"r2"}},
+      {"Due = '2024-01-01T00:00:00Z'", {"r1"}},
+      {"Tags = 'b'", {"r2", "r1"}},
+      {"Tags != 'a'", {"r2"}},
+      {"Tags IN ('a', 'z')", {"r1"}},
+      {"Tags STARTS_WITH 'b'", {"r2", "r1"}},
+      {R"(Note = "it's here")", {"r1"}},
+      {"Amount IS NULL", {"r4"}},
+      {"Score IS NOT NULL", {"r3", "r1"}},
+      {"NOT (Tier = 'gold') AND WorkflowType = 'Payment'", {"r4"}},
+      {"Tier = 'gold' OR Amount = 10", {"r3", "r2", "r1"}},
+      {"StartTime > '2024-01-01T00:00:25Z'", {"r4", "r3"}},
+      {"ORDER BY Amount ASC", {"r4", "r3", "r1", "r2"}},
+      {"ORDER BY Amount DESC", {"r2", "r1", "r3", "r4"}},
+      {"WorkflowId = 'wf-r3'", {"r3"}},
+  };
+  for (const auto& [query, expected] : cases) {
+    auto filter = visibility::ParseQuery(query, attributes);
+    ASSERT_TRUE(filter.ok()) << query << ": " << filter.status().message();
+    auto listed = store_->ListVisibility("ns", *filter, 100, 0);
+    ASSERT_TRUE(listed.ok()) << query << ": " << listed.status().message();
+    std::vector<std::string> runs;
+    for (const auto& info : *listed) runs.push_back(info.substr(5));
+    EXPECT_EQ(runs, expected) << query;
+    auto counted = store_->CountVisibility("ns", *filter);
+    ASSERT_TRUE(counted.ok()) << query << ": " << counted.status().message();
+    ASSERT_EQ(counted->size(), 1u) << query;
+    EXPECT_EQ((*counted)[0].second, static_cast<int64_t>(expected.size())) << query;
+  }
+  // Paging.
+  auto all = visibility::ParseQuery("", attributes);
+  auto page = store_->ListVisibility("ns", *all, 2, 1);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(*page, (std::vector<std::string>{"info-r3", "info-r2"}));
+  // GROUP BY ExecutionStatus.
+  auto grouped = visibility::ParseQuery("GROUP BY ExecutionStatus", attributes);
+  ASSERT_TRUE(grouped.ok()) << grouped.status().message();
+  auto groups = store_->CountVisibility("ns", *grouped);
+  ASSERT_TRUE(groups.ok()) << groups.status().message();
+  std::map<int64_t, int64_t> by_status(groups->begin(), groups->end());
+  EXPECT_EQ(by_status, (std::map<int64_t, int64_t>{{1, 2}, {2, 2}}));
+}
+
+TEST_P(StoreTest, ListsSchedulesWithTheQueryLanguage) {
+  for (const auto& [id, type] : std::vector<std::pair<std::string, std::string>>{
+           {"nightly", "Report"}, {"hourly", "Sync"}}) {
+    eon::v1::ScheduleRecord record;
+    record.set_namespace_id("ns");
+    record.set_schedule_id(id);
+    ScheduleListing listing;
+    listing.workflow_type = type;
+    listing.create_time_ns = kT0;
+    listing.search_attributes_json = R"({"TemporalSchedulePaused":false})";
+    listing.info = "listing-" + id;
+    ASSERT_TRUE(store_->CreateSchedule(record, listing).ok());
+  }
+  auto filter = visibility::ParseQuery("WorkflowType = 'Sync'", {});
+  ASSERT_TRUE(filter.ok()) << filter.status().message();
+  auto listed = store_->ListSchedules("ns", *filter, 10, 0);
+  ASSERT_TRUE(listed.ok()) << listed.status().message();
+  EXPECT_EQ(*listed, std::vector<std::string>{"listing-hourly"});
+  auto all = visibility::ParseQuery("", {});
+  EXPECT_EQ(store_->ListSchedules("ns", *all, 10, 0)->size(), 2u);
 }
 
 }  // namespace
