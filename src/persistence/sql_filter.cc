@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <string_view>
 
+#include "persistence/indexed_value_type.h"
+
 namespace eon::persistence {
 namespace {
 
@@ -65,27 +67,6 @@ std::string SqlStringLiteral(std::string_view text) {
   return out;
 }
 
-std::string_view TypeName(IndexedValueType type) {
-  switch (type) {
-    case enums::INDEXED_VALUE_TYPE_TEXT:
-      return "Text";
-    case enums::INDEXED_VALUE_TYPE_KEYWORD:
-      return "Keyword";
-    case enums::INDEXED_VALUE_TYPE_INT:
-      return "Int";
-    case enums::INDEXED_VALUE_TYPE_DOUBLE:
-      return "Double";
-    case enums::INDEXED_VALUE_TYPE_BOOL:
-      return "Bool";
-    case enums::INDEXED_VALUE_TYPE_DATETIME:
-      return "Datetime";
-    case enums::INDEXED_VALUE_TYPE_KEYWORD_LIST:
-      return "KeywordList";
-    default:
-      return "unknown";
-  }
-}
-
 Status Invalid(const std::string& what) { return InvalidArgument("list filter: " + what); }
 
 // A field resolved to SQL.
@@ -130,12 +111,13 @@ Result<Operand> Resolve(const ListingField& field, Dialect dialect) {
       return Invalid("unknown column " + std::to_string(static_cast<int>(field.column)));
     }
     if (field.type != column.type) {
-      return Invalid("field " + field.attribute + " is a " + std::string(TypeName(column.type)) +
-                     " column, not " + std::string(TypeName(field.type)));
+      return Invalid("field " + field.attribute + " is a " +
+                     std::string(IndexedValueTypeName(column.type)) + " column, not " +
+                     std::string(IndexedValueTypeName(field.type)));
     }
     return Operand{field.attribute, column.type, column.sql, ""};
   }
-  if (TypeName(field.type) == "unknown") {
+  if (!IsIndexedValueType(field.type)) {
     return Invalid("search attribute " + field.attribute + " has unknown type " +
                    std::to_string(static_cast<int>(field.type)));
   }
@@ -181,7 +163,7 @@ class Renderer {
     if (operand.type == enums::INDEXED_VALUE_TYPE_TEXT ||
         operand.type == enums::INDEXED_VALUE_TYPE_KEYWORD_LIST) {
       return Invalid("cannot order by " + operand.name + " of type " +
-                     std::string(TypeName(operand.type)));
+                     std::string(IndexedValueTypeName(operand.type)));
     }
     // Absent values sort lowest, as in SQLite (PostgreSQL puts NULLs last by default).
     if (dialect_ == Dialect::kPostgres) {
@@ -296,7 +278,7 @@ class Renderer {
     }
     if (!ok) {
       return Invalid("a value of the wrong type for " + operand.name + " of type " +
-                     std::string(TypeName(operand.type)));
+                     std::string(IndexedValueTypeName(operand.type)));
     }
     return Status::Ok();
   }
@@ -371,7 +353,7 @@ class Renderer {
 
   Status Unsupported(const Operand& operand, std::string_view op) {
     return Invalid("operator " + std::string(op) + " is not supported for " + operand.name +
-                   " of type " + std::string(TypeName(operand.type)));
+                   " of type " + std::string(IndexedValueTypeName(operand.type)));
   }
 
   Result<std::string> Comparison(const ListingPredicate& p) {
@@ -475,7 +457,7 @@ Result<SqlFilter> Render(const VisibilityFilter& filter, Dialect dialect, int fi
     EON_ASSIGN_OR_RETURN(Operand operand, Resolve(*filter.group_by, dialect));
     if (operand.type != enums::INDEXED_VALUE_TYPE_INT) {
       return Invalid("GROUP BY needs an Int field, not " + operand.name + " of type " +
-                     std::string(TypeName(operand.type)));
+                     std::string(IndexedValueTypeName(operand.type)));
     }
     out.group_by = operand.expr;
     // A search attribute reads as NUMERIC there; counts are grouped by whole numbers.

@@ -27,6 +27,8 @@
 #include "persistence/postgres_store.h"
 #include "persistence/sqlite_store.h"
 #include "server/http_server.h"
+#include "visibility/visibility.h"
+#include "worker/batch_records.h"
 #include "worker/scheduler.h"
 
 namespace eon::server {
@@ -189,10 +191,12 @@ class ServerImpl final : public Server {
     workflow_service_ = frontend::RegisterWorkflowService(
         *router_, *namespaces_, *history_, *matching_, *scheduler_, FrontendLimits());
 
-    visibility_service_ = frontend::RegisterVisibilityService(*router_, *namespaces_, *store_);
+    visibility_ = std::make_unique<visibility::Visibility>(*store_);
+    visibility_service_ = frontend::RegisterVisibilityService(*router_, *namespaces_, *visibility_);
     admin_service_ = frontend::RegisterAdminService(*router_, *history_);
+    batch_records_ = std::make_unique<worker::BatchRecords>(*store_);
     EON_ASSIGN_OR_RETURN(batch_service_,
-                         frontend::RegisterBatchService(*router_, *clock_, *store_));
+                         frontend::RegisterBatchService(*router_, *clock_, *batch_records_));
     schedule_service_ = frontend::RegisterScheduleService(*router_, *namespaces_, *scheduler_role_);
     if (history_->time_skipper()) {
       test_service_ = frontend::RegisterTestService(*router_, *history_->time_skipper(), *clock_);
@@ -368,7 +372,9 @@ class ServerImpl final : public Server {
   std::unique_ptr<matching::MatchingEngine> matching_;
   std::unique_ptr<history::HistoryEngine> history_;
   std::unique_ptr<worker::Scheduler> scheduler_role_;  // the worker role: schedules
-  std::unique_ptr<frontend::SecurityGate> security_;   // outlives router_'s serving
+  std::unique_ptr<worker::BatchRecords> batch_records_;
+  std::unique_ptr<visibility::Visibility> visibility_;
+  std::unique_ptr<frontend::SecurityGate> security_;  // outlives router_'s serving
   std::unique_ptr<frontend::RpcRouter> router_;
   std::unique_ptr<frontend::ServiceHandle> workflow_service_;
   std::unique_ptr<frontend::ServiceHandle> test_service_;
