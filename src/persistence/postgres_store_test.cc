@@ -2,6 +2,7 @@
 #include "persistence/postgres_store.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include "persistence/store_test_backends.h"
 
@@ -77,7 +78,10 @@ TEST_F(PostgresServerTest, ReportsItsSchemaVersion) {
 // The server drops every connection of the store (a restart, a failover): the write that meets
 // the broken connection fails with UNAVAILABLE, never a crash, and the store reconnects.
 TEST_F(PostgresServerTest, ReconnectsAfterTheServerDropsItsConnections) {
-  auto opened = backend_->Open(0);
+  // A name of its own, so that only this store's connections are dropped (other tests share the
+  // server).
+  const std::string name = "eon_drop_" + std::to_string(::getpid());
+  auto opened = PostgresStore::Open({.url = backend_->database() + "&application_name=" + name});
   ASSERT_TRUE(opened.ok()) << opened.status().message();
   auto& store = *opened;
   auto ranges = store->AcquireShards();
@@ -93,8 +97,8 @@ TEST_F(PostgresServerTest, ReconnectsAfterTheServerDropsItsConnections) {
   ASSERT_TRUE(store->ListNamespaces().ok());
   ASSERT_TRUE(backend_
                   ->Exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
-                         "application_name = 'eon' AND pid <> pg_backend_pid() AND "
-                         "datname = current_database()")
+                         "application_name = '" +
+                         name + "'")
                   .ok());
   eon::v1::NamespaceRecord b;
   b.mutable_info()->set_id("b");

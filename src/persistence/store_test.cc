@@ -603,12 +603,12 @@ TEST_P(StoreTest, ListsAndCountsWorkflowsWithTheQueryLanguage) {
   VisibilityRow replaced = Listing("r4", "Payment", 1, 40, R"({"Tier":"bronze"})");
   ASSERT_TRUE(store_->UpsertVisibility(replaced).ok());
 
-  using visibility::AttributeType;
-  const std::map<std::string, AttributeType> attributes = {
-      {"Tier", AttributeType::kKeyword}, {"Amount", AttributeType::kInt},
-      {"Score", AttributeType::kDouble}, {"Vip", AttributeType::kBool},
-      {"Due", AttributeType::kDatetime}, {"Tags", AttributeType::kKeywordList},
-      {"Note", AttributeType::kText}};
+  namespace enums = temporal::api::enums::v1;
+  const std::map<std::string, int> attributes = {
+      {"Tier", enums::INDEXED_VALUE_TYPE_KEYWORD}, {"Amount", enums::INDEXED_VALUE_TYPE_INT},
+      {"Score", enums::INDEXED_VALUE_TYPE_DOUBLE}, {"Vip", enums::INDEXED_VALUE_TYPE_BOOL},
+      {"Due", enums::INDEXED_VALUE_TYPE_DATETIME}, {"Tags", enums::INDEXED_VALUE_TYPE_KEYWORD_LIST},
+      {"Note", enums::INDEXED_VALUE_TYPE_TEXT}};
   const std::vector<std::pair<std::string, std::vector<std::string>>> cases = {
       {"", {"r4", "r3", "r2", "r1"}},
       {"WorkflowType = 'Order'", {"r2", "r1"}},
