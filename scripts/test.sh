@@ -4,12 +4,19 @@
 # TypeScript SDK, installed from package-lock.json), and the sanitizer and fuzzing stage
 # (scripts/sanitize.sh: the unit tests under ASan+UBSan, the structure-aware request fuzzer, and
 # with EON_TSAN=1 the threaded tests under TSan). EON_SKIP_SANITIZE=1 leaves that stage out (local
-# runs only).
+# runs only). Everything runs beside a throwaway PostgreSQL (scripts/with-postgres.sh), for the
+# store tests' PostgreSQL half.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-scripts/install-deps.sh
-scripts/build.sh
+if [ "${EON_TEST_BESIDE_POSTGRES:-0}" != 1 ]; then
+  scripts/install-deps.sh
+  scripts/build.sh
+  # The PostgreSQL halves of the store conformance suite need a real server: the rest of this
+  # script runs beside a throwaway PostgreSQL 15 (EON_TEST_POSTGRES_URL). If it cannot start,
+  # the run fails; under CI a missing server fails those tests rather than skipping them.
+  EON_TEST_BESIDE_POSTGRES=1 exec scripts/with-postgres.sh "$root/scripts/test.sh" "$@"
+fi
 
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT

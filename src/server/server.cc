@@ -25,6 +25,7 @@
 #include "matching/local_matching.h"
 #include "matching/matching_engine.h"
 #include "namespaces/registry.h"
+#include "persistence/postgres_store.h"
 #include "persistence/sqlite_store.h"
 #include "server/http_server.h"
 #include "visibility/visibility.h"
@@ -115,11 +116,18 @@ class ServerImpl final : public Server {
   ~ServerImpl() override { Shutdown(); }
 
   Status Init() {
-    persistence::SqliteOptions store_options;
-    store_options.path = options_.db_path;
-    store_options.synchronous_full = options_.synchronous_full;
-    store_options.shard_count = options_.shard_count;
-    EON_ASSIGN_OR_RETURN(store_, persistence::SqliteStore::Open(store_options));
+    if (persistence::IsPostgresUrl(options_.db_path)) {
+      persistence::PostgresOptions store_options;
+      store_options.url = options_.db_path;
+      store_options.shard_count = options_.shard_count;
+      EON_ASSIGN_OR_RETURN(store_, persistence::PostgresStore::Open(store_options));
+    } else {
+      persistence::SqliteOptions store_options;
+      store_options.path = options_.db_path;
+      store_options.synchronous_full = options_.synchronous_full;
+      store_options.shard_count = options_.shard_count;
+      EON_ASSIGN_OR_RETURN(store_, persistence::SqliteStore::Open(store_options));
+    }
     if (options_.time_skipping) {
       auto skippable = std::make_unique<SkippableClock>();
       skippable_clock_ = skippable.get();
@@ -360,7 +368,7 @@ class ServerImpl final : public Server {
   bool stopped_ = false;
   std::atomic<const char*> step_{"not started"};
   std::string address_;
-  std::unique_ptr<persistence::SqliteStore> store_;
+  std::unique_ptr<persistence::Store> store_;
   std::unique_ptr<namespaces::Registry> namespaces_;
   std::unique_ptr<DeadlineScheduler> scheduler_;
   std::unique_ptr<Executor> request_executor_;

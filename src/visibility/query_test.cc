@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "persistence/sqlite_db.h"
-#include "persistence/sqlite_filter.h"
+#include "persistence/sql_filter.h"
 
 namespace eon::visibility {
 namespace {
@@ -39,7 +39,7 @@ const std::map<std::string, int>& CustomAttributes() {
 }
 
 // The query parsed, then rendered as SQLite's SQL (what SqliteStore runs).
-Result<persistence::SqliteFilterSql> Translate(std::string_view query) {
+Result<persistence::SqlFilter> Translate(std::string_view query) {
   EON_ASSIGN_OR_RETURN(auto parsed, ParseQuery(query, CustomAttributes()));
   return persistence::RenderSqliteFilter(parsed);
 }
@@ -120,7 +120,7 @@ class QueryTest : public ::testing::Test {
   }
 
   static void BindAll(sqlite3_stmt* stmt, int first,
-                      const std::vector<persistence::SqliteValue>& params) {
+                      const std::vector<persistence::SqlFilterValue>& params) {
     for (size_t i = 0; i < params.size(); ++i) {
       int index = first + static_cast<int>(i);
       if (const auto* n = std::get_if<int64_t>(&params[i])) {
