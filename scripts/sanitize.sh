@@ -132,8 +132,9 @@ with_report_files() {
   rm -rf "$reports"
   mkdir -p "$reports"
   local run_ok=1
-  ASAN_OPTIONS="$ASAN_OPTIONS:log_path=$reports/asan" \
-    UBSAN_OPTIONS="$UBSAN_OPTIONS:log_path=$reports/ubsan" "$@" || run_ok=0
+  # One path for both: the runtimes share it (the file is named <path>.<pid>).
+  ASAN_OPTIONS="$ASAN_OPTIONS:log_path=$reports/report" \
+    UBSAN_OPTIONS="$UBSAN_OPTIONS:log_path=$reports/report" "$@" || run_ok=0
   local files
   files=$(find "$reports" -type f | sort)
   if [ -n "$files" ]; then
