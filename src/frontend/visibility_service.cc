@@ -268,13 +268,7 @@ class VisibilityService final : public ServiceHandle {
       auto attribute_type = ToAttributeType(type);
       if (attribute_type.ok()) custom[name] = *attribute_type;
     }
-    EON_ASSIGN_OR_RETURN(auto sql, visibility::TranslateQuery(query, custom));
-    persistence::VisibilityFilter filter;
-    filter.where = std::move(sql.where);
-    filter.params = std::move(sql.params);
-    filter.order_by = std::move(sql.order_by);
-    if (!sql.group_by.empty()) filter.group_by = sql.group_by.front();
-    return filter;
+    return visibility::ParseQuery(query, custom);
   }
 
   // A schedule query names the schedule id `ScheduleId` (as Temporal's does); schedules' listings
@@ -320,7 +314,7 @@ class VisibilityService final : public ServiceHandle {
     EON_ASSIGN_OR_RETURN(const int64_t offset, DecodeOffsetPageToken(page_token));
     const int limit = page_size <= 0 ? kPageSizeDefault : std::min(page_size, kPageSizeMax);
     EON_ASSIGN_OR_RETURN(auto filter, Filter(ns->info().id(), query));
-    if (!filter.group_by.empty()) {
+    if (filter.group_by) {
       return InvalidArgument("GROUP BY is only for CountWorkflowExecutions");
     }
     EON_ASSIGN_OR_RETURN(auto rows,
@@ -342,7 +336,7 @@ class VisibilityService final : public ServiceHandle {
     int64_t total = 0;
     for (const auto& [value, count] : counts) {
       total += count;
-      if (filter.group_by.empty()) continue;
+      if (!filter.group_by) continue;
       auto* group = response.add_groups();
       group->set_count(count);
       // Grouped by ExecutionStatus: the value is the status name, as Temporal reports it.

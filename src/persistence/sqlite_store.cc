@@ -8,6 +8,7 @@
 #include "common/metrics.h"
 #include "common/parse.h"
 #include "persistence/records.h"
+#include "persistence/sqlite_filter.h"
 
 namespace eon::persistence {
 namespace {
@@ -1035,7 +1036,7 @@ Status SqliteStore::UpsertVisibility(const VisibilityRow& row) {
 }
 
 namespace {
-void BindFilter(Statement& stmt, int first_index, const VisibilityFilter& filter) {
+void BindFilter(Statement& stmt, int first_index, const SqliteFilterSql& filter) {
   int index = first_index;
   for (const auto& value : filter.params) {
     if (const auto* i = std::get_if<int64_t>(&value))
@@ -1051,7 +1052,7 @@ void BindFilter(Statement& stmt, int first_index, const VisibilityFilter& filter
 // `info` of a listing table's matching rows (visibility or schedules: the same columns).
 Result<std::vector<std::string>> ListInfo(SqliteDb& db, const char* table,
                                           const std::string& namespace_id,
-                                          const VisibilityFilter& filter, int limit,
+                                          const SqliteFilterSql& filter, int limit,
                                           int64_t offset) {
   EON_ASSIGN_OR_RETURN(
       auto stmt,
@@ -1072,23 +1073,25 @@ Result<std::vector<std::string>> SqliteStore::ListVisibility(const std::string& 
                                                              const VisibilityFilter& filter,
                                                              int limit, int64_t offset) {
   metrics::PersistenceTimer timer("ListWorkflowExecutions");
+  EON_ASSIGN_OR_RETURN(SqliteFilterSql sql, RenderSqliteFilter(filter));
   return Read([&](SqliteDb& db) -> Result<std::vector<std::string>> {
-    return ListInfo(db, "visibility", namespace_id, filter, limit, offset);
+    return ListInfo(db, "visibility", namespace_id, sql, limit, offset);
   });
 }
 
 Result<std::vector<std::pair<int64_t, int64_t>>> SqliteStore::CountVisibility(
     const std::string& namespace_id, const VisibilityFilter& filter) {
   metrics::PersistenceTimer timer("CountWorkflowExecutions");
+  EON_ASSIGN_OR_RETURN(SqliteFilterSql rendered, RenderSqliteFilter(filter));
   return Read([&](SqliteDb& db) -> Result<std::vector<std::pair<int64_t, int64_t>>> {
-    std::string group = filter.group_by.empty() ? "0" : filter.group_by;
+    std::string group = rendered.group_by.empty() ? "0" : rendered.group_by;
     std::string sql = "SELECT " + group +
-                      ", COUNT(*) FROM visibility WHERE namespace_id = ? AND (" + filter.where +
+                      ", COUNT(*) FROM visibility WHERE namespace_id = ? AND (" + rendered.where +
                       ")";
-    if (!filter.group_by.empty()) sql += " GROUP BY " + filter.group_by;
+    if (!rendered.group_by.empty()) sql += " GROUP BY " + rendered.group_by;
     EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare(sql));
     stmt->Bind(1, namespace_id);
-    BindFilter(*stmt, 2, filter);
+    BindFilter(*stmt, 2, rendered);
     std::vector<std::pair<int64_t, int64_t>> out;
     while (stmt->Step()) out.emplace_back(stmt->ColumnInt(0), stmt->ColumnInt(1));
     EON_RETURN_IF_ERROR(stmt->status());
@@ -1240,8 +1243,9 @@ Result<std::vector<StoredSchedule>> SqliteStore::LoadSchedules() {
 Result<std::vector<std::string>> SqliteStore::ListSchedules(const std::string& namespace_id,
                                                             const VisibilityFilter& filter,
                                                             int limit, int64_t offset) {
+  EON_ASSIGN_OR_RETURN(SqliteFilterSql sql, RenderSqliteFilter(filter));
   return Read([&](SqliteDb& db) -> Result<std::vector<std::string>> {
-    return ListInfo(db, "schedules", namespace_id, filter, limit, offset);
+    return ListInfo(db, "schedules", namespace_id, sql, limit, offset);
   });
 }
 

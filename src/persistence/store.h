@@ -14,12 +14,12 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <variant>
 #include <vector>
 
 #include "common/clock.h"
 #include "common/status.h"
 #include "eon/v1/state.pb.h"
+#include "persistence/visibility_filter.h"
 #include "temporal/api/history/v1/message.pb.h"
 
 namespace eon::persistence {
@@ -112,15 +112,6 @@ struct VisibilityRow {
   std::optional<std::string> parent_workflow_id, parent_run_id, root_workflow_id, root_run_id;
   std::string search_attributes_json = "{}";  // name -> value (Datetime as nanoseconds)
   std::string info;  // a serialized temporal.api.workflow.v1.WorkflowExecutionInfo
-};
-
-// A filter already translated to SQL over the visibility table (visibility/query.h): trusted
-// SQL text with bound values.
-struct VisibilityFilter {
-  std::string where = "1";
-  std::vector<std::variant<int64_t, double, std::string>> params;
-  std::string order_by;
-  std::string group_by;  // "" or one column
 };
 
 // One schedule (worker/scheduler.h owns them) and its listing. The listing is stored in the
@@ -252,11 +243,13 @@ class Store : public QueueTaskStore {
 
   // Visibility.
   virtual Status UpsertVisibility(const VisibilityRow& row) = 0;
-  // `info` of the matching rows, in filter order, from `offset` on.
+  // `info` of the matching rows, in filter order, from `offset` on. `filter` is a parsed
+  // predicate (persistence/visibility_filter.h) the store renders in its own query language;
+  // INVALID_ARGUMENT when it breaks that header's rules.
   virtual Result<std::vector<std::string>> ListVisibility(const std::string& namespace_id,
                                                           const VisibilityFilter& filter, int limit,
                                                           int64_t offset) = 0;
-  // (group value or 0, count) pairs; one pair without GROUP BY.
+  // (group value or 0, count) pairs; one pair without GROUP BY. filter.order_by is ignored.
   virtual Result<std::vector<std::pair<int64_t, int64_t>>> CountVisibility(
       const std::string& namespace_id, const VisibilityFilter& filter) = 0;
   // Custom search attributes: name -> type (temporal.api.enums.v1.IndexedValueType).

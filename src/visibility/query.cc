@@ -6,6 +6,8 @@
 #include <optional>
 #include <utility>
 
+#include "common/assert.h"
+
 namespace eon::visibility {
 namespace {
 
@@ -70,54 +72,72 @@ std::string_view KindName(Kind kind) {
   return "?";
 }
 
+using persistence::ListingColumn;
+using persistence::ListingField;
+using persistence::ListingPredicate;
+using Op = persistence::ListingPredicate::Op;
+namespace enums = temporal::api::enums::v1;
+
 struct SystemAttribute {
   std::string_view name;
-  std::string_view column;  // Empty: stored in the search_attributes JSON like a custom one.
+  ListingColumn column;  // kSearchAttribute: kept in the search_attributes map like a custom one
   Kind kind;
 };
 
 constexpr SystemAttribute kSystemAttributes[] = {
-    {"WorkflowId", "workflow_id", Kind::kKeyword},
-    {"RunId", "run_id", Kind::kKeyword},
-    {"WorkflowType", "workflow_type", Kind::kKeyword},
-    {"ExecutionStatus", "status", Kind::kStatus},
-    {"StartTime", "start_time_ns", Kind::kDatetime},
-    {"CloseTime", "close_time_ns", Kind::kDatetime},
-    {"ExecutionTime", "execution_time_ns", Kind::kDatetime},
-    {"ExecutionDuration", "execution_duration_ns", Kind::kDuration},
-    {"TaskQueue", "task_queue", Kind::kKeyword},
-    {"HistoryLength", "history_length", Kind::kInt},
-    {"HistorySizeBytes", "history_size_bytes", Kind::kInt},
-    {"StateTransitionCount", "state_transition_count", Kind::kInt},
-    {"ParentWorkflowId", "parent_workflow_id", Kind::kKeyword},
-    {"ParentRunId", "parent_run_id", Kind::kKeyword},
-    {"RootWorkflowId", "root_workflow_id", Kind::kKeyword},
-    {"RootRunId", "root_run_id", Kind::kKeyword},
-    {"TemporalChangeVersion", "", Kind::kKeywordList},
-    {"BuildIds", "", Kind::kKeywordList},
+    {"WorkflowId", ListingColumn::kWorkflowId, Kind::kKeyword},
+    {"RunId", ListingColumn::kRunId, Kind::kKeyword},
+    {"WorkflowType", ListingColumn::kWorkflowType, Kind::kKeyword},
+    {"ExecutionStatus", ListingColumn::kStatus, Kind::kStatus},
+    {"StartTime", ListingColumn::kStartTime, Kind::kDatetime},
+    {"CloseTime", ListingColumn::kCloseTime, Kind::kDatetime},
+    {"ExecutionTime", ListingColumn::kExecutionTime, Kind::kDatetime},
+    {"ExecutionDuration", ListingColumn::kExecutionDuration, Kind::kDuration},
+    {"TaskQueue", ListingColumn::kTaskQueue, Kind::kKeyword},
+    {"HistoryLength", ListingColumn::kHistoryLength, Kind::kInt},
+    {"HistorySizeBytes", ListingColumn::kHistorySizeBytes, Kind::kInt},
+    {"StateTransitionCount", ListingColumn::kStateTransitionCount, Kind::kInt},
+    {"ParentWorkflowId", ListingColumn::kParentWorkflowId, Kind::kKeyword},
+    {"ParentRunId", ListingColumn::kParentRunId, Kind::kKeyword},
+    {"RootWorkflowId", ListingColumn::kRootWorkflowId, Kind::kKeyword},
+    {"RootRunId", ListingColumn::kRootRunId, Kind::kKeyword},
+    {"TemporalChangeVersion", ListingColumn::kSearchAttribute, Kind::kKeywordList},
+    {"BuildIds", ListingColumn::kSearchAttribute, Kind::kKeywordList},
     // Set on the runs a schedule starts, and on schedules' listings.
-    {"TemporalScheduledStartTime", "", Kind::kDatetime},
-    {"TemporalScheduledById", "", Kind::kKeyword},
-    {"TemporalSchedulePaused", "", Kind::kBool},
+    {"TemporalScheduledStartTime", ListingColumn::kSearchAttribute, Kind::kDatetime},
+    {"TemporalScheduledById", ListingColumn::kSearchAttribute, Kind::kKeyword},
+    {"TemporalSchedulePaused", ListingColumn::kSearchAttribute, Kind::kBool},
 };
 
-// A resolved attribute: how to read it in SQL.
+// How a kind is stored: ExecutionStatus as its number, ExecutionDuration as nanoseconds.
+persistence::IndexedValueType StoredType(Kind kind) {
+  switch (kind) {
+    case Kind::kText:
+      return enums::INDEXED_VALUE_TYPE_TEXT;
+    case Kind::kKeyword:
+      return enums::INDEXED_VALUE_TYPE_KEYWORD;
+    case Kind::kInt:
+    case Kind::kStatus:
+    case Kind::kDuration:
+      return enums::INDEXED_VALUE_TYPE_INT;
+    case Kind::kDouble:
+      return enums::INDEXED_VALUE_TYPE_DOUBLE;
+    case Kind::kBool:
+      return enums::INDEXED_VALUE_TYPE_BOOL;
+    case Kind::kDatetime:
+      return enums::INDEXED_VALUE_TYPE_DATETIME;
+    case Kind::kKeywordList:
+      return enums::INDEXED_VALUE_TYPE_KEYWORD_LIST;
+  }
+  return enums::INDEXED_VALUE_TYPE_UNSPECIFIED;
+}
+
+// A resolved attribute: how values are parsed (kind) and where it is stored (field).
 struct Attribute {
   std::string name;
   Kind kind;
-  std::string expr;       // Scalar SQL expression (for a KeywordList: the JSON array text).
-  std::string json_path;  // SQL string literal of the JSON path; empty for plain columns.
+  ListingField field;
 };
-
-std::string SqlStringLiteral(std::string_view text) {
-  std::string out = "'";
-  for (char c : text) {
-    out += c;
-    if (c == '\'') out += '\'';
-  }
-  out += '\'';
-  return out;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Lexer
@@ -302,14 +322,14 @@ Status TypeError(const Attribute& attribute, std::string_view expected, const Li
                          std::string(expected) + ", got " + DescribeLiteral(literal));
 }
 
-Result<SqlValue> ConvertValue(const Attribute& attribute, const Literal& literal) {
+Result<persistence::FilterValue> ConvertValue(const Attribute& attribute, const Literal& literal) {
   using T = Literal::Type;
   switch (attribute.kind) {
     case Kind::kText:
     case Kind::kKeyword:
     case Kind::kKeywordList:
       if (literal.type != T::kString) return TypeError(attribute, "a quoted string", literal);
-      return SqlValue(literal.text);
+      return persistence::FilterValue(literal.text);
     case Kind::kInt: {
       if (literal.type != T::kInteger) return TypeError(attribute, "an integer", literal);
       auto value = ParseInt64(literal.text);
@@ -317,7 +337,7 @@ Result<SqlValue> ConvertValue(const Attribute& attribute, const Literal& literal
         return InvalidArgument(At(literal.position) + "integer " + literal.text +
                                " is out of the 64-bit range");
       }
-      return SqlValue(*value);
+      return persistence::FilterValue(*value);
     }
     case Kind::kDouble: {
       if (literal.type != T::kInteger && literal.type != T::kDecimal) {
@@ -330,11 +350,11 @@ Result<SqlValue> ConvertValue(const Attribute& attribute, const Literal& literal
         return InvalidArgument(At(literal.position) + "number " + literal.text +
                                " is out of range");
       }
-      return SqlValue(value);
+      return persistence::FilterValue(value);
     }
     case Kind::kBool:
       if (literal.type != T::kBool) return TypeError(attribute, "true or false", literal);
-      return SqlValue(int64_t{Lower(literal.text) == "true" ? 1 : 0});
+      return persistence::FilterValue(Lower(literal.text) == "true");
     case Kind::kDatetime:
     case Kind::kDuration: {
       bool datetime = attribute.kind == Kind::kDatetime;
@@ -348,7 +368,7 @@ Result<SqlValue> ConvertValue(const Attribute& attribute, const Literal& literal
           return InvalidArgument(At(literal.position) + "integer " + literal.text +
                                  " is out of the 64-bit range");
         }
-        return SqlValue(*value);
+        return persistence::FilterValue(*value);
       }
       if (literal.type != T::kString) return TypeError(attribute, expected, literal);
       Result<int64_t> nanos =
@@ -357,14 +377,14 @@ Result<SqlValue> ConvertValue(const Attribute& attribute, const Literal& literal
         return InvalidArgument(At(literal.position) + "search attribute " + attribute.name + ": " +
                                nanos.status().message());
       }
-      return SqlValue(*nanos);
+      return persistence::FilterValue(*nanos);
     }
     case Kind::kStatus: {
       if (literal.type == T::kInteger) {
         auto value = ParseInt64(literal.text);
-        if (value && *value >= 1 && *value <= 7) return SqlValue(*value);
+        if (value && *value >= 1 && *value <= 7) return persistence::FilterValue(*value);
       } else if (literal.type == T::kString) {
-        if (auto value = StatusNumber(literal.text)) return SqlValue(*value);
+        if (auto value = StatusNumber(literal.text)) return persistence::FilterValue(*value);
       }
       return InvalidArgument(At(literal.position) +
                              "ExecutionStatus expects one of 'Running', 'Completed', 'Failed', "
@@ -376,16 +396,22 @@ Result<SqlValue> ConvertValue(const Attribute& attribute, const Literal& literal
 }
 
 // ---------------------------------------------------------------------------------------------
-// Parser: recursive descent, emitting SQL as it goes. Parameters are appended in the same order
-// as their placeholders appear in the emitted text.
+// Parser: recursive descent, building the predicate tree.
+
+ListingPredicate Combine(Op op, std::vector<ListingPredicate> children) {
+  ListingPredicate out;
+  out.op = op;
+  out.children = std::move(children);
+  return out;
+}
 
 class Translator {
  public:
   Translator(std::vector<Token> tokens, const std::map<std::string, AttributeType>& custom)
       : tokens_(std::move(tokens)), custom_(custom) {}
 
-  Result<SqlQuery> Run() {
-    SqlQuery out;
+  Result<persistence::VisibilityFilter> Run() {
+    persistence::VisibilityFilter out;
     if (!AtClauseStart() && Peek().type != TokenType::kEnd) {
       EON_ASSIGN_OR_RETURN(out.where, ParseOr());
     }
@@ -421,8 +447,11 @@ class Translator {
         EON_RETURN_IF_ERROR(ParseGroupBy(out));
       }
     }
-    out.params = std::move(params_);
-    if (out.order_by.empty()) out.order_by = std::string(kDefaultOrderBy);
+    if (out.order_by.empty()) {
+      // Newest start first.
+      out.order_by.push_back({SystemField("StartTime"), /*descending=*/true});
+      out.order_by.push_back({SystemField("RunId"), /*descending=*/true});
+    }
     return out;
   }
 
@@ -441,6 +470,16 @@ class Translator {
     return (PeekWord("order") || PeekWord("group")) && PeekWord("by", 1);
   }
 
+  static ListingField SystemField(std::string_view name) {
+    for (const SystemAttribute& system : kSystemAttributes) {
+      if (system.name == name) {
+        return ListingField{system.column, std::string(name), StoredType(system.kind)};
+      }
+    }
+    EON_RELEASE_ASSERT(false, "not a system attribute");
+    return {};
+  }
+
   Status Nest(const Token& token) {
     if (++depth_ > kMaxQueryNestingDepth) {
       return InvalidArgument(At(token.position) + "query nests deeper than " +
@@ -449,41 +488,45 @@ class Translator {
     return Status::Ok();
   }
 
-  Result<std::string> ParseOr() {
-    EON_ASSIGN_OR_RETURN(std::string left, ParseAnd());
+  Result<ListingPredicate> ParseOr() {
+    EON_ASSIGN_OR_RETURN(ListingPredicate left, ParseAnd());
     if (!PeekWord("or")) return left;
-    std::string sql = "(" + left;
+    std::vector<ListingPredicate> terms;
+    terms.push_back(std::move(left));
     while (PeekWord("or")) {
       ++pos_;
-      EON_ASSIGN_OR_RETURN(std::string right, ParseAnd());
-      sql += " OR " + right;
+      EON_ASSIGN_OR_RETURN(ListingPredicate right, ParseAnd());
+      terms.push_back(std::move(right));
     }
-    return sql + ")";
+    return Combine(Op::kOr, std::move(terms));
   }
 
-  Result<std::string> ParseAnd() {
-    EON_ASSIGN_OR_RETURN(std::string left, ParseNot());
+  Result<ListingPredicate> ParseAnd() {
+    EON_ASSIGN_OR_RETURN(ListingPredicate left, ParseNot());
     if (!PeekWord("and")) return left;
-    std::string sql = "(" + left;
+    std::vector<ListingPredicate> terms;
+    terms.push_back(std::move(left));
     while (PeekWord("and")) {
       ++pos_;
-      EON_ASSIGN_OR_RETURN(std::string right, ParseNot());
-      sql += " AND " + right;
+      EON_ASSIGN_OR_RETURN(ListingPredicate right, ParseNot());
+      terms.push_back(std::move(right));
     }
-    return sql + ")";
+    return Combine(Op::kAnd, std::move(terms));
   }
 
-  Result<std::string> ParseNot() {
+  Result<ListingPredicate> ParseNot() {
     if (!PeekWord("not")) return ParsePrimary();
     const Token& token = Peek();
     EON_RETURN_IF_ERROR(Nest(token));
     ++pos_;
-    EON_ASSIGN_OR_RETURN(std::string operand, ParseNot());
+    EON_ASSIGN_OR_RETURN(ListingPredicate operand, ParseNot());
     --depth_;
-    return "(NOT " + operand + ")";
+    std::vector<ListingPredicate> children;
+    children.push_back(std::move(operand));
+    return Combine(Op::kNot, std::move(children));
   }
 
-  Result<std::string> ParsePrimary() {
+  Result<ListingPredicate> ParsePrimary() {
     const Token& token = Peek();
     if (token.type == TokenType::kSymbol && token.text == "(") {
       EON_RETURN_IF_ERROR(Nest(token));
@@ -491,7 +534,7 @@ class Translator {
       if (PeekSymbol(")")) {
         return InvalidArgument(At(Peek().position) + "empty parentheses");
       }
-      EON_ASSIGN_OR_RETURN(std::string inner, ParseOr());
+      EON_ASSIGN_OR_RETURN(ListingPredicate inner, ParseOr());
       if (!PeekSymbol(")")) {
         return InvalidArgument(At(Peek().position) +
                                "unbalanced parenthesis: expected ')' to "
@@ -526,21 +569,24 @@ class Translator {
     const std::string& name = token.text;
     for (const SystemAttribute& system : kSystemAttributes) {
       if (system.name != name) continue;
-      if (!system.column.empty()) {
-        return Attribute{name, system.kind, std::string(system.column), ""};
+      if (system.column != ListingColumn::kSearchAttribute) {
+        return Attribute{name, system.kind,
+                         ListingField{system.column, name, StoredType(system.kind)}};
       }
-      return JsonAttribute(token, system.kind);
+      return MapAttribute(token, system.kind);
     }
     auto custom = custom_.find(name);
     if (custom == custom_.end()) {
       return InvalidArgument(At(token.position) + "unknown search attribute " + name);
     }
-    return JsonAttribute(token, KindOf(custom->second));
+    return MapAttribute(token, KindOf(custom->second));
   }
 
-  Result<Attribute> JsonAttribute(const Token& token, Kind kind) {
-    // SQLite (3.40) has no escape inside a quoted JSON path label, so a name holding '"' cannot
-    // be addressed there; refuse it rather than build a path that means something else.
+  // An attribute kept in the search_attributes map.
+  Result<Attribute> MapAttribute(const Token& token, Kind kind) {
+    // Some stores (SQLite 3.40) have no escape inside a quoted JSON path label, so a name
+    // holding '"' cannot be addressed there; refuse it rather than build a path that means
+    // something else (persistence/visibility_filter.h).
     for (char c : token.text) {
       if (c == '"' || static_cast<unsigned char>(c) < 0x20) {
         return InvalidArgument(At(token.position) + "search attribute name " + token.text +
@@ -548,8 +594,12 @@ class Translator {
                                "control character)");
       }
     }
-    std::string path = SqlStringLiteral("$.\"" + token.text + "\"");
-    return Attribute{token.text, kind, "json_extract(search_attributes, " + path + ")", path};
+    if (token.text.size() > persistence::kMaxAttributeNameBytes) {
+      return InvalidArgument(At(token.position) + "search attribute name is longer than " +
+                             std::to_string(persistence::kMaxAttributeNameBytes) + " bytes");
+    }
+    return Attribute{token.text, kind,
+                     ListingField{ListingColumn::kSearchAttribute, token.text, StoredType(kind)}};
   }
 
   Result<Literal> ParseValue(std::string_view after) {
@@ -584,10 +634,10 @@ class Translator {
     return literal;
   }
 
-  Status AddParam(const Attribute& attribute, std::string_view after) {
+  Status AddValue(const Attribute& attribute, std::string_view after, ListingPredicate& out) {
     EON_ASSIGN_OR_RETURN(Literal literal, ParseValue(after));
-    EON_ASSIGN_OR_RETURN(SqlValue value, ConvertValue(attribute, literal));
-    params_.push_back(std::move(value));
+    EON_ASSIGN_OR_RETURN(persistence::FilterValue value, ConvertValue(attribute, literal));
+    out.values.push_back(std::move(value));
     return Status::Ok();
   }
 
@@ -603,18 +653,10 @@ class Translator {
                            " of type " + std::string(KindName(attribute.kind)));
   }
 
-  // `EXISTS (SELECT 1 FROM json_each(<list>) WHERE <condition on kl.value>)`, negated so that a
-  // row without the attribute stays unmatched, like a NULL scalar.
-  std::string ListPredicate(const Attribute& attribute, const std::string& condition, bool negate) {
-    std::string exists = "EXISTS (SELECT 1 FROM json_each(search_attributes, " +
-                         attribute.json_path + ") AS kl WHERE " + condition + ")";
-    if (!negate) return exists;
-    return "(" + attribute.expr + " IS NOT NULL AND NOT " + exists + ")";
-  }
-
-  Result<std::string> ParsePredicate(const Attribute& attribute) {
+  Result<ListingPredicate> ParsePredicate(const Attribute& attribute) {
+    ListingPredicate out;
+    out.field = attribute.field;
     const Token& op_token = Peek();
-    bool list = attribute.kind == Kind::kKeywordList;
     if (op_token.type == TokenType::kSymbol && op_token.text != "(" && op_token.text != ")" &&
         op_token.text != ",") {
       std::string op = op_token.text == "<>" ? "!=" : op_token.text;
@@ -622,9 +664,14 @@ class Translator {
       EON_RETURN_IF_ERROR(
           CheckOperator(attribute, op, op_token, equality || Orderable(attribute.kind)));
       ++pos_;
-      EON_RETURN_IF_ERROR(AddParam(attribute, "'" + op_token.text + "'"));
-      if (list) return ListPredicate(attribute, "kl.value = ?", op == "!=");
-      return "(" + attribute.expr + " " + op + " ?)";
+      EON_RETURN_IF_ERROR(AddValue(attribute, "'" + op_token.text + "'", out));
+      out.op = op == "="    ? Op::kEqual
+               : op == "!=" ? Op::kNotEqual
+               : op == "<"  ? Op::kLess
+               : op == "<=" ? Op::kLessOrEqual
+               : op == ">"  ? Op::kGreater
+                            : Op::kGreaterOrEqual;
+      return out;
     }
     bool negated = false;
     if (PeekWord("not") &&
@@ -633,7 +680,6 @@ class Translator {
       ++pos_;
     }
     const Token& keyword = Peek();
-    std::string not_sql = negated ? "NOT " : "";
     if (PeekWord("in")) {
       ++pos_;
       if (!PeekSymbol("(")) {
@@ -645,10 +691,8 @@ class Translator {
       if (PeekSymbol(")")) {
         return InvalidArgument(At(Peek().position) + "empty IN list: give at least one value");
       }
-      std::string placeholders;
       while (true) {
-        EON_RETURN_IF_ERROR(AddParam(attribute, placeholders.empty() ? "'('" : "','"));
-        placeholders += placeholders.empty() ? "?" : ", ?";
+        EON_RETURN_IF_ERROR(AddValue(attribute, out.values.empty() ? "'('" : "','", out));
         if (PeekSymbol(",")) {
           ++pos_;
           continue;
@@ -660,31 +704,30 @@ class Translator {
                                std::to_string(open) + ", got " + Describe(Peek()));
       }
       ++pos_;
-      if (list) return ListPredicate(attribute, "kl.value IN (" + placeholders + ")", negated);
-      return "(" + attribute.expr + " " + not_sql + "IN (" + placeholders + "))";
+      out.op = negated ? Op::kNotIn : Op::kIn;
+      return out;
     }
     if (PeekWord("between")) {
       EON_RETURN_IF_ERROR(CheckOperator(attribute, "BETWEEN", keyword, Orderable(attribute.kind)));
       ++pos_;
-      EON_RETURN_IF_ERROR(AddParam(attribute, "BETWEEN"));
+      EON_RETURN_IF_ERROR(AddValue(attribute, "BETWEEN", out));
       if (!PeekWord("and")) {
         return InvalidArgument(At(Peek().position) + "expected AND in BETWEEN, got " +
                                Describe(Peek()));
       }
       ++pos_;
-      EON_RETURN_IF_ERROR(AddParam(attribute, "AND"));
-      return "(" + attribute.expr + " " + not_sql + "BETWEEN ? AND ?)";
+      EON_RETURN_IF_ERROR(AddValue(attribute, "AND", out));
+      out.op = negated ? Op::kNotBetween : Op::kBetween;
+      return out;
     }
     if (PeekWord("starts_with")) {
       EON_RETURN_IF_ERROR(
           CheckOperator(attribute, "STARTS_WITH", keyword,
                         attribute.kind == Kind::kKeyword || attribute.kind == Kind::kKeywordList));
       ++pos_;
-      EON_RETURN_IF_ERROR(AddParam(attribute, "STARTS_WITH"));
-      // instr() = 1 is an exact, case-sensitive prefix test; LIKE would fold ASCII case and
-      // give '%' and '_' in the prefix a meaning.
-      if (list) return ListPredicate(attribute, "instr(kl.value, ?) = 1", negated);
-      return "(instr(" + attribute.expr + ", ?) " + (negated ? "!=" : "=") + " 1)";
+      EON_RETURN_IF_ERROR(AddValue(attribute, "STARTS_WITH", out));
+      out.op = negated ? Op::kNotStartsWith : Op::kStartsWith;
+      return out;
     }
     if (PeekWord("is")) {
       ++pos_;
@@ -695,7 +738,8 @@ class Translator {
                                (not_null ? " NOT" : "") + ", got " + Describe(Peek()));
       }
       ++pos_;
-      return "(" + attribute.expr + (not_null ? " IS NOT NULL)" : " IS NULL)");
+      out.op = not_null ? Op::kIsNotNull : Op::kIsNull;
+      return out;
     }
     return InvalidArgument(At(op_token.position) +
                            "expected an operator (=, !=, <, <=, >, >=, "
@@ -704,7 +748,7 @@ class Translator {
                            attribute.name + ", got " + Describe(op_token));
   }
 
-  Status ParseOrderBy(SqlQuery& out) {
+  Status ParseOrderBy(persistence::VisibilityFilter& out) {
     bool has_run_id = false;
     while (true) {
       const Token& name = Peek();
@@ -714,23 +758,22 @@ class Translator {
         return InvalidArgument(At(name.position) + "cannot ORDER BY " + attribute.name +
                                " of type " + std::string(KindName(attribute.kind)));
       }
-      std::string direction = "ASC";
+      bool descending = false;
       if (PeekWord("asc") || PeekWord("desc")) {
-        direction = PeekWord("asc") ? "ASC" : "DESC";
+        descending = PeekWord("desc");
         ++pos_;
       }
-      if (!out.order_by.empty()) out.order_by += ", ";
-      out.order_by += attribute.expr + " " + direction;
-      has_run_id |= attribute.expr == "run_id";
+      has_run_id |= attribute.field.column == ListingColumn::kRunId;
+      out.order_by.push_back({std::move(attribute.field), descending});
       if (!PeekSymbol(",")) break;
       ++pos_;
     }
-    if (!has_run_id) out.order_by += ", run_id DESC";
+    if (!has_run_id) out.order_by.push_back({SystemField("RunId"), /*descending=*/true});
     out.custom_order_by = true;
     return Status::Ok();
   }
 
-  Status ParseGroupBy(SqlQuery& out) {
+  Status ParseGroupBy(persistence::VisibilityFilter& out) {
     const Token& name = Peek();
     if (name.type != TokenType::kWord && name.type != TokenType::kQuotedName) {
       return InvalidArgument(At(name.position) + "expected ExecutionStatus after GROUP BY, got " +
@@ -747,8 +790,7 @@ class Translator {
       return InvalidArgument(At(Peek().position) +
                              "GROUP BY supports a single attribute, ExecutionStatus");
     }
-    out.group_by.push_back("status");
-    out.group_by_attributes.push_back("ExecutionStatus");
+    out.group_by = SystemField("ExecutionStatus");
     return Status::Ok();
   }
 
@@ -756,7 +798,6 @@ class Translator {
   const std::map<std::string, AttributeType>& custom_;
   size_t pos_ = 0;
   int depth_ = 0;
-  std::vector<SqlValue> params_;
 };
 
 // Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
@@ -900,8 +941,8 @@ Result<int64_t> ParseGoDurationNanos(std::string_view text) {
   return static_cast<int64_t>(negative ? -total : total);
 }
 
-Result<SqlQuery> TranslateQuery(std::string_view query,
-                                const std::map<std::string, AttributeType>& custom_attributes) {
+Result<persistence::VisibilityFilter> ParseQuery(
+    std::string_view query, const std::map<std::string, AttributeType>& custom_attributes) {
   if (query.size() > kMaxQueryLengthBytes) {
     return InvalidArgument("query is too long: " + std::to_string(query.size()) +
                            " bytes, the limit is " + std::to_string(kMaxQueryLengthBytes));

@@ -1,7 +1,9 @@
-// The visibility list-filter language of ListWorkflowExecutions / CountWorkflowExecutions
-// (Temporal's SQL-like "query"), translated to a parameterised SQLite WHERE / ORDER BY / GROUP BY
-// over the `visibility` table. Every value in the query becomes a bound parameter; only
-// column names, operators and JSON paths of known attributes are written into the SQL text.
+// The visibility list-filter language of ListWorkflowExecutions / CountWorkflowExecutions /
+// ListSchedules (Temporal's SQL-like "query"), parsed into the store-neutral filter of
+// persistence/visibility_filter.h: a typed predicate, ORDER BY and GROUP BY that each store
+// renders in its own SQL. Attribute names are resolved (system columns, or custom attributes
+// with their types) and every value is checked and converted to its attribute's type here, so a
+// store never sees query text.
 //
 // Grammar (keywords are case-insensitive, attribute names are case-sensitive):
 //   query      := [expr] [ORDER BY order_key {, order_key} | GROUP BY ExecutionStatus]
@@ -26,10 +28,10 @@
 #include <map>
 #include <string>
 #include <string_view>
-#include <variant>
 #include <vector>
 
 #include "common/status.h"
+#include "persistence/visibility_filter.h"
 
 namespace eon::visibility {
 
@@ -38,38 +40,17 @@ enum class AttributeType { kText, kKeyword, kInt, kDouble, kBool, kDatetime, kKe
 // "Keyword", "Datetime", ...: the names Temporal's API uses for the types.
 std::string_view AttributeTypeName(AttributeType type);
 
-// A bound parameter: integers (also Datetime/duration nanoseconds, Bool as 0/1), doubles, text.
-using SqlValue = std::variant<int64_t, double, std::string>;
-
-struct SqlQuery {
-  // An SQL boolean expression over the `visibility` table; "1" when the query has no filter.
-  std::string where = "1";
-  // The values for the `?` placeholders of `where`, in order.
-  std::vector<SqlValue> params;
-  // An SQL ORDER BY list (without the keywords). Always ends in a run_id key so that pages of
-  // equal sort keys have a stable order.
-  std::string order_by;
-  // True when the query had its own ORDER BY clause.
-  bool custom_order_by = false;
-  // GROUP BY, for CountWorkflowExecutions: SQL expressions, and the attribute names they came
-  // from (the names the count response reports groups under). Empty without GROUP BY.
-  std::vector<std::string> group_by;
-  std::vector<std::string> group_by_attributes;
-};
-
 // Upper bounds that keep a hostile query from costing more than a rejection.
 inline constexpr size_t kMaxQueryLengthBytes = 10'000;
 inline constexpr int kMaxQueryNestingDepth = 100;
 
-// The ORDER BY used when the query names none: newest start first.
-inline constexpr std::string_view kDefaultOrderBy = "start_time_ns DESC, run_id DESC";
-
-// Parses `query` and translates it. `custom_attributes` are the namespace's registered search
-// attributes (name -> type), stored in the JSON column `search_attributes`; system attributes
-// take precedence over a custom one of the same name. Errors are INVALID_ARGUMENT with the
-// position (1-based, in bytes) and what is wrong there.
-Result<SqlQuery> TranslateQuery(std::string_view query,
-                                const std::map<std::string, AttributeType>& custom_attributes);
+// Parses `query`. `custom_attributes` are the namespace's registered search attributes
+// (name -> type), kept in the listing's `search_attributes` map; system attributes take
+// precedence over a custom one of the same name. Without ORDER BY the order is StartTime DESC,
+// RunId DESC; a RunId key is appended to a query's own keys when it has none. Errors are
+// INVALID_ARGUMENT with the position (1-based, in bytes) and what is wrong there.
+Result<persistence::VisibilityFilter> ParseQuery(
+    std::string_view query, const std::map<std::string, AttributeType>& custom_attributes);
 
 // Exposed for reuse and tests: RFC 3339 timestamp ("2024-01-02T03:04:05.5+02:00") to Unix
 // nanoseconds, and Go-style duration ("1h30m", "250ms", "-1.5s") to nanoseconds. The error

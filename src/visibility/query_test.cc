@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "persistence/sqlite_db.h"
+#include "persistence/sqlite_filter.h"
 
 namespace eon::visibility {
 namespace {
@@ -32,6 +33,12 @@ const std::map<std::string, AttributeType>& CustomAttributes() {
       {"Bad\"Name", AttributeType::kKeyword},
   };
   return *attributes;
+}
+
+// The query parsed, then rendered as SQLite's SQL (what SqliteStore runs).
+Result<persistence::SqliteFilterSql> Translate(std::string_view query) {
+  EON_ASSIGN_OR_RETURN(auto parsed, ParseQuery(query, CustomAttributes()));
+  return persistence::RenderSqliteFilter(parsed);
 }
 
 // Six executions in namespace ns1 (start times 4h, 3h, 2h, 1h, 0.5h, 0h after kT0, so the default
@@ -109,7 +116,8 @@ class QueryTest : public ::testing::Test {
     ASSERT_TRUE(status_.ok()) << status_.message() << "\n" << sql;
   }
 
-  static void BindAll(sqlite3_stmt* stmt, int first, const std::vector<SqlValue>& params) {
+  static void BindAll(sqlite3_stmt* stmt, int first,
+                      const std::vector<persistence::SqliteValue>& params) {
     for (size_t i = 0; i < params.size(); ++i) {
       int index = first + static_cast<int>(i);
       if (const auto* n = std::get_if<int64_t>(&params[i])) {
@@ -125,7 +133,7 @@ class QueryTest : public ::testing::Test {
 
   // The run ids the query lists in namespace ns1, in the query's order.
   Runs List(const std::string& query) {
-    auto translated = TranslateQuery(query, CustomAttributes());
+    auto translated = Translate(query);
     EXPECT_TRUE(translated.ok()) << query << ": " << translated.status().message();
     if (!translated.ok()) return {"<error>"};
     std::string sql = "SELECT run_id FROM visibility WHERE namespace_id = ? AND (" +
@@ -143,14 +151,20 @@ class QueryTest : public ::testing::Test {
 
   // status -> count for a Count query with GROUP BY.
   std::map<int64_t, int64_t> CountByStatus(const std::string& query) {
-    auto translated = TranslateQuery(query, CustomAttributes());
-    EXPECT_TRUE(translated.ok()) << query << ": " << translated.status().message();
+    auto parsed = ParseQuery(query, CustomAttributes());
+    EXPECT_TRUE(parsed.ok()) << query << ": " << parsed.status().message();
+    if (!parsed.ok()) return {};
+    EXPECT_TRUE(parsed->group_by.has_value());
+    if (!parsed->group_by) return {};
+    EXPECT_EQ(parsed->group_by->column, persistence::ListingColumn::kStatus);
+    EXPECT_EQ(parsed->group_by->attribute, "ExecutionStatus");
+    auto translated = persistence::RenderSqliteFilter(*parsed);
+    EXPECT_TRUE(translated.ok()) << translated.status().message();
     if (!translated.ok()) return {};
-    EXPECT_THAT(translated->group_by, ElementsAre("status"));
-    EXPECT_THAT(translated->group_by_attributes, ElementsAre("ExecutionStatus"));
-    std::string sql = "SELECT " + translated->group_by[0] +
+    EXPECT_EQ(translated->group_by, "status");
+    std::string sql = "SELECT " + translated->group_by +
                       ", COUNT(*) FROM visibility WHERE namespace_id = ? AND (" +
-                      translated->where + ") GROUP BY " + translated->group_by[0];
+                      translated->where + ") GROUP BY " + translated->group_by;
     auto statement = db_->Prepare(sql);
     EXPECT_TRUE(statement.ok()) << statement.status().message();
     if (!statement.ok()) return {};
@@ -167,18 +181,21 @@ class QueryTest : public ::testing::Test {
 TEST_F(QueryTest, EmptyQueryListsTheNamespaceNewestFirst) {
   EXPECT_EQ(List(""), (Runs{"r4", "r3", "r2", "r1", "r6", "r5"}));
   EXPECT_EQ(List("   \n\t"), (Runs{"r4", "r3", "r2", "r1", "r6", "r5"}));
-  auto translated = TranslateQuery("", CustomAttributes());
+  auto parsed = ParseQuery("", CustomAttributes());
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->where.op, persistence::ListingPredicate::Op::kMatchAll);
+  EXPECT_FALSE(parsed->custom_order_by);
+  EXPECT_FALSE(parsed->group_by.has_value());
+  auto translated = Translate("");
   ASSERT_TRUE(translated.ok());
   EXPECT_EQ(translated->where, "1");
   EXPECT_THAT(translated->params, IsEmpty());
   EXPECT_EQ(translated->order_by, "start_time_ns DESC, run_id DESC");
-  EXPECT_FALSE(translated->custom_order_by);
   EXPECT_THAT(translated->group_by, IsEmpty());
 }
 
 TEST_F(QueryTest, ValuesAreBoundNeverPastedIntoTheSql) {
-  auto translated =
-      TranslateQuery("WorkflowId = 'secret-value' OR HistoryLength > 12345", CustomAttributes());
+  auto translated = Translate("WorkflowId = 'secret-value' OR HistoryLength > 12345");
   ASSERT_TRUE(translated.ok());
   EXPECT_THAT(translated->where, ::testing::Not(HasSubstr("secret-value")));
   EXPECT_THAT(translated->where, ::testing::Not(HasSubstr("12345")));
@@ -412,14 +429,45 @@ TEST_F(QueryTest, OrderByMultipleKeysAndDirections) {
   EXPECT_EQ(List("ExecutionStatus != 'Running' ORDER BY CustomInt DESC"),
             (Runs{"r2", "r3", "r6", "r5", "r4"}));
   EXPECT_EQ(List("ORDER BY ExecutionStatus, RunId"), (Runs{"r1", "r2", "r6", "r3", "r4", "r5"}));
-  auto translated = TranslateQuery("ORDER BY HistoryLength", CustomAttributes());
+  EXPECT_TRUE(ParseQuery("ORDER BY HistoryLength", CustomAttributes())->custom_order_by);
+  auto translated = Translate("ORDER BY HistoryLength");
   ASSERT_TRUE(translated.ok());
   EXPECT_EQ(translated->where, "1");
   EXPECT_EQ(translated->order_by, "history_length ASC, run_id DESC");
-  EXPECT_TRUE(translated->custom_order_by);
-  translated = TranslateQuery("ORDER BY ExecutionStatus DESC, RunId", CustomAttributes());
+  translated = Translate("ORDER BY ExecutionStatus DESC, RunId");
   ASSERT_TRUE(translated.ok());
   EXPECT_EQ(translated->order_by, "status DESC, run_id ASC");
+}
+
+// Nesting runs as far as SQLite's parser allows and is then refused with INVALID_ARGUMENT (not
+// an error from inside SQLite); the longest flat chain that fits in a query runs.
+TEST_F(QueryTest, DeepAndLongQueries) {
+  auto alternating = [](int levels) {
+    std::string query = "RunId = 'r2'";
+    for (int i = 0; i < levels; ++i) {
+      // A term that is always true under AND, never under OR: the answer stays r2.
+      query =
+          std::string(i % 2 ? "(RunId != 'none' AND " : "(WorkflowId = 'none' OR ") + query + ")";
+    }
+    return query;
+  };
+  EXPECT_EQ(List(alternating(31)), Runs{"r2"});  // 15 levels of parentheses in the SQL
+  auto too_deep = Translate(alternating(kMaxQueryNestingDepth));
+  ASSERT_FALSE(too_deep.ok());
+  EXPECT_EQ(too_deep.status().code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(too_deep.status().message(), HasSubstr("nests too deeply for SQLite"));
+  // Parentheses alone and pairs of NOTs cost nothing.
+  EXPECT_EQ(List(std::string(kMaxQueryNestingDepth, '(') + "RunId = 'r2'" +
+                 std::string(kMaxQueryNestingDepth, ')')),
+            Runs{"r2"});
+  std::string nots;
+  for (int i = 0; i < kMaxQueryNestingDepth; ++i) nots += "NOT ";
+  EXPECT_EQ(List(nots + "RunId = 'r2'"), Runs{"r2"});
+  EXPECT_EQ(List(nots.substr(4) + "RunId = 'r2'"), (Runs{"r4", "r3", "r1", "r6", "r5"}));
+  std::string chain = "RunId='r3'";
+  while (chain.size() + 14 <= kMaxQueryLengthBytes) chain += " OR RunId='zz'";
+  EXPECT_GT(chain.size(), kMaxQueryLengthBytes - 14);
+  EXPECT_EQ(List(chain), Runs{"r3"});
 }
 
 TEST_F(QueryTest, GroupByExecutionStatusCounts) {
@@ -488,7 +536,7 @@ TEST(QueryErrors, MalformedQueriesSayWhatIsWrong) {
       {"WorkflowId = 'x' AND HistoryLength = 'y'", "at position 38: "},
   };
   for (const auto& [query, expected] : cases) {
-    auto translated = TranslateQuery(query, CustomAttributes());
+    auto translated = ParseQuery(query, CustomAttributes());
     ASSERT_FALSE(translated.ok()) << query;
     EXPECT_EQ(translated.status().code(), StatusCode::INVALID_ARGUMENT) << query;
     EXPECT_THAT(translated.status().message(), HasSubstr(expected)) << query;
@@ -496,7 +544,7 @@ TEST(QueryErrors, MalformedQueriesSayWhatIsWrong) {
 }
 
 TEST(QueryErrors, LengthAndNestingLimits) {
-  auto too_long = TranslateQuery(std::string(kMaxQueryLengthBytes + 1, ' '), CustomAttributes());
+  auto too_long = ParseQuery(std::string(kMaxQueryLengthBytes + 1, ' '), CustomAttributes());
   ASSERT_FALSE(too_long.ok());
   EXPECT_EQ(too_long.status().code(), StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(too_long.status().message(), HasSubstr("query is too long"));
@@ -504,21 +552,21 @@ TEST(QueryErrors, LengthAndNestingLimits) {
   auto nested = [](int depth) {
     return std::string(depth, '(') + "WorkflowId = 'x'" + std::string(depth, ')');
   };
-  EXPECT_TRUE(TranslateQuery(nested(kMaxQueryNestingDepth), CustomAttributes()).ok());
-  auto too_deep = TranslateQuery(nested(kMaxQueryNestingDepth + 1), CustomAttributes());
+  EXPECT_TRUE(ParseQuery(nested(kMaxQueryNestingDepth), CustomAttributes()).ok());
+  auto too_deep = ParseQuery(nested(kMaxQueryNestingDepth + 1), CustomAttributes());
   ASSERT_FALSE(too_deep.ok());
   EXPECT_THAT(too_deep.status().message(), HasSubstr("nests deeper than 100 levels"));
 
   std::string nots;
   for (int i = 0; i <= kMaxQueryNestingDepth; ++i) nots += "NOT ";
-  auto too_many_nots = TranslateQuery(nots + "WorkflowId = 'x'", CustomAttributes());
+  auto too_many_nots = ParseQuery(nots + "WorkflowId = 'x'", CustomAttributes());
   ASSERT_FALSE(too_many_nots.ok());
   EXPECT_THAT(too_many_nots.status().message(), HasSubstr("nests deeper"));
 
   // Long flat chains are fine: they do not recurse.
   std::string chain = "WorkflowId = 'x'";
   for (int i = 0; i < 300; ++i) chain += " OR WorkflowId = 'x'";
-  EXPECT_TRUE(TranslateQuery(chain, CustomAttributes()).ok());
+  EXPECT_TRUE(ParseQuery(chain, CustomAttributes()).ok());
 }
 
 TEST(QueryTimes, Rfc3339) {
