@@ -13,6 +13,8 @@ packages=(
   tzdata  # IANA time zones for schedules (read from /usr/share/zoneinfo)
   libcpp-httplib-dev  # the web UI's and the HTTP API's server
   chromium  # the web UI's browser tests (driven by playwright-core, which downloads no browser)
+  libpq-dev  # the PostgreSQL store's client library
+  postgresql-15  # the PostgreSQL the tests start (scripts/with-postgres.sh)
 )
 missing=()
 for package in "${packages[@]}"; do

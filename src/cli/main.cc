@@ -20,6 +20,7 @@ Usage:
   eon activity complete|fail     Complete or fail an activity by its id
   eon task-queue describe        Show a task queue's pollers and backlog
   eon admin parked-tasks list|retry  Outbox tasks parked after failing again and again
+  eon admin db migrate|status    Apply or show the database schema (eon admin db --help)
   eon bench [flags]              Run a workload through the C++ SDK and print its figures
                                  (eon bench --help)
   eon --version                  Print the version
@@ -46,5 +47,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (first == "bench") return eon::cli::Bench(argc - 2, argv + 2);
+  if (first == "admin" && argc > 2 && std::string(argv[2]) == "db") {
+    return eon::cli::AdminDb(argc - 3, argv + 3);
+  }
   return eon::cli::RunClientCommand(argc - 1, argv + 1);
 }

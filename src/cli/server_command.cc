@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "common/log.h"
+#include "persistence/postgres_store.h"
+#include "persistence/sqlite_store.h"
 #include "server/server.h"
 
 namespace eon::cli {
@@ -25,6 +27,9 @@ Flags:
   -p, --port int              Port for the frontend gRPC service (default 7233)
       --ip string             IP address to bind the frontend service to (default "127.0.0.1")
   -f, --db-filename string    File in which to persist Eon state (by default, state is in memory)
+      --database string       The database: a SQLite file, or PostgreSQL as
+                              postgresql://user:password@host:port/database (the schema is
+                              created or migrated at start)
   -n, --namespace strings     Namespaces to create at start; "default" always exists (repeatable)
       --log-level string      debug, info, warn, error or never (default "info")
       --log-format string     text or json: one line (or JSON object) per message with level,
@@ -137,8 +142,8 @@ int ServerStartDev(int argc, char** argv) {
     } else if (arg == "--ip") {
       if (!next(&v) || v.empty()) return Fail("--ip needs an address");
       options.ip = v;
-    } else if (arg == "-f" || arg == "--db-filename") {
-      if (!next(&v) || v.empty()) return Fail("--db-filename needs a file name");
+    } else if (arg == "-f" || arg == "--db-filename" || arg == "--database") {
+      if (!next(&v) || v.empty()) return Fail(arg + " needs a file name or a PostgreSQL URL");
       options.db_path = v;
     } else if (arg == "-n" || arg == "--namespace") {
       if (!next(&v) || v.empty()) return Fail("--namespace needs a name");
@@ -236,7 +241,7 @@ int ServerStartDev(int argc, char** argv) {
     std::printf("Metrics: http://%s:%d/metrics\n", options.ip.c_str(), server->metrics_port());
   std::printf("Database: %s\n", options.db_path == ":memory:"
                                     ? "in memory (use --db-filename to keep state)"
-                                    : options.db_path.c_str());
+                                    : persistence::RedactPassword(options.db_path).c_str());
   std::fflush(stdout);
 
   int signal_number = 0;
@@ -269,6 +274,64 @@ int ServerStartDev(int argc, char** argv) {
   server->Shutdown();
   LOG_INFO("stats: " << stats);
   std::printf("Eon server stopped.\n");
+  return 0;
+}
+
+constexpr const char* kAdminDbUsage =
+    R"(Apply or inspect the database schema.
+
+Usage:
+  eon admin db migrate --database DB   Create the schema, or migrate it to this eon's version
+  eon admin db status --database DB    Print the schema version of a PostgreSQL database
+
+DB is a SQLite file or postgresql://user:password@host:port/database. Migrations are
+idempotent: one that was interrupted runs again. `eon server start-dev --database` migrates at
+start too.
+)";
+
+int AdminDb(int argc, char** argv) {
+  std::vector<std::string> args(argv, argv + argc);
+  if (args.empty() || args[0] == "-h" || args[0] == "--help") {
+    std::fputs(kAdminDbUsage, args.empty() ? stderr : stdout);
+    return args.empty() ? 1 : 0;
+  }
+  const std::string verb = args[0];
+  if (verb != "migrate" && verb != "status") {
+    return Fail("unknown command \"admin db " + verb + "\"; try migrate or status");
+  }
+  std::string database;
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (args[i] == "--database" && i + 1 < args.size()) {
+      database = args[++i];
+    } else if (args[i].rfind("--database=", 0) == 0) {
+      database = args[i].substr(11);
+    } else {
+      return Fail("unknown flag " + args[i] + " for \"eon admin db " + verb + "\" (see --help)");
+    }
+  }
+  if (database.empty()) return Fail("--database is required (a SQLite file or a PostgreSQL URL)");
+  log::SetLevel(log::Level::kWarn);
+  const bool postgres = persistence::IsPostgresUrl(database);
+  if (verb == "status") {
+    if (!postgres)
+      return Fail("status reads PostgreSQL databases; a SQLite file is migrated when opened");
+    auto version = persistence::PostgresDatabaseSchemaVersion(database);
+    if (!version.ok()) return Fail(version.status().message());
+    const int latest = persistence::PostgresSchemaVersion();
+    std::printf("schema version %d (this eon: %d)%s\n", *version, latest,
+                *version == latest  ? ""
+                : *version < latest ? "; run eon admin db migrate"
+                                    : "; the database is newer than this eon");
+    return 0;
+  }
+  Status opened = postgres ? persistence::PostgresStore::Open({.url = database}).status()
+                           : persistence::SqliteStore::Open({.path = database}).status();
+  if (!opened.ok()) return Fail(opened.message());
+  if (postgres) {
+    std::printf("schema version %d\n", persistence::PostgresSchemaVersion());
+  } else {
+    std::printf("migrated %s\n", database.c_str());
+  }
   return 0;
 }
 

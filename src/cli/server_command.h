@@ -6,4 +6,7 @@ namespace eon::cli {
 // argv holds the words after "start-dev". Returns the process exit code.
 int ServerStartDev(int argc, char** argv);
 
+// `eon admin db migrate|status --database DB`; argv holds the words after "db".
+int AdminDb(int argc, char** argv);
+
 }  // namespace eon::cli

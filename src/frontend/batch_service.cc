@@ -22,25 +22,19 @@ using Key = std::pair<std::string, std::string>;  // namespace, job id
 
 class BatchService final : public ServiceHandle {
  public:
-  BatchService(RpcRouter& router, const Clock& clock, persistence::Store& store)
-      : router_(router), clock_(clock), store_(store) {}
+  BatchService(RpcRouter& router, const Clock& clock, worker::BatchRecords& records)
+      : router_(router), clock_(clock), records_(records) {}
 
   // The stored records, oldest first. A job still running when the server stopped was cut
   // short: it is recorded as failed.
   Status Load() {
-    EON_ASSIGN_OR_RETURN(auto records, store_.LoadBatchOperations());
+    EON_ASSIGN_OR_RETURN(auto records, records_.LoadAll());
     std::lock_guard lock(mutex_);
-    for (const auto& [namespace_name, record] : records) {
-      wfs::DescribeBatchOperationResponse job;
-      if (!job.ParseFromString(record)) {
-        return Internal("the stored record of batch operation in namespace " + namespace_name +
-                        " does not parse");
-      }
+    for (auto& [namespace_name, job] : records) {
       if (job.state() == enums::BATCH_OPERATION_STATE_RUNNING) {
         job.set_state(enums::BATCH_OPERATION_STATE_FAILED);
         *job.mutable_close_time() = ToTimestamp(clock_.Now());
-        EON_RETURN_IF_ERROR(
-            store_.PutBatchOperation(namespace_name, job.job_id(), job.SerializeAsString()));
+        EON_RETURN_IF_ERROR(records_.Put(namespace_name, job));
       }
       Key key{namespace_name, job.job_id()};
       jobs_[key] = std::move(job);
@@ -168,14 +162,13 @@ class BatchService final : public ServiceHandle {
       job.set_reason(request.reason());
       job.set_query(request.visibility_query());
       // Recorded before anything is done, so a restart knows of it.
-      Status stored =
-          store_.PutBatchOperation(run->key.first, run->key.second, job.SerializeAsString());
+      Status stored = records_.Put(run->key.first, job);
       if (!stored.ok()) return run->done(stored);
       jobs_[run->key] = std::move(job);
       order_.push_back(run->key);
       while (order_.size() > kBatchJobsKept) {
         // A record that cannot be removed now is removed at a later trim or stays: harmless.
-        (void)store_.DeleteBatchOperation(order_.front().first, order_.front().second);
+        (void)records_.Delete(order_.front().first, order_.front().second);
         jobs_.erase(order_.front());
         order_.pop_front();
       }
@@ -293,8 +286,7 @@ class BatchService final : public ServiceHandle {
         it->second.set_state(status.ok() ? enums::BATCH_OPERATION_STATE_COMPLETED
                                          : enums::BATCH_OPERATION_STATE_FAILED);
         *it->second.mutable_close_time() = ToTimestamp(clock_.Now());
-        stored = store_.PutBatchOperation(run->key.first, run->key.second,
-                                          it->second.SerializeAsString());
+        stored = records_.Put(run->key.first, it->second);
       }
     }
     // The operations were made (each durable on its own); only the record is stale.
@@ -320,7 +312,7 @@ class BatchService final : public ServiceHandle {
 
   RpcRouter& router_;
   const Clock& clock_;
-  persistence::Store& store_;
+  worker::BatchRecords& records_;
   std::mutex mutex_;
   std::map<Key, wfs::DescribeBatchOperationResponse> jobs_;  // guarded by mutex_
   std::deque<Key> order_;                                    // guarded by mutex_; oldest first
@@ -329,8 +321,8 @@ class BatchService final : public ServiceHandle {
 }  // namespace
 
 Result<std::unique_ptr<ServiceHandle>> RegisterBatchService(RpcRouter& router, const Clock& clock,
-                                                            persistence::Store& store) {
-  auto service = std::make_unique<BatchService>(router, clock, store);
+                                                            worker::BatchRecords& records) {
+  auto service = std::make_unique<BatchService>(router, clock, records);
   EON_RETURN_IF_ERROR(service->Load());
   service->Register();
   return std::unique_ptr<ServiceHandle>(std::move(service));

@@ -8,7 +8,7 @@
 // once), StartBatchOperation answers when every operation has been made, so once it returns
 // success a kill -9 loses none of them; a batch therefore takes at most
 // kBatchExecutionsMax workflows (a query that matches more is refused, naming the count).
-// The jobs' records (for Describe and List) are stored (Store::PutBatchOperation) when a job
+// The jobs' records (for Describe and List) are stored (worker/batch_records.h) when a job
 // starts and when it ends, so they survive a restart; a job that a restart interrupted is
 // recorded as failed when the server starts again.
 #pragma once
@@ -18,7 +18,7 @@
 #include "common/clock.h"
 #include "frontend/rpc.h"
 #include "frontend/workflow_service.h"
-#include "persistence/store.h"
+#include "worker/batch_records.h"
 
 namespace eon::frontend {
 
@@ -27,6 +27,6 @@ constexpr size_t kBatchJobsKept = 1'000;  // the oldest finished job records are
 
 // Loads the stored job records first; fails if they cannot be read.
 Result<std::unique_ptr<ServiceHandle>> RegisterBatchService(RpcRouter& router, const Clock& clock,
-                                                            persistence::Store& store);
+                                                            worker::BatchRecords& records);
 
 }  // namespace eon::frontend

@@ -5,7 +5,6 @@
 #include "persistence/records.h"
 #include "temporal/api/operatorservice/v1/request_response.pb.h"
 #include "temporal/api/workflowservice/v1/request_response.pb.h"
-#include "visibility/query.h"
 
 namespace eon::frontend {
 namespace {
@@ -13,66 +12,17 @@ namespace {
 namespace wfs = temporal::api::workflowservice::v1;
 namespace ops = temporal::api::operatorservice::v1;
 namespace enums = temporal::api::enums::v1;
-using visibility::AttributeType;
 
 constexpr const char* kWorkflowService = "temporal.api.workflowservice.v1.WorkflowService";
 constexpr const char* kOperatorService = "temporal.api.operatorservice.v1.OperatorService";
 constexpr int kPageSizeDefault = 1'000;
 constexpr int kPageSizeMax = 1'000;
 
-// The system attributes as GetSearchAttributes reports them.
-const std::map<std::string, enums::IndexedValueType>& SystemAttributes() {
-  static const auto* kSystem = new std::map<std::string, enums::IndexedValueType>{
-      {"WorkflowId", enums::INDEXED_VALUE_TYPE_KEYWORD},
-      {"RunId", enums::INDEXED_VALUE_TYPE_KEYWORD},
-      {"WorkflowType", enums::INDEXED_VALUE_TYPE_KEYWORD},
-      {"ExecutionStatus", enums::INDEXED_VALUE_TYPE_KEYWORD},
-      {"StartTime", enums::INDEXED_VALUE_TYPE_DATETIME},
-      {"CloseTime", enums::INDEXED_VALUE_TYPE_DATETIME},
-      {"ExecutionTime", enums::INDEXED_VALUE_TYPE_DATETIME},
-      {"ExecutionDuration", enums::INDEXED_VALUE_TYPE_INT},
-      {"TaskQueue", enums::INDEXED_VALUE_TYPE_KEYWORD},
-      {"HistoryLength", enums::INDEXED_VALUE_TYPE_INT},
-      {"HistorySizeBytes", enums::INDEXED_VALUE_TYPE_INT},
-      {"StateTransitionCount", enums::INDEXED_VALUE_TYPE_INT},
-      {"ParentWorkflowId", enums::INDEXED_VALUE_TYPE_KEYWORD},
-      {"ParentRunId", enums::INDEXED_VALUE_TYPE_KEYWORD},
-      {"RootWorkflowId", enums::INDEXED_VALUE_TYPE_KEYWORD},
-      {"RootRunId", enums::INDEXED_VALUE_TYPE_KEYWORD},
-      {"TemporalChangeVersion", enums::INDEXED_VALUE_TYPE_KEYWORD_LIST},
-      {"BuildIds", enums::INDEXED_VALUE_TYPE_KEYWORD_LIST},
-      {"TemporalScheduledStartTime", enums::INDEXED_VALUE_TYPE_DATETIME},
-      {"TemporalScheduledById", enums::INDEXED_VALUE_TYPE_KEYWORD},
-      {"TemporalSchedulePaused", enums::INDEXED_VALUE_TYPE_BOOL},
-  };
-  return *kSystem;
-}
-
-Result<AttributeType> ToAttributeType(int type) {
-  switch (type) {
-    case enums::INDEXED_VALUE_TYPE_TEXT:
-      return AttributeType::kText;
-    case enums::INDEXED_VALUE_TYPE_KEYWORD:
-      return AttributeType::kKeyword;
-    case enums::INDEXED_VALUE_TYPE_INT:
-      return AttributeType::kInt;
-    case enums::INDEXED_VALUE_TYPE_DOUBLE:
-      return AttributeType::kDouble;
-    case enums::INDEXED_VALUE_TYPE_BOOL:
-      return AttributeType::kBool;
-    case enums::INDEXED_VALUE_TYPE_DATETIME:
-      return AttributeType::kDatetime;
-    case enums::INDEXED_VALUE_TYPE_KEYWORD_LIST:
-      return AttributeType::kKeywordList;
-    default:
-      return InvalidArgument("unknown search attribute type " + std::to_string(type));
-  }
-}
-
 class VisibilityService final : public ServiceHandle {
  public:
-  VisibilityService(namespaces::Registry& namespaces, persistence::Store& store, Executor& executor)
-      : namespaces_(namespaces), store_(store), executor_(executor) {}
+  VisibilityService(namespaces::Registry& namespaces, visibility::Visibility& visibility,
+                    Executor& executor)
+      : namespaces_(namespaces), visibility_(visibility), executor_(executor) {}
 
   void Register(RpcRouter& router) {
     router.Unary<wfs::ListWorkflowExecutionsRequest, wfs::ListWorkflowExecutionsResponse>(
@@ -137,10 +87,10 @@ class VisibilityService final : public ServiceHandle {
         [this](CallContext&, const auto&) -> Result<wfs::GetSearchAttributesResponse> {
           // Without a namespace in the request: the system attributes and those of "default".
           wfs::GetSearchAttributesResponse response;
-          for (const auto& [name, type] : SystemAttributes())
+          for (const auto& [name, type] : visibility::Visibility::SystemAttributes())
             (*response.mutable_keys())[name] = type;
           EON_ASSIGN_OR_RETURN(auto ns, namespaces_.ByName("default"));
-          EON_ASSIGN_OR_RETURN(auto custom, store_.SearchAttributes(ns->info().id()));
+          EON_ASSIGN_OR_RETURN(auto custom, visibility_.CustomAttributes(ns->info().id()));
           for (const auto& [name, type] : custom) {
             (*response.mutable_keys())[name] = static_cast<enums::IndexedValueType>(type);
           }
@@ -154,12 +104,7 @@ class VisibilityService final : public ServiceHandle {
             return InvalidArgument("SearchAttributes are not set on request.");
           }
           for (const auto& [name, type] : r.search_attributes()) {
-            EON_RETURN_IF_ERROR(CheckName(name));
-            if (SystemAttributes().count(name)) {
-              return InvalidArgument("Search attribute " + name + " is reserved by the system.");
-            }
-            EON_RETURN_IF_ERROR(ToAttributeType(type).status());
-            EON_RETURN_IF_ERROR(store_.AddSearchAttribute(ns->info().id(), name, type));
+            EON_RETURN_IF_ERROR(visibility_.AddCustomAttribute(ns->info().id(), name, type));
           }
           return ops::AddSearchAttributesResponse();
         });
@@ -168,7 +113,7 @@ class VisibilityService final : public ServiceHandle {
         [this](CallContext&, const auto& r) -> Result<ops::RemoveSearchAttributesResponse> {
           EON_ASSIGN_OR_RETURN(auto ns, Namespace(r.namespace_()));
           for (const auto& name : r.search_attributes()) {
-            EON_RETURN_IF_ERROR(store_.RemoveSearchAttribute(ns->info().id(), name));
+            EON_RETURN_IF_ERROR(visibility_.RemoveCustomAttribute(ns->info().id(), name));
           }
           return ops::RemoveSearchAttributesResponse();
         });
@@ -180,13 +125,8 @@ class VisibilityService final : public ServiceHandle {
             EON_ASSIGN_OR_RETURN(auto by_id, namespaces_.ById(r.namespace_id()));
             name = by_id->info().name();
           }
-          EON_ASSIGN_OR_RETURN(auto deleted, namespaces_.MarkDeleted(name));
           // The namespace is out of service at once; its workflows go in the background.
-          const std::string id = deleted->info().id();
-          executor_.Submit([this, id] {
-            Status removed = store_.DeleteNamespaceData(id);
-            if (removed.ok()) namespaces_.Forget(id);
-          });
+          EON_ASSIGN_OR_RETURN(auto deleted, namespaces_.Delete(name, executor_));
           ops::DeleteNamespaceResponse response;
           response.set_deleted_namespace(deleted->info().name());
           return response;
@@ -196,10 +136,10 @@ class VisibilityService final : public ServiceHandle {
         [this](CallContext&, const auto& r) -> Result<ops::ListSearchAttributesResponse> {
           EON_ASSIGN_OR_RETURN(auto ns, Namespace(r.namespace_()));
           ops::ListSearchAttributesResponse response;
-          for (const auto& [name, type] : SystemAttributes()) {
+          for (const auto& [name, type] : visibility::Visibility::SystemAttributes()) {
             (*response.mutable_system_attributes())[name] = type;
           }
-          EON_ASSIGN_OR_RETURN(auto custom, store_.SearchAttributes(ns->info().id()));
+          EON_ASSIGN_OR_RETURN(auto custom, visibility_.CustomAttributes(ns->info().id()));
           for (const auto& [name, type] : custom) {
             (*response.mutable_custom_attributes())[name] =
                 static_cast<enums::IndexedValueType>(type);
@@ -247,30 +187,6 @@ class VisibilityService final : public ServiceHandle {
     return query;
   }
 
-  static Status CheckName(const std::string& name) {
-    if (name.empty() || name.size() > 255) {
-      return InvalidArgument("A search attribute name must have 1 to 255 characters.");
-    }
-    for (char c : name) {
-      if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.')) {
-        return InvalidArgument("Search attribute name " + name +
-                               " may contain only letters, digits, '_', '-' and '.'.");
-      }
-    }
-    return Status::Ok();
-  }
-
-  Result<persistence::VisibilityFilter> Filter(const std::string& namespace_id,
-                                               const std::string& query) {
-    EON_ASSIGN_OR_RETURN(auto registered, store_.SearchAttributes(namespace_id));
-    std::map<std::string, AttributeType> custom;
-    for (const auto& [name, type] : registered) {
-      auto attribute_type = ToAttributeType(type);
-      if (attribute_type.ok()) custom[name] = *attribute_type;
-    }
-    return visibility::ParseQuery(query, custom);
-  }
-
   // A schedule query names the schedule id `ScheduleId` (as Temporal's does); schedules' listings
   // keep it in the WorkflowId column. Renames the identifier outside quoted strings.
   static std::string ScheduleQuery(const std::string& query) {
@@ -313,15 +229,16 @@ class VisibilityService final : public ServiceHandle {
     EON_ASSIGN_OR_RETURN(auto ns, Namespace(namespace_name));
     EON_ASSIGN_OR_RETURN(const int64_t offset, DecodeOffsetPageToken(page_token));
     const int limit = page_size <= 0 ? kPageSizeDefault : std::min(page_size, kPageSizeMax);
-    EON_ASSIGN_OR_RETURN(auto filter, Filter(ns->info().id(), query));
+    EON_ASSIGN_OR_RETURN(auto filter, visibility_.ParseFilter(ns->info().id(), query));
     if (filter.group_by) {
       return InvalidArgument("GROUP BY is only for CountWorkflowExecutions");
     }
-    EON_ASSIGN_OR_RETURN(auto rows,
-                         schedules ? store_.ListSchedules(ns->info().id(), filter, limit, offset)
-                                   : store_.ListVisibility(ns->info().id(), filter, limit, offset));
+    EON_ASSIGN_OR_RETURN(
+        auto rows, schedules ? visibility_.ListSchedules(ns->info().id(), filter, limit, offset)
+                             : visibility_.ListWorkflows(ns->info().id(), filter, limit, offset));
     for (const auto& row : rows) {
-      if (!persistence::ParseRecord(row, executions->Add())) return Internal("corrupt visibility row");
+      if (!persistence::ParseRecord(row, executions->Add()))
+        return Internal("corrupt visibility row");
     }
     if (static_cast<int>(rows.size()) == limit) *next_token = EncodeOffsetPageToken(offset + limit);
     return Status::Ok();
@@ -330,8 +247,8 @@ class VisibilityService final : public ServiceHandle {
   Result<wfs::CountWorkflowExecutionsResponse> Count(const std::string& namespace_name,
                                                      const std::string& query) {
     EON_ASSIGN_OR_RETURN(auto ns, Namespace(namespace_name));
-    EON_ASSIGN_OR_RETURN(auto filter, Filter(ns->info().id(), query));
-    EON_ASSIGN_OR_RETURN(auto counts, store_.CountVisibility(ns->info().id(), filter));
+    EON_ASSIGN_OR_RETURN(auto filter, visibility_.ParseFilter(ns->info().id(), query));
+    EON_ASSIGN_OR_RETURN(auto counts, visibility_.Count(ns->info().id(), filter));
     wfs::CountWorkflowExecutionsResponse response;
     int64_t total = 0;
     for (const auto& [value, count] : counts) {
@@ -363,7 +280,7 @@ class VisibilityService final : public ServiceHandle {
   }
 
   namespaces::Registry& namespaces_;
-  persistence::Store& store_;
+  visibility::Visibility& visibility_;
   Executor& executor_;  // background work (namespace deletion)
 };
 
@@ -371,8 +288,8 @@ class VisibilityService final : public ServiceHandle {
 
 std::unique_ptr<ServiceHandle> RegisterVisibilityService(RpcRouter& router,
                                                          namespaces::Registry& namespaces,
-                                                         persistence::Store& store) {
-  auto service = std::make_unique<VisibilityService>(namespaces, store, router.executor());
+                                                         visibility::Visibility& visibility) {
+  auto service = std::make_unique<VisibilityService>(namespaces, visibility, router.executor());
   service->Register(router);
   return service;
 }

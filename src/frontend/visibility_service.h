@@ -1,7 +1,8 @@
 // frontend: listings of workflows (ListWorkflowExecutions, CountWorkflowExecutions,
-// ScanWorkflowExecutions, GetSearchAttributes) and the OperatorService's search attribute
-// registry. Queries are translated to parameterised SQL (visibility/query.h) over the
-// visibility table, which the history outbox keeps up to date.
+// ScanWorkflowExecutions, the older List{Open,Closed}WorkflowExecutions, GetSearchAttributes),
+// ListSchedules, and the OperatorService's search attribute registry and DeleteNamespace. The
+// work is done by the owners: visibility::Visibility (queries, listings, search attributes) and
+// namespaces::Registry (deletion); this file maps requests and responses.
 #pragma once
 
 #include <memory>
@@ -9,12 +10,12 @@
 #include "frontend/rpc.h"
 #include "frontend/workflow_service.h"
 #include "namespaces/registry.h"
-#include "persistence/store.h"
+#include "visibility/visibility.h"
 
 namespace eon::frontend {
 
 std::unique_ptr<ServiceHandle> RegisterVisibilityService(RpcRouter& router,
                                                          namespaces::Registry& namespaces,
-                                                         persistence::Store& store);
+                                                         visibility::Visibility& visibility);
 
 }  // namespace eon::frontend

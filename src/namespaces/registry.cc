@@ -116,6 +116,15 @@ Result<Namespace> Registry::MarkDeleted(const std::string& name) {
   return deleted;
 }
 
+Result<Namespace> Registry::Delete(const std::string& name, Executor& background) {
+  EON_ASSIGN_OR_RETURN(Namespace deleted, MarkDeleted(name));
+  background.Submit([this, id = deleted->info().id()] {
+    Status removed = store_.DeleteNamespaceData(id);
+    if (removed.ok()) Forget(id);
+  });
+  return deleted;
+}
+
 void Registry::Forget(const std::string& id) {
   std::lock_guard lock(mutex_);
   auto it = by_id_.find(id);

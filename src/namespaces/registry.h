@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/executor.h"
 #include "common/status.h"
 #include "eon/v1/state.pb.h"
 #include "persistence/store.h"
@@ -33,14 +34,18 @@ class Registry {
   // Applies `change` to the namespace's record and stores it.
   Result<Namespace> Update(const std::string& name,
                            const std::function<Status(eon::v1::NamespaceRecord&)>& change);
-  // Takes a namespace out of service: renamed "<name>-deleted-<5 chars>" (its name is free again),
-  // state DELETED. Returns the new name. "default" cannot be deleted.
-  Result<Namespace> MarkDeleted(const std::string& name);
-  void Forget(const std::string& id);
+  // Deletes a namespace: at once it is out of service, renamed "<name>-deleted-<5 chars>" (its
+  // name is free again) with state DELETED, and that record is returned; then a job on
+  // `background` removes its workflows' data and its record (Store::DeleteNamespaceData) and
+  // forgets it. If that removal fails, the namespace stays listed as DELETED. "default" cannot be
+  // deleted (INVALID_ARGUMENT). REQUIRES: `background` and this registry outlive the job.
+  Result<Namespace> Delete(const std::string& name, Executor& background);
   // Registers `name` unless it exists.
   Status Ensure(const std::string& name);
 
  private:
+  Result<Namespace> MarkDeleted(const std::string& name);
+  void Forget(const std::string& id);
   // Writes an update made over the cached record; ABORTED if another update came first.
   Status UpdateStored(const eon::v1::NamespaceRecord& record);
 

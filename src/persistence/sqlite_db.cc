@@ -74,7 +74,7 @@ namespace {
 // write transaction (a commit hook on each connection) and every xSync, each one an fsync or
 // fdatasync (a VFS that wraps the default one and counts its files' syncs).
 constexpr const char* kCommitsMetric = "eon_db_commits_total";
-constexpr const char* kCommitsHelp = "Write transactions committed to the SQLite database.";
+constexpr const char* kCommitsHelp = "Write transactions committed to the database.";
 constexpr const char* kSyncsMetric = "eon_db_fsyncs_total";
 constexpr const char* kSyncsHelp = "fsync (or fdatasync) calls SQLite made on its files.";
 constexpr const char* kCountingVfsName = "eon-counting";

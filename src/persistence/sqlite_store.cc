@@ -2,13 +2,13 @@
 
 #include <filesystem>
 
-#include "common/ids.h"
 #include "common/barrier.h"
+#include "common/ids.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/parse.h"
 #include "persistence/records.h"
-#include "persistence/sqlite_filter.h"
+#include "persistence/sql_filter.h"
 
 namespace eon::persistence {
 namespace {
@@ -200,24 +200,21 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptions& opti
                                 ": the shard count is fixed when the database is created");
     }
   }
-  if (options.committer_thread) {
-    store->committer_ = std::thread([s = store.get()] { s->CommitLoop(); });
-  }
+  store->committer_.Start();
   return store;
 }
 
 SqliteStore::SqliteStore(SqliteOptions options, std::unique_ptr<SqliteDb> writer,
                          std::unique_ptr<SqliteDb> reader)
-    : options_(std::move(options)), writer_(std::move(writer)), reader_(std::move(reader)) {}
+    : options_(std::move(options)),
+      writer_(std::move(writer)),
+      reader_(std::move(reader)),
+      committer_(options_.group_commit_jobs_max, options_.committer_thread,
+                 [this](const std::vector<Job*>& jobs, std::vector<Status>& results) {
+                   return RunBatch(jobs, results);
+                 }) {}
 
-SqliteStore::~SqliteStore() {
-  {
-    std::lock_guard lock(queue_mutex_);
-    stopping_ = true;
-  }
-  queue_ready_.notify_all();
-  if (committer_.joinable()) committer_.join();
-}
+SqliteStore::~SqliteStore() { committer_.Stop(); }
 
 Status SqliteStore::Migrate() {
   std::lock_guard lock(writer_mutex_);
@@ -308,111 +305,22 @@ auto SqliteStore::Read(Fn&& fn) {
   return fn(*writer_);
 }
 
-Status SqliteStore::Write(Job job) {
-  auto pending = std::make_unique<PendingJob>();
-  pending->job = std::move(job);
-  auto done = pending->promise.get_future();
-  {
-    std::lock_guard lock(queue_mutex_);
-    if (stopping_) return Unavailable("the store is shutting down");
-    queue_.push_back(std::move(pending));
+Status SqliteStore::RunBatch(const std::vector<Job*>& jobs, std::vector<Status>& results) {
+  std::lock_guard lock(writer_mutex_);
+  SqliteDb& db = *writer_;
+  Status txn = db.Exec("BEGIN IMMEDIATE");
+  for (size_t i = 0; txn.ok() && i < jobs.size(); ++i) {
+    txn = db.Exec("SAVEPOINT job");
+    if (!txn.ok()) break;
+    results[i] = (*jobs[i])(db);
+    txn = results[i].ok() ? db.Exec("RELEASE job") : db.Exec("ROLLBACK TO job; RELEASE job");
   }
-  if (options_.committer_thread) {
-    queue_ready_.notify_one();
-  } else {
-    CommitOnCaller();
+  if (txn.ok()) txn = db.Exec("COMMIT");
+  if (!txn.ok()) {
+    db.Exec("ROLLBACK");
+    LOG_ERROR("group commit of " << jobs.size() << " jobs failed: " << txn.message());
   }
-  return done.get();
-}
-
-void SqliteStore::WriteAsync(Job job, std::function<void(Status)> done) {
-  {
-    std::lock_guard lock(queue_mutex_);
-    if (!stopping_) {
-      auto pending = std::make_unique<PendingJob>();
-      pending->job = std::move(job);
-      pending->done = std::move(done);
-      queue_.push_back(std::move(pending));
-      done = nullptr;
-    }
-  }
-  if (done) {
-    done(Unavailable("the store is shutting down"));
-    return;
-  }
-  if (options_.committer_thread) {
-    queue_ready_.notify_one();
-  } else {
-    CommitOnCaller();
-  }
-}
-
-void SqliteStore::CommitLoop() {
-  for (;;) {
-    std::vector<std::unique_ptr<PendingJob>> batch;
-    {
-      std::unique_lock lock(queue_mutex_);
-      queue_ready_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping and drained
-      while (!queue_.empty() && static_cast<int>(batch.size()) < options_.group_commit_jobs_max) {
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
-      }
-    }
-    CommitBatch(batch);
-  }
-}
-
-void SqliteStore::CommitOnCaller() {
-  for (;;) {
-    std::vector<std::unique_ptr<PendingJob>> batch;
-    {
-      std::lock_guard lock(queue_mutex_);
-      if (queue_.empty()) return;
-      batch.push_back(std::move(queue_.front()));
-      queue_.pop_front();
-    }
-    CommitBatch(batch);
-  }
-}
-
-void SqliteStore::CommitBatch(std::vector<std::unique_ptr<PendingJob>>& batch) {
-  std::vector<Status> results(batch.size());
-  Status txn;
-  {
-    std::lock_guard lock(writer_mutex_);
-    SqliteDb& db = *writer_;
-    txn = db.Exec("BEGIN IMMEDIATE");
-    for (size_t i = 0; txn.ok() && i < batch.size(); ++i) {
-      txn = db.Exec("SAVEPOINT job");
-      if (!txn.ok()) break;
-      results[i] = batch[i]->job(db);
-      txn = results[i].ok() ? db.Exec("RELEASE job") : db.Exec("ROLLBACK TO job; RELEASE job");
-    }
-    if (txn.ok()) txn = db.Exec("COMMIT");
-    if (!txn.ok()) {
-      db.Exec("ROLLBACK");
-      LOG_ERROR("group commit of " << batch.size() << " jobs failed: " << txn.message());
-    }
-  }
-  if (txn.ok()) {
-    std::lock_guard lock(stats_mutex_);
-    ++stats_.write_transactions;
-  }
-  metrics::GroupCommit(static_cast<int64_t>(batch.size()));
-  for (size_t i = 0; i < batch.size(); ++i) {
-    // A failed transaction keeps its kind (disk full, I/O error, busy) in the answer.
-    Status outcome = txn.ok() ? results[i]
-                              : Status(txn.code() == StatusCode::INTERNAL ? StatusCode::UNAVAILABLE
-                                                                          : txn.code(),
-                                       "commit failed: " + txn.message());
-    if (batch[i]->done) {
-      // The caller's continuation: one that throws must not end the committer.
-      RunGuarded("a commit's continuation", [&] { batch[i]->done(std::move(outcome)); });
-    } else {
-      batch[i]->promise.set_value(std::move(outcome));
-    }
-  }
+  return txn;
 }
 
 Result<int32_t> SqliteStore::ShardCount() {
@@ -453,10 +361,8 @@ Status SqliteStore::CreateNamespace(const eon::v1::NamespaceRecord& record) {
         db.Prepare(
             "INSERT INTO namespaces (id, name, data) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"));
     EON_ASSIGN_OR_RETURN(auto blob, SerializeRecord(record, "namespace"));
-    EON_RETURN_IF_ERROR(stmt->Bind(1, record.info().id())
-                            .Bind(2, record.info().name())
-                            .BindBlob(3, blob)
-                            .Run());
+    EON_RETURN_IF_ERROR(
+        stmt->Bind(1, record.info().id()).Bind(2, record.info().name()).BindBlob(3, blob).Run());
     if (db.Changes() == 0) return AlreadyExists("Namespace already exists.");
     return Status::Ok();
   });
@@ -568,49 +474,6 @@ Result<StoredExecution> SqliteStore::GetExecution(const ExecutionKey& key) {
                          Parse<eon::v1::ExecutionState>(stmt->ColumnBlob(1), "execution"));
     return out;
   });
-}
-
-Status SqliteStore::CommitExecution(const ExecutionWrite& write, std::vector<StoredTask>* created) {
-  // The asynchronous path, waited for (the write is copied once into the shared job).
-  std::promise<Status> promise;
-  auto done = promise.get_future();
-  CommitExecutionAsync(std::make_shared<const ExecutionWrite>(write),
-                       [&promise, created](Status status, std::vector<StoredTask> tasks) {
-                         if (status.ok() && created) *created = std::move(tasks);
-                         promise.set_value(std::move(status));
-                       });
-  return done.get();
-}
-
-void SqliteStore::CommitExecutionAsync(std::shared_ptr<const ExecutionWrite> write,
-                                       CommitDone done) {
-  struct Pending {
-    std::shared_ptr<const ExecutionWrite> write;
-    CommitDone done;
-    std::vector<StoredTask> tasks;
-    metrics::PersistenceTimer timer{"UpdateWorkflowExecution"};
-  };
-  auto pending = std::make_shared<Pending>();
-  pending->write = std::move(write);
-  pending->done = std::move(done);
-  WriteAsync(
-      [this, pending](SqliteDb& db) {
-        pending->tasks.clear();
-        EON_RETURN_IF_ERROR(ApplyExecutionWrite(db, *pending->write, &pending->tasks));
-        if (pending->write->new_run)
-          return ApplyExecutionWrite(db, *pending->write->new_run, &pending->tasks);
-        return Status::Ok();
-      },
-      [this, pending](Status status) {
-        if (status.ok()) {
-          std::lock_guard lock(stats_mutex_);
-          ++stats_.execution_writes;
-        } else {
-          pending->timer.Failed();
-          pending->tasks.clear();
-        }
-        pending->done(std::move(status), std::move(pending->tasks));
-      });
 }
 
 Status SqliteStore::ApplyExecutionWrite(SqliteDb& db, const ExecutionWrite& write,
@@ -810,8 +673,9 @@ Result<std::vector<StoredTask>> SqliteStore::LoadTimerTasks(int32_t shard_id, Ti
 
 Result<std::optional<TimePoint>> SqliteStore::NextTimerTime() {
   return Read([&](SqliteDb& db) -> Result<std::optional<TimePoint>> {
-    EON_ASSIGN_OR_RETURN(auto stmt,
-                         db.Prepare("SELECT MIN(visibility_ns) FROM tasks WHERE category = ? AND task_id NOT IN "
+    EON_ASSIGN_OR_RETURN(
+        auto stmt,
+        db.Prepare("SELECT MIN(visibility_ns) FROM tasks WHERE category = ? AND task_id NOT IN "
                    "(SELECT task_id FROM parked_tasks)"));
     stmt->Bind(1, static_cast<int64_t>(TaskCategory::kTimer));
     if (!stmt->Step()) {
@@ -894,8 +758,8 @@ Result<std::vector<ParkedTask>> SqliteStore::LoadParkedTasks() {
   });
 }
 
-Status SqliteStore::PutBatchOperation(const std::string& namespace_name,
-                                      const std::string& job_id, const std::string& record) {
+Status SqliteStore::PutBatchOperation(const std::string& namespace_name, const std::string& job_id,
+                                      const std::string& record) {
   return Write([&](SqliteDb& db) -> Status {
     // An update keeps the row (and its place in the order).
     EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare("INSERT INTO batch_operations (namespace, job_id, "
@@ -918,8 +782,8 @@ Status SqliteStore::DeleteBatchOperation(const std::string& namespace_name,
 
 Result<std::vector<std::pair<std::string, std::string>>> SqliteStore::LoadBatchOperations() {
   return Read([&](SqliteDb& db) -> Result<std::vector<std::pair<std::string, std::string>>> {
-    EON_ASSIGN_OR_RETURN(
-        auto stmt, db.Prepare("SELECT namespace, record FROM batch_operations ORDER BY seq"));
+    EON_ASSIGN_OR_RETURN(auto stmt,
+                         db.Prepare("SELECT namespace, record FROM batch_operations ORDER BY seq"));
     std::vector<std::pair<std::string, std::string>> out;
     while (stmt->Step()) out.emplace_back(stmt->ColumnText(0), stmt->ColumnBlob(1));
     EON_RETURN_IF_ERROR(stmt->status());
@@ -1036,7 +900,7 @@ Status SqliteStore::UpsertVisibility(const VisibilityRow& row) {
 }
 
 namespace {
-void BindFilter(Statement& stmt, int first_index, const SqliteFilterSql& filter) {
+void BindFilter(Statement& stmt, int first_index, const SqlFilter& filter) {
   int index = first_index;
   for (const auto& value : filter.params) {
     if (const auto* i = std::get_if<int64_t>(&value))
@@ -1052,7 +916,7 @@ void BindFilter(Statement& stmt, int first_index, const SqliteFilterSql& filter)
 // `info` of a listing table's matching rows (visibility or schedules: the same columns).
 Result<std::vector<std::string>> ListInfo(SqliteDb& db, const char* table,
                                           const std::string& namespace_id,
-                                          const SqliteFilterSql& filter, int limit,
+                                          const SqlFilter& filter, int limit,
                                           int64_t offset) {
   EON_ASSIGN_OR_RETURN(
       auto stmt,
@@ -1073,7 +937,7 @@ Result<std::vector<std::string>> SqliteStore::ListVisibility(const std::string& 
                                                              const VisibilityFilter& filter,
                                                              int limit, int64_t offset) {
   metrics::PersistenceTimer timer("ListWorkflowExecutions");
-  EON_ASSIGN_OR_RETURN(SqliteFilterSql sql, RenderSqliteFilter(filter));
+  EON_ASSIGN_OR_RETURN(SqlFilter sql, RenderSqliteFilter(filter));
   return Read([&](SqliteDb& db) -> Result<std::vector<std::string>> {
     return ListInfo(db, "visibility", namespace_id, sql, limit, offset);
   });
@@ -1082,7 +946,7 @@ Result<std::vector<std::string>> SqliteStore::ListVisibility(const std::string& 
 Result<std::vector<std::pair<int64_t, int64_t>>> SqliteStore::CountVisibility(
     const std::string& namespace_id, const VisibilityFilter& filter) {
   metrics::PersistenceTimer timer("CountWorkflowExecutions");
-  EON_ASSIGN_OR_RETURN(SqliteFilterSql rendered, RenderSqliteFilter(filter));
+  EON_ASSIGN_OR_RETURN(SqlFilter rendered, RenderSqliteFilter(filter));
   return Read([&](SqliteDb& db) -> Result<std::vector<std::pair<int64_t, int64_t>>> {
     std::string group = rendered.group_by.empty() ? "0" : rendered.group_by;
     std::string sql = "SELECT " + group +
@@ -1136,11 +1000,6 @@ Status SqliteStore::RemoveSearchAttribute(const std::string& namespace_id,
     if (db.Changes() == 0) return NotFound("search attribute " + name + " does not exist");
     return Status::Ok();
   });
-}
-
-StoreStats SqliteStore::Stats() {
-  std::lock_guard lock(stats_mutex_);
-  return stats_;
 }
 
 Status SqliteStore::CreateSchedule(const eon::v1::ScheduleRecord& record,
@@ -1243,7 +1102,7 @@ Result<std::vector<StoredSchedule>> SqliteStore::LoadSchedules() {
 Result<std::vector<std::string>> SqliteStore::ListSchedules(const std::string& namespace_id,
                                                             const VisibilityFilter& filter,
                                                             int limit, int64_t offset) {
-  EON_ASSIGN_OR_RETURN(SqliteFilterSql sql, RenderSqliteFilter(filter));
+  EON_ASSIGN_OR_RETURN(SqlFilter sql, RenderSqliteFilter(filter));
   return Read([&](SqliteDb& db) -> Result<std::vector<std::string>> {
     return ListInfo(db, "schedules", namespace_id, sql, limit, offset);
   });

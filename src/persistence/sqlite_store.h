@@ -6,16 +6,12 @@
 // database (WAL lets them run beside a commit) and the write connection for ":memory:".
 #pragma once
 
-#include <condition_variable>
-#include <deque>
-#include <functional>
-#include <future>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "persistence/group_commit.h"
 #include "persistence/sqlite_db.h"
 #include "persistence/store.h"
 
@@ -35,7 +31,7 @@ struct SqliteOptions {
   bool committer_thread = true;
 };
 
-class SqliteStore final : public Store {
+class SqliteStore final : public GroupCommitStore<SqliteDb> {
  public:
   // Opens or creates the database and applies the schema migrations. FAILED_PRECONDITION when
   // the file exists but is not an Eon database.
@@ -52,9 +48,6 @@ class SqliteStore final : public Store {
   Result<CurrentExecution> GetCurrentExecution(const std::string& namespace_id,
                                                const std::string& workflow_id) override;
   Result<StoredExecution> GetExecution(const ExecutionKey& key) override;
-  Status CommitExecution(const ExecutionWrite& write, std::vector<StoredTask>* created) override;
-  void CommitExecutionAsync(std::shared_ptr<const ExecutionWrite> write,
-                            CommitDone done) override;
   Result<HistoryPage> ReadHistory(const std::string& namespace_id, const std::string& run_id,
                                   int64_t first_event_id, int max_events) override;
   Result<std::vector<StoredTask>> LoadTransferTasks(int32_t shard_id, int64_t after_task_id,
@@ -102,35 +95,23 @@ class SqliteStore final : public Store {
   Result<std::vector<std::string>> ListSchedules(const std::string& namespace_id,
                                                  const VisibilityFilter& filter, int limit,
                                                  int64_t offset) override;
-  StoreStats Stats() override;
 
  private:
-  using Job = std::function<Status(SqliteDb&)>;
-  // A job and who hears its outcome: `done` (run on the committer after the transaction) if
-  // set, else `promise`.
-  struct PendingJob {
-    Job job;
-    std::promise<Status> promise;
-    std::function<void(Status)> done;
-  };
+  using Job = GroupCommitter<SqliteDb>::Job;
 
   SqliteStore(SqliteOptions options, std::unique_ptr<SqliteDb> writer,
               std::unique_ptr<SqliteDb> reader);
   Status Migrate();
   // Runs `job` in the next group transaction and waits for its commit.
-  Status Write(Job job);
-  // Runs `job` in the next group transaction; `done` hears the outcome on the committer thread.
-  void WriteAsync(Job job, std::function<void(Status)> done);
+  Status Write(Job job) { return committer_.Write(std::move(job)); }
   // Runs `fn` on the read connection under its lock.
   template <typename Fn>
   auto Read(Fn&& fn);
-  void CommitLoop();
-  // Without a committer thread: commits what is queued, one job per transaction.
-  void CommitOnCaller();
-  // One group transaction, then each job's answer.
-  void CommitBatch(std::vector<std::unique_ptr<PendingJob>>& batch);
+  // One group transaction (GroupCommitter::RunBatch).
+  Status RunBatch(const std::vector<Job*>& jobs, std::vector<Status>& results);
+  GroupCommitter<SqliteDb>& committer() override { return committer_; }
   Status ApplyExecutionWrite(SqliteDb& db, const ExecutionWrite& write,
-                             std::vector<StoredTask>* created);
+                             std::vector<StoredTask>* created) override;
 
   const SqliteOptions options_;
 
@@ -139,14 +120,8 @@ class SqliteStore final : public Store {
   std::mutex reader_mutex_;           // guards reader_
   std::unique_ptr<SqliteDb> reader_;  // null for ":memory:"
 
-  std::mutex queue_mutex_;
-  std::condition_variable queue_ready_;
-  std::deque<std::unique_ptr<PendingJob>> queue_;  // guarded by queue_mutex_
-  bool stopping_ = false;                          // guarded by queue_mutex_
-  std::thread committer_;
-
-  std::mutex stats_mutex_;
-  StoreStats stats_;  // guarded by stats_mutex_
+  // Last, so that its thread stops before the connections close.
+  GroupCommitter<SqliteDb> committer_;
 };
 
 }  // namespace eon::persistence

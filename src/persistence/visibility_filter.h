@@ -1,7 +1,7 @@
 // A list filter as the stores receive it: a parsed, typed predicate over the listing tables
 // (visibility rows and schedules' listings share their columns), with its ORDER BY and GROUP BY.
 // visibility/query.h parses Temporal's list-filter language into this; each store renders it in
-// its own SQL (persistence/sqlite_filter.h for SQLite). Nothing in here is SQL text: a renderer
+// its own SQL (persistence/sql_filter.h for SQLite). Nothing in here is SQL text: a renderer
 // decides how to spell columns, search attribute lookups, operators and bound values.
 //
 // The listing tables (see persistence/sqlite_store.cc for SQLite's):

@@ -24,8 +24,11 @@
 #include "history/history_engine.h"
 #include "matching/matching_engine.h"
 #include "namespaces/registry.h"
+#include "persistence/postgres_store.h"
 #include "persistence/sqlite_store.h"
 #include "server/http_server.h"
+#include "visibility/visibility.h"
+#include "worker/batch_records.h"
 #include "worker/scheduler.h"
 
 namespace eon::server {
@@ -112,11 +115,18 @@ class ServerImpl final : public Server {
   ~ServerImpl() override { Shutdown(); }
 
   Status Init() {
-    persistence::SqliteOptions store_options;
-    store_options.path = options_.db_path;
-    store_options.synchronous_full = options_.synchronous_full;
-    store_options.shard_count = options_.shard_count;
-    EON_ASSIGN_OR_RETURN(store_, persistence::SqliteStore::Open(store_options));
+    if (persistence::IsPostgresUrl(options_.db_path)) {
+      persistence::PostgresOptions store_options;
+      store_options.url = options_.db_path;
+      store_options.shard_count = options_.shard_count;
+      EON_ASSIGN_OR_RETURN(store_, persistence::PostgresStore::Open(store_options));
+    } else {
+      persistence::SqliteOptions store_options;
+      store_options.path = options_.db_path;
+      store_options.synchronous_full = options_.synchronous_full;
+      store_options.shard_count = options_.shard_count;
+      EON_ASSIGN_OR_RETURN(store_, persistence::SqliteStore::Open(store_options));
+    }
     if (options_.time_skipping) {
       auto skippable = std::make_unique<SkippableClock>();
       skippable_clock_ = skippable.get();
@@ -148,8 +158,8 @@ class ServerImpl final : public Server {
     engine_options.pending_children_max = options_.pending_children_limit;
     engine_options.pending_external_requests_max = options_.pending_signals_limit;
     engine_options.task_failures_before_parking = options_.task_failures_before_parking;
-    history_ = std::make_unique<history::HistoryEngine>(*store_, *env_, *matching_,
-                                                        *task_executor_, engine_options);
+    history_ = std::make_unique<history::HistoryEngine>(*store_, *env_, *matching_, *task_executor_,
+                                                        engine_options);
     if (skippable_clock_) history_->EnableTimeSkipping(*skippable_clock_);
     // Under time skipping a retention timer would be the next thing to skip to and would delete
     // what a test is about to read; test servers keep closed runs.
@@ -182,10 +192,12 @@ class ServerImpl final : public Server {
     workflow_service_ = frontend::RegisterWorkflowService(
         *router_, *namespaces_, *history_, *matching_, *scheduler_, FrontendLimits());
 
-    visibility_service_ = frontend::RegisterVisibilityService(*router_, *namespaces_, *store_);
+    visibility_ = std::make_unique<visibility::Visibility>(*store_);
+    visibility_service_ = frontend::RegisterVisibilityService(*router_, *namespaces_, *visibility_);
     admin_service_ = frontend::RegisterAdminService(*router_, *history_);
+    batch_records_ = std::make_unique<worker::BatchRecords>(*store_);
     EON_ASSIGN_OR_RETURN(batch_service_,
-                         frontend::RegisterBatchService(*router_, *clock_, *store_));
+                         frontend::RegisterBatchService(*router_, *clock_, *batch_records_));
     schedule_service_ = frontend::RegisterScheduleService(*router_, *namespaces_, *scheduler_role_);
     if (history_->time_skipper()) {
       test_service_ = frontend::RegisterTestService(*router_, *history_->time_skipper(), *clock_);
@@ -353,7 +365,7 @@ class ServerImpl final : public Server {
   bool stopped_ = false;
   std::atomic<const char*> step_{"not started"};
   std::string address_;
-  std::unique_ptr<persistence::SqliteStore> store_;
+  std::unique_ptr<persistence::Store> store_;
   std::unique_ptr<namespaces::Registry> namespaces_;
   std::unique_ptr<DeadlineScheduler> scheduler_;
   std::unique_ptr<Executor> request_executor_;
@@ -361,7 +373,9 @@ class ServerImpl final : public Server {
   std::unique_ptr<matching::MatchingEngine> matching_;
   std::unique_ptr<history::HistoryEngine> history_;
   std::unique_ptr<worker::Scheduler> scheduler_role_;  // the worker role: schedules
-  std::unique_ptr<frontend::SecurityGate> security_;   // outlives router_'s serving
+  std::unique_ptr<worker::BatchRecords> batch_records_;
+  std::unique_ptr<visibility::Visibility> visibility_;
+  std::unique_ptr<frontend::SecurityGate> security_;  // outlives router_'s serving
   std::unique_ptr<frontend::RpcRouter> router_;
   std::unique_ptr<frontend::ServiceHandle> workflow_service_;
   std::unique_ptr<frontend::ServiceHandle> test_service_;

@@ -13,6 +13,7 @@ namespace eon::server {
 struct ServerOptions {
   std::string ip = "127.0.0.1";
   int port = 7233;
+  // A SQLite file (":memory:" for none) or a PostgreSQL URL (postgresql://user:pw@host:port/db).
   std::string db_path = ":memory:";
   std::vector<std::string> namespaces;  // registered at start if missing; "default" always is
   bool synchronous_full = true;

@@ -28,24 +28,28 @@ enum class Kind {
   kDuration
 };
 
-Kind KindOf(AttributeType type) {
+// A custom attribute's kind from its temporal.api.enums.v1.IndexedValueType; nullopt for a
+// value that is not a type.
+std::optional<Kind> KindOf(int type) {
+  namespace enums = temporal::api::enums::v1;
   switch (type) {
-    case AttributeType::kText:
+    case enums::INDEXED_VALUE_TYPE_TEXT:
       return Kind::kText;
-    case AttributeType::kKeyword:
+    case enums::INDEXED_VALUE_TYPE_KEYWORD:
       return Kind::kKeyword;
-    case AttributeType::kInt:
+    case enums::INDEXED_VALUE_TYPE_INT:
       return Kind::kInt;
-    case AttributeType::kDouble:
+    case enums::INDEXED_VALUE_TYPE_DOUBLE:
       return Kind::kDouble;
-    case AttributeType::kBool:
+    case enums::INDEXED_VALUE_TYPE_BOOL:
       return Kind::kBool;
-    case AttributeType::kDatetime:
+    case enums::INDEXED_VALUE_TYPE_DATETIME:
       return Kind::kDatetime;
-    case AttributeType::kKeywordList:
+    case enums::INDEXED_VALUE_TYPE_KEYWORD_LIST:
       return Kind::kKeywordList;
+    default:
+      return std::nullopt;
   }
-  return Kind::kKeyword;
 }
 
 std::string_view KindName(Kind kind) {
@@ -407,7 +411,7 @@ ListingPredicate Combine(Op op, std::vector<ListingPredicate> children) {
 
 class Translator {
  public:
-  Translator(std::vector<Token> tokens, const std::map<std::string, AttributeType>& custom)
+  Translator(std::vector<Token> tokens, const std::map<std::string, int>& custom)
       : tokens_(std::move(tokens)), custom_(custom) {}
 
   Result<persistence::VisibilityFilter> Run() {
@@ -576,10 +580,12 @@ class Translator {
       return MapAttribute(token, system.kind);
     }
     auto custom = custom_.find(name);
-    if (custom == custom_.end()) {
+    std::optional<Kind> kind;
+    if (custom != custom_.end()) kind = KindOf(custom->second);
+    if (!kind) {
       return InvalidArgument(At(token.position) + "unknown search attribute " + name);
     }
-    return MapAttribute(token, KindOf(custom->second));
+    return MapAttribute(token, *kind);
   }
 
   // An attribute kept in the search_attributes map.
@@ -795,7 +801,7 @@ class Translator {
   }
 
   std::vector<Token> tokens_;
-  const std::map<std::string, AttributeType>& custom_;
+  const std::map<std::string, int>& custom_;
   size_t pos_ = 0;
   int depth_ = 0;
 };
@@ -813,8 +819,6 @@ int64_t DaysFromCivil(int64_t y, int64_t m, int64_t d) {
 bool IsLeap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
 
 }  // namespace
-
-std::string_view AttributeTypeName(AttributeType type) { return KindName(KindOf(type)); }
 
 Result<int64_t> ParseRfc3339Nanos(std::string_view text) {
   const std::string bad = "'" + std::string(text) +
@@ -942,7 +946,7 @@ Result<int64_t> ParseGoDurationNanos(std::string_view text) {
 }
 
 Result<persistence::VisibilityFilter> ParseQuery(
-    std::string_view query, const std::map<std::string, AttributeType>& custom_attributes) {
+    std::string_view query, const std::map<std::string, int>& custom_attributes) {
   if (query.size() > kMaxQueryLengthBytes) {
     return InvalidArgument("query is too long: " + std::to_string(query.size()) +
                            " bytes, the limit is " + std::to_string(kMaxQueryLengthBytes));

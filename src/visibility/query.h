@@ -35,22 +35,18 @@
 
 namespace eon::visibility {
 
-enum class AttributeType { kText, kKeyword, kInt, kDouble, kBool, kDatetime, kKeywordList };
-
-// "Keyword", "Datetime", ...: the names Temporal's API uses for the types.
-std::string_view AttributeTypeName(AttributeType type);
-
 // Upper bounds that keep a hostile query from costing more than a rejection.
 inline constexpr size_t kMaxQueryLengthBytes = 10'000;
 inline constexpr int kMaxQueryNestingDepth = 100;
 
 // Parses `query`. `custom_attributes` are the namespace's registered search attributes
-// (name -> type), kept in the listing's `search_attributes` map; system attributes take
+// (name -> temporal.api.enums.v1.IndexedValueType; a name with another value is ignored), kept in
+// the listing's `search_attributes` map; system attributes take
 // precedence over a custom one of the same name. Without ORDER BY the order is StartTime DESC,
 // RunId DESC; a RunId key is appended to a query's own keys when it has none. Errors are
 // INVALID_ARGUMENT with the position (1-based, in bytes) and what is wrong there.
 Result<persistence::VisibilityFilter> ParseQuery(
-    std::string_view query, const std::map<std::string, AttributeType>& custom_attributes);
+    std::string_view query, const std::map<std::string, int>& custom_attributes);
 
 // Exposed for reuse and tests: RFC 3339 timestamp ("2024-01-02T03:04:05.5+02:00") to Unix
 // nanoseconds, and Go-style duration ("1h30m", "250ms", "-1.5s") to nanoseconds. The error

@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "persistence/sqlite_db.h"
-#include "persistence/sqlite_filter.h"
+#include "persistence/sql_filter.h"
 
 namespace eon::visibility {
 namespace {
@@ -13,30 +13,33 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using Runs = std::vector<std::string>;
+namespace enums = temporal::api::enums::v1;
 
 constexpr int64_t kSecond = 1'000'000'000;
 constexpr int64_t kHour = 3600 * kSecond;
 constexpr int64_t kT0 = 1'704'067'200 * kSecond;  // 2024-01-01T00:00:00Z
 
-const std::map<std::string, AttributeType>& CustomAttributes() {
-  static const auto* attributes = new std::map<std::string, AttributeType>{
-      {"CustomKeyword", AttributeType::kKeyword},
-      {"CustomText", AttributeType::kText},
-      {"CustomInt", AttributeType::kInt},
-      {"CustomDouble", AttributeType::kDouble},
-      {"CustomBool", AttributeType::kBool},
-      {"CustomDatetime", AttributeType::kDatetime},
-      {"CustomKeywordList", AttributeType::kKeywordList},
-      {"My Attr", AttributeType::kKeyword},
-      {"O'Brien", AttributeType::kKeyword},
-      {"Order", AttributeType::kKeyword},
-      {"Bad\"Name", AttributeType::kKeyword},
+const std::map<std::string, int>& CustomAttributes() {
+  static const auto* attributes = new std::map<std::string, int>{
+      {"CustomKeyword", enums::INDEXED_VALUE_TYPE_KEYWORD},
+      {"CustomText", enums::INDEXED_VALUE_TYPE_TEXT},
+      {"CustomInt", enums::INDEXED_VALUE_TYPE_INT},
+      {"CustomDouble", enums::INDEXED_VALUE_TYPE_DOUBLE},
+      {"CustomBool", enums::INDEXED_VALUE_TYPE_BOOL},
+      {"CustomDatetime", enums::INDEXED_VALUE_TYPE_DATETIME},
+      {"CustomKeywordList", enums::INDEXED_VALUE_TYPE_KEYWORD_LIST},
+      {"My Attr", enums::INDEXED_VALUE_TYPE_KEYWORD},
+      {"O'Brien", enums::INDEXED_VALUE_TYPE_KEYWORD},
+      {"Order", enums::INDEXED_VALUE_TYPE_KEYWORD},
+      {"Bad\"Name", enums::INDEXED_VALUE_TYPE_KEYWORD},
+      {"Unspecified", enums::INDEXED_VALUE_TYPE_UNSPECIFIED},
+      {"NotAType", 99},
   };
   return *attributes;
 }
 
 // The query parsed, then rendered as SQLite's SQL (what SqliteStore runs).
-Result<persistence::SqliteFilterSql> Translate(std::string_view query) {
+Result<persistence::SqlFilter> Translate(std::string_view query) {
   EON_ASSIGN_OR_RETURN(auto parsed, ParseQuery(query, CustomAttributes()));
   return persistence::RenderSqliteFilter(parsed);
 }
@@ -117,7 +120,7 @@ class QueryTest : public ::testing::Test {
   }
 
   static void BindAll(sqlite3_stmt* stmt, int first,
-                      const std::vector<persistence::SqliteValue>& params) {
+                      const std::vector<persistence::SqlFilterValue>& params) {
     for (size_t i = 0; i < params.size(); ++i) {
       int index = first + static_cast<int>(i);
       if (const auto* n = std::get_if<int64_t>(&params[i])) {
@@ -484,6 +487,8 @@ TEST(QueryErrors, MalformedQueriesSayWhatIsWrong) {
       {"WorkflowId = ", "expected a value after '='"},
       {"WorkflowId =", "expected a value after '=', got the end of the query"},
       {"Nope = 'x'", "unknown search attribute Nope"},
+      {"Unspecified = 'x'", "unknown search attribute Unspecified"},
+      {"NotAType = 'x'", "unknown search attribute NotAType"},
       {"workflowid = 'x'", "unknown search attribute workflowid"},
       {"HistoryLength = 'ten'", "HistoryLength of type Int expects an integer, got string 'ten'"},
       {"HistoryLength = 1.5", "expects an integer, got number 1.5"},

@@ -1,11 +1,11 @@
 #include "visibility/search_attributes.h"
 
-#include <nlohmann/json.hpp>
-
 #include <cmath>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "common/json_depth.h"
+#include "persistence/indexed_value_type.h"
 #include "temporal/api/enums/v1/common.pb.h"
 #include "visibility/query.h"
 
@@ -16,12 +16,15 @@ namespace enums = temporal::api::enums::v1;
 
 // Set by the server only; a workflow may not set them.
 const std::set<std::string>& SystemNames() {
-  static const auto* kNames = new std::set<std::string>{
-      "WorkflowId",        "RunId",          "WorkflowType",         "ExecutionStatus",
-      "StartTime",         "CloseTime",      "ExecutionTime",        "ExecutionDuration",
-      "TaskQueue",         "HistoryLength",  "HistorySizeBytes",     "StateTransitionCount",
-      "ParentWorkflowId",  "ParentRunId",    "RootWorkflowId",       "RootRunId",
-      "NamespaceId",       "VisibilityTaskKey"};
+  static const auto* kNames = new std::set<std::string>{"WorkflowId",       "RunId",
+                                                        "WorkflowType",     "ExecutionStatus",
+                                                        "StartTime",        "CloseTime",
+                                                        "ExecutionTime",    "ExecutionDuration",
+                                                        "TaskQueue",        "HistoryLength",
+                                                        "HistorySizeBytes", "StateTransitionCount",
+                                                        "ParentWorkflowId", "ParentRunId",
+                                                        "RootWorkflowId",   "RootRunId",
+                                                        "NamespaceId",      "VisibilityTaskKey"};
   return *kNames;
 }
 
@@ -41,28 +44,6 @@ const std::map<std::string, int>& PredefinedTypes() {
   return *kTypes;
 }
 
-// Temporal's short type names (as in its error messages).
-std::string TypeName(int type) {
-  switch (type) {
-    case enums::INDEXED_VALUE_TYPE_TEXT:
-      return "Text";
-    case enums::INDEXED_VALUE_TYPE_KEYWORD:
-      return "Keyword";
-    case enums::INDEXED_VALUE_TYPE_INT:
-      return "Int";
-    case enums::INDEXED_VALUE_TYPE_DOUBLE:
-      return "Double";
-    case enums::INDEXED_VALUE_TYPE_BOOL:
-      return "Bool";
-    case enums::INDEXED_VALUE_TYPE_DATETIME:
-      return "Datetime";
-    case enums::INDEXED_VALUE_TYPE_KEYWORD_LIST:
-      return "KeywordList";
-    default:
-      return "Unspecified";
-  }
-}
-
 bool ScalarFits(const nlohmann::json& value, int type) {
   switch (type) {
     case enums::INDEXED_VALUE_TYPE_TEXT:
@@ -71,7 +52,8 @@ bool ScalarFits(const nlohmann::json& value, int type) {
       return value.is_string();
     case enums::INDEXED_VALUE_TYPE_INT:
       return value.is_number_integer() ||
-             (value.is_number_float() && std::nearbyint(value.get<double>()) == value.get<double>() &&
+             (value.is_number_float() &&
+              std::nearbyint(value.get<double>()) == value.get<double>() &&
               std::fabs(value.get<double>()) < 9.2e18);
     case enums::INDEXED_VALUE_TYPE_DOUBLE:
       return value.is_number();
@@ -135,7 +117,8 @@ Status ValidateSearchAttributes(const temporal::api::common::v1::SearchAttribute
     }
     if (!ValueFits(payload, type)) {
       return InvalidArgument(Shown(payload.data()) + " is not a valid value for search attribute " +
-                             name + " of type " + TypeName(type));
+                             name + " of type " +
+                             std::string(persistence::IndexedValueTypeName(type)));
     }
     if (static_cast<int64_t>(payload.data().size()) > kSearchAttributeValueBytesMax) {
       return InvalidArgument("search attribute " + name + " value of size " +

@@ -1,7 +1,9 @@
-#include "persistence/sqlite_filter.h"
+#include "persistence/sql_filter.h"
 
 #include <algorithm>
 #include <string_view>
+
+#include "persistence/indexed_value_type.h"
 
 namespace eon::persistence {
 namespace {
@@ -65,27 +67,6 @@ std::string SqlStringLiteral(std::string_view text) {
   return out;
 }
 
-std::string_view TypeName(IndexedValueType type) {
-  switch (type) {
-    case enums::INDEXED_VALUE_TYPE_TEXT:
-      return "Text";
-    case enums::INDEXED_VALUE_TYPE_KEYWORD:
-      return "Keyword";
-    case enums::INDEXED_VALUE_TYPE_INT:
-      return "Int";
-    case enums::INDEXED_VALUE_TYPE_DOUBLE:
-      return "Double";
-    case enums::INDEXED_VALUE_TYPE_BOOL:
-      return "Bool";
-    case enums::INDEXED_VALUE_TYPE_DATETIME:
-      return "Datetime";
-    case enums::INDEXED_VALUE_TYPE_KEYWORD_LIST:
-      return "KeywordList";
-    default:
-      return "unknown";
-  }
-}
-
 Status Invalid(const std::string& what) { return InvalidArgument("list filter: " + what); }
 
 // A field resolved to SQL.
@@ -96,19 +77,47 @@ struct Operand {
   std::string json_path;  // SQL string literal of the JSON path; empty for a column
 };
 
-Result<Operand> Resolve(const ListingField& field) {
+enum class Dialect { kSqlite, kPostgres };
+
+// PostgreSQL: a search attribute read from the JSONB column as its type; NULL when absent or
+// stored as another JSON type (as SQLite's json_extract compares unequal).
+std::string PostgresAttribute(const std::string& name, IndexedValueType type) {
+  const std::string key = SqlStringLiteral(name);
+  const std::string json = "search_attributes->" + key;
+  const std::string text = "(search_attributes->>" + key + ")";
+  auto typed = [&](const char* json_type, const char* sql_type) {
+    return "(CASE WHEN jsonb_typeof(" + json + ") = '" + json_type + "' THEN " + text +
+           "::" + sql_type + " END)";
+  };
+  switch (type) {
+    case enums::INDEXED_VALUE_TYPE_INT:
+    case enums::INDEXED_VALUE_TYPE_DATETIME:
+      return typed("number", "NUMERIC");
+    case enums::INDEXED_VALUE_TYPE_DOUBLE:
+      return typed("number", "DOUBLE PRECISION");
+    case enums::INDEXED_VALUE_TYPE_BOOL:
+      return typed("boolean", "BOOLEAN");
+    case enums::INDEXED_VALUE_TYPE_KEYWORD_LIST:
+      return "(" + json + ")";
+    default:
+      return text;
+  }
+}
+
+Result<Operand> Resolve(const ListingField& field, Dialect dialect) {
   if (field.column != ListingColumn::kSearchAttribute) {
     ColumnInfo column = Column(field.column);
     if (column.sql == nullptr) {
       return Invalid("unknown column " + std::to_string(static_cast<int>(field.column)));
     }
     if (field.type != column.type) {
-      return Invalid("field " + field.attribute + " is a " + std::string(TypeName(column.type)) +
-                     " column, not " + std::string(TypeName(field.type)));
+      return Invalid("field " + field.attribute + " is a " +
+                     std::string(IndexedValueTypeName(column.type)) + " column, not " +
+                     std::string(IndexedValueTypeName(field.type)));
     }
     return Operand{field.attribute, column.type, column.sql, ""};
   }
-  if (TypeName(field.type) == "unknown") {
+  if (!IsIndexedValueType(field.type)) {
     return Invalid("search attribute " + field.attribute + " has unknown type " +
                    std::to_string(static_cast<int>(field.type)));
   }
@@ -125,6 +134,9 @@ Result<Operand> Resolve(const ListingField& field) {
                      "character)");
     }
   }
+  if (dialect == Dialect::kPostgres) {
+    return Operand{field.attribute, field.type, PostgresAttribute(field.attribute, field.type), ""};
+  }
   std::string path = SqlStringLiteral("$.\"" + field.attribute + "\"");
   return Operand{field.attribute, field.type, "json_extract(search_attributes, " + path + ")",
                  path};
@@ -132,12 +144,13 @@ Result<Operand> Resolve(const ListingField& field) {
 
 class Renderer {
  public:
-  explicit Renderer(SqliteFilterSql& out) : out_(out) {}
+  Renderer(SqlFilter& out, Dialect dialect, int first_param)
+      : out_(out), dialect_(dialect), next_param_(first_param) {}
 
   // The WHERE expression of `root`.
   Result<std::string> Where(const ListingPredicate& root) {
     EON_ASSIGN_OR_RETURN(Rendered where, Predicate(root, 1));
-    if (where.levels > kSqliteNestingMax) {
+    if (dialect_ == Dialect::kSqlite && where.levels > kSqliteNestingMax) {
       return Invalid("nests too deeply for SQLite (" + std::to_string(where.levels) +
                      " levels of NOT and parentheses; at most " +
                      std::to_string(kSqliteNestingMax) + ")");
@@ -146,11 +159,15 @@ class Renderer {
   }
 
   Result<std::string> OrderKey(const ListingOrderKey& key) {
-    EON_ASSIGN_OR_RETURN(Operand operand, Resolve(key.field));
+    EON_ASSIGN_OR_RETURN(Operand operand, Resolve(key.field, dialect_));
     if (operand.type == enums::INDEXED_VALUE_TYPE_TEXT ||
         operand.type == enums::INDEXED_VALUE_TYPE_KEYWORD_LIST) {
       return Invalid("cannot order by " + operand.name + " of type " +
-                     std::string(TypeName(operand.type)));
+                     std::string(IndexedValueTypeName(operand.type)));
+    }
+    // Absent values sort lowest, as in SQLite (PostgreSQL puts NULLs last by default).
+    if (dialect_ == Dialect::kPostgres) {
+      return operand.expr + (key.descending ? " DESC NULLS LAST" : " ASC NULLS FIRST");
     }
     return operand.expr + (key.descending ? " DESC" : " ASC");
   }
@@ -174,7 +191,7 @@ class Renderer {
     }
     switch (p.op) {
       case Op::kMatchAll:
-        return Rendered{"1", Op::kEqual, 0};
+        return Rendered{dialect_ == Dialect::kPostgres ? "TRUE" : "1", Op::kEqual, 0};
       case Op::kAnd:
       case Op::kOr:
         return Chain(p, depth);
@@ -261,14 +278,33 @@ class Renderer {
     }
     if (!ok) {
       return Invalid("a value of the wrong type for " + operand.name + " of type " +
-                     std::string(TypeName(operand.type)));
+                     std::string(IndexedValueTypeName(operand.type)));
     }
     return Status::Ok();
   }
 
-  // Checks and binds values.size() == count values (count 0: at least one); returns
-  // "?, ?, ...".
-  Result<std::string> Bind(const Operand& operand, const ListingPredicate& p, size_t count) {
+  // The next placeholder for a value compared with `operand`: "?" for SQLite, "$n::TYPE" for
+  // PostgreSQL (typed, since the statement is not prepared against a column).
+  std::string Placeholder(const Operand& operand) {
+    if (dialect_ == Dialect::kSqlite) return "?";
+    const std::string n = "$" + std::to_string(next_param_++);
+    switch (operand.type) {
+      case enums::INDEXED_VALUE_TYPE_INT:
+      case enums::INDEXED_VALUE_TYPE_DATETIME:
+        return n + "::BIGINT";
+      case enums::INDEXED_VALUE_TYPE_DOUBLE:
+        return n + "::DOUBLE PRECISION";
+      case enums::INDEXED_VALUE_TYPE_BOOL:
+        return "(" + n + "::BIGINT <> 0)";  // bound as 0/1
+      default:
+        return n + "::TEXT";
+    }
+  }
+
+  // Checks and binds values.size() == count values (count 0: at least one); returns their
+  // placeholders.
+  Result<std::vector<std::string>> Bind(const Operand& operand, const ListingPredicate& p,
+                                        size_t count) {
     if (count != 0 ? p.values.size() != count : p.values.empty()) {
       return Invalid("wrong number of values (" + std::to_string(p.values.size()) + ") for " +
                      operand.name);
@@ -277,7 +313,7 @@ class Renderer {
     if (values_ > kMaxFilterValues) {
       return Invalid("more than " + std::to_string(kMaxFilterValues) + " values");
     }
-    std::string placeholders;
+    std::vector<std::string> placeholders;
     for (const FilterValue& value : p.values) {
       EON_RETURN_IF_ERROR(CheckValue(operand, value));
       if (const auto* b = std::get_if<bool>(&value)) {
@@ -289,29 +325,40 @@ class Renderer {
       } else {
         out_.params.emplace_back(std::get<std::string>(value));
       }
-      placeholders += placeholders.empty() ? "?" : ", ?";
+      placeholders.push_back(Placeholder(operand));
     }
     return placeholders;
   }
 
+  static std::string Joined(const std::vector<std::string>& placeholders) {
+    std::string out;
+    for (const auto& one : placeholders) out += (out.empty() ? "" : ", ") + one;
+    return out;
+  }
+
   // `EXISTS (SELECT 1 FROM json_each(<list>) WHERE <condition on kl.value>)`, negated so that a
   // row without the attribute stays unmatched, like a NULL scalar.
-  static std::string ListPredicate(const Operand& operand, const std::string& condition,
-                                   bool negate) {
-    std::string exists = "EXISTS (SELECT 1 FROM json_each(search_attributes, " + operand.json_path +
-                         ") AS kl WHERE " + condition + ")";
+  std::string ListPredicate(const Operand& operand, const std::string& condition,
+                            bool negate) const {
+    std::string exists =
+        dialect_ == Dialect::kPostgres
+            ? "EXISTS (SELECT 1 FROM jsonb_array_elements_text(CASE WHEN jsonb_typeof(" +
+                  operand.expr + ") = 'array' THEN " + operand.expr + " END) AS kl(value) WHERE " +
+                  condition + ")"
+            : "EXISTS (SELECT 1 FROM json_each(search_attributes, " + operand.json_path +
+                  ") AS kl WHERE " + condition + ")";
     if (!negate) return exists;
     return "(" + operand.expr + " IS NOT NULL AND NOT " + exists + ")";
   }
 
   Status Unsupported(const Operand& operand, std::string_view op) {
     return Invalid("operator " + std::string(op) + " is not supported for " + operand.name +
-                   " of type " + std::string(TypeName(operand.type)));
+                   " of type " + std::string(IndexedValueTypeName(operand.type)));
   }
 
   Result<std::string> Comparison(const ListingPredicate& p) {
     if (!p.children.empty()) return Invalid("a comparison has no sub-predicates");
-    EON_ASSIGN_OR_RETURN(Operand operand, Resolve(p.field));
+    EON_ASSIGN_OR_RETURN(Operand operand, Resolve(p.field, dialect_));
     const bool list = operand.type == enums::INDEXED_VALUE_TYPE_KEYWORD_LIST;
     const bool orderable = !list && operand.type != enums::INDEXED_VALUE_TYPE_BOOL;
     const char* symbol = nullptr;
@@ -340,7 +387,8 @@ class Renderer {
     if (symbol != nullptr) {
       const bool equality = p.op == Op::kEqual || p.op == Op::kNotEqual;
       if (!equality && !orderable) return Unsupported(operand, symbol);
-      EON_ASSIGN_OR_RETURN(std::string value, Bind(operand, p, 1));
+      EON_ASSIGN_OR_RETURN(auto bound, Bind(operand, p, 1));
+      const std::string& value = bound[0];
       if (list) return ListPredicate(operand, "kl.value = " + value, p.op == Op::kNotEqual);
       return "(" + operand.expr + " " + symbol + " " + value + ")";
     }
@@ -348,16 +396,17 @@ class Renderer {
       case Op::kIn:
       case Op::kNotIn: {
         const bool negated = p.op == Op::kNotIn;
-        EON_ASSIGN_OR_RETURN(std::string values, Bind(operand, p, 0));
+        EON_ASSIGN_OR_RETURN(auto bound, Bind(operand, p, 0));
+        const std::string values = Joined(bound);
         if (list) return ListPredicate(operand, "kl.value IN (" + values + ")", negated);
         return "(" + operand.expr + (negated ? " NOT IN (" : " IN (") + values + "))";
       }
       case Op::kBetween:
       case Op::kNotBetween: {
         if (!orderable) return Unsupported(operand, "BETWEEN");
-        EON_RETURN_IF_ERROR(Bind(operand, p, 2).status());
-        return "(" + operand.expr + (p.op == Op::kNotBetween ? " NOT BETWEEN" : " BETWEEN") +
-               " ? AND ?)";
+        EON_ASSIGN_OR_RETURN(auto bound, Bind(operand, p, 2));
+        return "(" + operand.expr + (p.op == Op::kNotBetween ? " NOT BETWEEN " : " BETWEEN ") +
+               bound[0] + " AND " + bound[1] + ")";
       }
       case Op::kStartsWith:
       case Op::kNotStartsWith: {
@@ -365,11 +414,17 @@ class Renderer {
           return Unsupported(operand, "STARTS_WITH");
         }
         const bool negated = p.op == Op::kNotStartsWith;
-        EON_ASSIGN_OR_RETURN(std::string value, Bind(operand, p, 1));
-        // instr() = 1 is an exact, case-sensitive prefix test; LIKE would fold ASCII case and
-        // give '%' and '_' in the prefix a meaning.
-        if (list) return ListPredicate(operand, "instr(kl.value, " + value + ") = 1", negated);
-        return "(instr(" + operand.expr + ", " + value + ") " + (negated ? "!=" : "=") + " 1)";
+        EON_ASSIGN_OR_RETURN(auto bound, Bind(operand, p, 1));
+        const std::string& value = bound[0];
+        // An exact, case-sensitive prefix test (instr() = 1 in SQLite; PostgreSQL compares the
+        // prefix, naming its one parameter twice); LIKE would fold ASCII case and give '%' and
+        // '_' in the prefix a meaning.
+        auto prefix = [&](const std::string& of, const char* op) {
+          if (dialect_ == Dialect::kSqlite) return "instr(" + of + ", " + value + ") " + op + " 1";
+          return "substr(" + of + ", 1, length(" + value + ")) " + op + " " + value;
+        };
+        if (list) return ListPredicate(operand, prefix("kl.value", "="), negated);
+        return "(" + prefix(operand.expr, negated ? "!=" : "=") + ")";
       }
       case Op::kIsNull:
       case Op::kIsNotNull:
@@ -380,15 +435,16 @@ class Renderer {
     }
   }
 
-  SqliteFilterSql& out_;
+  SqlFilter& out_;
+  const Dialect dialect_;
+  int next_param_;  // PostgreSQL's next $n
   size_t values_ = 0;
 };
 
-}  // namespace
+Result<SqlFilter> Render(const VisibilityFilter& filter, Dialect dialect, int first_param) {
+  SqlFilter out;
+  Renderer renderer(out, dialect, first_param);
 
-Result<SqliteFilterSql> RenderSqliteFilter(const VisibilityFilter& filter) {
-  SqliteFilterSql out;
-  Renderer renderer(out);
   EON_ASSIGN_OR_RETURN(out.where, renderer.Where(filter.where));
   if (filter.order_by.empty()) return Invalid("no ORDER BY key");
   if (filter.order_by.size() > kMaxFilterValues) return Invalid("too many ORDER BY keys");
@@ -398,14 +454,29 @@ Result<SqliteFilterSql> RenderSqliteFilter(const VisibilityFilter& filter) {
     out.order_by += sql;
   }
   if (filter.group_by) {
-    EON_ASSIGN_OR_RETURN(Operand operand, Resolve(*filter.group_by));
+    EON_ASSIGN_OR_RETURN(Operand operand, Resolve(*filter.group_by, dialect));
     if (operand.type != enums::INDEXED_VALUE_TYPE_INT) {
       return Invalid("GROUP BY needs an Int field, not " + operand.name + " of type " +
-                     std::string(TypeName(operand.type)));
+                     std::string(IndexedValueTypeName(operand.type)));
     }
     out.group_by = operand.expr;
+    // A search attribute reads as NUMERIC there; counts are grouped by whole numbers.
+    if (dialect == Dialect::kPostgres &&
+        filter.group_by->column == ListingColumn::kSearchAttribute) {
+      out.group_by = "(" + operand.expr + ")::BIGINT";
+    }
   }
   return out;
+}
+
+}  // namespace
+
+Result<SqlFilter> RenderSqliteFilter(const VisibilityFilter& filter) {
+  return Render(filter, Dialect::kSqlite, 1);
+}
+
+Result<SqlFilter> RenderPostgresFilter(const VisibilityFilter& filter, int first_param) {
+  return Render(filter, Dialect::kPostgres, first_param);
 }
 
 }  // namespace eon::persistence

@@ -1,7 +1,7 @@
 // SQLite's rendering of list filters: the SQL text it writes, and (through a real SqliteStore on
 // an in-memory database) what the rendered filters select. Filters are built by hand here, as a
 // store sees them, including ones the query parser would never build.
-#include "persistence/sqlite_filter.h"
+#include "persistence/sql_filter.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -62,7 +62,7 @@ VisibilityFilter Where(ListingPredicate where) {
   return filter;
 }
 
-Result<SqliteFilterSql> Render(ListingPredicate where) {
+Result<SqlFilter> Render(ListingPredicate where) {
   return RenderSqliteFilter(Where(std::move(where)));
 }
 

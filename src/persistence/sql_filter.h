@@ -1,7 +1,10 @@
-// SQLite's rendering of a list filter (persistence/visibility_filter.h) over a listing table
-// (`visibility` or `schedules`, which share their columns). Every value becomes a bound
-// parameter; only column names, operators, and JSON paths of search attribute names (as SQL
-// string literals, quotes doubled) are written into the SQL text.
+// A list filter (persistence/visibility_filter.h) rendered as SQL over a listing table
+// (`visibility` or `schedules`, which share their columns), in SQLite's dialect or PostgreSQL's:
+// one renderer, which differs only in placeholders, how a search attribute is read from the JSON
+// column (json_extract / ->> with a typed cast), KeywordList membership (json_each /
+// jsonb_array_elements_text), the prefix test and NULL ordering. Every value becomes a bound
+// parameter; only column names, operators, and search attribute names (as SQL string literals,
+// quotes doubled) are written into the SQL text.
 #pragma once
 
 #include <cstdint>
@@ -21,13 +24,14 @@ namespace eon::persistence {
 inline constexpr int kSqliteNestingMax = 20;
 
 // Bound values: Bool is bound as 0/1, as SQLite's json_extract reads JSON true/false.
-using SqliteValue = std::variant<int64_t, double, std::string>;
+using SqlFilterValue = std::variant<int64_t, double, std::string>;
 
-struct SqliteFilterSql {
-  // A boolean expression over the table's columns; "1" for kMatchAll.
+struct SqlFilter {
+  // A boolean expression over the table's columns; "1" (PostgreSQL: TRUE) for kMatchAll.
   std::string where = "1";
-  // The values for the `?` placeholders of `where`, in order.
-  std::vector<SqliteValue> params;
+  // The values for the placeholders of `where`, in order (SQLite's `?`; PostgreSQL's $n,
+  // numbered from first_param).
+  std::vector<SqlFilterValue> params;
   // The ORDER BY list (without the keywords), e.g. "start_time_ns DESC, run_id DESC".
   std::string order_by;
   // "" or the one GROUP BY expression (without the keywords).
@@ -38,6 +42,9 @@ struct SqliteFilterSql {
 // visibility_filter.h: a value of the wrong type or count, an operator the field's type does not
 // have, nesting or value count above the limits (or nesting above kSqliteNestingMax), an
 // unusable attribute name, an empty ORDER BY.
-Result<SqliteFilterSql> RenderSqliteFilter(const VisibilityFilter& filter);
+Result<SqlFilter> RenderSqliteFilter(const VisibilityFilter& filter);
+// The same for PostgreSQL, numbering the placeholders $first_param, $first_param + 1, ...; the
+// SQLite-only nesting limit does not apply.
+Result<SqlFilter> RenderPostgresFilter(const VisibilityFilter& filter, int first_param);
 
 }  // namespace eon::persistence

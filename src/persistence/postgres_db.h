@@ -1,0 +1,104 @@
+// A thin RAII layer over one libpq connection: parameterized statements (prepared once per
+// connection and cached by SQL text), rows read in binary, errors as Status. Not thread-safe:
+// the owner serializes use.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+#include "common/status.h"
+
+struct pg_conn;
+struct pg_result;
+
+namespace eon::persistence {
+
+// A statement parameter. std::monostate is SQL NULL; Bytes goes to a BYTEA column (sent in
+// binary), everything else is sent as text and typed by the column it meets.
+struct PgBytes {
+  explicit PgBytes(std::string_view b) : bytes(b) {}
+  std::string_view bytes;
+};
+using PgParam = std::variant<std::monostate, int64_t, double, std::string_view, PgBytes>;
+
+inline PgParam PgOptional(const std::optional<int64_t>& v) {
+  return v ? PgParam(*v) : PgParam(std::monostate{});
+}
+inline PgParam PgOptional(const std::optional<std::string>& v) {
+  return v ? PgParam(std::string_view(*v)) : PgParam(std::monostate{});
+}
+
+// The rows of one statement, columns read in PostgreSQL's binary format.
+class PgRows {
+ public:
+  explicit PgRows(pg_result* result);
+  ~PgRows();
+  PgRows(PgRows&& other) noexcept;
+  PgRows& operator=(PgRows&&) = delete;
+  PgRows(const PgRows&) = delete;
+
+  int size() const;
+  // Rows an UPDATE, INSERT or DELETE touched.
+  int64_t affected() const;
+  bool IsNull(int row, int column) const;
+  // BIGINT, INTEGER, SMALLINT (and BOOLEAN as 0/1).
+  int64_t Int(int row, int column) const;
+  double Double(int row, int column) const;
+  // TEXT or BYTEA, as stored.
+  std::string_view Bytes(int row, int column) const;
+  std::string Text(int row, int column) const { return std::string(Bytes(row, column)); }
+
+ private:
+  pg_result* result_;
+};
+
+class PgConnection {
+ public:
+  // Connects with a libpq connection string (postgresql://user:password@host:port/db?opts or
+  // "key=value ..."). INVALID_ARGUMENT when the string does not parse, UNAVAILABLE when the
+  // server cannot be reached or refuses; the message names the cause, never the password.
+  // A connection that takes longer than `connect_timeout_seconds` fails (the string's own
+  // connect_timeout wins).
+  static Result<std::unique_ptr<PgConnection>> Connect(const std::string& conninfo,
+                                                       int connect_timeout_seconds = 10);
+  ~PgConnection();
+  PgConnection(const PgConnection&) = delete;
+  PgConnection& operator=(const PgConnection&) = delete;
+
+  // Runs one or more statements without parameters (schema scripts, BEGIN, COMMIT, ...).
+  Status Exec(std::string_view sql);
+  // Runs one statement with $1.. parameters. Statements are prepared on first use and kept
+  // (up to kPreparedStatementsMax per connection); `prepare` false runs it unprepared (for
+  // SQL built per call, such as visibility filters).
+  Result<PgRows> Query(const std::string& sql, const std::vector<PgParam>& params = {},
+                       bool prepare = true);
+  // Whether the connection is still usable; a broken one is dropped by its owner.
+  bool healthy() const;
+  // Inside a transaction that a failed statement aborted (only ROLLBACK [TO] works).
+  bool in_failed_transaction() const;
+  static constexpr size_t kPreparedStatementsMax = 256;
+
+ private:
+  explicit PgConnection(pg_conn* conn);
+  Status ResultStatus(pg_result* result, std::string_view what);
+
+  pg_conn* conn_;
+  std::unordered_map<std::string, std::string> prepared_;  // SQL text -> statement name
+};
+
+// `database` with the password of a URL's user:password@ replaced by "***" (for messages).
+std::string RedactPassword(const std::string& database);
+
+// The Status for a PostgreSQL error with SQLSTATE `sqlstate`: unique and other constraint
+// violations ABORTED (a lost condition), serialization failures and deadlocks UNAVAILABLE
+// (retryable), a full disk or too many connections RESOURCE_EXHAUSTED, bad text (invalid UTF-8,
+// NUL bytes) INVALID_ARGUMENT, lost connections UNAVAILABLE, the rest INTERNAL.
+Status PgError(std::string_view sqlstate, std::string message);
+
+}  // namespace eon::persistence

@@ -1,0 +1,122 @@
+// PostgreSQL's own cases; the contract every store keeps is tested in store_test.cc.
+#include "persistence/postgres_store.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "persistence/store_test_backends.h"
+
+namespace eon::persistence {
+namespace {
+
+TEST(PostgresStore, ABadConnectionStringIsOneClearError) {
+  for (const char* url : {"not a url", "postgresql://eon:s3cret@[::1/db", "host=localhost port"}) {
+    auto store = PostgresStore::Open({.url = url});
+    ASSERT_FALSE(store.ok()) << url;
+    EXPECT_EQ(store.status().code(), StatusCode::INVALID_ARGUMENT) << store.status().message();
+    EXPECT_NE(store.status().message().find("bad PostgreSQL connection string"), std::string::npos)
+        << store.status().message();
+    EXPECT_EQ(store.status().message().find("s3cret"), std::string::npos)
+        << store.status().message();
+  }
+}
+
+TEST(PostgresStore, AnUnreachableServerIsUnavailableAndTheMessageHidesThePassword) {
+  // Port 1 on loopback: nothing listens there, so the connection is refused at once.
+  auto store = PostgresStore::Open({.url = "postgresql://eon:s3cret@127.0.0.1:1/eon"});
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), StatusCode::UNAVAILABLE) << store.status().message();
+  EXPECT_NE(store.status().message().find("cannot connect to PostgreSQL"), std::string::npos)
+      << store.status().message();
+  EXPECT_EQ(store.status().message().find("s3cret"), std::string::npos) << store.status().message();
+  auto version = PostgresDatabaseSchemaVersion("postgresql://eon@127.0.0.1:1/eon");
+  EXPECT_EQ(version.status().code(), StatusCode::UNAVAILABLE);
+}
+
+TEST(PostgresStore, TellsAPostgresUrlFromASqlitePath) {
+  EXPECT_TRUE(IsPostgresUrl("postgresql://u:p@h:5432/db"));
+  EXPECT_TRUE(IsPostgresUrl("postgres://h/db"));
+  EXPECT_FALSE(IsPostgresUrl("eon.db"));
+  EXPECT_FALSE(IsPostgresUrl("/var/lib/eon/postgresql://x"));
+  EXPECT_EQ(RedactPassword("postgresql://eon:s3cret@db:5432/eon"),
+            "postgresql://eon:***@db:5432/eon");
+  EXPECT_EQ(RedactPassword("postgresql://eon@db/eon"), "postgresql://eon@db/eon");
+  EXPECT_EQ(RedactPassword("eon.db"), "eon.db");
+}
+
+class PostgresServerTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why;
+    backend_ = MakeStoreBackend("postgres", &why);
+    if (!backend_) {
+      if (std::getenv("CI")) FAIL() << "no PostgreSQL under CI: " << why;
+      GTEST_SKIP() << why;
+    }
+  }
+  std::unique_ptr<StoreBackend> backend_;
+};
+
+TEST_F(PostgresServerTest, ReportsItsSchemaVersion) {
+  auto before = PostgresDatabaseSchemaVersion(backend_->database());
+  ASSERT_TRUE(before.ok()) << before.status().message();
+  EXPECT_EQ(*before, 0);
+  auto store = backend_->Open(0);
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  auto after = PostgresDatabaseSchemaVersion(backend_->database());
+  ASSERT_TRUE(after.ok()) << after.status().message();
+  EXPECT_EQ(*after, PostgresSchemaVersion());
+  // A database from a newer eon is refused, not written to.
+  store->reset();
+  ASSERT_TRUE(backend_->Exec("UPDATE schema_version SET version = 999").ok());
+  auto newer = backend_->Open(0);
+  ASSERT_FALSE(newer.ok());
+  EXPECT_EQ(newer.status().code(), StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(newer.status().message().find("newer than this eon"), std::string::npos);
+}
+
+// The server drops every connection of the store (a restart, a failover): the write that meets
+// the broken connection fails with UNAVAILABLE, never a crash, and the store reconnects.
+TEST_F(PostgresServerTest, ReconnectsAfterTheServerDropsItsConnections) {
+  // A name of its own, so that only this store's connections are dropped (other tests share the
+  // server).
+  const std::string name = "eon_drop_" + std::to_string(::getpid());
+  auto opened = PostgresStore::Open({.url = backend_->database() + "&application_name=" + name});
+  ASSERT_TRUE(opened.ok()) << opened.status().message();
+  auto& store = *opened;
+  auto ranges = store->AcquireShards();
+  ASSERT_TRUE(ranges.ok());
+  ASSERT_TRUE(store
+                  ->CreateNamespace([] {
+                    eon::v1::NamespaceRecord r;
+                    r.mutable_info()->set_id("a");
+                    r.mutable_info()->set_name("a");
+                    return r;
+                  }())
+                  .ok());
+  ASSERT_TRUE(store->ListNamespaces().ok());
+  ASSERT_TRUE(backend_
+                  ->Exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                         "application_name = '" +
+                         name + "'")
+                  .ok());
+  eon::v1::NamespaceRecord b;
+  b.mutable_info()->set_id("b");
+  b.mutable_info()->set_name("b");
+  Status first = store->CreateNamespace(b);
+  EXPECT_TRUE(first.ok() || first.code() == StatusCode::UNAVAILABLE) << first.message();
+  Status again = store->CreateNamespace(b);
+  EXPECT_TRUE(again.ok() || (first.ok() && again.code() == StatusCode::ALREADY_EXISTS))
+      << again.message();
+  // Reads: a pooled connection that broke is dropped; a retry gets a fresh one.
+  auto listed = store->ListNamespaces();
+  if (!listed.ok()) {
+    EXPECT_EQ(listed.status().code(), StatusCode::UNAVAILABLE) << listed.status().message();
+    listed = store->ListNamespaces();
+  }
+  ASSERT_TRUE(listed.ok()) << listed.status().message();
+  EXPECT_EQ(listed->size(), 2u);
+}
+
+}  // namespace
+}  // namespace eon::persistence
