@@ -7,6 +7,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libgrpc++-dev protobuf-compiler protobuf-compiler-grpc libprotobuf-dev
   libsqlite3-dev libgtest-dev libgmock-dev nlohmann-json3-dev
+  sqlite3  # the shell, with which an integration test makes the database refuse a write
   prometheus-cpp-dev libssl-dev openssl prometheus
   clang libclang-rt-14-dev  # the sanitizer build and libFuzzer (scripts/sanitize.sh)
   tzdata  # IANA time zones for schedules (read from /usr/share/zoneinfo)

@@ -2,16 +2,21 @@
 # Runs every test: installs and builds what is missing, then the unit tests (GoogleTest, via
 # ctest), the integration tests (the real `eon` binary driven by the official Temporal
 # TypeScript SDK, installed from package-lock.json), and the sanitizer and fuzzing stage
-# (scripts/sanitize.sh: the unit tests under ASan+UBSan, the structure-aware request fuzzer, and
-# with EON_TSAN=1 the threaded tests under TSan). EON_SKIP_SANITIZE=1 leaves that stage out (local
-# runs only). Everything runs beside a throwaway PostgreSQL (scripts/with-postgres.sh), for the
-# store tests' PostgreSQL half.
+# (scripts/sanitize.sh: the unit tests, the C++ SDK's tests and a part of the integration tests
+# under ASan+UBSan, the structure-aware request fuzzer; with EON_TSAN=1 the unit tests under
+# TSan). EON_SKIP_SANITIZE=1 leaves that stage out (local runs only). EON_BUILD_SANITIZERS_EARLY=1
+# builds the sanitizer trees in the background while the release tests run (not yet the default:
+# not yet measured in a whole run). Everything runs beside a throwaway PostgreSQL
+# (scripts/with-postgres.sh), for the store tests' PostgreSQL half.
+# Each stage prints its wall time, "(<stage>: N s)".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 if [ "${EON_TEST_BESIDE_POSTGRES:-0}" != 1 ]; then
   scripts/install-deps.sh
+  started=$SECONDS
   scripts/build.sh
+  echo "(release build: $(( SECONDS - started )) s)"
   # The PostgreSQL halves of the store conformance suite need a real server: the rest of this
   # script runs beside a throwaway PostgreSQL 15 (EON_TEST_POSTGRES_URL). If it cannot start,
   # the run fails; under CI a missing server fails those tests rather than skipping them.
@@ -19,24 +24,52 @@ if [ "${EON_TEST_BESIDE_POSTGRES:-0}" != 1 ]; then
 fi
 
 logs=$(mktemp -d)
-trap 'rm -rf "$logs"' EXIT
+background_build=
+cleanup() {
+  # The sanitizer trees' build, if this script ends early: its whole process group.
+  if [ -n "$background_build" ]; then kill -- "-$background_build" 2>/dev/null || true; fi
+  rm -rf "$logs"
+}
+trap cleanup EXIT
 unit_status=0
 integration_status=0
 sanitize_status=0
 
+if [ "${EON_SKIP_SANITIZE:-0}" != 1 ] && [ "${EON_BUILD_SANITIZERS_EARLY:-0}" = 1 ]; then
+  # The sanitizer trees (ASan+UBSan, then TSan) build in the background, at the lowest CPU
+  # priority, while the release tests run: the tests wait on servers, workers and fsyncs much of
+  # the time, and the compiler takes only the CPU they leave idle. setsid: a process group of its
+  # own, so that cleanup can stop it whole.
+  setsid nice -n 19 scripts/sanitize.sh build >"$logs/sanitize-build.log" 2>&1 &
+  background_build=$!
+fi
+
 echo "== unit tests"
+started=$SECONDS
 (cd build && ctest --output-on-failure -j"$(nproc)") 2>&1 | tee "$logs/unit.log" || unit_status=$?
+echo "(unit tests: $(( SECONDS - started )) s)"
 
 echo "== integration tests"
+started=$SECONDS
 (
   cd tests/integration
   npm ci --no-audit --no-fund --loglevel=error
   EON_BIN="$root/build/eon" npm test
 ) 2>&1 | tee "$logs/integration.log" || integration_status=$?
+echo "(integration tests: $(( SECONDS - started )) s)"
 
 if [ "${EON_SKIP_SANITIZE:-0}" != 1 ]; then
   echo "== sanitizers and fuzzing"
+  started=$SECONDS
+  if [ -n "$background_build" ]; then
+    # A failed background build is built again (and reported) by the stage itself.
+    wait "$background_build" || true
+    background_build=
+    grep -E "^\((ASan|TSan)" "$logs/sanitize-build.log" || true
+    echo "(waited for the background build of the sanitizer trees: $(( SECONDS - started )) s)"
+  fi
   scripts/sanitize.sh 2>&1 | tee "$logs/sanitize.log" || sanitize_status=$?
+  echo "(sanitizers and fuzzing, with that wait: $(( SECONDS - started )) s)"
 fi
 
 # One closing line over all suites.

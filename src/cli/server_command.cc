@@ -62,6 +62,10 @@ Flags:
       --pending-activities-limit n  Pending activities per workflow (2000)
       --pending-children-limit n    Pending child workflows per workflow (2000)
       --pending-signals-limit n     Pending signals and cancels to other workflows (2000)
+      --task-failures-before-parking n
+                              Failures in a row after which an outbox task (a dispatch, a
+                              visibility write, a child start...) is parked until
+                              `eon admin parked-tasks retry` (10, about 5 minutes of backoff)
       --num-shards n          History shards of a new database (default 4). Fixed when the
                               database is created: an existing one must have this many
       --sync-normal           Trade power-loss durability for speed (SQLite synchronous=NORMAL);
@@ -195,6 +199,11 @@ int ServerStartDev(int argc, char** argv) {
       if (arg == "--pending-signals-limit") options.pending_signals_limit = static_cast<int>(n);
     } else if (arg == "--time-skipping") {
       options.time_skipping = true;
+    } else if (arg == "--task-failures-before-parking") {
+      int64_t n = 0;
+      if (!next(&v) || !ParsePositive(v, &n) || n > 1000)
+        return Fail("--task-failures-before-parking needs a whole number from 1 to 1000");
+      options.task_failures_before_parking = static_cast<int>(n);
     } else if (arg == "--num-shards") {
       int64_t n = 0;
       if (!next(&v) || !ParsePositive(v, &n) || n > 16384)

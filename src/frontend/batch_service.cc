@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "common/log.h"
+#include "common/page_token.h"
 #include "temporal/api/workflowservice/v1/request_response.pb.h"
 
 namespace eon::frontend {
@@ -64,9 +65,21 @@ class BatchService final : public ServiceHandle {
         [this](CallContext&, const wfs::ListBatchOperationsRequest& request)
             -> Result<wfs::ListBatchOperationsResponse> {
           wfs::ListBatchOperationsResponse response;
+          EON_ASSIGN_OR_RETURN(const int64_t offset,
+                               DecodeOffsetPageToken(request.next_page_token()));
+          // As Temporal: no page size, or one over the visibility page cap, is the cap.
+          const int64_t page_size = request.page_size() <= 0 || request.page_size() > kListPageSize
+                                        ? kListPageSize
+                                        : request.page_size();
           std::lock_guard lock(mutex_);
-          for (auto it = order_.rbegin(); it != order_.rend(); ++it) {  // newest first
+          int64_t index = 0;  // of the namespace's operations, newest first
+          for (auto it = order_.rbegin(); it != order_.rend(); ++it) {
             if (it->first != request.namespace_()) continue;
+            if (index++ < offset) continue;
+            if (response.operation_info_size() == page_size) {
+              response.set_next_page_token(EncodeOffsetPageToken(offset + page_size));
+              break;
+            }
             const auto& job = jobs_.at(*it);
             auto* info = response.add_operation_info();
             info->set_job_id(job.job_id());

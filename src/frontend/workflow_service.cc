@@ -1,9 +1,12 @@
 #include "frontend/workflow_service.h"
 
+#include <algorithm>
+
 #include "common/cron.h"
 #include "common/ids.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/page_token.h"
 #include "frontend/run_wait.h"
 #include "history/mutable_state.h"
 #include "temporal/api/errordetails/v1/message.pb.h"
@@ -310,7 +313,20 @@ Result<wfs::RegisterNamespaceResponse> WorkflowService::RegisterNamespace(
 Result<wfs::ListNamespacesResponse> WorkflowService::ListNamespaces(
     CallContext&, const wfs::ListNamespacesRequest& request) {
   wfs::ListNamespacesResponse response;
-  for (const auto& ns : namespaces_.All()) {
+  EON_ASSIGN_OR_RETURN(const int64_t offset, DecodeOffsetPageToken(request.next_page_token()));
+  // Temporal's default page; its store takes any size, Eon's cap bounds one answer.
+  constexpr int64_t kPageSizeDefault = 100;
+  constexpr int64_t kPageSizeMax = 1'000;
+  const int64_t page_size = request.page_size() <= 0
+                                ? kPageSizeDefault
+                                : std::min<int64_t>(request.page_size(), kPageSizeMax);
+  const auto all = namespaces_.All();  // by name
+  for (int64_t i = offset; i < static_cast<int64_t>(all.size()); ++i) {
+    if (response.namespaces_size() == page_size) {
+      response.set_next_page_token(EncodeOffsetPageToken(i));
+      break;
+    }
+    const auto& ns = all[i];
     auto* out = response.add_namespaces();
     *out->mutable_namespace_info() = ns->info();
     *out->mutable_config() = ns->config();

@@ -403,18 +403,20 @@ class CommandApplier {
     auto* r = requested.mutable_activity_task_cancel_requested_event_attributes();
     r->set_scheduled_event_id(scheduled_id);
     r->set_workflow_task_completed_event_id(completed_id_);
+    // Kept by value: the next AddEvent may move the events, and `requested` with them.
+    const int64_t requested_id = requested.event_id();
     auto& info = it->second;
     if (info.has_started_time()) {
       // The worker learns of it from its next heartbeat and answers Canceled.
       info.set_cancel_requested(true);
-      info.set_cancel_requested_event_id(requested.event_id());
+      info.set_cancel_requested_event_id(requested_id);
       return;
     }
     // Not running (waiting to start, or between attempts): canceled at once.
     auto& canceled = m_.AddEvent(enums::EVENT_TYPE_ACTIVITY_TASK_CANCELED);
     auto* c = canceled.mutable_activity_task_canceled_event_attributes();
     c->set_scheduled_event_id(scheduled_id);
-    c->set_latest_cancel_requested_event_id(requested.event_id());
+    c->set_latest_cancel_requested_event_id(requested_id);
     c->set_identity(request_.identity());
     m_.state.mutable_activities()->erase(it);
     out_.new_events_for_workflow = true;

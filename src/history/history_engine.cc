@@ -136,8 +136,10 @@ Status HistoryEngine::Start() {
   EON_ASSIGN_OR_RETURN(shard_count_, store_.ShardCount());
   EON_ASSIGN_OR_RETURN(range_ids_, store_.AcquireShards());
   shard_lost_ = std::make_unique<std::atomic<bool>[]>(shard_count_);
-  processors_ = std::make_unique<QueueProcessors>(*this, store_, env_, task_executor_,
-                                                  shard_count_, options_.timer_lookahead);
+  TaskRetryOptions retry;
+  retry.failures_before_parking = options_.task_failures_before_parking;
+  processors_ = std::make_unique<QueueProcessors>(*this, store_, env_, task_executor_, shard_count_,
+                                                  options_.timer_lookahead, retry);
   EON_RETURN_IF_ERROR(processors_->Start());
   if (time_skipper_) time_skipper_->Start();
   return Status::Ok();

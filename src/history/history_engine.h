@@ -60,6 +60,8 @@ struct EngineOptions {
   // Consistent queries one execution may hold for its next workflow task (Temporal's default
   // is 1; more callers may wait on a busy workflow here).
   int buffered_queries_max = 100;
+  // Outbox task failures in a row before the task is parked (see history/queue_processors.h).
+  int task_failures_before_parking = TaskRetryOptions{}.failures_before_parking;
 };
 
 class TimeSkipper;

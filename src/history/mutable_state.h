@@ -135,7 +135,8 @@ struct Mutation {
 
   bool WorkflowTaskStarted() const { return state.workflow_task().started_event_id() != 0; }
 
-  // Appends an event to the history now.
+  // Appends an event to the history now. The reference is good only until the next AddEvent,
+  // which may move the events (keep what a later event needs, such as an id, by value).
   hist::HistoryEvent& AddEvent(enums::EventType type) {
     changed = true;
     auto& event = events.emplace_back();

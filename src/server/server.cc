@@ -159,6 +159,7 @@ class ServerImpl final : public Server {
     engine_options.pending_activities_max = options_.pending_activities_limit;
     engine_options.pending_children_max = options_.pending_children_limit;
     engine_options.pending_external_requests_max = options_.pending_signals_limit;
+    engine_options.task_failures_before_parking = options_.task_failures_before_parking;
     history_ = std::make_unique<history::HistoryEngine>(*store_, *env_, *local_matching_,
                                                         *task_executor_, engine_options);
     local_matching_->SetHistory(*history_);

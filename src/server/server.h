@@ -28,6 +28,8 @@ struct ServerOptions {
   int pending_activities_limit = 2'000;
   int pending_children_limit = 2'000;
   int pending_signals_limit = 2'000;  // signals and cancel requests to other workflows
+  // Failures in a row after which an outbox task is parked until an operator retries it.
+  int task_failures_before_parking = 10;
   // /metrics in the Prometheus text format, on `ip`: -1 serves none; 0 any free port.
   int metrics_port = -1;
   // A port the user named must be had, or Start fails. The default one may be busy (another

@@ -84,6 +84,60 @@ describe('workflow service API', () => {
     assert.match(bad.details ?? bad.message, /no spaces allowed/);
   });
 
+  // Temporal pages both listings: page_size is honoured, next_page_token leads through the rest,
+  // and a token Eon did not write is refused.
+  eonTest('ListNamespaces and ListBatchOperations honour page_size and next_page_token', async () => {
+    const prefix = uniqueId('paged-ns');
+    for (let i = 0; i < 3; i += 1) await service().registerNamespace({ namespace: `${prefix}-${i}` });
+    const everyName = (await service().listNamespaces({ pageSize: 1000 })).namespaces.map((n) => n.namespaceInfo.name);
+    assert.ok(everyName.length >= 4, everyName.join(' '));
+    const paged = [];
+    let token;
+    let pages = 0;
+    do {
+      const page = await service().listNamespaces({ pageSize: 2, nextPageToken: token });
+      assert.ok(page.namespaces.length >= 1 && page.namespaces.length <= 2, `a page of ${page.namespaces.length}`);
+      paged.push(...page.namespaces.map((n) => n.namespaceInfo.name));
+      token = page.nextPageToken?.length ? page.nextPageToken : undefined;
+      pages += 1;
+    } while (token && pages < 100);
+    assert.deepEqual(paged, everyName);
+    assert.equal(pages, Math.ceil(everyName.length / 2));
+    const badNs = await grpcError(service().listNamespaces({ pageSize: 2, nextPageToken: Buffer.from('2\0junk') }));
+    assert.equal(badNs.code, GRPC_INVALID_ARGUMENT);
+    assert.match(badNs.details ?? badNs.message, /invalid next_page_token/);
+
+    // Batch operations of one namespace, newest first, three pages of one.
+    const namespace = `${prefix}-0`;
+    const jobIds = [];
+    for (let i = 0; i < 3; i += 1) {
+      const jobId = uniqueId(`job-${i}`);
+      await service().startBatchOperation({
+        namespace, jobId, reason: 'paging',
+        executions: [{ workflowId: uniqueId('absent') }],
+        terminationOperation: { identity: 'api-test' },
+      });
+      jobIds.push(jobId);
+    }
+    const listedJobs = [];
+    token = undefined;
+    pages = 0;
+    do {
+      const page = await service().listBatchOperations({ namespace, pageSize: 1, nextPageToken: token });
+      assert.equal(page.operationInfo.length, 1);
+      listedJobs.push(page.operationInfo[0].jobId);
+      token = page.nextPageToken?.length ? page.nextPageToken : undefined;
+      pages += 1;
+    } while (token && pages < 10);
+    assert.deepEqual(listedJobs, [...jobIds].reverse());
+    const whole = await service().listBatchOperations({ namespace });
+    assert.deepEqual(whole.operationInfo.map((o) => o.jobId), [...jobIds].reverse());
+    assert.equal(whole.nextPageToken?.length ?? 0, 0);
+    const badJobs = await grpcError(service().listBatchOperations({ namespace, nextPageToken: Buffer.from('-1') }));
+    assert.equal(badJobs.code, GRPC_INVALID_ARGUMENT);
+    assert.match(badJobs.details ?? badJobs.message, /invalid next_page_token/);
+  });
+
   eonTest('history pages follow next_page_token and add up to the whole history', async () => {
     const workflowId = uniqueId('paged');
     await env.client.workflow.execute('threeParallel', {
