@@ -131,8 +131,7 @@ class WorkflowService final : public ServiceHandle {
   template <typename Req, typename Resp, typename Find, typename Call>
   void RegisterActivityCall(RpcRouter& router, const char* method, Find find, Call call) {
     router.Async<Req, Resp>(
-        kService, method,
-        [find, call](auto, const Req& r, std::function<void(Result<Resp>)> done) {
+        kService, method, [find, call](auto, const Req& r, std::function<void(Result<Resp>)> done) {
           auto token = find(r);
           if (!token.ok()) return done(token.status());
           call(*token, r, std::move(done));
@@ -177,8 +176,9 @@ class WorkflowService final : public ServiceHandle {
                                                      const wfs::ListNamespacesRequest&);
   // Checks a start request as Temporal's frontend does; returns its namespace's id.
   Result<std::string> CheckStartRequest(const wfs::StartWorkflowExecutionRequest& request);
-  void StartWorkflowExecution(const wfs::StartWorkflowExecutionRequest& request,
-                              std::function<void(Result<wfs::StartWorkflowExecutionResponse>)> done);
+  void StartWorkflowExecution(
+      const wfs::StartWorkflowExecutionRequest& request,
+      std::function<void(Result<wfs::StartWorkflowExecutionResponse>)> done);
   // A poll names a queue of a namespace; matching does the rest (matching/matching_service.h).
   Result<matching::PollRequest> PollRequestOf(const CallContext& ctx,
                                               const std::string& namespace_name,
@@ -806,13 +806,11 @@ void WorkflowService::Register(RpcRouter& router) {
                   });
             };
             HereOrOnPool(history_.CanUpdateWithoutWaiting(KeyOf(*token)),
-                "RespondActivityTaskCompleted", r, std::move(done), complete);
+                         "RespondActivityTaskCompleted", r, std::move(done), complete);
           });
   // The activity calls that end or report an attempt, by task token (`token`) and by workflow
   // and activity id (`by_id`, the ...ById forms).
-  auto token = [this](const auto& r) {
-    return TokenOf(r, eon::v1::TASK_QUEUE_KIND_ACTIVITY);
-  };
+  auto token = [this](const auto& r) { return TokenOf(r, eon::v1::TASK_QUEUE_KIND_ACTIVITY); };
   auto by_id = [this](const auto& r) -> Result<eon::v1::TaskToken> {
     EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
     EON_RETURN_IF_ERROR(CheckId(r.workflow_id(), "WorkflowId"));
@@ -820,7 +818,7 @@ void WorkflowService::Register(RpcRouter& router) {
                                       r.activity_id());
   };
   RegisterActivityCall<wfs::RespondActivityTaskCompletedByIdRequest,
-                        wfs::RespondActivityTaskCompletedByIdResponse>(
+                       wfs::RespondActivityTaskCompletedByIdResponse>(
       router, "RespondActivityTaskCompletedById", by_id,
       [this](const eon::v1::TaskToken& t, const auto& r, auto done) {
         history_.RespondActivityTaskCompletedAsync(t, r.result(), r.identity(), Empty(done));
@@ -831,35 +829,36 @@ void WorkflowService::Register(RpcRouter& router) {
         r.identity(), Empty(done));
   };
   RegisterActivityCall<wfs::RespondActivityTaskFailedRequest,
-                        wfs::RespondActivityTaskFailedResponse>(router, "RespondActivityTaskFailed",
-                                                                token, fail);
+                       wfs::RespondActivityTaskFailedResponse>(router, "RespondActivityTaskFailed",
+                                                               token, fail);
   RegisterActivityCall<wfs::RespondActivityTaskFailedByIdRequest,
-                        wfs::RespondActivityTaskFailedByIdResponse>(
+                       wfs::RespondActivityTaskFailedByIdResponse>(
       router, "RespondActivityTaskFailedById", by_id, fail);
   auto cancel = [this](const eon::v1::TaskToken& t, const auto& r, auto done) {
     history_.RespondActivityTaskCanceledAsync(t, r.details(), r.identity(), Empty(done));
   };
   RegisterActivityCall<wfs::RespondActivityTaskCanceledRequest,
-                        wfs::RespondActivityTaskCanceledResponse>(
+                       wfs::RespondActivityTaskCanceledResponse>(
       router, "RespondActivityTaskCanceled", token, cancel);
   RegisterActivityCall<wfs::RespondActivityTaskCanceledByIdRequest,
-                        wfs::RespondActivityTaskCanceledByIdResponse>(
+                       wfs::RespondActivityTaskCanceledByIdResponse>(
       router, "RespondActivityTaskCanceledById", by_id, cancel);
   auto heartbeat = [this]<typename Resp>(const eon::v1::TaskToken& t, const auto& r,
                                          std::function<void(Result<Resp>)> done) {
-    history_.RecordActivityTaskHeartbeatAsync(
-        t, r.details(), r.identity(), [done](Result<bool> cancel_requested) {
-          if (!cancel_requested.ok()) return done(cancel_requested.status());
-          Resp response;
-          response.set_cancel_requested(*cancel_requested);
-          done(std::move(response));
-        });
+    history_.RecordActivityTaskHeartbeatAsync(t, r.details(), r.identity(),
+                                              [done](Result<bool> cancel_requested) {
+                                                if (!cancel_requested.ok())
+                                                  return done(cancel_requested.status());
+                                                Resp response;
+                                                response.set_cancel_requested(*cancel_requested);
+                                                done(std::move(response));
+                                              });
   };
   RegisterActivityCall<wfs::RecordActivityTaskHeartbeatRequest,
-                        wfs::RecordActivityTaskHeartbeatResponse>(
+                       wfs::RecordActivityTaskHeartbeatResponse>(
       router, "RecordActivityTaskHeartbeat", token, heartbeat);
   RegisterActivityCall<wfs::RecordActivityTaskHeartbeatByIdRequest,
-                        wfs::RecordActivityTaskHeartbeatByIdResponse>(
+                       wfs::RecordActivityTaskHeartbeatByIdResponse>(
       router, "RecordActivityTaskHeartbeatById", by_id, heartbeat);
   router.Unary<wfs::DescribeWorkflowExecutionRequest, wfs::DescribeWorkflowExecutionResponse>(
       kService, "DescribeWorkflowExecution",

@@ -19,8 +19,8 @@
 #include "history/mutable_state_cache.h"
 #include "history/queue_processors.h"
 #include "history/time_skipper.h"
-#include "visibility/search_attributes.h"
 #include "temporal/api/errordetails/v1/message.pb.h"
+#include "visibility/search_attributes.h"
 
 namespace eon::history {
 
@@ -177,9 +177,8 @@ Status ExecutionNotFound(const ExecutionKey& key) {
 
 // An update's Then for a caller that hears only the status.
 std::function<void(Status, const StoredExecution&)> StatusOnly(std::function<void(Status)> done) {
-  return [done = std::move(done)](Status status, const StoredExecution&) {
-    done(std::move(status));
-  };
+  return
+      [done = std::move(done)](Status status, const StoredExecution&) { done(std::move(status)); };
 }
 
 // `done` behind an exception barrier: if the continuation throws, its caller still hears
@@ -498,9 +497,9 @@ Result<ExecutionKey> HistoryEngine::ResolveKey(const std::string& namespace_id,
 // ---------------------------------------------------------------------------------------------
 // Start
 
-void HistoryEngine::StartWorkflowExecutionAsync(
-    const std::string& namespace_id, const wfs::StartWorkflowExecutionRequest& request,
-    std::function<void(Result<StartResult>)> done) {
+void HistoryEngine::StartWorkflowExecutionAsync(const std::string& namespace_id,
+                                                const wfs::StartWorkflowExecutionRequest& request,
+                                                std::function<void(Result<StartResult>)> done) {
   std::lock_guard lock(LockFor(namespace_id, request.workflow_id()));
   StartLockedAsync(namespace_id, request, nullptr, nullptr, std::move(done));
 }
@@ -679,14 +678,13 @@ Result<HistoryEngine::StartDecision> HistoryEngine::DecideStartLocked(
   m.InitRun(spec, run_defaults());
   if (signal) AddSignal(m, *signal);
   m.ScheduleFirstWorkflowTask();
-  return StartDecision{{spec.run_id, true, enums::WORKFLOW_EXECUTION_STATUS_RUNNING},
-                       std::make_shared<persistence::ExecutionWrite>(
-                           NewRunWrite(std::move(m), expected_current))};
+  return StartDecision{
+      {spec.run_id, true, enums::WORKFLOW_EXECUTION_STATUS_RUNNING},
+      std::make_shared<persistence::ExecutionWrite>(NewRunWrite(std::move(m), expected_current))};
 }
 
 // ---------------------------------------------------------------------------------------------
 // Workflow tasks
-
 
 void HistoryEngine::RecordWorkflowTaskStartedAsync(
     const eon::v1::QueueTask& task, const std::string& poll_request_id,
@@ -805,7 +803,6 @@ Result<wfs::PollWorkflowTaskQueueResponse> HistoryEngine::WorkflowTaskResponse(
   return response;
 }
 
-
 void HistoryEngine::RespondWorkflowTaskCompletedAsync(
     const eon::v1::TaskToken& token, const wfs::RespondWorkflowTaskCompletedRequest& request,
     std::function<void(Result<wfs::RespondWorkflowTaskCompletedResponse>)> done) {
@@ -900,19 +897,21 @@ void HistoryEngine::RespondWorkflowTaskFailedAsync(
     const eon::v1::TaskToken& token, const wfs::RespondWorkflowTaskFailedRequest& request,
     std::function<void(Status)> done) {
   ExecutionKey key{token.namespace_id(), token.workflow_id(), token.run_id()};
-  MutateAsync(key, [&](Mutation& m) -> Status {
-    if (!IsRunning(m.state)) return WorkflowClosed();
-    const auto& wft = m.state.workflow_task();
-    if (!TokenMatches(wft, token)) return NotFound("Workflow task not found.");
-    m.FailWorkflowTask(request.cause(), &request.failure(), request.identity(),
-                       /*reschedule=*/true);
-    return Status::Ok();
-  }, StatusOnly(std::move(done)));
+  MutateAsync(
+      key,
+      [&](Mutation& m) -> Status {
+        if (!IsRunning(m.state)) return WorkflowClosed();
+        const auto& wft = m.state.workflow_task();
+        if (!TokenMatches(wft, token)) return NotFound("Workflow task not found.");
+        m.FailWorkflowTask(request.cause(), &request.failure(), request.identity(),
+                           /*reschedule=*/true);
+        return Status::Ok();
+      },
+      StatusOnly(std::move(done)));
 }
 
 // ---------------------------------------------------------------------------------------------
 // Activities
-
 
 void HistoryEngine::RecordActivityTaskStartedAsync(
     const eon::v1::QueueTask& task, const std::string& poll_request_id,
@@ -945,7 +944,6 @@ void HistoryEngine::RecordActivityTaskStartedAsync(
       });
 }
 
-
 void HistoryEngine::RespondActivityTaskCompletedAsync(const eon::v1::TaskToken& token,
                                                       const common::Payloads& result,
                                                       const std::string& identity,
@@ -971,26 +969,29 @@ void HistoryEngine::RespondActivityTaskFailedAsync(const eon::v1::TaskToken& tok
                                                    const std::string& identity,
                                                    std::function<void(Status)> done) {
   ExecutionKey key{token.namespace_id(), token.workflow_id(), token.run_id()};
-  MutateAsync(key, [&](Mutation& m) -> Status {
-    EON_ASSIGN_OR_RETURN(auto* info, StartedActivity(m.state, token));
-    if (last_heartbeat) *info->mutable_heartbeat_details() = *last_heartbeat;
-    enums::RetryState retry_state;
-    Duration delay{};
-    if (ShouldRetry(*info, f, m.now, &retry_state, &delay)) {
-      m.RetryActivity(*info, f, delay);
-      return Status::Ok();
-    }
-    m.CloseActivity(*info, enums::EVENT_TYPE_ACTIVITY_TASK_FAILED,
-                    [&](hist::HistoryEvent& event, int64_t started_id) {
-                      auto* a = event.mutable_activity_task_failed_event_attributes();
-                      *a->mutable_failure() = f;
-                      a->set_scheduled_event_id(info->scheduled_event_id());
-                      a->set_started_event_id(started_id);
-                      a->set_identity(identity);
-                      a->set_retry_state(retry_state);
-                    });
-    return Status::Ok();
-  }, StatusOnly(std::move(done)));
+  MutateAsync(
+      key,
+      [&](Mutation& m) -> Status {
+        EON_ASSIGN_OR_RETURN(auto* info, StartedActivity(m.state, token));
+        if (last_heartbeat) *info->mutable_heartbeat_details() = *last_heartbeat;
+        enums::RetryState retry_state;
+        Duration delay{};
+        if (ShouldRetry(*info, f, m.now, &retry_state, &delay)) {
+          m.RetryActivity(*info, f, delay);
+          return Status::Ok();
+        }
+        m.CloseActivity(*info, enums::EVENT_TYPE_ACTIVITY_TASK_FAILED,
+                        [&](hist::HistoryEvent& event, int64_t started_id) {
+                          auto* a = event.mutable_activity_task_failed_event_attributes();
+                          *a->mutable_failure() = f;
+                          a->set_scheduled_event_id(info->scheduled_event_id());
+                          a->set_started_event_id(started_id);
+                          a->set_identity(identity);
+                          a->set_retry_state(retry_state);
+                        });
+        return Status::Ok();
+      },
+      StatusOnly(std::move(done)));
 }
 
 void HistoryEngine::RespondActivityTaskCanceledAsync(const eon::v1::TaskToken& token,
@@ -998,19 +999,23 @@ void HistoryEngine::RespondActivityTaskCanceledAsync(const eon::v1::TaskToken& t
                                                      const std::string& identity,
                                                      std::function<void(Status)> done) {
   ExecutionKey key{token.namespace_id(), token.workflow_id(), token.run_id()};
-  MutateAsync(key, [&](Mutation& m) -> Status {
-    EON_ASSIGN_OR_RETURN(auto* info, StartedActivity(m.state, token));
-    m.CloseActivity(*info, enums::EVENT_TYPE_ACTIVITY_TASK_CANCELED,
-                    [&](hist::HistoryEvent& event, int64_t started_id) {
-                      auto* a = event.mutable_activity_task_canceled_event_attributes();
-                      *a->mutable_details() = details;
-                      a->set_latest_cancel_requested_event_id(info->cancel_requested_event_id());
-                      a->set_scheduled_event_id(info->scheduled_event_id());
-                      a->set_started_event_id(started_id);
-                      a->set_identity(identity);
-                    });
-    return Status::Ok();
-  }, StatusOnly(std::move(done)));
+  MutateAsync(
+      key,
+      [&](Mutation& m) -> Status {
+        EON_ASSIGN_OR_RETURN(auto* info, StartedActivity(m.state, token));
+        m.CloseActivity(
+            *info, enums::EVENT_TYPE_ACTIVITY_TASK_CANCELED,
+            [&](hist::HistoryEvent& event, int64_t started_id) {
+              auto* a = event.mutable_activity_task_canceled_event_attributes();
+              *a->mutable_details() = details;
+              a->set_latest_cancel_requested_event_id(info->cancel_requested_event_id());
+              a->set_scheduled_event_id(info->scheduled_event_id());
+              a->set_started_event_id(started_id);
+              a->set_identity(identity);
+            });
+        return Status::Ok();
+      },
+      StatusOnly(std::move(done)));
 }
 
 Result<eon::v1::TaskToken> HistoryEngine::ActivityTokenById(const std::string& namespace_id,
@@ -1125,9 +1130,9 @@ void HistoryEngine::AddSignal(Mutation& m, const Signal& signal) {
   }
 }
 
-void HistoryEngine::SignalWorkflowExecutionAsync(
-    const std::string& namespace_id, const wfs::SignalWorkflowExecutionRequest& request,
-    std::function<void(Status)> done) {
+void HistoryEngine::SignalWorkflowExecutionAsync(const std::string& namespace_id,
+                                                 const wfs::SignalWorkflowExecutionRequest& request,
+                                                 std::function<void(Status)> done) {
   const auto& execution = request.workflow_execution();
   auto key = ResolveKey(namespace_id, execution.workflow_id(), execution.run_id());
   if (!key.ok()) return done(key.status());
@@ -1141,7 +1146,8 @@ Status HistoryEngine::SignalLocked(const ExecutionKey& key, const Signal& signal
 }
 
 HistoryEngine::MutateFn HistoryEngine::SignalFn(const Signal& signal) {
-  return [this, &signal](Mutation& m) -> Status {
+  return
+      [this, &signal](Mutation& m) -> Status {
         if (!IsRunning(m.state)) return WorkflowClosed();
         for (const auto& seen : m.state.signal_request_ids()) {
           if (!signal.request_id.empty() && seen == signal.request_id) return Status::Ok();
@@ -1155,7 +1161,7 @@ HistoryEngine::MutateFn HistoryEngine::SignalFn(const Signal& signal) {
         AddSignal(m, signal);
         m.EnsureWorkflowTask();
         return Status::Ok();
-  };
+      };
 }
 
 void HistoryEngine::SignalWithStartWorkflowExecutionAsync(
@@ -1432,7 +1438,8 @@ Status HistoryEngine::RequestCancelLocked(const ExecutionKey& key, const CancelR
 }
 
 HistoryEngine::MutateFn HistoryEngine::RequestCancelFn(const CancelRequest& request) {
-  return [&request](Mutation& m) -> Status {
+  return
+      [&request](Mutation& m) -> Status {
         if (!IsRunning(m.state)) return WorkflowClosed();
         if (!request.first_execution_run_id.empty() &&
             request.first_execution_run_id != m.state.first_execution_run_id()) {
@@ -1452,7 +1459,7 @@ HistoryEngine::MutateFn HistoryEngine::RequestCancelFn(const CancelRequest& requ
         m.state.set_cancel_request_id(request.request_id);
         m.EnsureWorkflowTask();
         return Status::Ok();
-  };
+      };
 }
 
 Result<wfs::DescribeWorkflowExecutionResponse> HistoryEngine::DescribeWorkflowExecution(

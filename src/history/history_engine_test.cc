@@ -1971,8 +1971,8 @@ TEST_F(HistoryEngineTest, MoreDueTimersThanOneLoadBatchAreAllProcessed) {
   matching_ =
       std::make_unique<matching::MatchingEngine>(*store_, *scheduler_, matching::MatchingOptions{});
   local_matching_ = std::make_unique<matching::LocalMatching>(*matching_, *executor_);
-  engine_ = std::make_unique<HistoryEngine>(*store_, env_, *local_matching_, *executor_,
-                                            EngineOptions{});
+  engine_ =
+      std::make_unique<HistoryEngine>(*store_, env_, *local_matching_, *executor_, EngineOptions{});
   local_matching_->SetHistory(*engine_);
   ASSERT_TRUE(engine_->Start().ok());
   EXPECT_TRUE(WaitFor([&] { return remaining() == 0; }))

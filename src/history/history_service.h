@@ -104,9 +104,10 @@ class HistoryService {
                                                        const std::string& run_id,
                                                        const std::string& activity_id) = 0;
   // Answers whether the workflow asked to cancel the activity.
-  virtual void RecordActivityTaskHeartbeatAsync(
-      const eon::v1::TaskToken& token, const temporal::api::common::v1::Payloads& details,
-      const std::string& identity, std::function<void(Result<bool>)> done) = 0;
+  virtual void RecordActivityTaskHeartbeatAsync(const eon::v1::TaskToken& token,
+                                                const temporal::api::common::v1::Payloads& details,
+                                                const std::string& identity,
+                                                std::function<void(Result<bool>)> done) = 0;
 
   virtual void TerminateWorkflowExecutionAsync(
       const std::string& namespace_id, const wfs::TerminateWorkflowExecutionRequest& request,

@@ -104,10 +104,10 @@ void LocalMatching::Park(std::shared_ptr<Poll> poll, StartTask<Resp> start,
         done(std::move(response));
         return;
       }
-      executor_.Submit([this, poll, start, done, matched,
-                        response = std::move(response)]() mutable {
-        AfterStart<Resp>(poll, start, done, matched, std::move(response));
-      });
+      executor_.Submit(
+          [this, poll, start, done, matched, response = std::move(response)]() mutable {
+            AfterStart<Resp>(poll, start, done, matched, std::move(response));
+          });
     };
     // Recording the start waits for nothing (its commit answers later), so it runs on the
     // thread that matched the task (maybe gRPC's, for a poll that found a task waiting),
@@ -121,8 +121,8 @@ void LocalMatching::Park(std::shared_ptr<Poll> poll, StartTask<Resp> start,
       if (!thrown.ok()) after(thrown);
     });
   };
-  auto id = engine_.Poll(poll->request.queue, poll->request.poller, poll->request.deadline,
-                         deliver);
+  auto id =
+      engine_.Poll(poll->request.queue, poll->request.poller, poll->request.deadline, deliver);
   if (!id.ok()) {
     done(id.status());  // too many polls wait on the queue
     return;

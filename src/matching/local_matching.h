@@ -15,7 +15,8 @@ class LocalMatching final : public MatchingService {
  public:
   // Work that may wait (deleting a backlog row once its task started, requeueing, a query
   // task's answer, a start whose execution is not at hand) runs on `executor`.
-  LocalMatching(MatchingEngine& engine, Executor& executor) : engine_(engine), executor_(executor) {}
+  LocalMatching(MatchingEngine& engine, Executor& executor)
+      : engine_(engine), executor_(executor) {}
 
   // History and matching call each other: set before the first poll.
   void SetHistory(history::HistoryService& history) { history_ = &history; }
