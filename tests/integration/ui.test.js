@@ -307,13 +307,19 @@ describe('web UI', () => {
     // Waits for two 'add' signals; the first arrives before the reset and is reapplied after it.
     const handle = await client.workflow.start('collectSignals', { taskQueue, workflowId: uniqueId('ui-reset'), args: [2] });
     const base = handle.firstExecutionRunId;
-    await handle.signal('add', 'before');
-    const seen = async () => {
+    const completedTasks = async (n) => {
       const { events } = await handle.fetchHistory();
-      return events.filter((e) => e.workflowTaskCompletedEventAttributes).length >= 2;
+      return events.filter((e) => e.workflowTaskCompletedEventAttributes).length >= n;
     };
-    for (let i = 0; i < 200 && !(await seen()); i += 1) await new Promise((r) => setTimeout(r, 50));
-    assert.ok(await seen(), 'the workflow never completed a task after the signal');
+    const waitForCompletedTasks = async (n) => {
+      for (let i = 0; i < 200 && !(await completedTasks(n)); i += 1) await new Promise((r) => setTimeout(r, 50));
+      return completedTasks(n);
+    };
+    // The signal goes after the first workflow task, so that a second task carries it and the
+    // reset can go back to the first (a signal sent at once may ride on the first task).
+    assert.ok(await waitForCompletedTasks(1), 'the workflow never completed its first task');
+    await handle.signal('add', 'before');
+    assert.ok(await waitForCompletedTasks(2), 'the workflow never completed a task after the signal');
 
     const browser = await launchBrowser();
     scope.add(() => browser.close());
