@@ -179,17 +179,24 @@ class WorkflowService final : public ServiceHandle {
   void StartWorkflowExecution(
       const wfs::StartWorkflowExecutionRequest& request,
       std::function<void(Result<wfs::StartWorkflowExecutionResponse>)> done);
-  // A poll names a queue of a namespace; matching does the rest (matching/matching_service.h).
-  Result<matching::PollRequest> PollRequestOf(const CallContext& ctx,
-                                              const std::string& namespace_name,
-                                              const std::string& task_queue,
-                                              eon::v1::TaskQueueKind kind,
-                                              const std::string& identity,
-                                              const std::string& worker_instance_key);
-  void PollWorkflowTaskQueue(std::shared_ptr<CallContext>, const wfs::PollWorkflowTaskQueueRequest&,
-                             std::function<void(Result<wfs::PollWorkflowTaskQueueResponse>)>);
-  void PollActivityTaskQueue(std::shared_ptr<CallContext>, const wfs::PollActivityTaskQueueRequest&,
-                             std::function<void(Result<wfs::PollActivityTaskQueueResponse>)>);
+  // A worker's poll (workflow or activity task queue): the frontend names the queue and
+  // `send(poll, done)` hands it to matching, which does the rest (matching/matching_service.h).
+  template <typename Req, typename Resp, typename Send>
+  void Poll(std::shared_ptr<CallContext> ctx, const Req& request, eon::v1::TaskQueueKind kind,
+            std::function<void(Result<Resp>)> done, Send send) {
+    auto ns = ResolveNamespace(request.namespace_());
+    if (!ns.ok()) return done(ns.status());
+    Status valid = CheckId(request.task_queue().name(), "TaskQueue");
+    if (!valid.ok()) return done(valid);
+    matching::PollRequest poll;
+    poll.queue = {(*ns)->info().id(), request.task_queue().name(), kind};
+    poll.namespace_name = (*ns)->info().name();
+    poll.poller = {request.identity(), request.worker_instance_key()};
+    poll.poll_request_id = NewUuid();
+    poll.deadline = PollDeadline(*ctx, options_.long_poll_max);
+    auto pending = send(poll, std::move(done));
+    ctx->OnCancel([pending] { pending->Cancel(); });
+  }
   void GetWorkflowExecutionHistory(
       std::shared_ptr<CallContext>, const wfs::GetWorkflowExecutionHistoryRequest&,
       std::function<void(Result<wfs::GetWorkflowExecutionHistoryResponse>)>);
@@ -374,43 +381,6 @@ void WorkflowService::StartWorkflowExecution(
         response.set_status(started->status);
         done(std::move(response));
       });
-}
-
-Result<matching::PollRequest> WorkflowService::PollRequestOf(
-    const CallContext& ctx, const std::string& namespace_name, const std::string& task_queue,
-    eon::v1::TaskQueueKind kind, const std::string& identity,
-    const std::string& worker_instance_key) {
-  EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(namespace_name));
-  EON_RETURN_IF_ERROR(CheckId(task_queue, "TaskQueue"));
-  matching::PollRequest poll;
-  poll.queue = {ns->info().id(), task_queue, kind};
-  poll.namespace_name = ns->info().name();
-  poll.poller = {identity, worker_instance_key};
-  poll.poll_request_id = NewUuid();
-  poll.deadline = PollDeadline(ctx, options_.long_poll_max);
-  return poll;
-}
-
-void WorkflowService::PollWorkflowTaskQueue(
-    std::shared_ptr<CallContext> ctx, const wfs::PollWorkflowTaskQueueRequest& request,
-    std::function<void(Result<wfs::PollWorkflowTaskQueueResponse>)> done) {
-  auto poll = PollRequestOf(*ctx, request.namespace_(), request.task_queue().name(),
-                            eon::v1::TASK_QUEUE_KIND_WORKFLOW, request.identity(),
-                            request.worker_instance_key());
-  if (!poll.ok()) return done(poll.status());
-  auto pending = matching_.PollWorkflowTaskQueue(*poll, std::move(done));
-  ctx->OnCancel([pending] { pending->Cancel(); });
-}
-
-void WorkflowService::PollActivityTaskQueue(
-    std::shared_ptr<CallContext> ctx, const wfs::PollActivityTaskQueueRequest& request,
-    std::function<void(Result<wfs::PollActivityTaskQueueResponse>)> done) {
-  auto poll = PollRequestOf(*ctx, request.namespace_(), request.task_queue().name(),
-                            eon::v1::TASK_QUEUE_KIND_ACTIVITY, request.identity(),
-                            request.worker_instance_key());
-  if (!poll.ok()) return done(poll.status());
-  auto pending = matching_.PollActivityTaskQueue(*poll, std::move(done));
-  ctx->OnCancel([pending] { pending->Cancel(); });
 }
 
 namespace {
@@ -745,11 +715,17 @@ void WorkflowService::Register(RpcRouter& router) {
       [this](auto, const auto& r, auto done) { StartWorkflowExecution(r, std::move(done)); });
   router.Inline<wfs::PollWorkflowTaskQueueRequest, wfs::PollWorkflowTaskQueueResponse>(
       kService, "PollWorkflowTaskQueue", [this](auto ctx, const auto& r, auto done) {
-        PollWorkflowTaskQueue(ctx, r, std::move(done));
+        Poll(ctx, r, eon::v1::TASK_QUEUE_KIND_WORKFLOW, std::move(done),
+             [this](const matching::PollRequest& poll, auto answer) {
+               return matching_.PollWorkflowTaskQueue(poll, std::move(answer));
+             });
       });
   router.Inline<wfs::PollActivityTaskQueueRequest, wfs::PollActivityTaskQueueResponse>(
       kService, "PollActivityTaskQueue", [this](auto ctx, const auto& r, auto done) {
-        PollActivityTaskQueue(ctx, r, std::move(done));
+        Poll(ctx, r, eon::v1::TASK_QUEUE_KIND_ACTIVITY, std::move(done),
+             [this](const matching::PollRequest& poll, auto answer) {
+               return matching_.PollActivityTaskQueue(poll, std::move(answer));
+             });
       });
   router.Async<wfs::GetWorkflowExecutionHistoryRequest, wfs::GetWorkflowExecutionHistoryResponse>(
       kService, "GetWorkflowExecutionHistory", [this](auto ctx, const auto& r, auto done) {
