@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "cluster/ownership.h"
 #include "common/status.h"
 
 namespace eon::server {
@@ -54,6 +55,12 @@ struct ServerOptions {
   double caller_rps = 0;     // requests per second per caller; 0: no limit
   std::string audit_log_path;  // audit lines appended here too ("" : the log only)
   int parked_polls_per_queue_max = 1'000;  // long polls waiting on one task queue; 0: no cap
+  // Several nodes on one database (issue 15): this node's name among them, and the port of its
+  // internal gRPC server, which other nodes forward calls to (-1: none, a lone node).
+  std::string node_name = "local";
+  int internal_port = -1;
+  // Who owns which shard and task queue; null: this node owns everything (cluster::SingleNode).
+  std::shared_ptr<cluster::Ownership> ownership;
   int request_threads = 16;
   int task_threads = 4;
 };
