@@ -1,6 +1,7 @@
 #include "frontend/rpc.h"
 
 #include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
 #include <grpcpp/support/byte_buffer.h>
 
 #include "common/log.h"
@@ -46,6 +47,17 @@ grpc::Status ToGrpcStatus(const Status& status) {
   detail.set_message(status.message());
   if (status.detail()) *detail.add_details() = *status.detail();
   return grpc::Status(status.code(), status.message(), detail.SerializeAsString());
+}
+
+Status FromGrpcStatus(const grpc::Status& status) {
+  if (status.ok()) return Status::Ok();
+  Status result(status.error_code(), status.error_message());
+  google::rpc::Status detail;
+  if (!status.error_details().empty() && detail.ParseFromString(status.error_details()) &&
+      detail.details_size() > 0) {
+    return std::move(result).WithDetail(detail.details(0));
+  }
+  return result;
 }
 
 namespace {
@@ -125,7 +137,21 @@ Status CheckCall(CallContext& ctx, CallInfo& call, const google::protobuf::Messa
 
 Status GateAdmit(RpcRouter& router, CallInfo& call, const google::protobuf::Message& request) {
   CallGate* gate = router.gate();
-  return gate && !call.internal ? gate->Admit(call, request) : Status::Ok();
+  return gate && !call.internal && !router.internal() ? gate->Admit(call, request) : Status::Ok();
+}
+
+// The response message `full_method` answers (a generated service's), or null.
+std::unique_ptr<google::protobuf::Message> NewResponse(const std::string& full_method) {
+  auto slash = full_method.rfind('/');
+  if (slash == std::string::npos || slash == 0) return nullptr;
+  const auto* service = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
+      full_method.substr(1, slash - 1));
+  if (service == nullptr) return nullptr;
+  const auto* method = service->FindMethodByName(full_method.substr(slash + 1));
+  if (method == nullptr) return nullptr;
+  const auto* prototype =
+      google::protobuf::MessageFactory::generated_factory()->GetPrototype(method->output_type());
+  return prototype ? std::unique_ptr<google::protobuf::Message>(prototype->New()) : nullptr;
 }
 
 // Accounts for a call that ended: its metrics, and the gate's audit (for calls that reached it).
@@ -186,6 +212,22 @@ class UnaryReactor final : public grpc::ServerGenericBidiReactor {
       FinishOnce(admitted, nullptr);
       return;
     }
+    if (Forwarder* forwarder = router_.forwarder()) {
+      auto owner = forwarder->OwnerOf(method, *request_);
+      if (!owner.ok()) {
+        FinishOnce(owner.status(), nullptr);
+        return;
+      }
+      if (!owner->empty()) {
+        // Another node owns what the call names: it serves the call, we relay its answer. The
+        // reactor lives until our Finish, so the answer may use it.
+        forwarder->Forward(*owner, method, request_buffer_, ctx_,
+                           [this](const grpc::Status& status, grpc::ByteBuffer* response) {
+                             FinishForwarded(status, response);
+                           });
+        return;
+      }
+    }
     // The reactor lives until OnDone, which waits for our Finish; the reply may come from any
     // thread. Only the first reply touches the reactor: after Finish it may be gone.
     auto answered = std::make_shared<std::atomic<bool>>(false);
@@ -203,6 +245,19 @@ class UnaryReactor final : public grpc::ServerGenericBidiReactor {
   void OnDone() override { delete this; }
 
  private:
+  // The owner's answer to a forwarded call, relayed as it came (typed error details included).
+  void FinishForwarded(const grpc::Status& status, grpc::ByteBuffer* response) {
+    if (finished_.exchange(true)) return;
+    ctx_->ClearOnCancel();
+    CallFinished(router_, call_, request_.get(), FromGrpcStatus(status), start_);
+    if (!status.ok()) {
+      Finish(status);
+      return;
+    }
+    response_buffer_ = *response;
+    StartWriteAndFinish(&response_buffer_, grpc::WriteOptions(), grpc::Status::OK);
+  }
+
   void FinishOnce(const Status& status, const google::protobuf::Message* response) {
     if (finished_.exchange(true)) return;
     ctx_->ClearOnCancel();
@@ -248,6 +303,13 @@ const MethodEntry* RpcRouter::Find(const std::string& full_method) const {
 
 namespace eon::frontend {
 
+std::unique_ptr<RpcRouter> RpcRouter::InternalCopyOf(const RpcRouter& edge) {
+  auto router = std::make_unique<RpcRouter>(edge.executor_);
+  router->methods_ = edge.methods_;
+  router->internal_ = true;
+  return router;
+}
+
 void RpcRouter::Count(const std::string& operation) {
   std::lock_guard lock(counters_.mutex);
   ++counters_.by_method[operation];
@@ -285,6 +347,40 @@ void RpcRouter::Invoke(const std::string& full_method,
     CallFinished(*this, call, owned.get(), admitted, start);
     done(admitted, nullptr);
     return;
+  }
+  if (forwarder_ != nullptr) {
+    auto owner = forwarder_->OwnerOf(full_method, *owned);
+    if (!owner.ok() || !owner->empty()) {
+      if (!owner.ok()) {
+        CallFinished(*this, call, owned.get(), owner.status(), start);
+        done(owner.status(), nullptr);
+        return;
+      }
+      std::string bytes = owned->SerializeAsString();
+      grpc::Slice slice(bytes);
+      auto info = std::make_shared<const CallInfo>(std::move(call));
+      forwarder_->Forward(
+          *owner, full_method, grpc::ByteBuffer(&slice, 1), ctx,
+          [this, info, owned, done, start, full_method](const grpc::Status& status,
+                                                        grpc::ByteBuffer* buffer) {
+            Status final = FromGrpcStatus(status);
+            std::unique_ptr<google::protobuf::Message> response;
+            if (final.ok()) {
+              response = NewResponse(full_method);
+              std::vector<grpc::Slice> slices;
+              std::string bytes;
+              if (response && buffer->Dump(&slices).ok()) {
+                for (const auto& s : slices)
+                  bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+              }
+              if (!response || !response->ParseFromString(bytes))
+                final = Internal("the owning node answered " + info->operation + " malformed");
+            }
+            CallFinished(*this, *info, owned.get(), final, start);
+            done(final, final.ok() ? response.get() : nullptr);
+          });
+      return;
+    }
   }
   // Shared by the reply, which may run on any thread and after this returns; only the first
   // answer counts.

@@ -81,6 +81,24 @@ class CallGate {
                         const Status& status) = 0;
 };
 
+// Several nodes (src/cluster/): decides, for a call this node's edge admitted, whether it runs
+// here or is forwarded whole to the node that owns what it names, and forwards it. Thread-safe;
+// outlives the router's serving.
+class Forwarder {
+ public:
+  virtual ~Forwarder() = default;
+  // The internal address of the node that should serve the call, or "" to serve it here. Must be
+  // cheap when this node owns everything. A non-OK status answers the call with it.
+  virtual Result<std::string> OwnerOf(const std::string& full_method,
+                                      const google::protobuf::Message& request) = 0;
+  // Sends the call (its serialized request) to the node at `address`; `done` runs once, from any
+  // thread, with the owner's status and (when OK) its serialized answer. `ctx`'s cancellation
+  // cancels the forwarded call.
+  virtual void Forward(const std::string& address, const std::string& full_method,
+                       const grpc::ByteBuffer& request, std::shared_ptr<CallContext> ctx,
+                       std::function<void(const grpc::Status&, grpc::ByteBuffer*)> done) = 0;
+};
+
 struct RpcCounters {
   std::mutex mutex;
   std::map<std::string, int64_t> by_method;  // guarded by mutex
@@ -180,6 +198,15 @@ class RpcRouter : public grpc::CallbackGenericService {
   // Installs the gate every later call passes (nullptr: none). Call before serving.
   void SetGate(CallGate* gate) { gate_ = gate; }
   CallGate* gate() const { return gate_; }
+  // Installs the forwarder every later call asks where it runs (nullptr: all run here). Call
+  // before serving.
+  void SetForwarder(Forwarder* forwarder) { forwarder_ = forwarder; }
+  // A router for a node's internal port: every call on it was forwarded by a node whose edge
+  // admitted it, so it passes no gate and is never forwarded again. Holds the same handlers as
+  // `edge` (which must outlive it) plus what is added to it afterwards.
+  static std::unique_ptr<RpcRouter> InternalCopyOf(const RpcRouter& edge);
+  bool internal() const { return internal_; }
+  Forwarder* forwarder() const { return forwarder_; }
   Executor& executor() { return executor_; }
 
  private:
@@ -193,9 +220,13 @@ class RpcRouter : public grpc::CallbackGenericService {
   std::unordered_map<std::string, MethodEntry> methods_;  // written before serving, then read-only
   RpcCounters counters_;
   CallGate* gate_ = nullptr;
+  Forwarder* forwarder_ = nullptr;
+  bool internal_ = false;
 };
 
 grpc::Status ToGrpcStatus(const Status& status);
+// The reverse, for answers relayed from another node: code, message and typed error detail.
+Status FromGrpcStatus(const grpc::Status& status);
 // UNIMPLEMENTED for a method Eon has no handler for, naming it.
 Status NotImplemented(const std::string& full_method);
 

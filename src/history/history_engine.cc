@@ -134,12 +134,18 @@ void HistoryEngine::EnableTimeSkipping(SkippableClock& clock) {
 
 Status HistoryEngine::Start() {
   EON_ASSIGN_OR_RETURN(shard_count_, store_.ShardCount());
-  EON_ASSIGN_OR_RETURN(range_ids_, store_.AcquireShards());
+  EON_ASSIGN_OR_RETURN(range_ids_, store_.AcquireShards(options_.owns_shard));
   shard_lost_ = std::make_unique<std::atomic<bool>[]>(shard_count_);
+  if (options_.owns_shard) {
+    // Another node serves these: refused here as lost shards are (UNAVAILABLE).
+    for (int32_t shard = 0; shard < shard_count_; ++shard)
+      shard_lost_[shard].store(!options_.owns_shard(shard), std::memory_order_release);
+  }
   TaskRetryOptions retry;
   retry.failures_before_parking = options_.task_failures_before_parking;
-  processors_ = std::make_unique<QueueProcessors>(*this, store_, env_, task_executor_, shard_count_,
-                                                  options_.timer_lookahead, retry);
+  processors_ =
+      std::make_unique<QueueProcessors>(*this, store_, env_, task_executor_, shard_count_,
+                                        options_.timer_lookahead, retry, options_.owns_shard);
   EON_RETURN_IF_ERROR(processors_->Start());
   if (time_skipper_) time_skipper_->Start();
   return Status::Ok();
@@ -150,10 +156,15 @@ void HistoryEngine::Stop() {
   if (processors_) processors_->Stop();
 }
 
+int32_t ShardOf(const std::string& namespace_id, const std::string& workflow_id,
+                int32_t shard_count) {
+  return static_cast<int32_t>(Fnv1a(namespace_id, workflow_id) %
+                              static_cast<uint64_t>(shard_count));
+}
+
 int32_t HistoryEngine::ShardFor(const std::string& namespace_id,
                                 const std::string& workflow_id) const {
-  return static_cast<int32_t>(Fnv1a(namespace_id, workflow_id) %
-                              static_cast<uint64_t>(shard_count_));
+  return ShardOf(namespace_id, workflow_id, shard_count_);
 }
 
 std::mutex& HistoryEngine::LockFor(const std::string& namespace_id,

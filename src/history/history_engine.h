@@ -36,6 +36,10 @@ namespace eon::history {
 
 namespace wfs = temporal::api::workflowservice::v1;
 
+// The history shard of an execution among `shard_count` (DESIGN.md section 3).
+int32_t ShardOf(const std::string& namespace_id, const std::string& workflow_id,
+                int32_t shard_count);
+
 struct EngineOptions {
   int mutable_state_cache_max = 10'000;  // executions
   Duration default_workflow_task_timeout = std::chrono::seconds(10);
@@ -62,6 +66,9 @@ struct EngineOptions {
   int buffered_queries_max = 100;
   // Outbox task failures in a row before the task is parked (see history/queue_processors.h).
   int task_failures_before_parking = TaskRetryOptions{}.failures_before_parking;
+  // Several nodes on one database: the shards this engine takes at Start (null: every shard).
+  // The others are refused as lost shards (UNAVAILABLE) and their outbox is not run here.
+  std::function<bool(int32_t shard_id)> owns_shard;
 };
 
 class TimeSkipper;
@@ -89,6 +96,9 @@ class HistoryEngine final : public HistoryService, public TaskHandler {
   // Call before Start: serve time skipping on `clock` (which must be the engine's clock).
   void EnableTimeSkipping(SkippableClock& clock);
   TimeSkipper* time_skipper() { return time_skipper_.get(); }
+
+  // The history shard of an execution (in [0, shard count)); valid after Start.
+  int32_t ShardFor(const std::string& namespace_id, const std::string& workflow_id) const;
 
   // Takes the shards, reloads the outbox and starts the queue processors.
   Status Start();
@@ -278,7 +288,6 @@ class HistoryEngine final : public HistoryService, public TaskHandler {
   Result<wfs::PollWorkflowTaskQueueResponse> WorkflowTaskResponse(
       const persistence::ExecutionKey& key, const persistence::StoredExecution& after);
 
-  int32_t ShardFor(const std::string& namespace_id, const std::string& workflow_id) const;
   // A shard is lost when a commit finds that another process took it (its range_id moved on,
   // DESIGN.md's fencing): its cached executions are dropped, so nothing is answered from state
   // this process no longer owns, and every later update of it is refused with ShardLostError.

@@ -16,13 +16,15 @@ const char* CategoryName(persistence::TaskCategory category) {
 
 QueueProcessors::QueueProcessors(TaskHandler& handler, persistence::Store& store, Env& env,
                                  Executor& executor, int32_t shard_count, Duration timer_lookahead,
-                                 TaskRetryOptions retry)
+                                 TaskRetryOptions retry,
+                                 std::function<bool(int32_t shard_id)> owns_shard)
     : handler_(handler),
       store_(store),
       env_(env),
       clock_(env.clock()),
       executor_(executor),
       shard_count_(shard_count),
+      owns_shard_(std::move(owns_shard)),
       timer_lookahead_(timer_lookahead),
       retry_(retry) {}
 
@@ -43,6 +45,7 @@ Status QueueProcessors::Start() {
   }
   std::vector<persistence::StoredTask> transfer;
   for (int32_t shard = 0; shard < shard_count_; ++shard) {
+    if (owns_shard_ && !owns_shard_(shard)) continue;  // another node runs its tasks
     int64_t after = 0;
     for (;;) {
       EON_ASSIGN_OR_RETURN(auto page, store_.LoadTransferTasks(shard, after, kLoadBatch));
@@ -102,6 +105,7 @@ Status QueueProcessors::LoadTimers(TimePoint until) {
   }
   std::vector<persistence::StoredTask> loaded;
   for (int32_t shard = 0; shard < shard_count_; ++shard) {
+    if (owns_shard_ && !owns_shard_(shard)) continue;  // another node runs its timers
     TimePoint after_time = TimePoint::min();
     int64_t after_id = 0;
     for (;;) {

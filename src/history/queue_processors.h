@@ -41,8 +41,10 @@ class QueueProcessors {
  public:
   // The timer and delete loops run on `env` (threads of their own in a real process), the
   // tasks on `executor`; time is env.clock().
+  // With `owns_shard`, only the tasks of the shards it accepts are loaded and run.
   QueueProcessors(TaskHandler& handler, persistence::Store& store, Env& env, Executor& executor,
-                  int32_t shard_count, Duration timer_lookahead, TaskRetryOptions retry = {});
+                  int32_t shard_count, Duration timer_lookahead, TaskRetryOptions retry = {},
+                  std::function<bool(int32_t shard_id)> owns_shard = nullptr);
   ~QueueProcessors();  // stops
 
   // Loads what the store holds (parked tasks stay parked) and starts the loops.
@@ -89,6 +91,7 @@ class QueueProcessors {
   Clock& clock_;
   Executor& executor_;
   const int32_t shard_count_;
+  const std::function<bool(int32_t shard_id)> owns_shard_;  // null: every shard
   const Duration timer_lookahead_;
   const TaskRetryOptions retry_;
 

@@ -168,13 +168,13 @@ std::optional<MatchingEngine::Poller> MatchingEngine::TakeFirstPoller(Queue& que
 }
 
 Status MatchingEngine::AddTask(const QueueId& queue_id, const eon::v1::QueueTask& task,
-                               std::function<void()> on_settled, bool sticky) {
+                               std::function<void()> on_settled, bool sticky, bool backlog_first) {
   std::optional<Poller> poller;
   int64_t task_id = 0;
   {
     std::lock_guard lock(mutex_);
     Queue& queue = queues_[queue_id];
-    poller = TakeFirstPoller(queue);
+    if (!backlog_first) poller = TakeFirstPoller(queue);
     if (!poller) {
       if (sticky && StickyWorkerGone(queue)) {
         return FailedPrecondition("sticky worker unavailable on " + queue_id.name);

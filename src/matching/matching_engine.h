@@ -112,13 +112,15 @@ class MatchingEngine {
 
   // Hands the task to a waiting poller or writes it to the backlog. `on_settled` runs once the
   // producer may forget the task: before AddTask returns when it went to the backlog, or when
-  // the poller that took it calls Done or Requeue. Not called when AddTask fails.
+  // the poller that took it calls Done or Requeue. Not called when AddTask fails. With
+  // `backlog_first` (a producer on another node, which cannot wait for a poller's start) the
+  // task is written to the backlog before a poller may take it: settled when AddTask returns.
   // A sticky queue's task is only taken while its worker polls (now, or a poll ended within
   // sticky_worker_gone): otherwise AddTask answers FAILED_PRECONDITION and keeps nothing.
   // A task with an expire_time that has passed when a poller would get it is dropped from the
   // backlog instead: whoever set it moves the task on by then (sticky schedule-to-start).
   Status AddTask(const QueueId& queue, const eon::v1::QueueTask& task,
-                 std::function<void()> on_settled, bool sticky = false);
+                 std::function<void()> on_settled, bool sticky = false, bool backlog_first = false);
 
   // Parks a poll until a task comes or `deadline` passes. `deliver` runs exactly once: inside
   // Poll when a task is waiting, else on the thread that matched, timed out or cancelled it.

@@ -68,10 +68,11 @@ Result<int32_t> FaultStore::ShardCount() {
   return base_.ShardCount();
 }
 
-Result<std::vector<int64_t>> FaultStore::AcquireShards() {
+Result<std::vector<int64_t>> FaultStore::AcquireShards(
+    const std::function<bool(int32_t shard_id)>& take) {
   std::vector<int64_t> ids;
   EON_RETURN_IF_ERROR(Write([&]() -> Status {
-    EON_ASSIGN_OR_RETURN(ids, base_.AcquireShards());
+    EON_ASSIGN_OR_RETURN(ids, base_.AcquireShards(take));
     return Status::Ok();
   }));
   return ids;

@@ -376,10 +376,12 @@ Status PostgresStore::RunBatch(const std::vector<Job*>& jobs, std::vector<Status
 
 Result<int32_t> PostgresStore::ShardCount() { return shard_count_; }
 
-Result<std::vector<int64_t>> PostgresStore::AcquireShards() {
+Result<std::vector<int64_t>> PostgresStore::AcquireShards(
+    const std::function<bool(int32_t shard_id)>& take) {
   std::vector<int64_t> range_ids(shard_count_);
   EON_RETURN_IF_ERROR(Write([&](PgConnection& db) -> Status {
     for (int32_t shard = 0; shard < shard_count_; ++shard) {
+      if (take && !take(shard)) continue;
       EON_ASSIGN_OR_RETURN(
           auto rows, db.Query("INSERT INTO shards (shard_id, range_id) VALUES ($1, 1) "
                               "ON CONFLICT (shard_id) DO UPDATE SET range_id = shards.range_id + 1 "

@@ -63,7 +63,8 @@ class PostgresStore final : public GroupCommitStore<PgConnection> {
   ~PostgresStore() override;
 
   Result<int32_t> ShardCount() override;
-  Result<std::vector<int64_t>> AcquireShards() override;
+  Result<std::vector<int64_t>> AcquireShards(
+      const std::function<bool(int32_t shard_id)>& take = nullptr) override;
   Status CreateNamespace(const eon::v1::NamespaceRecord& record) override;
   Status UpdateNamespace(const eon::v1::NamespaceRecord& record) override;
   Status DeleteExecution(const ExecutionKey& key) override;

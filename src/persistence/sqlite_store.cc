@@ -334,11 +334,13 @@ Result<int32_t> SqliteStore::ShardCount() {
   });
 }
 
-Result<std::vector<int64_t>> SqliteStore::AcquireShards() {
+Result<std::vector<int64_t>> SqliteStore::AcquireShards(
+    const std::function<bool(int32_t shard_id)>& take) {
   EON_ASSIGN_OR_RETURN(int32_t shard_count, ShardCount());
   std::vector<int64_t> range_ids(shard_count);
   EON_RETURN_IF_ERROR(Write([&](SqliteDb& db) -> Status {
     for (int32_t shard = 0; shard < shard_count; ++shard) {
+      if (take && !take(shard)) continue;
       EON_ASSIGN_OR_RETURN(
           auto up,
           db.Prepare(

@@ -39,7 +39,8 @@ class SqliteStore final : public GroupCommitStore<SqliteDb> {
   ~SqliteStore() override;
 
   Result<int32_t> ShardCount() override;
-  Result<std::vector<int64_t>> AcquireShards() override;
+  Result<std::vector<int64_t>> AcquireShards(
+      const std::function<bool(int32_t shard_id)>& take = nullptr) override;
   Status CreateNamespace(const eon::v1::NamespaceRecord& record) override;
   Status UpdateNamespace(const eon::v1::NamespaceRecord& record) override;
   Status DeleteExecution(const ExecutionKey& key) override;

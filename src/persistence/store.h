@@ -184,8 +184,10 @@ class Store : public QueueTaskStore {
 
   // Cluster: the shard count is fixed when the database is created.
   virtual Result<int32_t> ShardCount() = 0;
-  // Takes every shard for this process by bumping its range_id; returns the new range ids.
-  virtual Result<std::vector<int64_t>> AcquireShards() = 0;
+  // Takes every shard (or those `take` accepts) for this process by bumping its range_id; returns
+  // the new range ids, indexed by shard (0 for a shard not taken).
+  virtual Result<std::vector<int64_t>> AcquireShards(
+      const std::function<bool(int32_t shard_id)>& take = nullptr) = 0;
 
   // Namespaces. CreateNamespace answers ALREADY_EXISTS when the name is taken.
   virtual Status CreateNamespace(const eon::v1::NamespaceRecord& record) = 0;

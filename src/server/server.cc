@@ -8,6 +8,8 @@
 
 #include <atomic>
 
+#include "cluster/node_client.h"
+#include "cluster/routing.h"
 #include "common/clock.h"
 #include "common/env.h"
 #include "common/executor.h"
@@ -150,6 +152,17 @@ class ServerImpl final : public Server {
                                                            std::move(matching_options));
     EON_RETURN_IF_ERROR(matching_->Recover());
     local_matching_ = std::make_unique<matching::LocalMatching>(*matching_, *request_executor_);
+    // Several nodes: history and the frontend reach task queues through routing_matching_, and
+    // matching reaches history through routing_history_, each picking this node or the owner
+    // per call. A lone node wires the local roles directly.
+    const bool clustered = options_.ownership != nullptr && options_.internal_port >= 0;
+    matching::MatchingService* matching_service = local_matching_.get();
+    if (clustered) {
+      node_clients_ = std::make_unique<cluster::NodeClients>(options_.ownership->self().name);
+      routing_matching_ = std::make_unique<cluster::RoutingMatching>(
+          *local_matching_, *options_.ownership, *node_clients_);
+      matching_service = routing_matching_.get();
+    }
     history::EngineOptions engine_options;
     engine_options.history_count_limit = options_.history_count_limit;
     engine_options.history_count_warn = options_.history_count_limit / 5;
@@ -160,9 +173,24 @@ class ServerImpl final : public Server {
     engine_options.pending_children_max = options_.pending_children_limit;
     engine_options.pending_external_requests_max = options_.pending_signals_limit;
     engine_options.task_failures_before_parking = options_.task_failures_before_parking;
-    history_ = std::make_unique<history::HistoryEngine>(*store_, *env_, *local_matching_,
+    if (clustered) {
+      engine_options.owns_shard = [ownership = options_.ownership](int32_t shard) {
+        return ownership->OwnsShard(shard);
+      };
+    }
+    history_ = std::make_unique<history::HistoryEngine>(*store_, *env_, *matching_service,
                                                         *task_executor_, engine_options);
-    local_matching_->SetHistory(*history_);
+    cluster::ShardOf shard_of = [engine = history_.get()](const std::string& ns,
+                                                          const std::string& workflow_id) {
+      return engine->ShardFor(ns, workflow_id);
+    };
+    if (clustered) {
+      routing_history_ = std::make_unique<cluster::RoutingHistory>(*history_, *options_.ownership,
+                                                                   shard_of, *node_clients_);
+      local_matching_->SetHistory(*routing_history_);
+    } else {
+      local_matching_->SetHistory(*history_);
+    }
     if (skippable_clock_) history_->EnableTimeSkipping(*skippable_clock_);
     // Under time skipping a retention timer would be the next thing to skip to and would delete
     // what a test is about to read; test servers keep closed runs.
@@ -193,7 +221,7 @@ class ServerImpl final : public Server {
     router_ = std::make_unique<frontend::RpcRouter>(*request_executor_);
     router_->SetGate(security_.get());
     workflow_service_ = frontend::RegisterWorkflowService(
-        *router_, *namespaces_, *history_, *local_matching_, *scheduler_, FrontendLimits());
+        *router_, *namespaces_, *history_, *matching_service, *scheduler_, FrontendLimits());
 
     visibility_ = std::make_unique<visibility::Visibility>(*store_);
     visibility_service_ = frontend::RegisterVisibilityService(*router_, *namespaces_, *visibility_);
@@ -204,6 +232,32 @@ class ServerImpl final : public Server {
     schedule_service_ = frontend::RegisterScheduleService(*router_, *namespaces_, *scheduler_role_);
     if (history_->time_skipper()) {
       test_service_ = frontend::RegisterTestService(*router_, *history_->time_skipper(), *clock_);
+    }
+
+    if (clustered) {
+      // The internal port serves what other nodes forward: the same handlers, never forwarded
+      // again, plus the node-to-node calls. It is up before this node forwards anything.
+      internal_router_ = frontend::RpcRouter::InternalCopyOf(*router_);
+      cluster::RegisterInternalService(*internal_router_, *history_, *local_matching_,
+                                       *routing_matching_);
+      grpc::ServerBuilder internal_builder;
+      internal_builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+      internal_builder.SetMaxReceiveMessageSize(128 * 1024 * 1024);
+      int internal_bound = 0;
+      std::string internal_listen = options_.ip + ":" + std::to_string(options_.internal_port);
+      internal_builder.AddListeningPort(internal_listen, grpc::InsecureServerCredentials(),
+                                        &internal_bound);
+      internal_builder.RegisterCallbackGenericService(internal_router_.get());
+      internal_server_ = internal_builder.BuildAndStart();
+      if (!internal_server_ || internal_bound == 0) {
+        return Unavailable("cannot listen on " + internal_listen +
+                           " (--internal-port): the port is in use or the address is not "
+                           "available");
+      }
+      internal_address_ = options_.ip + ":" + std::to_string(internal_bound);
+      forwarder_ = std::make_unique<cluster::ClusterForwarder>(*options_.ownership, *namespaces_,
+                                                               shard_of, *node_clients_);
+      router_->SetForwarder(forwarder_.get());
     }
 
     // HTTP first: once the gRPC port answers (what clients and tests wait for), the UI does too,
@@ -289,6 +343,7 @@ class ServerImpl final : public Server {
   }
 
   std::string address() const override { return address_; }
+  std::string internal_address() const override { return internal_address_; }
   int metrics_port() const override { return metrics_endpoint_ ? metrics_endpoint_->port() : 0; }
   int ui_port() const override { return ui_server_ ? ui_server_->port() : 0; }
   int http_port() const override { return http_server_ ? http_server_->port() : 0; }
@@ -316,6 +371,11 @@ class ServerImpl final : public Server {
       step_ = "waiting for gRPC calls to finish";
       grpc_server_->Wait();
     }
+    if (internal_server_) {
+      step_ = "stopping the internal gRPC server";
+      internal_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+      internal_server_->Wait();
+    }
     step_ = "stopping the scheduler";
     if (scheduler_role_) scheduler_role_->Stop();
     step_ = "stopping the history queues";
@@ -331,10 +391,15 @@ class ServerImpl final : public Server {
     schedule_service_.reset();
     admin_service_.reset();
     batch_service_.reset();
+    internal_router_.reset();
     router_.reset();
+    forwarder_.reset();
     scheduler_role_.reset();
     security_.reset();
+    routing_history_.reset();
     history_.reset();
+    routing_matching_.reset();
+    node_clients_.reset();
     local_matching_.reset();
     matching_.reset();
     scheduler_.reset();
@@ -369,6 +434,7 @@ class ServerImpl final : public Server {
   bool stopped_ = false;
   std::atomic<const char*> step_{"not started"};
   std::string address_;
+  std::string internal_address_;
   std::unique_ptr<persistence::Store> store_;
   std::unique_ptr<namespaces::Registry> namespaces_;
   std::unique_ptr<DeadlineScheduler> scheduler_;
@@ -377,6 +443,14 @@ class ServerImpl final : public Server {
   std::unique_ptr<matching::MatchingEngine> matching_;
   std::unique_ptr<matching::LocalMatching> local_matching_;  // over matching_ and history_
   std::unique_ptr<history::HistoryEngine> history_;
+  // Several nodes only (null for a lone node): the client to the other nodes, the routing
+  // decorators over the local roles, the edge's forwarder and the internal port's server.
+  std::unique_ptr<cluster::NodeClients> node_clients_;
+  std::unique_ptr<cluster::RoutingMatching> routing_matching_;  // over local_matching_
+  std::unique_ptr<cluster::RoutingHistory> routing_history_;    // over history_
+  std::unique_ptr<cluster::ClusterForwarder> forwarder_;
+  std::unique_ptr<frontend::RpcRouter> internal_router_;  // the internal port's handlers
+  std::unique_ptr<grpc::Server> internal_server_;
   std::unique_ptr<worker::Scheduler> scheduler_role_;  // the worker role: schedules
   std::unique_ptr<worker::BatchRecords> batch_records_;
   std::unique_ptr<visibility::Visibility> visibility_;

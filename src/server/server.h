@@ -75,6 +75,8 @@ class Server {
   virtual ~Server() = default;
   // The address actually bound, "ip:port".
   virtual std::string address() const = 0;
+  // The internal port's address actually bound, "ip:port" ("" when it serves none).
+  virtual std::string internal_address() const = 0;
   // The port /metrics is served on, or 0 when it is not.
   virtual int metrics_port() const = 0;
   // The ports of the web UI and of the HTTP API alone, or 0 when not served.
