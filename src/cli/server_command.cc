@@ -171,6 +171,8 @@ int RunServer(ServerCommand command, int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
+  // Checked before anything is opened, so a bad file is the only line printed.
+  if (Status tls = server::CheckTlsFiles(options); !tls.ok()) return Fail(tls.message());
   auto started = server::Server::Start(options);
   if (!started.ok()) return Fail(started.status().message());
   auto& server = *started;
