@@ -78,6 +78,24 @@ class PgConnection {
   // SQL built per call, such as visibility filters).
   Result<PgRows> Query(const std::string& sql, const std::vector<PgParam>& params = {},
                        bool prepare = true);
+  // libpq's pipeline mode: statements sent back to back and answered together, one round trip
+  // for all of them (the writer's savepoint and an execution write's statements). Between
+  // BeginPipeline and EndPipeline only Send may be called. Inside a transaction, a statement
+  // that fails aborts it, and PostgreSQL skips the statements after it (they answer ABORTED);
+  // the owner then rolls back (to a savepoint), as after a failed Query.
+  void BeginPipeline();
+  // Queues one statement with $1.. parameters, prepared as Query prepares (the parameters are
+  // copied; nothing is sent yet).
+  void Send(const std::string& sql, const std::vector<PgParam>& params = {}, bool prepare = true);
+  // Statements without parameters (BEGIN, SAVEPOINT ...) to run before the next statement: at the
+  // head of the next pipeline, or before the next Query or Exec, so they cost no round trip of
+  // their own. A failure of one is the failure of the pipeline, Query or Exec that carried it.
+  void Defer(std::string sql);
+  // Runs the deferred statements now (one round trip), if any.
+  Status FlushDeferred();
+  // Sends what was queued and waits for every answer: each statement's rows or error, in the
+  // order sent. A broken connection (or a failure to send) fails the whole pipeline.
+  Result<std::vector<Result<PgRows>>> EndPipeline();
   // Whether the connection is still usable; a broken one is dropped by its owner.
   bool healthy() const;
   // Inside a transaction that a failed statement aborted (only ROLLBACK [TO] works).
@@ -87,9 +105,24 @@ class PgConnection {
  private:
   explicit PgConnection(pg_conn* conn);
   Status ResultStatus(pg_result* result, std::string_view what);
+  // The statement name `sql` is prepared under, preparing it first if it is new (and there is
+  // room); "" runs it unprepared.
+  Result<std::string> PreparedName(const std::string& sql, int param_count, bool prepare);
+
+  // One statement queued by Send: its SQL and its parameters, owned.
+  struct Queued {
+    std::string sql;
+    std::vector<std::string> values;
+    std::vector<bool> is_null;
+    std::vector<int> formats;
+    bool prepare = true;
+  };
 
   pg_conn* conn_;
   std::unordered_map<std::string, std::string> prepared_;  // SQL text -> statement name
+  std::vector<Queued> pipeline_;
+  std::vector<std::string> deferred_;
+  bool broken_ = false;  // a pipeline failed midway: the owner must drop this connection
 };
 
 // `database` with the password of a URL's user:password@ replaced by "***" (for messages).
