@@ -54,6 +54,14 @@ Status PgError(std::string_view sqlstate, std::string message) {
   return Internal(std::move(message));
 }
 
+bool IsRetryableConflict(const Status& status) {
+  const std::string& m = status.message();
+  auto ends_with = [&m](std::string_view tail) {
+    return m.size() >= tail.size() && m.compare(m.size() - tail.size(), tail.size(), tail) == 0;
+  };
+  return status.code() == StatusCode::UNAVAILABLE && (ends_with("[40001]") || ends_with("[40P01]"));
+}
+
 PgRows::PgRows(pg_result* result) : result_(result) {}
 PgRows::~PgRows() {
   if (result_) PQclear(result_);
@@ -144,7 +152,8 @@ PgConnection::PgConnection(pg_conn* conn) : conn_(conn) {}
 PgConnection::~PgConnection() { PQfinish(conn_); }
 
 bool PgConnection::healthy() const {
-  return !broken_ && PQstatus(conn_) == CONNECTION_OK && PQtransactionStatus(conn_) != PQTRANS_UNKNOWN;
+  return !broken_ && PQstatus(conn_) == CONNECTION_OK &&
+         PQtransactionStatus(conn_) != PQTRANS_UNKNOWN;
 }
 
 bool PgConnection::in_failed_transaction() const {
@@ -272,8 +281,7 @@ Status PgConnection::FlushDeferred() {
   return status;
 }
 
-void PgConnection::Send(const std::string& sql, const std::vector<PgParam>& params,
-                        bool prepare) {
+void PgConnection::Send(const std::string& sql, const std::vector<PgParam>& params, bool prepare) {
   Marshalled m;
   Marshal(params, m);
   Queued queued;
@@ -298,9 +306,9 @@ Result<std::vector<Result<PgRows>>> PgConnection::EndPipeline() {
   // New statements are prepared first, outside the pipeline (once per connection).
   std::vector<std::string> names(queued.size());
   for (size_t i = 0; i < queued.size(); ++i) {
-    EON_ASSIGN_OR_RETURN(names[i], PreparedName(queued[i].sql,
-                                                static_cast<int>(queued[i].values.size()),
-                                                queued[i].prepare));
+    EON_ASSIGN_OR_RETURN(
+        names[i],
+        PreparedName(queued[i].sql, static_cast<int>(queued[i].values.size()), queued[i].prepare));
   }
   if (PQenterPipelineMode(conn_) != 1) {
     return Unavailable("PostgreSQL: cannot enter pipeline mode: " + Trimmed(PQerrorMessage(conn_)));

@@ -93,6 +93,8 @@ class PgConnection {
   void Defer(std::string sql);
   // Runs the deferred statements now (one round trip), if any.
   Status FlushDeferred();
+  // Forgets the deferred statements (before a ROLLBACK, which makes them moot).
+  void DiscardDeferred() { deferred_.clear(); }
   // Sends what was queued and waits for every answer: each statement's rows or error, in the
   // order sent. A broken connection (or a failure to send) fails the whole pipeline.
   Result<std::vector<Result<PgRows>>> EndPipeline();
@@ -133,5 +135,9 @@ std::string RedactPassword(const std::string& database);
 // (retryable), a full disk or too many connections RESOURCE_EXHAUSTED, bad text (invalid UTF-8,
 // NUL bytes) INVALID_ARGUMENT, lost connections UNAVAILABLE, the rest INTERNAL.
 Status PgError(std::string_view sqlstate, std::string message);
+
+// Whether `status` is PostgreSQL's serialization failure or deadlock (SQLSTATE 40001, 40P01, as
+// PgError words them): the transaction was undone, and running it again may well succeed.
+bool IsRetryableConflict(const Status& status);
 
 }  // namespace eon::persistence

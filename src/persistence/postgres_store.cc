@@ -1,5 +1,9 @@
 #include "persistence/postgres_store.h"
 
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
 #include "common/barrier.h"
 #include "common/ids.h"
 #include "common/log.h"
@@ -345,6 +349,23 @@ auto PostgresStore::Read(Fn&& fn) -> decltype(fn(std::declval<PgConnection&>()))
 }
 
 Status PostgresStore::RunBatch(const std::vector<Job*>& jobs, std::vector<Status>& results) {
+  for (int attempt = 1;; ++attempt) {
+    bool conflict = false;
+    Status txn = RunBatchOnce(jobs, results, &conflict);
+    if (!conflict || attempt == kConflictAttemptsMax) return txn;
+    metrics::Count("eon_db_conflict_retries_total",
+                   "Group transactions run again after a serialization failure or deadlock.", {});
+    LOG_WARN("group commit of " << jobs.size() << " jobs met a conflict (" << txn.message()
+                                << "); running it again (attempt " << attempt + 1 << " of "
+                                << kConflictAttemptsMax << ")");
+    std::fill(results.begin(), results.end(), Status());
+    // A short pause, longer each time, lets the other transaction finish.
+    std::this_thread::sleep_for(std::chrono::milliseconds(5 * attempt));
+  }
+}
+
+Status PostgresStore::RunBatchOnce(const std::vector<Job*>& jobs, std::vector<Status>& results,
+                                   bool* conflict) {
   if (!writer_ || !writer_->healthy()) {
     writer_.reset();
     EON_ASSIGN_OR_RETURN(writer_,
@@ -363,6 +384,12 @@ Status PostgresStore::RunBatch(const std::vector<Job*>& jobs, std::vector<Status
     }
     results[i] = (*jobs[i])(db);
     release = results[i].ok();
+    if (IsRetryableConflict(results[i])) {
+      // The whole transaction runs again (on CockroachDB the conflict has undone all of it).
+      *conflict = true;
+      txn = results[i];
+      break;
+    }
     if (!release) {
       // A job that failed before it sent anything leaves its savepoint unsent: sent now, so the
       // rollback undoes this job only.
@@ -372,12 +399,15 @@ Status PostgresStore::RunBatch(const std::vector<Job*>& jobs, std::vector<Status
   }
   if (txn.ok() && db.in_failed_transaction()) txn = Internal("the transaction was aborted");
   if (txn.ok()) txn = db.Exec("COMMIT");
+  if (IsRetryableConflict(txn)) *conflict = true;
   // The same counter as SQLite's commit hook (eon bench reads it as db_tx/wf).
   if (txn.ok())
     metrics::Count("eon_db_commits_total", "Write transactions committed to the database.", {});
   if (!txn.ok()) {
+    db.DiscardDeferred();
     if (db.healthy()) db.Exec("ROLLBACK");
-    LOG_ERROR("group commit of " << jobs.size() << " jobs failed: " << txn.message());
+    if (!*conflict)
+      LOG_ERROR("group commit of " << jobs.size() << " jobs failed: " << txn.message());
   }
   return txn;
 }
@@ -523,9 +553,8 @@ std::string TaskRowsInsert(size_t rows) {
   int next = 4;
   for (size_t r = 0; r < rows; ++r) {
     if (r) sql += ", ";
-    sql += "($" + std::to_string(next) + "::BIGINT, $" + std::to_string(next + 1) +
-           "::INTEGER, $" + std::to_string(next + 2) + "::BIGINT, $" + std::to_string(next + 3) +
-           "::BYTEA)";
+    sql += "($" + std::to_string(next) + "::BIGINT, $" + std::to_string(next + 1) + "::INTEGER, $" +
+           std::to_string(next + 2) + "::BIGINT, $" + std::to_string(next + 3) + "::BYTEA)";
     next += 4;
   }
   return sql + ") AS v(k, c, t, d) WHERE s.shard_id = $1::INTEGER";
@@ -654,8 +683,8 @@ Status PostgresStore::ApplyExecutionWrite(PgConnection& db, const ExecutionWrite
   for (; at < answers.size(); ++at) EON_RETURN_IF_ERROR(answers[at].status());
   for (size_t i = 0; i < write.new_tasks.size(); ++i) {
     const int64_t task_id = (first_seq + static_cast<int64_t>(i)) * shard_count_ + write.shard_id;
-    created->push_back({write.shard_id, write.new_tasks[i].category, task_id,
-                        write.new_tasks[i].task});
+    created->push_back(
+        {write.shard_id, write.new_tasks[i].category, task_id, write.new_tasks[i].task});
   }
   return Status::Ok();
 }

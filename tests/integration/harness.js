@@ -264,7 +264,7 @@ class EonServer {
         if (ON_POSTGRES && typeof db !== 'string') server.postgres = await createPostgresDatabase();
         server.args = startDevArgs({
           port: server.port,
-          dbFile: server.dbFile,
+          dbFile: server.postgres ? undefined : server.dbFile,
           database: server.postgres?.url,
           extraArgs,
         });
