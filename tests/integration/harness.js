@@ -36,12 +36,13 @@ Runtime.install({ logger: new DefaultLogger('WARN') });
 // ---------------------------------------------------------------------------
 // PostgreSQL
 //
-// EON_TEST_POSTGRES_URL names a PostgreSQL server and a user that may create databases
+// EON_TEST_POSTGRES_URL names a PostgreSQL server and a user that may create schemas
 // (scripts/with-postgres.sh sets it). With EON_IT_POSTGRES=1 too, every server a test starts
-// without a database file of its own (db: true or false) keeps its state in a fresh PostgreSQL
-// database instead, created before its first start and dropped when it is disposed of, so the
+// without a database file of its own (db: true or false) keeps its state in PostgreSQL instead,
+// in a fresh schema created before its first start and dropped when it is disposed of, so the
 // suite runs unchanged against a node on PostgreSQL. A test that names a file (db: 'path') keeps
-// SQLite.
+// SQLite. A schema rather than a database per server: CREATE and DROP DATABASE make PostgreSQL
+// run an immediate checkpoint, which stalls every other server's commits for a second or two.
 
 const POSTGRES_ADMIN_URL = process.env.EON_TEST_POSTGRES_URL ?? '';
 const ON_POSTGRES = process.env.EON_IT_POSTGRES === '1';
@@ -49,31 +50,38 @@ if (ON_POSTGRES && !POSTGRES_ADMIN_URL) {
   throw new Error('EON_IT_POSTGRES=1 needs EON_TEST_POSTGRES_URL (run under scripts/with-postgres.sh)');
 }
 
-/** Runs one SQL statement with psql on the admin connection; rejects with psql's message. */
-function adminSql(statement) {
+/** Runs SQL statements with psql on the admin connection, one transaction each. */
+function adminSql(...statements) {
   return new Promise((resolve, reject) => {
-    execFile('psql', [POSTGRES_ADMIN_URL, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', statement],
-      { timeout: 60_000 }, (err, stdout, stderr) => {
-        if (err) reject(new Error(`psql: ${statement}: ${stderr || err.message}`));
-        else resolve(stdout);
-      });
+    const args = [POSTGRES_ADMIN_URL, '-X', '-q', '-v', 'ON_ERROR_STOP=1'];
+    for (const statement of statements) args.push('-c', statement);
+    execFile('psql', args, { timeout: 60_000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`psql: ${statements.join('; ')}: ${stderr || err.message}`));
+      else resolve(stdout);
+    });
   });
 }
 
 /**
- * Creates a fresh, empty PostgreSQL database on EON_TEST_POSTGRES_URL's server. Resolves with
- * { name, url, drop() }; drop() removes it, ending the sessions still connected to it.
+ * Creates a fresh, empty schema on EON_TEST_POSTGRES_URL's server for one Eon server. Resolves
+ * with { name, url, drop() }: url is the admin URL with that schema first on the search path
+ * (Eon keeps its tables there) and the schema's name as application_name, so that drop() can end
+ * the sessions still connected (a server killed with -9) before it removes the schema.
  */
-async function createPostgresDatabase() {
+async function createPostgresSchema() {
   if (!POSTGRES_ADMIN_URL) throw new Error('EON_TEST_POSTGRES_URL is not set');
   const name = `eon_it_${randomUUID().replace(/-/g, '')}`;
-  await adminSql(`CREATE DATABASE ${name}`);
+  await adminSql(`CREATE SCHEMA ${name}`);
   const url = new URL(POSTGRES_ADMIN_URL);
-  url.pathname = `/${name}`;
+  url.searchParams.set('options', `-csearch_path=${name}`);
+  url.searchParams.set('application_name', name);
   return {
     name,
     url: url.toString(),
-    drop: () => adminSql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
+    drop: () => adminSql(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '${name}'`,
+      `DROP SCHEMA IF EXISTS ${name} CASCADE`,
+    ),
   };
 }
 
@@ -240,7 +248,7 @@ class EonServer {
    * @param {object} [opts]
    * @param {boolean|string} [opts.db] true: a db file in a fresh temp dir; a string: that path;
    *   false/absent: no --db-filename (in-memory server). Under EON_IT_POSTGRES=1, true and false
-   *   both mean a fresh PostgreSQL database (see createPostgresDatabase).
+   *   both mean a fresh PostgreSQL schema (see createPostgresSchema).
    * @param {number} [opts.port] defaults to a free port.
    * @param {string[]} [opts.extraArgs]
    * @param {(port: number) => string[]} [opts.args] the whole command line for the port, instead
@@ -261,7 +269,7 @@ class EonServer {
       if (args) {
         server.args = args(server.port);
       } else {
-        if (ON_POSTGRES && typeof db !== 'string') server.postgres = await createPostgresDatabase();
+        if (ON_POSTGRES && typeof db !== 'string') server.postgres = await createPostgresSchema();
         server.args = startDevArgs({
           port: server.port,
           dbFile: server.postgres ? undefined : server.dbFile,
@@ -580,7 +588,7 @@ module.exports = {
   Scope,
   connectClient,
   countEvents,
-  createPostgresDatabase,
+  createPostgresSchema,
   eonTest,
   eventTypes,
   getFreePort,

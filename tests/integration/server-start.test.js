@@ -12,7 +12,7 @@ const {
   EonServer,
   POSTGRES_ADMIN_URL,
   connectClient,
-  createPostgresDatabase,
+  createPostgresSchema,
   eonTest,
   getFreePort,
   makeTempDir,
@@ -140,7 +140,7 @@ eonTest('eon server start on PostgreSQL serves a workflow through the TypeScript
     t.skip('no PostgreSQL (EON_TEST_POSTGRES_URL is not set)');
     return;
   }
-  const database = await createPostgresDatabase();
+  const database = await createPostgresSchema();
   scope.add(() => database.drop());
   const internalPort = await getFreePort();
   const server = scope.track(await EonServer.start({
