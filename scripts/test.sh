@@ -40,8 +40,8 @@ sanitize_status=0
 # of the throwaway PostgreSQL): these files, which cover workflows and activities, signals and
 # queries, timers, children, visibility and list filters, schedules, batches and kill -9
 # durability (about 3 minutes on 2 cores; the whole suite there costs about 10). Not
-# workflows.test.js yet: on PostgreSQL its 3 s and 5 s bounds on continue-as-new, workflow
-# retries, cron and run timeouts fail on a loaded machine (before and after this stage was added).
+# workflows.test.js yet: on PostgreSQL, on a loaded 2-core machine, the first workflow task of
+# its two 3 s run-timeout tests does not complete within the 3 s (the rest of the file passes).
 pg_it_files=${EON_PG_IT_FILES:-"basic.test.js activities.test.js queries.test.js children.test.js visibility.test.js schedules.test.js crash.test.js batch.test.js"}
 
 if [ "${EON_SKIP_SANITIZE:-0}" != 1 ] && [ "${EON_BUILD_SANITIZERS_EARLY:-0}" = 1 ]; then
