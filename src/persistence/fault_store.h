@@ -63,6 +63,10 @@ class FaultStore final : public Store {
 
   Result<int32_t> ShardCount() override;
   Result<std::vector<int64_t>> AcquireShards() override;
+  Result<int64_t> AcquireShard(int32_t shard_id) override;
+  Status PutMember(const MemberRow& row) override;
+  Status DeleteMember(const std::string& name) override;
+  Result<std::vector<MemberRow>> ListMembers() override;
   Status CreateNamespace(const eon::v1::NamespaceRecord& record) override;
   Status UpdateNamespace(const eon::v1::NamespaceRecord& record) override;
   Result<std::vector<eon::v1::NamespaceRecord>> ListNamespaces() override;

@@ -8,6 +8,7 @@
 
 #include <atomic>
 
+#include "cluster/membership.h"
 #include "common/clock.h"
 #include "common/env.h"
 #include "common/executor.h"
@@ -35,6 +36,10 @@
 namespace eon::server {
 
 namespace {
+
+// How often the history engine compares the shards it holds with the ones it owns, besides
+// when membership changes (a shard lost to a node with a stale view is taken back by then).
+constexpr auto kOwnershipRecheckInterval = std::chrono::seconds(1);
 
 struct X509Free {
   void operator()(X509* certificate) const { X509_free(certificate); }
@@ -136,6 +141,7 @@ class ServerImpl final : public Server {
       clock_ = std::make_unique<SystemClock>();
     }
     env_ = std::make_unique<RealEnv>(*clock_);
+    EON_RETURN_IF_ERROR(StartMembership());
     namespaces_ = std::make_unique<namespaces::Registry>(*store_, *clock_);
     EON_RETURN_IF_ERROR(namespaces_->Load());
     EON_RETURN_IF_ERROR(namespaces_->Ensure("default"));
@@ -146,6 +152,8 @@ class ServerImpl final : public Server {
     task_executor_ = env_->NewExecutor("tasks", options_.task_threads);
     matching::MatchingOptions matching_options;
     matching_options.clock = clock_.get();
+    // Another node may have written a queue's backlog before the queue moved here.
+    matching_options.shared_backlogs = ownership_ != nullptr;
     matching_ = std::make_unique<matching::MatchingEngine>(*store_, *scheduler_,
                                                            std::move(matching_options));
     EON_RETURN_IF_ERROR(matching_->Recover());
@@ -176,7 +184,18 @@ class ServerImpl final : public Server {
       auto ns = registry->ById(id);
       return ns.ok() ? (*ns)->info().name() : std::string();
     });
+    if (ownership_) history_->SetOwnership(*ownership_, kOwnershipRecheckInterval);
     EON_RETURN_IF_ERROR(history_->Start());
+    if (membership_) {
+      membership_subscription_ = membership_->Subscribe([this] {
+        history_->OwnershipChanged();
+        matching_->ReleaseQueues([this](const matching::QueueId& queue) {
+          return ownership_->OwnsQueue(queue.namespace_id, queue.name);
+        });
+      });
+      // A change between the first heartbeat and the subscription is not missed.
+      history_->OwnershipChanged();
+    }
     scheduler_role_ = std::make_unique<worker::Scheduler>(*store_, *clock_, *history_,
                                                           worker::SchedulerOptions{});
     EON_RETURN_IF_ERROR(scheduler_role_->Start());
@@ -225,6 +244,22 @@ class ServerImpl final : public Server {
     }
     address_ = options_.ip + ":" + std::to_string(bound_port);
     return StartMetrics();
+  }
+
+  // Several nodes (issue 15): with an internal port and a database other processes can reach,
+  // this node heartbeats a membership row and owns what rendezvous hashing gives it. A lone
+  // node (no internal port, or an in-memory database) owns everything, as before.
+  Status StartMembership() {
+    if (options_.ownership) {
+      ownership_ = options_.ownership.get();
+      return Status::Ok();
+    }
+    if (options_.internal_port < 0 || options_.db_path == ":memory:") return Status::Ok();
+    cluster::Node self{options_.node_name,
+                       options_.ip + ":" + std::to_string(options_.internal_port)};
+    EON_ASSIGN_OR_RETURN(membership_, cluster::Membership::Start(*store_, *env_, self));
+    ownership_ = membership_.get();
+    return Status::Ok();
   }
 
   Status StartHttp() {
@@ -316,6 +351,7 @@ class ServerImpl final : public Server {
       step_ = "waiting for gRPC calls to finish";
       grpc_server_->Wait();
     }
+    if (membership_subscription_) membership_->Unsubscribe(membership_subscription_);
     step_ = "stopping the scheduler";
     if (scheduler_role_) scheduler_role_->Stop();
     step_ = "stopping the history queues";
@@ -339,6 +375,9 @@ class ServerImpl final : public Server {
     matching_.reset();
     scheduler_.reset();
     namespaces_.reset();
+    step_ = "leaving the cluster";
+    membership_.reset();  // deletes this node's row: the others take its shards at once
+    ownership_ = nullptr;
     store_.reset();
   }
 
@@ -371,6 +410,10 @@ class ServerImpl final : public Server {
   std::string address_;
   std::unique_ptr<persistence::Store> store_;
   std::unique_ptr<namespaces::Registry> namespaces_;
+  std::unique_ptr<cluster::Membership> membership_;  // cluster mode only
+  int membership_subscription_ = 0;                  // 0: none
+  // Who owns what: membership_, or options_.ownership; null for a lone node (it owns all).
+  cluster::Ownership* ownership_ = nullptr;
   std::unique_ptr<DeadlineScheduler> scheduler_;
   std::unique_ptr<Executor> request_executor_;
   std::unique_ptr<Executor> task_executor_;
