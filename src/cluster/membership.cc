@@ -73,13 +73,13 @@ Result<std::unique_ptr<Membership>> Membership::Start(persistence::Store& store,
   auto membership =
       std::unique_ptr<Membership>(new Membership(store, env, std::move(self), options));
   EON_RETURN_IF_ERROR(membership->Heartbeat());
-  LOG_INFO("cluster: node " << membership->self_.name << " joined; live nodes: "
+  LOG_INFO("node " << membership->self_.name << " joined; live nodes: "
                             << Names(membership->LiveNodes()));
   auto loop = env.StartLoop(
       "membership",
       [raw = membership.get()]() -> Duration {
         Status beat = raw->Heartbeat();
-        if (!beat.ok()) LOG_WARN("cluster: heartbeat failed: " << beat.message());
+        if (!beat.ok()) LOG_WARN("heartbeat failed: " << beat.message());
         return raw->options_.heartbeat_interval;
       },
       options.heartbeat_interval);
@@ -94,7 +94,7 @@ Membership::~Membership() {
   StopHeartbeating();
   Status left = store_.DeleteMember(self_.name);
   if (!left.ok()) {
-    LOG_WARN("cluster: cannot delete this node's membership row (the others take its shards "
+    LOG_WARN("cannot delete this node's membership row (the others take its shards "
              "once its lease expires): "
              << left.message());
   }
@@ -140,7 +140,7 @@ Status Membership::Heartbeat() {
     if (changed) live_ = live;
   }
   if (changed) {
-    LOG_INFO("cluster: live nodes now " << Names(live));
+    LOG_INFO("live nodes now " << Names(live));
     std::lock_guard lock(subscribers_mutex_);
     for (const auto& [id, fn] : subscribers_) fn();
   }
