@@ -73,8 +73,8 @@ Result<std::unique_ptr<Membership>> Membership::Start(persistence::Store& store,
   auto membership =
       std::unique_ptr<Membership>(new Membership(store, env, std::move(self), options));
   EON_RETURN_IF_ERROR(membership->Heartbeat());
-  LOG_INFO("node " << membership->self_.name << " joined; live nodes: "
-                            << Names(membership->LiveNodes()));
+  LOG_INFO("node " << membership->self_.name
+                   << " joined; live nodes: " << Names(membership->LiveNodes()));
   auto loop = env.StartLoop(
       "membership",
       [raw = membership.get()]() -> Duration {
@@ -94,9 +94,10 @@ Membership::~Membership() {
   StopHeartbeating();
   Status left = store_.DeleteMember(self_.name);
   if (!left.ok()) {
-    LOG_WARN("cannot delete this node's membership row (the others take its shards "
-             "once its lease expires): "
-             << left.message());
+    LOG_WARN(
+        "cannot delete this node's membership row (the others take its shards "
+        "once its lease expires): "
+        << left.message());
   }
 }
 
@@ -115,8 +116,7 @@ std::vector<Node> Membership::LiveLocked(int64_t now_ns) const {
     if (row.lease_expiry_ns > now_ns) live.push_back({row.name, row.internal_address});
   }
   if (own_lease_expiry_ns_ > now_ns) live.push_back(self_);
-  std::sort(live.begin(), live.end(),
-            [](const Node& a, const Node& b) { return a.name < b.name; });
+  std::sort(live.begin(), live.end(), [](const Node& a, const Node& b) { return a.name < b.name; });
   return live;
 }
 

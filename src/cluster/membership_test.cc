@@ -170,8 +170,8 @@ TEST_F(MembershipTest, ANodeCutOffFromTheDatabaseOwnsNothingOnceItsLeasePassed) 
   persistence::FaultOptions failing;
   failing.write_failure_per_mille = 1'000;
   cut_off.set_options(failing);
-  const Duration lapsed = RunUntil(
-      [&] { return a->LiveNodes() == std::vector<Node>{b->self()}; }, std::chrono::seconds(30));
+  const Duration lapsed = RunUntil([&] { return a->LiveNodes() == std::vector<Node>{b->self()}; },
+                                   std::chrono::seconds(30));
   EXPECT_LE(lapsed, options_.lease + options_.heartbeat_interval);
   for (int32_t shard = 0; shard < 32; ++shard) EXPECT_FALSE(a->OwnsShard(shard));
   RunUntil([&] { return b->LiveNodes().size() == 1; }, std::chrono::seconds(30));

@@ -182,8 +182,8 @@ void HistoryEngine::ReconcileShards() {
     if (ours && !HoldsShard(shard)) {
       Status acquired = AcquireShard(shard);
       if (!acquired.ok()) {
-        LOG_WARN("cannot take shard " << shard << " (tried again at the next check): "
-                                      << acquired.message());
+        LOG_WARN("cannot take shard "
+                 << shard << " (tried again at the next check): " << acquired.message());
       }
     } else if (!ours && HoldsShard(shard)) {
       ReleaseShard(shard);

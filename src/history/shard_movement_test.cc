@@ -78,7 +78,8 @@ struct Node {
   }
   int HeldShards() const {
     int held = 0;
-    for (int32_t shard = 0; shard < engine->shard_count(); ++shard) held += engine->HoldsShard(shard);
+    for (int32_t shard = 0; shard < engine->shard_count(); ++shard)
+      held += engine->HoldsShard(shard);
     return held;
   }
 
@@ -263,12 +264,14 @@ TEST_P(ShardMovementTest, ShardsMoveBetweenEnginesWhileServingAndNothingAcknowle
   for (int wf = 0; wf < kWorkflows; ++wf) {
     EXPECT_TRUE(WaitFor([&] {
       return Count(timed[wf], enums::EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT) == 1;
-    })) << "the run timeout of timed-" << wf << " never fired after its shard moved";
+    })) << "the run timeout of timed-"
+        << wf << " never fired after its shard moved";
   }
-  std::printf("%d signals acknowledged over %d workflows while shards moved (%d refusals), "
-              "%.1f s\n",
-              total, kWorkflows, refusals.load(),
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - moved_at).count());
+  std::printf(
+      "%d signals acknowledged over %d workflows while shards moved (%d refusals), "
+      "%.1f s\n",
+      total, kWorkflows, refusals.load(),
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - moved_at).count());
 }
 
 // Fencing (issue 15): a node paused past its lease (here: it stops heartbeating, and its view
@@ -326,9 +329,10 @@ TEST_P(ShardMovementTest, ANodePausedPastItsLeaseWritesNothingAfterItsShardsWere
       << "b holds " << b->HeldShards() << " shards";
   const double takeover_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - paused_at).count();
-  std::printf("takeover after a node stopped heartbeating (%s): %.2f s (lease 5 s, heartbeat "
-              "1 s)\n",
-              GetParam().c_str(), takeover_s);
+  std::printf(
+      "takeover after a node stopped heartbeating (%s): %.2f s (lease 5 s, heartbeat "
+      "1 s)\n",
+      GetParam().c_str(), takeover_s);
   EXPECT_LT(takeover_s, 10.0) << "the issue's target: takeover within 10 s";
   EXPECT_GT(a->HeldShards(), 0) << "a must still believe it holds its shards (paused)";
 

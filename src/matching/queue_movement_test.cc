@@ -31,10 +31,9 @@ std::shared_future<std::optional<MatchedTask>> Park(MatchingEngine& engine, cons
                                                     std::chrono::milliseconds wait) {
   auto promise = std::make_shared<std::promise<std::optional<MatchedTask>>>();
   auto answer = promise->get_future().share();
-  auto parked = engine.Poll(queue, {"worker", ""}, std::chrono::steady_clock::now() + wait,
-                            [promise](std::optional<MatchedTask> task) {
-                              promise->set_value(std::move(task));
-                            });
+  auto parked = engine.Poll(
+      queue, {"worker", ""}, std::chrono::steady_clock::now() + wait,
+      [promise](std::optional<MatchedTask> task) { promise->set_value(std::move(task)); });
   EXPECT_TRUE(parked.ok()) << parked.status().message();
   return answer;
 }

@@ -421,11 +421,12 @@ Result<int64_t> PostgresStore::AcquireShard(int32_t shard_id) {
 Status PostgresStore::PutMember(const MemberRow& row) {
   return Write([&](PgConnection& db) -> Status {
     return db
-        .Query("INSERT INTO cluster_members (name, internal_address, lease_expiry_ns) "
-               "VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET "
-               "internal_address = excluded.internal_address, "
-               "lease_expiry_ns = excluded.lease_expiry_ns",
-               {Text(row.name), Text(row.internal_address), Int(row.lease_expiry_ns)})
+        .Query(
+            "INSERT INTO cluster_members (name, internal_address, lease_expiry_ns) "
+            "VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET "
+            "internal_address = excluded.internal_address, "
+            "lease_expiry_ns = excluded.lease_expiry_ns",
+            {Text(row.name), Text(row.internal_address), Int(row.lease_expiry_ns)})
         .status();
   });
 }
