@@ -88,9 +88,12 @@ Status MatchingEngine::Recover() {
 }
 
 Result<int64_t> MatchingEngine::StartWrite(Queue& queue) {
-  if (next_task_id_ == 0) {  // Recover was not called: read where ids stand, once
+  // Recover was not called, or another node may have written ids above ours: read where ids
+  // stand (never going back, so no id in flight here is chosen twice).
+  if (next_task_id_ == 0 || task_ids_stale_) {
     EON_ASSIGN_OR_RETURN(int64_t max_task_id, store_.MaxQueueTaskId());
-    next_task_id_ = max_task_id + 1;
+    next_task_id_ = std::max(next_task_id_, max_task_id + 1);
+    task_ids_stale_ = false;
   }
   const int64_t task_id = next_task_id_++;
   queue.writing_ids.insert(task_id);
@@ -193,7 +196,12 @@ Status MatchingEngine::AddTask(const QueueId& queue_id, const eon::v1::QueueTask
     std::lock_guard lock(mutex_);
     Queue& queue = QueueFor(queue_id);
     queue.writing_ids.erase(task_id);
-    if (!written.ok()) return written;
+    if (!written.ok()) {
+      // Maybe another node took the id (each node counts ids on its own): the next write reads
+      // where ids stand in the database again.
+      if (options_.shared_backlogs) task_ids_stale_ = true;
+      return written;
+    }
     // A poller may have arrived while we wrote.
     poller = TakeFirstPoller(queue);
     if (poller) {
@@ -344,6 +352,7 @@ void MatchingEngine::ReleaseQueues(const std::function<bool(const QueueId&)>& ke
   std::vector<MatchedTask> queries;
   {
     std::lock_guard lock(mutex_);
+    if (options_.shared_backlogs) task_ids_stale_ = true;  // queues may have moved here
     for (auto it = queues_.begin(); it != queues_.end();) {
       if (keep(it->first)) {
         // Maybe it just moved here: another node may have written its backlog meanwhile.

@@ -270,6 +270,9 @@ class MatchingEngine {
   std::map<PollId, Poller> pollers_;         // guarded by mutex_
   PollId next_poll_id_ = 1;                  // guarded by mutex_
   int64_t next_task_id_ = 0;                 // guarded by mutex_; 0: not read from the store yet
+  // With shared_backlogs: another node may have written ids above next_task_id_, so the next
+  // write reads MaxQueueTaskId first. Guarded by mutex_.
+  bool task_ids_stale_ = false;
   std::shared_ptr<AuditToken> audit_token_;  // shared with scheduled guard runs (see above)
   // namespace id + '/' + worker_instance_key -> when it shut down; guarded by mutex_.
   std::map<std::string, std::chrono::steady_clock::time_point> shut_down_workers_;
