@@ -15,6 +15,7 @@ packages=(
   chromium  # the web UI's browser tests (driven by playwright-core, which downloads no browser)
   libpq-dev  # the PostgreSQL store's client library
   postgresql-15  # the PostgreSQL the tests start (scripts/with-postgres.sh)
+  libyaml-cpp-dev  # eon server start --config eon.yaml
 )
 missing=()
 for package in "${packages[@]}"; do

@@ -12,6 +12,7 @@ constexpr const char* kVersion = "0.1.0";
 constexpr const char* kUsage = R"(eon: a durable execution platform that speaks Temporal's API.
 
 Usage:
+  eon server start [flags]       Start a production server (see eon server start --help)
   eon server start-dev [flags]   Start a development server (see eon server start-dev --help)
   eon workflow <command>         Start, list, describe, signal, ... workflows (eon workflow --help)
   eon operator namespace <cmd>   Create, describe, list, update namespaces
@@ -42,7 +43,10 @@ int main(int argc, char** argv) {
   if (first == "server") {
     std::string verb = argc > 2 ? argv[2] : "";
     if (verb == "start-dev") return eon::cli::ServerStartDev(argc - 3, argv + 3);
-    std::fprintf(stderr, "Error: unknown command \"server %s\"; try \"eon server start-dev\"\n",
+    if (verb == "start") return eon::cli::ServerStart(argc - 3, argv + 3);
+    std::fprintf(stderr,
+                 "Error: unknown command \"server %s\"; try \"eon server start\" or \"eon "
+                 "server start-dev\"\n",
                  verb.c_str());
     return 1;
   }

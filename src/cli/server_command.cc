@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "cli/server_settings.h"
 #include "common/log.h"
 #include "persistence/postgres_store.h"
 #include "persistence/sqlite_store.h"
@@ -73,29 +74,75 @@ Flags:
   -h, --help                  Show this help
 )";
 
-bool ParsePort(const std::string& text, int* port) {
-  char* end = nullptr;
-  long value = std::strtol(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || value < 0 || value > 65535) return false;
-  *port = static_cast<int>(value);
-  return true;
-}
+constexpr const char* kStartUsage =
+    R"(Start an Eon server for production: on PostgreSQL (one or several nodes) or a SQLite file.
+For development, `eon server start-dev` has in-memory state, the web UI and friendlier defaults.
 
-bool ParseRate(const std::string& text, double* out) {
-  char* end = nullptr;
-  double value = std::strtod(text.c_str(), &end);
-  if (text.empty() || *end != '\0' || !(value > 0) || value > 1e9) return false;
-  *out = value;
-  return true;
-}
+Usage:
+  eon server start --database DB [flags]
+  eon server start --config eon.yaml [flags]
 
-bool ParsePositive(const std::string& text, int64_t* out) {
-  char* end = nullptr;
-  long long value = std::strtoll(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || value <= 0 || value > (int64_t{1} << 40)) return false;
-  *out = value;
-  return true;
-}
+Flags:
+      --config file           Read settings from this YAML file: a mapping whose keys are the flags
+                              below without "--" (port: 7233, namespace: [a, b]). Flags given on
+                              the command line override the file's; an unknown key is an error
+      --database string       Required. postgresql://user:password@host:port/database, or a
+                              SQLite file. The schema is created or migrated at start (or ahead
+                              of time with `eon admin db migrate`)
+      --ip string             IP address to bind every listener to (default "127.0.0.1"; 0.0.0.0
+                              for all interfaces)
+  -p, --port int              Port for the frontend gRPC service (default 7233)
+      --internal-port int     Port for node-to-node gRPC when several nodes share one database
+                              (default: none, a lone node)
+      --node-name string      This node's name among the nodes of one database: 1 to 64 letters,
+                              digits, '-', '_' or '.' (default: the host name)
+      --num-shards n          History shards of a new database, 1 to 16384 (default 4). Fixed
+                              when the database is created: a server started with another count
+                              on an existing database refuses to start. Without the flag, the
+                              database's own count
+  -n, --namespace strings     Namespaces to create at start; "default" always exists (repeatable)
+      --metrics-port int|off  Port for /metrics in the Prometheus text format (default 9233, which
+                              must be free; 0 picks a free port; off serves none)
+      --ui-port int|off       Port for the web UI and the HTTP API under /api/v1 (default off; 0
+                              picks a free port)
+      --http-port int         Port for the HTTP API alone, as Temporal's 7243 (default off)
+      --log-level string      debug, info, warn, error or never (default "info")
+      --log-format string     text or json (default "text")
+      --tls-cert-path file    Serve gRPC over TLS with this PEM certificate (chain) ...
+      --tls-key-path file     ... and this PEM private key (re-read when they change; SIGHUP
+                              checks them at once)
+      --tls-client-ca-path file  Require client certificates signed by this PEM CA bundle (mTLS)
+      --auth-config file      Authorization: JWKS for JWT bearer tokens and API keys with their
+                              permissions (JSON; see README, "Running it securely"). Off without it
+      --audit-log file        Append the audit log as JSON lines
+      --namespace-rps n       Requests per second allowed per namespace (default: no limit)
+      --caller-rps n          Requests per second allowed per caller (default: no limit)
+      --max-parked-polls-per-queue n  Long polls that may wait on one task queue (default 1000)
+      --history-count-limit n       Events after which a workflow is terminated (51200)
+      --history-size-limit bytes    History size after which a workflow is terminated (52428800)
+      --payload-size-limit bytes    Largest payload set in one request or command (2097152)
+      --pending-activities-limit n  Pending activities per workflow (2000)
+      --pending-children-limit n    Pending child workflows per workflow (2000)
+      --pending-signals-limit n     Pending signals and cancels to other workflows (2000)
+      --task-failures-before-parking n  Failures in a row after which an outbox task is parked
+                              until `eon admin parked-tasks retry` (default 10)
+  -h, --help                  Show this help
+
+A setting that is unknown, malformed, out of range or missing stops the server before it opens
+anything, with one line on stderr naming the setting, and exit code 1. Example eon.yaml:
+
+  database: postgresql://eon:secret@db.internal:5432/eon
+  ip: 0.0.0.0
+  port: 7233
+  internal-port: 7234
+  node-name: eon-1
+  num-shards: 64
+  metrics-port: 9233
+  log-format: json
+  namespace: [orders, billing]
+
+See docs/operations.md for one and three nodes, upgrades, backups and choosing --num-shards.
+)";
 
 constexpr std::chrono::seconds kShutdownGrace{10};
 
@@ -104,120 +151,16 @@ int Fail(const std::string& message) {
   return 1;
 }
 
-}  // namespace
-
-int ServerStartDev(int argc, char** argv) {
-  server::ServerOptions options;
-  options.metrics_port = 9233;
-  options.ui_port = 8233;
-  bool headless = false;
-  log::Level level = log::Level::kInfo;
-  log::Format format = log::Format::kText;
-  std::vector<std::string> args(argv, argv + argc);
-  for (size_t i = 0; i < args.size(); ++i) {
-    std::string arg = args[i];
-    std::string value;
-    bool has_inline = false;
-    if (auto eq = arg.find('='); arg.rfind("--", 0) == 0 && eq != std::string::npos) {
-      value = arg.substr(eq + 1);
-      arg = arg.substr(0, eq);
-      has_inline = true;
-    }
-    auto next = [&](std::string* out) -> bool {
-      if (has_inline) {
-        *out = value;
-        return true;
-      }
-      if (i + 1 >= args.size()) return false;
-      *out = args[++i];
-      return true;
-    };
-    std::string v;
-    if (arg == "-h" || arg == "--help") {
-      std::fputs(kUsage, stdout);
-      return 0;
-    } else if (arg == "-p" || arg == "--port") {
-      if (!next(&v) || !ParsePort(v, &options.port))
-        return Fail("--port needs a port number (0-65535)");
-    } else if (arg == "--ip") {
-      if (!next(&v) || v.empty()) return Fail("--ip needs an address");
-      options.ip = v;
-    } else if (arg == "-f" || arg == "--db-filename" || arg == "--database") {
-      if (!next(&v) || v.empty()) return Fail(arg + " needs a file name or a PostgreSQL URL");
-      options.db_path = v;
-    } else if (arg == "-n" || arg == "--namespace") {
-      if (!next(&v) || v.empty()) return Fail("--namespace needs a name");
-      options.namespaces.push_back(v);
-    } else if (arg == "--log-level") {
-      if (!next(&v) || !log::ParseLevel(v, &level)) {
-        return Fail("--log-level must be one of debug, info, warn, error, never");
-      }
-    } else if (arg == "--log-format") {
-      if (!next(&v) || !log::ParseFormat(v, &format))
-        return Fail("--log-format must be text or json");
-    } else if (arg == "--metrics-port") {
-      if (!next(&v) || !ParsePort(v, &options.metrics_port))
-        return Fail("--metrics-port needs a port number (0-65535)");
-      options.metrics_port_required = true;
-    } else if (arg == "--tls-cert-path" || arg == "--tls-key-path" ||
-               arg == "--tls-client-ca-path" || arg == "--auth-config" || arg == "--audit-log") {
-      if (!next(&v) || v.empty()) return Fail(arg + " needs a file name");
-      if (arg == "--tls-cert-path") options.tls_cert_path = v;
-      if (arg == "--tls-key-path") options.tls_key_path = v;
-      if (arg == "--tls-client-ca-path") options.tls_client_ca_path = v;
-      if (arg == "--auth-config") options.auth_config_path = v;
-      if (arg == "--audit-log") options.audit_log_path = v;
-    } else if (arg == "--max-parked-polls-per-queue") {
-      int64_t n = 0;
-      if (!next(&v) || !ParsePositive(v, &n) || n > 1'000'000)
-        return Fail(arg + " needs a whole number from 1 to 1000000");
-      options.parked_polls_per_queue_max = static_cast<int>(n);
-    } else if (arg == "--namespace-rps" || arg == "--caller-rps") {
-      double rate = 0;
-      if (!next(&v) || !ParseRate(v, &rate)) return Fail(arg + " needs a positive number");
-      (arg == "--namespace-rps" ? options.namespace_rps : options.caller_rps) = rate;
-    } else if (arg == "--ui-port") {
-      if (!next(&v) || !ParsePort(v, &options.ui_port))
-        return Fail("--ui-port needs a port number (0-65535)");
-      options.ui_port_required = true;
-    } else if (arg == "--http-port") {
-      if (!next(&v) || !ParsePort(v, &options.http_port))
-        return Fail("--http-port needs a port number (0-65535)");
-    } else if (arg == "--headless") {
-      headless = true;
-    } else if (arg == "--history-count-limit" || arg == "--history-size-limit" ||
-               arg == "--payload-size-limit" || arg == "--pending-activities-limit" ||
-               arg == "--pending-children-limit" || arg == "--pending-signals-limit") {
-      int64_t n = 0;
-      if (!next(&v) || !ParsePositive(v, &n)) return Fail(arg + " needs a positive whole number");
-      if (arg == "--history-count-limit") options.history_count_limit = n;
-      if (arg == "--history-size-limit") options.history_size_limit_bytes = n;
-      if (arg == "--payload-size-limit") options.blob_size_limit_bytes = n;
-      if (arg == "--pending-activities-limit")
-        options.pending_activities_limit = static_cast<int>(n);
-      if (arg == "--pending-children-limit") options.pending_children_limit = static_cast<int>(n);
-      if (arg == "--pending-signals-limit") options.pending_signals_limit = static_cast<int>(n);
-    } else if (arg == "--time-skipping") {
-      options.time_skipping = true;
-    } else if (arg == "--task-failures-before-parking") {
-      int64_t n = 0;
-      if (!next(&v) || !ParsePositive(v, &n) || n > 1000)
-        return Fail("--task-failures-before-parking needs a whole number from 1 to 1000");
-      options.task_failures_before_parking = static_cast<int>(n);
-    } else if (arg == "--num-shards") {
-      int64_t n = 0;
-      if (!next(&v) || !ParsePositive(v, &n) || n > 16384)
-        return Fail("--num-shards needs a whole number from 1 to 16384");
-      options.shard_count = static_cast<int32_t>(n);
-    } else if (arg == "--sync-normal") {
-      options.synchronous_full = false;
-    } else {
-      return Fail("unknown flag " + args[i] + " for \"eon server start-dev\" (see --help)");
-    }
+int RunServer(ServerCommand command, int argc, char** argv) {
+  auto parsed = ParseServerSettings(command, std::vector<std::string>(argv, argv + argc));
+  if (!parsed.ok()) return Fail(parsed.status().message());
+  if (parsed->help) {
+    std::fputs(command == ServerCommand::kStart ? kStartUsage : kUsage, stdout);
+    return 0;
   }
-  log::SetLevel(level);
-  log::SetFormat(format);
-  if (headless) options.ui_port = -1;
+  const server::ServerOptions& options = parsed->options;
+  log::SetLevel(parsed->log_level);
+  log::SetFormat(parsed->log_format);
 
   // Signals are taken synchronously by this thread; every other thread inherits the mask.
   sigset_t signals;
@@ -228,6 +171,8 @@ int ServerStartDev(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
+  // Checked before anything is opened, so a bad file is the only line printed.
+  if (Status tls = server::CheckTlsFiles(options); !tls.ok()) return Fail(tls.message());
   auto started = server::Server::Start(options);
   if (!started.ok()) return Fail(started.status().message());
   auto& server = *started;
@@ -242,6 +187,12 @@ int ServerStartDev(int argc, char** argv) {
   std::printf("Database: %s\n", options.db_path == ":memory:"
                                     ? "in memory (use --db-filename to keep state)"
                                     : persistence::RedactPassword(options.db_path).c_str());
+  if (command == ServerCommand::kStart) {
+    std::printf("Node: %s%s\n", options.node_name.c_str(),
+                options.internal_port >= 0
+                    ? (" (internal port " + std::to_string(options.internal_port) + ")").c_str()
+                    : "");
+  }
   std::fflush(stdout);
 
   int signal_number = 0;
@@ -275,6 +226,14 @@ int ServerStartDev(int argc, char** argv) {
   LOG_INFO("stats: " << stats);
   std::printf("Eon server stopped.\n");
   return 0;
+}
+
+}  // namespace
+
+int ServerStart(int argc, char** argv) { return RunServer(ServerCommand::kStart, argc, argv); }
+
+int ServerStartDev(int argc, char** argv) {
+  return RunServer(ServerCommand::kStartDev, argc, argv);
 }
 
 constexpr const char* kAdminDbUsage =

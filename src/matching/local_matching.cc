@@ -33,10 +33,13 @@ class LocalMatching::Poll final : public PendingPoll {
     if (id != 0) engine_.CancelPoll(id);
   }
   // Records the engine's poll now parked; returns false when the call was cancelled meanwhile
-  // (the caller then cancels `id` itself).
+  // (the caller then cancels `id` itself). A park may be recorded after a later one: the first
+  // park's task can be stale, and the poll parks again (inside the engine's Poll, or on the
+  // executor) before the first Park returns. The engine numbers polls in increasing order, so
+  // the newest id is the one still waiting; an older one is long answered and is not recorded.
   bool Parked(MatchingEngine::PollId id) {
     std::lock_guard lock(mutex_);
-    id_ = id;
+    if (id > id_) id_ = id;
     return !cancelled_;
   }
 

@@ -105,7 +105,7 @@ class MatchingEngine {
  public:
   // Called once per poll, with a task or with nothing (timed out, cancelled, worker shut down).
   using Deliver = std::function<void(std::optional<MatchedTask>)>;
-  using PollId = uint64_t;
+  using PollId = uint64_t;  // increasing: a later Poll gets a larger id
 
   MatchingEngine(persistence::QueueTaskStore& store, DeadlineScheduler& scheduler,
                  MatchingOptions options);

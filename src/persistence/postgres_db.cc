@@ -54,6 +54,14 @@ Status PgError(std::string_view sqlstate, std::string message) {
   return Internal(std::move(message));
 }
 
+bool IsRetryableConflict(const Status& status) {
+  const std::string& m = status.message();
+  auto ends_with = [&m](std::string_view tail) {
+    return m.size() >= tail.size() && m.compare(m.size() - tail.size(), tail.size(), tail) == 0;
+  };
+  return status.code() == StatusCode::UNAVAILABLE && (ends_with("[40001]") || ends_with("[40P01]"));
+}
+
 PgRows::PgRows(pg_result* result) : result_(result) {}
 PgRows::~PgRows() {
   if (result_) PQclear(result_);
@@ -144,7 +152,8 @@ PgConnection::PgConnection(pg_conn* conn) : conn_(conn) {}
 PgConnection::~PgConnection() { PQfinish(conn_); }
 
 bool PgConnection::healthy() const {
-  return PQstatus(conn_) == CONNECTION_OK && PQtransactionStatus(conn_) != PQTRANS_UNKNOWN;
+  return !broken_ && PQstatus(conn_) == CONNECTION_OK &&
+         PQtransactionStatus(conn_) != PQTRANS_UNKNOWN;
 }
 
 bool PgConnection::in_failed_transaction() const {
@@ -170,56 +179,84 @@ Status PgConnection::ResultStatus(pg_result* result, std::string_view what) {
 }
 
 Status PgConnection::Exec(std::string_view sql) {
+  EON_RETURN_IF_ERROR(FlushDeferred());
   pg_result* result = PQexec(conn_, std::string(sql).c_str());
   Status status = ResultStatus(result, "running a statement");
   if (result) PQclear(result);
   return status;
 }
 
-Result<PgRows> PgConnection::Query(const std::string& sql, const std::vector<PgParam>& params,
-                                   bool prepare) {
-  const int n = static_cast<int>(params.size());
-  std::vector<std::string> text(params.size());
-  std::vector<const char*> values(params.size(), nullptr);
-  std::vector<int> lengths(params.size(), 0);
-  std::vector<int> formats(params.size(), 0);
-  for (int i = 0; i < n; ++i) {
+namespace {
+
+// A statement's parameters in libpq's form: text for numbers and strings, binary for bytes.
+struct Marshalled {
+  std::vector<std::string> storage;
+  std::vector<const char*> values;
+  std::vector<int> lengths;
+  std::vector<int> formats;
+};
+
+// Fills `out` (storage owned by it, so it outlives the views in `params`).
+void Marshal(const std::vector<PgParam>& params, Marshalled& out) {
+  const size_t n = params.size();
+  out.storage.assign(n, std::string());
+  out.values.assign(n, nullptr);
+  out.lengths.assign(n, 0);
+  out.formats.assign(n, 0);
+  for (size_t i = 0; i < n; ++i) {
     const PgParam& p = params[i];
     if (std::holds_alternative<std::monostate>(p)) continue;
     if (const auto* v = std::get_if<int64_t>(&p)) {
-      text[i] = std::to_string(*v);
+      out.storage[i] = std::to_string(*v);
     } else if (const auto* d = std::get_if<double>(&p)) {
       char buffer[64];
       std::snprintf(buffer, sizeof buffer, "%.17g", *d);
-      text[i] = buffer;
+      out.storage[i] = buffer;
     } else if (const auto* s = std::get_if<std::string_view>(&p)) {
-      text[i] = std::string(*s);
+      out.storage[i] = std::string(*s);
     } else {
-      const auto& bytes = std::get<PgBytes>(p).bytes;
-      values[i] = bytes.data() ? bytes.data() : "";
-      lengths[i] = static_cast<int>(bytes.size());
-      formats[i] = 1;
-      continue;
+      out.storage[i] = std::string(std::get<PgBytes>(p).bytes);
+      out.formats[i] = 1;
     }
-    values[i] = text[i].c_str();
-    lengths[i] = static_cast<int>(text[i].size());
   }
-  pg_result* result = nullptr;
+  // Pointers only once the strings stop moving.
+  for (size_t i = 0; i < n; ++i) {
+    if (std::holds_alternative<std::monostate>(params[i])) continue;
+    out.values[i] = out.storage[i].c_str();
+    out.lengths[i] = static_cast<int>(out.storage[i].size());
+  }
+}
+
+}  // namespace
+
+Result<std::string> PgConnection::PreparedName(const std::string& sql, int param_count,
+                                               bool prepare) {
   auto found = prepared_.find(sql);
-  if (found == prepared_.end() && prepare && prepared_.size() < kPreparedStatementsMax) {
-    std::string name = "eon" + std::to_string(prepared_.size());
-    pg_result* made = PQprepare(conn_, name.c_str(), sql.c_str(), n, nullptr);
-    Status status = ResultStatus(made, "preparing a statement");
-    if (made) PQclear(made);
-    EON_RETURN_IF_ERROR(status);
-    found = prepared_.emplace(sql, std::move(name)).first;
-  }
-  if (found != prepared_.end()) {
-    result = PQexecPrepared(conn_, found->second.c_str(), n, values.data(), lengths.data(),
-                            formats.data(), /*resultFormat=*/1);
+  if (found != prepared_.end()) return found->second;
+  if (!prepare || prepared_.size() >= kPreparedStatementsMax) return std::string();
+  std::string name = "eon" + std::to_string(prepared_.size());
+  pg_result* made = PQprepare(conn_, name.c_str(), sql.c_str(), param_count, nullptr);
+  Status status = ResultStatus(made, "preparing a statement");
+  if (made) PQclear(made);
+  EON_RETURN_IF_ERROR(status);
+  prepared_.emplace(sql, name);
+  return name;
+}
+
+Result<PgRows> PgConnection::Query(const std::string& sql, const std::vector<PgParam>& params,
+                                   bool prepare) {
+  EON_RETURN_IF_ERROR(FlushDeferred());
+  const int n = static_cast<int>(params.size());
+  Marshalled m;
+  Marshal(params, m);
+  EON_ASSIGN_OR_RETURN(std::string name, PreparedName(sql, n, prepare));
+  pg_result* result = nullptr;
+  if (!name.empty()) {
+    result = PQexecPrepared(conn_, name.c_str(), n, m.values.data(), m.lengths.data(),
+                            m.formats.data(), /*resultFormat=*/1);
   } else {
-    result = PQexecParams(conn_, sql.c_str(), n, nullptr, values.data(), lengths.data(),
-                          formats.data(), /*resultFormat=*/1);
+    result = PQexecParams(conn_, sql.c_str(), n, nullptr, m.values.data(), m.lengths.data(),
+                          m.formats.data(), /*resultFormat=*/1);
   }
   Status status = ResultStatus(result, "running a statement");
   if (!status.ok()) {
@@ -227,6 +264,120 @@ Result<PgRows> PgConnection::Query(const std::string& sql, const std::vector<PgP
     return status;
   }
   return PgRows(result);
+}
+
+void PgConnection::BeginPipeline() { pipeline_.clear(); }
+
+void PgConnection::Defer(std::string sql) { deferred_.push_back(std::move(sql)); }
+
+Status PgConnection::FlushDeferred() {
+  if (deferred_.empty()) return Status::Ok();
+  std::string script;
+  for (const std::string& sql : deferred_) script += sql + ";";
+  deferred_.clear();
+  pg_result* result = PQexec(conn_, script.c_str());
+  Status status = ResultStatus(result, "running a statement");
+  if (result) PQclear(result);
+  return status;
+}
+
+void PgConnection::Send(const std::string& sql, const std::vector<PgParam>& params, bool prepare) {
+  Marshalled m;
+  Marshal(params, m);
+  Queued queued;
+  queued.prepare = prepare;
+  queued.sql = sql;
+  queued.values = std::move(m.storage);
+  queued.formats = std::move(m.formats);
+  queued.is_null.resize(params.size());
+  for (size_t i = 0; i < params.size(); ++i)
+    queued.is_null[i] = std::holds_alternative<std::monostate>(params[i]);
+  pipeline_.push_back(std::move(queued));
+}
+
+Result<std::vector<Result<PgRows>>> PgConnection::EndPipeline() {
+  // The deferred statements go first, unprepared; their answers are not the caller's.
+  const size_t deferred_count = deferred_.size();
+  std::vector<Queued> queued;
+  for (std::string& sql : deferred_) queued.push_back({.sql = std::move(sql), .prepare = false});
+  deferred_.clear();
+  for (Queued& q : pipeline_) queued.push_back(std::move(q));
+  pipeline_.clear();
+  // New statements are prepared first, outside the pipeline (once per connection).
+  std::vector<std::string> names(queued.size());
+  for (size_t i = 0; i < queued.size(); ++i) {
+    EON_ASSIGN_OR_RETURN(
+        names[i],
+        PreparedName(queued[i].sql, static_cast<int>(queued[i].values.size()), queued[i].prepare));
+  }
+  if (PQenterPipelineMode(conn_) != 1) {
+    return Unavailable("PostgreSQL: cannot enter pipeline mode: " + Trimmed(PQerrorMessage(conn_)));
+  }
+  // A pipeline that went wrong leaves the connection in a state not worth recovering: it is
+  // reported unhealthy, and its owner drops it and connects afresh.
+  auto broken = [this](const std::string& what) -> Status {
+    broken_ = true;
+    return Unavailable("lost the connection to PostgreSQL (" + what +
+                       "): " + Trimmed(PQerrorMessage(conn_)));
+  };
+  for (size_t i = 0; i < queued.size(); ++i) {
+    const Queued& q = queued[i];
+    const int n = static_cast<int>(q.values.size());
+    std::vector<const char*> values(n, nullptr);
+    std::vector<int> lengths(n, 0);
+    for (int k = 0; k < n; ++k) {
+      if (q.is_null[k]) continue;
+      values[k] = q.values[k].c_str();
+      lengths[k] = static_cast<int>(q.values[k].size());
+    }
+    const int sent =
+        names[i].empty()
+            ? PQsendQueryParams(conn_, q.sql.c_str(), n, nullptr, values.data(), lengths.data(),
+                                q.formats.data(), /*resultFormat=*/1)
+            : PQsendQueryPrepared(conn_, names[i].c_str(), n, values.data(), lengths.data(),
+                                  q.formats.data(), /*resultFormat=*/1);
+    if (sent != 1) {
+      PQpipelineSync(conn_);
+      return broken("sending a statement");
+    }
+  }
+  if (PQpipelineSync(conn_) != 1) return broken("sending a pipeline");
+  std::vector<Result<PgRows>> out;
+  out.reserve(queued.size());
+  for (size_t i = 0; i < queued.size(); ++i) {
+    pg_result* result = PQgetResult(conn_);
+    if (!result) return broken("reading a pipeline's answers");
+    if (PQresultStatus(result) == PGRES_PIPELINE_ABORTED) {
+      PQclear(result);
+      out.push_back(Aborted("PostgreSQL skipped the statement after an earlier one failed"));
+    } else {
+      Status status = ResultStatus(result, "running a statement");
+      if (status.ok()) {
+        out.push_back(PgRows(result));
+      } else {
+        PQclear(result);
+        out.push_back(std::move(status));
+      }
+    }
+    // Each statement's answers end with a null result.
+    if (pg_result* extra = PQgetResult(conn_)) {
+      PQclear(extra);
+      return broken("reading a pipeline's answers (more than one result)");
+    }
+  }
+  pg_result* sync = PQgetResult(conn_);
+  const bool synced = sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+  if (sync) PQclear(sync);
+  if (!synced) return broken("reading a pipeline's end");
+  if (PQexitPipelineMode(conn_) != 1) return broken("leaving pipeline mode");
+  for (size_t i = 0; i < deferred_count; ++i) {
+    if (!out[i].ok()) return out[i].status();
+  }
+  if (deferred_count == 0) return out;
+  std::vector<Result<PgRows>> callers;
+  callers.reserve(out.size() - deferred_count);
+  for (size_t i = deferred_count; i < out.size(); ++i) callers.push_back(std::move(out[i]));
+  return callers;
 }
 
 }  // namespace eon::persistence

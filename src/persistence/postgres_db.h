@@ -78,6 +78,26 @@ class PgConnection {
   // SQL built per call, such as visibility filters).
   Result<PgRows> Query(const std::string& sql, const std::vector<PgParam>& params = {},
                        bool prepare = true);
+  // libpq's pipeline mode: statements sent back to back and answered together, one round trip
+  // for all of them (the writer's savepoint and an execution write's statements). Between
+  // BeginPipeline and EndPipeline only Send may be called. Inside a transaction, a statement
+  // that fails aborts it, and PostgreSQL skips the statements after it (they answer ABORTED);
+  // the owner then rolls back (to a savepoint), as after a failed Query.
+  void BeginPipeline();
+  // Queues one statement with $1.. parameters, prepared as Query prepares (the parameters are
+  // copied; nothing is sent yet).
+  void Send(const std::string& sql, const std::vector<PgParam>& params = {}, bool prepare = true);
+  // Statements without parameters (BEGIN, SAVEPOINT ...) to run before the next statement: at the
+  // head of the next pipeline, or before the next Query or Exec, so they cost no round trip of
+  // their own. A failure of one is the failure of the pipeline, Query or Exec that carried it.
+  void Defer(std::string sql);
+  // Runs the deferred statements now (one round trip), if any.
+  Status FlushDeferred();
+  // Forgets the deferred statements (before a ROLLBACK, which makes them moot).
+  void DiscardDeferred() { deferred_.clear(); }
+  // Sends what was queued and waits for every answer: each statement's rows or error, in the
+  // order sent. A broken connection (or a failure to send) fails the whole pipeline.
+  Result<std::vector<Result<PgRows>>> EndPipeline();
   // Whether the connection is still usable; a broken one is dropped by its owner.
   bool healthy() const;
   // Inside a transaction that a failed statement aborted (only ROLLBACK [TO] works).
@@ -87,9 +107,24 @@ class PgConnection {
  private:
   explicit PgConnection(pg_conn* conn);
   Status ResultStatus(pg_result* result, std::string_view what);
+  // The statement name `sql` is prepared under, preparing it first if it is new (and there is
+  // room); "" runs it unprepared.
+  Result<std::string> PreparedName(const std::string& sql, int param_count, bool prepare);
+
+  // One statement queued by Send: its SQL and its parameters, owned.
+  struct Queued {
+    std::string sql;
+    std::vector<std::string> values;
+    std::vector<bool> is_null;
+    std::vector<int> formats;
+    bool prepare = true;
+  };
 
   pg_conn* conn_;
   std::unordered_map<std::string, std::string> prepared_;  // SQL text -> statement name
+  std::vector<Queued> pipeline_;
+  std::vector<std::string> deferred_;
+  bool broken_ = false;  // a pipeline failed midway: the owner must drop this connection
 };
 
 // `database` with the password of a URL's user:password@ replaced by "***" (for messages).
@@ -100,5 +135,9 @@ std::string RedactPassword(const std::string& database);
 // (retryable), a full disk or too many connections RESOURCE_EXHAUSTED, bad text (invalid UTF-8,
 // NUL bytes) INVALID_ARGUMENT, lost connections UNAVAILABLE, the rest INTERNAL.
 Status PgError(std::string_view sqlstate, std::string message);
+
+// Whether `status` is PostgreSQL's serialization failure or deadlock (SQLSTATE 40001, 40P01, as
+// PgError words them): the transaction was undone, and running it again may well succeed.
+bool IsRetryableConflict(const Status& status);
 
 }  // namespace eon::persistence

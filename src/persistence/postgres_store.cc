@@ -1,5 +1,9 @@
 #include "persistence/postgres_store.h"
 
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
 #include "common/barrier.h"
 #include "common/ids.h"
 #include "common/log.h"
@@ -353,31 +357,65 @@ auto PostgresStore::Read(Fn&& fn) -> decltype(fn(std::declval<PgConnection&>()))
 }
 
 Status PostgresStore::RunBatch(const std::vector<Job*>& jobs, std::vector<Status>& results) {
+  for (int attempt = 1;; ++attempt) {
+    bool conflict = false;
+    Status txn = RunBatchOnce(jobs, results, &conflict);
+    if (!conflict || attempt == kConflictAttemptsMax) return txn;
+    metrics::Count("eon_db_conflict_retries_total",
+                   "Group transactions run again after a serialization failure or deadlock.", {});
+    LOG_WARN("group commit of " << jobs.size() << " jobs met a conflict (" << txn.message()
+                                << "); running it again (attempt " << attempt + 1 << " of "
+                                << kConflictAttemptsMax << ")");
+    std::fill(results.begin(), results.end(), Status());
+    // A short pause, longer each time, lets the other transaction finish.
+    std::this_thread::sleep_for(std::chrono::milliseconds(5 * attempt));
+  }
+}
+
+Status PostgresStore::RunBatchOnce(const std::vector<Job*>& jobs, std::vector<Status>& results,
+                                   bool* conflict) {
   if (!writer_ || !writer_->healthy()) {
     writer_.reset();
     EON_ASSIGN_OR_RETURN(writer_,
                          PgConnection::Connect(options_.url, options_.connect_timeout_seconds));
   }
   PgConnection& db = *writer_;
-  Status txn = db.Exec("BEGIN; SAVEPOINT job");
+  // BEGIN and the savepoints ride on each job's first round trip (PgConnection::Defer).
+  db.Defer("BEGIN");
+  db.Defer("SAVEPOINT job");
+  Status txn;
   bool release = false;  // the savepoint holds a job that succeeded
   for (size_t i = 0; txn.ok() && i < jobs.size(); ++i) {
     if (release) {
-      txn = db.Exec("RELEASE SAVEPOINT job; SAVEPOINT job");
-      if (!txn.ok()) break;
+      db.Defer("RELEASE SAVEPOINT job");
+      db.Defer("SAVEPOINT job");
     }
     results[i] = (*jobs[i])(db);
     release = results[i].ok();
-    if (!release) txn = db.Exec("ROLLBACK TO SAVEPOINT job");
+    if (IsRetryableConflict(results[i])) {
+      // The whole transaction runs again (on CockroachDB the conflict has undone all of it).
+      *conflict = true;
+      txn = results[i];
+      break;
+    }
+    if (!release) {
+      // A job that failed before it sent anything leaves its savepoint unsent: sent now, so the
+      // rollback undoes this job only.
+      txn = db.FlushDeferred();
+      if (txn.ok()) txn = db.Exec("ROLLBACK TO SAVEPOINT job");
+    }
   }
   if (txn.ok() && db.in_failed_transaction()) txn = Internal("the transaction was aborted");
   if (txn.ok()) txn = db.Exec("COMMIT");
+  if (IsRetryableConflict(txn)) *conflict = true;
   // The same counter as SQLite's commit hook (eon bench reads it as db_tx/wf).
   if (txn.ok())
     metrics::Count("eon_db_commits_total", "Write transactions committed to the database.", {});
   if (!txn.ok()) {
+    db.DiscardDeferred();
     if (db.healthy()) db.Exec("ROLLBACK");
-    LOG_ERROR("group commit of " << jobs.size() << " jobs failed: " << txn.message());
+    if (!*conflict)
+      LOG_ERROR("group commit of " << jobs.size() << " jobs failed: " << txn.message());
   }
   return txn;
 }
@@ -559,6 +597,25 @@ Result<StoredExecution> PostgresStore::GetExecution(const ExecutionKey& key) {
   });
 }
 
+// The task rows of one execution write, `rows` of them from the write's task `first`: their ids
+// are computed by PostgreSQL from the shard row the fence just moved (the fence's answer is not
+// needed before they are sent): (next_task_seq - $2 + k) * $3 + $1, k the task's index in the
+// write, $2 the write's task count, $3 the shard count.
+std::string TaskRowsInsert(size_t rows) {
+  std::string sql =
+      "INSERT INTO tasks (task_id, shard_id, category, visibility_ns, data) SELECT "
+      "(s.next_task_seq - $2::BIGINT + v.k) * $3::BIGINT + $1::INTEGER, $1::INTEGER, v.c, v.t, "
+      "v.d FROM shards s, (VALUES ";
+  int next = 4;
+  for (size_t r = 0; r < rows; ++r) {
+    if (r) sql += ", ";
+    sql += "($" + std::to_string(next) + "::BIGINT, $" + std::to_string(next + 1) + "::INTEGER, $" +
+           std::to_string(next + 2) + "::BIGINT, $" + std::to_string(next + 3) + "::BYTEA)";
+    next += 4;
+  }
+  return sql + ") AS v(k, c, t, d) WHERE s.shard_id = $1::INTEGER";
+}
+
 Status PostgresStore::ApplyExecutionWrite(PgConnection& db, const ExecutionWrite& write,
                                           std::vector<StoredTask>* created) {
   const auto& state = write.state;
@@ -567,104 +624,123 @@ Status PostgresStore::ApplyExecutionWrite(PgConnection& db, const ExecutionWrite
     return InvalidArgument("shard " + std::to_string(write.shard_id) + " does not exist");
   }
   const auto task_count = static_cast<int64_t>(write.new_tasks.size());
-  // The fence, the shard row's lock for the rest of the transaction, and the task ids.
-  EON_ASSIGN_OR_RETURN(auto fence,
-                       db.Query("UPDATE shards SET next_task_seq = next_task_seq + $3 "
-                                "WHERE shard_id = $1 AND range_id = $2 RETURNING next_task_seq",
-                                {Int(write.shard_id), Int(write.range_id), Int(task_count)}));
-  if (fence.size() != 1) {
-    return ShardOwnershipLost(write.shard_id, write.range_id);
-  }
-  const int64_t first_seq = fence.Int(0, 0) - task_count;
   const std::string& ns = state.namespace_id();
-  if (write.expected_db_version == 0) {
+  const bool new_run = write.expected_db_version == 0;
+  // Every statement of the write goes in one pipeline (one round trip, with the batch's
+  // savepoint): none needs an earlier one's answer to be sent. The answers are then checked in
+  // order, and the first that fails fails the write, as if the statements had run one by one;
+  // whatever ran after it is undone with the job's savepoint.
+  std::vector<std::string> event_blobs(write.new_events.size());
+  for (size_t i = 0; i < write.new_events.size(); ++i) {
+    EON_ASSIGN_OR_RETURN(event_blobs[i], SerializeRecord(write.new_events[i], "history event"));
+  }
+  std::vector<std::string> task_blobs(write.new_tasks.size());
+  for (size_t i = 0; i < write.new_tasks.size(); ++i) {
+    EON_ASSIGN_OR_RETURN(task_blobs[i], SerializeRecord(write.new_tasks[i].task, "task"));
+  }
+  db.BeginPipeline();
+  // The fence, the shard row's lock for the rest of the transaction, and the task ids.
+  db.Send(
+      "UPDATE shards SET next_task_seq = next_task_seq + $3 "
+      "WHERE shard_id = $1 AND range_id = $2 RETURNING next_task_seq",
+      {Int(write.shard_id), Int(write.range_id), Int(task_count)});
+  if (new_run) {
     // A new run: the workflow id must point where the caller saw it point.
-    EON_ASSIGN_OR_RETURN(auto current,
-                         db.Query("SELECT run_id FROM current_executions WHERE namespace_id = $1 "
-                                  "AND workflow_id = $2",
-                                  {Text(ns), Text(state.workflow_id())}));
-    std::string current_run = current.size() ? current.Text(0, 0) : std::string();
-    if (current_run != write.expected_current_run_id) {
-      return Aborted("the current run of workflow " + state.workflow_id() + " changed");
-    }
-    EON_RETURN_IF_ERROR(db.Query("INSERT INTO executions (namespace_id, workflow_id, run_id, "
-                                 "shard_id, db_version, state) VALUES ($1, $2, $3, $4, 1, $5)",
-                                 {Text(ns), Text(state.workflow_id()), Text(state.run_id()),
-                                  Int(write.shard_id), Blob(state_blob)})
-                            .status());
-    EON_RETURN_IF_ERROR(
-        db.Query("INSERT INTO current_executions (namespace_id, workflow_id, run_id, status, "
-                 "create_request_id) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (namespace_id, "
-                 "workflow_id) DO UPDATE SET run_id = EXCLUDED.run_id, status = EXCLUDED.status, "
-                 "create_request_id = EXCLUDED.create_request_id",
-                 {Text(ns), Text(state.workflow_id()), Text(state.run_id()),
-                  Int(static_cast<int64_t>(state.status())), Text(state.create_request_id())})
-            .status());
+    db.Send(
+        "SELECT run_id FROM current_executions WHERE namespace_id = $1 "
+        "AND workflow_id = $2",
+        {Text(ns), Text(state.workflow_id())});
+    db.Send(
+        "INSERT INTO executions (namespace_id, workflow_id, run_id, "
+        "shard_id, db_version, state) VALUES ($1, $2, $3, $4, 1, $5)",
+        {Text(ns), Text(state.workflow_id()), Text(state.run_id()), Int(write.shard_id),
+         Blob(state_blob)});
+    db.Send(
+        "INSERT INTO current_executions (namespace_id, workflow_id, run_id, status, "
+        "create_request_id) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (namespace_id, "
+        "workflow_id) DO UPDATE SET run_id = EXCLUDED.run_id, status = EXCLUDED.status, "
+        "create_request_id = EXCLUDED.create_request_id",
+        {Text(ns), Text(state.workflow_id()), Text(state.run_id()),
+         Int(static_cast<int64_t>(state.status())), Text(state.create_request_id())});
   } else {
-    EON_ASSIGN_OR_RETURN(
-        auto updated,
-        db.Query(
-            "UPDATE executions SET db_version = $1, state = $2 WHERE namespace_id = $3 AND "
-            "workflow_id = $4 AND run_id = $5 AND db_version = $6",
-            {Int(write.expected_db_version + 1), Blob(state_blob), Text(ns),
-             Text(state.workflow_id()), Text(state.run_id()), Int(write.expected_db_version)}));
-    if (updated.affected() != 1) {
-      return Aborted("workflow execution " + state.workflow_id() + " was changed concurrently");
-    }
-    EON_RETURN_IF_ERROR(
-        db.Query("UPDATE current_executions SET status = $1 WHERE namespace_id = $2 AND "
-                 "workflow_id = $3 AND run_id = $4 AND status <> $1",
-                 {Int(static_cast<int64_t>(state.status())), Text(ns), Text(state.workflow_id()),
-                  Text(state.run_id())})
-            .status());
+    db.Send(
+        "UPDATE executions SET db_version = $1, state = $2 WHERE namespace_id = $3 AND "
+        "workflow_id = $4 AND run_id = $5 AND db_version = $6",
+        {Int(write.expected_db_version + 1), Blob(state_blob), Text(ns), Text(state.workflow_id()),
+         Text(state.run_id()), Int(write.expected_db_version)});
+    db.Send(
+        "UPDATE current_executions SET status = $1 WHERE namespace_id = $2 AND "
+        "workflow_id = $3 AND run_id = $4 AND status <> $1",
+        {Int(static_cast<int64_t>(state.status())), Text(ns), Text(state.workflow_id()),
+         Text(state.run_id())});
   }
   // History events, many rows per INSERT.
-  std::vector<std::string> blobs;
+  size_t event_inserts = 0;
   for (size_t start = 0; start < write.new_events.size(); start += kRowsPerInsertMax) {
     const size_t rows = std::min(kRowsPerInsertMax, write.new_events.size() - start);
     std::vector<PgParam> params = {Text(ns), Text(state.run_id())};
-    blobs.assign(rows, std::string());
     for (size_t i = 0; i < rows; ++i) {
-      const auto& event = write.new_events[start + i];
-      EON_ASSIGN_OR_RETURN(blobs[i], SerializeRecord(event, "history event"));
-      params.push_back(Int(event.event_id()));
-      params.push_back(Blob(blobs[i]));
+      params.push_back(Int(write.new_events[start + i].event_id()));
+      params.push_back(Blob(event_blobs[start + i]));
     }
-    Status inserted =
-        db.Query("INSERT INTO history_events (namespace_id, run_id, event_id, data) VALUES " +
-                     ValuesRows(rows, {1, 2, -1, -1}, 3),
-                 params, rows <= kPreparedRowsMax)
-            .status();
+    db.Send("INSERT INTO history_events (namespace_id, run_id, event_id, data) VALUES " +
+                ValuesRows(rows, {1, 2, -1, -1}, 3),
+            params, rows <= kPreparedRowsMax);
+    ++event_inserts;
+  }
+  // Tasks, under the ids the fence hands out.
+  for (size_t start = 0; start < write.new_tasks.size(); start += kRowsPerInsertMax) {
+    const size_t rows = std::min(kRowsPerInsertMax, write.new_tasks.size() - start);
+    std::vector<PgParam> params = {Int(write.shard_id), Int(task_count), Int(shard_count_)};
+    for (size_t i = 0; i < rows; ++i) {
+      const NewTask& task = write.new_tasks[start + i];
+      const int64_t visibility_ns = task.category == TaskCategory::kTimer
+                                        ? ToUnixNanos(FromTimestamp(task.task.fire_time()))
+                                        : 0;
+      params.push_back(Int(static_cast<int64_t>(start + i)));
+      params.push_back(Int(static_cast<int64_t>(task.category)));
+      params.push_back(Int(visibility_ns));
+      params.push_back(Blob(task_blobs[start + i]));
+    }
+    db.Send(TaskRowsInsert(rows), params, rows <= kPreparedRowsMax);
+  }
+  EON_ASSIGN_OR_RETURN(auto answers, db.EndPipeline());
+
+  size_t at = 0;
+  auto& fence = answers[at++];
+  EON_RETURN_IF_ERROR(fence.status());
+  if (fence->size() != 1) return ShardOwnershipLost(write.shard_id, write.range_id);
+  const int64_t first_seq = fence->Int(0, 0) - task_count;
+  if (new_run) {
+    auto& current = answers[at++];
+    EON_RETURN_IF_ERROR(current.status());
+    std::string current_run = current->size() ? current->Text(0, 0) : std::string();
+    if (current_run != write.expected_current_run_id) {
+      return Aborted("the current run of workflow " + state.workflow_id() + " changed");
+    }
+    EON_RETURN_IF_ERROR(answers[at++].status());
+    EON_RETURN_IF_ERROR(answers[at++].status());
+  } else {
+    auto& updated = answers[at++];
+    EON_RETURN_IF_ERROR(updated.status());
+    if (updated->affected() != 1) {
+      return Aborted("workflow execution " + state.workflow_id() + " was changed concurrently");
+    }
+    EON_RETURN_IF_ERROR(answers[at++].status());
+  }
+  for (size_t i = 0; i < event_inserts; ++i) {
+    const Status inserted = answers[at++].status();
     if (inserted.code() == StatusCode::ABORTED) {
       return Aborted("history events of run " + state.run_id() +
                      " already written: " + inserted.message());
     }
     EON_RETURN_IF_ERROR(inserted);
   }
-  // Tasks, under the ids the fence handed out.
-  for (size_t start = 0; start < write.new_tasks.size(); start += kRowsPerInsertMax) {
-    const size_t rows = std::min(kRowsPerInsertMax, write.new_tasks.size() - start);
-    std::vector<PgParam> params = {Int(write.shard_id)};
-    blobs.assign(rows, std::string());
-    for (size_t i = 0; i < rows; ++i) {
-      const NewTask& task = write.new_tasks[start + i];
-      const int64_t task_id =
-          (first_seq + static_cast<int64_t>(start + i)) * shard_count_ + write.shard_id;
-      const int64_t visibility_ns = task.category == TaskCategory::kTimer
-                                        ? ToUnixNanos(FromTimestamp(task.task.fire_time()))
-                                        : 0;
-      EON_ASSIGN_OR_RETURN(blobs[i], SerializeRecord(task.task, "task"));
-      params.push_back(Int(task_id));
-      params.push_back(Int(static_cast<int64_t>(task.category)));
-      params.push_back(Int(visibility_ns));
-      params.push_back(Blob(blobs[i]));
-      created->push_back({write.shard_id, task.category, task_id, task.task});
-    }
-    EON_RETURN_IF_ERROR(
-        db.Query("INSERT INTO tasks (task_id, shard_id, category, visibility_ns, data) VALUES " +
-                     ValuesRows(rows, {-1, 1, -1, -1, -1}, 2),
-                 params, rows <= kPreparedRowsMax)
-            .status());
+  for (; at < answers.size(); ++at) EON_RETURN_IF_ERROR(answers[at].status());
+  for (size_t i = 0; i < write.new_tasks.size(); ++i) {
+    const int64_t task_id = (first_seq + static_cast<int64_t>(i)) * shard_count_ + write.shard_id;
+    created->push_back(
+        {write.shard_id, write.new_tasks[i].category, task_id, write.new_tasks[i].task});
   }
   return Status::Ok();
 }

@@ -133,8 +133,14 @@ class PostgresStore final : public GroupCommitStore<PgConnection> {
   // Runs `fn` on a pooled read connection.
   template <typename Fn>
   auto Read(Fn&& fn) -> decltype(fn(std::declval<PgConnection&>()));
-  // One group transaction (GroupCommitter::RunBatch), on writer_.
+  // One group transaction (GroupCommitter::RunBatch), on writer_; run again from the start (up
+  // to kConflictAttemptsMax times) when PostgreSQL undid it for a serialization failure or a
+  // deadlock, which every job may meet through no fault of its own. Rerunning is safe: nothing
+  // of the undone attempt stays, and every job's writes are conditional.
   Status RunBatch(const std::vector<Job*>& jobs, std::vector<Status>& results);
+  // One attempt; *conflict tells that it failed for a serialization failure or a deadlock.
+  Status RunBatchOnce(const std::vector<Job*>& jobs, std::vector<Status>& results, bool* conflict);
+  static constexpr int kConflictAttemptsMax = 5;
   GroupCommitter<PgConnection>& committer() override { return committer_; }
   Status ApplyExecutionWrite(PgConnection& db, const ExecutionWrite& write,
                              std::vector<StoredTask>* created) override;

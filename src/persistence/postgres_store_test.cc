@@ -4,6 +4,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <future>
+#include <thread>
+
+#include "persistence/postgres_db.h"
 #include "persistence/store_test_backends.h"
 
 namespace eon::persistence {
@@ -116,6 +121,76 @@ TEST_F(PostgresServerTest, ReconnectsAfterTheServerDropsItsConnections) {
   }
   ASSERT_TRUE(listed.ok()) << listed.status().message();
   EXPECT_EQ(listed->size(), 2u);
+}
+
+// A group transaction that PostgreSQL undoes for a deadlock (SQLSTATE 40P01; a serialization
+// failure, 40001, takes the same path) is run again by the committer, and the write it carried
+// commits: its caller never hears of the conflict.
+TEST_F(PostgresServerTest, RunsABatchAgainAfterADeadlock) {
+  const std::string name = "eon_deadlock_" + std::to_string(::getpid());
+  auto opened = PostgresStore::Open({.url = backend_->database() + "&application_name=" + name});
+  ASSERT_TRUE(opened.ok()) << opened.status().message();
+  auto& store = *opened;
+  auto ranges = store->AcquireShards();
+  ASSERT_TRUE(ranges.ok());
+  ExecutionWrite write;
+  write.shard_id = 0;
+  write.range_id = (*ranges)[0];
+  write.state.set_namespace_id("ns");
+  write.state.set_workflow_id("wf-deadlock");
+  write.state.set_run_id("run-1");
+  write.state.set_create_request_id("req-1");
+  temporal::api::history::v1::HistoryEvent event;
+  event.set_event_id(1);
+  write.new_events.push_back(event);
+  std::vector<StoredTask> created;
+  ASSERT_TRUE(store->CommitExecution(write, &created).ok());
+
+  // Another session holds the execution's row, and waits 60 s before it looks for deadlocks
+  // (the store's writer waits PostgreSQL's default 1 s), so the store's transaction is the one
+  // PostgreSQL undoes.
+  auto other = PgConnection::Connect(backend_->database());
+  ASSERT_TRUE(other.ok()) << other.status().message();
+  ASSERT_TRUE((*other)
+                  ->Exec("SET deadlock_timeout = '60s'; BEGIN; UPDATE executions SET db_version = "
+                         "db_version WHERE workflow_id = 'wf-deadlock'")
+                  .ok());
+  auto update = std::make_shared<ExecutionWrite>(write);
+  update->expected_db_version = 1;
+  update->new_events[0].set_event_id(2);
+  std::promise<Status> done;
+  store->CommitExecutionAsync(
+      update, [&done](Status status, std::vector<StoredTask>) { done.set_value(status); });
+  // The writer took the shard row (the fence) and now waits for the execution's row.
+  auto watcher = PgConnection::Connect(backend_->database());
+  ASSERT_TRUE(watcher.ok());
+  bool waiting = false;
+  for (int i = 0; i < 300 && !waiting; ++i) {
+    auto rows = (*watcher)->Query(
+        "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE NOT "
+        "l.granted AND a.application_name = $1",
+        {std::string_view(name)});
+    ASSERT_TRUE(rows.ok()) << rows.status().message();
+    waiting = rows->Int(0, 0) > 0;
+    if (!waiting) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(waiting) << "the store's writer never waited for the row";
+  // Now this session waits for the shard row the writer holds: a deadlock, which PostgreSQL
+  // breaks by undoing the writer's transaction; this statement then goes through.
+  auto stolen = (*other)->Query("UPDATE shards SET range_id = range_id WHERE shard_id = 0");
+  ASSERT_TRUE(stolen.ok()) << stolen.status().message();
+  ASSERT_TRUE((*other)->Exec("COMMIT").ok());
+
+  auto outcome = done.get_future();
+  ASSERT_EQ(outcome.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  Status status = outcome.get();
+  EXPECT_TRUE(status.ok()) << status.message();
+  auto stored = store->GetExecution({"ns", "wf-deadlock", "run-1"});
+  ASSERT_TRUE(stored.ok()) << stored.status().message();
+  EXPECT_EQ(stored->db_version, 2);
+  auto history = store->ReadHistory("ns", "run-1", 1, 10);
+  ASSERT_TRUE(history.ok());
+  EXPECT_EQ(history->events.size(), 2u);
 }
 
 }  // namespace

@@ -142,6 +142,13 @@ describe('batch operations', () => {
       await Promise.all(Array.from({ length: Math.min(10, 1001 - i) }, (_, j) =>
         client.workflow.start('waitForSignal', { taskQueue, workflowId: `${prefix}-${i + j}` })));
     }
+    // Visibility follows the starts through the outbox: wait until the listing sees all 1001, or
+    // the batch could be given fewer (on a loaded machine, or on PostgreSQL, it lags a little).
+    const running = `TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Running'`;
+    for (let seen = 0; seen < 1001;) {
+      seen = Number((await connection.workflowService.countWorkflowExecutions({ namespace: 'default', query: running })).count);
+      if (seen < 1001) await new Promise((resolve) => setTimeout(resolve, 200));
+    }
     const result = await runCli(['workflow', 'terminate', '--query', `TaskQueue = '${taskQueue}'`, '--yes'], { TEMPORAL_ADDRESS: server.address });
     assert.equal(result.code, 1);
     assert.match(result.stderr, /matches 1001 workflows; a batch takes at most 1000/);

@@ -8,7 +8,7 @@
 // - eonTest: node:test `test` wrapper with a hard timeout, per-test cleanup scope,
 //   and the server output printed when the test fails.
 
-const { spawn } = require('node:child_process');
+const { execFile, spawn } = require('node:child_process');
 const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
@@ -32,6 +32,58 @@ const MAX_CAPTURED_OUTPUT = 256 * 1024;
 // Keep the SDK's Rust core quiet unless something is really wrong. Must run before any
 // NativeConnection/Worker is created; each test file is its own process.
 Runtime.install({ logger: new DefaultLogger('WARN') });
+
+// ---------------------------------------------------------------------------
+// PostgreSQL
+//
+// EON_TEST_POSTGRES_URL names a PostgreSQL server and a user that may create schemas
+// (scripts/with-postgres.sh sets it). With EON_IT_POSTGRES=1 too, every server a test starts
+// without a database file of its own (db: true or false) keeps its state in PostgreSQL instead,
+// in a fresh schema created before its first start and dropped when it is disposed of, so the
+// suite runs unchanged against a node on PostgreSQL. A test that names a file (db: 'path') keeps
+// SQLite. A schema rather than a database per server: CREATE and DROP DATABASE make PostgreSQL
+// run an immediate checkpoint, which stalls every other server's commits for a second or two.
+
+const POSTGRES_ADMIN_URL = process.env.EON_TEST_POSTGRES_URL ?? '';
+const ON_POSTGRES = process.env.EON_IT_POSTGRES === '1';
+if (ON_POSTGRES && !POSTGRES_ADMIN_URL) {
+  throw new Error('EON_IT_POSTGRES=1 needs EON_TEST_POSTGRES_URL (run under scripts/with-postgres.sh)');
+}
+
+/** Runs SQL statements with psql on the admin connection, one transaction each. */
+function adminSql(...statements) {
+  return new Promise((resolve, reject) => {
+    const args = [POSTGRES_ADMIN_URL, '-X', '-q', '-v', 'ON_ERROR_STOP=1'];
+    for (const statement of statements) args.push('-c', statement);
+    execFile('psql', args, { timeout: 60_000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`psql: ${statements.join('; ')}: ${stderr || err.message}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+/**
+ * Creates a fresh, empty schema on EON_TEST_POSTGRES_URL's server for one Eon server. Resolves
+ * with { name, url, drop() }: url is the admin URL with that schema first on the search path
+ * (Eon keeps its tables there) and the schema's name as application_name, so that drop() can end
+ * the sessions still connected (a server killed with -9) before it removes the schema.
+ */
+async function createPostgresSchema() {
+  if (!POSTGRES_ADMIN_URL) throw new Error('EON_TEST_POSTGRES_URL is not set');
+  const name = `eon_it_${randomUUID().replace(/-/g, '')}`;
+  await adminSql(`CREATE SCHEMA ${name}`);
+  const url = new URL(POSTGRES_ADMIN_URL);
+  url.searchParams.set('options', `-csearch_path=${name}`);
+  url.searchParams.set('application_name', name);
+  return {
+    name,
+    url: url.toString(),
+    drop: () => adminSql(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '${name}'`,
+      `DROP SCHEMA IF EXISTS ${name} CASCADE`,
+    ),
+  };
+}
 
 // ---------------------------------------------------------------------------
 // small utilities
@@ -167,8 +219,11 @@ async function runEon(args, { timeoutMs = 10_000 } = {}) {
 // ---------------------------------------------------------------------------
 // EonServer
 
-/** Arguments for `eon server start-dev` on 127.0.0.1:port, as every test uses it. */
-function startDevArgs({ port, dbFile, extraArgs = [] }) {
+/**
+ * Arguments for `eon server start-dev` on 127.0.0.1:port, as every test uses it; `database` (a
+ * PostgreSQL URL) instead of `dbFile` for a server on PostgreSQL.
+ */
+function startDevArgs({ port, dbFile, database, extraArgs = [] }) {
   return [
     'server', 'start-dev',
     '--port', String(port),
@@ -176,6 +231,7 @@ function startDevArgs({ port, dbFile, extraArgs = [] }) {
     // No web UI unless a test asks for one on a port of its choosing (8233 may be taken).
     ...(extraArgs.includes('--ui-port') ? [] : ['--headless']),
     ...(dbFile ? ['--db-filename', dbFile] : []),
+    ...(database ? ['--database', database] : []),
     '--log-level', 'warn',
     // A free port for /metrics: the default (9233) belongs to whoever runs a server here.
     '--metrics-port', '0',
@@ -191,11 +247,14 @@ class EonServer {
    * Starts `eon server start-dev` and waits until its port accepts TCP connections.
    * @param {object} [opts]
    * @param {boolean|string} [opts.db] true: a db file in a fresh temp dir; a string: that path;
-   *   false/absent: no --db-filename (in-memory server).
+   *   false/absent: no --db-filename (in-memory server). Under EON_IT_POSTGRES=1, true and false
+   *   both mean a fresh PostgreSQL schema (see createPostgresSchema).
    * @param {number} [opts.port] defaults to a free port.
    * @param {string[]} [opts.extraArgs]
+   * @param {(port: number) => string[]} [opts.args] the whole command line for the port, instead
+   *   of start-dev's (e.g. `eon server start`); `db` is then ignored.
    */
-  static async start({ db = false, port, extraArgs = [] } = {}) {
+  static async start({ db = false, port, extraArgs = [], args } = {}) {
     const server = new EonServer();
     server.port = port ?? (await getFreePort());
     server.address = `127.0.0.1:${server.port}`;
@@ -205,9 +264,19 @@ class EonServer {
     } else if (typeof db === 'string') {
       server.dbFile = db;
     }
-    server.args = startDevArgs({ port: server.port, dbFile: server.dbFile, extraArgs });
     allServers.add(server);
     try {
+      if (args) {
+        server.args = args(server.port);
+      } else {
+        if (ON_POSTGRES && typeof db !== 'string') server.postgres = await createPostgresSchema();
+        server.args = startDevArgs({
+          port: server.port,
+          dbFile: server.postgres ? undefined : server.dbFile,
+          database: server.postgres?.url,
+          extraArgs,
+        });
+      }
       await server._launch();
     } catch (err) {
       await server.dispose(); // the error message already carries the server output
@@ -317,6 +386,7 @@ class EonServer {
     await this.terminate();
     allServers.delete(this);
     if (this.tmpDir) fs.rmSync(this.tmpDir, { recursive: true, force: true });
+    if (this.postgres) await this.postgres.drop();
   }
 
   describeOutput() {
@@ -513,9 +583,12 @@ function eonTest(name, fn, { timeout = DEFAULT_TEST_TIMEOUT_MS } = {}) {
 module.exports = {
   EON_BIN,
   EonServer,
+  ON_POSTGRES,
+  POSTGRES_ADMIN_URL,
   Scope,
   connectClient,
   countEvents,
+  createPostgresSchema,
   eonTest,
   eventTypes,
   getFreePort,

@@ -84,6 +84,49 @@ async function alive(server) {
   }
 }
 
+// Input 4: a workflow cron schedule of '@every .s' used to end the server (an uncaught
+// std::invalid_argument from stod). It and its neighbours get INVALID_ARGUMENT naming the
+// schedule; a valid cron workflow started before them is intact after kill -9.
+eonTest('malformed cron schedules are refused and the server and its database survive a kill -9 after them', async (t, scope) => {
+  const server = scope.track(await EonServer.start({ db: true }));
+  const { connection } = await connectClient(server);
+  const service = connection.workflowService;
+  const taskQueue = uniqueId('robust-cron');
+  const good = startRequest(taskQueue, { cronSchedule: '@every 1h' });
+  const { runId } = await service.startWorkflowExecution(good);
+  for (const cron of ['@every .s', '@every s', '@every 99999999999999999999h', '@every -1s', '@every 1e400s', '* * * * * * * *', '*/0 * * * *']) {
+    await rejectsWith(
+      service.startWorkflowExecution(startRequest(taskQueue, { cronSchedule: cron })),
+      GRPC_INVALID_ARGUMENT,
+      /invalid cron schedule/,
+    );
+  }
+  await sleep(500);
+  await alive(server);
+  await connection.close();
+
+  await server.kill9();
+  await server.restart();
+  const after = scope.track(await connectClient(server));
+  const described = await after.connection.workflowService.describeWorkflowExecution({
+    namespace: 'default',
+    execution: { workflowId: good.workflowId, runId },
+  });
+  assert.equal(described.workflowExecutionInfo.status, enums.WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING);
+  // The refused ones left no trace; the server still takes a valid cron workflow.
+  await rejectsWith(
+    after.connection.workflowService.startWorkflowExecution(startRequest(taskQueue, { cronSchedule: '@every .s' })),
+    GRPC_INVALID_ARGUMENT,
+    /invalid cron schedule "@every \.s"/,
+  );
+  const again = await after.connection.workflowService.startWorkflowExecution(startRequest(taskQueue, { cronSchedule: '@every 2h' }));
+  assert.ok(again.runId);
+  // Input 3 after the restart too: the namespace still reports its capabilities.
+  const { capabilities } = (await after.connection.workflowService.describeNamespace({ namespace: 'default' })).namespaceInfo;
+  assert.equal(capabilities.workerPollCompleteOnShutdown, true);
+  assert.doesNotMatch(server.output, /terminate called|corrupt/);
+});
+
 eonTest('search attributes: unregistered and nested 100,000 deep are refused; the largest accepted inputs survive kill -9', async (t, scope) => {
   const server = scope.track(await EonServer.start({ db: true }));
   const { connection } = await connectClient(server);

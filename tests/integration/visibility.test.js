@@ -65,6 +65,10 @@ describe('visibility', () => {
     const mine = `WorkflowId STARTS_WITH '${tag}'`;
     await waitForCount(env.client, mine, 7);
     await waitForCount(env.client, `${mine} AND ExecutionStatus = 'Completed'`, 4);
+    // Visibility follows each close through the outbox: wait for the failure and the termination
+    // too before listing what still runs (on PostgreSQL the close of -6 could still be on its way).
+    await waitForCount(env.client, `${mine} AND ExecutionStatus = 'Failed'`, 1);
+    await waitForCount(env.client, `${mine} AND ExecutionStatus = 'Terminated'`, 1);
     assert.deepEqual(await listIds(env.client, `${mine} AND ExecutionStatus = 'Running'`), [running.workflowId]);
     assert.deepEqual(await listIds(env.client, `${mine} AND ExecutionStatus = 'Failed'`), [failed.workflowId]);
     assert.deepEqual(

@@ -40,8 +40,13 @@ const {
 
 const enums = temporal.api.enums.v1;
 const GRPC_INVALID_ARGUMENT = 3;
-// Bound for a result that the server should deliver at once (a few workflow tasks and backoffs).
-const PROMPT_MS = 5000;
+// Bound for a result that the server should deliver at once (a few workflow tasks and backoffs),
+// as the close of the run wakes the client's history long poll. A server that missed that
+// wake-up would answer only when the long poll expires, after 20 s (FrontendOptions::
+// history_poll_max), so the bound sits well below it and well above what a few tasks take on a
+// loaded machine or under ASan (5 s was too tight there).
+const HISTORY_LONG_POLL_MS = 20_000;
+const PROMPT_MS = HISTORY_LONG_POLL_MS - 5_000;
 
 // ---------------------------------------------------------------------------
 // activities (what they saw is kept here for the tests)
