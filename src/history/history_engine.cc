@@ -710,7 +710,8 @@ Result<HistoryEngine::StartDecision> HistoryEngine::DecideStartLocked(
     temporal::api::errordetails::v1::WorkflowExecutionAlreadyStartedFailure detail;
     detail.set_start_request_id(current->create_request_id);
     detail.set_run_id(current->run_id);
-    auto run = Load({namespace_id, workflow_id, current->run_id});
+    // The run may still be committing (pending_current_): its cached state names the chain.
+    auto run = LoadForUpdate({namespace_id, workflow_id, current->run_id});
     if (run.ok()) detail.set_first_execution_run_id(run->state.first_execution_run_id());
     return AlreadyExists(message).WithDetail(detail);
   };
@@ -1757,8 +1758,8 @@ int HistoryEngine::RetryParkedTasks(const std::vector<int64_t>& task_ids) {
   return processors_ ? processors_->RetryParked(task_ids) : 0;
 }
 
-Status HistoryEngine::ProcessTransferTask(const persistence::StoredTask& stored,
-                                          std::function<void()> on_settled) {
+void HistoryEngine::ProcessTransferTask(const persistence::StoredTask& stored,
+                                        std::function<void()> on_settled, Done done) {
   const auto& task = stored.task;
   Status cross = Status::Ok();
   bool is_cross = true;
@@ -1784,16 +1785,16 @@ Status HistoryEngine::ProcessTransferTask(const persistence::StoredTask& stored,
   }
   if (is_cross) {
     if (cross.ok()) on_settled();
-    return cross;
+    return done(cross);
   }
   ExecutionKey key{task.namespace_id(), task.workflow_id(), task.run_id()};
   auto execution = Load(key);
   if (!execution.ok()) {
     if (execution.status().code() == StatusCode::NOT_FOUND) {
       on_settled();
-      return Status::Ok();
+      return done(Status::Ok());
     }
-    return execution.status();
+    return done(execution.status());
   }
   const auto& s = execution->state;
   bool current = false;
@@ -1818,7 +1819,7 @@ Status HistoryEngine::ProcessTransferTask(const persistence::StoredTask& stored,
   }
   if (!current) {
     on_settled();
-    return Status::Ok();
+    return done(Status::Ok());
   }
   eon::v1::QueueTask queue_task;
   queue_task.set_namespace_id(task.namespace_id());
@@ -1837,9 +1838,14 @@ Status HistoryEngine::ProcessTransferTask(const persistence::StoredTask& stored,
                     FromProtoDuration(s.sticky_schedule_to_start_timeout()));
   }
   Status added = matching_.AddTask(queue, queue_task, on_settled, sticky);
-  if (added.code() != StatusCode::FAILED_PRECONDITION || !sticky) return added;
+  if (added.code() != StatusCode::FAILED_PRECONDITION || !sticky) return done(added);
   // The sticky worker is gone: the task goes to the normal queue (with full history) at once.
-  EON_RETURN_IF_ERROR(Mutate(key, [&](Mutation& m) -> Status {
+  auto fallen_back = [on_settled = std::move(on_settled), done](Status status,
+                                                                 const StoredExecution&) {
+    if (status.ok()) on_settled();
+    done(std::move(status));
+  };
+  MutateAsync(key, [&](Mutation& m) -> Status {
     auto* wft = m.state.mutable_workflow_task();
     if (!IsRunning(m.state) || wft->scheduled_event_id() != task.event_id() ||
         wft->started_event_id() != 0 || wft->task_queue() != task.task_queue()) {
@@ -1850,17 +1856,19 @@ Status HistoryEngine::ProcessTransferTask(const persistence::StoredTask& stored,
     m.AddTransfer(eon::v1::HISTORY_TASK_TYPE_DISPATCH_WORKFLOW_TASK, wft->scheduled_event_id(),
                   wft->attempt(), m.state.task_queue());
     return Status::Ok();
-  }));
-  on_settled();
-  return Status::Ok();
+  }, std::move(fallen_back));
 }
 
-Status HistoryEngine::ProcessTimerTask(const persistence::StoredTask& stored) {
+void HistoryEngine::ProcessTimerTask(const persistence::StoredTask& stored, Done done) {
+  // The execution is gone: nothing to do.
+  auto answer = [done](Status status, const StoredExecution&) {
+    done(status.code() == StatusCode::NOT_FOUND ? Status::Ok() : std::move(status));
+  };
   const auto& task = stored.task;
   ExecutionKey key{task.namespace_id(), task.workflow_id(), task.run_id()};
   switch (task.type()) {
     case eon::v1::HISTORY_TASK_TYPE_WORKFLOW_TASK_TIMEOUT: {
-      Status s = Mutate(key, [&](Mutation& m) -> Status {
+      MutateAsync(key, [&](Mutation& m) -> Status {
         const auto wft = m.state.workflow_task();
         const bool schedule_to_start = task.timeout_type() == enums::TIMEOUT_TYPE_SCHEDULE_TO_START;
         if (!IsRunning(m.state) || wft.scheduled_event_id() != task.event_id() ||
@@ -1879,11 +1887,11 @@ Status HistoryEngine::ProcessTimerTask(const persistence::StoredTask& stored) {
         // Not taken from the sticky queue in time: it goes to the normal queue.
         m.EndWorkflowTaskAndRetry(wft.attempt(), /*reschedule=*/true, m.WorkflowTaskIsSticky());
         return Status::Ok();
-      });
-      return s.code() == StatusCode::NOT_FOUND ? Status::Ok() : s;
+      }, answer);
+      return;
     }
     case eon::v1::HISTORY_TASK_TYPE_ACTIVITY_TIMEOUT: {
-      Status s = Mutate(key, [&](Mutation& m) -> Status {
+      MutateAsync(key, [&](Mutation& m) -> Status {
         if (!IsRunning(m.state)) return Status::Ok();
         auto it = m.state.mutable_activities()->find(task.event_id());
         if (it == m.state.mutable_activities()->end()) return Status::Ok();
@@ -1941,11 +1949,11 @@ Status HistoryEngine::ProcessTimerTask(const persistence::StoredTask& stored) {
                           a->set_retry_state(retry_state);
                         });
         return Status::Ok();
-      });
-      return s.code() == StatusCode::NOT_FOUND ? Status::Ok() : s;
+      }, answer);
+      return;
     }
     case eon::v1::HISTORY_TASK_TYPE_USER_TIMER: {
-      Status s = Mutate(key, [&](Mutation& m) -> Status {
+      MutateAsync(key, [&](Mutation& m) -> Status {
         if (!IsRunning(m.state)) return Status::Ok();
         for (auto& [timer_id, timer] : *m.state.mutable_timers()) {
           if (timer.started_event_id() != task.event_id() || timer.fired()) continue;
@@ -1962,31 +1970,30 @@ Status HistoryEngine::ProcessTimerTask(const persistence::StoredTask& stored) {
           break;
         }
         return Status::Ok();
-      });
-      return s.code() == StatusCode::NOT_FOUND ? Status::Ok() : s;
+      }, answer);
+      return;
     }
     case eon::v1::HISTORY_TASK_TYPE_DELETE_EXECUTION: {
+      // Rare (a closed run past its retention): it waits for its delete on this thread.
       std::lock_guard lock(LockFor(key.namespace_id, key.workflow_id));
       auto stored = Load(key);
-      if (!stored.ok()) {
-        return stored.status().code() == StatusCode::NOT_FOUND ? Status::Ok() : stored.status();
-      }
-      if (IsRunning(stored->state)) return Status::Ok();
-      EON_RETURN_IF_ERROR(store_.DeleteExecution(key));
-      cache_->Erase(key);
-      return Status::Ok();
+      if (!stored.ok()) return answer(stored.status(), {});
+      if (IsRunning(stored->state)) return done(Status::Ok());
+      Status deleted = store_.DeleteExecution(key);
+      if (deleted.ok()) cache_->Erase(key);
+      return done(std::move(deleted));
     }
     case eon::v1::HISTORY_TASK_TYPE_WORKFLOW_BACKOFF: {
-      Status s = Mutate(key, [&](Mutation& m) -> Status {
+      MutateAsync(key, [&](Mutation& m) -> Status {
         if (!IsRunning(m.state) || !m.state.workflow_task_backoff()) return Status::Ok();
         m.state.set_workflow_task_backoff(false);
         m.EnsureWorkflowTask();
         return Status::Ok();
-      });
-      return s.code() == StatusCode::NOT_FOUND ? Status::Ok() : s;
+      }, answer);
+      return;
     }
     case eon::v1::HISTORY_TASK_TYPE_WORKFLOW_RUN_TIMEOUT: {
-      Status s = Mutate(key, [&](Mutation& m) -> Status {
+      MutateAsync(key, [&](Mutation& m) -> Status {
         if (!IsRunning(m.state)) return Status::Ok();
         failure::Failure why;
         why.set_message("workflow timed out");
@@ -2002,13 +2009,13 @@ Status HistoryEngine::ProcessTimerTask(const persistence::StoredTask& stored) {
         a->set_new_execution_run_id(next_run_id);
         m.Close(enums::WORKFLOW_EXECUTION_STATUS_TIMED_OUT, event.event_id());
         return Status::Ok();
-      });
-      return s.code() == StatusCode::NOT_FOUND ? Status::Ok() : s;
+      }, answer);
+      return;
     }
     case eon::v1::HISTORY_TASK_TYPE_ACTIVITY_RETRY: {
       // The backoff is over: the attempt goes out through the transfer queue, whose task is
       // kept until matching holds the attempt durably (a timer task is deleted on return).
-      Status s = Mutate(key, [&](Mutation& m) -> Status {
+      MutateAsync(key, [&](Mutation& m) -> Status {
         auto it = m.state.activities().find(task.event_id());
         if (!IsRunning(m.state) || it == m.state.activities().end() ||
             it->second.attempt() != task.attempt() || it->second.has_started_time()) {
@@ -2018,12 +2025,12 @@ Status HistoryEngine::ProcessTimerTask(const persistence::StoredTask& stored) {
         m.AddTransfer(eon::v1::HISTORY_TASK_TYPE_DISPATCH_ACTIVITY_TASK, task.event_id(),
                       task.attempt(), it->second.task_queue());
         return Status::Ok();
-      });
-      return s.code() == StatusCode::NOT_FOUND ? Status::Ok() : s;
+      }, answer);
+      return;
     }
     default:
       LOG_ERROR("unknown timer task type " << task.type());
-      return Status::Ok();
+      return done(Status::Ok());
   }
 }
 

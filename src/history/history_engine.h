@@ -222,10 +222,12 @@ class HistoryEngine final : public HistoryService, public TaskHandler {
   int RetryParkedTasks(const std::vector<int64_t>& task_ids) override;
 
   // Outbox processing, called by the queue processors. Each checks mutable state first, so a
-  // task that runs twice or late does nothing.
-  Status ProcessTransferTask(const persistence::StoredTask& task,
-                             std::function<void()> on_settled) override;
-  Status ProcessTimerTask(const persistence::StoredTask& task) override;
+  // task that runs twice or late does nothing. A task that changes its own execution answers
+  // once the change is durable, without holding a thread; those that reach a second execution
+  // (history/cross_execution.cc) still wait for their commits on the calling thread.
+  void ProcessTransferTask(const persistence::StoredTask& task, std::function<void()> on_settled,
+                           Done done) override;
+  void ProcessTimerTask(const persistence::StoredTask& task, Done done) override;
 
  private:
   using MutateFn = std::function<Status(Mutation&)>;

@@ -27,7 +27,11 @@ QueueProcessors::QueueProcessors(TaskHandler& handler, persistence::Store& store
       retry_(retry),
       served_(shard_count, false) {}
 
-QueueProcessors::~QueueProcessors() { Stop(); }
+QueueProcessors::~QueueProcessors() {
+  Stop();
+  std::unique_lock lock(mutex_);
+  no_answers_pending_.wait(lock, [this] { return answers_pending_ == 0; });
+}
 
 Status QueueProcessors::Start(const std::vector<int32_t>& shards) {
   EON_ASSIGN_OR_RETURN(auto parked, store_.LoadParkedTasks());
@@ -213,17 +217,15 @@ void QueueProcessors::KeepTimersLocked(std::vector<persistence::StoredTask>& loa
 
 void QueueProcessors::Add(const std::vector<persistence::StoredTask>& tasks) {
   for (const auto& task : tasks) {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;  // still in the outbox: run at the next start
+    if (!ServedLocked(task.shard_id)) continue;  // its shard moved to another node
     if (task.category == persistence::TaskCategory::kTransfer) {
-      {
-        std::lock_guard lock(mutex_);
-        if (!ServedLocked(task.shard_id)) continue;  // its shard moved to another node
-      }
-      Dispatch([this, task] { RunTransfer(task); });
+      ++in_flight_;
+      SubmitLocked(task);
       continue;
     }
     TimePoint when = FromTimestamp(task.task.fire_time());
-    std::lock_guard lock(mutex_);
-    if (!ServedLocked(task.shard_id)) continue;
     // Beyond the window: the next load reads it from the store.
     if (when > timers_loaded_until_) continue;
     if (!timer_ids_.insert(task.task_id).second) continue;
@@ -237,16 +239,8 @@ void QueueProcessors::ClockChanged() {
   WakeTimersLocked();
 }
 
-void QueueProcessors::Dispatch(std::function<void()> fn) {
-  {
-    std::lock_guard lock(mutex_);
-    ++in_flight_;
-  }
-  executor_.Submit([this, fn = std::move(fn)] {
-    fn();
-    std::lock_guard lock(mutex_);
-    --in_flight_;
-  });
+void QueueProcessors::SubmitLocked(persistence::StoredTask task) {
+  executor_.Submit([this, task = std::move(task)] { Run(task); });
 }
 
 bool QueueProcessors::Idle() {
@@ -254,56 +248,59 @@ bool QueueProcessors::Idle() {
   return in_flight_ == 0 && (timers_.empty() || timers_.begin()->first > clock_.Now());
 }
 
-void QueueProcessors::RunTransfer(const persistence::StoredTask& task) {
-  Status status;
-  Status thrown = RunGuarded("transfer task " + std::to_string(task.task_id), [&] {
-    status = handler_.ProcessTransferTask(task, [this, task] {
-      Completed(task);
-      std::lock_guard lock(mutex_);
-      SucceededLocked(task.task_id);
-    });
-  });
-  if (!thrown.ok()) status = thrown;
-  if (status.ok()) return;
-  Failed(task, status);
-}
-
-void QueueProcessors::RunTimer(const persistence::StoredTask& task) {
-  Status status;
-  Status thrown = RunGuarded("timer task " + std::to_string(task.task_id),
-                             [&] { status = handler_.ProcessTimerTask(task); });
-  if (!thrown.ok()) status = thrown;
-  if (status.ok()) {
-    Completed(task);
-    std::lock_guard lock(mutex_);
-    SucceededLocked(task.task_id);
-    return;
-  }
-  Failed(task, status);
-}
-
-void QueueProcessors::Failed(const persistence::StoredTask& task, const Status& status) {
-  std::lock_guard park_lock(park_mutex_);
-  std::optional<ParkedTask> parked;
+void QueueProcessors::Run(const persistence::StoredTask& task) {
   {
     std::lock_guard lock(mutex_);
-    if (stopping_) return;  // run again at the next start
-    parked = FailedLocked(task, status);
+    if (stopping_) {  // still in the outbox: run at the next start
+      --in_flight_;
+      return;
+    }
+    ++answers_pending_;
   }
-  if (!parked) return;
-  Status stored = store_.ParkTask(*parked);
-  if (!stored.ok()) {
-    LOG_ERROR("cannot store that task "
-              << task.task_id << " is parked (a restart will run it again): " << stored.message());
+  // A handler that throws after arranging its answer is answered once, by whichever comes first.
+  auto answered = std::make_shared<std::atomic<bool>>(false);
+  auto done = [this, task, answered](Status status) {
+    if (!answered->exchange(true)) Finished(task, status);
+  };
+  const bool transfer = task.category == persistence::TaskCategory::kTransfer;
+  Status thrown = RunGuarded(
+      std::string(CategoryName(task.category)) + " task " + std::to_string(task.task_id), [&] {
+        if (transfer) {
+          handler_.ProcessTransferTask(
+              task,
+              [this, task] {
+                Completed(task);
+                std::lock_guard lock(mutex_);
+                SucceededLocked(task.task_id);
+              },
+              done);
+        } else {
+          handler_.ProcessTimerTask(task, done);
+        }
+      });
+  if (!thrown.ok()) done(thrown);
+}
+
+void QueueProcessors::Finished(const persistence::StoredTask& task, const Status& status) {
+  std::lock_guard lock(mutex_);
+  if (status.ok()) {
+    // A transfer task is done when it settles (on_settled), a timer task now.
+    if (task.category == persistence::TaskCategory::kTimer) {
+      completed_.push_back(task);
+      SucceededLocked(task.task_id);
+    }
+  } else if (!stopping_) {  // when stopping, it runs again at the next start
+    FailedLocked(task, status);
   }
+  --in_flight_;
+  if (--answers_pending_ == 0) no_answers_pending_.notify_all();
 }
 
 void QueueProcessors::SucceededLocked(int64_t task_id) { failures_.erase(task_id); }
 
-std::optional<ParkedTask> QueueProcessors::FailedLocked(const persistence::StoredTask& task,
-                                                        const Status& status) {
+void QueueProcessors::FailedLocked(const persistence::StoredTask& task, const Status& status) {
   // Its shard moved to another node, which runs the task from the store.
-  if (!ServedLocked(task.shard_id)) return std::nullopt;
+  if (!ServedLocked(task.shard_id)) return;
   const int failures = ++failures_[task.task_id];
   const char* category = CategoryName(task.category);
   if (failures >= retry_.failures_before_parking) {
@@ -312,9 +309,9 @@ std::optional<ParkedTask> QueueProcessors::FailedLocked(const persistence::Store
                        << ", run " << task.task.run_id() << ") failed " << failures
                        << " times in a row and is parked until an operator retries it: "
                        << status.message());
-    ParkedTask parked{task, failures, status.message(), clock_.Now()};
-    parked_[task.task_id] = parked;
-    return parked;
+    parks_to_store_.push_back(ParkedTask{task, failures, status.message(), clock_.Now()});
+    if (delete_loop_) delete_loop_->Wake();
+    return;
   }
   // Doubling from the initial delay, capped; computed without overflow.
   Duration delay = retry_.retry_delay_initial;
@@ -334,7 +331,6 @@ std::optional<ParkedTask> QueueProcessors::FailedLocked(const persistence::Store
     timers_.emplace(clock_.Now() + delay, task);
   }
   WakeTimersLocked();
-  return std::nullopt;
 }
 
 std::vector<ParkedTask> QueueProcessors::Parked() {
@@ -405,21 +401,13 @@ Duration QueueProcessors::TimerStep() {
     persistence::StoredTask task = std::move(transfer_retries_.begin()->second);
     transfer_retries_.erase(transfer_retries_.begin());
     ++in_flight_;
-    executor_.Submit([this, task] {
-      RunTransfer(task);
-      std::lock_guard done(mutex_);
-      --in_flight_;
-    });
+    SubmitLocked(std::move(task));
   }
   while (!timers_.empty() && timers_.begin()->first <= now) {
     persistence::StoredTask task = std::move(timers_.begin()->second);
     timers_.erase(timers_.begin());
     ++in_flight_;  // counted before the lock is dropped, so Idle never sees a gap
-    executor_.Submit([this, task] {
-      RunTimer(task);
-      std::lock_guard done(mutex_);
-      --in_flight_;
-    });
+    SubmitLocked(std::move(task));
   }
   TimePoint next = timers_loaded_until_ - timer_lookahead_ / 2;
   if (!timers_.empty()) next = std::min(next, timers_.begin()->first);
@@ -432,7 +420,27 @@ void QueueProcessors::Completed(const persistence::StoredTask& task) {
   completed_.push_back(task);
 }
 
+void QueueProcessors::StoreParks() {
+  std::lock_guard park_lock(park_mutex_);
+  std::vector<ParkedTask> parks;
+  {
+    std::lock_guard lock(mutex_);
+    parks.swap(parks_to_store_);
+  }
+  for (auto& parked : parks) {
+    Status stored = store_.ParkTask(parked);
+    if (!stored.ok()) {
+      LOG_ERROR("cannot store that task " << parked.task.task_id
+                                          << " is parked (a restart will run it again): "
+                                          << stored.message());
+    }
+    std::lock_guard lock(mutex_);
+    parked_[parked.task.task_id] = std::move(parked);
+  }
+}
+
 void QueueProcessors::DeleteStep() {
+  StoreParks();
   std::vector<persistence::StoredTask> batch;
   {
     std::lock_guard lock(mutex_);

@@ -3,14 +3,19 @@
 // (no database re-read); at start, and for timers beyond the look-ahead window, they are read
 // from the store. A task is deleted once processed; a crash before that only runs it again.
 //
+// A task runs on the executor and is in flight until its handler answers, which for a task that
+// changes an execution is once that change is durable: no executor thread waits for a commit.
+//
 // A task that fails is retried with exponential backoff (TaskRetryOptions); after
 // `failures_before_parking` failures in a row it is parked: logged once as an error, kept aside
 // (listed by Parked, with its last error) and not run again until an operator retries it
 // (RetryParked), so one poisoned execution costs no more than that while the shard keeps serving
-// everything else. The parked mark is stored (Store::ParkTask), so a parked task stays parked
-// through a restart. A handler that throws counts as a failure.
+// everything else. The parked mark is stored (Store::ParkTask) by the delete loop, which the
+// park wakes, before the task is listed as parked, so a listed task stays parked through a
+// restart. A handler that throws counts as a failure.
 #pragma once
 
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
@@ -43,7 +48,9 @@ class QueueProcessors {
   // tasks on `executor`; time is env.clock().
   QueueProcessors(TaskHandler& handler, persistence::Store& store, Env& env, Executor& executor,
                   int32_t shard_count, Duration timer_lookahead, TaskRetryOptions retry = {});
-  ~QueueProcessors();  // stops
+  // Stops, then waits for the answers of the tasks whose handler started (their commits
+  // complete on the store's committer, so the store must outlive this).
+  ~QueueProcessors();
 
   // Loads what the store holds of `shards` (parked tasks stay parked) and starts the loops.
   // The processors serve only the shards they were given here or by AddShard: the tasks of
@@ -72,24 +79,25 @@ class QueueProcessors {
   int RetryParked(const std::vector<int64_t>& task_ids);
 
  private:
-  // Records a failure of `task`: schedules its retry, or parks it in memory and returns the
-  // parked entry, for the caller to store once mutex_ is released. REQUIRES: mutex_ held.
-  std::optional<ParkedTask> FailedLocked(const persistence::StoredTask& task, const Status& status);
-  // Records a failure and stores a park it causes. REQUIRES: park_mutex_ held, mutex_ not.
-  void Failed(const persistence::StoredTask& task, const Status& status);
+  // Records a failure of `task`: schedules its retry, or queues it to be parked (stored by the
+  // delete loop, then listed). REQUIRES: mutex_ held.
+  void FailedLocked(const persistence::StoredTask& task, const Status& status);
   void SucceededLocked(int64_t task_id);
   // One turn of the timer loop: loads timers ahead, hands due ones (and due transfer retries)
   // to the executor. Returns when it wants to run again.
   Duration TimerStep();
   // Wakes the timer loop. REQUIRES: mutex_ held.
   void WakeTimersLocked();
-  void RunTransfer(const persistence::StoredTask& task);
-  void RunTimer(const persistence::StoredTask& task);
+  // Runs `task` on the executor. REQUIRES: mutex_ held, and the task counted in in_flight_
+  // (it stays counted until its handler answers).
+  void SubmitLocked(persistence::StoredTask task);
+  void Run(const persistence::StoredTask& task);
+  // The handler's answer for `task` (any thread; no store I/O).
+  void Finished(const persistence::StoredTask& task, const Status& status);
   void Completed(const persistence::StoredTask& task);
-  // Runs `fn` on the executor, counted as in flight until it returns.
-  void Dispatch(std::function<void()> fn);
-  // Deletes the tasks done since the last call.
+  // Deletes the tasks done since the last call and stores the parks queued since.
   void DeleteStep();
+  void StoreParks();
   Status LoadTimers(TimePoint until);
   // The timers of one shard due by `until`, appended to `loaded`.
   Status LoadShardTimers(int32_t shard_id, TimePoint until,
@@ -122,9 +130,15 @@ class QueueProcessors {
   std::set<int64_t> timer_ids_;                                         // guarded by mutex_
   TimePoint timers_loaded_until_{};                                     // guarded by mutex_
   std::vector<persistence::StoredTask> completed_;                      // guarded by mutex_
-  int in_flight_ = 0;                                                   // guarded by mutex_
+  // Tasks handed to the executor whose handler has not answered yet; guarded by mutex_.
+  int in_flight_ = 0;
+  // Of those, the ones whose handler has started (the destructor waits for their answers; a
+  // task still queued in the executor has not touched the handler). Guarded by mutex_.
+  int answers_pending_ = 0;
+  std::condition_variable no_answers_pending_;
   std::map<int64_t, int> failures_;         // task id -> failures in a row; guarded by mutex_
-  std::map<int64_t, ParkedTask> parked_;    // guarded by mutex_
+  std::map<int64_t, ParkedTask> parked_;    // stored and listed; guarded by mutex_
+  std::vector<ParkedTask> parks_to_store_;  // parked, not yet stored; guarded by mutex_
   std::unique_ptr<Env::Loop> timer_loop_;   // guarded by mutex_ (set by Start, taken by Stop)
   std::unique_ptr<Env::Loop> delete_loop_;  // guarded by mutex_ (set by Start, taken by Stop)
 };

@@ -19,17 +19,19 @@ using namespace std::chrono_literals;
 
 class FlakyHandler final : public TaskHandler {
  public:
-  Status ProcessTransferTask(const persistence::StoredTask&,
-                             std::function<void()> on_settled) override {
+  void ProcessTransferTask(const persistence::StoredTask&, std::function<void()> on_settled,
+                           Done done) override {
     int call = ++calls;
     if (call <= fail_first.load()) {
       if (throw_instead) throw std::runtime_error("handler threw on call " + std::to_string(call));
-      return Unavailable("poisoned execution, call " + std::to_string(call));
+      return done(Unavailable("poisoned execution, call " + std::to_string(call)));
     }
     on_settled();
-    return Status::Ok();
+    done(Status::Ok());
   }
-  Status ProcessTimerTask(const persistence::StoredTask&) override { return Status::Ok(); }
+  void ProcessTimerTask(const persistence::StoredTask&, Done done) override {
+    done(Status::Ok());
+  }
 
   std::atomic<int> calls{0};
   std::atomic<int> fail_first{1'000'000};
@@ -168,8 +170,8 @@ TEST(QueueProcessors, AParkedTaskStaysParkedThroughARestartUntilRetried) {
     ASSERT_TRUE(f.AdvanceUntilCalls(2s, 3));
     ASSERT_TRUE(f.AdvanceUntilCalls(4s, 4));
     ASSERT_TRUE(WaitFor([&] { return f.processors->Parked().size() == 1; }));
-    // The mark is written right after the park in memory.
-    ASSERT_TRUE(WaitFor([&] { return f.store->LoadParkedTasks()->size() == 1; }));
+    // A task is listed as parked only once its mark is stored.
+    ASSERT_EQ(f.store->LoadParkedTasks()->size(), 1u);
   }
   // The restart: a new store and processors on the same file. Start re-reads the outbox.
   Fixture f(path);
@@ -191,6 +193,74 @@ TEST(QueueProcessors, AParkedTaskStaysParkedThroughARestartUntilRetried) {
   ASSERT_TRUE(WaitFor([&] {
     return f.store->LoadParkedTasks()->empty() && f.store->LoadTransferTasks(0, 0, 10)->empty();
   }));
+}
+
+// Answers transfer tasks only when the test says so, as the engine answers once a commit is
+// durable.
+class DeferredHandler final : public TaskHandler {
+ public:
+  struct Pending {
+    int64_t task_id;
+    std::function<void()> on_settled;
+    Done done;
+  };
+  void ProcessTransferTask(const persistence::StoredTask& task, std::function<void()> on_settled,
+                           Done done) override {
+    std::lock_guard lock(mutex);
+    pending.push_back({task.task_id, std::move(on_settled), std::move(done)});
+  }
+  void ProcessTimerTask(const persistence::StoredTask&, Done done) override {
+    done(Status::Ok());
+  }
+  size_t PendingCount() {
+    std::lock_guard lock(mutex);
+    return pending.size();
+  }
+  std::vector<Pending> Take() {
+    std::lock_guard lock(mutex);
+    return std::move(pending);
+  }
+
+  std::mutex mutex;
+  std::vector<Pending> pending;
+};
+
+// A task whose handler has not answered yet holds no executor thread (one thread takes all three
+// tasks), counts as in flight until it answers, and an answer that comes later from another
+// thread is handled like one given at once: success settles it, failure schedules its retry.
+TEST(QueueProcessors, ATaskWaitingForItsAnswerHoldsNoThread) {
+  ManualClock clock(TimePoint(std::chrono::hours(24 * 365 * 50)));
+  RealEnv env(clock);
+  ThreadPool executor("test-tasks", 1);
+  auto store = persistence::SqliteStore::Open({.path = ":memory:"});
+  ASSERT_TRUE(store.ok());
+  DeferredHandler handler;
+  TaskRetryOptions retry;
+  retry.retry_delay_initial = 1s;
+  QueueProcessors processors(handler, **store, env, executor, 4, 10s, retry);
+  ASSERT_TRUE(processors.Start().ok());
+
+  processors.Add({TransferTask(1), TransferTask(2), TransferTask(3)});
+  ASSERT_TRUE(WaitFor([&] { return handler.PendingCount() == 3; }));
+  EXPECT_FALSE(processors.Idle());
+  auto pending = handler.Take();
+  std::thread answerer([&] {
+    pending[0].on_settled();
+    pending[0].done(Status::Ok());
+    pending[1].on_settled();
+    pending[1].done(Status::Ok());
+    pending[2].done(Unavailable("the commit failed"));
+  });
+  answerer.join();
+  EXPECT_TRUE(processors.Idle());
+  // The failed one runs again after its backoff, and only it.
+  clock.Advance(1s);
+  processors.ClockChanged();
+  ASSERT_TRUE(WaitFor([&] { return handler.PendingCount() == 1; }));
+  auto retried = handler.Take();
+  EXPECT_EQ(retried[0].task_id, 3);
+  retried[0].done(Status::Ok());  // answered before the processors go (they wait for it)
+  processors.Stop();
 }
 
 }  // namespace

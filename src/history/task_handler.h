@@ -12,12 +12,16 @@ namespace eon::history {
 class TaskHandler {
  public:
   virtual ~TaskHandler() = default;
+  // The handler's answer: called exactly once, maybe before the call returns, maybe later from
+  // another thread (the store's committer, once the task's change is durable). It must not wait
+  // on the engine or write to the store on the caller's thread.
+  using Done = std::function<void(Status)>;
   // Runs a transfer task. OK means handed over: `on_settled` is called once the task may be
   // deleted (maybe later, from another thread). An error means retry later.
-  virtual Status ProcessTransferTask(const persistence::StoredTask& task,
-                                     std::function<void()> on_settled) = 0;
+  virtual void ProcessTransferTask(const persistence::StoredTask& task,
+                                   std::function<void()> on_settled, Done done) = 0;
   // Runs a due timer task. OK means done; an error means retry later.
-  virtual Status ProcessTimerTask(const persistence::StoredTask& task) = 0;
+  virtual void ProcessTimerTask(const persistence::StoredTask& task, Done done) = 0;
 };
 
 }  // namespace eon::history
