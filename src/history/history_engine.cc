@@ -132,28 +132,111 @@ void HistoryEngine::EnableTimeSkipping(SkippableClock& clock) {
       });
 }
 
+void HistoryEngine::SetOwnership(const cluster::Ownership& ownership, Duration recheck_interval) {
+  ownership_ = &ownership;
+  ownership_recheck_interval_ = recheck_interval;
+}
+
+void HistoryEngine::OwnershipChanged() {
+  if (ownership_loop_) ownership_loop_->Wake();
+}
+
 Status HistoryEngine::Start() {
   EON_ASSIGN_OR_RETURN(shard_count_, store_.ShardCount());
-  EON_ASSIGN_OR_RETURN(range_ids_, store_.AcquireShards(options_.owns_shard));
+  range_ids_ = std::make_unique<std::atomic<int64_t>[]>(shard_count_);
   shard_lost_ = std::make_unique<std::atomic<bool>[]>(shard_count_);
-  if (options_.owns_shard) {
-    // Another node serves these: refused here as lost shards are (UNAVAILABLE).
-    for (int32_t shard = 0; shard < shard_count_; ++shard)
-      shard_lost_[shard].store(!options_.owns_shard(shard), std::memory_order_release);
-  }
   TaskRetryOptions retry;
   retry.failures_before_parking = options_.task_failures_before_parking;
-  processors_ =
-      std::make_unique<QueueProcessors>(*this, store_, env_, task_executor_, shard_count_,
-                                        options_.timer_lookahead, retry, options_.owns_shard);
-  EON_RETURN_IF_ERROR(processors_->Start());
+  processors_ = std::make_unique<QueueProcessors>(*this, store_, env_, task_executor_, shard_count_,
+                                                  options_.timer_lookahead, retry);
+  if (!ownership_) {
+    EON_ASSIGN_OR_RETURN(auto range_ids, store_.AcquireShards());
+    for (int32_t shard = 0; shard < shard_count_; ++shard) range_ids_[shard] = range_ids[shard];
+    EON_RETURN_IF_ERROR(processors_->Start());
+  } else {
+    EON_RETURN_IF_ERROR(processors_->Start({}));
+    for (int32_t shard = 0; shard < shard_count_; ++shard) {
+      if (ownership_->OwnsShard(shard)) EON_RETURN_IF_ERROR(AcquireShard(shard));
+    }
+    ownership_loop_ = env_.StartLoop(
+        "shard-ownership",
+        [this] {
+          ReconcileShards();
+          return ownership_recheck_interval_;
+        },
+        ownership_recheck_interval_);
+  }
   if (time_skipper_) time_skipper_->Start();
   return Status::Ok();
 }
 
 void HistoryEngine::Stop() {
+  ownership_loop_.reset();
   if (time_skipper_) time_skipper_->Stop();
   if (processors_) processors_->Stop();
+}
+
+void HistoryEngine::ReconcileShards() {
+  for (int32_t shard = 0; shard < shard_count_; ++shard) {
+    const bool ours = ownership_->OwnsShard(shard);
+    if (ours && !HoldsShard(shard)) {
+      Status acquired = AcquireShard(shard);
+      if (!acquired.ok()) {
+        LOG_WARN("cannot take shard "
+                 << shard << " (tried again at the next check): " << acquired.message());
+      }
+    } else if (!ours && HoldsShard(shard)) {
+      ReleaseShard(shard);
+    }
+  }
+}
+
+Status HistoryEngine::AcquireShard(int32_t shard_id) {
+  if (shard_id < 0 || shard_id >= shard_count_) {
+    return InvalidArgument("no shard " + std::to_string(shard_id));
+  }
+  std::lock_guard lock(shards_mutex_);
+  if (HoldsShard(shard_id)) return Status::Ok();
+  EON_ASSIGN_OR_RETURN(int64_t range_id, store_.AcquireShard(shard_id));
+  // What is cached of it is from before: another node may have changed it since.
+  ForgetShard(shard_id);
+  shard_lost_[shard_id].store(false, std::memory_order_release);
+  // Held before its outbox loads, so the tasks it finds can update their executions at once.
+  range_ids_[shard_id].store(range_id, std::memory_order_release);
+  Status loaded = processors_->AddShard(shard_id);
+  if (!loaded.ok()) {
+    range_ids_[shard_id].store(0, std::memory_order_release);
+    return loaded;
+  }
+  LOG_INFO("took shard " << shard_id << " (range_id " << range_id << ")");
+  return Status::Ok();
+}
+
+void HistoryEngine::ReleaseShard(int32_t shard_id) {
+  if (shard_id < 0 || shard_id >= shard_count_) return;
+  std::lock_guard lock(shards_mutex_);
+  if (range_ids_[shard_id].exchange(0, std::memory_order_acq_rel) == 0) return;
+  processors_->RemoveShard(shard_id);
+  ForgetShard(shard_id);
+  LOG_INFO("gave up shard " << shard_id);
+}
+
+bool HistoryEngine::HoldsShard(int32_t shard_id) const {
+  return range_ids_ && shard_id >= 0 && shard_id < shard_count_ &&
+         range_ids_[shard_id].load(std::memory_order_acquire) != 0;
+}
+
+void HistoryEngine::ForgetShard(int32_t shard_id) {
+  cache_->EraseIf([this, shard_id](const eon::v1::ExecutionState& state) {
+    return ShardFor(state.namespace_id(), state.workflow_id()) == shard_id;
+  });
+}
+
+Status HistoryEngine::NotHeldError(int32_t shard_id) const {
+  if (ShardLost(shard_id)) return ShardLostError(shard_id);
+  std::string node = ownership_ ? " (node " + ownership_->self().name + ")" : "";
+  return Unavailable("shard " + std::to_string(shard_id) + " is not owned by this server" + node +
+                     "; its owner serves its executions");
 }
 
 int32_t ShardOf(const std::string& namespace_id, const std::string& workflow_id,
@@ -203,6 +286,15 @@ void Answer(const char* what, const Done& done, Fn&& fn) {
 }  // namespace
 
 Result<StoredExecution> HistoryEngine::Load(const ExecutionKey& key) {
+  if (!HoldsShard(ShardFor(key.namespace_id, key.workflow_id))) {
+    // Another node owns it: the database has its durable state, and nothing of it is cached
+    // (it would go stale).
+    auto loaded = store_.GetExecution(key);
+    if (!loaded.ok() && loaded.status().code() == StatusCode::NOT_FOUND) {
+      return ExecutionNotFound(key);
+    }
+    return loaded;
+  }
   auto cached = cache_->GetDurable(key);
   metrics::CacheLookup(cached.has_value());
   if (cached) return std::move(*cached);
@@ -232,7 +324,10 @@ void HistoryEngine::CommitAsync(std::shared_ptr<persistence::ExecutionWrite> wri
                                 int64_t busy_before, std::function<void(Status)> then) {
   ExecutionKey key{write->state.namespace_id(), write->state.workflow_id(),
                    write->state.run_id()};
-  if (ShardLost(write->shard_id)) return then(ShardLostError(write->shard_id));
+  if (!HoldsShard(write->shard_id) ||
+      range_ids_[write->shard_id].load(std::memory_order_acquire) != write->range_id) {
+    return then(NotHeldError(write->shard_id));
+  }
   const int64_t version = write->expected_db_version + 1;
   // Updates that come next build on this one while it commits.
   const uint64_t generation = cache_->PutPending(key, StoredExecution{write->state, version});
@@ -255,7 +350,7 @@ void HistoryEngine::CommitAsync(std::shared_ptr<persistence::ExecutionWrite> wri
       cache_->Failed(key, generation);
       if (new_key) cache_->Failed(*new_key, new_run_generation);
       if (persistence::IsShardOwnershipLost(committed)) {
-        LoseShard(write->shard_id);
+        LoseShard(write->shard_id, write->range_id);
         return then(ShardLostError(write->shard_id));
       }
       LOG_WARN("commit of workflow " << key.workflow_id << " failed: " << committed.message());
@@ -265,6 +360,14 @@ void HistoryEngine::CommitAsync(std::shared_ptr<persistence::ExecutionWrite> wri
         then(std::move(committed));
       }
       return;
+    }
+    if (range_ids_[write->shard_id].load(std::memory_order_acquire) != write->range_id) {
+      // Durable, but the shard was given up meanwhile: nothing of it stays cached here, and its
+      // tasks are the new owner's (it loads them from the store).
+      cache_->Failed(key, generation);
+      if (new_key) cache_->Failed(*new_key, new_run_generation);
+      NotifyWatchers(key.namespace_id, key.run_id, write->state);
+      return then(Status::Ok());
     }
     cache_->Committed(key, generation, StoredExecution{write->state, version});
     if (new_key) cache_->Committed(*new_key, new_run_generation, StoredExecution{write->new_run->state, 1});
@@ -304,21 +407,25 @@ Status HistoryEngine::ShardLostError(int32_t shard_id) {
                      "there now");
 }
 
-void HistoryEngine::LoseShard(int32_t shard_id) {
-  if (shard_lost_[shard_id].exchange(true)) return;
+void HistoryEngine::LoseShard(int32_t shard_id, int64_t range_id) {
+  // Only the holding of `range_id` is lost: a shard taken again since stays held.
+  int64_t expected = range_id;
+  if (!range_ids_[shard_id].compare_exchange_strong(expected, 0, std::memory_order_acq_rel)) {
+    return;
+  }
+  shard_lost_[shard_id].store(true, std::memory_order_release);
   LOG_ERROR("shard " << shard_id
                      << " was taken by another process (its range_id moved on): this process "
                         "drops its cached executions and refuses updates to them");
-  cache_->EraseIf([this, shard_id](const eon::v1::ExecutionState& state) {
-    return ShardFor(state.namespace_id(), state.workflow_id()) == shard_id;
-  });
+  processors_->RemoveShard(shard_id);
+  ForgetShard(shard_id);
 }
 
 void HistoryEngine::MutateLockedAsync(const ExecutionKey& key, const MutateFn& fn,
                                       std::shared_ptr<const QueryResults> query_results,
                                       Then then) {
   const int32_t shard = ShardFor(key.namespace_id, key.workflow_id);
-  if (ShardLost(shard)) return then(ShardLostError(shard), StoredExecution{});
+  if (!HoldsShard(shard)) return then(NotHeldError(shard), StoredExecution{});
   auto loaded = LoadForUpdate(key);
   if (!loaded.ok()) return then(loaded.status(), StoredExecution{});
   StoredExecution stored = std::move(*loaded);
@@ -335,7 +442,7 @@ void HistoryEngine::MutateLockedAsync(const ExecutionKey& key, const MutateFn& f
   }
   auto write = std::make_shared<persistence::ExecutionWrite>();
   write->shard_id = ShardFor(key.namespace_id, key.workflow_id);
-  write->range_id = range_ids_[write->shard_id];
+  write->range_id = range_ids_[write->shard_id].load(std::memory_order_acquire);
   write->expected_db_version = stored.db_version;
   for (const auto& event : m.events)
     m.state.set_history_size_bytes(m.state.history_size_bytes() + event.ByteSizeLong());
@@ -456,7 +563,7 @@ persistence::ExecutionWrite HistoryEngine::NewRunWrite(Mutation m,
                                                        const std::string& expected_current) {
   persistence::ExecutionWrite write;
   write.shard_id = ShardFor(m.state.namespace_id(), m.state.workflow_id());
-  write.range_id = range_ids_[write.shard_id];
+  write.range_id = range_ids_[write.shard_id].load(std::memory_order_acquire);
   write.expected_db_version = 0;
   write.expected_current_run_id = expected_current;
   for (const auto& event : m.events) {

@@ -18,6 +18,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "cluster/ownership.h"
 #include "common/clock.h"
 #include "common/env.h"
 #include "common/executor.h"
@@ -66,9 +67,6 @@ struct EngineOptions {
   int buffered_queries_max = 100;
   // Outbox task failures in a row before the task is parked (see history/queue_processors.h).
   int task_failures_before_parking = TaskRetryOptions{}.failures_before_parking;
-  // Several nodes on one database: the shards this engine takes at Start (null: every shard).
-  // The others are refused as lost shards (UNAVAILABLE) and their outbox is not run here.
-  std::function<bool(int32_t shard_id)> owns_shard;
 };
 
 class TimeSkipper;
@@ -97,13 +95,36 @@ class HistoryEngine final : public HistoryService, public TaskHandler {
   void EnableTimeSkipping(SkippableClock& clock);
   TimeSkipper* time_skipper() { return time_skipper_.get(); }
 
+  // Several nodes on one database (cluster/ownership.h). Call before Start: the engine then
+  // takes only the shards `ownership` gives this node, and takes and gives up shards as that
+  // changes: when told (OwnershipChanged) and every `recheck_interval` (which also takes back a
+  // shard lost to a node whose view was stale, once the views agree it is ours). Without it the
+  // engine takes every shard at Start, and a shard it loses stays lost. `ownership` must outlive
+  // the engine.
+  void SetOwnership(const cluster::Ownership& ownership, Duration recheck_interval);
+  // The assignment may have changed: the engine rechecks its shards soon, on a thread of its
+  // own (this returns at once, so a membership heartbeat may call it).
+  void OwnershipChanged();
+
   // The history shard of an execution (in [0, shard count)); valid after Start.
   int32_t ShardFor(const std::string& namespace_id, const std::string& workflow_id) const;
 
-  // Takes the shards, reloads the outbox and starts the queue processors.
+  // Takes the shards (all, or those `ownership` gives this node), reloads their outbox and
+  // starts the queue processors.
   Status Start();
   // Stops the queue processors; requests after this fail.
   void Stop();
+
+  // Takes a shard: bumps its range_id (from then on the previous owner's writes to it fail),
+  // loads its outbox (transfer tasks, timers) and serves it. No-op when held already.
+  Status AcquireShard(int32_t shard_id);
+  // Gives a shard up: its updates are refused with UNAVAILABLE naming the shard (the caller
+  // retries, by then against the new owner), its queue work stops, its cached executions are
+  // dropped. Reads of it are answered from the database. No-op when not held.
+  void ReleaseShard(int32_t shard_id);
+  // Whether this engine holds the shard now (acquired and neither released nor lost).
+  bool HoldsShard(int32_t shard_id) const;
+  int32_t shard_count() const { return shard_count_; }
 
   // HistoryService (history/history_service.h says what each call does).
   void StartWorkflowExecutionAsync(const std::string& namespace_id,
@@ -293,9 +314,16 @@ class HistoryEngine final : public HistoryService, public TaskHandler {
   // A shard is lost when a commit finds that another process took it (its range_id moved on,
   // DESIGN.md's fencing): its cached executions are dropped, so nothing is answered from state
   // this process no longer owns, and every later update of it is refused with ShardLostError.
+  // `range_id`: of the write that found it taken; a shard taken again since is not lost.
   bool ShardLost(int32_t shard_id) const;
-  void LoseShard(int32_t shard_id);
+  void LoseShard(int32_t shard_id, int64_t range_id);
   static Status ShardLostError(int32_t shard_id);
+  // The error of an update to a shard this engine does not hold (lost, released, never taken).
+  Status NotHeldError(int32_t shard_id) const;
+  // Drops the cached executions of a shard.
+  void ForgetShard(int32_t shard_id);
+  // Takes and gives up shards as the ownership says. Runs on the ownership loop (and Start).
+  void ReconcileShards();
   std::mutex& LockFor(const std::string& namespace_id, const std::string& workflow_id);
   // The newest durable state: what reads answer from.
   Result<persistence::StoredExecution> Load(const persistence::ExecutionKey& key);
@@ -350,10 +378,16 @@ class HistoryEngine final : public HistoryService, public TaskHandler {
   const EngineOptions options_;
 
   int32_t shard_count_ = 0;
-  std::vector<int64_t> range_ids_;  // set by Start, then read-only
-  // Shards another process took (a commit found their range_id moved on): set once, never
-  // cleared; sized by Start.
+  // By shard: the range_id this engine holds it under, 0 when not held. Sized by Start.
+  std::unique_ptr<std::atomic<int64_t>[]> range_ids_;
+  // By shard: another process took it (a commit found its range_id moved on) and it was not
+  // taken back since; only names the cause in NotHeldError. Sized by Start.
   std::unique_ptr<std::atomic<bool>[]> shard_lost_;
+  // Serializes AcquireShard and ReleaseShard (never held by a commit's continuation).
+  std::mutex shards_mutex_;
+  const cluster::Ownership* ownership_ = nullptr;  // set before Start; null: every shard is ours
+  Duration ownership_recheck_interval_{};
+  std::unique_ptr<Env::Loop> ownership_loop_;  // with ownership_: set by Start, reset by Stop
 
   std::array<std::mutex, 1024> execution_locks_;
   std::unique_ptr<MutableStateCache> cache_;

@@ -16,17 +16,16 @@ const char* CategoryName(persistence::TaskCategory category) {
 
 QueueProcessors::QueueProcessors(TaskHandler& handler, persistence::Store& store, Env& env,
                                  Executor& executor, int32_t shard_count, Duration timer_lookahead,
-                                 TaskRetryOptions retry,
-                                 std::function<bool(int32_t shard_id)> owns_shard)
+                                 TaskRetryOptions retry)
     : handler_(handler),
       store_(store),
       env_(env),
       clock_(env.clock()),
       executor_(executor),
       shard_count_(shard_count),
-      owns_shard_(std::move(owns_shard)),
       timer_lookahead_(timer_lookahead),
-      retry_(retry) {}
+      retry_(retry),
+      served_(shard_count, false) {}
 
 QueueProcessors::~QueueProcessors() {
   Stop();
@@ -34,7 +33,7 @@ QueueProcessors::~QueueProcessors() {
   no_answers_pending_.wait(lock, [this] { return answers_pending_ == 0; });
 }
 
-Status QueueProcessors::Start() {
+Status QueueProcessors::Start(const std::vector<int32_t>& shards) {
   EON_ASSIGN_OR_RETURN(auto parked, store_.LoadParkedTasks());
   std::set<int64_t> parked_ids;
   {
@@ -43,13 +42,13 @@ Status QueueProcessors::Start() {
       parked_ids.insert(task.task.task_id);
       parked_[task.task.task_id] = std::move(task);
     }
+    for (int32_t shard : shards) served_[shard] = true;
   }
   if (!parked.empty()) {
     LOG_WARN(parked.size() << " outbox tasks are parked; see `eon admin parked-tasks list`");
   }
   std::vector<persistence::StoredTask> transfer;
-  for (int32_t shard = 0; shard < shard_count_; ++shard) {
-    if (owns_shard_ && !owns_shard_(shard)) continue;  // another node runs its tasks
+  for (int32_t shard : shards) {
     int64_t after = 0;
     for (;;) {
       EON_ASSIGN_OR_RETURN(auto page, store_.LoadTransferTasks(shard, after, kLoadBatch));
@@ -81,6 +80,77 @@ Status QueueProcessors::Start() {
   return Status::Ok();
 }
 
+Status QueueProcessors::Start() {
+  std::vector<int32_t> all(shard_count_);
+  for (int32_t shard = 0; shard < shard_count_; ++shard) all[shard] = shard;
+  return Start(all);
+}
+
+Status QueueProcessors::AddShard(int32_t shard_id) {
+  TimePoint until;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ || ServedLocked(shard_id)) return Status::Ok();
+    // Served from before the loads: a task committed meanwhile reaches Add and is kept (timers
+    // are told apart by id; a transfer task may run twice, which every handler tolerates).
+    served_[shard_id] = true;
+    until = timers_loaded_until_;
+  }
+  std::vector<persistence::StoredTask> transfer;
+  int64_t after = 0;
+  Status loaded;
+  for (;;) {
+    auto page = store_.LoadTransferTasks(shard_id, after, kLoadBatch);
+    if (!page.ok()) {
+      loaded = page.status();
+      break;
+    }
+    if (page->empty()) break;
+    after = page->back().task_id;
+    for (auto& task : *page) transfer.push_back(std::move(task));
+  }
+  std::vector<persistence::StoredTask> timers;
+  if (loaded.ok()) loaded = LoadShardTimers(shard_id, until, timers);
+  if (!loaded.ok()) {
+    RemoveShard(shard_id);
+    return loaded;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    std::erase_if(transfer, [this](const persistence::StoredTask& task) {
+      return parked_.contains(task.task_id);
+    });
+    KeepTimersLocked(timers);
+    WakeTimersLocked();
+  }
+  Add(transfer);
+  return Status::Ok();
+}
+
+void QueueProcessors::RemoveShard(int32_t shard_id) {
+  std::lock_guard lock(mutex_);
+  if (!ServedLocked(shard_id)) return;
+  served_[shard_id] = false;
+  auto of_shard = [shard_id](const auto& entry) { return entry.second.shard_id == shard_id; };
+  for (auto it = timers_.begin(); it != timers_.end();) {
+    if (of_shard(*it)) {
+      timer_ids_.erase(it->second.task_id);
+      failures_.erase(it->second.task_id);
+      it = timers_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = transfer_retries_.begin(); it != transfer_retries_.end();) {
+    if (of_shard(*it)) {
+      failures_.erase(it->second.task_id);
+      it = transfer_retries_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
 void QueueProcessors::Stop() {
   std::unique_ptr<Env::Loop> timer_loop, delete_loop;
   {
@@ -103,40 +173,53 @@ void QueueProcessors::WakeTimersLocked() {
 Status QueueProcessors::LoadTimers(TimePoint until) {
   // The window grows before the read: a timer committed during the read is then kept by Add
   // (duplicates are dropped by id), never lost between the two.
+  std::vector<int32_t> shards;
   {
     std::lock_guard lock(mutex_);
     timers_loaded_until_ = std::max(timers_loaded_until_, until);
-  }
-  std::vector<persistence::StoredTask> loaded;
-  for (int32_t shard = 0; shard < shard_count_; ++shard) {
-    if (owns_shard_ && !owns_shard_(shard)) continue;  // another node runs its timers
-    TimePoint after_time = TimePoint::min();
-    int64_t after_id = 0;
-    for (;;) {
-      EON_ASSIGN_OR_RETURN(auto page,
-                           store_.LoadTimerTasks(shard, until, after_time, after_id, kLoadBatch));
-      if (page.empty()) break;
-      after_time = FromTimestamp(page.back().task.fire_time());
-      after_id = page.back().task_id;
-      const bool last_page = static_cast<int>(page.size()) < kLoadBatch;
-      for (auto& task : page) loaded.push_back(std::move(task));
-      if (last_page) break;
+    for (int32_t shard = 0; shard < shard_count_; ++shard) {
+      if (served_[shard]) shards.push_back(shard);
     }
   }
+  std::vector<persistence::StoredTask> loaded;
+  for (int32_t shard : shards) EON_RETURN_IF_ERROR(LoadShardTimers(shard, until, loaded));
   std::lock_guard lock(mutex_);
+  KeepTimersLocked(loaded);
+  return Status::Ok();
+}
+
+Status QueueProcessors::LoadShardTimers(int32_t shard_id, TimePoint until,
+                                        std::vector<persistence::StoredTask>& loaded) {
+  TimePoint after_time = TimePoint::min();
+  int64_t after_id = 0;
+  for (;;) {
+    EON_ASSIGN_OR_RETURN(auto page,
+                         store_.LoadTimerTasks(shard_id, until, after_time, after_id, kLoadBatch));
+    if (page.empty()) break;
+    after_time = FromTimestamp(page.back().task.fire_time());
+    after_id = page.back().task_id;
+    const bool last_page = static_cast<int>(page.size()) < kLoadBatch;
+    for (auto& task : page) loaded.push_back(std::move(task));
+    if (last_page) break;
+  }
+  return Status::Ok();
+}
+
+void QueueProcessors::KeepTimersLocked(std::vector<persistence::StoredTask>& loaded) {
   for (auto& task : loaded) {
+    if (!ServedLocked(task.shard_id)) continue;  // given up during the read
     if (parked_.contains(task.task_id)) continue;
     if (!timer_ids_.insert(task.task_id).second) continue;
     TimePoint when = FromTimestamp(task.task.fire_time());
     timers_.emplace(when, std::move(task));
   }
-  return Status::Ok();
 }
 
 void QueueProcessors::Add(const std::vector<persistence::StoredTask>& tasks) {
   for (const auto& task : tasks) {
     std::lock_guard lock(mutex_);
     if (stopping_) return;  // still in the outbox: run at the next start
+    if (!ServedLocked(task.shard_id)) continue;  // its shard moved to another node
     if (task.category == persistence::TaskCategory::kTransfer) {
       ++in_flight_;
       SubmitLocked(task);
@@ -216,6 +299,8 @@ void QueueProcessors::Finished(const persistence::StoredTask& task, const Status
 void QueueProcessors::SucceededLocked(int64_t task_id) { failures_.erase(task_id); }
 
 void QueueProcessors::FailedLocked(const persistence::StoredTask& task, const Status& status) {
+  // Its shard moved to another node, which runs the task from the store.
+  if (!ServedLocked(task.shard_id)) return;
   const int failures = ++failures_[task.task_id];
   const char* category = CategoryName(task.category);
   if (failures >= retry_.failures_before_parking) {
@@ -286,7 +371,7 @@ int QueueProcessors::RetryParked(const std::vector<int64_t>& task_ids) {
     for (auto& task : unparked) {
       if (task.category == persistence::TaskCategory::kTransfer) {
         transfer.push_back(std::move(task));
-      } else {
+      } else if (ServedLocked(task.shard_id)) {
         timer_ids_.insert(task.task_id);
         timers_.emplace(clock_.Now(), std::move(task));
       }

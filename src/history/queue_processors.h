@@ -46,16 +46,23 @@ class QueueProcessors {
  public:
   // The timer and delete loops run on `env` (threads of their own in a real process), the
   // tasks on `executor`; time is env.clock().
-  // With `owns_shard`, only the tasks of the shards it accepts are loaded and run.
   QueueProcessors(TaskHandler& handler, persistence::Store& store, Env& env, Executor& executor,
-                  int32_t shard_count, Duration timer_lookahead, TaskRetryOptions retry = {},
-                  std::function<bool(int32_t shard_id)> owns_shard = nullptr);
+                  int32_t shard_count, Duration timer_lookahead, TaskRetryOptions retry = {});
   // Stops, then waits for the answers of the tasks whose handler started (their commits
   // complete on the store's committer, so the store must outlive this).
   ~QueueProcessors();
 
-  // Loads what the store holds (parked tasks stay parked) and starts the loops.
-  Status Start();
+  // Loads what the store holds of `shards` (parked tasks stay parked) and starts the loops.
+  // The processors serve only the shards they were given here or by AddShard: the tasks of
+  // others are ignored (their owner, another node, runs them).
+  Status Start(const std::vector<int32_t>& shards);
+  Status Start();  // every shard
+  // Starts serving a shard this process just took (its range_id bumped): loads its transfer
+  // tasks and its timers within the look-ahead window. No-op when served already.
+  Status AddShard(int32_t shard_id);
+  // Stops serving a shard: its timers and retries are forgotten (the next owner loads them);
+  // tasks of it already running finish, and their failures are not retried here.
+  void RemoveShard(int32_t shard_id);
   void Stop();
   // Hands over tasks just committed.
   void Add(const std::vector<persistence::StoredTask>& tasks);
@@ -92,6 +99,15 @@ class QueueProcessors {
   void DeleteStep();
   void StoreParks();
   Status LoadTimers(TimePoint until);
+  // The timers of one shard due by `until`, appended to `loaded`.
+  Status LoadShardTimers(int32_t shard_id, TimePoint until,
+                         std::vector<persistence::StoredTask>& loaded);
+  // Keeps loaded timers of served shards that are not known yet. REQUIRES: mutex_ held.
+  void KeepTimersLocked(std::vector<persistence::StoredTask>& loaded);
+  // REQUIRES: mutex_ held.
+  bool ServedLocked(int32_t shard_id) const {
+    return shard_id >= 0 && shard_id < shard_count_ && served_[shard_id];
+  }
 
   TaskHandler& handler_;
   persistence::Store& store_;
@@ -99,7 +115,6 @@ class QueueProcessors {
   Clock& clock_;
   Executor& executor_;
   const int32_t shard_count_;
-  const std::function<bool(int32_t shard_id)> owns_shard_;  // null: every shard
   const Duration timer_lookahead_;
   const TaskRetryOptions retry_;
 
@@ -109,6 +124,7 @@ class QueueProcessors {
   std::mutex park_mutex_;
   std::mutex mutex_;
   bool stopping_ = false;                                               // guarded by mutex_
+  std::vector<bool> served_;  // by shard id: this process owns it; guarded by mutex_
   std::multimap<TimePoint, persistence::StoredTask> timers_;            // guarded by mutex_
   std::multimap<TimePoint, persistence::StoredTask> transfer_retries_;  // guarded by mutex_
   std::set<int64_t> timer_ids_;                                         // guarded by mutex_

@@ -88,9 +88,12 @@ Status MatchingEngine::Recover() {
 }
 
 Result<int64_t> MatchingEngine::StartWrite(Queue& queue) {
-  if (next_task_id_ == 0) {  // Recover was not called: read where ids stand, once
+  // Recover was not called, or another node may have written ids above ours: read where ids
+  // stand (never going back, so no id in flight here is chosen twice).
+  if (next_task_id_ == 0 || task_ids_stale_) {
     EON_ASSIGN_OR_RETURN(int64_t max_task_id, store_.MaxQueueTaskId());
-    next_task_id_ = max_task_id + 1;
+    next_task_id_ = std::max(next_task_id_, max_task_id + 1);
+    task_ids_stale_ = false;
   }
   const int64_t task_id = next_task_id_++;
   queue.writing_ids.insert(task_id);
@@ -173,7 +176,7 @@ Status MatchingEngine::AddTask(const QueueId& queue_id, const eon::v1::QueueTask
   int64_t task_id = 0;
   {
     std::lock_guard lock(mutex_);
-    Queue& queue = queues_[queue_id];
+    Queue& queue = QueueFor(queue_id);
     if (!backlog_first) poller = TakeFirstPoller(queue);
     if (!poller) {
       if (sticky && StickyWorkerGone(queue)) {
@@ -191,9 +194,14 @@ Status MatchingEngine::AddTask(const QueueId& queue_id, const eon::v1::QueueTask
       store_.AddQueueTask(queue_id.namespace_id, queue_id.name, queue_id.kind, task_id, task);
   {
     std::lock_guard lock(mutex_);
-    Queue& queue = queues_[queue_id];
+    Queue& queue = QueueFor(queue_id);
     queue.writing_ids.erase(task_id);
-    if (!written.ok()) return written;
+    if (!written.ok()) {
+      // Maybe another node took the id (each node counts ids on its own): the next write reads
+      // where ids stand in the database again.
+      if (options_.shared_backlogs) task_ids_stale_ = true;
+      return written;
+    }
     // A poller may have arrived while we wrote.
     poller = TakeFirstPoller(queue);
     if (poller) {
@@ -217,7 +225,7 @@ Status MatchingEngine::AddQuery(const QueueId& queue_id, MatchedTask query, bool
   std::optional<Poller> poller;
   {
     std::lock_guard lock(mutex_);
-    Queue& queue = queues_[queue_id];
+    Queue& queue = QueueFor(queue_id);
     if (sticky && StickyWorkerGone(queue)) {
       return FailedPrecondition("sticky worker unavailable on " + queue_id.name);
     }
@@ -288,7 +296,7 @@ Result<MatchingEngine::PollId> MatchingEngine::Poll(const QueueId& queue_id, con
     id = next_poll_id_++;
     // A worker that shut down is answered empty at once, and its queue is not touched.
     if (!WorkerShutDown(queue_id.namespace_id, info.worker_instance_key)) {
-      Queue& queue = queues_[queue_id];
+      Queue& queue = QueueFor(queue_id);
       const SteadyTime now = SteadyNow();
       queue.last_poll = now;
       queue.worker_shut_down = false;
@@ -331,6 +339,50 @@ bool MatchingEngine::WorkerShutDown(const std::string& namespace_id,
   auto gone = shut_down_workers_.find(namespace_id + '/' + worker_instance_key);
   return gone != shut_down_workers_.end() &&
          std::chrono::steady_clock::now() - gone->second < options_.shut_down_worker_remembered;
+}
+
+MatchingEngine::Queue& MatchingEngine::QueueFor(const QueueId& id) {
+  auto [it, made] = queues_.try_emplace(id);
+  if (made && options_.shared_backlogs) it->second.db_backlog_count = 1;  // Refill finds out
+  return it->second;
+}
+
+void MatchingEngine::ReleaseQueues(const std::function<bool(const QueueId&)>& keep) {
+  std::vector<Poller> finished;
+  std::vector<MatchedTask> queries;
+  {
+    std::lock_guard lock(mutex_);
+    if (options_.shared_backlogs) task_ids_stale_ = true;  // queues may have moved here
+    for (auto it = queues_.begin(); it != queues_.end();) {
+      if (keep(it->first)) {
+        // Maybe it just moved here: another node may have written its backlog meanwhile.
+        // Its ids come from that node's counter, so they may be below what this one read.
+        if (options_.shared_backlogs) {
+          it->second.db_backlog_count = std::max<int64_t>(1, it->second.db_backlog_count);
+          it->second.db_read_level = 0;  // a refill skips what is outstanding here
+        }
+        ++it;
+        continue;
+      }
+      const std::list<PollId> parked = it->second.pollers;
+      for (PollId id : parked) {
+        if (auto poller = TakePoller(id)) finished.push_back(std::move(*poller));
+      }
+      for (auto& query : it->second.queries) queries.push_back(std::move(query));
+      it = queues_.erase(it);
+    }
+  }
+  if (!finished.empty() || !queries.empty()) {
+    LOG_INFO("task queues moved to another node: " << finished.size()
+                                                   << " parked polls answered empty");
+  }
+  for (auto& poller : finished) Finish(std::move(poller), std::nullopt);
+  for (auto& query : queries) {
+    if (query.on_undeliverable) {
+      query.on_undeliverable(
+          Unavailable("task queue " + query.queue.name + " moved to another node; retry"));
+    }
+  }
 }
 
 std::optional<MatchingEngine::Poller> MatchingEngine::TakePoller(PollId id) {
@@ -419,14 +471,14 @@ void MatchingEngine::Requeue(MatchedTask task) {
     Result<int64_t> task_id = Status(StatusCode::INTERNAL, "no id");
     {
       std::lock_guard lock(mutex_);
-      task_id = StartWrite(queues_[task.queue]);
+      task_id = StartWrite(QueueFor(task.queue));
     }
     Status written = task_id.status();
     if (task_id.ok()) {
       written = store_.AddQueueTask(task.queue.namespace_id, task.queue.name, task.queue.kind,
                                     *task_id, task.task);
       std::lock_guard lock(mutex_);
-      queues_[task.queue].writing_ids.erase(*task_id);
+      QueueFor(task.queue).writing_ids.erase(*task_id);
     }
     if (written.ok()) {
       task.backlog_task_id = *task_id;
@@ -440,7 +492,7 @@ void MatchingEngine::Requeue(MatchedTask task) {
   std::optional<Poller> poller;
   {
     std::lock_guard lock(mutex_);
-    Queue& queue = queues_[task.queue];
+    Queue& queue = QueueFor(task.queue);
     if (task.backlog_task_id != 0) queue.outstanding_ids.insert(task.backlog_task_id);
     poller = TakeFirstPoller(queue);
     if (!poller) queue.backlog.push_front(std::move(task));

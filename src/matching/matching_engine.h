@@ -94,6 +94,11 @@ struct MatchingOptions {
   // wire does not hold the worker's shutdown for a whole long poll.
   std::chrono::milliseconds shut_down_worker_remembered{30'000};
   int shut_down_workers_max = 10'000;  // remembered at once
+  // Several nodes share the database (cluster/ownership.h): a queue's backlog may have been
+  // written by another node (its previous owner), so a queue new in this engine's memory reads
+  // its database backlog before it hands out anything. Off for a lone node, whose Recover
+  // loaded every backlog.
+  bool shared_backlogs = false;
 };
 
 class MatchingEngine {
@@ -163,6 +168,14 @@ class MatchingEngine {
   // the backlog first if it was sync-matched).
   void Requeue(MatchedTask task);
 
+  // Gives up the queues `keep` says no (they moved to another node): their parked polls are
+  // answered with nothing (the worker polls again and reaches the new owner), their held query
+  // tasks fail UNAVAILABLE, and their backlog is forgotten here (it stays in the database, for
+  // the new owner). Tasks already handed to pollers still finish (Done, Requeue). With
+  // shared_backlogs, the queues kept read their database backlog again at their next poll (one
+  // may have just moved here from a node that wrote to it).
+  void ReleaseQueues(const std::function<bool(const QueueId&)>& keep);
+
   // The guard. For every queue with parked polls: reloads a backlog whose refill failed, and
   // reads the database for backlog tasks that matching does not know of. One seen for
   // backlog_fault_age while pollers waited the whole time is a matching fault: logged as one,
@@ -210,6 +223,9 @@ class MatchingEngine {
   };
 
   SteadyTime SteadyNow() const;
+  // The queue's entry, made if missing (with shared_backlogs, marked to read its database
+  // backlog first). REQUIRES: mutex_ held.
+  Queue& QueueFor(const QueueId& id);
   bool Expired(const eon::v1::QueueTask& task) const;
   // Takes the poller out of every index and returns it, or nullopt if already gone.
   // REQUIRES: mutex_ held.
@@ -256,6 +272,9 @@ class MatchingEngine {
   std::map<PollId, Poller> pollers_;         // guarded by mutex_
   PollId next_poll_id_ = 1;                  // guarded by mutex_
   int64_t next_task_id_ = 0;                 // guarded by mutex_; 0: not read from the store yet
+  // With shared_backlogs: another node may have written ids above next_task_id_, so the next
+  // write reads MaxQueueTaskId first. Guarded by mutex_.
+  bool task_ids_stale_ = false;
   std::shared_ptr<AuditToken> audit_token_;  // shared with scheduled guard runs (see above)
   // namespace id + '/' + worker_instance_key -> when it shut down; guarded by mutex_.
   std::map<std::string, std::chrono::steady_clock::time_point> shut_down_workers_;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/ids.h"
+#include "common/log.h"
 #include "temporal/api/errordetails/v1/message.pb.h"
 
 namespace eon::namespaces {
@@ -11,36 +12,67 @@ namespace {
 constexpr auto kDefaultRetention = std::chrono::hours(24);
 }
 
-Status Registry::Load() {
+Status Registry::Load() { return Reload(); }
+
+Status Registry::Reload() const {
+  const TimePoint started = clock_.Now();
   EON_ASSIGN_OR_RETURN(auto records, store_.ListNamespaces());
+  std::unordered_map<std::string, Namespace> by_name, by_id;
   std::lock_guard lock(mutex_);
   for (auto& record : records) {
     auto ns = std::make_shared<const eon::v1::NamespaceRecord>(std::move(record));
-    by_name_[ns->info().name()] = ns;
-    by_id_[ns->info().id()] = ns;
+    // An update this node made while the read ran is newer than what the read saw.
+    auto cached = by_id_.find(ns->info().id());
+    if (cached != by_id_.end() && cached->second->record_version() > ns->record_version()) {
+      ns = cached->second;
+    }
+    by_name[ns->info().name()] = ns;
+    by_id[ns->info().id()] = ns;
   }
+  by_name_ = std::move(by_name);
+  by_id_ = std::move(by_id);
+  loaded_at_ = started;
   return Status::Ok();
 }
 
-Result<Namespace> Registry::ByName(const std::string& name) const {
-  std::lock_guard lock(mutex_);
-  auto it = by_name_.find(name);
-  if (it == by_name_.end()) {
-    temporal::api::errordetails::v1::NamespaceNotFoundFailure detail;
-    detail.set_namespace_(name);
-    return NotFound("Namespace " + name + " is not found.").WithDetail(detail);
+void Registry::RefreshIfStale() const {
+  {
+    std::lock_guard lock(mutex_);
+    if (clock_.Now() - loaded_at_ < refresh_interval_) return;
+    loaded_at_ = clock_.Now();  // one caller reads; the others go on with this copy meanwhile
   }
-  return it->second;
+  Status reloaded = Reload();
+  if (!reloaded.ok()) LOG_WARN("cannot read the namespaces again: " << reloaded.message());
 }
 
-Result<Namespace> Registry::ById(const std::string& id) const {
-  std::lock_guard lock(mutex_);
-  auto it = by_id_.find(id);
-  if (it == by_id_.end()) return NotFound("Namespace id " + id + " is not found.");
-  return it->second;
+Namespace Registry::FindLocked(const std::string& key, bool by_id) const {
+  const auto& index = by_id ? by_id_ : by_name_;
+  auto it = index.find(key);
+  return it == index.end() ? nullptr : it->second;
 }
+
+Result<Namespace> Registry::Find(const std::string& key, bool by_id) const {
+  RefreshIfStale();
+  {
+    std::lock_guard lock(mutex_);
+    if (Namespace ns = FindLocked(key, by_id)) return ns;
+  }
+  // Maybe registered through another node since the last read.
+  EON_RETURN_IF_ERROR(Reload());
+  std::lock_guard lock(mutex_);
+  if (Namespace ns = FindLocked(key, by_id)) return ns;
+  if (by_id) return NotFound("Namespace id " + key + " is not found.");
+  temporal::api::errordetails::v1::NamespaceNotFoundFailure detail;
+  detail.set_namespace_(key);
+  return NotFound("Namespace " + key + " is not found.").WithDetail(detail);
+}
+
+Result<Namespace> Registry::ByName(const std::string& name) const { return Find(name, false); }
+
+Result<Namespace> Registry::ById(const std::string& id) const { return Find(id, true); }
 
 std::vector<Namespace> Registry::All() const {
+  RefreshIfStale();
   std::lock_guard lock(mutex_);
   std::vector<Namespace> out;
   for (const auto& [name, ns] : by_name_) out.push_back(ns);
@@ -88,16 +120,26 @@ Status Registry::UpdateStored(const eon::v1::NamespaceRecord& record) {
 
 Result<Namespace> Registry::Update(const std::string& name,
                                    const std::function<Status(eon::v1::NamespaceRecord&)>& change) {
-  EON_ASSIGN_OR_RETURN(Namespace current, ByName(name));
-  eon::v1::NamespaceRecord record = *current;
-  EON_RETURN_IF_ERROR(change(record));
-  record.set_record_version(current->record_version() + 1);
-  EON_RETURN_IF_ERROR(UpdateStored(record));
-  auto updated = std::make_shared<const eon::v1::NamespaceRecord>(std::move(record));
-  std::lock_guard lock(mutex_);
-  by_name_[name] = updated;
-  by_id_[updated->info().id()] = updated;
-  return updated;
+  // Another node may have updated the record since this copy was read: the change is then
+  // applied again to the stored record, a few times at most.
+  constexpr int kAttemptsMax = 5;
+  for (int attempt = 1;; ++attempt) {
+    EON_ASSIGN_OR_RETURN(Namespace current, ByName(name));
+    eon::v1::NamespaceRecord record = *current;
+    EON_RETURN_IF_ERROR(change(record));
+    record.set_record_version(current->record_version() + 1);
+    Status stored = UpdateStored(record);
+    if (stored.code() == StatusCode::ABORTED && attempt < kAttemptsMax) {
+      EON_RETURN_IF_ERROR(Reload());
+      continue;
+    }
+    EON_RETURN_IF_ERROR(stored);
+    auto updated = std::make_shared<const eon::v1::NamespaceRecord>(std::move(record));
+    std::lock_guard lock(mutex_);
+    by_name_[name] = updated;
+    by_id_[updated->info().id()] = updated;
+    return updated;
+  }
 }
 
 Result<Namespace> Registry::MarkDeleted(const std::string& name) {

@@ -1,5 +1,11 @@
 // namespaces: the registry of namespaces, read through on every request. Loaded from the store
 // at start and kept in memory (namespaces are few and change rarely).
+//
+// Several nodes may share the store, each with a registry of its own: a name or id not found in
+// memory is looked up in the store (so a namespace registered through another node is found at
+// once), the whole registry is read again when it is older than the refresh interval (so another
+// node's changes show within it), and an update made over a stale copy is re-applied to the
+// stored record rather than lost or refused.
 #pragma once
 
 #include <functional>
@@ -23,6 +29,10 @@ class Registry {
  public:
   Registry(persistence::Store& store, Clock& clock) : store_(store), clock_(clock) {}
 
+  // How old the loaded copy may grow before a lookup reads the store again (default 10 s).
+  void SetRefreshInterval(Duration interval) { refresh_interval_ = interval; }
+
+  // Reads every namespace from the store, replacing what is known.
   Status Load();
   // NOT_FOUND with NamespaceNotFoundFailure when there is no such namespace.
   Result<Namespace> ByName(const std::string& name) const;
@@ -44,6 +54,13 @@ class Registry {
   Status Ensure(const std::string& name);
 
  private:
+  // Load, when the copy is older than the refresh interval. Errors are logged (the old copy
+  // keeps serving).
+  void RefreshIfStale() const;
+  Status Reload() const;
+  // The namespace by name or id in memory; null when not there. REQUIRES: mutex_ held.
+  Namespace FindLocked(const std::string& key, bool by_id) const;
+  Result<Namespace> Find(const std::string& key, bool by_id) const;
   Result<Namespace> MarkDeleted(const std::string& name);
   void Forget(const std::string& id);
   // Writes an update made over the cached record; ABORTED if another update came first.
@@ -51,9 +68,11 @@ class Registry {
 
   persistence::Store& store_;
   Clock& clock_;
+  Duration refresh_interval_ = std::chrono::seconds(10);
   mutable std::mutex mutex_;
-  std::unordered_map<std::string, Namespace> by_name_;  // guarded by mutex_
-  std::unordered_map<std::string, Namespace> by_id_;    // guarded by mutex_
+  mutable std::unordered_map<std::string, Namespace> by_name_;  // guarded by mutex_
+  mutable std::unordered_map<std::string, Namespace> by_id_;    // guarded by mutex_
+  mutable TimePoint loaded_at_{};                               // guarded by mutex_
 };
 
 }  // namespace eon::namespaces

@@ -68,14 +68,35 @@ Result<int32_t> FaultStore::ShardCount() {
   return base_.ShardCount();
 }
 
-Result<std::vector<int64_t>> FaultStore::AcquireShards(
-    const std::function<bool(int32_t shard_id)>& take) {
+Result<std::vector<int64_t>> FaultStore::AcquireShards() {
   std::vector<int64_t> ids;
   EON_RETURN_IF_ERROR(Write([&]() -> Status {
-    EON_ASSIGN_OR_RETURN(ids, base_.AcquireShards(take));
+    EON_ASSIGN_OR_RETURN(ids, base_.AcquireShards());
     return Status::Ok();
   }));
   return ids;
+}
+
+Result<int64_t> FaultStore::AcquireShard(int32_t shard_id) {
+  int64_t id = 0;
+  EON_RETURN_IF_ERROR(Write([&]() -> Status {
+    EON_ASSIGN_OR_RETURN(id, base_.AcquireShard(shard_id));
+    return Status::Ok();
+  }));
+  return id;
+}
+
+Status FaultStore::PutMember(const MemberRow& row) {
+  return Write([&] { return base_.PutMember(row); });
+}
+
+Status FaultStore::DeleteMember(const std::string& name) {
+  return Write([&] { return base_.DeleteMember(name); });
+}
+
+Result<std::vector<MemberRow>> FaultStore::ListMembers() {
+  EON_RETURN_IF_ERROR(Alive());
+  return base_.ListMembers();
 }
 
 Status FaultStore::CreateNamespace(const eon::v1::NamespaceRecord& record) {

@@ -145,6 +145,14 @@ CREATE TABLE IF NOT EXISTS schedules (
   record BYTEA NOT NULL,
   PRIMARY KEY (namespace_id, run_id));
 )sql",
+    // 3: membership (cluster/membership.h): one row per node sharing the database, live while
+    // its lease has not expired.
+    R"sql(
+CREATE TABLE IF NOT EXISTS cluster_members (
+  name TEXT PRIMARY KEY,
+  internal_address TEXT NOT NULL,
+  lease_expiry_ns BIGINT NOT NULL);
+)sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 constexpr int32_t kDefaultShardCount = 4;
@@ -414,12 +422,10 @@ Status PostgresStore::RunBatchOnce(const std::vector<Job*>& jobs, std::vector<St
 
 Result<int32_t> PostgresStore::ShardCount() { return shard_count_; }
 
-Result<std::vector<int64_t>> PostgresStore::AcquireShards(
-    const std::function<bool(int32_t shard_id)>& take) {
+Result<std::vector<int64_t>> PostgresStore::AcquireShards() {
   std::vector<int64_t> range_ids(shard_count_);
   EON_RETURN_IF_ERROR(Write([&](PgConnection& db) -> Status {
     for (int32_t shard = 0; shard < shard_count_; ++shard) {
-      if (take && !take(shard)) continue;
       EON_ASSIGN_OR_RETURN(
           auto rows, db.Query("INSERT INTO shards (shard_id, range_id) VALUES ($1, 1) "
                               "ON CONFLICT (shard_id) DO UPDATE SET range_id = shards.range_id + 1 "
@@ -431,6 +437,54 @@ Result<std::vector<int64_t>> PostgresStore::AcquireShards(
     return Status::Ok();
   }));
   return range_ids;
+}
+
+Result<int64_t> PostgresStore::AcquireShard(int32_t shard_id) {
+  if (shard_id < 0 || shard_id >= shard_count_)
+    return InvalidArgument("no shard " + std::to_string(shard_id));
+  int64_t range_id = 0;
+  EON_RETURN_IF_ERROR(Write([&](PgConnection& db) -> Status {
+    EON_ASSIGN_OR_RETURN(
+        auto rows, db.Query("INSERT INTO shards (shard_id, range_id) VALUES ($1, 1) "
+                            "ON CONFLICT (shard_id) DO UPDATE SET range_id = shards.range_id + 1 "
+                            "RETURNING range_id",
+                            {Int(shard_id)}));
+    if (rows.size() != 1) return Internal("shard upsert returned no row");
+    range_id = rows.Int(0, 0);
+    return Status::Ok();
+  }));
+  return range_id;
+}
+
+Status PostgresStore::PutMember(const MemberRow& row) {
+  return Write([&](PgConnection& db) -> Status {
+    return db
+        .Query(
+            "INSERT INTO cluster_members (name, internal_address, lease_expiry_ns) "
+            "VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET "
+            "internal_address = excluded.internal_address, "
+            "lease_expiry_ns = excluded.lease_expiry_ns",
+            {Text(row.name), Text(row.internal_address), Int(row.lease_expiry_ns)})
+        .status();
+  });
+}
+
+Status PostgresStore::DeleteMember(const std::string& name) {
+  return Write([&](PgConnection& db) -> Status {
+    return db.Query("DELETE FROM cluster_members WHERE name = $1", {Text(name)}).status();
+  });
+}
+
+Result<std::vector<MemberRow>> PostgresStore::ListMembers() {
+  return Read([](PgConnection& db) -> Result<std::vector<MemberRow>> {
+    EON_ASSIGN_OR_RETURN(auto rows, db.Query("SELECT name, internal_address, lease_expiry_ns "
+                                             "FROM cluster_members ORDER BY name"));
+    std::vector<MemberRow> out;
+    for (int i = 0; i < rows.size(); ++i) {
+      out.push_back({std::string(rows.Text(i, 0)), std::string(rows.Text(i, 1)), rows.Int(i, 2)});
+    }
+    return out;
+  });
 }
 
 Status PostgresStore::CreateNamespace(const eon::v1::NamespaceRecord& record) {

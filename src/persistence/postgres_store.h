@@ -63,8 +63,11 @@ class PostgresStore final : public GroupCommitStore<PgConnection> {
   ~PostgresStore() override;
 
   Result<int32_t> ShardCount() override;
-  Result<std::vector<int64_t>> AcquireShards(
-      const std::function<bool(int32_t shard_id)>& take = nullptr) override;
+  Result<std::vector<int64_t>> AcquireShards() override;
+  Result<int64_t> AcquireShard(int32_t shard_id) override;
+  Status PutMember(const MemberRow& row) override;
+  Status DeleteMember(const std::string& name) override;
+  Result<std::vector<MemberRow>> ListMembers() override;
   Status CreateNamespace(const eon::v1::NamespaceRecord& record) override;
   Status UpdateNamespace(const eon::v1::NamespaceRecord& record) override;
   Status DeleteExecution(const ExecutionKey& key) override;

@@ -148,6 +148,14 @@ CREATE TABLE IF NOT EXISTS batch_operations (
   record BLOB NOT NULL,
   UNIQUE (namespace, job_id));
 )sql",
+    // 6: membership (cluster/membership.h): one row per node sharing the database, live while
+    // its lease has not expired.
+    R"sql(
+CREATE TABLE IF NOT EXISTS cluster_members (
+  name TEXT PRIMARY KEY,
+  internal_address TEXT NOT NULL,
+  lease_expiry_ns INTEGER NOT NULL);
+)sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 constexpr int32_t kDefaultShardCount = 4;
@@ -334,13 +342,11 @@ Result<int32_t> SqliteStore::ShardCount() {
   });
 }
 
-Result<std::vector<int64_t>> SqliteStore::AcquireShards(
-    const std::function<bool(int32_t shard_id)>& take) {
+Result<std::vector<int64_t>> SqliteStore::AcquireShards() {
   EON_ASSIGN_OR_RETURN(int32_t shard_count, ShardCount());
   std::vector<int64_t> range_ids(shard_count);
   EON_RETURN_IF_ERROR(Write([&](SqliteDb& db) -> Status {
     for (int32_t shard = 0; shard < shard_count; ++shard) {
-      if (take && !take(shard)) continue;
       EON_ASSIGN_OR_RETURN(
           auto up,
           db.Prepare(
@@ -354,6 +360,61 @@ Result<std::vector<int64_t>> SqliteStore::AcquireShards(
     return Status::Ok();
   }));
   return range_ids;
+}
+
+Result<int64_t> SqliteStore::AcquireShard(int32_t shard_id) {
+  EON_ASSIGN_OR_RETURN(int32_t shard_count, ShardCount());
+  if (shard_id < 0 || shard_id >= shard_count)
+    return InvalidArgument("no shard " + std::to_string(shard_id));
+  int64_t range_id = 0;
+  EON_RETURN_IF_ERROR(Write([&](SqliteDb& db) -> Status {
+    EON_ASSIGN_OR_RETURN(
+        auto up,
+        db.Prepare(
+            "INSERT INTO shards (shard_id, range_id) VALUES (?, 1) "
+            "ON CONFLICT (shard_id) DO UPDATE SET range_id = range_id + 1 RETURNING range_id"));
+    up->Bind(1, shard_id);
+    if (!up->Step())
+      return up->status().ok() ? Internal("shard upsert returned no row") : up->status();
+    range_id = up->ColumnInt(0);
+    return Status::Ok();
+  }));
+  return range_id;
+}
+
+Status SqliteStore::PutMember(const MemberRow& row) {
+  return Write([&](SqliteDb& db) -> Status {
+    EON_ASSIGN_OR_RETURN(
+        auto up, db.Prepare("INSERT INTO cluster_members (name, internal_address, lease_expiry_ns) "
+                            "VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                            "internal_address = excluded.internal_address, "
+                            "lease_expiry_ns = excluded.lease_expiry_ns"));
+    up->Bind(1, row.name).Bind(2, row.internal_address).Bind(3, row.lease_expiry_ns);
+    up->Step();
+    return up->status();
+  });
+}
+
+Status SqliteStore::DeleteMember(const std::string& name) {
+  return Write([&](SqliteDb& db) -> Status {
+    EON_ASSIGN_OR_RETURN(auto del, db.Prepare("DELETE FROM cluster_members WHERE name = ?"));
+    del->Bind(1, name);
+    del->Step();
+    return del->status();
+  });
+}
+
+Result<std::vector<MemberRow>> SqliteStore::ListMembers() {
+  return Read([](SqliteDb& db) -> Result<std::vector<MemberRow>> {
+    EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare("SELECT name, internal_address, lease_expiry_ns "
+                                               "FROM cluster_members ORDER BY name"));
+    std::vector<MemberRow> out;
+    while (stmt->Step()) {
+      out.push_back({stmt->ColumnText(0), stmt->ColumnText(1), stmt->ColumnInt(2)});
+    }
+    EON_RETURN_IF_ERROR(stmt->status());
+    return out;
+  });
 }
 
 Status SqliteStore::CreateNamespace(const eon::v1::NamespaceRecord& record) {

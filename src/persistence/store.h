@@ -145,6 +145,15 @@ struct StoredSchedule {
   int64_t db_version = 0;
 };
 
+// One node's membership row (cluster/membership.h): it is live while lease_expiry_ns (the node's
+// wall clock, nanoseconds since the epoch) has not passed.
+struct MemberRow {
+  std::string name;
+  std::string internal_address;  // "ip:port" of its internal gRPC server
+  int64_t lease_expiry_ns = 0;
+  bool operator==(const MemberRow&) const = default;
+};
+
 struct StoreStats {
   int64_t write_transactions = 0;  // committed write transactions (each one fsync)
   int64_t execution_writes = 0;    // CommitExecution calls that succeeded
@@ -184,10 +193,19 @@ class Store : public QueueTaskStore {
 
   // Cluster: the shard count is fixed when the database is created.
   virtual Result<int32_t> ShardCount() = 0;
-  // Takes every shard (or those `take` accepts) for this process by bumping its range_id; returns
-  // the new range ids, indexed by shard (0 for a shard not taken).
-  virtual Result<std::vector<int64_t>> AcquireShards(
-      const std::function<bool(int32_t shard_id)>& take = nullptr) = 0;
+  // Takes every shard for this process by bumping its range_id; returns the new range ids.
+  virtual Result<std::vector<int64_t>> AcquireShards() = 0;
+  // Takes one shard (in [0, ShardCount())) by bumping its range_id, and returns the new one.
+  // From then on the previous owner's execution writes fail with ShardOwnershipLost; a write of
+  // it still in flight finishes first (it holds the shard row until it commits).
+  virtual Result<int64_t> AcquireShard(int32_t shard_id) = 0;
+
+  // Membership (cluster/membership.h). PutMember writes a node's row (inserted or replaced, by
+  // name); DeleteMember removes it (no error when absent); ListMembers answers every row, live
+  // or not, by name.
+  virtual Status PutMember(const MemberRow& row) = 0;
+  virtual Status DeleteMember(const std::string& name) = 0;
+  virtual Result<std::vector<MemberRow>> ListMembers() = 0;
 
   // Namespaces. CreateNamespace answers ALREADY_EXISTS when the name is taken.
   virtual Status CreateNamespace(const eon::v1::NamespaceRecord& record) = 0;

@@ -86,6 +86,42 @@ class StoreTest : public testing::TestWithParam<std::string> {
 INSTANTIATE_TEST_SUITE_P(Stores, StoreTest, testing::Values("sqlite", "postgres"),
                          [](const auto& info) { return info.param; });
 
+// Taking one shard fences out the writer that held it, and only that shard.
+TEST_P(StoreTest, AcquireShardFencesOutThePreviousOwnerOfThatShardOnly) {
+  auto ranges = store_->AcquireShards();
+  ASSERT_TRUE(ranges.ok()) << ranges.status().message();
+  auto taken = store_->AcquireShard(0);
+  ASSERT_TRUE(taken.ok()) << taken.status().message();
+  EXPECT_GT(*taken, (*ranges)[0]);
+  Status stale = store_->CommitExecution(NewRun("wf", "run1", (*ranges)[0]), nullptr);
+  EXPECT_TRUE(IsShardOwnershipLost(stale)) << stale.message();
+  EXPECT_TRUE(store_->CommitExecution(NewRun("wf", "run1", *taken), nullptr).ok());
+  if (ranges->size() > 1) {
+    EXPECT_TRUE(store_->CommitExecution(NewRun("wf2", "run2", (*ranges)[1], 1), nullptr).ok());
+  }
+  EXPECT_EQ(store_->AcquireShard(-1).status().code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(store_->AcquireShard(static_cast<int32_t>(ranges->size())).status().code(),
+            StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_P(StoreTest, MembershipRowsAreReplacedByNameAndSurviveAReopen) {
+  auto none = store_->ListMembers();
+  ASSERT_TRUE(none.ok()) << none.status().message();
+  EXPECT_TRUE(none->empty());
+  ASSERT_TRUE(store_->PutMember({"b", "127.0.0.1:2", 20}).ok());
+  ASSERT_TRUE(store_->PutMember({"a", "127.0.0.1:1", 10}).ok());
+  ASSERT_TRUE(store_->PutMember({"b", "127.0.0.1:3", 30}).ok());
+  Reopen();
+  auto members = store_->ListMembers();
+  ASSERT_TRUE(members.ok());
+  ASSERT_EQ(members->size(), 2u);
+  EXPECT_EQ((*members)[0], (MemberRow{"a", "127.0.0.1:1", 10}));
+  EXPECT_EQ((*members)[1], (MemberRow{"b", "127.0.0.1:3", 30}));
+  ASSERT_TRUE(store_->DeleteMember("a").ok());
+  ASSERT_TRUE(store_->DeleteMember("nobody").ok());
+  EXPECT_EQ(store_->ListMembers()->size(), 1u);
+}
+
 TEST_P(StoreTest, CreatesAndReadsAnExecutionWithItsEventsAndTasks) {
   std::vector<StoredTask> created;
   ASSERT_TRUE(store_->CommitExecution(NewRun("wf", "run1", Range()), &created).ok());

@@ -8,6 +8,7 @@
 
 #include <atomic>
 
+#include "cluster/membership.h"
 #include "cluster/node_client.h"
 #include "cluster/routing.h"
 #include "common/clock.h"
@@ -37,6 +38,10 @@
 namespace eon::server {
 
 namespace {
+
+// How often the history engine compares the shards it holds with the ones it owns, besides
+// when membership changes (a shard lost to a node with a stale view is taken back by then).
+constexpr auto kOwnershipRecheckInterval = std::chrono::seconds(1);
 
 struct X509Free {
   void operator()(X509* certificate) const { X509_free(certificate); }
@@ -138,6 +143,7 @@ class ServerImpl final : public Server {
       clock_ = std::make_unique<SystemClock>();
     }
     env_ = std::make_unique<RealEnv>(*clock_);
+    EON_RETURN_IF_ERROR(StartMembership());
     namespaces_ = std::make_unique<namespaces::Registry>(*store_, *clock_);
     EON_RETURN_IF_ERROR(namespaces_->Load());
     EON_RETURN_IF_ERROR(namespaces_->Ensure("default"));
@@ -148,6 +154,8 @@ class ServerImpl final : public Server {
     task_executor_ = env_->NewExecutor("tasks", options_.task_threads);
     matching::MatchingOptions matching_options;
     matching_options.clock = clock_.get();
+    // Another node may have written a queue's backlog before the queue moved here.
+    matching_options.shared_backlogs = ownership_ != nullptr;
     matching_ = std::make_unique<matching::MatchingEngine>(*store_, *scheduler_,
                                                            std::move(matching_options));
     EON_RETURN_IF_ERROR(matching_->Recover());
@@ -155,12 +163,12 @@ class ServerImpl final : public Server {
     // Several nodes: history and the frontend reach task queues through routing_matching_, and
     // matching reaches history through routing_history_, each picking this node or the owner
     // per call. A lone node wires the local roles directly.
-    const bool clustered = options_.ownership != nullptr && options_.internal_port >= 0;
+    const bool clustered = ownership_ != nullptr && options_.internal_port >= 0;
     matching::MatchingService* matching_service = local_matching_.get();
     if (clustered) {
-      node_clients_ = std::make_unique<cluster::NodeClients>(options_.ownership->self().name);
-      routing_matching_ = std::make_unique<cluster::RoutingMatching>(
-          *local_matching_, *options_.ownership, *node_clients_);
+      node_clients_ = std::make_unique<cluster::NodeClients>(ownership_->self().name);
+      routing_matching_ = std::make_unique<cluster::RoutingMatching>(*local_matching_,
+                                                                     *ownership_, *node_clients_);
       matching_service = routing_matching_.get();
     }
     history::EngineOptions engine_options;
@@ -173,11 +181,6 @@ class ServerImpl final : public Server {
     engine_options.pending_children_max = options_.pending_children_limit;
     engine_options.pending_external_requests_max = options_.pending_signals_limit;
     engine_options.task_failures_before_parking = options_.task_failures_before_parking;
-    if (clustered) {
-      engine_options.owns_shard = [ownership = options_.ownership](int32_t shard) {
-        return ownership->OwnsShard(shard);
-      };
-    }
     history_ = std::make_unique<history::HistoryEngine>(*store_, *env_, *matching_service,
                                                         *task_executor_, engine_options);
     cluster::ShardOf shard_of = [engine = history_.get()](const std::string& ns,
@@ -185,7 +188,7 @@ class ServerImpl final : public Server {
       return engine->ShardFor(ns, workflow_id);
     };
     if (clustered) {
-      routing_history_ = std::make_unique<cluster::RoutingHistory>(*history_, *options_.ownership,
+      routing_history_ = std::make_unique<cluster::RoutingHistory>(*history_, *ownership_,
                                                                    shard_of, *node_clients_);
       local_matching_->SetHistory(*routing_history_);
     } else {
@@ -204,7 +207,18 @@ class ServerImpl final : public Server {
       auto ns = registry->ById(id);
       return ns.ok() ? (*ns)->info().name() : std::string();
     });
+    if (ownership_) history_->SetOwnership(*ownership_, kOwnershipRecheckInterval);
     EON_RETURN_IF_ERROR(history_->Start());
+    if (membership_) {
+      membership_subscription_ = membership_->Subscribe([this] {
+        history_->OwnershipChanged();
+        matching_->ReleaseQueues([this](const matching::QueueId& queue) {
+          return ownership_->OwnsQueue(queue.namespace_id, queue.name);
+        });
+      });
+      // A change between the first heartbeat and the subscription is not missed.
+      history_->OwnershipChanged();
+    }
     scheduler_role_ = std::make_unique<worker::Scheduler>(*store_, *clock_, *history_,
                                                           worker::SchedulerOptions{});
     EON_RETURN_IF_ERROR(scheduler_role_->Start());
@@ -255,7 +269,7 @@ class ServerImpl final : public Server {
                            "available");
       }
       internal_address_ = options_.ip + ":" + std::to_string(internal_bound);
-      forwarder_ = std::make_unique<cluster::ClusterForwarder>(*options_.ownership, *namespaces_,
+      forwarder_ = std::make_unique<cluster::ClusterForwarder>(*ownership_, *namespaces_,
                                                                shard_of, *node_clients_);
       router_->SetForwarder(forwarder_.get());
     }
@@ -279,6 +293,22 @@ class ServerImpl final : public Server {
     }
     address_ = options_.ip + ":" + std::to_string(bound_port);
     return StartMetrics();
+  }
+
+  // Several nodes (issue 15): with an internal port and a database other processes can reach,
+  // this node heartbeats a membership row and owns what rendezvous hashing gives it. A lone
+  // node (no internal port, or an in-memory database) owns everything, as before.
+  Status StartMembership() {
+    if (options_.ownership) {
+      ownership_ = options_.ownership.get();
+      return Status::Ok();
+    }
+    if (options_.internal_port < 0 || options_.db_path == ":memory:") return Status::Ok();
+    cluster::Node self{options_.node_name,
+                       options_.ip + ":" + std::to_string(options_.internal_port)};
+    EON_ASSIGN_OR_RETURN(membership_, cluster::Membership::Start(*store_, *env_, self));
+    ownership_ = membership_.get();
+    return Status::Ok();
   }
 
   Status StartHttp() {
@@ -376,6 +406,7 @@ class ServerImpl final : public Server {
       internal_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
       internal_server_->Wait();
     }
+    if (membership_subscription_) membership_->Unsubscribe(membership_subscription_);
     step_ = "stopping the scheduler";
     if (scheduler_role_) scheduler_role_->Stop();
     step_ = "stopping the history queues";
@@ -404,6 +435,9 @@ class ServerImpl final : public Server {
     matching_.reset();
     scheduler_.reset();
     namespaces_.reset();
+    step_ = "leaving the cluster";
+    membership_.reset();  // deletes this node's row: the others take its shards at once
+    ownership_ = nullptr;
     store_.reset();
   }
 
@@ -437,6 +471,10 @@ class ServerImpl final : public Server {
   std::string internal_address_;
   std::unique_ptr<persistence::Store> store_;
   std::unique_ptr<namespaces::Registry> namespaces_;
+  std::unique_ptr<cluster::Membership> membership_;  // cluster mode only
+  int membership_subscription_ = 0;                  // 0: none
+  // Who owns what: membership_, or options_.ownership; null for a lone node (it owns all).
+  cluster::Ownership* ownership_ = nullptr;
   std::unique_ptr<DeadlineScheduler> scheduler_;
   std::unique_ptr<Executor> request_executor_;
   std::unique_ptr<Executor> task_executor_;
