@@ -124,6 +124,11 @@ class HistoryEngine final : public HistoryService, public TaskHandler {
   void ReleaseShard(int32_t shard_id);
   // Whether this engine holds the shard now (acquired and neither released nor lost).
   bool HoldsShard(int32_t shard_id) const;
+  // Whether it holds the shard a workflow id (or a schedule id: a node runs the schedules of the
+  // shards it holds) falls in.
+  bool HoldsShardOf(const std::string& namespace_id, const std::string& id) const {
+    return HoldsShard(ShardFor(namespace_id, id));
+  }
   int32_t shard_count() const { return shard_count_; }
 
   // HistoryService (history/history_service.h says what each call does).

@@ -219,8 +219,15 @@ class ServerImpl final : public Server {
       // A change between the first heartbeat and the subscription is not missed.
       history_->OwnershipChanged();
     }
-    scheduler_role_ = std::make_unique<worker::Scheduler>(*store_, *clock_, *history_,
-                                                          worker::SchedulerOptions{});
+    worker::SchedulerOptions scheduler_options;
+    if (ownership_) {
+      scheduler_options.runs_here = [history = history_.get()](const std::string& namespace_id,
+                                                               const std::string& schedule_id) {
+        return history->HoldsShardOf(namespace_id, schedule_id);
+      };
+    }
+    scheduler_role_ =
+        std::make_unique<worker::Scheduler>(*store_, *clock_, *history_, scheduler_options);
     EON_RETURN_IF_ERROR(scheduler_role_->Start());
 
     EON_RETURN_IF_ERROR(CheckTlsFiles(options_));

@@ -117,12 +117,45 @@ Scheduler::Scheduler(persistence::Store& store, Clock& clock, history::HistorySe
 Scheduler::~Scheduler() { Stop(); }
 
 Status Scheduler::Load() {
+  if (options_.runs_here) return Reload();
   EON_ASSIGN_OR_RETURN(auto all, store_.LoadSchedules());
   std::lock_guard lock(wake_mutex_);
   const TimePoint now = clock_.Now();
   // Every schedule runs once at start-up: that is its catch-up after a restart.
   for (const auto& s : all) wakeups_[{s.record.namespace_id(), s.record.schedule_id()}] = now;
   if (!all.empty()) LOG_INFO("scheduler: " << all.size() << " schedules loaded");
+  return Status::Ok();
+}
+
+Status Scheduler::Reload() {
+  if (!options_.runs_here) return Status::Ok();
+  EON_ASSIGN_OR_RETURN(auto all, store_.LoadSchedules());
+  std::set<Key> mine;
+  for (const auto& s : all) {
+    if (options_.runs_here(s.record.namespace_id(), s.record.schedule_id())) {
+      mine.insert({s.record.namespace_id(), s.record.schedule_id()});
+    }
+  }
+  int taken = 0;
+  {
+    std::lock_guard lock(wake_mutex_);
+    const TimePoint now = clock_.Now();
+    for (const Key& key : mine) {
+      // Newly this node's: run now, which catches it up from its record.
+      if (!run_here_.contains(key)) {
+        wakeups_[key] = now;
+        ++taken;
+      }
+    }
+    for (auto it = wakeups_.begin(); it != wakeups_.end();) {
+      it = mine.contains(it->first) ? std::next(it) : wakeups_.erase(it);
+    }
+    run_here_ = std::move(mine);
+  }
+  if (taken > 0) {
+    LOG_INFO("scheduler: took up " << taken << " schedules this node runs now");
+    wake_changed_.notify_all();
+  }
   return Status::Ok();
 }
 
@@ -142,9 +175,23 @@ void Scheduler::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+bool Scheduler::StillRunsHere(const Key& key) {
+  if (!options_.runs_here || options_.runs_here(key.first, key.second)) return true;
+  // It moved to another node since the last reload.
+  std::lock_guard lock(wake_mutex_);
+  wakeups_.erase(key);
+  run_here_.erase(key);
+  return false;
+}
+
 void Scheduler::Wake(const Key& key, TimePoint when) {
   {
     std::lock_guard lock(wake_mutex_);
+    // Another node runs it (or will, after its next reload): this node only changed its record.
+    if (options_.runs_here && !run_here_.contains(key)) {
+      if (!options_.runs_here(key.first, key.second)) return;
+      run_here_.insert(key);
+    }
     auto it = wakeups_.find(key);
     if (when == TimePoint::max()) {
       if (it != wakeups_.end()) wakeups_.erase(it);
@@ -157,7 +204,16 @@ void Scheduler::Wake(const Key& key, TimePoint when) {
 
 void Scheduler::Loop() {
   std::unique_lock lock(wake_mutex_);
+  TimePoint next_reload = clock_.Now() + options_.reload_interval;
   while (!stopping_) {
+    if (options_.runs_here && clock_.Now() >= next_reload) {
+      lock.unlock();
+      Status reloaded = Reload();
+      if (!reloaded.ok()) LOG_WARN("scheduler: cannot read the schedules: " << reloaded.message());
+      lock.lock();
+      next_reload = clock_.Now() + options_.reload_interval;
+      continue;
+    }
     const TimePoint now = clock_.Now();
     std::vector<Key> due;
     TimePoint earliest = TimePoint::max();
@@ -170,11 +226,13 @@ void Scheduler::Loop() {
     if (due.empty()) {
       // At most a second at a time: the clock may be skipped forward under time skipping.
       Duration wait = std::min<Duration>(earliest - now, std::chrono::seconds(1));
+      if (options_.runs_here) wait = std::min<Duration>(wait, next_reload - now);
       wake_changed_.wait_for(lock, wait);
       continue;
     }
     lock.unlock();
     for (const Key& key : due) {
+      if (!StillRunsHere(key)) continue;
       TimePoint next = TimePoint::max();
       {
         std::lock_guard processing(mutex_);
@@ -216,6 +274,7 @@ void Scheduler::RunDueForTest() {
     for (const auto& [key, when] : wakeups_) keys.push_back(key);
   }
   for (const Key& key : keys) {
+    if (!StillRunsHere(key)) continue;
     std::lock_guard processing(mutex_);
     auto stored = store_.GetSchedule(key.first, key.second);
     if (!stored.ok()) continue;
@@ -648,9 +707,12 @@ Result<wfs::DescribeScheduleResponse> Scheduler::Describe(const std::string& nam
   if (schedule_id.empty()) return InvalidArgument("ScheduleId is not set on request.");
   std::lock_guard lock(mutex_);
   EON_ASSIGN_OR_RETURN(auto stored, store_.GetSchedule(namespace_id, schedule_id));
-  // Bring it up to date first, so running workflows and counts are current.
-  auto next = ProcessLocked(stored);
-  if (next.ok()) Wake({namespace_id, schedule_id}, *next);
+  // Bring it up to date first, so running workflows and counts are current (on the node that
+  // runs it; another node answers from the record as that node last saved it).
+  if (!options_.runs_here || options_.runs_here(namespace_id, schedule_id)) {
+    auto next = ProcessLocked(stored);
+    if (next.ok()) Wake({namespace_id, schedule_id}, *next);
+  }
   const auto& record = stored.record;
   wfs::DescribeScheduleResponse response;
   *response.mutable_schedule() = record.schedule();

@@ -15,9 +15,11 @@
 #pragma once
 
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -43,6 +45,13 @@ struct SchedulerOptions {
   // How often a schedule that waits for its running workflow to close looks again.
   Duration running_poll_interval = std::chrono::seconds(1);
   size_t id_length_max = 1'000;  // schedule id, workflow id
+  // Several nodes on one database: whether this node runs a schedule (it holds the shard the
+  // schedule id falls in). Null: a lone node runs every schedule. A schedule another node runs
+  // is left alone here (its RPCs still work on any node: the record is in the database); every
+  // `reload_interval` the schedules are read again, so one that became this node's is taken up
+  // (and caught up) within that time, and one that moved away is dropped.
+  std::function<bool(const std::string& namespace_id, const std::string& schedule_id)> runs_here;
+  Duration reload_interval = std::chrono::seconds(5);
 };
 
 class Scheduler {
@@ -79,6 +88,10 @@ class Scheduler {
 
   // Runs every schedule that has a wake-up once, now (tests; the thread does this on its own).
   void RunDueForTest();
+  // With runs_here: reads the schedules again, takes up those that became this node's (each is
+  // run at once, its catch-up) and drops those that did not stay. The thread does this every
+  // reload_interval.
+  Status Reload();
 
  private:
   using Key = std::pair<std::string, std::string>;  // namespace id, schedule id
@@ -100,6 +113,9 @@ class Scheduler {
   void ApplyPatch(eon::v1::ScheduleRecord& record,
                   const temporal::api::schedule::v1::SchedulePatch& patch);
   void Wake(const Key& key, TimePoint when);
+  // Whether this node still runs the schedule; when not (it moved since the last reload), its
+  // wake-up is dropped.
+  bool StillRunsHere(const Key& key);
   void Loop();
 
   persistence::Store& store_;
@@ -113,6 +129,7 @@ class Scheduler {
   std::condition_variable wake_changed_;
   std::map<Key, TimePoint> wakeups_;  // guarded by wake_mutex_
   bool stopping_ = false;             // guarded by wake_mutex_
+  std::set<Key> run_here_;            // with runs_here: what this node runs; guarded by wake_mutex_
   std::thread thread_;
 };
 

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
+
 #include <filesystem>
 #include <set>
 #include <thread>
@@ -170,6 +172,59 @@ TEST_F(SchedulerTest, StartsRunsNamedAfterTheNominalTimeWithTheScheduleAttribute
   ASSERT_GE(d.info().future_action_times_size(), 2);
   EXPECT_EQ(FromTimestamp(d.info().future_action_times(0)), At(0, 2, 0));
   EXPECT_EQ(d.conflict_token().size(), 8u);
+}
+
+// Several nodes on one database: each schedule runs on one node only (runs_here), a schedule
+// created through the node that does not run it is taken up by the one that does at its next
+// reload, and when it moves the new node catches it up without running a time twice.
+TEST_F(SchedulerTest, EachScheduleRunsOnTheNodeThatOwnsItAndMovesWithIt) {
+  std::atomic<bool> a_runs_it{false};
+  SchedulerOptions a_options;
+  a_options.runs_here = [&](const std::string&, const std::string&) { return a_runs_it.load(); };
+  SchedulerOptions b_options;
+  b_options.runs_here = [&](const std::string&, const std::string&) { return !a_runs_it.load(); };
+  // What the schedule's record says it started (read from the store: a describe through a
+  // scheduler would bring the schedule up to date itself).
+  auto Recorded = [&](const std::string& id) {
+    std::vector<std::string> out;
+    auto stored = store_->GetSchedule(kNamespace, id);
+    EXPECT_TRUE(stored.ok());
+    if (!stored.ok()) return out;
+    for (const auto& action : stored->record.info().recent_actions())
+      out.push_back(action.start_workflow_result().workflow_id());
+    return out;
+  };
+  Scheduler a(*store_, clock_, *history_, a_options);
+  Scheduler b(*store_, clock_, *history_, b_options);
+  ASSERT_TRUE(a.Load().ok());
+  ASSERT_TRUE(b.Load().ok());
+
+  // Created through a, which does not run it: a never starts anything for it.
+  ASSERT_TRUE(a.Create(kNamespace, Request("s", 1min, enums::SCHEDULE_OVERLAP_POLICY_ALLOW_ALL))
+                  .ok());
+  clock_.Advance(At(0, 1, 0) - clock_.Now());
+  a.RunDueForTest();
+  EXPECT_TRUE(Recorded("s").empty());
+  // b takes it up at its reload and runs the time that came due.
+  b.RunDueForTest();
+  EXPECT_TRUE(Recorded("s").empty()) << "b ran a schedule it had not read yet";
+  ASSERT_TRUE(b.Reload().ok());
+  b.RunDueForTest();
+  EXPECT_EQ(Recorded("s"), std::vector<std::string>{"wf-2026-01-01T00:01:00Z"});
+
+  // It moves to a: b leaves it at once, a takes it up at its reload and catches up 00:02 and
+  // 00:03 only (00:01 ran on b).
+  a_runs_it = true;
+  clock_.Advance(At(0, 3, 0) - clock_.Now());
+  b.RunDueForTest();
+  EXPECT_EQ(Recorded("s").size(), 1u);
+  ASSERT_TRUE(a.Reload().ok());
+  a.RunDueForTest();
+  ASSERT_TRUE(b.Reload().ok());
+  b.RunDueForTest();
+  EXPECT_EQ(Recorded("s"),
+            (std::vector<std::string>{"wf-2026-01-01T00:01:00Z", "wf-2026-01-01T00:02:00Z",
+                                      "wf-2026-01-01T00:03:00Z"}));
 }
 
 TEST_F(SchedulerTest, SkipDropsTimesWhileTheLastRunRuns) {
