@@ -810,6 +810,9 @@ void HistoryEngine::RecordWorkflowTaskStartedAsync(
     const std::string& identity,
     std::function<void(Result<wfs::PollWorkflowTaskQueueResponse>)> done) {
   ExecutionKey key{task.namespace_id(), task.workflow_id(), task.run_id()};
+  // The held queries this task carries: those held when it starts (taken under the execution's
+  // lock). One held later, after a change this task does not show, waits for the next task.
+  auto queries = std::make_shared<HeldQueries>();
   MutateAsync(
       key,
       [&](Mutation& m) -> Status {
@@ -818,6 +821,7 @@ void HistoryEngine::RecordWorkflowTaskStartedAsync(
         if (wft->scheduled_event_id() != task.scheduled_event_id()) {
           return NotFound("workflow task not found (it moved on)");
         }
+        *queries = queries_->Buffered(key);
         if (wft->started_event_id() != 0) {
           if (wft->request_id() == poll_request_id) return Status::Ok();  // a retried poll
           return NotFound("workflow task already started");
@@ -849,25 +853,25 @@ void HistoryEngine::RecordWorkflowTaskStartedAsync(
                    enums::TIMEOUT_TYPE_START_TO_CLOSE);
         return Status::Ok();
       },
-      [this, key, done = std::move(done)](Status status, const StoredExecution& after) {
+      [this, key, queries, done = std::move(done)](Status status, const StoredExecution& after) {
         if (!status.ok()) return done(status);
         const auto& s = after.state;
         if (s.workflow_task().task_queue() != s.task_queue()) {
           // A sticky task carries only the few events since the worker's last task: read them
           // here, without another thread hop.
           return Answer("recording a workflow task started", done,
-                        [&] { done(WorkflowTaskResponse(key, after)); });
+                        [&] { done(WorkflowTaskResponse(key, after, *queries)); });
         }
         // The whole history may be long: not on the store's committer thread.
-        task_executor_.Submit([this, key, after, done] {
+        task_executor_.Submit([this, key, after, queries, done] {
           Answer("recording a workflow task started", done,
-                 [&] { done(WorkflowTaskResponse(key, after)); });
+                 [&] { done(WorkflowTaskResponse(key, after, *queries)); });
         });
       });
 }
 
 Result<wfs::PollWorkflowTaskQueueResponse> HistoryEngine::WorkflowTaskResponse(
-    const ExecutionKey& key, const StoredExecution& after) {
+    const ExecutionKey& key, const StoredExecution& after, const HeldQueries& queries) {
   const auto& s = after.state;
   const auto& wft = s.workflow_task();
   wfs::PollWorkflowTaskQueueResponse response;
@@ -918,7 +922,7 @@ Result<wfs::PollWorkflowTaskQueueResponse> HistoryEngine::WorkflowTaskResponse(
     AppendTransientWorkflowTaskEvents(s, response.mutable_history());
   }
   // Held queries ride on this task: the worker answers them after applying its new events.
-  for (auto& [id, query] : queries_->Buffered(key)) (*response.mutable_queries())[id] = query;
+  for (const auto& [id, query] : queries) (*response.mutable_queries())[id] = query;
   return response;
 }
 

@@ -312,9 +312,12 @@ class HistoryEngine final : public HistoryService, public TaskHandler {
   // Terminates (in the same update) a run whose history passed the count or size limit.
   void EnforceHistoryLimits(Mutation& m);
 
-  // The poll answer for a workflow task recorded started (`after`: the state it left).
+  // The poll answer for a workflow task recorded started (`after`: the state it left), carrying
+  // `queries`: those held when it started.
+  using HeldQueries = std::map<std::string, temporal::api::query::v1::WorkflowQuery>;
   Result<wfs::PollWorkflowTaskQueueResponse> WorkflowTaskResponse(
-      const persistence::ExecutionKey& key, const persistence::StoredExecution& after);
+      const persistence::ExecutionKey& key, const persistence::StoredExecution& after,
+      const HeldQueries& queries);
 
   // A shard is lost when a commit finds that another process took it (its range_id moved on,
   // DESIGN.md's fencing): its cached executions are dropped, so nothing is answered from state

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <condition_variable>
 #include <future>
 #include <memory>
 #include <optional>
@@ -2098,6 +2099,64 @@ TEST_F(ConsistentQueryTest,
   ASSERT_EQ(outcomes.size(), 1u);
   EXPECT_EQ(outcomes[0].kind, QueryOutcome::Kind::kAnswered);
   EXPECT_EQ(outcomes[0].result.answer().payloads(0).data(), "\"after the first task\"");
+}
+
+// A task carries the queries held when it started, not those held between its start and the
+// moment its poll answer is built (after its commit, on another thread): such a query may follow
+// a change the task does not show. Here the answer is built while the task threads are busy,
+// after a query came; the query waits, and goes directly once the task completes.
+TEST_F(ConsistentQueryTest, AQueryHeldAfterATaskStartedDoesNotRideOnIt) {
+  const std::string run_id = StartOk("wf-1");
+  // Both task threads wait, so the first task's answer (built on a task thread) waits too.
+  std::mutex gate_mutex;
+  std::condition_variable gate_changed;
+  bool open = false;
+  int blocked = 0;
+  for (int i = 0; i < 2; ++i) {
+    executor_->Submit([&] {
+      std::unique_lock lock(gate_mutex);
+      ++blocked;
+      gate_changed.notify_all();
+      gate_changed.wait(lock, [&] { return open; });
+    });
+  }
+  {
+    std::unique_lock lock(gate_mutex);
+    ASSERT_TRUE(gate_changed.wait_for(lock, 5s, [&] { return blocked == 2; }));
+  }
+  eon::v1::QueueTask task;
+  task.set_namespace_id(kNamespace);
+  task.set_workflow_id("wf-1");
+  task.set_run_id(run_id);
+  task.set_scheduled_event_id(2);
+  std::promise<Result<wfs::PollWorkflowTaskQueueResponse>> answered;
+  engine_->RecordWorkflowTaskStartedAsync(
+      task, "poll-1", "wf-worker",
+      [&answered](Result<wfs::PollWorkflowTaskQueueResponse> r) { answered.set_value(r); });
+  // The start is durable once the execution shows it (its answer is still to be built).
+  ASSERT_TRUE(WaitFor([&] {
+    return Describe("wf-1").pending_workflow_task().state() ==
+           enums::PENDING_WORKFLOW_TASK_STATE_STARTED;
+  }));
+  Waiting waiting;
+  auto target = Query("wf-1", "q-late", waiting);
+  ASSERT_TRUE(target.ok()) << target.status().message();
+  EXPECT_TRUE(target->buffered);
+  {
+    std::lock_guard lock(gate_mutex);
+    open = true;
+  }
+  gate_changed.notify_all();
+  auto future = answered.get_future();
+  ASSERT_EQ(future.wait_for(5s), std::future_status::ready);
+  auto wft = future.get();
+  ASSERT_TRUE(wft.ok()) << wft.status().message();
+  EXPECT_TRUE(wft->queries().empty()) << "a query held after the task started rode on it";
+  // Nothing came after the query: once the task completes it may go to the worker directly.
+  ASSERT_TRUE(CompleteWorkflowTask(*wft, {}).ok());
+  auto outcomes = Outcomes(waiting);
+  ASSERT_EQ(outcomes.size(), 1u);
+  EXPECT_EQ(outcomes[0].kind, QueryOutcome::Kind::kDispatchDirectly);
 }
 
 TEST_F(ConsistentQueryTest, AQueryWhileATaskRunsWaitsForTheTaskThatCarriesTheSignalBeforeIt) {
