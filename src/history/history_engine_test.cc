@@ -10,8 +10,8 @@
 
 #include <atomic>
 #include <chrono>
-#include <filesystem>
 #include <condition_variable>
+#include <filesystem>
 #include <future>
 #include <memory>
 #include <optional>
