@@ -299,6 +299,7 @@ class EonServer {
   async _launch() {
     this.launches += 1;
     this.output += `[harness] launch #${this.launches}: ${EON_BIN} ${this.args.join(' ')}\n`;
+    const launchedAt = this.output.length;
     const { child, exited } = spawnEon(this.args, this);
     this.proc = child;
     this.exited = exited.then((result) => {
@@ -315,7 +316,9 @@ class EonServer {
       if (gone) {
         throw new Error(`eon exited before listening on ${this.address}${this.describeOutput()}`);
       }
-      if (await canConnect(this.port)) {
+      // Up once it listens and has said so: the port can accept before its start-up lines
+      // (listening, web UI, metrics; flushed together) reach the pipe, and tests read them.
+      if (this.output.includes('Eon server is listening on', launchedAt) && (await canConnect(this.port))) {
         return;
       }
       await sleep(100);
