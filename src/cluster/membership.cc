@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "common/hash.h"
 #include "common/log.h"
 
 namespace eon::cluster {
@@ -15,16 +16,7 @@ int64_t Nanos(TimePoint t) {
 // FNV-1a over the node's name and the key, then a 64-bit finalizer (splitmix64's), so that
 // names and keys that differ in one character still get unrelated weights.
 uint64_t Weight(std::string_view node, std::string_view key) {
-  uint64_t h = 14695981039346656037ULL;
-  auto mix = [&h](std::string_view bytes) {
-    for (unsigned char c : bytes) {
-      h ^= c;
-      h *= 1099511628211ULL;
-    }
-  };
-  mix(node);
-  mix(std::string_view("\0", 1));
-  mix(key);
+  uint64_t h = Fnv1a().Add(node).Add(std::string_view("\0", 1)).Add(key).value();
   h ^= h >> 30;
   h *= 0xbf58476d1ce4e5b9ULL;
   h ^= h >> 27;

@@ -10,6 +10,7 @@
 #include "common/await.h"
 #include "common/barrier.h"
 #include "common/cron.h"
+#include "common/hash.h"
 #include "common/ids.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -29,18 +30,8 @@ using persistence::StoredExecution;
 
 namespace {
 
-uint64_t Fnv1a(std::string_view a, std::string_view b) {
-  uint64_t hash = 14695981039346656037ULL;
-  auto mix = [&](std::string_view s) {
-    for (unsigned char c : s) {
-      hash ^= c;
-      hash *= 1099511628211ULL;
-    }
-  };
-  mix(a);
-  mix(std::string_view("\x1f", 1));
-  mix(b);
-  return hash;
+uint64_t HashOf(std::string_view namespace_id, std::string_view workflow_id) {
+  return Fnv1a().Add(namespace_id).Add("\x1f").Add(workflow_id).value();
 }
 
 // Temporal's WorkflowNotReady: the workflow cannot answer a query (yet).
@@ -241,7 +232,7 @@ Status HistoryEngine::NotHeldError(int32_t shard_id) const {
 
 int32_t ShardOf(const std::string& namespace_id, const std::string& workflow_id,
                 int32_t shard_count) {
-  return static_cast<int32_t>(Fnv1a(namespace_id, workflow_id) %
+  return static_cast<int32_t>(HashOf(namespace_id, workflow_id) %
                               static_cast<uint64_t>(shard_count));
 }
 
@@ -252,7 +243,7 @@ int32_t HistoryEngine::ShardFor(const std::string& namespace_id,
 
 std::mutex& HistoryEngine::LockFor(const std::string& namespace_id,
                                    const std::string& workflow_id) {
-  return execution_locks_[Fnv1a(namespace_id, workflow_id) % execution_locks_.size()];
+  return execution_locks_[HashOf(namespace_id, workflow_id) % execution_locks_.size()];
 }
 
 bool HistoryEngine::CanUpdateWithoutWaiting(const ExecutionKey& key) {

@@ -4,6 +4,8 @@
 #include <map>
 #include <mutex>
 
+#include "common/hash.h"
+
 namespace eon::worker {
 namespace {
 
@@ -60,16 +62,6 @@ Result<std::shared_ptr<const TimeZone>> CachedZone(const std::string& name) {
   EON_ASSIGN_OR_RETURN(auto zone, TimeZone::Load(name));
   if (cache->size() < 1'000) (*cache)[name] = zone;
   return zone;
-}
-
-// FNV-1a, 64 bits: a stable hash for jitter (the same nominal time always gets the same jitter).
-uint64_t Fnv1a(const std::string& bytes) {
-  uint64_t h = 14695981039346656037ull;
-  for (unsigned char c : bytes) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
 }
 
 }  // namespace
@@ -207,7 +199,7 @@ std::optional<CompiledSpec::Time> CompiledSpec::Next(const std::string& jitter_s
       max_jitter = std::min<Duration>(max_jitter, seconds(*following - *nominal));
     }
     int64_t max_ms = std::chrono::duration_cast<std::chrono::milliseconds>(max_jitter).count();
-    uint64_t fraction = Fnv1a(std::to_string(*nominal) + "/" + jitter_seed) >> 32;
+    uint64_t fraction = Fnv1a().Add(std::to_string(*nominal) + "/" + jitter_seed).value() >> 32;
     int64_t jitter_ms =
         static_cast<int64_t>((fraction * static_cast<uint64_t>(std::min<int64_t>(
                                              max_ms, std::numeric_limits<uint32_t>::max()))) >>
