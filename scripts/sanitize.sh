@@ -75,8 +75,10 @@ build_quietly() {
 }
 build_asan() {
   configure "$dir" address,undefined -DEON_FUZZ=ON
+  # Every test binary that tests/ registers with ctest (a registered one not built fails the
+  # ctest run as "NOT_BUILT"), the fuzzer, the server and the SDK's tests.
   build_quietly "$dir" cmake --build "$dir" --target eon_unit_tests eon_sim_tests \
-    eon_request_fuzzer eon eon_sdk_tests -- -j"$(nproc)"
+    eon_cluster_tests eon_request_fuzzer eon eon_sdk_tests -- -j"$(nproc)"
 }
 build_tsan() {
   configure "$tsan_dir" thread
@@ -116,7 +118,7 @@ count() {
     {
       echo "- $step_name"
       sed -n '/The following tests FAILED:/,/^$/p' "$log" | sed 's/^/    /' | head -30
-      grep -E "^ *not ok |SUMMARY: |ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:" \
+      grep -aE "^ *not ok |SUMMARY: |ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:" \
         "$log" | sed 's/^/    /' | head -30 || true
     } >>"$failures"
   fi
@@ -214,7 +216,7 @@ if ! "$dir/eon_request_fuzzer" -max_total_time="$fuzz_seconds" -max_len=400000 -
   echo "The request fuzzer found a problem; its input is in $dir/fuzz-artifacts/. Log tail:"
   tail -60 "$dir/fuzz.log"
 else
-  grep -E "^stat::number_of_executed_units|^stat::peak_rss_mb|cov: " "$dir/fuzz.log" | tail -3 || true
+  grep -aE "^stat::number_of_executed_units|^stat::peak_rss_mb|cov: " "$dir/fuzz.log" | tail -3 || true
 fi
 cp "$dir/fuzz.log" "$log"
 count "$ok" 0 "$ok" "request fuzzer (replay: $dir/eon_request_fuzzer $dir/fuzz-artifacts/<file>)"

@@ -124,9 +124,9 @@ if [ "$failed" -gt 0 ]; then
   echo "== what failed"
   sed -n '/The following tests FAILED:/,/^$/p' "$logs/unit.log" | head -30
   for stage in integration integration-pg; do
-    if grep -qE "^ *not ok " "$logs/$stage.log" 2>/dev/null; then
+    if grep -aqE "^ *not ok " "$logs/$stage.log" 2>/dev/null; then
       echo "$stage:"
-      grep -E "^ *not ok " "$logs/$stage.log" | head -30
+      grep -aE "^ *not ok " "$logs/$stage.log" | head -30
     fi
   done
   if [ -f "$logs/sanitize.log" ]; then
