@@ -60,13 +60,17 @@ ThreadDeadlineScheduler::~ThreadDeadlineScheduler() {
 DeadlineScheduler::Id ThreadDeadlineScheduler::At(std::chrono::steady_clock::time_point when,
                                                   std::function<void()> fn) {
   Id id;
+  bool earliest;
   {
     std::lock_guard lock(mutex_);
     id = next_id_++;
-    by_time_.emplace(when, id);
+    auto added = by_time_.emplace(when, id);
+    earliest = added == by_time_.begin();
     pending_.emplace(id, std::move(fn));
   }
-  changed_.notify_one();
+  // The thread waits until the earliest deadline at the latest: a later one needs no wake-up
+  // (most are long-poll deadlines, a minute out, behind others already held).
+  if (earliest) changed_.notify_one();
   return id;
 }
 

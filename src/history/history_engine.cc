@@ -96,6 +96,20 @@ bool IsCloseEvent(temporal::api::enums::v1::EventType type) {
   }
 }
 
+// A run's listing row goes with its commit, in the same transaction: no outbox task to write,
+// run, wait on and delete, and a listing never behind an acknowledged change. With custom search
+// attributes the row needs the namespace's attribute types (a store read, which the commit path
+// must not wait on), so there the UPSERT_VISIBILITY task stays and writes the row afterwards.
+void WriteVisibilityWithCommit(persistence::ExecutionWrite& write) {
+  if (!write.state.search_attributes().indexed_fields().empty()) return;
+  auto is_visibility = [](const persistence::NewTask& task) {
+    return task.category == persistence::TaskCategory::kTransfer &&
+           task.task.type() == eon::v1::HISTORY_TASK_TYPE_UPSERT_VISIBILITY;
+  };
+  if (std::erase_if(write.new_tasks, is_visibility) == 0) return;
+  write.visibility = VisibilityRowOf(write.state, {});
+}
+
 }  // namespace
 
 // One update of one execution, being built: a copy of the state plus what the transaction
@@ -443,6 +457,7 @@ void HistoryEngine::MutateLockedAsync(const ExecutionKey& key, const MutateFn& f
   write->state = std::move(m.state);
   write->new_events = std::move(m.events);
   write->new_tasks = std::move(m.tasks);
+  WriteVisibilityWithCommit(*write);
   if (next_run) {
     if (next_run->inherit_input) {
       Status inherited = InheritInput(key, &*next_run);
@@ -564,6 +579,7 @@ persistence::ExecutionWrite HistoryEngine::NewRunWrite(Mutation m,
   write.state = std::move(m.state);
   write.new_events = std::move(m.events);
   write.new_tasks = std::move(m.tasks);
+  WriteVisibilityWithCommit(write);
   return write;
 }
 

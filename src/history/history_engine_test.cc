@@ -27,6 +27,7 @@
 #include "matching/local_matching.h"
 #include "matching/matching_engine.h"
 #include "persistence/sqlite_store.h"
+#include "visibility/query.h"
 #include "temporal/api/errordetails/v1/message.pb.h"
 
 namespace eon::history {
@@ -427,6 +428,35 @@ TEST_F(HistoryEngineTest, StartWritesStartedAndScheduledAndDispatchesAWorkflowTa
   EXPECT_EQ(described.workflow_execution_info().history_length(), 2);
   EXPECT_EQ(described.pending_workflow_task().state(),
             enums::PENDING_WORKFLOW_TASK_STATE_SCHEDULED);
+}
+
+// A run without custom search attributes is listed as the start and the close are answered:
+// its listing row is written with them, not by an outbox task afterwards.
+TEST_F(HistoryEngineTest, TheListingRowIsWrittenWithTheCommitThatChangedIt) {
+  auto all = visibility::ParseQuery("", {});
+  ASSERT_TRUE(all.ok());
+  auto listed_status = [&]() -> int {
+    auto rows = store_->ListVisibility(kNamespace, *all, 10, 0);
+    if (!rows.ok() || rows->size() != 1) return -1;
+    temporal::api::workflow::v1::WorkflowExecutionInfo info;
+    return info.ParseFromString((*rows)[0]) ? info.status() : -1;
+  };
+  const std::string run_id = StartOk("wf-listed");
+  EXPECT_EQ(listed_status(), enums::WORKFLOW_EXECUTION_STATUS_RUNNING);
+  auto shards = store_->ShardCount();
+  ASSERT_TRUE(shards.ok());
+  for (int32_t shard = 0; shard < *shards; ++shard) {
+    auto tasks = store_->LoadTransferTasks(shard, 0, 1000);
+    ASSERT_TRUE(tasks.ok());
+    for (const auto& task : *tasks) {
+      EXPECT_NE(task.task.type(), eon::v1::HISTORY_TASK_TYPE_UPSERT_VISIBILITY)
+          << "an outbox task for the listing row";
+    }
+  }
+  auto wft = PollWorkflowTask();
+  ASSERT_TRUE(wft.has_value());
+  ASSERT_TRUE(CompleteWorkflowTask(*wft, {CompleteWorkflow("\"done\"")}).ok());
+  EXPECT_EQ(listed_status(), enums::WORKFLOW_EXECUTION_STATUS_COMPLETED);
 }
 
 TEST_F(HistoryEngineTest, SecondStartWhileRunningIsAlreadyExistsAndARetriedStartIsAnsweredAgain) {

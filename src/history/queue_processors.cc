@@ -229,8 +229,10 @@ void QueueProcessors::Add(const std::vector<persistence::StoredTask>& tasks) {
     // Beyond the window: the next load reads it from the store.
     if (when > timers_loaded_until_) continue;
     if (!timer_ids_.insert(task.task_id).second) continue;
-    timers_.emplace(when, task);
-    WakeTimersLocked();
+    // The loop sleeps until the earliest timer at the latest: only a new earliest one needs it
+    // woken (most timers are timeouts, due after others already held).
+    auto added = timers_.emplace(when, task);
+    if (added == timers_.begin()) WakeTimersLocked();
   }
 }
 

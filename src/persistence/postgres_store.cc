@@ -616,6 +616,45 @@ std::string TaskRowsInsert(size_t rows) {
   return sql + ") AS v(k, c, t, d) WHERE s.shard_id = $1::INTEGER";
 }
 
+namespace {
+// Writes a run's listing row, unless the row holds a later state already (a higher
+// state_transition_count: two writes of one run may arrive out of order). Parameters:
+// VisibilityParams.
+constexpr const char* kVisibilityUpsert =
+    "INSERT INTO visibility (namespace_id, run_id, workflow_id, workflow_type, status, "
+    "start_time_ns, close_time_ns, execution_time_ns, execution_duration_ns, task_queue, "
+    "history_length, history_size_bytes, state_transition_count, parent_workflow_id, "
+    "parent_run_id, root_workflow_id, root_run_id, search_attributes, info) VALUES ($1, "
+    "$2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) "
+    "ON CONFLICT (namespace_id, run_id) DO UPDATE SET workflow_id = "
+    "EXCLUDED.workflow_id, workflow_type = EXCLUDED.workflow_type, status = "
+    "EXCLUDED.status, start_time_ns = EXCLUDED.start_time_ns, close_time_ns = "
+    "EXCLUDED.close_time_ns, execution_time_ns = EXCLUDED.execution_time_ns, "
+    "execution_duration_ns = EXCLUDED.execution_duration_ns, task_queue = "
+    "EXCLUDED.task_queue, history_length = EXCLUDED.history_length, history_size_bytes "
+    "= EXCLUDED.history_size_bytes, state_transition_count = "
+    "EXCLUDED.state_transition_count, parent_workflow_id = EXCLUDED.parent_workflow_id, "
+    "parent_run_id = EXCLUDED.parent_run_id, root_workflow_id = "
+    "EXCLUDED.root_workflow_id, root_run_id = EXCLUDED.root_run_id, search_attributes = "
+    "EXCLUDED.search_attributes, info = EXCLUDED.info "
+    "WHERE EXCLUDED.state_transition_count >= visibility.state_transition_count";
+
+// kVisibilityUpsert's parameters (they point into `row`).
+std::vector<PgParam> VisibilityParams(const VisibilityRow& row) {
+  return {Text(row.namespace_id),        Text(row.run_id),
+          Text(row.workflow_id),         Text(row.workflow_type),
+          Int(row.status),               Int(row.start_time_ns),
+          PgOptional(row.close_time_ns), PgOptional(row.execution_time_ns),
+          PgOptional(row.execution_duration_ns), Text(row.task_queue),
+          Int(row.history_length),       Int(row.history_size_bytes),
+          Int(row.state_transition_count), PgOptional(row.parent_workflow_id),
+          PgOptional(row.parent_run_id), PgOptional(row.root_workflow_id),
+          PgOptional(row.root_run_id),   Text(row.search_attributes_json),
+          Blob(row.info)};
+}
+
+}  // namespace
+
 Status PostgresStore::ApplyExecutionWrite(PgConnection& db, const ExecutionWrite& write,
                                           std::vector<StoredTask>* created) {
   const auto& state = write.state;
@@ -704,6 +743,7 @@ Status PostgresStore::ApplyExecutionWrite(PgConnection& db, const ExecutionWrite
     }
     db.Send(TaskRowsInsert(rows), params, rows <= kPreparedRowsMax);
   }
+  if (write.visibility) db.Send(kVisibilityUpsert, VisibilityParams(*write.visibility));
   EON_ASSIGN_OR_RETURN(auto answers, db.EndPipeline());
 
   size_t at = 0;
@@ -994,33 +1034,7 @@ Status PostgresStore::DeleteQueueTask(const std::string& namespace_id, const std
 Status PostgresStore::UpsertVisibility(const VisibilityRow& row) {
   metrics::PersistenceTimer timer("UpsertWorkflowExecution");
   return Write([&](PgConnection& db) -> Status {
-    return db
-        .Query(
-            "INSERT INTO visibility (namespace_id, run_id, workflow_id, workflow_type, status, "
-            "start_time_ns, close_time_ns, execution_time_ns, execution_duration_ns, task_queue, "
-            "history_length, history_size_bytes, state_transition_count, parent_workflow_id, "
-            "parent_run_id, root_workflow_id, root_run_id, search_attributes, info) VALUES ($1, "
-            "$2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) "
-            "ON CONFLICT (namespace_id, run_id) DO UPDATE SET workflow_id = "
-            "EXCLUDED.workflow_id, workflow_type = EXCLUDED.workflow_type, status = "
-            "EXCLUDED.status, start_time_ns = EXCLUDED.start_time_ns, close_time_ns = "
-            "EXCLUDED.close_time_ns, execution_time_ns = EXCLUDED.execution_time_ns, "
-            "execution_duration_ns = EXCLUDED.execution_duration_ns, task_queue = "
-            "EXCLUDED.task_queue, history_length = EXCLUDED.history_length, history_size_bytes "
-            "= EXCLUDED.history_size_bytes, state_transition_count = "
-            "EXCLUDED.state_transition_count, parent_workflow_id = EXCLUDED.parent_workflow_id, "
-            "parent_run_id = EXCLUDED.parent_run_id, root_workflow_id = "
-            "EXCLUDED.root_workflow_id, root_run_id = EXCLUDED.root_run_id, search_attributes = "
-            "EXCLUDED.search_attributes, info = EXCLUDED.info",
-            {Text(row.namespace_id), Text(row.run_id), Text(row.workflow_id),
-             Text(row.workflow_type), Int(row.status), Int(row.start_time_ns),
-             PgOptional(row.close_time_ns), PgOptional(row.execution_time_ns),
-             PgOptional(row.execution_duration_ns), Text(row.task_queue), Int(row.history_length),
-             Int(row.history_size_bytes), Int(row.state_transition_count),
-             PgOptional(row.parent_workflow_id), PgOptional(row.parent_run_id),
-             PgOptional(row.root_workflow_id), PgOptional(row.root_run_id),
-             Text(row.search_attributes_json), Blob(row.info)})
-        .status();
+    return db.Query(kVisibilityUpsert, VisibilityParams(row)).status();
   });
 }
 

@@ -539,6 +539,55 @@ Result<StoredExecution> SqliteStore::GetExecution(const ExecutionKey& key) {
   });
 }
 
+namespace {
+// Writes a run's listing row, unless the row holds a later state already (a higher
+// state_transition_count: two writes of one run may arrive out of order).
+Status WriteVisibilityRow(SqliteDb& db, const VisibilityRow& row) {
+  EON_ASSIGN_OR_RETURN(
+      auto stmt,
+      db.Prepare("INSERT INTO visibility (namespace_id, run_id, workflow_id, "
+                 "workflow_type, status, start_time_ns, close_time_ns, execution_time_ns, "
+                 "execution_duration_ns, task_queue, history_length, history_size_bytes, "
+                 "state_transition_count, parent_workflow_id, parent_run_id, root_workflow_id, "
+                 "root_run_id, search_attributes, info) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                 "ON CONFLICT (namespace_id, run_id) DO UPDATE SET workflow_id = "
+                 "excluded.workflow_id, workflow_type = excluded.workflow_type, status = "
+                 "excluded.status, start_time_ns = excluded.start_time_ns, close_time_ns = "
+                 "excluded.close_time_ns, execution_time_ns = excluded.execution_time_ns, "
+                 "execution_duration_ns = excluded.execution_duration_ns, task_queue = "
+                 "excluded.task_queue, history_length = excluded.history_length, "
+                 "history_size_bytes = excluded.history_size_bytes, state_transition_count = "
+                 "excluded.state_transition_count, parent_workflow_id = "
+                 "excluded.parent_workflow_id, parent_run_id = excluded.parent_run_id, "
+                 "root_workflow_id = excluded.root_workflow_id, root_run_id = "
+                 "excluded.root_run_id, search_attributes = excluded.search_attributes, info = "
+                 "excluded.info WHERE excluded.state_transition_count >= "
+                 "visibility.state_transition_count"));
+  return stmt->Bind(1, row.namespace_id)
+      .Bind(2, row.run_id)
+      .Bind(3, row.workflow_id)
+      .Bind(4, row.workflow_type)
+      .Bind(5, row.status)
+      .Bind(6, row.start_time_ns)
+      .BindOptional(7, row.close_time_ns)
+      .BindOptional(8, row.execution_time_ns)
+      .BindOptional(9, row.execution_duration_ns)
+      .Bind(10, row.task_queue)
+      .Bind(11, row.history_length)
+      .Bind(12, row.history_size_bytes)
+      .Bind(13, row.state_transition_count)
+      .BindOptional(14, row.parent_workflow_id)
+      .BindOptional(15, row.parent_run_id)
+      .BindOptional(16, row.root_workflow_id)
+      .BindOptional(17, row.root_run_id)
+      .Bind(18, row.search_attributes_json)
+      .BindBlob(19, row.info)
+      .Run();
+}
+
+}  // namespace
+
 Status SqliteStore::ApplyExecutionWrite(SqliteDb& db, const ExecutionWrite& write,
                                         std::vector<StoredTask>* created) {
   const auto& state = write.state;
@@ -652,6 +701,7 @@ Status SqliteStore::ApplyExecutionWrite(SqliteDb& db, const ExecutionWrite& writ
       insert->Reset();
     }
   }
+  if (write.visibility) EON_RETURN_IF_ERROR(WriteVisibilityRow(db, *write.visibility));
   return Status::Ok();
 }
 
@@ -930,36 +980,7 @@ Status SqliteStore::DeleteQueueTask(const std::string& namespace_id, const std::
 
 Status SqliteStore::UpsertVisibility(const VisibilityRow& row) {
   metrics::PersistenceTimer timer("UpsertWorkflowExecution");
-  return Write([&](SqliteDb& db) -> Status {
-    EON_ASSIGN_OR_RETURN(
-        auto stmt,
-        db.Prepare("INSERT OR REPLACE INTO visibility (namespace_id, run_id, workflow_id, "
-                   "workflow_type, status, start_time_ns, close_time_ns, execution_time_ns, "
-                   "execution_duration_ns, task_queue, history_length, history_size_bytes, "
-                   "state_transition_count, parent_workflow_id, parent_run_id, root_workflow_id, "
-                   "root_run_id, search_attributes, info) "
-                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
-    return stmt->Bind(1, row.namespace_id)
-        .Bind(2, row.run_id)
-        .Bind(3, row.workflow_id)
-        .Bind(4, row.workflow_type)
-        .Bind(5, row.status)
-        .Bind(6, row.start_time_ns)
-        .BindOptional(7, row.close_time_ns)
-        .BindOptional(8, row.execution_time_ns)
-        .BindOptional(9, row.execution_duration_ns)
-        .Bind(10, row.task_queue)
-        .Bind(11, row.history_length)
-        .Bind(12, row.history_size_bytes)
-        .Bind(13, row.state_transition_count)
-        .BindOptional(14, row.parent_workflow_id)
-        .BindOptional(15, row.parent_run_id)
-        .BindOptional(16, row.root_workflow_id)
-        .BindOptional(17, row.root_run_id)
-        .Bind(18, row.search_attributes_json)
-        .BindBlob(19, row.info)
-        .Run();
-  });
+  return Write([&](SqliteDb& db) { return WriteVisibilityRow(db, row); });
 }
 
 namespace {

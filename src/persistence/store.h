@@ -79,35 +79,6 @@ inline bool IsShardOwnershipLost(const Status& status) {
          status.detail()->Is<eon::v1::ShardOwnershipLost>();
 }
 
-struct ExecutionWrite {
-  int32_t shard_id = 0;
-  int64_t range_id = 0;  // the writer's lease on the shard; the commit fails if it moved on
-  eon::v1::ExecutionState state;
-  // 0: the execution is new (it must not exist). Otherwise the version read; the row is written
-  // only if it still has this version, and gets expected_db_version + 1.
-  int64_t expected_db_version = 0;
-  // For a new execution: the run the workflow id must currently point at ("" = none). The
-  // current row is then pointed at this run. For an update, the current row's status follows
-  // the state when it points at this run.
-  std::string expected_current_run_id;
-  std::vector<temporal::api::history::v1::HistoryEvent> new_events;
-  std::vector<NewTask> new_tasks;
-  // A new run of the same workflow id written in the same transaction (continue-as-new, retry,
-  // cron): created after this update, it becomes the current run. shared_ptr only so that
-  // ExecutionWrite stays copyable; nobody else holds it.
-  std::shared_ptr<const ExecutionWrite> new_run;
-};
-
-struct HistoryPage {
-  std::vector<temporal::api::history::v1::HistoryEvent> events;
-  int64_t next_event_id = 0;  // 0: no more events stored after these
-};
-
-struct QueueTaskRecord {
-  int64_t task_id = 0;
-  eon::v1::QueueTask task;
-};
-
 // One workflow run as listings see it. Optional columns are NULL when unset.
 struct VisibilityRow {
   std::string namespace_id;
@@ -127,6 +98,40 @@ struct VisibilityRow {
   std::string search_attributes_json = "{}";  // name -> value (Datetime as nanoseconds)
   std::string info;  // a serialized temporal.api.workflow.v1.WorkflowExecutionInfo
 };
+
+struct ExecutionWrite {
+  int32_t shard_id = 0;
+  int64_t range_id = 0;  // the writer's lease on the shard; the commit fails if it moved on
+  eon::v1::ExecutionState state;
+  // 0: the execution is new (it must not exist). Otherwise the version read; the row is written
+  // only if it still has this version, and gets expected_db_version + 1.
+  int64_t expected_db_version = 0;
+  // For a new execution: the run the workflow id must currently point at ("" = none). The
+  // current row is then pointed at this run. For an update, the current row's status follows
+  // the state when it points at this run.
+  std::string expected_current_run_id;
+  std::vector<temporal::api::history::v1::HistoryEvent> new_events;
+  std::vector<NewTask> new_tasks;
+  // The run's listing row, written in the same transaction (instead of an UPSERT_VISIBILITY
+  // task that writes it after the commit). Like UpsertVisibility, it does not replace a row of
+  // a later state (a higher state_transition_count).
+  std::optional<VisibilityRow> visibility;
+  // A new run of the same workflow id written in the same transaction (continue-as-new, retry,
+  // cron): created after this update, it becomes the current run. shared_ptr only so that
+  // ExecutionWrite stays copyable; nobody else holds it.
+  std::shared_ptr<const ExecutionWrite> new_run;
+};
+
+struct HistoryPage {
+  std::vector<temporal::api::history::v1::HistoryEvent> events;
+  int64_t next_event_id = 0;  // 0: no more events stored after these
+};
+
+struct QueueTaskRecord {
+  int64_t task_id = 0;
+  eon::v1::QueueTask task;
+};
+
 
 // One schedule (worker/scheduler.h owns them) and its listing. The listing is stored in the
 // columns of the visibility table, so the list-filter language (visibility/query.h) runs over

@@ -703,6 +703,44 @@ TEST_P(StoreTest, ListsAndCountsWorkflowsWithTheQueryLanguage) {
   EXPECT_EQ(by_status, (std::map<int64_t, int64_t>{{1, 2}, {2, 2}}));
 }
 
+// A run's listing row may go with its execution write: in the same transaction (a write that
+// is refused writes no row), and never over the row of a later state, however it comes.
+TEST_P(StoreTest, AListingRowGoesWithItsExecutionWriteAndNeverBackwards) {
+  const int64_t range = Range();
+  auto all = visibility::ParseQuery("", {});
+  ASSERT_TRUE(all.ok());
+  auto listed = [&] {
+    auto rows = store_->ListVisibility("ns", *all, 100, 0);
+    EXPECT_TRUE(rows.ok()) << rows.status().message();
+    return rows.ok() ? *rows : std::vector<std::string>{};
+  };
+  auto row = [](int status, int64_t transitions, const std::string& info) {
+    VisibilityRow r = Listing("run1", "Order", status, 10, "{}");
+    r.state_transition_count = transitions;
+    r.info = info;
+    return r;
+  };
+  ExecutionWrite start = NewRun("wf-run1", "run1", range);
+  start.visibility = row(1, 1, "started");
+  ASSERT_TRUE(store_->CommitExecution(start, nullptr).ok());
+  EXPECT_EQ(listed(), std::vector<std::string>{"started"});
+
+  ExecutionWrite stale = Update("wf-run1", "run1", range, /*version=*/5, /*event_id=*/2);
+  stale.visibility = row(2, 2, "refused");
+  EXPECT_EQ(store_->CommitExecution(stale, nullptr).code(), StatusCode::ABORTED);
+  EXPECT_EQ(listed(), std::vector<std::string>{"started"});
+
+  ExecutionWrite close = Update("wf-run1", "run1", range, /*version=*/1, /*event_id=*/2);
+  close.visibility = row(2, 3, "closed");
+  ASSERT_TRUE(store_->CommitExecution(close, nullptr).ok());
+  EXPECT_EQ(listed(), std::vector<std::string>{"closed"});
+  // An upsert of an earlier state that arrives late leaves the row of the later one.
+  ASSERT_TRUE(store_->UpsertVisibility(row(1, 2, "late")).ok());
+  EXPECT_EQ(listed(), std::vector<std::string>{"closed"});
+  ASSERT_TRUE(store_->UpsertVisibility(row(2, 3, "same state again")).ok());
+  EXPECT_EQ(listed(), std::vector<std::string>{"same state again"});
+}
+
 TEST_P(StoreTest, ListsSchedulesWithTheQueryLanguage) {
   for (const auto& [id, type] : std::vector<std::pair<std::string, std::string>>{
            {"nightly", "Report"}, {"hourly", "Sync"}}) {
