@@ -20,8 +20,13 @@
 #include <map>
 #include <thread>
 
+#include <grpcpp/generic/generic_stub.h>
+
+#include <future>
+
 #include "cluster/ownership.h"
 #include "eon/sdk/sdk.h"
+#include "eon/v1/admin.pb.h"
 #include "history/history_engine.h"
 #include "persistence/postgres_db.h"
 #include "server/server.h"
@@ -170,6 +175,7 @@ class ClusterTest : public ::testing::Test {
       options.ownership = std::make_shared<StaticOwnership>(map_, *node);
       options.request_threads = 8;
       options.task_threads = 2;
+      options.task_failures_before_parking = failures_before_parking_;
       auto started = server::Server::Start(options);
       ASSERT_TRUE(started.ok()) << started.status().message();
       ASSERT_EQ((*started)->internal_address(), node->internal_address);
@@ -247,6 +253,33 @@ class ClusterTest : public ::testing::Test {
     return temporal::api::enums::v1::WORKFLOW_EXECUTION_STATUS_RUNNING;
   }
 
+  // An admin call (eon.v1.AdminService) made to a node.
+  grpc::Status CallAdmin(Client& client, const std::string& method,
+                         const google::protobuf::Message& request,
+                         google::protobuf::Message* response) {
+    grpc::GenericStub stub(client.channel());
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + 30s);
+    std::string bytes = request.SerializeAsString();
+    grpc::Slice slice(bytes);
+    grpc::ByteBuffer in(&slice, 1), out;
+    std::promise<grpc::Status> done;
+    stub.UnaryCall(&context, "/eon.v1.AdminService/" + method, grpc::StubOptions(), &in, &out,
+                   [&done](grpc::Status status) { done.set_value(std::move(status)); });
+    grpc::Status status = done.get_future().get();
+    if (!status.ok()) return status;
+    std::vector<grpc::Slice> slices;
+    std::string received;
+    if (out.Dump(&slices).ok()) {
+      for (const auto& s : slices)
+        received.append(reinterpret_cast<const char*>(s.begin()), s.size());
+    }
+    if (!response->ParseFromString(received))
+      return grpc::Status(grpc::StatusCode::INTERNAL, "the answer does not parse");
+    return status;
+  }
+
+  int failures_before_parking_ = 10;  // set by ConfigureShards
   ClusterMap map_;
   std::vector<std::unique_ptr<server::Server>> servers_;
   std::vector<std::unique_ptr<Client>> clients_;
@@ -471,6 +504,49 @@ TEST_F(ClusterDownNodeTest, WorkOfNoLiveNodeIsUnavailableNotAHang) {
                                                       {.id = id, .task_queue = "a-greetings"}, id);
   ASSERT_TRUE(result.ok()) << result.error().ToString();
   EXPECT_EQ(*result, "Hello, " + id + "!");
+}
+
+class ClusterParkingTest : public ClusterTest {
+ protected:
+  void ConfigureShards() override {
+    map_.shard_overrides[2] = map_.down;
+    failures_before_parking_ = 1;
+  }
+};
+
+// A task parked on B (its signal's target is on the down node) is listed and retried through A;
+// the down node, which cannot answer, is left out.
+TEST_F(ClusterParkingTest, ParkedTasksOfEveryNodeAreListedAndRetriedThroughAny) {
+  StartWorker(via_a(), "a-greetings");
+  std::string signaller_id = IdOnShard("stuck-signaller", 1);
+  std::string target_id = IdOnShard("on-the-down-node", 2);
+  ASSERT_TRUE(via_a()
+                  .start_workflow("Signaller", {.id = signaller_id, .task_queue = "a-greetings"},
+                                  target_id)
+                  .ok());
+  int64_t task_id = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (task_id == 0 && std::chrono::steady_clock::now() < deadline) {
+    eon::v1::ListParkedTasksResponse listed;
+    auto status = CallAdmin(via_a(), "ListParkedTasks", eon::v1::ListParkedTasksRequest(), &listed);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    for (const auto& task : listed.tasks()) {
+      if (task.workflow_id() == signaller_id) {
+        EXPECT_EQ(task.task_type(), "HISTORY_TASK_TYPE_SIGNAL_EXTERNAL");
+        EXPECT_NE(task.last_error().find(map_.down.internal_address), std::string::npos)
+            << task.last_error();
+        task_id = task.task_id();
+      }
+    }
+    if (task_id == 0) std::this_thread::sleep_for(200ms);
+  }
+  ASSERT_NE(task_id, 0) << "the task parked on B was not listed through A";
+  eon::v1::RetryParkedTasksRequest retry;
+  retry.add_task_ids(task_id);
+  eon::v1::RetryParkedTasksResponse retried;
+  auto status = CallAdmin(via_a(), "RetryParkedTasks", retry, &retried);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(retried.retried(), 1);
 }
 
 }  // namespace
