@@ -313,8 +313,7 @@ void RoutingHistory::TerminateWorkflowExecutionAsync(
   *internal.mutable_request() = request;
   StatusCall(OwnerOf(namespace_id, request.workflow_execution().workflow_id()), clients_,
              kTerminateWorkflow, internal, std::move(done), [&](auto local_done) {
-               local_.TerminateWorkflowExecutionAsync(namespace_id, request,
-                                                      std::move(local_done));
+               local_.TerminateWorkflowExecutionAsync(namespace_id, request, std::move(local_done));
              });
 }
 
@@ -346,8 +345,7 @@ void RoutingHistory::DeliverExternalRequestAsync(
 void RoutingHistory::RecordChildClosedAsync(
     const persistence::ExecutionKey& parent, int64_t initiated_event_id,
     const temporal::api::common::v1::WorkflowExecution& child, const std::string& workflow_type,
-    const temporal::api::history::v1::HistoryEvent& close_event,
-    std::function<void(Status)> done) {
+    const temporal::api::history::v1::HistoryEvent& close_event, std::function<void(Status)> done) {
   eon::v1::RecordChildClosedRequest internal;
   internal.set_parent_namespace_id(parent.namespace_id);
   internal.set_parent_workflow_id(parent.workflow_id);
@@ -367,9 +365,8 @@ std::vector<persistence::ParkedTask> RoutingHistory::ParkedTasks() {
   std::vector<persistence::ParkedTask> all = local_.ParkedTasks();
   for (const std::string& address : OtherShardOwners()) {
     auto listed = Await<Result<eon::v1::ParkedTaskRecords>>([&](auto done) {
-      clients_.Send<eon::v1::ParkedTaskRecords>(address, kListParkedTasks,
-                                                eon::v1::ListParkedTasksRequest(),
-                                                HandOverDeadline(), done);
+      clients_.Send<eon::v1::ParkedTaskRecords>(
+          address, kListParkedTasks, eon::v1::ListParkedTasksRequest(), HandOverDeadline(), done);
     });
     if (!listed.ok()) {
       LOG_WARN("parked tasks of the node at " << address
@@ -378,9 +375,8 @@ std::vector<persistence::ParkedTask> RoutingHistory::ParkedTasks() {
     }
     for (const auto& record : listed->tasks()) all.push_back(FromRecord(record));
   }
-  std::sort(all.begin(), all.end(), [](const auto& x, const auto& y) {
-    return x.task.task_id < y.task.task_id;
-  });
+  std::sort(all.begin(), all.end(),
+            [](const auto& x, const auto& y) { return x.task.task_id < y.task.task_id; });
   return all;
 }
 
@@ -560,10 +556,11 @@ void RegisterInternalService(frontend::RpcRouter& internal, history::HistoryServ
       });
   internal.Unary<eon::v1::ListParkedTasksRequest, eon::v1::ParkedTaskRecords>(
       kInternalService, "ListParkedTasks",
-      [&local_history](CallContext&,
-                       const eon::v1::ListParkedTasksRequest&) -> Result<eon::v1::ParkedTaskRecords> {
+      [&local_history](CallContext&, const eon::v1::ListParkedTasksRequest&)
+          -> Result<eon::v1::ParkedTaskRecords> {
         eon::v1::ParkedTaskRecords records;
-        for (const auto& parked : local_history.ParkedTasks()) *records.add_tasks() = ToRecord(parked);
+        for (const auto& parked : local_history.ParkedTasks())
+          *records.add_tasks() = ToRecord(parked);
         return records;
       });
   internal.Unary<eon::v1::RetryParkedTasksRequest, eon::v1::RetryParkedTasksResponse>(
@@ -571,7 +568,8 @@ void RegisterInternalService(frontend::RpcRouter& internal, history::HistoryServ
       [&local_history](CallContext&, const eon::v1::RetryParkedTasksRequest& r)
           -> Result<eon::v1::RetryParkedTasksResponse> {
         eon::v1::RetryParkedTasksResponse response;
-        response.set_retried(local_history.RetryParkedTasks({r.task_ids().begin(), r.task_ids().end()}));
+        response.set_retried(
+            local_history.RetryParkedTasks({r.task_ids().begin(), r.task_ids().end()}));
         return response;
       });
   internal.Async<eon::v1::AddTaskRequest, eon::v1::AddTaskResponse>(

@@ -73,8 +73,8 @@ void HistoryEngine::StartChild(const eon::v1::HistoryTask& task, Done done) {
   parent_info.set_root_run_id(ps.has_parent() ? ps.parent().root_run_id() : ps.run_id());
 
   // Copied for the answer, which comes after this returns.
-  auto attributes =
-      std::make_shared<const temporal::api::history::v1::StartChildWorkflowExecutionInitiatedEventAttributes>(a);
+  auto attributes = std::make_shared<
+      const temporal::api::history::v1::StartChildWorkflowExecutionInitiatedEventAttributes>(a);
   const std::string namespace_id = ps.namespace_id();
   cross_history_->StartChildWorkflowExecutionAsync(
       namespace_id, request, parent_info,
@@ -94,7 +94,7 @@ void HistoryEngine::RecordChildStarted(
   if (!started.ok() && started.status().code() != StatusCode::ALREADY_EXISTS) {
     return done(started.status());
   }
-  MutateAsync(parent_key, [&](Mutation& m) -> Status {
+  const MutateFn record = [&](Mutation& m) -> Status {
     auto it = m.state.mutable_children()->find(task.event_id());
     if (!IsRunning(m.state) || it == m.state.mutable_children()->end() ||
         !it->second.run_id().empty()) {
@@ -127,7 +127,9 @@ void HistoryEngine::RecordChildStarted(
     }
     m.EnsureWorkflowTask();
     return Status::Ok();
-  }, [done](Status status, const StoredExecution&) { done(std::move(status)); });
+  };
+  MutateAsync(parent_key, record,
+              [done](Status status, const StoredExecution&) { done(std::move(status)); });
 }
 
 void HistoryEngine::RecordChildClosed(const eon::v1::HistoryTask& task, Done done) {
@@ -144,18 +146,16 @@ void HistoryEngine::RecordChildClosed(const eon::v1::HistoryTask& task, Done don
   const ExecutionKey parent_key{task.target_namespace_id(), task.target_workflow_id(),
                                 task.target_run_id()};
   cross_history_->RecordChildClosedAsync(
-      parent_key, cs.parent().initiated_event_id(), execution, cs.workflow_type(),
-      page->events[0],
+      parent_key, cs.parent().initiated_event_id(), execution, cs.workflow_type(), page->events[0],
       [done](Status recorded) { done(Gone(recorded) ? Status::Ok() : std::move(recorded)); });
 }
 
-void HistoryEngine::RecordChildClosedAsync(const ExecutionKey& parent_key,
-                                           int64_t initiated_id,
+void HistoryEngine::RecordChildClosedAsync(const ExecutionKey& parent_key, int64_t initiated_id,
                                            const common::WorkflowExecution& execution,
                                            const std::string& workflow_type,
                                            const temporal::api::history::v1::HistoryEvent& close,
                                            std::function<void(Status)> done) {
-  MutateAsync(parent_key, [&](Mutation& m) -> Status {
+  const MutateFn record = [&](Mutation& m) -> Status {
     auto it = m.state.mutable_children()->find(initiated_id);
     if (!IsRunning(m.state) || it == m.state.mutable_children()->end()) return Status::Ok();
     if (it->second.run_id().empty()) {
@@ -213,7 +213,9 @@ void HistoryEngine::RecordChildClosedAsync(const ExecutionKey& parent_key,
     m.state.mutable_children()->erase(it);
     m.EnsureWorkflowTask();
     return Status::Ok();
-  }, [done](Status status, const StoredExecution&) { done(std::move(status)); });
+  };
+  MutateAsync(parent_key, record,
+              [done](Status status, const StoredExecution&) { done(std::move(status)); });
 }
 
 void HistoryEngine::ApplyParentClosePolicy(const eon::v1::HistoryTask& task, Done done) {
@@ -295,7 +297,7 @@ void HistoryEngine::RecordExternalOutcome(const eon::v1::HistoryTask& task,
   const bool over_limit = delivered.code() == StatusCode::RESOURCE_EXHAUSTED;
   if (!delivered.ok() && !Gone(delivered) && !over_limit) return done(delivered);  // retried
 
-  MutateAsync(source_key, [&](Mutation& m) -> Status {
+  const MutateFn record = [&](Mutation& m) -> Status {
     auto it = m.state.mutable_external_requests()->find(task.event_id());
     if (!IsRunning(m.state) || it == m.state.mutable_external_requests()->end()) {
       return Status::Ok();
@@ -349,7 +351,8 @@ void HistoryEngine::RecordExternalOutcome(const eon::v1::HistoryTask& task,
     m.state.mutable_external_requests()->erase(it);
     m.EnsureWorkflowTask();
     return Status::Ok();
-  }, [done](Status recorded, const StoredExecution&) {
+  };
+  MutateAsync(source_key, record, [done](Status recorded, const StoredExecution&) {
     done(Gone(recorded) ? Status::Ok() : std::move(recorded));
   });
 }

@@ -9,6 +9,7 @@
 // The database is PostgreSQL when EON_TEST_POSTGRES_URL is set (scripts/with-postgres.sh; each
 // run gets a schema of its own), a SQLite file otherwise.
 #include <arpa/inet.h>
+#include <grpcpp/generic/generic_stub.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -17,12 +18,9 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <thread>
-
-#include <grpcpp/generic/generic_stub.h>
-
-#include <future>
 
 #include "cluster/ownership.h"
 #include "eon/sdk/sdk.h"
@@ -129,9 +127,8 @@ Task<std::string> Canceller(WorkflowContext& ctx, std::string target) {
 // Starts a Counter child that its close terminates, and ends once the child started.
 Task<std::string> Abandoner(WorkflowContext& ctx, std::string child_id) {
   auto child = ctx.start_child_workflow<std::string>(
-      "Counter",
-      sdk::ChildWorkflowOptions().id(child_id).parent_close_policy(
-          temporal::api::enums::v1::PARENT_CLOSE_POLICY_TERMINATE));
+      "Counter", sdk::ChildWorkflowOptions().id(child_id).parent_close_policy(
+                     temporal::api::enums::v1::PARENT_CLOSE_POLICY_TERMINATE));
   co_return co_await child.started;
 }
 
@@ -365,8 +362,8 @@ TEST_F(ClusterTest, ChildOnTheOtherNodeRunsAndItsParentGetsTheResult) {
   StartWorker(via_b(), "a-greetings");
   std::string parent_id = IdOnShard("parent", 0);
   std::string child_id = IdOnShard("child", 1);
-  auto parent = via_a().start_workflow("Parent", {.id = parent_id, .task_queue = "a-greetings"},
-                                       child_id);
+  auto parent =
+      via_a().start_workflow("Parent", {.id = parent_id, .task_queue = "a-greetings"}, child_id);
   ASSERT_TRUE(parent.ok()) << parent.error().ToString();
   ASSERT_EQ(WaitClosed(via_a(), parent_id), WORKFLOW_EXECUTION_STATUS_COMPLETED);
   auto result = parent->result<std::string>();
@@ -399,10 +396,10 @@ TEST_F(ClusterTest, SignalAndCancelReachAWorkflowOnTheOtherNode) {
   std::string canceller_id = IdOnShard("canceller", 1);
   ASSERT_TRUE(
       via_b().start_workflow("Counter", {.id = target_id, .task_queue = "a-greetings"}).ok());
-  ASSERT_TRUE(via_a()
-                  .start_workflow("Canceller", {.id = canceller_id, .task_queue = "a-greetings"},
-                                  target_id)
-                  .ok());
+  ASSERT_TRUE(
+      via_a()
+          .start_workflow("Canceller", {.id = canceller_id, .task_queue = "a-greetings"}, target_id)
+          .ok());
   EXPECT_EQ(WaitClosed(via_a(), canceller_id), WORKFLOW_EXECUTION_STATUS_COMPLETED);
   EXPECT_EQ(WaitClosed(via_a(), target_id), WORKFLOW_EXECUTION_STATUS_CANCELED);
 }
@@ -412,10 +409,10 @@ TEST_F(ClusterTest, ParentClosePolicyTerminatesAChildOnTheOtherNode) {
   StartWorker(via_a(), "a-greetings");
   std::string parent_id = IdOnShard("abandoner", 1);
   std::string child_id = IdOnShard("abandoned", 0);
-  ASSERT_TRUE(via_a()
-                  .start_workflow("Abandoner", {.id = parent_id, .task_queue = "a-greetings"},
-                                  child_id)
-                  .ok());
+  ASSERT_TRUE(
+      via_a()
+          .start_workflow("Abandoner", {.id = parent_id, .task_queue = "a-greetings"}, child_id)
+          .ok());
   ASSERT_EQ(WaitClosed(via_a(), parent_id), WORKFLOW_EXECUTION_STATUS_COMPLETED);
   EXPECT_EQ(WaitClosed(via_b(), child_id), WORKFLOW_EXECUTION_STATUS_TERMINATED);
 }
@@ -520,10 +517,10 @@ TEST_F(ClusterParkingTest, ParkedTasksOfEveryNodeAreListedAndRetriedThroughAny) 
   StartWorker(via_a(), "a-greetings");
   std::string signaller_id = IdOnShard("stuck-signaller", 1);
   std::string target_id = IdOnShard("on-the-down-node", 2);
-  ASSERT_TRUE(via_a()
-                  .start_workflow("Signaller", {.id = signaller_id, .task_queue = "a-greetings"},
-                                  target_id)
-                  .ok());
+  ASSERT_TRUE(
+      via_a()
+          .start_workflow("Signaller", {.id = signaller_id, .task_queue = "a-greetings"}, target_id)
+          .ok());
   int64_t task_id = 0;
   const auto deadline = std::chrono::steady_clock::now() + 60s;
   while (task_id == 0 && std::chrono::steady_clock::now() < deadline) {
