@@ -365,12 +365,17 @@ void HistoryEngine::StartChildWorkflowExecutionAsync(
 }
 
 void HistoryEngine::AfterCrossCall(Done done, std::function<void()> next) {
-  std::lock_guard lock(stop_mutex_);
-  if (stopped_) return done(Unavailable("the history engine is stopping"));
-  task_executor_.Submit([done, next = std::move(next)] {
-    Status thrown = RunGuarded("an outbox task's second step", next);
-    if (!thrown.ok()) done(thrown);
-  });
+  {
+    std::lock_guard lock(stop_mutex_);
+    if (!stopped_) {
+      return task_executor_.Submit([done, next = std::move(next)] {
+        Status thrown = RunGuarded("an outbox task's second step", next);
+        if (!thrown.ok()) done(thrown);
+      });
+    }
+  }
+  // Answered without the lock: the answer may let the engine be destroyed.
+  done(Unavailable("the history engine is stopping"));
 }
 
 }  // namespace eon::history
