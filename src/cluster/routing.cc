@@ -101,13 +101,13 @@ Result<std::string> ClusterForwarder::OwnerOf(const std::string& full_method,
     const auto deadline = std::chrono::system_clock::now() + kShutdownWorkerBroadcastTimeout;
     for (const auto& node : ownership_.LiveNodes()) {
       if (node == ownership_.self() || node.internal_address.empty()) continue;
-      clients_.SendRaw(node.internal_address, full_method, copy, deadline,
-                       [address = node.internal_address](const grpc::Status& status,
-                                                         grpc::ByteBuffer*) {
-                         if (!status.ok())
-                           LOG_WARN("ShutdownWorker not delivered to the node at "
-                                    << address << ": " << status.error_message());
-                       });
+      clients_.SendRaw(
+          node.internal_address, full_method, copy, deadline,
+          [address = node.internal_address](const grpc::Status& status, grpc::ByteBuffer*) {
+            if (!status.ok())
+              LOG_WARN("ShutdownWorker not delivered to the node at " << address << ": "
+                                                                      << status.error_message());
+          });
     }
     return std::string();
   }

@@ -6,9 +6,9 @@
 //   signal, query, update, describe, history, terminate, a task token's respond call...) is
 //   forwarded whole to the owner of its shard; a poll or DescribeTaskQueue to the owner of its
 //   task queue; a ShutdownWorker is answered here and passed on to every other live node (the
-//   worker's polls wait on the owners of its queues). The owner serves it on its internal port, where calls are
-//   never forwarded again: a node that lost the work in between answers UNAVAILABLE and the
-//   client retries.
+//   worker's polls wait on the owners of its queues). The owner serves it on its internal port,
+//   where calls are never forwarded again: a node that lost the work in between answers UNAVAILABLE
+//   and the client retries.
 // - RoutingHistory (matching's view of history): a poll parked on the queue's owner has the
 //   shard's owner record the task started (InternalService/Record...TaskStarted).
 // - RoutingMatching (history's and the frontend's view of matching): the outbox hands a task to

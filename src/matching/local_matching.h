@@ -19,8 +19,7 @@ class LocalMatching final : public MatchingService {
   // task could not be started (its execution's node did not answer: dead, or its shard is
   // moving) takes a task again only after kStartRetryDelay, on `scheduler` (it must outlive
   // this); without one such a poll is answered empty at once, and the worker polls again.
-  LocalMatching(MatchingEngine& engine, Executor& executor,
-                DeadlineScheduler* scheduler = nullptr)
+  LocalMatching(MatchingEngine& engine, Executor& executor, DeadlineScheduler* scheduler = nullptr)
       : engine_(engine), executor_(executor), scheduler_(scheduler) {}
 
   // How long a poll waits before it takes a task again after a start failed (not a stale task):

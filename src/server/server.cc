@@ -3,10 +3,9 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
+#include <netdb.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
-
-#include <netdb.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -66,9 +65,8 @@ Result<int> PickFreePort(const std::string& ip) {
     sockaddr_storage bound{};
     socklen_t length = sizeof(bound);
     if (getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &length) == 0) {
-      port = bound.ss_family == AF_INET6
-                 ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
-                 : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+      port = bound.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
+                                         : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
     }
   }
   if (fd >= 0) close(fd);
@@ -193,8 +191,8 @@ class ServerImpl final : public Server {
     matching_ = std::make_unique<matching::MatchingEngine>(*store_, *scheduler_,
                                                            std::move(matching_options));
     EON_RETURN_IF_ERROR(matching_->Recover());
-    local_matching_ = std::make_unique<matching::LocalMatching>(*matching_, *request_executor_,
-                                                              scheduler_.get());
+    local_matching_ =
+        std::make_unique<matching::LocalMatching>(*matching_, *request_executor_, scheduler_.get());
     // Several nodes: history and the frontend reach task queues through routing_matching_, and
     // matching reaches history through routing_history_, each picking this node or the owner
     // per call. A lone node wires the local roles directly.
@@ -414,7 +412,9 @@ class ServerImpl final : public Server {
       for (int32_t shard = 0; shard < history_->shard_count(); ++shard) {
         if (history_->HoldsShard(shard)) ++held;
       }
-      out.push_back({"eon_history_shards_held", "History shards this node holds now.", {},
+      out.push_back({"eon_history_shards_held",
+                     "History shards this node holds now.",
+                     {},
                      static_cast<double>(held)});
       // Only ever grows; above 0 means matching lost track of a task (see AuditBacklogs).
       out.push_back({"matching_backlog_faults",
