@@ -60,14 +60,30 @@ configure() {
   fi
 }
 # At most one compile per core: an instrumented compile of the larger files takes 1.5 GB.
+# The compiler's output goes to <tree>/build.log (clang's warnings about deprecated Temporal
+# fields run to thousands of lines, and CI shows only the end of a run); a failed build prints
+# its last lines.
+build_quietly() {
+  local tree=$1
+  shift
+  if ! "$@" >"$tree/build.log" 2>&1; then
+    echo "The build of $tree failed; the end of $tree/build.log:"
+    grep -E "error|Error|FAILED" "$tree/build.log" | head -40 || true
+    tail -40 "$tree/build.log"
+    return 1
+  fi
+}
 build_asan() {
   configure "$dir" address,undefined -DEON_FUZZ=ON
-  cmake --build "$dir" --target eon_unit_tests eon_sim_tests eon_request_fuzzer eon \
-    eon_sdk_tests -- -j"$(nproc)"
+  # Every test binary that tests/ registers with ctest (a registered one not built fails the
+  # ctest run as "NOT_BUILT"), the fuzzer, the server and the SDK's tests.
+  build_quietly "$dir" cmake --build "$dir" --target eon_unit_tests eon_sim_tests \
+    eon_cluster_tests eon_request_fuzzer eon eon_sdk_tests -- -j"$(nproc)"
 }
 build_tsan() {
   configure "$tsan_dir" thread
-  cmake --build "$tsan_dir" --target eon_engine_tsan_tests -- -j"$(nproc)"
+  build_quietly "$tsan_dir" cmake --build "$tsan_dir" --target eon_engine_tsan_tests \
+    -- -j"$(nproc)"
 }
 
 if [ "${1:-}" = build ]; then
@@ -86,16 +102,25 @@ passed=0
 failed=0
 status=0
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+failures=$(mktemp)
+trap 'rm -f "$log" "$failures"' EXIT
 # Counts a step: its passed and failed tests, and whether it failed as a whole (exit status, a
-# sanitizer report) though no test failed, which counts as one failure.
+# sanitizer report) though no test failed, which counts as one failure. A failed step is named
+# in the list printed before the closing line, with the lines of $log that say what failed
+# (ctest's list of failed tests, node's "not ok" lines, sanitizer and fuzzer summaries).
 count() {
-  local step_passed=$1 step_failed=$2 step_ok=$3
+  local step_passed=$1 step_failed=$2 step_ok=$3 step_name=$4
   passed=$(( passed + step_passed ))
   failed=$(( failed + step_failed ))
   if [ "$step_ok" != 1 ]; then
     status=1
     [ "$step_failed" -gt 0 ] || failed=$(( failed + 1 ))
+    {
+      echo "- $step_name"
+      sed -n '/The following tests FAILED:/,/^$/p' "$log" | sed 's/^/    /' | head -30
+      grep -aE "^ *not ok |SUMMARY: |ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:" \
+        "$log" | sed 's/^/    /' | head -30 || true
+    } >>"$failures"
   fi
 }
 timed() {
@@ -113,7 +138,7 @@ build_ok=1
 build_asan || build_ok=0
 timed "ASan+UBSan tree built" "$started"
 if [ "$build_ok" = 0 ]; then
-  count 0 0 0
+  count 0 0 0 "the ASan+UBSan build"
   echo "sanitizers: $passed passed, $failed failed"
   exit 1
 fi
@@ -128,7 +153,7 @@ started=$SECONDS
 ok=1
 (cd "$dir/tests" && ctest --output-on-failure -j"$(nproc)") 2>&1 | tee "$log" || ok=0
 read -r p f < <(ctest_counts)
-count "$p" "$f" "$ok"
+count "$p" "$f" "$ok" "unit tests under ASan+UBSan"
 timed "unit tests under ASan+UBSan" "$started"
 
 # Runs "$@" with every sanitizer report written to a file under $reports; fails (returns 1)
@@ -161,7 +186,7 @@ ok=1
 with_report_files ctest --test-dir "$dir/sdk" --output-on-failure -j"$(nproc)" \
   -E '^(sdk_find_package|sdk_readme_example)$' 2>&1 | tee "$log" || ok=0
 read -r p f < <(ctest_counts)
-count "$p" "$f" "$ok"
+count "$p" "$f" "$ok" "SDK tests under ASan+UBSan"
 timed "SDK tests under ASan+UBSan" "$started"
 
 echo "== integration tests against the instrumented server: $it_files"
@@ -176,7 +201,7 @@ ok=1
 ) 2>&1 | tee "$log" || ok=0
 p=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$log" | tail -1)
 f=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$log" | tail -1)
-count "${p:-0}" "${f:-0}" "$ok"
+count "${p:-0}" "${f:-0}" "$ok" "integration tests against the ASan+UBSan server"
 timed "integration tests against the instrumented server" "$started"
 
 echo "== request fuzzer for ${fuzz_seconds}s"
@@ -191,9 +216,10 @@ if ! "$dir/eon_request_fuzzer" -max_total_time="$fuzz_seconds" -max_len=400000 -
   echo "The request fuzzer found a problem; its input is in $dir/fuzz-artifacts/. Log tail:"
   tail -60 "$dir/fuzz.log"
 else
-  grep -E "^stat::number_of_executed_units|^stat::peak_rss_mb|cov: " "$dir/fuzz.log" | tail -3 || true
+  grep -aE "^stat::number_of_executed_units|^stat::peak_rss_mb|cov: " "$dir/fuzz.log" | tail -3 || true
 fi
-count "$ok" 0 "$ok"
+cp "$dir/fuzz.log" "$log"
+count "$ok" 0 "$ok" "request fuzzer (replay: $dir/eon_request_fuzzer $dir/fuzz-artifacts/<file>)"
 timed "request fuzzer" "$started"
 
 if [ "$tsan" = 1 ]; then
@@ -217,8 +243,13 @@ if [ "$tsan" = 1 ]; then
     grep -A30 "WARNING: ThreadSanitizer" "$tsan_log" | head -120 || true
     tail -20 "$tsan_log" || true
   fi
-  count "${tsan_passed:-0}" "${tsan_failed:-0}" "$ok"
+  grep -E "^\[  FAILED  \] [A-Za-z]|SUMMARY: ThreadSanitizer" "$tsan_log" | sort -u >"$log" || true
+  count "${tsan_passed:-0}" "${tsan_failed:-0}" "$ok" "engine tests under TSan"
   timed "engine tests under TSan, with the TSan build" "$started"
+fi
+if [ -s "$failures" ]; then
+  echo "Sanitizer steps that failed:"
+  cat "$failures"
 fi
 echo "sanitizers: $passed passed, $failed failed"
 exit "$status"

@@ -121,6 +121,20 @@ if [ "$unit_status" -ne 0 ] || [ "$integration_status" -ne 0 ] || [ "$integratio
   [ "$sanitize_status" -ne 0 ]; then
   [ "$failed" -gt 0 ] || failed=1
 fi
+# What failed, named, just above the closing line: CI shows only the end of a run.
+if [ "$failed" -gt 0 ]; then
+  echo "== what failed"
+  sed -n '/The following tests FAILED:/,/^$/p' "$logs/unit.log" | head -30
+  for stage in integration integration-pg; do
+    if grep -aqE "^ *not ok " "$logs/$stage.log" 2>/dev/null; then
+      echo "$stage:"
+      grep -aE "^ *not ok " "$logs/$stage.log" | head -30
+    fi
+  done
+  if [ -f "$logs/sanitize.log" ]; then
+    sed -n '/^Sanitizer steps that failed:$/,/^sanitizers: /p' "$logs/sanitize.log" | sed '$d'
+  fi
+fi
 echo "tests: $passed passed, $failed failed"
 [ "$unit_status" -eq 0 ] && [ "$integration_status" -eq 0 ] && [ "$integration_pg_status" -eq 0 ] &&
   [ "$sanitize_status" -eq 0 ]

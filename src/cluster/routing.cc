@@ -1,7 +1,11 @@
 #include "cluster/routing.h"
 
+#include <algorithm>
+#include <set>
+
 #include "common/await.h"
 #include "common/log.h"
+#include "eon/v1/admin.pb.h"
 #include "eon/v1/internal.pb.h"
 #include "matching/local_matching.h"
 
@@ -18,6 +22,13 @@ constexpr char kAddTask[] = "/eon.v1.InternalService/AddTask";
 constexpr char kAddQuery[] = "/eon.v1.InternalService/AddQuery";
 constexpr char kRemoveQuery[] = "/eon.v1.InternalService/RemoveQuery";
 constexpr char kQueryTaskResponse[] = "/eon.v1.InternalService/QueryTaskResponse";
+constexpr char kStartWorkflow[] = "/eon.v1.InternalService/StartWorkflow";
+constexpr char kTerminateWorkflow[] = "/eon.v1.InternalService/TerminateWorkflow";
+constexpr char kRequestCancelWorkflow[] = "/eon.v1.InternalService/RequestCancelWorkflow";
+constexpr char kDeliverExternalRequest[] = "/eon.v1.InternalService/DeliverExternalRequest";
+constexpr char kRecordChildClosed[] = "/eon.v1.InternalService/RecordChildClosed";
+constexpr char kListParkedTasks[] = "/eon.v1.InternalService/ListParkedTasks";
+constexpr char kRetryParkedTasks[] = "/eon.v1.InternalService/RetryParkedTasks";
 
 // The request's singular string (or bytes) field `name`, or "".
 std::string StringField(const pb::Message& message, const char* name) {
@@ -148,10 +159,22 @@ void ClusterForwarder::Forward(const std::string& address, const std::string& fu
 
 // --- RoutingHistory ---------------------------------------------------------------------------
 
-Result<std::string> RoutingHistory::OwnerOf(const eon::v1::QueueTask& task) const {
-  const int32_t shard = shard_of_(task.namespace_id(), task.workflow_id());
+Result<std::string> RoutingHistory::OwnerOf(const std::string& namespace_id,
+                                            const std::string& workflow_id) const {
+  const int32_t shard = shard_of_(namespace_id, workflow_id);
   return RemoteAddress(ownership_, ownership_.ShardOwner(shard),
                        "history shard " + std::to_string(shard));
+}
+
+std::vector<std::string> RoutingHistory::OtherShardOwners() const {
+  std::set<std::string> addresses;
+  const int32_t count = shard_count_();
+  for (int32_t shard = 0; shard < count; ++shard) {
+    Node owner = ownership_.ShardOwner(shard);
+    if (owner != ownership_.self() && !owner.internal_address.empty())
+      addresses.insert(owner.internal_address);
+  }
+  return {addresses.begin(), addresses.end()};
 }
 
 namespace {
@@ -215,6 +238,181 @@ Result<wfs::PollWorkflowTaskQueueResponse> RoutingHistory::QueryTaskResponse(
     clients_.Send<wfs::PollWorkflowTaskQueueResponse>(owner, kQueryTaskResponse, request,
                                                       HandOverDeadline(), done);
   });
+}
+
+namespace {
+
+// A call on one execution: `local` when this node owns its shard, else `request` sent as
+// `method` to the owner, whose answer is `done`'s status.
+template <typename Local>
+void StatusCall(const Result<std::string>& owner, NodeClients& clients, const char* method,
+                const pb::Message& request, std::function<void(Status)> done, Local local) {
+  if (!owner.ok()) return done(owner.status());
+  if (owner->empty()) return local(std::move(done));
+  clients.Send<eon::v1::HistoryCallResponse>(
+      *owner, method, request, HandOverDeadline(),
+      [done = std::move(done)](Result<eon::v1::HistoryCallResponse> r) { done(r.status()); });
+}
+
+history::StartResult FromInternal(const eon::v1::StartWorkflowResponse& response) {
+  return {response.run_id(), response.started(), response.status()};
+}
+
+eon::v1::ParkedTaskRecord ToRecord(const persistence::ParkedTask& parked) {
+  eon::v1::ParkedTaskRecord record;
+  record.set_shard_id(parked.task.shard_id);
+  record.set_timer(parked.task.category == persistence::TaskCategory::kTimer);
+  record.set_task_id(parked.task.task_id);
+  *record.mutable_task() = parked.task.task;
+  record.set_failures(parked.failures);
+  record.set_last_error(parked.last_error);
+  *record.mutable_parked_time() = ToTimestamp(parked.parked_time);
+  return record;
+}
+
+persistence::ParkedTask FromRecord(const eon::v1::ParkedTaskRecord& record) {
+  persistence::ParkedTask parked;
+  parked.task.shard_id = record.shard_id();
+  parked.task.category =
+      record.timer() ? persistence::TaskCategory::kTimer : persistence::TaskCategory::kTransfer;
+  parked.task.task_id = record.task_id();
+  parked.task.task = record.task();
+  parked.failures = record.failures();
+  parked.last_error = record.last_error();
+  parked.parked_time = FromTimestamp(record.parked_time());
+  return parked;
+}
+
+}  // namespace
+
+void RoutingHistory::StartWorkflowExecutionAsync(
+    const std::string& namespace_id, const wfs::StartWorkflowExecutionRequest& request,
+    std::function<void(Result<history::StartResult>)> done) {
+  auto owner = OwnerOf(namespace_id, request.workflow_id());
+  if (!owner.ok()) return done(owner.status());
+  if (owner->empty()) return local_.StartWorkflowExecutionAsync(namespace_id, request, done);
+  eon::v1::StartWorkflowRequest internal;
+  internal.set_namespace_id(namespace_id);
+  *internal.mutable_request() = request;
+  clients_.Send<eon::v1::StartWorkflowResponse>(
+      *owner, kStartWorkflow, internal, HandOverDeadline(),
+      [done = std::move(done)](Result<eon::v1::StartWorkflowResponse> r) {
+        if (!r.ok()) return done(r.status());
+        done(FromInternal(*r));
+      });
+}
+
+void RoutingHistory::StartChildWorkflowExecutionAsync(
+    const std::string& namespace_id, const wfs::StartWorkflowExecutionRequest& request,
+    const eon::v1::ParentInfo& parent, std::function<void(Result<history::StartResult>)> done) {
+  auto owner = OwnerOf(namespace_id, request.workflow_id());
+  if (!owner.ok()) return done(owner.status());
+  if (owner->empty())
+    return local_.StartChildWorkflowExecutionAsync(namespace_id, request, parent, done);
+  eon::v1::StartWorkflowRequest internal;
+  internal.set_namespace_id(namespace_id);
+  *internal.mutable_request() = request;
+  *internal.mutable_parent() = parent;
+  clients_.Send<eon::v1::StartWorkflowResponse>(
+      *owner, kStartWorkflow, internal, HandOverDeadline(),
+      [done = std::move(done)](Result<eon::v1::StartWorkflowResponse> r) {
+        if (!r.ok()) return done(r.status());
+        done(FromInternal(*r));
+      });
+}
+
+void RoutingHistory::TerminateWorkflowExecutionAsync(
+    const std::string& namespace_id, const wfs::TerminateWorkflowExecutionRequest& request,
+    std::function<void(Status)> done) {
+  eon::v1::TerminateWorkflowRequest internal;
+  internal.set_namespace_id(namespace_id);
+  *internal.mutable_request() = request;
+  StatusCall(OwnerOf(namespace_id, request.workflow_execution().workflow_id()), clients_,
+             kTerminateWorkflow, internal, std::move(done), [&](auto local_done) {
+               local_.TerminateWorkflowExecutionAsync(namespace_id, request, std::move(local_done));
+             });
+}
+
+void RoutingHistory::RequestCancelWorkflowExecutionAsync(
+    const std::string& namespace_id, const wfs::RequestCancelWorkflowExecutionRequest& request,
+    std::function<void(Status)> done) {
+  eon::v1::RequestCancelWorkflowRequest internal;
+  internal.set_namespace_id(namespace_id);
+  *internal.mutable_request() = request;
+  StatusCall(OwnerOf(namespace_id, request.workflow_execution().workflow_id()), clients_,
+             kRequestCancelWorkflow, internal, std::move(done), [&](auto local_done) {
+               local_.RequestCancelWorkflowExecutionAsync(namespace_id, request,
+                                                          std::move(local_done));
+             });
+}
+
+void RoutingHistory::DeliverExternalRequestAsync(
+    const eon::v1::ExternalRequest& request,
+    const temporal::api::common::v1::WorkflowExecution& source, std::function<void(Status)> done) {
+  eon::v1::DeliverExternalRequestRequest internal;
+  *internal.mutable_request() = request;
+  *internal.mutable_source() = source;
+  StatusCall(OwnerOf(request.namespace_id(), request.workflow_id()), clients_,
+             kDeliverExternalRequest, internal, std::move(done), [&](auto local_done) {
+               local_.DeliverExternalRequestAsync(request, source, std::move(local_done));
+             });
+}
+
+void RoutingHistory::RecordChildClosedAsync(
+    const persistence::ExecutionKey& parent, int64_t initiated_event_id,
+    const temporal::api::common::v1::WorkflowExecution& child, const std::string& workflow_type,
+    const temporal::api::history::v1::HistoryEvent& close_event, std::function<void(Status)> done) {
+  eon::v1::RecordChildClosedRequest internal;
+  internal.set_parent_namespace_id(parent.namespace_id);
+  internal.set_parent_workflow_id(parent.workflow_id);
+  internal.set_parent_run_id(parent.run_id);
+  internal.set_initiated_event_id(initiated_event_id);
+  *internal.mutable_child() = child;
+  internal.set_workflow_type(workflow_type);
+  *internal.mutable_close_event() = close_event;
+  StatusCall(OwnerOf(parent.namespace_id, parent.workflow_id), clients_, kRecordChildClosed,
+             internal, std::move(done), [&](auto local_done) {
+               local_.RecordChildClosedAsync(parent, initiated_event_id, child, workflow_type,
+                                             close_event, std::move(local_done));
+             });
+}
+
+std::vector<persistence::ParkedTask> RoutingHistory::ParkedTasks() {
+  std::vector<persistence::ParkedTask> all = local_.ParkedTasks();
+  for (const std::string& address : OtherShardOwners()) {
+    auto listed = Await<Result<eon::v1::ParkedTaskRecords>>([&](auto done) {
+      clients_.Send<eon::v1::ParkedTaskRecords>(
+          address, kListParkedTasks, eon::v1::ListParkedTasksRequest(), HandOverDeadline(), done);
+    });
+    if (!listed.ok()) {
+      LOG_WARN("parked tasks of the node at " << address
+                                              << " are not listed: " << listed.status().message());
+      continue;
+    }
+    for (const auto& record : listed->tasks()) all.push_back(FromRecord(record));
+  }
+  std::sort(all.begin(), all.end(),
+            [](const auto& x, const auto& y) { return x.task.task_id < y.task.task_id; });
+  return all;
+}
+
+int RoutingHistory::RetryParkedTasks(const std::vector<int64_t>& task_ids) {
+  int retried = local_.RetryParkedTasks(task_ids);
+  eon::v1::RetryParkedTasksRequest request;
+  for (int64_t id : task_ids) request.add_task_ids(id);
+  for (const std::string& address : OtherShardOwners()) {
+    auto answer = Await<Result<eon::v1::RetryParkedTasksResponse>>([&](auto done) {
+      clients_.Send<eon::v1::RetryParkedTasksResponse>(address, kRetryParkedTasks, request,
+                                                       HandOverDeadline(), done);
+    });
+    if (!answer.ok()) {
+      LOG_WARN("parked tasks of the node at " << address
+                                              << " are not retried: " << answer.status().message());
+      continue;
+    }
+    retried += answer->retried();
+  }
+  return retried;
 }
 
 // --- RoutingMatching --------------------------------------------------------------------------
@@ -312,6 +510,83 @@ void RegisterInternalService(frontend::RpcRouter& internal, history::HistoryServ
                        auto done) {
         local_history.RecordActivityTaskStartedAsync(r.task(), r.poll_request_id(), r.identity(),
                                                      std::move(done));
+      });
+  // Calls on an execution of this node's shards (an engine that does not hold the shard any
+  // more answers UNAVAILABLE, and the caller retries against the new owner).
+  internal.Async<eon::v1::StartWorkflowRequest, eon::v1::StartWorkflowResponse>(
+      kInternalService, "StartWorkflow",
+      [&local_history](std::shared_ptr<CallContext>, const eon::v1::StartWorkflowRequest& r,
+                       std::function<void(Result<eon::v1::StartWorkflowResponse>)> done) {
+        auto answer = [done](Result<history::StartResult> started) {
+          if (!started.ok()) return done(started.status());
+          eon::v1::StartWorkflowResponse response;
+          response.set_run_id(started->run_id);
+          response.set_started(started->started);
+          response.set_status(started->status);
+          done(std::move(response));
+        };
+        if (r.has_parent()) {
+          local_history.StartChildWorkflowExecutionAsync(r.namespace_id(), r.request(), r.parent(),
+                                                         std::move(answer));
+        } else {
+          local_history.StartWorkflowExecutionAsync(r.namespace_id(), r.request(),
+                                                    std::move(answer));
+        }
+      });
+  // The HistoryCallResponse of a call answered by a status.
+  auto status_only = [](std::function<void(Result<eon::v1::HistoryCallResponse>)> done) {
+    return [done = std::move(done)](Status status) {
+      if (!status.ok()) return done(status);
+      done(eon::v1::HistoryCallResponse());
+    };
+  };
+  internal.Async<eon::v1::TerminateWorkflowRequest, eon::v1::HistoryCallResponse>(
+      kInternalService, "TerminateWorkflow",
+      [&local_history, status_only](std::shared_ptr<CallContext>,
+                                    const eon::v1::TerminateWorkflowRequest& r, auto done) {
+        local_history.TerminateWorkflowExecutionAsync(r.namespace_id(), r.request(),
+                                                      status_only(std::move(done)));
+      });
+  internal.Async<eon::v1::RequestCancelWorkflowRequest, eon::v1::HistoryCallResponse>(
+      kInternalService, "RequestCancelWorkflow",
+      [&local_history, status_only](std::shared_ptr<CallContext>,
+                                    const eon::v1::RequestCancelWorkflowRequest& r, auto done) {
+        local_history.RequestCancelWorkflowExecutionAsync(r.namespace_id(), r.request(),
+                                                          status_only(std::move(done)));
+      });
+  internal.Async<eon::v1::DeliverExternalRequestRequest, eon::v1::HistoryCallResponse>(
+      kInternalService, "DeliverExternalRequest",
+      [&local_history, status_only](std::shared_ptr<CallContext>,
+                                    const eon::v1::DeliverExternalRequestRequest& r, auto done) {
+        local_history.DeliverExternalRequestAsync(r.request(), r.source(),
+                                                  status_only(std::move(done)));
+      });
+  internal.Async<eon::v1::RecordChildClosedRequest, eon::v1::HistoryCallResponse>(
+      kInternalService, "RecordChildClosed",
+      [&local_history, status_only](std::shared_ptr<CallContext>,
+                                    const eon::v1::RecordChildClosedRequest& r, auto done) {
+        local_history.RecordChildClosedAsync(
+            {r.parent_namespace_id(), r.parent_workflow_id(), r.parent_run_id()},
+            r.initiated_event_id(), r.child(), r.workflow_type(), r.close_event(),
+            status_only(std::move(done)));
+      });
+  internal.Unary<eon::v1::ListParkedTasksRequest, eon::v1::ParkedTaskRecords>(
+      kInternalService, "ListParkedTasks",
+      [&local_history](CallContext&, const eon::v1::ListParkedTasksRequest&)
+          -> Result<eon::v1::ParkedTaskRecords> {
+        eon::v1::ParkedTaskRecords records;
+        for (const auto& parked : local_history.ParkedTasks())
+          *records.add_tasks() = ToRecord(parked);
+        return records;
+      });
+  internal.Unary<eon::v1::RetryParkedTasksRequest, eon::v1::RetryParkedTasksResponse>(
+      kInternalService, "RetryParkedTasks",
+      [&local_history](CallContext&, const eon::v1::RetryParkedTasksRequest& r)
+          -> Result<eon::v1::RetryParkedTasksResponse> {
+        eon::v1::RetryParkedTasksResponse response;
+        response.set_retried(
+            local_history.RetryParkedTasks({r.task_ids().begin(), r.task_ids().end()}));
+        return response;
       });
   internal.Async<eon::v1::AddTaskRequest, eon::v1::AddTaskResponse>(
       kInternalService, "AddTask",

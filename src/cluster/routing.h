@@ -7,10 +7,15 @@
 //   forwarded whole to the owner of its shard; a poll or DescribeTaskQueue to the owner of its
 //   task queue; a ShutdownWorker is answered here and passed on to every other live node (the
 //   worker's polls wait on the owners of its queues). The owner serves it on its internal port,
-//   where calls are never forwarded again: a node that lost the work in between answers UNAVAILABLE
-//   and the client retries.
-// - RoutingHistory (matching's view of history): a poll parked on the queue's owner has the
-//   shard's owner record the task started (InternalService/Record...TaskStarted).
+//   where calls are never forwarded again: a node that lost the work in between answers
+//   UNAVAILABLE and the client retries.
+// - RoutingHistory (matching's, the outbox's, the scheduler's and the admin calls' view of
+//   history): a poll parked on the queue's owner has the shard's owner record the task started
+//   (InternalService/Record...TaskStarted); an outbox task that acts on another execution (a
+//   child's start, the child's close told to its parent, a parent close policy, a signal or
+//   cancel request to another workflow) and a schedule's start have the owner of that
+//   execution's shard act (InternalService/StartWorkflow, DeliverExternalRequest, ...); the
+//   parked-task calls cover every node that owns shards.
 // - RoutingMatching (history's and the frontend's view of matching): the outbox hands a task to
 //   the owner of its queue (InternalService/AddTask, answered once it is in the backlog there),
 //   and a query task goes to the queue's owner (AddQuery / RemoveQuery); the owner asks back for
@@ -74,13 +79,22 @@ Result<std::string> RemoteAddress(const Ownership& ownership, const Node& node,
 
 class RoutingMatching;
 
-// The HistoryService LocalMatching sees: the poll handshake's calls go to the shard's owner;
-// everything else is this node's engine.
+// The HistoryService that LocalMatching, the history engine's cross-execution outbox tasks
+// (HistoryEngine::SetCrossExecutionService), the scheduler and the admin calls see: the poll
+// handshake's calls, the starts, terminates and cancel requests, and the cross-execution calls
+// go to the owner of the execution's shard; the parked-task calls to every node that owns a
+// shard; everything else is this node's engine (the frontend's calls were sent whole to the
+// owner at the edge). A remote call answers `done` on a network thread, never waiting there.
 class RoutingHistory final : public history::HistoryService {
  public:
+  // `shard_count`: the number of history shards (valid once the local engine started).
   RoutingHistory(history::HistoryService& local, const Ownership& ownership, ShardOf shard_of,
-                 NodeClients& clients)
-      : local_(local), ownership_(ownership), shard_of_(std::move(shard_of)), clients_(clients) {}
+                 std::function<int32_t()> shard_count, NodeClients& clients)
+      : local_(local),
+        ownership_(ownership),
+        shard_of_(std::move(shard_of)),
+        shard_count_(std::move(shard_count)),
+        clients_(clients) {}
 
   void RecordWorkflowTaskStartedAsync(
       const eon::v1::QueueTask& task, const std::string& poll_request_id,
@@ -95,12 +109,32 @@ class RoutingHistory final : public history::HistoryService {
       const eon::v1::QueueTask& task, const std::string& query_id,
       const temporal::api::query::v1::WorkflowQuery& query) override;
 
-  // The rest is this node's own.
-  void StartWorkflowExecutionAsync(
+  void StartWorkflowExecutionAsync(const std::string& namespace_id,
+                                   const wfs::StartWorkflowExecutionRequest& request,
+                                   std::function<void(Result<history::StartResult>)> done) override;
+  void StartChildWorkflowExecutionAsync(
       const std::string& namespace_id, const wfs::StartWorkflowExecutionRequest& request,
-      std::function<void(Result<history::StartResult>)> done) override {
-    local_.StartWorkflowExecutionAsync(namespace_id, request, std::move(done));
-  }
+      const eon::v1::ParentInfo& parent,
+      std::function<void(Result<history::StartResult>)> done) override;
+  void TerminateWorkflowExecutionAsync(const std::string& namespace_id,
+                                       const wfs::TerminateWorkflowExecutionRequest& request,
+                                       std::function<void(Status)> done) override;
+  void RequestCancelWorkflowExecutionAsync(
+      const std::string& namespace_id, const wfs::RequestCancelWorkflowExecutionRequest& request,
+      std::function<void(Status)> done) override;
+  void DeliverExternalRequestAsync(const eon::v1::ExternalRequest& request,
+                                   const temporal::api::common::v1::WorkflowExecution& source,
+                                   std::function<void(Status)> done) override;
+  void RecordChildClosedAsync(const persistence::ExecutionKey& parent, int64_t initiated_event_id,
+                              const temporal::api::common::v1::WorkflowExecution& child,
+                              const std::string& workflow_type,
+                              const temporal::api::history::v1::HistoryEvent& close_event,
+                              std::function<void(Status)> done) override;
+  // Every node's that owns a shard (a node that cannot be reached is left out, and logged).
+  std::vector<persistence::ParkedTask> ParkedTasks() override;
+  int RetryParkedTasks(const std::vector<int64_t>& task_ids) override;
+
+  // The rest is this node's own.
   void RespondWorkflowTaskCompletedAsync(
       const eon::v1::TaskToken& token, const wfs::RespondWorkflowTaskCompletedRequest& request,
       std::function<void(Result<wfs::RespondWorkflowTaskCompletedResponse>)> done) override {
@@ -142,11 +176,6 @@ class RoutingHistory final : public history::HistoryService {
                                         const std::string& identity,
                                         std::function<void(Result<bool>)> done) override {
     local_.RecordActivityTaskHeartbeatAsync(token, details, identity, std::move(done));
-  }
-  void TerminateWorkflowExecutionAsync(const std::string& namespace_id,
-                                       const wfs::TerminateWorkflowExecutionRequest& request,
-                                       std::function<void(Status)> done) override {
-    local_.TerminateWorkflowExecutionAsync(namespace_id, request, std::move(done));
   }
   Status DeleteWorkflowExecution(
       const std::string& namespace_id,
@@ -198,11 +227,6 @@ class RoutingHistory final : public history::HistoryService {
       const temporal::api::common::v1::WorkflowExecution& execution) override {
     return local_.ResetStickyTaskQueue(namespace_id, execution);
   }
-  void RequestCancelWorkflowExecutionAsync(
-      const std::string& namespace_id, const wfs::RequestCancelWorkflowExecutionRequest& request,
-      std::function<void(Status)> done) override {
-    local_.RequestCancelWorkflowExecutionAsync(namespace_id, request, std::move(done));
-  }
   Result<wfs::DescribeWorkflowExecutionResponse> DescribeWorkflowExecution(
       const std::string& namespace_id,
       const temporal::api::common::v1::WorkflowExecution& execution) override {
@@ -219,18 +243,21 @@ class RoutingHistory final : public history::HistoryService {
   }
   void Unwatch(uint64_t id) override { local_.Unwatch(id); }
   bool IsWatching(uint64_t id) override { return local_.IsWatching(id); }
-  std::vector<persistence::ParkedTask> ParkedTasks() override { return local_.ParkedTasks(); }
-  int RetryParkedTasks(const std::vector<int64_t>& task_ids) override {
-    return local_.RetryParkedTasks(task_ids);
-  }
 
  private:
-  // "" when this node owns the task's shard, else the owner's internal address.
-  Result<std::string> OwnerOf(const eon::v1::QueueTask& task) const;
+  // "" when this node owns the execution's shard, else the owner's internal address.
+  Result<std::string> OwnerOf(const std::string& namespace_id,
+                              const std::string& workflow_id) const;
+  Result<std::string> OwnerOf(const eon::v1::QueueTask& task) const {
+    return OwnerOf(task.namespace_id(), task.workflow_id());
+  }
+  // The internal addresses of the other nodes that own shards now.
+  std::vector<std::string> OtherShardOwners() const;
 
   history::HistoryService& local_;
   const Ownership& ownership_;
   const ShardOf shard_of_;
+  const std::function<int32_t()> shard_count_;
   NodeClients& clients_;
 };
 

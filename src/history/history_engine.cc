@@ -163,6 +163,10 @@ Status HistoryEngine::Start() {
 }
 
 void HistoryEngine::Stop() {
+  {
+    std::lock_guard lock(stop_mutex_);
+    stopped_ = true;
+  }
   ownership_loop_.reset();
   if (time_skipper_) time_skipper_->Stop();
   if (processors_) processors_->Stop();
@@ -1773,31 +1777,25 @@ int HistoryEngine::RetryParkedTasks(const std::vector<int64_t>& task_ids) {
 void HistoryEngine::ProcessTransferTask(const persistence::StoredTask& stored,
                                         std::function<void()> on_settled, Done done) {
   const auto& task = stored.task;
-  Status cross = Status::Ok();
-  bool is_cross = true;
+  // Tasks that end without a dispatch: settled when they answer OK.
+  auto settle = [on_settled, done](Status status) {
+    if (status.ok()) on_settled();
+    done(std::move(status));
+  };
   switch (task.type()) {
     case eon::v1::HISTORY_TASK_TYPE_START_CHILD:
-      cross = StartChild(task);
-      break;
+      return StartChild(task, std::move(settle));
     case eon::v1::HISTORY_TASK_TYPE_RECORD_CHILD_CLOSED:
-      cross = RecordChildClosed(task);
-      break;
+      return RecordChildClosed(task, std::move(settle));
     case eon::v1::HISTORY_TASK_TYPE_PARENT_CLOSE_POLICY:
-      cross = ApplyParentClosePolicy(task);
-      break;
+      return ApplyParentClosePolicy(task, std::move(settle));
     case eon::v1::HISTORY_TASK_TYPE_SIGNAL_EXTERNAL:
     case eon::v1::HISTORY_TASK_TYPE_CANCEL_EXTERNAL:
-      cross = SignalOrCancelExternal(task);
-      break;
+      return SignalOrCancelExternal(task, std::move(settle));
     case eon::v1::HISTORY_TASK_TYPE_UPSERT_VISIBILITY:
-      cross = UpsertVisibility(task);
-      break;
+      return settle(UpsertVisibility(task));
     default:
-      is_cross = false;
-  }
-  if (is_cross) {
-    if (cross.ok()) on_settled();
-    return done(cross);
+      break;
   }
   ExecutionKey key{task.namespace_id(), task.workflow_id(), task.run_id()};
   auto execution = Load(key);

@@ -106,6 +106,11 @@ class HistoryEngine final : public HistoryService, public TaskHandler {
   // own (this returns at once, so a membership heartbeat may call it).
   void OwnershipChanged();
 
+  // Several nodes: the HistoryService through which outbox tasks reach other executions
+  // (cluster::RoutingHistory, which hands each call to the owner of the target's shard). Call
+  // before Start; without it they reach this engine. `service` must outlive the engine.
+  void SetCrossExecutionService(HistoryService& service) { cross_history_ = &service; }
+
   // The history shard of an execution (in [0, shard count)); valid after Start.
   int32_t ShardFor(const std::string& namespace_id, const std::string& workflow_id) const;
 
@@ -230,13 +235,25 @@ class HistoryEngine final : public HistoryService, public TaskHandler {
                     std::function<void()> fn, RunStatePredicate wanted = nullptr) override;
   void Unwatch(uint64_t id) override;
   bool IsWatching(uint64_t id) override;
+  void StartChildWorkflowExecutionAsync(const std::string& namespace_id,
+                                        const wfs::StartWorkflowExecutionRequest& request,
+                                        const eon::v1::ParentInfo& parent,
+                                        std::function<void(Result<StartResult>)> done) override;
+  void DeliverExternalRequestAsync(const eon::v1::ExternalRequest& request,
+                                   const temporal::api::common::v1::WorkflowExecution& source,
+                                   std::function<void(Status)> done) override;
+  void RecordChildClosedAsync(const persistence::ExecutionKey& parent, int64_t initiated_event_id,
+                              const temporal::api::common::v1::WorkflowExecution& child,
+                              const std::string& workflow_type,
+                              const temporal::api::history::v1::HistoryEvent& close_event,
+                              std::function<void(Status)> done) override;
   std::vector<ParkedTask> ParkedTasks() override;
   int RetryParkedTasks(const std::vector<int64_t>& task_ids) override;
 
   // Outbox processing, called by the queue processors. Each checks mutable state first, so a
   // task that runs twice or late does nothing. A task that changes its own execution answers
-  // once the change is durable, without holding a thread; those that reach a second execution
-  // (history/cross_execution.cc) still wait for their commits on the calling thread.
+  // once the change is durable, without holding a thread; so do those that reach a second
+  // execution (history/cross_execution.cc), which may be on another node.
   void ProcessTransferTask(const persistence::StoredTask& task, std::function<void()> on_settled,
                            Done done) override;
   void ProcessTimerTask(const persistence::StoredTask& task, Done done) override;
@@ -286,12 +303,28 @@ class HistoryEngine final : public HistoryService, public TaskHandler {
   };
   Status RequestCancelLocked(const persistence::ExecutionKey& key, const CancelRequest& request);
 
-  // Transfer tasks that act on a second execution (history/cross_execution.cc). Each takes one
-  // execution's lock at a time, never two.
-  Status StartChild(const eon::v1::HistoryTask& task);
-  Status RecordChildClosed(const eon::v1::HistoryTask& task);
-  Status ApplyParentClosePolicy(const eon::v1::HistoryTask& task);
-  Status SignalOrCancelExternal(const eon::v1::HistoryTask& task);
+  // Transfer tasks that act on a second execution (history/cross_execution.cc), through
+  // cross_history_. Each holds no lock while the other execution is acted on, and answers `done`
+  // once the task may be deleted (OK) or must be retried (an error).
+  void StartChild(const eon::v1::HistoryTask& task, Done done);
+  // StartChild's second step: the child's start (or its failure) recorded in the parent.
+  void RecordChildStarted(
+      const eon::v1::HistoryTask& task, const persistence::ExecutionKey& parent_key,
+      const std::string& namespace_id,
+      const temporal::api::history::v1::StartChildWorkflowExecutionInitiatedEventAttributes& a,
+      const Result<StartResult>& started, Done done);
+  void RecordChildClosed(const eon::v1::HistoryTask& task, Done done);
+  void ApplyParentClosePolicy(const eon::v1::HistoryTask& task, Done done);
+  void SignalOrCancelExternal(const eon::v1::HistoryTask& task, Done done);
+  // SignalOrCancelExternal's second step: the delivery's outcome recorded in the source.
+  void RecordExternalOutcome(const eon::v1::HistoryTask& task,
+                             const persistence::ExecutionKey& source_key,
+                             const eon::v1::ExternalRequest& request, const Status& delivered,
+                             Done done);
+  // Runs `next` on the task executor: the answer of a call to another execution arrives on the
+  // store's committer or a network thread, where no execution's lock may be taken. After Stop,
+  // answers `done` UNAVAILABLE instead (the task runs again at the next start).
+  void AfterCrossCall(Done done, std::function<void()> next);
   // Writes the run's visibility row from its current state (idempotent).
   Status UpsertVisibility(const eon::v1::HistoryTask& task);
   Status TerminateLocked(const persistence::ExecutionKey& key,
@@ -407,6 +440,9 @@ class HistoryEngine final : public HistoryService, public TaskHandler {
   std::unique_ptr<TimeSkipper> time_skipper_;                      // only with time skipping
   std::function<std::string(const std::string&)> namespace_name_;  // set before Start
   std::function<Duration(const std::string&)> retention_;          // set before Start
+  HistoryService* cross_history_ = this;                           // set before Start
+  std::mutex stop_mutex_;
+  bool stopped_ = false;  // guarded by stop_mutex_
 
   // Runs started and not durable yet, by namespace id + '\0' + workflow id (CurrentForUpdate).
   std::mutex pending_current_mutex_;

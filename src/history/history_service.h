@@ -21,6 +21,7 @@
 #include "eon/v1/state.pb.h"
 #include "history/query_registry.h"
 #include "persistence/store.h"
+#include "temporal/api/history/v1/message.pb.h"
 #include "temporal/api/update/v1/message.pb.h"
 #include "temporal/api/workflowservice/v1/request_response.pb.h"
 
@@ -190,6 +191,36 @@ class HistoryService {
   virtual void Unwatch(uint64_t id) = 0;
   // Whether a watch is still waiting (it has not fired nor been removed).
   virtual bool IsWatching(uint64_t id) = 0;
+
+  // What one execution's outbox task asks of another (history/cross_execution.cc); with several
+  // nodes, the owner of that other execution's shard serves it. The caller holds no execution's
+  // lock. Each is idempotent by the ids it carries, so a task that runs again (after a crash, or
+  // on the next owner of its shard) changes nothing twice.
+  //
+  // Starts a child run of `parent`: deduplicated by the request id (the parent derives it from
+  // its run id and the child's initiated event id), answered as StartWorkflowExecutionAsync.
+  virtual void StartChildWorkflowExecutionAsync(const std::string& namespace_id,
+                                                const wfs::StartWorkflowExecutionRequest& request,
+                                                const eon::v1::ParentInfo& parent,
+                                                std::function<void(Result<StartResult>)> done) = 0;
+  // Delivers a signal or cancel request from the workflow run `source` (the request's initiated
+  // event id is in `source`'s history) to the workflow the request names; the request id
+  // "<source run id>:<initiated event id>" applies it once. NOT_FOUND: the target is missing or
+  // closed (or, for a child_workflow_only request, not a child of `source`); RESOURCE_EXHAUSTED:
+  // the target takes no more signals.
+  virtual void DeliverExternalRequestAsync(
+      const eon::v1::ExternalRequest& request,
+      const temporal::api::common::v1::WorkflowExecution& source,
+      std::function<void(Status)> done) = 0;
+  // Records in the parent run that its child (started from `initiated_event_id`) closed with
+  // `close_event`; a parent that recorded it already, or closed, changes nothing. UNAVAILABLE
+  // (retry): the parent has not recorded the child started yet. NOT_FOUND: no such parent.
+  virtual void RecordChildClosedAsync(const persistence::ExecutionKey& parent,
+                                      int64_t initiated_event_id,
+                                      const temporal::api::common::v1::WorkflowExecution& child,
+                                      const std::string& workflow_type,
+                                      const temporal::api::history::v1::HistoryEvent& close_event,
+                                      std::function<void(Status)> done) = 0;
 
   // Outbox tasks that failed again and again and wait for an operator
   // (history/queue_processors.h).

@@ -115,6 +115,22 @@ class StaleHistory final : public history::HistoryService {
                                             history::QueryWaiter) override {
     return Unused();
   }
+  void StartChildWorkflowExecutionAsync(
+      const std::string&, const wfs::StartWorkflowExecutionRequest&, const eon::v1::ParentInfo&,
+      std::function<void(Result<history::StartResult>)> done) override {
+    done(Unimplemented("not in this test"));
+  }
+  void DeliverExternalRequestAsync(const eon::v1::ExternalRequest&,
+                                   const temporal::api::common::v1::WorkflowExecution&,
+                                   std::function<void(Status)> done) override {
+    done(Unimplemented("not in this test"));
+  }
+  void RecordChildClosedAsync(const persistence::ExecutionKey&, int64_t,
+                              const temporal::api::common::v1::WorkflowExecution&,
+                              const std::string&, const temporal::api::history::v1::HistoryEvent&,
+                              std::function<void(Status)> done) override {
+    done(Unimplemented("not in this test"));
+  }
   bool ForgetQuery(const persistence::ExecutionKey&, const std::string&) override { return false; }
   Result<wfs::PollWorkflowTaskQueueResponse> QueryTaskResponse(
       const eon::v1::QueueTask&, const std::string&,

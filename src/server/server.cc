@@ -221,9 +221,12 @@ class ServerImpl final : public Server {
       return engine->ShardFor(ns, workflow_id);
     };
     if (clustered) {
-      routing_history_ = std::make_unique<cluster::RoutingHistory>(*history_, *ownership_,
-                                                                   shard_of, *node_clients_);
+      routing_history_ = std::make_unique<cluster::RoutingHistory>(
+          *history_, *ownership_, shard_of,
+          [engine = history_.get()] { return engine->shard_count(); }, *node_clients_);
       local_matching_->SetHistory(*routing_history_);
+      // Outbox tasks that act on another execution reach the owner of its shard.
+      history_->SetCrossExecutionService(*routing_history_);
     } else {
       local_matching_->SetHistory(*history_);
     }
@@ -259,8 +262,13 @@ class ServerImpl final : public Server {
         return history->HoldsShardOf(namespace_id, schedule_id);
       };
     }
+    // With several nodes, a schedule's workflow is started (and terminated or cancelled by its
+    // overlap policy) on the owner of the workflow's shard, and the parked-task admin calls cover
+    // every node.
+    history::HistoryService& routed_history =
+        routing_history_ ? static_cast<history::HistoryService&>(*routing_history_) : *history_;
     scheduler_role_ =
-        std::make_unique<worker::Scheduler>(*store_, *clock_, *history_, scheduler_options);
+        std::make_unique<worker::Scheduler>(*store_, *clock_, routed_history, scheduler_options);
     EON_RETURN_IF_ERROR(scheduler_role_->Start());
 
     EON_RETURN_IF_ERROR(CheckTlsFiles(options_));
@@ -279,7 +287,7 @@ class ServerImpl final : public Server {
 
     visibility_ = std::make_unique<visibility::Visibility>(*store_);
     visibility_service_ = frontend::RegisterVisibilityService(*router_, *namespaces_, *visibility_);
-    admin_service_ = frontend::RegisterAdminService(*router_, *history_);
+    admin_service_ = frontend::RegisterAdminService(*router_, routed_history);
     batch_records_ = std::make_unique<worker::BatchRecords>(*store_);
     EON_ASSIGN_OR_RETURN(batch_service_,
                          frontend::RegisterBatchService(*router_, *clock_, *batch_records_));

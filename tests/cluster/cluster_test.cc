@@ -1,11 +1,15 @@
 // Two Eon nodes on one database, with a static Ownership (shards split by parity, task queues
 // by name), driven by the C++ SDK: a client and workers connected to either node run workflows
 // whose shard and task queue are on the other one, activities, signals, queries and describe
-// included; work owned by no live node is refused with UNAVAILABLE, not a hang.
+// included; a workflow acts on workflows whose shard is on the other node (a child and its
+// result, a signal and a cancel request to another workflow, a parent close policy), and a
+// schedule starts a workflow whose shard is on the other node; work owned by no live node is
+// refused with UNAVAILABLE, not a hang.
 //
 // The database is PostgreSQL when EON_TEST_POSTGRES_URL is set (scripts/with-postgres.sh; each
 // run gets a schema of its own), a SQLite file otherwise.
 #include <arpa/inet.h>
+#include <grpcpp/generic/generic_stub.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -14,11 +18,13 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <thread>
 
 #include "cluster/ownership.h"
 #include "eon/sdk/sdk.h"
+#include "eon/v1/admin.pb.h"
 #include "history/history_engine.h"
 #include "persistence/postgres_db.h"
 #include "server/server.h"
@@ -98,6 +104,36 @@ Task<std::string> Counter(WorkflowContext& ctx) {
       "ComposeGreeting", ActivityOptions().start_to_close(20s), std::to_string(total));
 }
 
+// Runs a Greeting child (its id given) and answers with the child's result.
+Task<std::string> Parent(WorkflowContext& ctx, std::string child_id) {
+  std::string answer = co_await ctx.execute_child_workflow<std::string>(
+      "Greeting", sdk::ChildWorkflowOptions().id(child_id), child_id);
+  co_return "parent of " + answer;
+}
+
+// Signals a Counter (its id given) to add 7, then to finish.
+Task<std::string> Signaller(WorkflowContext& ctx, std::string target) {
+  co_await ctx.signal_external_workflow(target, "", "add", 7);
+  co_await ctx.signal_external_workflow(target, "", "done");
+  co_return "signalled";
+}
+
+// Asks another workflow to cancel.
+Task<std::string> Canceller(WorkflowContext& ctx, std::string target) {
+  co_await ctx.cancel_external_workflow(target);
+  co_return "cancel requested";
+}
+
+// Starts a Counter child that its close terminates, and ends once the child started.
+Task<std::string> Abandoner(WorkflowContext& ctx, std::string child_id) {
+  auto child = ctx.start_child_workflow<std::string>(
+      "Counter", sdk::ChildWorkflowOptions().id(child_id).parent_close_policy(
+                     temporal::api::enums::v1::PARENT_CLOSE_POLICY_TERMINATE));
+  co_return co_await child.started;
+}
+
+Task<std::string> Scheduled(WorkflowContext&) { co_return "scheduled run"; }
+
 class ClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -136,6 +172,7 @@ class ClusterTest : public ::testing::Test {
       options.ownership = std::make_shared<StaticOwnership>(map_, *node);
       options.request_threads = 8;
       options.task_threads = 2;
+      options.task_failures_before_parking = failures_before_parking_;
       auto started = server::Server::Start(options);
       ASSERT_TRUE(started.ok()) << started.status().message();
       ASSERT_EQ((*started)->internal_address(), node->internal_address);
@@ -179,6 +216,11 @@ class ClusterTest : public ::testing::Test {
     Worker& worker = *workers_.back();
     worker.register_workflow("Greeting", Greeting);
     worker.register_workflow("Counter", Counter);
+    worker.register_workflow("Parent", Parent);
+    worker.register_workflow("Signaller", Signaller);
+    worker.register_workflow("Canceller", Canceller);
+    worker.register_workflow("Abandoner", Abandoner);
+    worker.register_workflow("Scheduled", Scheduled);
     worker.register_activity("ComposeGreeting", ComposeGreeting);
     EXPECT_TRUE(worker.start().ok());
     return worker;
@@ -192,6 +234,49 @@ class ClusterTest : public ::testing::Test {
     }
   }
 
+  // The workflow's status once it closed (RUNNING if it did not within a minute: on a node
+  // that cannot reach the other node's shards, work across them never happens).
+  temporal::api::enums::v1::WorkflowExecutionStatus WaitClosed(Client& client,
+                                                               const std::string& id) {
+    auto handle = client.get_handle(id);
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto description = handle.describe();
+      if (description.ok() && description->workflow_execution_info().status() !=
+                                  temporal::api::enums::v1::WORKFLOW_EXECUTION_STATUS_RUNNING)
+        return description->workflow_execution_info().status();
+      std::this_thread::sleep_for(100ms);
+    }
+    return temporal::api::enums::v1::WORKFLOW_EXECUTION_STATUS_RUNNING;
+  }
+
+  // An admin call (eon.v1.AdminService) made to a node.
+  grpc::Status CallAdmin(Client& client, const std::string& method,
+                         const google::protobuf::Message& request,
+                         google::protobuf::Message* response) {
+    grpc::GenericStub stub(client.channel());
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + 30s);
+    std::string bytes = request.SerializeAsString();
+    grpc::Slice slice(bytes);
+    grpc::ByteBuffer in(&slice, 1), out;
+    std::promise<grpc::Status> done;
+    stub.UnaryCall(&context, "/eon.v1.AdminService/" + method, grpc::StubOptions(), &in, &out,
+                   [&done](grpc::Status status) { done.set_value(std::move(status)); });
+    grpc::Status status = done.get_future().get();
+    if (!status.ok()) return status;
+    std::vector<grpc::Slice> slices;
+    std::string received;
+    if (out.Dump(&slices).ok()) {
+      for (const auto& s : slices)
+        received.append(reinterpret_cast<const char*>(s.begin()), s.size());
+    }
+    if (!response->ParseFromString(received))
+      return grpc::Status(grpc::StatusCode::INTERNAL, "the answer does not parse");
+    return status;
+  }
+
+  int failures_before_parking_ = 10;  // set by ConfigureShards
   ClusterMap map_;
   std::vector<std::unique_ptr<server::Server>> servers_;
   std::vector<std::unique_ptr<Client>> clients_;
@@ -267,6 +352,99 @@ TEST_F(ClusterTest, SignalsQueriesAndDescribeThroughEitherNode) {
   }
 }
 
+using temporal::api::enums::v1::WORKFLOW_EXECUTION_STATUS_CANCELED;
+using temporal::api::enums::v1::WORKFLOW_EXECUTION_STATUS_COMPLETED;
+using temporal::api::enums::v1::WORKFLOW_EXECUTION_STATUS_TERMINATED;
+
+// A parent whose shard is on A starts a child whose shard is on B (A's outbox has B start it);
+// the child completes and the parent gets its result (B's outbox tells A).
+TEST_F(ClusterTest, ChildOnTheOtherNodeRunsAndItsParentGetsTheResult) {
+  StartWorker(via_b(), "a-greetings");
+  std::string parent_id = IdOnShard("parent", 0);
+  std::string child_id = IdOnShard("child", 1);
+  auto parent =
+      via_a().start_workflow("Parent", {.id = parent_id, .task_queue = "a-greetings"}, child_id);
+  ASSERT_TRUE(parent.ok()) << parent.error().ToString();
+  ASSERT_EQ(WaitClosed(via_a(), parent_id), WORKFLOW_EXECUTION_STATUS_COMPLETED);
+  auto result = parent->result<std::string>();
+  ASSERT_TRUE(result.ok()) << result.error().ToString();
+  EXPECT_EQ(*result, "parent of Hello, " + child_id + "!");
+  auto child = via_b().get_handle(child_id).describe();
+  ASSERT_TRUE(child.ok()) << child.error().ToString();
+  EXPECT_EQ(child->workflow_execution_info().parent_execution().workflow_id(), parent_id);
+  EXPECT_EQ(child->workflow_execution_info().status(), WORKFLOW_EXECUTION_STATUS_COMPLETED);
+}
+
+// A workflow on A signals one on B; one on B asks one on A to cancel.
+TEST_F(ClusterTest, SignalAndCancelReachAWorkflowOnTheOtherNode) {
+  StartWorker(via_a(), "a-greetings");
+  std::string counter_id = IdOnShard("signalled", 1);
+  std::string signaller_id = IdOnShard("signaller", 0);
+  auto counter = via_a().start_workflow("Counter", {.id = counter_id, .task_queue = "a-greetings"});
+  ASSERT_TRUE(counter.ok()) << counter.error().ToString();
+  ASSERT_TRUE(via_b()
+                  .start_workflow("Signaller", {.id = signaller_id, .task_queue = "a-greetings"},
+                                  counter_id)
+                  .ok());
+  EXPECT_EQ(WaitClosed(via_b(), signaller_id), WORKFLOW_EXECUTION_STATUS_COMPLETED);
+  ASSERT_EQ(WaitClosed(via_b(), counter_id), WORKFLOW_EXECUTION_STATUS_COMPLETED);
+  auto total = counter->result<std::string>();
+  ASSERT_TRUE(total.ok()) << total.error().ToString();
+  EXPECT_EQ(*total, "Hello, 7!");
+
+  std::string target_id = IdOnShard("cancelled", 0);
+  std::string canceller_id = IdOnShard("canceller", 1);
+  ASSERT_TRUE(
+      via_b().start_workflow("Counter", {.id = target_id, .task_queue = "a-greetings"}).ok());
+  ASSERT_TRUE(
+      via_a()
+          .start_workflow("Canceller", {.id = canceller_id, .task_queue = "a-greetings"}, target_id)
+          .ok());
+  EXPECT_EQ(WaitClosed(via_a(), canceller_id), WORKFLOW_EXECUTION_STATUS_COMPLETED);
+  EXPECT_EQ(WaitClosed(via_a(), target_id), WORKFLOW_EXECUTION_STATUS_CANCELED);
+}
+
+// A parent on B ends; its close policy terminates its child on A.
+TEST_F(ClusterTest, ParentClosePolicyTerminatesAChildOnTheOtherNode) {
+  StartWorker(via_a(), "a-greetings");
+  std::string parent_id = IdOnShard("abandoner", 1);
+  std::string child_id = IdOnShard("abandoned", 0);
+  ASSERT_TRUE(
+      via_a()
+          .start_workflow("Abandoner", {.id = parent_id, .task_queue = "a-greetings"}, child_id)
+          .ok());
+  ASSERT_EQ(WaitClosed(via_a(), parent_id), WORKFLOW_EXECUTION_STATUS_COMPLETED);
+  EXPECT_EQ(WaitClosed(via_b(), child_id), WORKFLOW_EXECUTION_STATUS_TERMINATED);
+}
+
+// A schedule that A runs (its id's shard is A's) starts a workflow whose shard is B's.
+TEST_F(ClusterTest, ScheduleStartsAWorkflowOnTheOtherNode) {
+  namespace wfs = temporal::api::workflowservice::v1;
+  StartWorker(via_b(), "a-greetings");
+  std::string schedule_id = IdOnShard("schedule", 0);
+  std::string workflow_id = IdOnShard("scheduled", 1);
+  wfs::CreateScheduleRequest request;
+  request.set_namespace_("default");
+  request.set_schedule_id(schedule_id);
+  request.set_request_id("create-" + schedule_id);
+  auto* schedule = request.mutable_schedule();
+  schedule->mutable_spec()->add_interval()->mutable_interval()->set_seconds(3600);
+  auto* action = schedule->mutable_action()->mutable_start_workflow();
+  action->set_workflow_id(workflow_id);
+  action->mutable_workflow_type()->set_name("Scheduled");
+  action->mutable_task_queue()->set_name("a-greetings");
+  schedule->mutable_policies()->set_keep_original_workflow_id(true);
+  request.mutable_initial_patch()->mutable_trigger_immediately();
+  wfs::CreateScheduleResponse response;
+  grpc::ClientContext context;
+  auto status = via_a().stub().CreateSchedule(&context, request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(WaitClosed(via_a(), workflow_id), WORKFLOW_EXECUTION_STATUS_COMPLETED);
+  auto result = via_a().get_handle(workflow_id).result<std::string>();
+  ASSERT_TRUE(result.ok()) << result.error().ToString();
+  EXPECT_EQ(*result, "scheduled run");
+}
+
 class ClusterDownNodeTest : public ClusterTest {
  protected:
   void ConfigureShards() override { map_.shard_overrides[2] = map_.down; }
@@ -323,6 +501,49 @@ TEST_F(ClusterDownNodeTest, WorkOfNoLiveNodeIsUnavailableNotAHang) {
                                                       {.id = id, .task_queue = "a-greetings"}, id);
   ASSERT_TRUE(result.ok()) << result.error().ToString();
   EXPECT_EQ(*result, "Hello, " + id + "!");
+}
+
+class ClusterParkingTest : public ClusterTest {
+ protected:
+  void ConfigureShards() override {
+    map_.shard_overrides[2] = map_.down;
+    failures_before_parking_ = 1;
+  }
+};
+
+// A task parked on B (its signal's target is on the down node) is listed and retried through A;
+// the down node, which cannot answer, is left out.
+TEST_F(ClusterParkingTest, ParkedTasksOfEveryNodeAreListedAndRetriedThroughAny) {
+  StartWorker(via_a(), "a-greetings");
+  std::string signaller_id = IdOnShard("stuck-signaller", 1);
+  std::string target_id = IdOnShard("on-the-down-node", 2);
+  ASSERT_TRUE(
+      via_a()
+          .start_workflow("Signaller", {.id = signaller_id, .task_queue = "a-greetings"}, target_id)
+          .ok());
+  int64_t task_id = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (task_id == 0 && std::chrono::steady_clock::now() < deadline) {
+    eon::v1::ListParkedTasksResponse listed;
+    auto status = CallAdmin(via_a(), "ListParkedTasks", eon::v1::ListParkedTasksRequest(), &listed);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    for (const auto& task : listed.tasks()) {
+      if (task.workflow_id() == signaller_id) {
+        EXPECT_EQ(task.task_type(), "HISTORY_TASK_TYPE_SIGNAL_EXTERNAL");
+        EXPECT_NE(task.last_error().find(map_.down.internal_address), std::string::npos)
+            << task.last_error();
+        task_id = task.task_id();
+      }
+    }
+    if (task_id == 0) std::this_thread::sleep_for(200ms);
+  }
+  ASSERT_NE(task_id, 0) << "the task parked on B was not listed through A";
+  eon::v1::RetryParkedTasksRequest retry;
+  retry.add_task_ids(task_id);
+  eon::v1::RetryParkedTasksResponse retried;
+  auto status = CallAdmin(via_a(), "RetryParkedTasks", retry, &retried);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(retried.retried(), 1);
 }
 
 }  // namespace
