@@ -39,10 +39,12 @@ sanitize_status=0
 # The integration tests run again against a node on PostgreSQL (each server on a fresh schema
 # of the throwaway PostgreSQL): these files, which cover workflows and activities, signals and
 # queries, timers, children, visibility and list filters, schedules, batches and kill -9
-# durability (about 3 minutes on 2 cores; the whole suite there costs about 10). Not
+# durability, and cluster.test.js: three `eon server start` nodes on one schema through kill -9,
+# SIGSTOP and a rolling restart (about 4 minutes on 2 cores; the whole suite there costs about
+# 10). Not
 # workflows.test.js yet: on PostgreSQL, on a loaded 2-core machine, the first workflow task of
 # its two 3 s run-timeout tests does not complete within the 3 s (the rest of the file passes).
-pg_it_files=${EON_PG_IT_FILES:-"basic.test.js activities.test.js queries.test.js children.test.js visibility.test.js schedules.test.js crash.test.js batch.test.js"}
+pg_it_files=${EON_PG_IT_FILES:-"basic.test.js activities.test.js queries.test.js children.test.js visibility.test.js schedules.test.js crash.test.js batch.test.js cluster.test.js"}
 
 if [ "${EON_SKIP_SANITIZE:-0}" != 1 ] && [ "${EON_BUILD_SANITIZERS_EARLY:-0}" = 1 ]; then
   # The sanitizer trees (ASan+UBSan, then TSan) build in the background, at the lowest CPU

@@ -188,10 +188,12 @@ int RunServer(ServerCommand command, int argc, char** argv) {
                                     ? "in memory (use --db-filename to keep state)"
                                     : persistence::RedactPassword(options.db_path).c_str());
   if (command == ServerCommand::kStart) {
+    // The internal address actually bound (--internal-port 0 picks one), as the others see it.
+    const std::string internal = server->internal_address();
     std::printf("Node: %s%s\n", options.node_name.c_str(),
-                options.internal_port >= 0
-                    ? (" (internal port " + std::to_string(options.internal_port) + ")").c_str()
-                    : "");
+                internal.empty() ? "" : (" (internal address " + internal + ")").c_str());
+    // Fixed when the database was created (--num-shards, or the default then).
+    std::printf("History shards: %d\n", server->shard_count());
   }
   std::fflush(stdout);
 

@@ -113,13 +113,22 @@ std::vector<Node> Membership::LiveLocked(int64_t now_ns) const {
 }
 
 Status Membership::Heartbeat() {
+  const int64_t started_ns = Nanos(env_.clock().Now());
   const TimePoint expiry = env_.clock().Now() + options_.lease;
   Status put = store_.PutMember({self_.name, self_.internal_address, Nanos(expiry)});
   auto rows = store_.ListMembers();
   bool changed = false;
+  bool lapsed = false;
+  int64_t lapsed_ms = 0;
   std::vector<Node> live;
   {
     std::lock_guard lock(mutex_);
+    if (put.ok() && own_lease_expiry_ns_ != 0 && own_lease_expiry_ns_ <= started_ns) {
+      // The lease had lapsed before this row was written: the others counted this node dead.
+      lease_epoch_.fetch_add(1, std::memory_order_acq_rel);
+      lapsed_ms = (started_ns - own_lease_expiry_ns_) / 1'000'000;
+      lapsed = true;
+    }
     if (put.ok()) own_lease_expiry_ns_ = std::max(own_lease_expiry_ns_, Nanos(expiry));
     if (rows.ok()) {
       rows_.clear();
@@ -131,8 +140,14 @@ Status Membership::Heartbeat() {
     changed = live != live_;
     if (changed) live_ = live;
   }
-  if (changed) {
-    LOG_INFO("live nodes now " << Names(live));
+  if (lapsed) {
+    LOG_WARN("this node's membership lease lapsed " << lapsed_ms
+                                                    << " ms ago (it could not heartbeat): it gives "
+                                                       "up the shards it held and takes its own "
+                                                       "again");
+  }
+  if (changed || lapsed) {
+    if (changed) LOG_INFO("live nodes now " << Names(live));
     std::lock_guard lock(subscribers_mutex_);
     for (const auto& [id, fn] : subscribers_) fn();
   }

@@ -17,6 +17,7 @@
 // node's wall clock: nodes' clocks must agree to well within the lease (NTP does).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -66,7 +67,8 @@ class Membership final : public Ownership {
   Node QueueOwner(const std::string& namespace_id, const std::string& queue_name) const override;
 
   // The live nodes as last read, by name.
-  std::vector<Node> LiveNodes() const;
+  std::vector<Node> LiveNodes() const override;
+  uint64_t LeaseEpoch() const override { return lease_epoch_.load(std::memory_order_acquire); }
   // `changed` runs (on the heartbeat loop's thread, so it must be short: wake a worker of one's
   // own) after each heartbeat that changed the live nodes, and so maybe the assignment. Returns
   // an id for Unsubscribe. Subscribe before anything relies on it; Unsubscribe waits for a call
@@ -96,6 +98,7 @@ class Membership final : public Ownership {
   mutable std::mutex mutex_;
   std::vector<persistence::MemberRow> rows_;  // the others' rows as last read; guarded by mutex_
   int64_t own_lease_expiry_ns_ = 0;           // of the last row written; guarded by mutex_
+  std::atomic<uint64_t> lease_epoch_{0};      // see LeaseEpoch; written under mutex_
   std::vector<Node> live_;                    // as of the last heartbeat; guarded by mutex_
 
   std::mutex subscribers_mutex_;  // held while subscribers run, so Unsubscribe can wait

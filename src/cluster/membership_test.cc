@@ -131,8 +131,15 @@ TEST_F(MembershipTest, NodesSeeEachOtherAgreeOnOwnersAndTakeOverFromOneThatStops
               std::chrono::duration<double>(takeover).count(),
               std::chrono::duration<double>(options_.lease).count());
 
-  // b resumes: it is live again (to both), and gets its share back.
+  // b resumes: it is live again (to both), and gets its share back, in a new lease epoch (what
+  // it held before is not to be trusted: a took it meanwhile). a's epoch never moved.
+  const uint64_t b_epoch = b->LeaseEpoch();
+  int b_changes = 0;
+  b->Subscribe([&] { ++b_changes; });
   ASSERT_TRUE(b->Heartbeat().ok());
+  EXPECT_EQ(b->LeaseEpoch(), b_epoch + 1);
+  EXPECT_GE(b_changes, 1) << "b's subscribers hear that its lease had lapsed";
+  EXPECT_EQ(a->LeaseEpoch(), 0u);
   RunUntil(env_.now() + std::chrono::seconds(2));
   EXPECT_EQ(a->LiveNodes().size(), 2u);
   EXPECT_EQ(a->LiveNodes(), b->LiveNodes());
@@ -177,9 +184,11 @@ TEST_F(MembershipTest, ANodeCutOffFromTheDatabaseOwnsNothingOnceItsLeasePassed) 
   RunUntil([&] { return b->LiveNodes().size() == 1; }, std::chrono::seconds(30));
   for (int32_t shard = 0; shard < 32; ++shard) EXPECT_TRUE(b->OwnsShard(shard));
 
+  const uint64_t a_epoch = a->LeaseEpoch();
   cut_off.set_options({});
   RunUntil(env_.now() + std::chrono::seconds(2));
   EXPECT_EQ(a->LiveNodes().size(), 2u);
+  EXPECT_EQ(a->LeaseEpoch(), a_epoch + 1) << "a heartbeat again after its lease lapsed";
   EXPECT_EQ(a->LiveNodes(), b->LiveNodes());
 }
 

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace eon::cluster {
 
@@ -31,6 +32,14 @@ class Ownership {
   // The node that owns a task queue: its workflow and activity kinds and its sticky form go to
   // the same node, so a poll and the tasks added for it meet.
   virtual Node QueueOwner(const std::string& namespace_id, const std::string& queue_name) const = 0;
+  // The nodes this node counts live now (itself among them while its lease holds), for the calls
+  // that every node must see (ShutdownWorker: a worker's polls wait on the owners of its queues).
+  virtual std::vector<Node> LiveNodes() const { return {self()}; }
+  // Moves on each time this node's own lease lapsed (paused, or cut off from the database past
+  // its lease) and it heartbeat again: the others may have taken its shards and changed them
+  // meanwhile, so what it held before is given up and taken again (with a new range_id) rather
+  // than trusted, even when the shards are its own again by then.
+  virtual uint64_t LeaseEpoch() const { return 0; }
 
   bool OwnsShard(int32_t shard_id) const { return ShardOwner(shard_id) == self(); }
   bool OwnsQueue(const std::string& namespace_id, const std::string& queue_name) const {

@@ -104,7 +104,23 @@ Result<std::string> ClusterForwarder::OwnerOf(const std::string& full_method,
     if (const auto* task_queue = MessageField(request, "task_queue"))
       queue = StringField(*task_queue, "name");
   } else if (method == "ShutdownWorker") {
-    queue = StringField(request, "sticky_task_queue");
+    // The worker's polls wait on the owners of its queues, any of the nodes, and its sticky
+    // queue lives on that queue's owner: every other live node hears the call too (on its
+    // internal port, which answers it there and forwards nothing), and this node answers it.
+    grpc::Slice slice(request.SerializeAsString());
+    const grpc::ByteBuffer copy(&slice, 1);
+    const auto deadline = std::chrono::system_clock::now() + kShutdownWorkerBroadcastTimeout;
+    for (const auto& node : ownership_.LiveNodes()) {
+      if (node == ownership_.self() || node.internal_address.empty()) continue;
+      clients_.SendRaw(
+          node.internal_address, full_method, copy, deadline,
+          [address = node.internal_address](const grpc::Status& status, grpc::ByteBuffer*) {
+            if (!status.ok())
+              LOG_WARN("ShutdownWorker not delivered to the node at " << address << ": "
+                                                                      << status.error_message());
+          });
+    }
+    return std::string();
   }
   if (!queue.empty())
     return RemoteAddress(ownership_, ownership_.QueueOwner(ns_id, queue), "task queue " + queue);

@@ -4,10 +4,11 @@
 //
 // - ClusterForwarder (the edge): a WorkflowService call that names one execution (start,
 //   signal, query, update, describe, history, terminate, a task token's respond call...) is
-//   forwarded whole to the owner of its shard; a poll, DescribeTaskQueue or ShutdownWorker to
-//   the owner of its task queue. The owner serves it on its internal port, where calls are
-//   never forwarded again: a node that lost the work in between answers UNAVAILABLE and the
-//   client retries.
+//   forwarded whole to the owner of its shard; a poll or DescribeTaskQueue to the owner of its
+//   task queue; a ShutdownWorker is answered here and passed on to every other live node (the
+//   worker's polls wait on the owners of its queues). The owner serves it on its internal port,
+//   where calls are never forwarded again: a node that lost the work in between answers
+//   UNAVAILABLE and the client retries.
 // - RoutingHistory (matching's, the outbox's, the scheduler's and the admin calls' view of
 //   history): a poll parked on the queue's owner has the shard's owner record the task started
 //   (InternalService/Record...TaskStarted); an outbox task that acts on another execution (a
@@ -43,6 +44,8 @@ namespace wfs = temporal::api::workflowservice::v1;
 inline constexpr char kInternalService[] = "eon.v1.InternalService";
 // How long a node waits for another to settle a task or a query task it hands over.
 inline constexpr std::chrono::seconds kHandOverTimeout{30};
+// How long a ShutdownWorker passed on to the other nodes may take there.
+inline constexpr std::chrono::seconds kShutdownWorkerBroadcastTimeout{5};
 
 // The history shard of an execution (HistoryEngine::ShardFor).
 using ShardOf = std::function<int32_t(const std::string& namespace_id, const std::string& wf_id)>;

@@ -160,6 +160,7 @@ Status HistoryEngine::Start() {
     EON_RETURN_IF_ERROR(processors_->Start());
   } else {
     EON_RETURN_IF_ERROR(processors_->Start({}));
+    reconciled_lease_epoch_ = ownership_->LeaseEpoch();
     for (int32_t shard = 0; shard < shard_count_; ++shard) {
       if (ownership_->OwnsShard(shard)) EON_RETURN_IF_ERROR(AcquireShard(shard));
     }
@@ -186,6 +187,13 @@ void HistoryEngine::Stop() {
 }
 
 void HistoryEngine::ReconcileShards() {
+  if (const uint64_t epoch = ownership_->LeaseEpoch(); epoch != reconciled_lease_epoch_) {
+    // This node's lease lapsed since it took its shards: another node may have taken them and
+    // changed them meanwhile. Each is given up (its cache dropped) and, if ours, taken again
+    // below with a new range_id, rather than served from what is cached.
+    reconciled_lease_epoch_ = epoch;
+    for (int32_t shard = 0; shard < shard_count_; ++shard) ReleaseShard(shard);
+  }
   for (int32_t shard = 0; shard < shard_count_; ++shard) {
     const bool ours = ownership_->OwnsShard(shard);
     if (ours && !HoldsShard(shard)) {
@@ -359,6 +367,10 @@ void HistoryEngine::CommitAsync(std::shared_ptr<persistence::ExecutionWrite> wri
       cache_->Failed(key, generation);
       if (new_key) cache_->Failed(*new_key, new_run_generation);
       if (persistence::IsShardOwnershipLost(committed)) {
+        metrics::Count("eon_fenced_writes_total",
+                       "Writes refused because another node had taken their history shard "
+                       "(range_id fencing); the first drops the shard here.",
+                       {});
         LoseShard(write->shard_id, write->range_id);
         return then(ShardLostError(write->shard_id));
       }

@@ -424,6 +424,9 @@ class HistoryEngine final : public HistoryService, public TaskHandler {
   // By shard: another process took it (a commit found its range_id moved on) and it was not
   // taken back since; only names the cause in NotHeldError. Sized by Start.
   std::unique_ptr<std::atomic<bool>[]> shard_lost_;
+  // Ownership::LeaseEpoch as of the last ReconcileShards; read and written only there (and
+  // in Start, before the loop that runs it).
+  uint64_t reconciled_lease_epoch_ = 0;
   // Serializes AcquireShard and ReleaseShard (never held by a commit's continuation).
   std::mutex shards_mutex_;
   const cluster::Ownership* ownership_ = nullptr;  // set before Start; null: every shard is ours

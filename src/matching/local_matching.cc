@@ -74,14 +74,26 @@ void LocalMatching::AfterStart(std::shared_ptr<Poll> poll, StartTask<Resp> start
     done(std::move(response));
     return;
   }
+  const auto now = std::chrono::steady_clock::now();
   if (response.status().code() == StatusCode::NOT_FOUND) {
     engine_.Done(matched);  // stale: the execution moved on
   } else {
     engine_.Requeue(matched);
     LOG_WARN("could not start a task from " << poll->request.queue.name << ": "
                                             << response.status().message());
+    // Not at once: the requeued task is the first this poll would take again.
+    if (scheduler_ == nullptr || now + kStartRetryDelay >= poll->request.deadline) {
+      done(Resp());
+      return;
+    }
+    scheduler_->At(now + kStartRetryDelay, [this, poll, start, done]() mutable {
+      executor_.Submit([this, poll, start, done]() mutable {
+        Park<Resp>(std::move(poll), std::move(start), std::move(done));
+      });
+    });
+    return;
   }
-  if (std::chrono::steady_clock::now() >= poll->request.deadline) {
+  if (now >= poll->request.deadline) {
     done(Resp());
     return;
   }

@@ -2,6 +2,7 @@
 // parked polls) and history's record-started calls (the second half of the poll handshake).
 #pragma once
 
+#include <chrono>
 #include <memory>
 
 #include "common/executor.h"
@@ -14,9 +15,17 @@ namespace eon::matching {
 class LocalMatching final : public MatchingService {
  public:
   // Work that may wait (deleting a backlog row once its task started, requeueing, a query
-  // task's answer, a start whose execution is not at hand) runs on `executor`.
-  LocalMatching(MatchingEngine& engine, Executor& executor)
-      : engine_(engine), executor_(executor) {}
+  // task's answer, a start whose execution is not at hand) runs on `executor`. A poll whose
+  // task could not be started (its execution's node did not answer: dead, or its shard is
+  // moving) takes a task again only after kStartRetryDelay, on `scheduler` (it must outlive
+  // this); without one such a poll is answered empty at once, and the worker polls again.
+  LocalMatching(MatchingEngine& engine, Executor& executor, DeadlineScheduler* scheduler = nullptr)
+      : engine_(engine), executor_(executor), scheduler_(scheduler) {}
+
+  // How long a poll waits before it takes a task again after a start failed (not a stale task):
+  // without it the poll would take the requeued task back at once and spin on it, logging each
+  // time, until the execution's shard is served again (seconds, when a node died).
+  static constexpr std::chrono::milliseconds kStartRetryDelay{500};
 
   // History and matching call each other: set before the first poll.
   void SetHistory(history::HistoryService& history) { history_ = &history; }
@@ -71,6 +80,7 @@ class LocalMatching final : public MatchingService {
 
   MatchingEngine& engine_;
   Executor& executor_;
+  DeadlineScheduler* const scheduler_;  // may be null
   history::HistoryService* history_ = nullptr;
 };
 

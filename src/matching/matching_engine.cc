@@ -1,6 +1,7 @@
 #include "matching/matching_engine.h"
 
 #include <algorithm>
+#include <random>
 
 #include "common/log.h"
 
@@ -20,6 +21,7 @@ MatchingEngine::MatchingEngine(persistence::QueueTaskStore& store, DeadlineSched
     : store_(store),
       scheduler_(scheduler),
       options_(std::move(options)),
+      task_id_slot_(static_cast<int64_t>(std::random_device{}() % kTaskIdSlots)),
       audit_token_(std::make_shared<AuditToken>()) {
   audit_token_->engine = this;
   ScheduleAudit();
@@ -94,6 +96,18 @@ Result<int64_t> MatchingEngine::StartWrite(Queue& queue) {
     EON_ASSIGN_OR_RETURN(int64_t max_task_id, store_.MaxQueueTaskId());
     next_task_id_ = std::max(next_task_id_, max_task_id + 1);
     task_ids_stale_ = false;
+  }
+  if (options_.shared_backlogs) {
+    // Every node writes backlog rows into one table, each counting ids on its own: ids come from
+    // the time (microseconds times kTaskIdSlots) plus this engine's slot, so two nodes' ids meet
+    // only in the same microsecond and slot. Counting on from the largest id read (as a lone
+    // node does) clashed often: each node's count lagged the other's rows. A clash that happens
+    // anyway fails the write, which is retried with the ids read afresh.
+    const Clock& clock = options_.clock ? *options_.clock : system_clock_;
+    const int64_t micros =
+        std::chrono::duration_cast<std::chrono::microseconds>(clock.Now().time_since_epoch())
+            .count();
+    next_task_id_ = std::max(next_task_id_, micros * kTaskIdSlots + task_id_slot_);
   }
   const int64_t task_id = next_task_id_++;
   queue.writing_ids.insert(task_id);

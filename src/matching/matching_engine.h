@@ -275,6 +275,11 @@ class MatchingEngine {
   // With shared_backlogs: another node may have written ids above next_task_id_, so the next
   // write reads MaxQueueTaskId first. Guarded by mutex_.
   bool task_ids_stale_ = false;
+  // With shared_backlogs, backlog ids are time-based (see StartWrite): microseconds since the
+  // epoch times kTaskIdSlots (below 2^63 until about 2255), plus this engine's slot, drawn at
+  // random once.
+  static constexpr int64_t kTaskIdSlots = 1024;
+  const int64_t task_id_slot_;
   std::shared_ptr<AuditToken> audit_token_;  // shared with scheduled guard runs (see above)
   // namespace id + '/' + worker_instance_key -> when it shut down; guarded by mutex_.
   std::map<std::string, std::chrono::steady_clock::time_point> shut_down_workers_;

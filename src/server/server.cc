@@ -3,8 +3,11 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
+#include <netdb.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 
@@ -42,6 +45,35 @@ namespace {
 // How often the history engine compares the shards it holds with the ones it owns, besides
 // when membership changes (a shard lost to a node with a stale view is taken back by then).
 constexpr auto kOwnershipRecheckInterval = std::chrono::seconds(1);
+
+// A port that was free on `ip` a moment ago, for `--internal-port 0`: the node's membership row
+// names its internal address before the internal server (which needs the roles built first)
+// binds it, and the others must be told the port it will really have. If another process takes
+// the port in between, binding it fails and the server stops with a clear message.
+Result<int> PickFreePort(const std::string& ip) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST;
+  addrinfo* found = nullptr;
+  if (getaddrinfo(ip.c_str(), "0", &hints, &found) != 0 || found == nullptr) {
+    return InvalidArgument("--ip " + ip + " is not a numeric IP address");
+  }
+  int port = 0;
+  int fd = socket(found->ai_family, found->ai_socktype, found->ai_protocol);
+  if (fd >= 0 && bind(fd, found->ai_addr, found->ai_addrlen) == 0) {
+    sockaddr_storage bound{};
+    socklen_t length = sizeof(bound);
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &length) == 0) {
+      port = bound.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
+                                         : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+    }
+  }
+  if (fd >= 0) close(fd);
+  freeaddrinfo(found);
+  if (port == 0) return Unavailable("cannot find a free port on " + ip + " (--internal-port 0)");
+  return port;
+}
 
 struct X509Free {
   void operator()(X509* certificate) const { X509_free(certificate); }
@@ -159,7 +191,8 @@ class ServerImpl final : public Server {
     matching_ = std::make_unique<matching::MatchingEngine>(*store_, *scheduler_,
                                                            std::move(matching_options));
     EON_RETURN_IF_ERROR(matching_->Recover());
-    local_matching_ = std::make_unique<matching::LocalMatching>(*matching_, *request_executor_);
+    local_matching_ =
+        std::make_unique<matching::LocalMatching>(*matching_, *request_executor_, scheduler_.get());
     // Several nodes: history and the frontend reach task queues through routing_matching_, and
     // matching reaches history through routing_history_, each picking this node or the owner
     // per call. A lone node wires the local roles directly.
@@ -273,7 +306,7 @@ class ServerImpl final : public Server {
       internal_builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
       internal_builder.SetMaxReceiveMessageSize(128 * 1024 * 1024);
       int internal_bound = 0;
-      std::string internal_listen = options_.ip + ":" + std::to_string(options_.internal_port);
+      std::string internal_listen = options_.ip + ":" + std::to_string(internal_port_);
       internal_builder.AddListeningPort(internal_listen, grpc::InsecureServerCredentials(),
                                         &internal_bound);
       internal_builder.RegisterCallbackGenericService(internal_router_.get());
@@ -314,13 +347,17 @@ class ServerImpl final : public Server {
   // this node heartbeats a membership row and owns what rendezvous hashing gives it. A lone
   // node (no internal port, or an in-memory database) owns everything, as before.
   Status StartMembership() {
+    internal_port_ = options_.internal_port;
     if (options_.ownership) {
       ownership_ = options_.ownership.get();
       return Status::Ok();
     }
     if (options_.internal_port < 0 || options_.db_path == ":memory:") return Status::Ok();
-    cluster::Node self{options_.node_name,
-                       options_.ip + ":" + std::to_string(options_.internal_port)};
+    // The others must be told the port this node will listen on, not 0.
+    if (internal_port_ == 0) {
+      EON_ASSIGN_OR_RETURN(internal_port_, PickFreePort(options_.ip));
+    }
+    cluster::Node self{options_.node_name, options_.ip + ":" + std::to_string(internal_port_)};
     EON_ASSIGN_OR_RETURN(membership_, cluster::Membership::Start(*store_, *env_, self));
     ownership_ = membership_.get();
     return Status::Ok();
@@ -378,6 +415,15 @@ class ServerImpl final : public Server {
         out.push_back({"pending_polls", "Long polls parked on a task queue, waiting for a task.",
                        labels, static_cast<double>(queue.parked_polls)});
       }
+      // Several nodes: how many history shards this node holds now (all of them on a lone node).
+      int32_t held = 0;
+      for (int32_t shard = 0; shard < history_->shard_count(); ++shard) {
+        if (history_->HoldsShard(shard)) ++held;
+      }
+      out.push_back({"eon_history_shards_held",
+                     "History shards this node holds now.",
+                     {},
+                     static_cast<double>(held)});
       // Only ever grows; above 0 means matching lost track of a task (see AuditBacklogs).
       out.push_back({"matching_backlog_faults",
                      "Backlog tasks matching's guard found left behind while pollers waited.",
@@ -392,6 +438,7 @@ class ServerImpl final : public Server {
   int metrics_port() const override { return metrics_endpoint_ ? metrics_endpoint_->port() : 0; }
   int ui_port() const override { return ui_server_ ? ui_server_->port() : 0; }
   int http_port() const override { return http_server_ ? http_server_->port() : 0; }
+  int shard_count() const override { return history_ ? history_->shard_count() : 0; }
   const char* ShutdownStep() const override { return step_.load(); }
 
   frontend::FrontendOptions FrontendLimits() const {
@@ -484,6 +531,7 @@ class ServerImpl final : public Server {
   std::atomic<const char*> step_{"not started"};
   std::string address_;
   std::string internal_address_;
+  int internal_port_ = -1;  // options_.internal_port, or the port picked for 0
   std::unique_ptr<persistence::Store> store_;
   std::unique_ptr<namespaces::Registry> namespaces_;
   std::unique_ptr<cluster::Membership> membership_;  // cluster mode only

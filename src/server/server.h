@@ -82,6 +82,8 @@ class Server {
   // The ports of the web UI and of the HTTP API alone, or 0 when not served.
   virtual int ui_port() const = 0;
   virtual int http_port() const = 0;
+  // The number of history shards, fixed when the database was created.
+  virtual int shard_count() const = 0;
   // Stops serving: parked polls are answered, in-flight calls finish, the store is closed.
   virtual void Shutdown() = 0;
   // The step Shutdown is in, for a report when it takes too long.

@@ -137,6 +137,21 @@ async function cancelActivity(name, args, options, gateArgs) {
 // workflow features run by the server: timers, signals, cancellation, continue-as-new,
 // retries, cron, markers and properties (workflows.test.js)
 
+const clusterActs = proxyActivities({
+  startToCloseTimeout: '10s',
+  retry: { initialInterval: '200ms', backoffCoefficient: 1 },
+});
+
+/**
+ * cluster.test.js's load: a durable timer of `sleepMs` first when above 0, then one activity
+ * `greet(name)` with a short start-to-close timeout (a completion lost with a killed node is
+ * retried soon).
+ */
+async function clusterGreet(name, sleepMs) {
+  if (sleepMs > 0) await sleep(sleepMs);
+  return await clusterActs.greet(name);
+}
+
 /** Returns its argument at once (no commands but the completion). */
 async function returnValue(value) {
   return value;
@@ -496,6 +511,7 @@ async function activitiesThenSignals(name) {
 }
 
 module.exports = {
+  clusterGreet,
   tsCallsCpp,
   activitiesThenSignals,
   upsertAndWait,
