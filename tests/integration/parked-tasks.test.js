@@ -6,8 +6,10 @@
 // The failure is a real one, made from outside the server: the database refuses the visibility
 // row of one workflow (a SQLite trigger added by the sqlite3 shell, as a disk or schema fault
 // would), so that workflow's visibility write fails on every attempt while every other write
-// goes through. The server runs with --task-failures-before-parking 3 (the default, 10, takes
-// about five minutes of backoff).
+// goes through. That workflow has a custom search attribute, so its listing row is written by an
+// outbox task after the commit (without one the row goes in the commit itself, and the start
+// would fail instead). The server runs with --task-failures-before-parking 3 (the default, 10,
+// takes about five minutes of backoff).
 
 const assert = require('node:assert/strict');
 const { execFileSync } = require('node:child_process');
@@ -56,10 +58,16 @@ eonTest('a parked outbox task stays parked through kill -9 and runs when an oper
       `BEGIN SELECT RAISE(ABORT, 'visibility row refused by the test'); END;`,
   );
 
+  const created = await runEon(['operator', 'search-attribute', 'create', '--address', server.address,
+    '--name', 'ParkedTag', '--type', 'Keyword']);
+  assert.equal(created.code, 0, created.output);
+
   let { client, connection } = await connectClient(server);
-  const start = (workflowId) =>
-    client.workflow.start('Robust', { workflowId, taskQueue: 'parked-tq', args: [], requestId: randomUUID() });
-  const handle = await start(poisoned);
+  const start = (workflowId, searchAttributes) =>
+    client.workflow.start('Robust', {
+      workflowId, taskQueue: 'parked-tq', args: [], requestId: randomUUID(), searchAttributes,
+    });
+  const handle = await start(poisoned, { ParkedTag: ['poisoned'] });
   const runId = handle.firstExecutionRunId;
 
   // Three failures in a row (1 s, then 2 s of backoff), then parked and listed with its error.
