@@ -27,8 +27,8 @@
 #include "matching/local_matching.h"
 #include "matching/matching_engine.h"
 #include "persistence/sqlite_store.h"
-#include "visibility/query.h"
 #include "temporal/api/errordetails/v1/message.pb.h"
+#include "visibility/query.h"
 
 namespace eon::history {
 namespace {

@@ -641,15 +641,24 @@ constexpr const char* kVisibilityUpsert =
 
 // kVisibilityUpsert's parameters (they point into `row`).
 std::vector<PgParam> VisibilityParams(const VisibilityRow& row) {
-  return {Text(row.namespace_id),        Text(row.run_id),
-          Text(row.workflow_id),         Text(row.workflow_type),
-          Int(row.status),               Int(row.start_time_ns),
-          PgOptional(row.close_time_ns), PgOptional(row.execution_time_ns),
-          PgOptional(row.execution_duration_ns), Text(row.task_queue),
-          Int(row.history_length),       Int(row.history_size_bytes),
-          Int(row.state_transition_count), PgOptional(row.parent_workflow_id),
-          PgOptional(row.parent_run_id), PgOptional(row.root_workflow_id),
-          PgOptional(row.root_run_id),   Text(row.search_attributes_json),
+  return {Text(row.namespace_id),
+          Text(row.run_id),
+          Text(row.workflow_id),
+          Text(row.workflow_type),
+          Int(row.status),
+          Int(row.start_time_ns),
+          PgOptional(row.close_time_ns),
+          PgOptional(row.execution_time_ns),
+          PgOptional(row.execution_duration_ns),
+          Text(row.task_queue),
+          Int(row.history_length),
+          Int(row.history_size_bytes),
+          Int(row.state_transition_count),
+          PgOptional(row.parent_workflow_id),
+          PgOptional(row.parent_run_id),
+          PgOptional(row.root_workflow_id),
+          PgOptional(row.root_run_id),
+          Text(row.search_attributes_json),
           Blob(row.info)};
 }
 

@@ -132,7 +132,6 @@ struct QueueTaskRecord {
   eon::v1::QueueTask task;
 };
 
-
 // One schedule (worker/scheduler.h owns them) and its listing. The listing is stored in the
 // columns of the visibility table, so the list-filter language (visibility/query.h) runs over
 // schedules unchanged: WorkflowId holds the schedule id, WorkflowType the action's workflow
