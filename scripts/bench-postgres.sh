@@ -14,7 +14,7 @@ psql_() { psql "$URL" -Atc "$1"; }
 cpu_of() { local t=0; for p in "$@"; do t=$(( t + $(awk '{print $14+$15}' /proc/$p/stat) )); done; echo $t; }
 xacts() { psql_ "SELECT xact_commit FROM pg_stat_database WHERE datname = '$1'"; }
 wait_port() { for i in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.2; done; return 1; }
-run() { # db ports... -- bench args
+run() { # run <database name> <node count>
   local db=$1; shift
   local pids=() ports=() i=0
   psql_ "CREATE DATABASE $db" >/dev/null
@@ -34,7 +34,9 @@ run() { # db ports... -- bench args
       --scenario $scenario --workflows 1000 --concurrency 16 2>&1 | tail -1)
     local c1 x1; c1=$(cpu_of "${pids[@]}"); x1=$(xacts $db)
     echo "nodes=$n $out"
-    echo "  all nodes: server_cpu_ms/wf=$(( (c1 - c0) * 10 * 1000 / 1100 / 1000 )).$(( ((c1 - c0) * 10 * 1000 / 1100) % 1000 )) pg_xact_commits/wf=$(( (x1 - x0) * 100 / 1100 ))e-2 (1100 wf incl. warm-up)"
+    awk -v cpu=$((c1 - c0)) -v tx=$((x1 - x0)) -v hz="$(getconf CLK_TCK)" 'BEGIN {
+      printf "  all nodes: server_cpu_ms/wf=%.2f pg_xact_commits/wf=%.1f (1100 wf, warm-up included)\n",
+        cpu * 1000 / hz / 1100, tx / 1100 }'
   done
   kill "${pids[@]}"; wait "${pids[@]}" 2>/dev/null
 }
