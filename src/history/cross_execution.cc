@@ -128,8 +128,7 @@ void HistoryEngine::RecordChildStarted(
     m.EnsureWorkflowTask();
     return Status::Ok();
   };
-  MutateAsync(parent_key, record,
-              [done](Status status, const StoredExecution&) { done(std::move(status)); });
+  MutateAsync(parent_key, record, StatusOnly(std::move(done)));
 }
 
 void HistoryEngine::RecordChildClosed(const eon::v1::HistoryTask& task, Done done) {
@@ -214,8 +213,7 @@ void HistoryEngine::RecordChildClosedAsync(const ExecutionKey& parent_key, int64
     m.EnsureWorkflowTask();
     return Status::Ok();
   };
-  MutateAsync(parent_key, record,
-              [done](Status status, const StoredExecution&) { done(std::move(status)); });
+  MutateAsync(parent_key, record, StatusOnly(std::move(done)));
 }
 
 void HistoryEngine::ApplyParentClosePolicy(const eon::v1::HistoryTask& task, Done done) {
@@ -265,7 +263,7 @@ void HistoryEngine::DeliverExternalRequestAsync(const eon::v1::ExternalRequest& 
                                                 std::function<void(Status)> done) {
   auto target = ResolveKey(request.namespace_id(), request.workflow_id(), request.run_id());
   if (!target.ok()) return done(target.status());
-  auto answer = [done](Status status, const StoredExecution&) { done(std::move(status)); };
+  Then answer = StatusOnly(done);
   const std::string request_id =
       source.run_id() + ":" + std::to_string(request.initiated_event_id());
   std::lock_guard lock(LockFor(target->namespace_id, target->workflow_id));

@@ -286,12 +286,6 @@ Status ExecutionNotFound(const ExecutionKey& key) {
       .WithDetail(temporal::api::errordetails::v1::NotFoundFailure());
 }
 
-// An update's Then for a caller that hears only the status.
-std::function<void(Status, const StoredExecution&)> StatusOnly(std::function<void(Status)> done) {
-  return
-      [done = std::move(done)](Status status, const StoredExecution&) { done(std::move(status)); };
-}
-
 // `done` behind an exception barrier: if the continuation throws, its caller still hears
 // (INTERNAL). Callers' answers ignore a second call.
 template <typename Done, typename Fn>
@@ -1106,7 +1100,7 @@ void HistoryEngine::RespondActivityTaskCompletedAsync(const eon::v1::TaskToken& 
                       a->set_identity(identity);
                     });
     return Status::Ok();
-  }, [done = std::move(done)](Status status, const StoredExecution&) { done(std::move(status)); });
+  }, StatusOnly(std::move(done)));
 }
 
 void HistoryEngine::RespondActivityTaskFailedAsync(const eon::v1::TaskToken& token,

@@ -377,6 +377,12 @@ class HistoryEngine final : public HistoryService, public TaskHandler {
       google::protobuf::Map<std::string, temporal::api::query::v1::WorkflowQueryResult>;
   // What an update's caller hears: the outcome and, on success, the state after it.
   using Then = std::function<void(Status, const persistence::StoredExecution& after)>;
+  // A Then for a caller that hears only the status.
+  static Then StatusOnly(std::function<void(Status)> done) {
+    return [done = std::move(done)](Status status, const persistence::StoredExecution&) {
+      done(std::move(status));
+    };
+  }
   // Applies `fn` to a copy of the latest state and submits the commit without waiting for it:
   // the cache holds the new state at once, so the next update builds on it. Once the commit is
   // durable, the outbox gets its tasks, watchers wake, held queries are settled

@@ -45,6 +45,13 @@ void Registry::RefreshIfStale() const {
   if (!reloaded.ok()) LOG_WARN("cannot read the namespaces again: " << reloaded.message());
 }
 
+Namespace Registry::KeepLocked(eon::v1::NamespaceRecord record) {
+  auto ns = std::make_shared<const eon::v1::NamespaceRecord>(std::move(record));
+  by_name_[ns->info().name()] = ns;
+  by_id_[ns->info().id()] = ns;
+  return ns;
+}
+
 Namespace Registry::FindLocked(const std::string& key, bool by_id) const {
   const auto& index = by_id ? by_id_ : by_name_;
   auto it = index.find(key);
@@ -102,11 +109,8 @@ Result<Namespace> Registry::Register(const std::string& name, const std::string&
         .WithDetail(temporal::api::errordetails::v1::NamespaceAlreadyExistsFailure());
   }
   EON_RETURN_IF_ERROR(created);
-  auto ns = std::make_shared<const eon::v1::NamespaceRecord>(std::move(record));
   std::lock_guard lock(mutex_);
-  by_name_[name] = ns;
-  by_id_[ns->info().id()] = ns;
-  return ns;
+  return KeepLocked(std::move(record));
 }
 
 Status Registry::UpdateStored(const eon::v1::NamespaceRecord& record) {
@@ -134,11 +138,8 @@ Result<Namespace> Registry::Update(const std::string& name,
       continue;
     }
     EON_RETURN_IF_ERROR(stored);
-    auto updated = std::make_shared<const eon::v1::NamespaceRecord>(std::move(record));
     std::lock_guard lock(mutex_);
-    by_name_[name] = updated;
-    by_id_[updated->info().id()] = updated;
-    return updated;
+    return KeepLocked(std::move(record));
   }
 }
 
@@ -150,12 +151,9 @@ Result<Namespace> Registry::MarkDeleted(const std::string& name) {
   record.mutable_info()->set_state(temporal::api::enums::v1::NAMESPACE_STATE_DELETED);
   record.set_record_version(current->record_version() + 1);
   EON_RETURN_IF_ERROR(UpdateStored(record));
-  auto deleted = std::make_shared<const eon::v1::NamespaceRecord>(std::move(record));
   std::lock_guard lock(mutex_);
   by_name_.erase(name);
-  by_name_[deleted->info().name()] = deleted;
-  by_id_[deleted->info().id()] = deleted;
-  return deleted;
+  return KeepLocked(std::move(record));
 }
 
 Result<Namespace> Registry::Delete(const std::string& name, Executor& background) {

@@ -60,6 +60,8 @@ class Registry {
   Status Reload() const;
   // The namespace by name or id in memory; null when not there. REQUIRES: mutex_ held.
   Namespace FindLocked(const std::string& key, bool by_id) const;
+  // Caches `record` (just stored) under its name and id. REQUIRES: mutex_ held.
+  Namespace KeepLocked(eon::v1::NamespaceRecord record);
   Result<Namespace> Find(const std::string& key, bool by_id) const;
   Result<Namespace> MarkDeleted(const std::string& name);
   void Forget(const std::string& id);

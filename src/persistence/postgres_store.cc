@@ -422,17 +422,25 @@ Status PostgresStore::RunBatchOnce(const std::vector<Job*>& jobs, std::vector<St
 
 Result<int32_t> PostgresStore::ShardCount() { return shard_count_; }
 
+namespace {
+// Takes one shard: its range_id goes up by one (1 for a new row), which fences out whoever held
+// it before. Returns the new range_id.
+Result<int64_t> BumpRangeId(PgConnection& db, int32_t shard_id) {
+  EON_ASSIGN_OR_RETURN(
+      auto rows, db.Query("INSERT INTO shards (shard_id, range_id) VALUES ($1, 1) "
+                          "ON CONFLICT (shard_id) DO UPDATE SET range_id = shards.range_id + 1 "
+                          "RETURNING range_id",
+                          {Int(shard_id)}));
+  if (rows.size() != 1) return Internal("shard upsert returned no row");
+  return rows.Int(0, 0);
+}
+}  // namespace
+
 Result<std::vector<int64_t>> PostgresStore::AcquireShards() {
   std::vector<int64_t> range_ids(shard_count_);
   EON_RETURN_IF_ERROR(Write([&](PgConnection& db) -> Status {
     for (int32_t shard = 0; shard < shard_count_; ++shard) {
-      EON_ASSIGN_OR_RETURN(
-          auto rows, db.Query("INSERT INTO shards (shard_id, range_id) VALUES ($1, 1) "
-                              "ON CONFLICT (shard_id) DO UPDATE SET range_id = shards.range_id + 1 "
-                              "RETURNING range_id",
-                              {Int(shard)}));
-      if (rows.size() != 1) return Internal("shard upsert returned no row");
-      range_ids[shard] = rows.Int(0, 0);
+      EON_ASSIGN_OR_RETURN(range_ids[shard], BumpRangeId(db, shard));
     }
     return Status::Ok();
   }));
@@ -444,13 +452,7 @@ Result<int64_t> PostgresStore::AcquireShard(int32_t shard_id) {
     return InvalidArgument("no shard " + std::to_string(shard_id));
   int64_t range_id = 0;
   EON_RETURN_IF_ERROR(Write([&](PgConnection& db) -> Status {
-    EON_ASSIGN_OR_RETURN(
-        auto rows, db.Query("INSERT INTO shards (shard_id, range_id) VALUES ($1, 1) "
-                            "ON CONFLICT (shard_id) DO UPDATE SET range_id = shards.range_id + 1 "
-                            "RETURNING range_id",
-                            {Int(shard_id)}));
-    if (rows.size() != 1) return Internal("shard upsert returned no row");
-    range_id = rows.Int(0, 0);
+    EON_ASSIGN_OR_RETURN(range_id, BumpRangeId(db, shard_id));
     return Status::Ok();
   }));
   return range_id;

@@ -342,20 +342,27 @@ Result<int32_t> SqliteStore::ShardCount() {
   });
 }
 
+namespace {
+// Takes one shard: its range_id goes up by one (1 for a new row), which fences out whoever held
+// it before. Returns the new range_id.
+Result<int64_t> BumpRangeId(SqliteDb& db, int32_t shard_id) {
+  EON_ASSIGN_OR_RETURN(
+      auto up,
+      db.Prepare("INSERT INTO shards (shard_id, range_id) VALUES (?, 1) "
+                 "ON CONFLICT (shard_id) DO UPDATE SET range_id = range_id + 1 RETURNING range_id"));
+  up->Bind(1, shard_id);
+  if (!up->Step())
+    return up->status().ok() ? Internal("shard upsert returned no row") : up->status();
+  return up->ColumnInt(0);
+}
+}  // namespace
+
 Result<std::vector<int64_t>> SqliteStore::AcquireShards() {
   EON_ASSIGN_OR_RETURN(int32_t shard_count, ShardCount());
   std::vector<int64_t> range_ids(shard_count);
   EON_RETURN_IF_ERROR(Write([&](SqliteDb& db) -> Status {
     for (int32_t shard = 0; shard < shard_count; ++shard) {
-      EON_ASSIGN_OR_RETURN(
-          auto up,
-          db.Prepare(
-              "INSERT INTO shards (shard_id, range_id) VALUES (?, 1) "
-              "ON CONFLICT (shard_id) DO UPDATE SET range_id = range_id + 1 RETURNING range_id"));
-      up->Bind(1, shard);
-      if (!up->Step())
-        return up->status().ok() ? Internal("shard upsert returned no row") : up->status();
-      range_ids[shard] = up->ColumnInt(0);
+      EON_ASSIGN_OR_RETURN(range_ids[shard], BumpRangeId(db, shard));
     }
     return Status::Ok();
   }));
@@ -368,15 +375,7 @@ Result<int64_t> SqliteStore::AcquireShard(int32_t shard_id) {
     return InvalidArgument("no shard " + std::to_string(shard_id));
   int64_t range_id = 0;
   EON_RETURN_IF_ERROR(Write([&](SqliteDb& db) -> Status {
-    EON_ASSIGN_OR_RETURN(
-        auto up,
-        db.Prepare(
-            "INSERT INTO shards (shard_id, range_id) VALUES (?, 1) "
-            "ON CONFLICT (shard_id) DO UPDATE SET range_id = range_id + 1 RETURNING range_id"));
-    up->Bind(1, shard_id);
-    if (!up->Step())
-      return up->status().ok() ? Internal("shard upsert returned no row") : up->status();
-    range_id = up->ColumnInt(0);
+    EON_ASSIGN_OR_RETURN(range_id, BumpRangeId(db, shard_id));
     return Status::Ok();
   }));
   return range_id;
