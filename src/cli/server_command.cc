@@ -94,6 +94,16 @@ Flags:
   -p, --port int              Port for the frontend gRPC service (default 7233)
       --internal-port int     Port for node-to-node gRPC when several nodes share one database
                               (default: none, a lone node)
+      --internal-address host[:port]  The address other nodes dial for this node's internal
+                              port (default: --ip with --internal-port; required when --ip binds
+                              every interface, such as 0.0.0.0)
+      --internal-tls-cert-path file  mTLS between nodes: this node's PEM certificate (chain) ...
+      --internal-tls-key-path file   ... and its PEM private key, presented to the other nodes,
+      --internal-tls-ca-path file    ... and the PEM CA bundle that signed every node's
+                              certificate. All three or none; without them the internal port is
+                              plaintext and unauthenticated (bind it on a private network)
+      --internal-tls-server-name string  The name the other nodes' certificates carry (default:
+                              the host dialed)
       --node-name string      This node's name among the nodes of one database: 1 to 64 letters,
                               digits, '-', '_' or '.' (default: the host name)
       --num-shards n          History shards of a new database, 1 to 16384 (default 4). Fixed
@@ -135,6 +145,10 @@ anything, with one line on stderr naming the setting, and exit code 1. Example e
   ip: 0.0.0.0
   port: 7233
   internal-port: 7234
+  internal-address: eon-1.internal
+  internal-tls-cert-path: /etc/eon/eon-1.pem
+  internal-tls-key-path: /etc/eon/eon-1.key
+  internal-tls-ca-path: /etc/eon/nodes-ca.pem
   node-name: eon-1
   num-shards: 64
   metrics-port: 9233

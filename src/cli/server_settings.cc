@@ -4,6 +4,7 @@
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <cctype>
 #include <charconv>
 #include <cstdint>
 #include <map>
@@ -96,6 +97,35 @@ std::string Rate(const std::string& v, double* out) {
   return "";
 }
 
+// "host" or "host:port"; an IPv6 address in brackets ("[fd00::1]:7234").
+std::string HostAndPort(const std::string& v, std::string* out) {
+  constexpr const char* kNeeds = "needs a host or host:port (an IPv6 address in brackets)";
+  std::string host = v;
+  std::string port;
+  if (!v.empty() && v.front() == '[') {
+    const size_t close = v.find(']');
+    if (close == std::string::npos || close == 1) return kNeeds;
+    host = v.substr(1, close - 1);
+    if (close + 1 < v.size()) {
+      if (v[close + 1] != ':') return kNeeds;
+      port = v.substr(close + 2);
+      if (port.empty()) return kNeeds;
+    }
+  } else if (const size_t colon = v.find(':'); colon != std::string::npos) {
+    if (v.find(':', colon + 1) != std::string::npos) return kNeeds;  // bare IPv6
+    host = v.substr(0, colon);
+    port = v.substr(colon + 1);
+    if (port.empty()) return kNeeds;
+  }
+  if (host.empty()) return kNeeds;
+  for (char c : host) {
+    if (std::isspace(static_cast<unsigned char>(c)) || c == '/' || c == '@') return kNeeds;
+  }
+  if (!port.empty() && !ParseWhole(port, 1, 65535)) return "needs a port from 1 to 65535 after ':'";
+  *out = v;
+  return "";
+}
+
 std::string Switch(const std::string& v, bool* out) {
   if (v != "true" && v != "false") return "is a switch: true or false";
   *out = v == "true";
@@ -142,6 +172,20 @@ const Setting kSettings[] = {
      OPT(Whole(v, 1, 16384, &s.settings.options.shard_count))},
     {"internal-port", nullptr, Kind::kValue, kStart,
      OPT(Port(v, &s.settings.options.internal_port))},
+    {"internal-address", nullptr, Kind::kValue, kStart,
+     OPT(HostAndPort(v, &s.settings.options.internal_advertise))},
+    {"internal-tls-cert-path", nullptr, Kind::kValue, kStart,
+     OPT(FileName(v, &s.settings.options.internal_tls_cert_path))},
+    {"internal-tls-key-path", nullptr, Kind::kValue, kStart,
+     OPT(FileName(v, &s.settings.options.internal_tls_key_path))},
+    {"internal-tls-ca-path", nullptr, Kind::kValue, kStart,
+     OPT(FileName(v, &s.settings.options.internal_tls_ca_path))},
+    {"internal-tls-server-name", nullptr, Kind::kValue, kStart,
+     [](const std::string& v, ParseState& s) -> std::string {
+       if (v.empty()) return "needs a name";
+       s.settings.options.internal_tls_server_name = v;
+       return "";
+     }},
     {"node-name", nullptr, Kind::kValue, kStart,
      [](const std::string& v, ParseState& s) -> std::string {
        if (!IsNodeName(v)) return "needs 1 to 64 letters, digits, '-', '_' or '.'";
@@ -425,6 +469,11 @@ Result<ServerSettings> ParseServerSettings(ServerCommand command,
   }
   Status ports = CheckPortsDiffer(options);
   if (!ports.ok()) return ports;
+  if (!options.internal_advertise.empty() && options.internal_port < 0)
+    return InvalidArgument("--internal-address needs --internal-port");
+  // Before anything is opened (the server checks it again, as it needs the address).
+  Status advertised = server::CheckInternalAddress(options);
+  if (!advertised.ok()) return advertised;
   return std::move(state.settings);
 }
 

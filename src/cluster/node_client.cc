@@ -1,10 +1,37 @@
 #include "cluster/node_client.h"
 
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
+
 #include <vector>
 
 #include "frontend/rpc.h"
 
 namespace eon::cluster {
+
+namespace {
+
+std::shared_ptr<grpc::ChannelCredentials> CredentialsFor(const NodeClientOptions& options) {
+  if (options.tls_ca_path.empty()) return grpc::InsecureChannelCredentials();
+  // Re-read every refresh interval, as the internal server's: renewed certificates need no
+  // restart.
+  auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+      options.tls_key_path, options.tls_cert_path, options.tls_ca_path,
+      static_cast<unsigned>(options.tls_refresh_interval_s));
+  grpc::experimental::TlsChannelCredentialsOptions tls;
+  tls.set_certificate_provider(provider);
+  tls.watch_root_certs();
+  tls.watch_identity_key_cert_pairs();
+  tls.set_verify_server_certs(true);
+  return grpc::experimental::TlsCredentials(tls);
+}
+
+}  // namespace
+
+NodeClients::NodeClients(std::string self_name, NodeClientOptions options)
+    : self_name_(std::move(self_name)),
+      options_(std::move(options)),
+      credentials_(CredentialsFor(options_)) {}
 
 grpc::ByteBuffer NodeClients::Serialize(const google::protobuf::Message& message) {
   std::string bytes = message.SerializeAsString();
@@ -42,7 +69,8 @@ std::shared_ptr<grpc::Channel> NodeClients::ChannelTo(const std::string& address
     // A restarted node is found again quickly.
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2'000);
-    channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+    if (!options_.tls_server_name.empty()) args.SetSslTargetNameOverride(options_.tls_server_name);
+    channel = grpc::CreateCustomChannel(address, credentials_, args);
   }
   return channel;
 }

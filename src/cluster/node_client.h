@@ -24,9 +24,18 @@ inline constexpr char kForwardedByHeader[] = "eon-forwarded-by";
 inline constexpr std::chrono::seconds kInternalCallTimeoutDefault{30};
 inline constexpr std::chrono::seconds kInternalCallTimeoutMax{300};
 
+// How this node's calls reach the others: plaintext, or mTLS (ServerOptions' internal_tls_*).
+struct NodeClientOptions {
+  std::string tls_cert_path;  // this node's certificate (chain), presented to the others
+  std::string tls_key_path;
+  std::string tls_ca_path;      // the CA that signed the others' certificates; "": plaintext
+  std::string tls_server_name;  // the name their certificates carry; "": the host dialed
+  int tls_refresh_interval_s = 5;
+};
+
 class NodeClients {
  public:
-  explicit NodeClients(std::string self_name) : self_name_(std::move(self_name)) {}
+  explicit NodeClients(std::string self_name, NodeClientOptions options = {});
 
   // A call made to another node; Cancel gives up on it (its `done` then answers CANCELLED).
   class Call {
@@ -70,6 +79,8 @@ class NodeClients {
   std::shared_ptr<grpc::Channel> ChannelTo(const std::string& address);
 
   const std::string self_name_;
+  const NodeClientOptions options_;
+  const std::shared_ptr<grpc::ChannelCredentials> credentials_;
   std::mutex mutex_;
   std::map<std::string, std::shared_ptr<grpc::Channel>> channels_;  // guarded by mutex_
 };

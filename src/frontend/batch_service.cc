@@ -1,8 +1,12 @@
 #include "frontend/batch_service.h"
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <mutex>
+#include <set>
+#include <utility>
+#include <vector>
 
 #include "common/log.h"
 #include "common/page_token.h"
@@ -25,20 +29,16 @@ class BatchService final : public ServiceHandle {
   BatchService(RpcRouter& router, const Clock& clock, worker::BatchRecords& records)
       : router_(router), clock_(clock), records_(records) {}
 
-  // The stored records, oldest first. A job still running when the server stopped was cut
-  // short: it is recorded as failed.
+  // A job still running when the server stopped was cut short: it is recorded as failed. (On
+  // several nodes of one database this also fails the jobs another node is running; that node
+  // records how its job ended when it ends. See docs/architecture.md.)
   Status Load() {
     EON_ASSIGN_OR_RETURN(auto records, records_.LoadAll());
-    std::lock_guard lock(mutex_);
     for (auto& [namespace_name, job] : records) {
-      if (job.state() == enums::BATCH_OPERATION_STATE_RUNNING) {
-        job.set_state(enums::BATCH_OPERATION_STATE_FAILED);
-        *job.mutable_close_time() = ToTimestamp(clock_.Now());
-        EON_RETURN_IF_ERROR(records_.Put(namespace_name, job));
-      }
-      Key key{namespace_name, job.job_id()};
-      jobs_[key] = std::move(job);
-      order_.push_back(std::move(key));
+      if (job.state() != enums::BATCH_OPERATION_STATE_RUNNING) continue;
+      job.set_state(enums::BATCH_OPERATION_STATE_FAILED);
+      *job.mutable_close_time() = ToTimestamp(clock_.Now());
+      EON_RETURN_IF_ERROR(records_.Put(namespace_name, job));
     }
     return Status::Ok();
   }
@@ -54,11 +54,12 @@ class BatchService final : public ServiceHandle {
         "temporal.api.workflowservice.v1.WorkflowService", "DescribeBatchOperation",
         [this](CallContext&, const wfs::DescribeBatchOperationRequest& request)
             -> Result<wfs::DescribeBatchOperationResponse> {
-          std::lock_guard lock(mutex_);
-          auto it = jobs_.find({request.namespace_(), request.job_id()});
-          if (it == jobs_.end())
-            return NotFound("batch operation " + request.job_id() + " not found");
-          return it->second;
+          EON_ASSIGN_OR_RETURN(auto jobs, AllJobs());
+          for (auto& [key, job] : jobs) {
+            if (key.first == request.namespace_() && key.second == request.job_id())
+              return std::move(job);
+          }
+          return NotFound("batch operation " + request.job_id() + " not found");
         });
     router_.Unary<wfs::ListBatchOperationsRequest, wfs::ListBatchOperationsResponse>(
         "temporal.api.workflowservice.v1.WorkflowService", "ListBatchOperations",
@@ -71,16 +72,16 @@ class BatchService final : public ServiceHandle {
           const int64_t page_size = request.page_size() <= 0 || request.page_size() > kListPageSize
                                         ? kListPageSize
                                         : request.page_size();
-          std::lock_guard lock(mutex_);
+          EON_ASSIGN_OR_RETURN(const auto jobs, AllJobs());
           int64_t index = 0;  // of the namespace's operations, newest first
-          for (auto it = order_.rbegin(); it != order_.rend(); ++it) {
-            if (it->first != request.namespace_()) continue;
+          for (auto it = jobs.rbegin(); it != jobs.rend(); ++it) {
+            if (it->first.first != request.namespace_()) continue;
             if (index++ < offset) continue;
             if (response.operation_info_size() == page_size) {
               response.set_next_page_token(EncodeOffsetPageToken(offset + page_size));
               break;
             }
-            const auto& job = jobs_.at(*it);
+            const auto& job = it->second;
             auto* info = response.add_operation_info();
             info->set_job_id(job.job_id());
             info->set_state(job.state());
@@ -93,6 +94,29 @@ class BatchService final : public ServiceHandle {
   }
 
  private:
+  // Every job of every namespace, oldest first: the stored records, which include those other
+  // nodes of the database started (and those this node ran before a restart), with this node's
+  // in-memory copy in place of its own jobs' records (their progress counts are kept only in
+  // memory while they run). The store is read without holding mutex_.
+  Result<std::vector<std::pair<Key, wfs::DescribeBatchOperationResponse>>> AllJobs() {
+    EON_ASSIGN_OR_RETURN(auto stored, records_.LoadAll());
+    std::vector<std::pair<Key, wfs::DescribeBatchOperationResponse>> out;
+    out.reserve(stored.size());
+    std::lock_guard lock(mutex_);
+    std::set<Key> seen;
+    for (auto& [namespace_name, record] : stored) {
+      Key key{std::move(namespace_name), record.job_id()};
+      auto mine = jobs_.find(key);
+      seen.insert(key);
+      out.emplace_back(std::move(key), mine != jobs_.end() ? mine->second : std::move(record));
+    }
+    // A job of this node whose record is gone (trimmed by another node) is still listed here.
+    for (const Key& key : order_) {
+      if (!seen.count(key)) out.emplace_back(key, jobs_.at(key));
+    }
+    return out;
+  }
+
   // One batch in progress: its targets, and how far it got. Shared by the steps' callbacks.
   struct Run {
     Key key;
@@ -149,6 +173,21 @@ class BatchService final : public ServiceHandle {
     run->key = {request.namespace_(), request.job_id()};
     run->request = request;
     run->done = std::move(done);
+    // A job id another node of the database took (or this one before a restart) is taken too.
+    auto existing = AllJobs();
+    if (!existing.ok()) return run->done(existing.status());
+    for (const auto& [key, job] : *existing) {
+      if (key == run->key)
+        return run->done(AlreadyExists("batch operation " + request.job_id() + " already exists"));
+    }
+    // The oldest finished records beyond the ones kept are dropped (a record that cannot be
+    // removed now is removed at a later start, or stays: harmless).
+    size_t kept = existing->size();
+    for (const auto& [key, job] : *existing) {
+      if (kept < kBatchJobsKept) break;
+      if (job.state() == enums::BATCH_OPERATION_STATE_RUNNING) continue;
+      if (records_.Delete(key.first, key.second).ok()) --kept;
+    }
     {
       std::lock_guard lock(mutex_);
       if (jobs_.count(run->key))
@@ -166,12 +205,6 @@ class BatchService final : public ServiceHandle {
       if (!stored.ok()) return run->done(stored);
       jobs_[run->key] = std::move(job);
       order_.push_back(run->key);
-      while (order_.size() > kBatchJobsKept) {
-        // A record that cannot be removed now is removed at a later trim or stays: harmless.
-        (void)records_.Delete(order_.front().first, order_.front().second);
-        jobs_.erase(order_.front());
-        order_.pop_front();
-      }
     }
     if (request.executions_size() > 0) {
       run->targets.assign(request.executions().begin(), request.executions().end());
@@ -287,6 +320,12 @@ class BatchService final : public ServiceHandle {
                                          : enums::BATCH_OPERATION_STATE_FAILED);
         *it->second.mutable_close_time() = ToTimestamp(clock_.Now());
         stored = records_.Put(run->key.first, it->second);
+        // Stored, the record is the job's truth for every node; not stored, this node keeps
+        // answering with how it ended.
+        if (stored.ok()) {
+          jobs_.erase(it);
+          order_.erase(std::find(order_.begin(), order_.end(), run->key));
+        }
       }
     }
     // The operations were made (each durable on its own); only the record is stale.
@@ -314,8 +353,10 @@ class BatchService final : public ServiceHandle {
   const Clock& clock_;
   worker::BatchRecords& records_;
   std::mutex mutex_;
-  std::map<Key, wfs::DescribeBatchOperationResponse> jobs_;  // guarded by mutex_
-  std::deque<Key> order_;                                    // guarded by mutex_; oldest first
+  // The jobs this node runs (and those whose final record could not be stored), by key and
+  // oldest first; guarded by mutex_.
+  std::map<Key, wfs::DescribeBatchOperationResponse> jobs_;
+  std::deque<Key> order_;
 };
 
 }  // namespace

@@ -115,7 +115,8 @@ std::string_view PgRows::Bytes(int row, int column) const {
 }
 
 Result<std::unique_ptr<PgConnection>> PgConnection::Connect(const std::string& conninfo,
-                                                            int connect_timeout_seconds) {
+                                                            int connect_timeout_seconds,
+                                                            int idle_in_transaction_timeout_ms) {
   char* parse_error = nullptr;
   PQconninfoOption* parsed = PQconninfoParse(conninfo.c_str(), &parse_error);
   if (!parsed) {
@@ -145,6 +146,10 @@ Result<std::unique_ptr<PgConnection>> PgConnection::Connect(const std::string& c
   auto out = std::unique_ptr<PgConnection>(new PgConnection(conn));
   // Names, time stamps and sort order must not depend on the server's locale or zone.
   EON_RETURN_IF_ERROR(out->Exec("SET client_encoding = 'UTF8'; SET TIME ZONE 'UTC'"));
+  if (idle_in_transaction_timeout_ms > 0) {
+    EON_RETURN_IF_ERROR(out->Exec("SET idle_in_transaction_session_timeout = " +
+                                  std::to_string(idle_in_transaction_timeout_ms)));
+  }
   return out;
 }
 

@@ -64,9 +64,12 @@ class PgConnection {
   // "key=value ..."). INVALID_ARGUMENT when the string does not parse, UNAVAILABLE when the
   // server cannot be reached or refuses; the message names the cause, never the password.
   // A connection that takes longer than `connect_timeout_seconds` fails (the string's own
-  // connect_timeout wins).
+  // connect_timeout wins). With `idle_in_transaction_timeout_ms` > 0 the server ends this
+  // session when it sits in an open transaction that long without a statement (this process
+  // paused mid-transaction), so the row locks it holds do not block the others for longer.
   static Result<std::unique_ptr<PgConnection>> Connect(const std::string& conninfo,
-                                                       int connect_timeout_seconds = 10);
+                                                       int connect_timeout_seconds = 10,
+                                                       int idle_in_transaction_timeout_ms = 0);
   ~PgConnection();
   PgConnection(const PgConnection&) = delete;
   PgConnection& operator=(const PgConnection&) = delete;

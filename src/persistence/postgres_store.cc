@@ -278,7 +278,8 @@ Result<int> PostgresDatabaseSchemaVersion(const std::string& url) {
 
 Result<std::unique_ptr<PostgresStore>> PostgresStore::Open(const PostgresOptions& options) {
   EON_ASSIGN_OR_RETURN(auto writer,
-                       PgConnection::Connect(options.url, options.connect_timeout_seconds));
+                       PgConnection::Connect(options.url, options.connect_timeout_seconds,
+                                             options.idle_in_transaction_timeout_ms));
   EON_RETURN_IF_ERROR(MigrateSchema(*writer));
   // The shard count and cluster id are written once, by whoever creates the database.
   const int32_t wanted = options.shard_count > 0 ? options.shard_count : kDefaultShardCount;
@@ -332,7 +333,7 @@ auto PostgresStore::Read(Fn&& fn) -> decltype(fn(std::declval<PgConnection&>()))
     }
   }
   if (!conn) {
-    auto made = PgConnection::Connect(options_.url, options_.connect_timeout_seconds);
+    auto made = Connect();
     if (!made.ok()) {
       {
         std::lock_guard lock(pool_mutex_);
@@ -356,6 +357,11 @@ auto PostgresStore::Read(Fn&& fn) -> decltype(fn(std::declval<PgConnection&>()))
   return out;
 }
 
+Result<std::unique_ptr<PgConnection>> PostgresStore::Connect() const {
+  return PgConnection::Connect(options_.url, options_.connect_timeout_seconds,
+                               options_.idle_in_transaction_timeout_ms);
+}
+
 Status PostgresStore::RunBatch(const std::vector<Job*>& jobs, std::vector<Status>& results) {
   for (int attempt = 1;; ++attempt) {
     bool conflict = false;
@@ -376,8 +382,7 @@ Status PostgresStore::RunBatchOnce(const std::vector<Job*>& jobs, std::vector<St
                                    bool* conflict) {
   if (!writer_ || !writer_->healthy()) {
     writer_.reset();
-    EON_ASSIGN_OR_RETURN(writer_,
-                         PgConnection::Connect(options_.url, options_.connect_timeout_seconds));
+    EON_ASSIGN_OR_RETURN(writer_, Connect());
   }
   PgConnection& db = *writer_;
   // BEGIN and the savepoints ride on each job's first round trip (PgConnection::Defer).

@@ -43,6 +43,12 @@ struct PostgresOptions {
   int group_commit_jobs_max = 512;  // jobs in one transaction
   int read_connections_max = 4;     // the read pool's size
   int connect_timeout_seconds = 10;
+  // A node paused in the middle of a transaction (SIGSTOP, a frozen VM) holds that
+  // transaction's row locks, among them a shard's, which the node taking the shard over must
+  // update: PostgreSQL ends such a session after this long idle in its transaction. Shorter
+  // than a node's lease (5 s), so a takeover waits on it no longer than on the lease. Eon's own
+  // transactions send their statements back to back. 0: the database's own setting.
+  int idle_in_transaction_timeout_ms = 4'000;
 };
 
 // Whether `database` names a PostgreSQL database (a postgresql:// or postgres:// URL) rather
@@ -142,6 +148,8 @@ class PostgresStore final : public GroupCommitStore<PgConnection> {
   Status RunBatchOnce(const std::vector<Job*>& jobs, std::vector<Status>& results, bool* conflict);
   static constexpr int kConflictAttemptsMax = 5;
   GroupCommitter<PgConnection>& committer() override { return committer_; }
+  // A new connection with this store's settings.
+  Result<std::unique_ptr<PgConnection>> Connect() const;
   Status ApplyExecutionWrite(PgConnection& db, const ExecutionWrite& write,
                              std::vector<StoredTask>* created) override;
 

@@ -193,5 +193,35 @@ TEST_F(PostgresServerTest, RunsABatchAgainAfterADeadlock) {
   EXPECT_EQ(history->events.size(), 2u);
 }
 
+// A node paused in the middle of a transaction (SIGSTOP) holds its row locks, the shard row's
+// among them. Its connection's idle_in_transaction_session_timeout makes PostgreSQL end that
+// session, so the node taking the shard over waits that long and no longer; the paused session
+// then finds its connection gone, and nothing it wrote in that transaction is kept.
+TEST_F(PostgresServerTest, APausedTransactionLosesItsLocksAfterTheIdleTimeout) {
+  auto opened = backend_->Open(0);
+  ASSERT_TRUE(opened.ok()) << opened.status().message();
+  auto& store = *opened;
+  ASSERT_TRUE(store->AcquireShards().ok());
+  EXPECT_GT(PostgresOptions{}.idle_in_transaction_timeout_ms, 0);
+
+  auto paused = PgConnection::Connect(backend_->database(), 10,
+                                      /*idle_in_transaction_timeout_ms=*/300);
+  ASSERT_TRUE(paused.ok()) << paused.status().message();
+  ASSERT_TRUE((*paused)
+                  ->Exec("BEGIN; UPDATE shards SET range_id = range_id + 1000 WHERE shard_id = 0")
+                  .ok());
+  // The paused session sends nothing more. Taking the shard waits for its row lock, which
+  // PostgreSQL releases when it ends the idle session.
+  std::future<Result<int64_t>> taken =
+      std::async(std::launch::async, [&] { return store->AcquireShard(0); });
+  ASSERT_EQ(taken.wait_for(std::chrono::seconds(30)), std::future_status::ready)
+      << "the shard row stayed locked by the idle transaction";
+  auto range = taken.get();
+  ASSERT_TRUE(range.ok()) << range.status().message();
+  EXPECT_LT(*range, 1000) << "the idle transaction's update was kept";
+  Status after = (*paused)->Exec("COMMIT");
+  EXPECT_FALSE(after.ok()) << "the paused session's transaction outlived the idle timeout";
+}
+
 }  // namespace
 }  // namespace eon::persistence

@@ -75,6 +75,28 @@ Result<int> PickFreePort(const std::string& ip) {
   return port;
 }
 
+bool IsWildcard(const std::string& ip) { return ip == "0.0.0.0" || ip == "::" || ip == "[::]"; }
+
+bool IsLoopback(const std::string& ip) {
+  return ip.rfind("127.", 0) == 0 || ip == "::1" || ip == "localhost";
+}
+
+// "host:port", with an IPv6 address in brackets.
+std::string HostPort(const std::string& host, int port) {
+  const bool v6 = host.find(':') != std::string::npos && host.front() != '[';
+  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+// What the other nodes dial for this node's internal port: the --internal-address given
+// ("host" takes the internal port), or the bound ip with it.
+std::string AdvertisedAddress(const std::string& ip, int internal_port,
+                              const std::string& advertise) {
+  if (advertise.empty()) return HostPort(ip, internal_port);
+  const bool has_port = advertise.front() == '[' ? advertise.find("]:") != std::string::npos
+                                                 : advertise.find(':') != std::string::npos;
+  return has_port ? advertise : HostPort(advertise, internal_port);
+}
+
 struct X509Free {
   void operator()(X509* certificate) const { X509_free(certificate); }
 };
@@ -91,9 +113,68 @@ X509Ptr ReadPemCertificate(const std::string& path, bool* opened) {
   return certificate;
 }
 
+// A certificate (chain) and its private key: both readable PEM, and the key the certificate's.
+Status CheckKeyPair(const std::string& cert_path, const std::string& key_path) {
+  bool opened = false;
+  X509Ptr cert = ReadPemCertificate(cert_path, &opened);
+  if (!opened) return InvalidArgument("cannot read the TLS certificate " + cert_path);
+  if (!cert)
+    return InvalidArgument("the TLS certificate " + cert_path + " is not a PEM certificate");
+  BIO* key_bio = BIO_new_file(key_path.c_str(), "r");
+  if (!key_bio) return InvalidArgument("cannot read the TLS key " + key_path);
+  EVP_PKEY* key = PEM_read_bio_PrivateKey(key_bio, nullptr, nullptr, nullptr);
+  BIO_free(key_bio);
+  bool matches = key && X509_check_private_key(cert.get(), key) == 1;
+  EVP_PKEY_free(key);
+  if (!matches)
+    return InvalidArgument("the TLS key " + key_path +
+                           " is not a PEM private key for the certificate " + cert_path);
+  return Status::Ok();
+}
+
+// A CA bundle (`what` names it in messages): readable, with at least one PEM certificate.
+Status CheckCaBundle(const std::string& path, const std::string& what) {
+  bool opened = false;
+  X509Ptr ca = ReadPemCertificate(path, &opened);
+  if (!opened) return InvalidArgument("cannot read the " + what + " " + path);
+  if (!ca) return InvalidArgument("the " + what + " " + path + " holds no PEM certificate");
+  return Status::Ok();
+}
+
+Status CheckInternalTlsFiles(const ServerOptions& options) {
+  const bool any = !options.internal_tls_cert_path.empty() ||
+                   !options.internal_tls_key_path.empty() || !options.internal_tls_ca_path.empty();
+  if (!any) {
+    if (!options.internal_tls_server_name.empty())
+      return InvalidArgument(
+          "--internal-tls-server-name needs --internal-tls-cert-path, --internal-tls-key-path "
+          "and --internal-tls-ca-path");
+    return Status::Ok();
+  }
+  if (options.internal_tls_cert_path.empty() || options.internal_tls_key_path.empty() ||
+      options.internal_tls_ca_path.empty())
+    return InvalidArgument(
+        "mTLS between nodes needs all of --internal-tls-cert-path, --internal-tls-key-path and "
+        "--internal-tls-ca-path");
+  if (options.internal_port < 0)
+    return InvalidArgument("--internal-tls-cert-path needs --internal-port");
+  EON_RETURN_IF_ERROR(CheckKeyPair(options.internal_tls_cert_path, options.internal_tls_key_path));
+  return CheckCaBundle(options.internal_tls_ca_path, "internal CA");
+}
+
 }  // namespace
 
+Status CheckInternalAddress(const ServerOptions& options) {
+  if (options.internal_port < 0 || !options.internal_advertise.empty() || !IsWildcard(options.ip))
+    return Status::Ok();
+  return InvalidArgument("--ip " + options.ip +
+                         " binds every interface, which other nodes cannot dial: set "
+                         "--internal-address to the host (or host:port) they reach this node's "
+                         "internal port at");
+}
+
 Status CheckTlsFiles(const ServerOptions& options) {
+  EON_RETURN_IF_ERROR(CheckInternalTlsFiles(options));
   if (options.tls_cert_path.empty() != options.tls_key_path.empty())
     return InvalidArgument(
         "TLS needs both a certificate (--tls-cert-path) and a key "
@@ -103,44 +184,28 @@ Status CheckTlsFiles(const ServerOptions& options) {
       return InvalidArgument("--tls-client-ca-path needs --tls-cert-path and --tls-key-path");
     return Status::Ok();
   }
-  bool opened = false;
-  X509Ptr cert = ReadPemCertificate(options.tls_cert_path, &opened);
-  if (!opened) return InvalidArgument("cannot read the TLS certificate " + options.tls_cert_path);
-  if (!cert)
-    return InvalidArgument("the TLS certificate " + options.tls_cert_path +
-                           " is not a PEM certificate");
-  BIO* key_bio = BIO_new_file(options.tls_key_path.c_str(), "r");
-  if (!key_bio) return InvalidArgument("cannot read the TLS key " + options.tls_key_path);
-  EVP_PKEY* key = PEM_read_bio_PrivateKey(key_bio, nullptr, nullptr, nullptr);
-  BIO_free(key_bio);
-  bool matches = key && X509_check_private_key(cert.get(), key) == 1;
-  EVP_PKEY_free(key);
-  if (!matches)
-    return InvalidArgument("the TLS key " + options.tls_key_path +
-                           " is not a PEM private key for the certificate " +
-                           options.tls_cert_path);
-  if (!options.tls_client_ca_path.empty()) {
-    X509Ptr ca = ReadPemCertificate(options.tls_client_ca_path, &opened);
-    if (!opened) return InvalidArgument("cannot read the client CA " + options.tls_client_ca_path);
-    if (!ca)
-      return InvalidArgument("the client CA " + options.tls_client_ca_path +
-                             " holds no PEM certificate");
-  }
+  EON_RETURN_IF_ERROR(CheckKeyPair(options.tls_cert_path, options.tls_key_path));
+  if (!options.tls_client_ca_path.empty())
+    return CheckCaBundle(options.tls_client_ca_path, "client CA");
   return Status::Ok();
 }
 
 namespace {
 
-std::shared_ptr<grpc::ServerCredentials> Credentials(const ServerOptions& options) {
-  if (options.tls_cert_path.empty()) return grpc::InsecureServerCredentials();
+// Server credentials from a certificate, its key and (mTLS) the CA that signs the clients'
+// certificates; plaintext without a certificate.
+std::shared_ptr<grpc::ServerCredentials> Credentials(const std::string& cert_path,
+                                                     const std::string& key_path,
+                                                     const std::string& client_ca_path,
+                                                     int refresh_interval_s) {
+  if (cert_path.empty()) return grpc::InsecureServerCredentials();
   // The provider re-reads the files every refresh interval, so renewed certificates are used
   // for new connections without a restart.
   auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
-      options.tls_key_path, options.tls_cert_path, options.tls_client_ca_path,
-      static_cast<unsigned>(options.tls_refresh_interval_s));
+      key_path, cert_path, client_ca_path, static_cast<unsigned>(refresh_interval_s));
   grpc::experimental::TlsServerCredentialsOptions tls(provider);
   tls.watch_identity_key_cert_pairs();
-  if (!options.tls_client_ca_path.empty()) {
+  if (!client_ca_path.empty()) {
     tls.watch_root_certs();
     tls.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
   } else {
@@ -199,7 +264,14 @@ class ServerImpl final : public Server {
     const bool clustered = ownership_ != nullptr && options_.internal_port >= 0;
     matching::MatchingService* matching_service = local_matching_.get();
     if (clustered) {
-      node_clients_ = std::make_unique<cluster::NodeClients>(ownership_->self().name);
+      cluster::NodeClientOptions client_options;
+      client_options.tls_cert_path = options_.internal_tls_cert_path;
+      client_options.tls_key_path = options_.internal_tls_key_path;
+      client_options.tls_ca_path = options_.internal_tls_ca_path;
+      client_options.tls_server_name = options_.internal_tls_server_name;
+      client_options.tls_refresh_interval_s = options_.tls_refresh_interval_s;
+      node_clients_ =
+          std::make_unique<cluster::NodeClients>(ownership_->self().name, client_options);
       routing_matching_ = std::make_unique<cluster::RoutingMatching>(*local_matching_,
                                                                      *ownership_, *node_clients_);
       matching_service = routing_matching_.get();
@@ -307,8 +379,11 @@ class ServerImpl final : public Server {
       internal_builder.SetMaxReceiveMessageSize(128 * 1024 * 1024);
       int internal_bound = 0;
       std::string internal_listen = options_.ip + ":" + std::to_string(internal_port_);
-      internal_builder.AddListeningPort(internal_listen, grpc::InsecureServerCredentials(),
-                                        &internal_bound);
+      internal_builder.AddListeningPort(
+          internal_listen,
+          Credentials(options_.internal_tls_cert_path, options_.internal_tls_key_path,
+                      options_.internal_tls_ca_path, options_.tls_refresh_interval_s),
+          &internal_bound);
       internal_builder.RegisterCallbackGenericService(internal_router_.get());
       internal_server_ = internal_builder.BuildAndStart();
       if (!internal_server_ || internal_bound == 0) {
@@ -316,7 +391,16 @@ class ServerImpl final : public Server {
                            " (--internal-port): the port is in use or the address is not "
                            "available");
       }
-      internal_address_ = options_.ip + ":" + std::to_string(internal_bound);
+      // What the others dial (--internal-address), as the membership row says.
+      internal_address_ =
+          membership_ ? ownership_->self().internal_address : HostPort(options_.ip, internal_bound);
+      if (options_.internal_tls_cert_path.empty() && !IsLoopback(options_.ip)) {
+        LOG_WARN("the internal port " << internal_listen
+                                      << " is plaintext and unauthenticated: whoever reaches it "
+                                         "can act as a node. --internal-tls-cert-path, "
+                                         "--internal-tls-key-path and --internal-tls-ca-path "
+                                         "turn on mTLS between nodes");
+      }
       forwarder_ = std::make_unique<cluster::ClusterForwarder>(*ownership_, *namespaces_,
                                                                shard_of, *node_clients_);
       router_->SetForwarder(forwarder_.get());
@@ -332,7 +416,11 @@ class ServerImpl final : public Server {
     builder.SetMaxReceiveMessageSize(128 * 1024 * 1024);
     int bound_port = 0;
     std::string listen = options_.ip + ":" + std::to_string(options_.port);
-    builder.AddListeningPort(listen, Credentials(options_), &bound_port);
+    builder.AddListeningPort(
+        listen,
+        Credentials(options_.tls_cert_path, options_.tls_key_path, options_.tls_client_ca_path,
+                    options_.tls_refresh_interval_s),
+        &bound_port);
     builder.RegisterCallbackGenericService(router_.get());
     grpc_server_ = builder.BuildAndStart();
     if (!grpc_server_ || bound_port == 0) {
@@ -357,7 +445,9 @@ class ServerImpl final : public Server {
     if (internal_port_ == 0) {
       EON_ASSIGN_OR_RETURN(internal_port_, PickFreePort(options_.ip));
     }
-    cluster::Node self{options_.node_name, options_.ip + ":" + std::to_string(internal_port_)};
+    EON_RETURN_IF_ERROR(CheckInternalAddress(options_));
+    cluster::Node self{options_.node_name,
+                       AdvertisedAddress(options_.ip, internal_port_, options_.internal_advertise)};
     EON_ASSIGN_OR_RETURN(membership_, cluster::Membership::Start(*store_, *env_, self));
     ownership_ = membership_.get();
     return Status::Ok();

@@ -59,14 +59,34 @@ struct ServerOptions {
   // internal gRPC server, which other nodes forward calls to (-1: none, a lone node).
   std::string node_name = "local";
   int internal_port = -1;
+  // The address the other nodes dial for this node's internal port: "host" (with the internal
+  // port) or "host:port" (a port mapped elsewhere). "": `ip` with the internal port, which is
+  // refused when `ip` binds every interface (0.0.0.0, ::): the others cannot dial that.
+  std::string internal_advertise;
+  // mTLS between nodes: all three files, or none (plaintext, unauthenticated: anyone who can
+  // reach the internal port can act as a node). This node's certificate (chain) and key, which
+  // its internal server and its calls to other nodes present, and the CA bundle that signed
+  // every node's certificate: the internal server admits only callers with a certificate it
+  // signed, and calls trust only servers with one. Changed files are picked up within
+  // tls_refresh_interval_s, as the frontend's.
+  std::string internal_tls_cert_path;
+  std::string internal_tls_key_path;
+  std::string internal_tls_ca_path;
+  // The name the other nodes' certificates are checked for; "": the host of the address dialed.
+  std::string internal_tls_server_name;
   // Who owns which shard and task queue; null: this node owns everything (cluster::SingleNode).
   std::shared_ptr<cluster::Ownership> ownership;
   int request_threads = 16;
   int task_threads = 4;
 };
 
-// Reads the TLS files and checks that the certificate and key are PEM and belong together and
-// that the CA bundle holds a certificate; INVALID_ARGUMENT naming the file otherwise.
+// INVALID_ARGUMENT when the other nodes could not dial this node's internal port: `ip` binds
+// every interface and no internal_advertise names the address.
+Status CheckInternalAddress(const ServerOptions& options);
+
+// Reads the TLS files (the frontend's and the internal port's) and checks that each certificate
+// and key are PEM and belong together and that each CA bundle holds a certificate;
+// INVALID_ARGUMENT naming the file or the missing flag otherwise.
 Status CheckTlsFiles(const ServerOptions& options);
 
 class Server {

@@ -13,7 +13,10 @@
 
 const assert = require('node:assert/strict');
 const { execFile } = require('node:child_process');
+const fs = require('node:fs');
 const { setTimeout: sleep } = require('node:timers/promises');
+
+const { Connection } = require('@temporalio/client');
 
 const {
   EonServer,
@@ -24,6 +27,8 @@ const {
   eonTest,
   eventTypes,
   getFreePort,
+  makeCerts,
+  makeTempDir,
   startWorker,
   uniqueId,
   withTimeout,
@@ -129,11 +134,11 @@ class Node {
   }
 }
 
-async function startNode(scope, name, database, internalPort) {
+async function startNode(scope, name, database, internalPort, extraArgs = []) {
   const server = scope.track(await EonServer.start({
     args: (port) => ['server', 'start', '--database', database.url, '--ip', '127.0.0.1', '--port', String(port),
       '--internal-port', String(internalPort), '--node-name', name, '--num-shards', String(SHARDS),
-      '--metrics-port', '0', '--log-level', 'warn'],
+      '--metrics-port', '0', '--log-level', 'warn', ...extraArgs],
   }));
   return new Node(name, server);
 }
@@ -418,3 +423,92 @@ eonTest('three nodes on one PostgreSQL: kill -9, SIGSTOP past the lease and a ro
     await Promise.all(ids.slice(i, i + 16).map((id) => verifyWorkflow(client, id, load.acked.get(id), activityRuns)));
   }
 }, { timeout: 300_000 });
+
+// mTLS between nodes: two nodes with --internal-tls-* forward each other's work (a client and a
+// worker on one node, workflows whose shards the other owns), and the internal port admits only
+// callers with a certificate the nodes' CA signed: not plaintext, not TLS without a client
+// certificate, not a certificate from another CA.
+eonTest('two nodes with mTLS between them forward work, and their internal ports refuse strangers', async (t, scope) => {
+  if (!ON_POSTGRES) {
+    t.skip('PostgreSQL only (EON_IT_POSTGRES=1 with EON_TEST_POSTGRES_URL; scripts/test.sh runs it)');
+    return;
+  }
+  const database = await createPostgresSchema();
+  scope.add(() => database.drop());
+  const dir = makeTempDir();
+  scope.add(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const certs = makeCerts(dir);
+  const tlsArgs = ['--internal-tls-cert-path', certs.file('server.pem'), '--internal-tls-key-path', certs.file('server.key'),
+    '--internal-tls-ca-path', certs.file('ca.pem')];
+  // 'tls1' and 'tls2' split the 8 shards 5 and 3. tls1 advertises a host alone (the internal
+  // port is added); tls2 checks the others' certificates for a name of its choosing.
+  const ports = [await getFreePort(), await getFreePort()];
+  const n1 = await startNode(scope, 'tls1', database, ports[0], [...tlsArgs, '--internal-address', '127.0.0.1']);
+  const n2 = await startNode(scope, 'tls2', database, ports[1], [...tlsArgs, '--internal-tls-server-name', 'localhost']);
+  const nodes = [n1, n2];
+  assert.ok(shardsOf('tls1', ['tls1', 'tls2']).length > 0 && shardsOf('tls2', ['tls1', 'tls2']).length > 0);
+  assert.match(n1.server.output, new RegExp(`Node: tls1 \\(internal address 127\\.0\\.0\\.1:${ports[0]}\\)`));
+  assert.equal(await psql(`SELECT internal_address FROM ${database.name}.cluster_members WHERE name = 'tls1'`),
+    `127.0.0.1:${ports[0]}`);
+  await waitForBalance(nodes, 'two nodes with mTLS started');
+
+  // Client and worker on tls1; the workflows live on tls2's shards, so every start, task and
+  // completion crosses the internal port.
+  const activityRuns = new Map();
+  const taskQueue = uniqueId('cluster-tls');
+  scope.track(await startWorker(n1.server, {
+    taskQueue,
+    activities: {
+      async greet(name) {
+        activityRuns.set(name, (activityRuns.get(name) ?? 0) + 1);
+        return name;
+      },
+    },
+  }));
+  const { client } = scope.track(await connectClient(n1.server));
+  const namespaceId = (await client.workflowService.describeNamespace({ namespace: 'default' })).namespaceInfo.id;
+  const remote = shardsOf('tls2', ['tls1', 'tls2']);
+  const ids = [];
+  while (ids.length < 4) {
+    const id = uniqueId('tls');
+    if (remote.includes(shardOf(namespaceId, id))) ids.push(id);
+  }
+  await withTimeout(Promise.all(ids.map((id) => client.workflow.execute('clusterGreet', { taskQueue, workflowId: id, args: [id, 0] }))),
+    30_000, 'workflows forwarded over mTLS');
+  for (const id of ids) await verifyWorkflow(client, id, { sleepMs: 0 }, activityRuns);
+
+  // A batch operation run by tls1 is described and listed through tls2 (from the database),
+  // and its job id is taken there too. Its targets have closed: each counts as a failure.
+  const jobId = uniqueId('tls-batch');
+  await client.workflowService.startBatchOperation({
+    namespace: 'default', jobId, reason: 'seen from the other node',
+    executions: ids.map((workflowId) => ({ workflowId })), terminationOperation: { identity: 'cluster-test' },
+  });
+  const other = scope.track(await connectClient(n2.server));
+  const job = await other.client.workflowService.describeBatchOperation({ namespace: 'default', jobId });
+  assert.equal(job.state, 2 /* BATCH_OPERATION_STATE_COMPLETED */);
+  assert.deepEqual([Number(job.totalOperationCount), Number(job.failureOperationCount)], [ids.length, ids.length]);
+  const listed = await other.client.workflowService.listBatchOperations({ namespace: 'default' });
+  assert.deepEqual(listed.operationInfo.map((o) => o.jobId), [jobId]);
+  await assert.rejects(other.client.workflowService.startBatchOperation({
+    namespace: 'default', jobId, reason: 'again', executions: [{ workflowId: ids[0] }], terminationOperation: {},
+  }), (err) => err.code === 6 /* ALREADY_EXISTS */);
+
+  // The internal port, called as a stranger would.
+  const internal = `127.0.0.1:${ports[0]}`;
+  const call = async (tls) => {
+    const connection = await Connection.connect({ address: internal, tls, connectTimeout: '3s' });
+    try {
+      return await connection.withDeadline(Date.now() + 3_000, () => connection.workflowService.getSystemInfo({}));
+    } finally {
+      await connection.close();
+    }
+  };
+  const ca = certs.read('ca.pem');
+  await assert.rejects(call(undefined), 'a plaintext call to the internal port');
+  await assert.rejects(call({ serverRootCACertificate: ca }), 'a TLS call without a client certificate');
+  await assert.rejects(call({ serverRootCACertificate: ca, clientCertPair: { crt: certs.read('rogue-client.pem'), key: certs.read('rogue-client.key') } }),
+    'a client certificate from another CA');
+  const admitted = await call({ serverRootCACertificate: ca, clientCertPair: { crt: certs.read('client.pem'), key: certs.read('client.key') } });
+  assert.ok(admitted.serverVersion !== undefined, 'a certificate the nodes\' CA signed is admitted');
+}, { timeout: 120_000 });

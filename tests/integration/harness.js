@@ -8,7 +8,7 @@
 // - eonTest: node:test `test` wrapper with a hard timeout, per-test cleanup scope,
 //   and the server output printed when the test fails.
 
-const { execFile, spawn } = require('node:child_process');
+const { execFile, execFileSync, spawn } = require('node:child_process');
 const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
@@ -127,6 +127,30 @@ function canConnect(port) {
 
 function makeTempDir() {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'eon-it-'));
+}
+
+/**
+ * Certificates made by `openssl` in `dir`: a CA, a server certificate for localhost/127.0.0.1
+ * (also usable as a client's), a client certificate, and a stranger CA with its own client.
+ * { dir, file(name): its path, read(name): its bytes }.
+ */
+function makeCerts(dir) {
+  const openssl = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  for (const ca of ['ca', 'rogue-ca']) {
+    openssl('req', '-x509', ...ec, '-keyout', `${ca}.key`, '-out', `${ca}.pem`, '-days', '2', '-subj', `/CN=${ca}`);
+  }
+  fs.writeFileSync(path.join(dir, 'server.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+  const issue = (name, ca, subject, ext) => {
+    openssl('req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subject);
+    openssl('x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}.key`,
+      '-CAcreateserial', '-out', `${name}.pem`, '-days', '2', ...(ext ? ['-extfile', ext] : []));
+  };
+  issue('server', 'ca', '/CN=localhost', 'server.ext');
+  issue('client', 'ca', '/CN=worker-1');
+  issue('rogue-client', 'rogue-ca', '/CN=intruder');
+  const read = (f) => fs.readFileSync(path.join(dir, f));
+  return { dir, file: (f) => path.join(dir, f), read };
 }
 
 function checkBinary() {
@@ -596,6 +620,7 @@ module.exports = {
   eventTypes,
   getFreePort,
   grpcError,
+  makeCerts,
   makeTempDir,
   sharedEnv,
   startDevArgs,

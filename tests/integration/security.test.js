@@ -18,7 +18,7 @@ const { NativeConnection, Worker } = require('@temporalio/worker');
 const { google } = require('@temporalio/proto');
 
 const {
-  EonServer, eonTest, makeTempDir, runEon, uniqueId, withTimeout, workflowBundle,
+  EonServer, eonTest, makeCerts, makeTempDir, runEon, uniqueId, withTimeout, workflowBundle,
 } = require('./harness');
 
 const EXAMPLES_DIR = process.env.EON_EXAMPLES_DIR
@@ -27,30 +27,8 @@ const EXAMPLES_DIR = process.env.EON_EXAMPLES_DIR
 
 const status = { DEADLINE_EXCEEDED: 4, PERMISSION_DENIED: 7, RESOURCE_EXHAUSTED: 8, UNAUTHENTICATED: 16 };
 
-// ---------------------------------------------------------------------------
-// certificates
-
 function openssl(dir, ...args) {
   execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-/** A CA, a server certificate for localhost/127.0.0.1, a client certificate, and a stranger CA with its own client. */
-function makeCerts(dir) {
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  for (const ca of ['ca', 'rogue-ca']) {
-    openssl(dir, 'req', '-x509', ...ec, '-keyout', `${ca}.key`, '-out', `${ca}.pem`, '-days', '2', '-subj', `/CN=${ca}`);
-  }
-  fs.writeFileSync(path.join(dir, 'server.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
-  const issue = (name, ca, subject, ext) => {
-    openssl(dir, 'req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subject);
-    openssl(dir, 'x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}.key`,
-      '-CAcreateserial', '-out', `${name}.pem`, '-days', '2', ...(ext ? ['-extfile', ext] : []));
-  };
-  issue('server', 'ca', '/CN=localhost', 'server.ext');
-  issue('client', 'ca', '/CN=worker-1');
-  issue('rogue-client', 'rogue-ca', '/CN=intruder');
-  const read = (f) => fs.readFileSync(path.join(dir, f));
-  return { dir, file: (f) => path.join(dir, f), read };
 }
 
 // ---------------------------------------------------------------------------

@@ -108,6 +108,16 @@ eonTest('eon server start: each kind of bad setting is one line naming it and a 
   await assertRefused([...base, '--log-level', 'loud'], /--log-level must be one of/);
   await assertRefused([...base, '--internal-port', port], /--internal-port and --port are both/);
   await assertRefused([...base, '--caller-rps', '-3'], /--caller-rps needs a positive number/);
+  const internal = ['--internal-port', String(await getFreePort())];
+  await assertRefused([...base, ...internal, '--internal-address', 'fd00::1:7234'], /--internal-address needs a host or host:port \(an IPv6 address in brackets\)/);
+  await assertRefused([...base, ...internal, '--internal-address', 'eon-1:70000'], /--internal-address needs a port from 1 to 65535/);
+  await assertRefused([...base, '--internal-address', 'eon-1'], /--internal-address needs --internal-port/);
+  await assertRefused([...base, ...internal, '--ip', '0.0.0.0'], /--ip 0\.0\.0\.0 binds every interface.*--internal-address/);
+  await assertRefused([...base, ...internal, '--internal-tls-cert-path', path.join(dir, 'node.pem')],
+    /mTLS between nodes needs all of --internal-tls-cert-path, --internal-tls-key-path and --internal-tls-ca-path/);
+  await assertRefused([...base, ...internal, '--internal-tls-cert-path', path.join(dir, 'node.pem'),
+    '--internal-tls-key-path', path.join(dir, 'node.key'), '--internal-tls-ca-path', path.join(dir, 'ca.pem')],
+  /cannot read the TLS certificate .*node\.pem/);
   await assertRefused([...base, '--num-shards'], /--num-shards needs a whole number/);
   await assertRefused([...base, '--bogus'], /unknown flag --bogus for "eon server start"/);
   await assertRefused([...base, '--headless'], /unknown flag --headless for "eon server start"/);
