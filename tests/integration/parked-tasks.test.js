@@ -1,11 +1,11 @@
 'use strict';
 // A parked outbox task survives kill -9 (issue 11): an outbox task that keeps failing is parked
-// where operators see it, stays parked through a kill -9 and a restart on the same SQLite file,
+// where operators see it, stays parked through a kill -9 and a restart on the same database,
 // and runs when an operator retries it.
 //
 // The failure is a real one, made from outside the server: the database refuses the visibility
-// row of one workflow (a SQLite trigger added by the sqlite3 shell, as a disk or schema fault
-// would), so that workflow's visibility write fails on every attempt while every other write
+// row of one workflow (a trigger added by the sqlite3 shell, or by psql on PostgreSQL, as a disk
+// or schema fault would), so that workflow's visibility write fails on every attempt while every other write
 // goes through. That workflow has a custom search attribute, so its listing row is written by an
 // outbox task after the commit (without one the row goes in the commit itself, and the start
 // would fail instead). The server runs with --task-failures-before-parking 3 (the default, 10,
@@ -20,9 +20,33 @@ const { EonServer, connectClient, eonTest, runEon, uniqueId } = require('./harne
 
 const TRIGGER = 'eon_test_refuse_visibility';
 
-/** Runs SQL on the server's database file with the sqlite3 shell (waits for the write lock). */
-function sql(dbFile, statement) {
-  return execFileSync('sqlite3', ['-cmd', '.timeout 10000', dbFile, statement], { encoding: 'utf8' });
+/**
+ * Runs SQL on the server's database: its file with the sqlite3 shell (waiting for the write
+ * lock), or its PostgreSQL schema with psql.
+ */
+function sql(server, statement) {
+  if (server.postgres) {
+    return execFileSync('psql', [server.postgres.url, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', statement], { encoding: 'utf8' });
+  }
+  return execFileSync('sqlite3', ['-cmd', '.timeout 10000', server.dbFile, statement], { encoding: 'utf8' });
+}
+
+/** The statements that make the database refuse `workflowId`'s visibility row, and undo it. */
+function refuseVisibilityRow(server, workflowId) {
+  if (server.postgres) {
+    return {
+      create: `CREATE FUNCTION ${TRIGGER}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN ` +
+        `IF NEW.workflow_id = '${workflowId}' THEN RAISE EXCEPTION 'visibility row refused by the test'; END IF; ` +
+        `RETURN NEW; END $$; CREATE TRIGGER ${TRIGGER} BEFORE INSERT OR UPDATE ON visibility ` +
+        `FOR EACH ROW EXECUTE FUNCTION ${TRIGGER}();`,
+      drop: `DROP TRIGGER ${TRIGGER} ON visibility;`,
+    };
+  }
+  return {
+    create: `CREATE TRIGGER ${TRIGGER} BEFORE INSERT ON visibility WHEN NEW.workflow_id = '${workflowId}' ` +
+      `BEGIN SELECT RAISE(ABORT, 'visibility row refused by the test'); END;`,
+    drop: `DROP TRIGGER ${TRIGGER};`,
+  };
 }
 
 async function parkedTasks(server) {
@@ -52,11 +76,8 @@ eonTest('a parked outbox task stays parked through kill -9 and runs when an oper
     await EonServer.start({ db: true, extraArgs: ['--task-failures-before-parking', '3'] }),
   );
   const poisoned = uniqueId('parked');
-  sql(
-    server.dbFile,
-    `CREATE TRIGGER ${TRIGGER} BEFORE INSERT ON visibility WHEN NEW.workflow_id = '${poisoned}' ` +
-      `BEGIN SELECT RAISE(ABORT, 'visibility row refused by the test'); END;`,
-  );
+  const fault = refuseVisibilityRow(server, poisoned);
+  sql(server, fault.create);
 
   const created = await runEon(['operator', 'search-attribute', 'create', '--address', server.address,
     '--name', 'ParkedTag', '--type', 'Keyword']);
@@ -108,7 +129,7 @@ eonTest('a parked outbox task stays parked through kill -9 and runs when an oper
   );
 
   // The fault is repaired; the operator retries the task and it runs.
-  sql(server.dbFile, `DROP TRIGGER ${TRIGGER};`);
+  sql(server, fault.drop);
   const retried = await runEon(['admin', 'parked-tasks', 'retry', '--task-id', String(task.taskId), '--address', server.address]);
   assert.equal(retried.code, 0, retried.output);
   assert.match(retried.output, /Retrying 1 parked tasks\./);
