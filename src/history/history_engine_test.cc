@@ -2137,32 +2137,49 @@ TEST_F(ConsistentQueryTest,
 // after a query came; the query waits, and goes directly once the task completes.
 TEST_F(ConsistentQueryTest, AQueryHeldAfterATaskStartedDoesNotRideOnIt) {
   const std::string run_id = StartOk("wf-1");
-  // Both task threads wait, so the first task's answer (built on a task thread) waits too.
-  std::mutex gate_mutex;
-  std::condition_variable gate_changed;
-  bool open = false;
-  int blocked = 0;
+  // Both task threads wait, so the first task's answer (built on a task thread) waits too. The
+  // gate is shared with them: a thread may still be waking up from it after the test returned
+  // (ASan saw one check `open` on the test's finished stack frame), and it opens on every way
+  // out of the test, so that no thread is left waiting on it.
+  struct Gate {
+    std::mutex mutex;
+    std::condition_variable changed;
+    bool open = false;
+    int blocked = 0;
+    void Open() {
+      {
+        std::lock_guard lock(mutex);
+        open = true;
+      }
+      changed.notify_all();
+    }
+  };
+  auto gate = std::make_shared<Gate>();
+  struct OpenAtExit {
+    std::shared_ptr<Gate> gate;
+    ~OpenAtExit() { gate->Open(); }
+  } open_at_exit{gate};
   for (int i = 0; i < 2; ++i) {
-    executor_->Submit([&] {
-      std::unique_lock lock(gate_mutex);
-      ++blocked;
-      gate_changed.notify_all();
-      gate_changed.wait(lock, [&] { return open; });
+    executor_->Submit([gate] {
+      std::unique_lock lock(gate->mutex);
+      ++gate->blocked;
+      gate->changed.notify_all();
+      gate->changed.wait(lock, [&] { return gate->open; });
     });
   }
   {
-    std::unique_lock lock(gate_mutex);
-    ASSERT_TRUE(gate_changed.wait_for(lock, 5s, [&] { return blocked == 2; }));
+    std::unique_lock lock(gate->mutex);
+    ASSERT_TRUE(gate->changed.wait_for(lock, 5s, [&] { return gate->blocked == 2; }));
   }
   eon::v1::QueueTask task;
   task.set_namespace_id(kNamespace);
   task.set_workflow_id("wf-1");
   task.set_run_id(run_id);
   task.set_scheduled_event_id(2);
-  std::promise<Result<wfs::PollWorkflowTaskQueueResponse>> answered;
+  auto answered = std::make_shared<std::promise<Result<wfs::PollWorkflowTaskQueueResponse>>>();
   engine_->RecordWorkflowTaskStartedAsync(
       task, "poll-1", "wf-worker",
-      [&answered](Result<wfs::PollWorkflowTaskQueueResponse> r) { answered.set_value(r); });
+      [answered](Result<wfs::PollWorkflowTaskQueueResponse> r) { answered->set_value(r); });
   // The start is durable once the execution shows it (its answer is still to be built).
   ASSERT_TRUE(WaitFor([&] {
     return Describe("wf-1").pending_workflow_task().state() ==
@@ -2172,12 +2189,8 @@ TEST_F(ConsistentQueryTest, AQueryHeldAfterATaskStartedDoesNotRideOnIt) {
   auto target = Query("wf-1", "q-late", waiting);
   ASSERT_TRUE(target.ok()) << target.status().message();
   EXPECT_TRUE(target->buffered);
-  {
-    std::lock_guard lock(gate_mutex);
-    open = true;
-  }
-  gate_changed.notify_all();
-  auto future = answered.get_future();
+  gate->Open();
+  auto future = answered->get_future();
   ASSERT_EQ(future.wait_for(5s), std::future_status::ready);
   auto wft = future.get();
   ASSERT_TRUE(wft.ok()) << wft.status().message();
