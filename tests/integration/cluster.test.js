@@ -12,7 +12,6 @@
 // times and throughput ("[cluster] ..." lines).
 
 const assert = require('node:assert/strict');
-const { execFile } = require('node:child_process');
 const fs = require('node:fs');
 const { setTimeout: sleep } = require('node:timers/promises');
 
@@ -21,6 +20,7 @@ const { Connection } = require('@temporalio/client');
 const {
   EonServer,
   ON_POSTGRES,
+  adminSql,
   POSTGRES_ADMIN_URL,
   connectClient,
   createPostgresSchema,
@@ -87,13 +87,6 @@ function shardsOf(name, live) {
 }
 
 // --- nodes ----------------------------------------------------------------------------------
-
-function psql(sql) {
-  return new Promise((resolve, reject) => {
-    execFile('psql', [POSTGRES_ADMIN_URL, '-X', '-q', '-A', '-t', '-c', sql], { timeout: 30_000 },
-      (err, stdout, stderr) => (err ? reject(new Error(`psql: ${stderr || err.message}`)) : resolve(stdout.trim())));
-  });
-}
 
 class Node {
   constructor(name, server) {
@@ -269,7 +262,7 @@ eonTest('three nodes on one PostgreSQL: kill -9, SIGSTOP past the lease and a ro
   nodes.push(await startNode(scope, 'node3', database, 0));
   const [, n2, n3] = nodes;
   assert.match(nodes[0].server.output, new RegExp(`History shards: ${SHARDS}\\n`));
-  const advertised = async () => psql(`SELECT internal_address FROM ${database.name}.cluster_members WHERE name = 'node3'`);
+  const advertised = async () => adminSql(`SELECT internal_address FROM ${database.name}.cluster_members WHERE name = 'node3'`);
   const n3Line = () => [...n3.server.output.matchAll(/Node: node3 \(internal address (127\.0\.0\.1:(\d+))\)/g)].at(-1);
   assert.ok(n3Line(), n3.server.output);
   assert.notEqual(n3Line()[2], '0');
@@ -370,7 +363,7 @@ eonTest('three nodes on one PostgreSQL: kill -9, SIGSTOP past the lease and a ro
   n2.up = false;
   const fencedBefore = (await n2.metrics('eon_fenced_writes_total')).eon_fenced_writes_total;
   const n2Shards = shardsOf('node2', nodes.map((n) => n.name));
-  const rangeIds = async () => new Map((await psql(`SELECT shard_id, range_id FROM ${database.name}.shards`))
+  const rangeIds = async () => new Map((await adminSql(`SELECT shard_id, range_id FROM ${database.name}.shards`))
     .split('\n').map((line) => line.split('|').map(Number)));
   const rangesBefore = await rangeIds();
   n2.server.proc.kill('SIGSTOP');
@@ -448,7 +441,7 @@ eonTest('two nodes with mTLS between them forward work, and their internal ports
   const nodes = [n1, n2];
   assert.ok(shardsOf('tls1', ['tls1', 'tls2']).length > 0 && shardsOf('tls2', ['tls1', 'tls2']).length > 0);
   assert.match(n1.server.output, new RegExp(`Node: tls1 \\(internal address 127\\.0\\.0\\.1:${ports[0]}\\)`));
-  assert.equal(await psql(`SELECT internal_address FROM ${database.name}.cluster_members WHERE name = 'tls1'`),
+  assert.equal(await adminSql(`SELECT internal_address FROM ${database.name}.cluster_members WHERE name = 'tls1'`),
     `127.0.0.1:${ports[0]}`);
   await waitForBalance(nodes, 'two nodes with mTLS started');
 

@@ -51,15 +51,21 @@ if (ON_POSTGRES && !POSTGRES_ADMIN_URL) {
 }
 
 /** Runs SQL statements with psql on the admin connection, one transaction each. */
-function adminSql(...statements) {
+/** Runs the statements with psql against `url`; resolves with its unaligned, tuples-only output. */
+function psqlAt(url, ...statements) {
   return new Promise((resolve, reject) => {
-    const args = [POSTGRES_ADMIN_URL, '-X', '-q', '-v', 'ON_ERROR_STOP=1'];
+    const args = [url, '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1'];
     for (const statement of statements) args.push('-c', statement);
     execFile('psql', args, { timeout: 60_000 }, (err, stdout, stderr) => {
       if (err) reject(new Error(`psql: ${statements.join('; ')}: ${stderr || err.message}`));
-      else resolve(stdout);
+      else resolve(stdout.trim());
     });
   });
+}
+
+/** psqlAt on EON_TEST_POSTGRES_URL's server as its administrator (any schema, by its name). */
+function adminSql(...statements) {
+  return psqlAt(POSTGRES_ADMIN_URL, ...statements);
 }
 
 /**
@@ -78,6 +84,7 @@ async function createPostgresSchema() {
   return {
     name,
     url: url.toString(),
+    sql: (...statements) => psqlAt(url.toString(), ...statements), // within the schema
     drop: () => adminSql(
       `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '${name}'`,
       `DROP SCHEMA IF EXISTS ${name} CASCADE`,
@@ -611,6 +618,7 @@ module.exports = {
   EON_BIN,
   EonServer,
   ON_POSTGRES,
+  adminSql,
   POSTGRES_ADMIN_URL,
   Scope,
   connectClient,

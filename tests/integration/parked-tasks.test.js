@@ -24,10 +24,8 @@ const TRIGGER = 'eon_test_refuse_visibility';
  * Runs SQL on the server's database: its file with the sqlite3 shell (waiting for the write
  * lock), or its PostgreSQL schema with psql.
  */
-function sql(server, statement) {
-  if (server.postgres) {
-    return execFileSync('psql', [server.postgres.url, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', statement], { encoding: 'utf8' });
-  }
+async function sql(server, statement) {
+  if (server.postgres) return server.postgres.sql(statement);
   return execFileSync('sqlite3', ['-cmd', '.timeout 10000', server.dbFile, statement], { encoding: 'utf8' });
 }
 
@@ -77,7 +75,7 @@ eonTest('a parked outbox task stays parked through kill -9 and runs when an oper
   );
   const poisoned = uniqueId('parked');
   const fault = refuseVisibilityRow(server, poisoned);
-  sql(server, fault.create);
+  await sql(server, fault.create);
 
   const created = await runEon(['operator', 'search-attribute', 'create', '--address', server.address,
     '--name', 'ParkedTag', '--type', 'Keyword']);
@@ -129,7 +127,7 @@ eonTest('a parked outbox task stays parked through kill -9 and runs when an oper
   );
 
   // The fault is repaired; the operator retries the task and it runs.
-  sql(server, fault.drop);
+  await sql(server, fault.drop);
   const retried = await runEon(['admin', 'parked-tasks', 'retry', '--task-id', String(task.taskId), '--address', server.address]);
   assert.equal(retried.code, 0, retried.output);
   assert.match(retried.output, /Retrying 1 parked tasks\./);

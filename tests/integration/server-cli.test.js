@@ -2,7 +2,6 @@
 // The `eon server start-dev` command line: startup failures, the printed address, SIGTERM.
 
 const assert = require('node:assert/strict');
-const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
@@ -56,8 +55,8 @@ eonTest('the server prints the address it listens on', async (t, scope) => {
 eonTest('SIGTERM makes a running server exit with code 0', async (t, scope) => {
   const server = scope.track(await EonServer.start({ db: true }));
   if (server.postgres) {
-    const tables = execFileSync('psql', [server.postgres.url, '-X', '-A', '-t', '-c',
-      `SELECT count(*) FROM information_schema.tables WHERE table_schema = '${server.postgres.name}'`], { encoding: 'utf8' });
+    const tables = await server.postgres.sql(
+      `SELECT count(*) FROM information_schema.tables WHERE table_schema = '${server.postgres.name}'`);
     assert.ok(Number(tables) > 0, `start-dev should create its tables in the schema ${server.postgres.name}`);
   } else {
     assert.ok(fs.existsSync(server.dbFile), `start-dev should create the database file ${server.dbFile}`);
