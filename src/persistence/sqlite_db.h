@@ -58,8 +58,17 @@ class Statement {
 
 class SqliteDb {
  public:
+  struct OpenOptions {
+    // The write-ahead log's writes of a commit reach the file as one call at its sync
+    // (sqlite_db.cc, GatheredWal). Only for a connection that runs synchronous=FULL: without a
+    // sync at each commit, other connections could look for frames not yet written.
+    bool gather_wal_writes = false;
+  };
   // Opens (creating if missing) the database at `path`; ":memory:" for a private in-memory one.
-  static Result<std::unique_ptr<SqliteDb>> Open(const std::string& path);
+  static Result<std::unique_ptr<SqliteDb>> Open(const std::string& path, OpenOptions options);
+  static Result<std::unique_ptr<SqliteDb>> Open(const std::string& path) {
+    return Open(path, OpenOptions{});
+  }
   ~SqliteDb();
   SqliteDb(const SqliteDb&) = delete;
   SqliteDb& operator=(const SqliteDb&) = delete;

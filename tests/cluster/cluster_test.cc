@@ -20,6 +20,7 @@
 #include <filesystem>
 #include <future>
 #include <map>
+#include <random>
 #include <thread>
 
 #include "cluster/ownership.h"
@@ -42,18 +43,23 @@ using sdk::WorkflowContext;
 
 constexpr int32_t kShards = 4;
 
-// A port nobody listens on right now (the kernel's pick, released at once).
+// A port nobody listens on right now, for a node's internal address, which the ownership map
+// names before the node starts. Drawn below the kernel's ephemeral range (32768 and up), so a
+// server of a test running beside this one, which listens on port 0, cannot be given it between
+// this check and the node's start (as happened under ctest -j2).
 int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
+  static std::mt19937 random(std::random_device{}());
+  for (;;) {
+    const int port = std::uniform_int_distribution<int>(20000, 32000)(random);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    const bool free = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+    close(fd);
+    if (free) return port;
+  }
 }
 
 // Even shards on node A, odd ones on B; task queues by name ("b-..." on B, "nobody-..." on no
