@@ -194,7 +194,8 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptions& opti
   // Each job of a group commit runs in a savepoint (RunBatch), whose undo records (the statement
   // journal) grow past SQLite's 64 KiB spill threshold in a busy batch: on disk, that was a temp
   // file created, written page by page and deleted for every commit, about 40% of the server's
-  // pwrite calls under load. In memory they cost a few hundred KiB at most.
+  // pwrite calls under load. In memory they hold the pages one job changes (the journal starts
+  // over at each job's RELEASE), a few hundred KiB for a large job.
   EON_RETURN_IF_ERROR(writer->Exec("PRAGMA temp_store = MEMORY"));
   if (!in_memory) {
     EON_RETURN_IF_ERROR(writer->Exec("PRAGMA journal_mode = WAL"));
