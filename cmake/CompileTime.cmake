@@ -15,13 +15,18 @@
 # 30 s (measured 2026-12-02). clang loads a precompiled header lazily.
 #
 # ccache caches these compiles once it may ignore the precompiled header's timestamp and the
-# __DATE__/__TIME__ macros (CCACHE_SLOPPINESS, set on the launcher in CMakeLists.txt).
+# __DATE__/__TIME__ macros (CCACHE_SLOPPINESS, set on the launcher below, for these builds only).
 if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
   set(eon_pch_default ON)
 else()
   set(eon_pch_default OFF)
 endif()
 option(EON_PCH "Precompile the headers Eon's files share (clang builds)" ${eon_pch_default})
+if(EON_PCH AND CCACHE_PROGRAM)
+  set(CMAKE_CXX_COMPILER_LAUNCHER "${CMAKE_COMMAND}" -E env
+      "CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime"
+      "${CCACHE_PROGRAM}")
+endif()
 
 set(eon_pch_common
   <algorithm> <atomic> <chrono> <functional> <map> <memory> <mutex> <optional> <set> <string>

@@ -129,7 +129,7 @@ const sqlite3_io_methods* CountingTableFor(const sqlite3_io_methods* base) {
 // that was not yet synced, which SQLite's recovery discards anyway.
 struct GatheredWal {
   sqlite3_file header;  // first member: header.pMethods is kGatheredMethods
-  sqlite3_file* base;   // the default VFS's file, in the same allocation, after this struct
+  sqlite3_file* base;   // the counted file (CountingOpen), in the same allocation, after this
   std::string* run;     // bytes not yet written, which belong at run_offset
   sqlite3_int64 run_offset;
 };
@@ -191,8 +191,7 @@ int GatheredTruncate(sqlite3_file* file, sqlite3_int64 size) {
 int GatheredSync(sqlite3_file* file, int flags) {
   GatheredWal* wal = Gathered(file);
   if (int rc = WriteRun(wal); rc != SQLITE_OK) return rc;
-  metrics::Count(kSyncsMetric, kSyncsHelp, {});
-  return wal->base->pMethods->xSync(wal->base, flags);
+  return wal->base->pMethods->xSync(wal->base, flags);  // counted there
 }
 
 int GatheredFileSize(sqlite3_file* file, sqlite3_int64* size) {
@@ -248,14 +247,14 @@ int CountingOpen(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int fl
   return rc;
 }
 
-// As CountingOpen, and a write-ahead log opened as a GatheredWal.
+// As CountingOpen, and a write-ahead log opened as a GatheredWal over a counted file.
 int GatheringOpen(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* file, int flags,
                   int* out_flags) {
   if ((flags & SQLITE_OPEN_WAL) == 0) return CountingOpen(vfs, name, file, flags, out_flags);
   GatheredWal* wal = Gathered(file);
   wal->header.pMethods = nullptr;  // SQLite closes only a file whose open succeeded
   wal->base = reinterpret_cast<sqlite3_file*>(wal + 1);
-  int rc = base_vfs->xOpen(base_vfs, name, wal->base, flags, out_flags);
+  int rc = CountingOpen(vfs, name, wal->base, flags, out_flags);
   if (rc != SQLITE_OK) return rc;
   if (wal->base->pMethods == nullptr) return SQLITE_CANTOPEN;
   wal->run = new std::string();
@@ -267,22 +266,22 @@ int GatheringOpen(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* file, i
 // The name of a VFS that wraps the default one, registered on first use; nullptr (the default
 // VFS) if SQLite has none. `gather`: the one whose logs are GatheredWal files.
 const char* WrappingVfs(bool gather) {
-  static sqlite3_vfs vfs_table[2];
-  static const char* names = []() -> const char* {
+  static sqlite3_vfs counting, gathering;
+  static const bool registered = [] {
     base_vfs = sqlite3_vfs_find(nullptr);
-    if (base_vfs == nullptr) return nullptr;
-    for (int i = 0; i < 2; ++i) {
-      sqlite3_vfs& vfs = vfs_table[i];
-      vfs = *base_vfs;
-      vfs.pNext = nullptr;
-      vfs.zName = i == 0 ? kCountingVfsName : kGatheringVfsName;
-      vfs.xOpen = i == 0 ? CountingOpen : GatheringOpen;
-      if (i == 1) vfs.szOsFile = static_cast<int>(sizeof(GatheredWal)) + base_vfs->szOsFile;
-      if (sqlite3_vfs_register(&vfs, 0) != SQLITE_OK) return nullptr;
-    }
-    return kCountingVfsName;
+    if (base_vfs == nullptr) return false;
+    counting = *base_vfs;
+    counting.pNext = nullptr;
+    counting.zName = kCountingVfsName;
+    counting.xOpen = CountingOpen;
+    gathering = counting;
+    gathering.zName = kGatheringVfsName;
+    gathering.xOpen = GatheringOpen;
+    gathering.szOsFile = static_cast<int>(sizeof(GatheredWal)) + base_vfs->szOsFile;
+    return sqlite3_vfs_register(&counting, 0) == SQLITE_OK &&
+           sqlite3_vfs_register(&gathering, 0) == SQLITE_OK;
   }();
-  if (names == nullptr) return nullptr;
+  if (!registered) return nullptr;
   return gather ? kGatheringVfsName : kCountingVfsName;
 }
 

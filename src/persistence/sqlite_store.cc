@@ -180,11 +180,10 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptions& opti
       return FailedPrecondition("the folder of database file " + options.path + " does not exist");
     }
   }
-  // The writer syncs its log at every commit when synchronous=FULL, so it may gather the log's
-  // writes (SqliteDb::OpenOptions).
+  // The writer syncs its log at every commit when synchronous=FULL (set below), so it may gather
+  // the log's writes (SqliteDb::OpenOptions; an in-memory database has no log).
   EON_ASSIGN_OR_RETURN(
-      auto writer,
-      SqliteDb::Open(options.path, {.gather_wal_writes = options.synchronous_full && !in_memory}));
+      auto writer, SqliteDb::Open(options.path, {.gather_wal_writes = options.synchronous_full}));
   // The first statement that reads the file tells whether it is a database at all.
   Status probe = writer->Exec("SELECT count(*) FROM sqlite_master");
   if (!probe.ok()) {
