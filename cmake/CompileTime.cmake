@@ -1,5 +1,46 @@
-# What keeps a cold build within CI's time: precompiled headers in the clang builds
-# (eon_precompile_headers) and test code at -O1 in the release build (eon_test_code).
+# What keeps a cold build within CI's time: unity builds (EON_UNITY), precompiled headers in the
+# clang builds (eon_precompile_headers) and test code at -O1 in the release build
+# (eon_test_code).
+#
+# Unity builds (EON_UNITY, on by default): CMake compiles each target's files in batches of
+# EON_UNITY_BATCH, one compiler run per batch that includes the batch's files, so the headers
+# every file reads (the generated Temporal API, gRPC, protobuf, the standard library) are parsed
+# and their inline functions compiled once per batch instead of once per file. Measured on
+# 2026-12-02 (GCC, -O3): the frontend's 4 largest files took 17.5 s compiled together and
+# 41.4 s apart. Files of one target therefore share one translation unit: names local to a file
+# (anonymous namespaces, `static`) must not collide with another file's. A file that cannot
+# share is marked SKIP_UNITY_BUILD_INCLUSION. -DEON_UNITY=OFF compiles file by file (the quicker
+# choice for editing one file again and again).
+option(EON_UNITY "Compile each target's files in batches (unity build)" ON)
+set(EON_UNITY_BATCH 8 CACHE STRING "Files per unity batch")
+if(EON_UNITY)
+  set(CMAKE_UNITY_BUILD ON)
+  set(CMAKE_UNITY_BUILD_BATCH_SIZE ${EON_UNITY_BATCH})
+endif()
+
+# eon_unity_generated_protos(<target>): protoc's C++ output in batches as well. Each generated
+# .pb.cc defines two file-local arrays under the same names (`schemas`,
+# `file_default_instances`); around each file of a batch those names are renamed by macro to
+# names unique to the file (CMake defines EON_UNITY_FILE_ID per file). The protobuf header that
+# declares a field `schemas` is read first, before the rename applies.
+function(eon_unity_generated_protos target)
+  if(NOT EON_UNITY)
+    return()
+  endif()
+  set(before
+    "#include <google/protobuf/generated_message_reflection.h>"
+    "#define EON_UNITY_CAT_(name, id) name##_##id"
+    "#define EON_UNITY_CAT(name, id) EON_UNITY_CAT_(name, id)"
+    "#define schemas EON_UNITY_CAT(schemas, EON_UNITY_FILE_ID)"
+    "#define file_default_instances EON_UNITY_CAT(file_default_instances, EON_UNITY_FILE_ID)")
+  list(JOIN before "\n" before)
+  set_target_properties(${target} PROPERTIES
+    UNITY_BUILD ON
+    UNITY_BUILD_BATCH_SIZE ${EON_UNITY_BATCH}
+    UNITY_BUILD_UNIQUE_ID EON_UNITY_FILE_ID
+    UNITY_BUILD_CODE_BEFORE_INCLUDE "${before}"
+    UNITY_BUILD_CODE_AFTER_INCLUDE "#undef schemas\n#undef file_default_instances")
+endfunction()
 #
 # Precompiled headers for Eon's larger targets in the clang builds (the sanitizer trees of
 # scripts/sanitize.sh; EON_PCH).

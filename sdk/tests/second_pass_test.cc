@@ -331,7 +331,7 @@ int CountSlowly(ActivityContext& ctx, int to) {
   return to;
 }
 
-std::string WaitForCancel(ActivityContext& ctx) {
+std::string WaitForCancelAndSayAttempt(ActivityContext& ctx) {
   while (!ctx.wait_canceled(10ms)) {
   }
   return "canceled on attempt " + std::to_string(ctx.info().attempt);
@@ -362,7 +362,7 @@ TEST(ActivityEnvironment, RecordsHeartbeatsAndInjectsCancellation) {
     std::this_thread::sleep_for(50ms);
     waiting.cancel();
   });
-  EXPECT_EQ(waiting.run<std::string>(WaitForCancel), "canceled on attempt 3");
+  EXPECT_EQ(waiting.run<std::string>(WaitForCancelAndSayAttempt), "canceled on attempt 3");
   canceler.join();
 }
 

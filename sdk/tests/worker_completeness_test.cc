@@ -17,7 +17,7 @@ using testing::TestEnvironment;
 using testing::TestEnvironmentOptions;
 namespace enums = temporal::api::enums::v1;
 
-std::unique_ptr<TestEnvironment> StartEnv() {
+std::unique_ptr<TestEnvironment> StartRealTimeEnv() {
   TestEnvironmentOptions options;
   options.eon_binary = EON_BINARY;
   // Real time: local activities sleep in the worker, which the server cannot skip.
@@ -52,7 +52,7 @@ struct EagerRun {
 
 EagerRun RunShoutTwice(bool worker_eager, bool eager_dispatch) {
   EagerRun run;
-  auto env = StartEnv();
+  auto env = StartRealTimeEnv();
   if (!env) return run;
   WorkerOptions options;
   options.eager_activities = worker_eager;
@@ -115,7 +115,7 @@ Task<std::string> LongLocalActivity(WorkflowContext& ctx, int sleep_ms) {
 }
 
 TEST(LocalActivities, OneThatOutlivesTheWorkflowTaskTimeoutKeepsTheTaskAlive) {
-  auto env = StartEnv();
+  auto env = StartRealTimeEnv();
   ASSERT_TRUE(env);
   Worker& worker = env->new_worker();
   worker.register_workflow("LongLocalActivity", LongLocalActivity);
@@ -198,7 +198,7 @@ Task<std::string> TimedOutLocalActivities(WorkflowContext& ctx) {
 }
 
 TEST(LocalActivities, TheirStartToCloseAndScheduleToCloseTimeoutsHold) {
-  auto env = StartEnv();
+  auto env = StartRealTimeEnv();
   ASSERT_TRUE(env);
   Worker& worker = env->new_worker();
   worker.register_workflow("TimedOutLocalActivities", TimedOutLocalActivities);

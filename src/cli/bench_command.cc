@@ -49,7 +49,7 @@ using sdk::LocalActivityOptions;
 using sdk::Task;
 using sdk::WorkflowContext;
 
-constexpr const char* kUsage =
+constexpr const char* kBenchUsage =
     R"(Run a workload against Eon through the C++ SDK and print one line of figures.
 
 Usage:
@@ -545,7 +545,7 @@ std::optional<int> ParseFlags(int argc, char** argv, BenchOptions& options) {
       return " needs a whole number from " + std::to_string(min) + " to " + std::to_string(max);
     };
     if (arg == "-h" || arg == "--help") {
-      std::fputs(kUsage, stdout);
+      std::fputs(kBenchUsage, stdout);
       return 0;
     } else if (arg == "--scenario") {
       auto name = next();

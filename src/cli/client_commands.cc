@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/fail.h"
 #include "common/clock.h"
 #include "common/cron.h"
 #include "common/ids.h"
@@ -84,22 +85,11 @@ class Args {
   std::string missing_;
 };
 
-int Fail(const std::string& message) {
-  std::fprintf(stderr, "Error: %s\n", message.c_str());
-  return 1;
-}
-
 // The --limit of a listing (default 100), or nullopt when it is not a whole number in 1..1000.
 std::optional<int32_t> LimitFlag(const Args& args) {
   auto limit = ParseNumber<int32_t>(args.Get("limit", "100"));
   if (!limit || *limit < 1 || *limit > 1000) return std::nullopt;
   return limit;
-}
-
-int Fail(const grpc::Status& status) {
-  return Fail(status.error_message().empty()
-                  ? "request failed (code " + std::to_string(status.error_code()) + ")"
-                  : status.error_message());
 }
 
 class Client {

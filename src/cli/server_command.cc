@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "cli/fail.h"
 #include "cli/server_settings.h"
 #include "common/log.h"
 #include "persistence/postgres_store.h"
@@ -18,7 +19,7 @@
 namespace eon::cli {
 namespace {
 
-constexpr const char* kUsage =
+constexpr const char* kServerUsage =
     R"(Start Eon's development server: server, database and web UI in one process.
 
 Usage:
@@ -160,16 +161,11 @@ See docs/operations.md for one and three nodes, upgrades, backups and choosing -
 
 constexpr std::chrono::seconds kShutdownGrace{10};
 
-int Fail(const std::string& message) {
-  std::fprintf(stderr, "Error: %s\n", message.c_str());
-  return 1;
-}
-
 int RunServer(ServerCommand command, int argc, char** argv) {
   auto parsed = ParseServerSettings(command, std::vector<std::string>(argv, argv + argc));
   if (!parsed.ok()) return Fail(parsed.status().message());
   if (parsed->help) {
-    std::fputs(command == ServerCommand::kStart ? kStartUsage : kUsage, stdout);
+    std::fputs(command == ServerCommand::kStart ? kStartUsage : kServerUsage, stdout);
     return 0;
   }
   const server::ServerOptions& options = parsed->options;

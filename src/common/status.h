@@ -63,6 +63,9 @@ inline Status Aborted(std::string message) { return {StatusCode::ABORTED, std::m
 inline Status ResourceExhausted(std::string message) {
   return {StatusCode::RESOURCE_EXHAUSTED, std::move(message)};
 }
+inline Status Unauthenticated(std::string message) {
+  return {StatusCode::UNAUTHENTICATED, std::move(message)};
+}
 
 // A value or the Status that explains its absence.
 template <typename T>

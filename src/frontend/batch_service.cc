@@ -18,7 +18,7 @@ namespace {
 namespace wfs = temporal::api::workflowservice::v1;
 namespace enums = temporal::api::enums::v1;
 
-constexpr const char* kService = "/temporal.api.workflowservice.v1.WorkflowService/";
+constexpr const char* kWorkflowServicePrefix = "/temporal.api.workflowservice.v1.WorkflowService/";
 constexpr std::chrono::seconds kOperationTimeout{60};
 constexpr int kListPageSize = 1'000;
 
@@ -345,7 +345,7 @@ class BatchService final : public ServiceHandle {
     CallInfo call;
     call.internal = true;
     call.caller = "batch";
-    router_.Invoke(kService + method, std::move(request), std::move(call),
+    router_.Invoke(kWorkflowServicePrefix + method, std::move(request), std::move(call),
                    std::chrono::system_clock::now() + kOperationTimeout, std::move(then));
   }
 

@@ -13,8 +13,6 @@ namespace {
 namespace wfs = temporal::api::workflowservice::v1;
 using nlohmann::json;
 
-constexpr const char* kWorkflowService = "temporal.api.workflowservice.v1.WorkflowService";
-
 // A router with two handlers that echo what they were asked, so the tests see the request the
 // gateway built and the JSON it wrote back.
 class HttpApiTest : public ::testing::Test {

@@ -103,10 +103,6 @@ bool VerifySignature(EVP_PKEY* pkey, std::string_view data, const std::string& s
   return ok;
 }
 
-Status Unauthenticated(std::string message) {
-  return Status(StatusCode::UNAUTHENTICATED, std::move(message));
-}
-
 }  // namespace
 
 bool Base64UrlDecode(std::string_view text, std::string* out) {

@@ -25,6 +25,9 @@
 
 namespace eon::frontend {
 
+// The gRPC service name of Temporal's WorkflowService, as handlers are registered under it.
+inline constexpr const char* kWorkflowService = "temporal.api.workflowservice.v1.WorkflowService";
+
 // What a handler knows of its call. Thread-safe.
 class CallContext {
  public:

@@ -6,7 +6,6 @@ namespace eon::frontend {
 namespace {
 
 namespace wfs = temporal::api::workflowservice::v1;
-constexpr const char* kWorkflowService = "temporal.api.workflowservice.v1.WorkflowService";
 
 class ScheduleService final : public ServiceHandle {
  public:

@@ -146,10 +146,6 @@ uint32_t RolesGranting(Access access) {
   return kRoleAdmin;
 }
 
-Status Unauthenticated(std::string message) {
-  return Status(StatusCode::UNAUTHENTICATED, std::move(message));
-}
-
 Status ReadFile(const std::string& path, std::string* out) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return InvalidArgument("cannot read " + path);

@@ -6,7 +6,7 @@ namespace eon::frontend {
 namespace {
 
 namespace ts = temporal::api::testservice::v1;
-constexpr const char* kService = "temporal.api.testservice.v1.TestService";
+constexpr const char* kTestService = "temporal.api.testservice.v1.TestService";
 
 class TestService final : public ServiceHandle {
  public:
@@ -15,19 +15,19 @@ class TestService final : public ServiceHandle {
 
   void Register(RpcRouter& router) {
     router.Unary<ts::LockTimeSkippingRequest, ts::LockTimeSkippingResponse>(
-        kService, "LockTimeSkipping",
+        kTestService, "LockTimeSkipping",
         [this](CallContext&, const auto&) -> Result<ts::LockTimeSkippingResponse> {
           skipper_.Lock();
           return ts::LockTimeSkippingResponse();
         });
     router.Unary<ts::UnlockTimeSkippingRequest, ts::UnlockTimeSkippingResponse>(
-        kService, "UnlockTimeSkipping",
+        kTestService, "UnlockTimeSkipping",
         [this](CallContext&, const auto&) -> Result<ts::UnlockTimeSkippingResponse> {
           EON_RETURN_IF_ERROR(skipper_.Unlock());
           return ts::UnlockTimeSkippingResponse();
         });
     router.Unary<google::protobuf::Empty, ts::GetCurrentTimeResponse>(
-        kService, "GetCurrentTime",
+        kTestService, "GetCurrentTime",
         [this](CallContext&, const auto&) -> Result<ts::GetCurrentTimeResponse> {
           ts::GetCurrentTimeResponse response;
           *response.mutable_time() = ToTimestamp(clock_.Now());
@@ -36,15 +36,15 @@ class TestService final : public ServiceHandle {
     // Sleep and SleepUntil hold an unlock while they wait, if there is a lock to release (as the
     // Java test server does); UnlockTimeSkippingWithSleep requires one.
     router.Async<ts::SleepRequest, ts::SleepResponse>(
-        kService, "Sleep", [this](auto ctx, const ts::SleepRequest& r, auto done) {
+        kTestService, "Sleep", [this](auto ctx, const ts::SleepRequest& r, auto done) {
           Sleep(*ctx, clock_.Now() + FromProtoDuration(r.duration()), /*require_lock=*/false, done);
         });
     router.Async<ts::SleepUntilRequest, ts::SleepResponse>(
-        kService, "SleepUntil", [this](auto ctx, const ts::SleepUntilRequest& r, auto done) {
+        kTestService, "SleepUntil", [this](auto ctx, const ts::SleepUntilRequest& r, auto done) {
           Sleep(*ctx, FromTimestamp(r.timestamp()), /*require_lock=*/false, done);
         });
     router.Async<ts::SleepRequest, ts::SleepResponse>(
-        kService, "UnlockTimeSkippingWithSleep",
+        kTestService, "UnlockTimeSkippingWithSleep",
         [this](auto ctx, const ts::SleepRequest& r, auto done) {
           Sleep(*ctx, clock_.Now() + FromProtoDuration(r.duration()), /*require_lock=*/true, done);
         });

@@ -13,7 +13,6 @@ namespace wfs = temporal::api::workflowservice::v1;
 namespace ops = temporal::api::operatorservice::v1;
 namespace enums = temporal::api::enums::v1;
 
-constexpr const char* kWorkflowService = "temporal.api.workflowservice.v1.WorkflowService";
 constexpr const char* kOperatorService = "temporal.api.operatorservice.v1.OperatorService";
 constexpr int kPageSizeDefault = 1'000;
 constexpr int kPageSizeMax = 1'000;

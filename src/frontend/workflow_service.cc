@@ -20,8 +20,6 @@ using namespaces::Namespace;
 
 namespace {
 
-constexpr const char* kService = "temporal.api.workflowservice.v1.WorkflowService";
-
 temporal::api::failure::v1::Failure ResultTooLarge() {
   temporal::api::failure::v1::Failure failure;
   failure.set_message("Complete result exceeds size limit.");
@@ -131,7 +129,8 @@ class WorkflowService final : public ServiceHandle {
   template <typename Req, typename Resp, typename Find, typename Call>
   void RegisterActivityCall(RpcRouter& router, const char* method, Find find, Call call) {
     router.Async<Req, Resp>(
-        kService, method, [find, call](auto, const Req& r, std::function<void(Result<Resp>)> done) {
+        kWorkflowService, method,
+        [find, call](auto, const Req& r, std::function<void(Result<Resp>)> done) {
           auto token = find(r);
           if (!token.ok()) return done(token.status());
           call(*token, r, std::move(done));
@@ -699,42 +698,42 @@ Result<wfs::RespondQueryTaskCompletedResponse> WorkflowService::RespondQueryTask
 void WorkflowService::Register(RpcRouter& router) {
   executor_ = &router.executor();
   router.Unary<wfs::GetSystemInfoRequest, wfs::GetSystemInfoResponse>(
-      kService, "GetSystemInfo",
+      kWorkflowService, "GetSystemInfo",
       [this](CallContext& c, const auto& r) { return GetSystemInfo(c, r); });
   router.Unary<wfs::DescribeNamespaceRequest, wfs::DescribeNamespaceResponse>(
-      kService, "DescribeNamespace",
+      kWorkflowService, "DescribeNamespace",
       [this](CallContext& c, const auto& r) { return DescribeNamespace(c, r); });
   router.Unary<wfs::RegisterNamespaceRequest, wfs::RegisterNamespaceResponse>(
-      kService, "RegisterNamespace",
+      kWorkflowService, "RegisterNamespace",
       [this](CallContext& c, const auto& r) { return RegisterNamespace(c, r); });
   router.Unary<wfs::ListNamespacesRequest, wfs::ListNamespacesResponse>(
-      kService, "ListNamespaces",
+      kWorkflowService, "ListNamespaces",
       [this](CallContext& c, const auto& r) { return ListNamespaces(c, r); });
   router.Async<wfs::StartWorkflowExecutionRequest, wfs::StartWorkflowExecutionResponse>(
-      kService, "StartWorkflowExecution",
+      kWorkflowService, "StartWorkflowExecution",
       [this](auto, const auto& r, auto done) { StartWorkflowExecution(r, std::move(done)); });
   router.Inline<wfs::PollWorkflowTaskQueueRequest, wfs::PollWorkflowTaskQueueResponse>(
-      kService, "PollWorkflowTaskQueue", [this](auto ctx, const auto& r, auto done) {
+      kWorkflowService, "PollWorkflowTaskQueue", [this](auto ctx, const auto& r, auto done) {
         Poll(ctx, r, eon::v1::TASK_QUEUE_KIND_WORKFLOW, std::move(done),
              [this](const matching::PollRequest& poll, auto answer) {
                return matching_.PollWorkflowTaskQueue(poll, std::move(answer));
              });
       });
   router.Inline<wfs::PollActivityTaskQueueRequest, wfs::PollActivityTaskQueueResponse>(
-      kService, "PollActivityTaskQueue", [this](auto ctx, const auto& r, auto done) {
+      kWorkflowService, "PollActivityTaskQueue", [this](auto ctx, const auto& r, auto done) {
         Poll(ctx, r, eon::v1::TASK_QUEUE_KIND_ACTIVITY, std::move(done),
              [this](const matching::PollRequest& poll, auto answer) {
                return matching_.PollActivityTaskQueue(poll, std::move(answer));
              });
       });
   router.Async<wfs::GetWorkflowExecutionHistoryRequest, wfs::GetWorkflowExecutionHistoryResponse>(
-      kService, "GetWorkflowExecutionHistory", [this](auto ctx, const auto& r, auto done) {
+      kWorkflowService, "GetWorkflowExecutionHistory", [this](auto ctx, const auto& r, auto done) {
         GetWorkflowExecutionHistory(ctx, r, std::move(done));
       });
 
   router
       .Inline<wfs::RespondWorkflowTaskCompletedRequest, wfs::RespondWorkflowTaskCompletedResponse>(
-          kService, "RespondWorkflowTaskCompleted", [this](auto, const auto& r, auto done) {
+          kWorkflowService, "RespondWorkflowTaskCompleted", [this](auto, const auto& r, auto done) {
             auto ns = ResolveNamespace(r.namespace_());
             if (!ns.ok()) return done(ns.status());
             auto token = ParseToken(r.task_token(), *ns, eon::v1::TASK_QUEUE_KIND_WORKFLOW);
@@ -756,14 +755,14 @@ void WorkflowService::Register(RpcRouter& router) {
                          "RespondWorkflowTaskCompleted", r, std::move(done), complete);
           });
   router.Async<wfs::RespondWorkflowTaskFailedRequest, wfs::RespondWorkflowTaskFailedResponse>(
-      kService, "RespondWorkflowTaskFailed", [this](auto, const auto& r, auto done) {
+      kWorkflowService, "RespondWorkflowTaskFailed", [this](auto, const auto& r, auto done) {
         auto token = TokenOf(r, eon::v1::TASK_QUEUE_KIND_WORKFLOW);
         if (!token.ok()) return done(token.status());
         history_.RespondWorkflowTaskFailedAsync(*token, r, Empty(std::move(done)));
       });
   router
       .Inline<wfs::RespondActivityTaskCompletedRequest, wfs::RespondActivityTaskCompletedResponse>(
-          kService, "RespondActivityTaskCompleted", [this](auto, const auto& r, auto done) {
+          kWorkflowService, "RespondActivityTaskCompleted", [this](auto, const auto& r, auto done) {
             auto ns = ResolveNamespace(r.namespace_());
             if (!ns.ok()) return done(ns.status());
             auto token = ParseToken(r.task_token(), *ns, eon::v1::TASK_QUEUE_KIND_ACTIVITY);
@@ -837,20 +836,20 @@ void WorkflowService::Register(RpcRouter& router) {
                        wfs::RecordActivityTaskHeartbeatByIdResponse>(
       router, "RecordActivityTaskHeartbeatById", by_id, heartbeat);
   router.Unary<wfs::DescribeWorkflowExecutionRequest, wfs::DescribeWorkflowExecutionResponse>(
-      kService, "DescribeWorkflowExecution",
+      kWorkflowService, "DescribeWorkflowExecution",
       [this](CallContext&, const auto& r) -> Result<wfs::DescribeWorkflowExecutionResponse> {
         EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
         EON_RETURN_IF_ERROR(CheckId(r.execution().workflow_id(), "WorkflowId"));
         return history_.DescribeWorkflowExecution(ns->info().id(), r.execution());
       });
   router.Async<wfs::TerminateWorkflowExecutionRequest, wfs::TerminateWorkflowExecutionResponse>(
-      kService, "TerminateWorkflowExecution", [this](auto, const auto& r, auto done) {
+      kWorkflowService, "TerminateWorkflowExecution", [this](auto, const auto& r, auto done) {
         auto ns = NamespaceIdFor(r, r.workflow_execution().workflow_id());
         if (!ns.ok()) return done(ns.status());
         history_.TerminateWorkflowExecutionAsync(*ns, r, Empty(std::move(done)));
       });
   router.Unary<wfs::ResetWorkflowExecutionRequest, wfs::ResetWorkflowExecutionResponse>(
-      kService, "ResetWorkflowExecution",
+      kWorkflowService, "ResetWorkflowExecution",
       [this](CallContext&, const auto& r) -> Result<wfs::ResetWorkflowExecutionResponse> {
         EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
         EON_RETURN_IF_ERROR(CheckId(r.workflow_execution().workflow_id(), "WorkflowId"));
@@ -866,7 +865,7 @@ void WorkflowService::Register(RpcRouter& router) {
         return response;
       });
   router.Async<wfs::SignalWorkflowExecutionRequest, wfs::SignalWorkflowExecutionResponse>(
-      kService, "SignalWorkflowExecution", [this](auto, const auto& r, auto done) {
+      kWorkflowService, "SignalWorkflowExecution", [this](auto, const auto& r, auto done) {
         auto ns = [&]() -> Result<std::string> {
           EON_ASSIGN_OR_RETURN(auto id, NamespaceIdFor(r, r.workflow_execution().workflow_id()));
           EON_RETURN_IF_ERROR(CheckId(r.signal_name(), "SignalName"));
@@ -878,7 +877,7 @@ void WorkflowService::Register(RpcRouter& router) {
       });
   router.Async<wfs::SignalWithStartWorkflowExecutionRequest,
                wfs::SignalWithStartWorkflowExecutionResponse>(
-      kService, "SignalWithStartWorkflowExecution", [this](auto, const auto& r, auto done) {
+      kWorkflowService, "SignalWithStartWorkflowExecution", [this](auto, const auto& r, auto done) {
         auto ns = [&]() -> Result<std::string> {
           EON_ASSIGN_OR_RETURN(auto id, NamespaceIdFor(r, r.workflow_id()));
           EON_RETURN_IF_ERROR(CheckId(r.workflow_type().name(), "WorkflowType"));
@@ -902,13 +901,13 @@ void WorkflowService::Register(RpcRouter& router) {
       });
   router.Async<wfs::RequestCancelWorkflowExecutionRequest,
                wfs::RequestCancelWorkflowExecutionResponse>(
-      kService, "RequestCancelWorkflowExecution", [this](auto, const auto& r, auto done) {
+      kWorkflowService, "RequestCancelWorkflowExecution", [this](auto, const auto& r, auto done) {
         auto ns = NamespaceIdFor(r, r.workflow_execution().workflow_id());
         if (!ns.ok()) return done(ns.status());
         history_.RequestCancelWorkflowExecutionAsync(*ns, r, Empty(std::move(done)));
       });
   router.Unary<wfs::ResetStickyTaskQueueRequest, wfs::ResetStickyTaskQueueResponse>(
-      kService, "ResetStickyTaskQueue",
+      kWorkflowService, "ResetStickyTaskQueue",
       [this](CallContext&, const auto& r) -> Result<wfs::ResetStickyTaskQueueResponse> {
         EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
         EON_RETURN_IF_ERROR(CheckId(r.execution().workflow_id(), "WorkflowId"));
@@ -916,21 +915,21 @@ void WorkflowService::Register(RpcRouter& router) {
         return wfs::ResetStickyTaskQueueResponse();
       });
   router.Async<wfs::UpdateWorkflowExecutionRequest, wfs::UpdateWorkflowExecutionResponse>(
-      kService, "UpdateWorkflowExecution", [this](auto ctx, const auto& r, auto done) {
+      kWorkflowService, "UpdateWorkflowExecution", [this](auto ctx, const auto& r, auto done) {
         UpdateWorkflowExecution(ctx, r, std::move(done));
       });
   router.Async<wfs::PollWorkflowExecutionUpdateRequest, wfs::PollWorkflowExecutionUpdateResponse>(
-      kService, "PollWorkflowExecutionUpdate", [this](auto ctx, const auto& r, auto done) {
+      kWorkflowService, "PollWorkflowExecutionUpdate", [this](auto ctx, const auto& r, auto done) {
         PollWorkflowExecutionUpdate(ctx, r, std::move(done));
       });
   router.Async<wfs::QueryWorkflowRequest, wfs::QueryWorkflowResponse>(
-      kService, "QueryWorkflow",
+      kWorkflowService, "QueryWorkflow",
       [this](auto ctx, const auto& r, auto done) { QueryWorkflow(ctx, r, std::move(done)); });
   router.Unary<wfs::RespondQueryTaskCompletedRequest, wfs::RespondQueryTaskCompletedResponse>(
-      kService, "RespondQueryTaskCompleted",
+      kWorkflowService, "RespondQueryTaskCompleted",
       [this](CallContext&, const auto& r) { return RespondQueryTaskCompleted(r); });
   router.Unary<wfs::UpdateNamespaceRequest, wfs::UpdateNamespaceResponse>(
-      kService, "UpdateNamespace",
+      kWorkflowService, "UpdateNamespace",
       [this](CallContext&, const auto& r) -> Result<wfs::UpdateNamespaceResponse> {
         if (r.namespace_().empty()) return InvalidArgument("Namespace not set on request.");
         if (r.has_config() &&
@@ -959,7 +958,7 @@ void WorkflowService::Register(RpcRouter& router) {
         return response;
       });
   router.Unary<wfs::DeleteWorkflowExecutionRequest, wfs::DeleteWorkflowExecutionResponse>(
-      kService, "DeleteWorkflowExecution",
+      kWorkflowService, "DeleteWorkflowExecution",
       [this](CallContext&, const auto& r) -> Result<wfs::DeleteWorkflowExecutionResponse> {
         EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
         EON_RETURN_IF_ERROR(CheckId(r.workflow_execution().workflow_id(), "WorkflowId"));
@@ -968,7 +967,7 @@ void WorkflowService::Register(RpcRouter& router) {
         return wfs::DeleteWorkflowExecutionResponse();
       });
   router.Unary<wfs::DescribeTaskQueueRequest, wfs::DescribeTaskQueueResponse>(
-      kService, "DescribeTaskQueue",
+      kWorkflowService, "DescribeTaskQueue",
       [this](CallContext&, const auto& r) -> Result<wfs::DescribeTaskQueueResponse> {
         EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
         EON_RETURN_IF_ERROR(CheckId(r.task_queue().name(), "TaskQueue"));
@@ -991,7 +990,7 @@ void WorkflowService::Register(RpcRouter& router) {
         return response;
       });
   router.Unary<wfs::GetClusterInfoRequest, wfs::GetClusterInfoResponse>(
-      kService, "GetClusterInfo",
+      kWorkflowService, "GetClusterInfo",
       [this](CallContext&, const auto&) -> Result<wfs::GetClusterInfoResponse> {
         wfs::GetClusterInfoResponse response;
         response.set_server_version(options_.server_version);
@@ -1004,7 +1003,7 @@ void WorkflowService::Register(RpcRouter& router) {
         return response;
       });
   router.Unary<wfs::ShutdownWorkerRequest, wfs::ShutdownWorkerResponse>(
-      kService, "ShutdownWorker",
+      kWorkflowService, "ShutdownWorker",
       [this](CallContext&, const auto& r) -> Result<wfs::ShutdownWorkerResponse> {
         EON_ASSIGN_OR_RETURN(Namespace ns, ResolveNamespace(r.namespace_()));
         // The worker's parked polls (found by its worker_instance_key, as Temporal finds them)

@@ -23,6 +23,7 @@
 #include "common/clock.h"
 #include "common/executor.h"
 #include "common/ids.h"
+#include "common/test_wait.h"
 #include "history/stored_failure.h"
 #include "matching/local_matching.h"
 #include "matching/matching_engine.h"
@@ -49,16 +50,8 @@ constexpr char kQueue[] = "tq";
 constexpr auto kWorkflowKind = eon::v1::TASK_QUEUE_KIND_WORKFLOW;
 constexpr auto kActivityKind = eon::v1::TASK_QUEUE_KIND_ACTIVITY;
 
-// Waits (bounded) until `done` holds. The timer thread looks at the clock at least every 200 ms.
-template <typename Pred>
-bool WaitFor(Pred done, std::chrono::milliseconds timeout = 5s) {
-  const auto deadline = steady_clock::now() + timeout;
-  while (!done()) {
-    if (steady_clock::now() >= deadline) return done();
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
-}
+// The timer thread looks at the clock at least every 200 ms.
+using test_support::WaitFor;
 
 common::Payloads Payload(const std::string& data) {
   common::Payloads payloads;

@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "common/test_wait.h"
 #include "persistence/sqlite_store.h"
 
 namespace eon::history {
@@ -38,15 +39,7 @@ class FlakyHandler final : public TaskHandler {
   bool throw_instead = false;
 };
 
-template <typename Pred>
-bool WaitFor(Pred done) {
-  const auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() >= deadline) return done();
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
-}
+using test_support::WaitFor;
 
 persistence::StoredTask TransferTask(int64_t id) {
   persistence::StoredTask task;

@@ -19,6 +19,7 @@
 #include "common/env.h"
 #include "common/executor.h"
 #include "common/ids.h"
+#include "common/test_wait.h"
 #include "history/history_engine.h"
 #include "matching/local_matching.h"
 #include "matching/matching_engine.h"
@@ -30,8 +31,8 @@ namespace {
 using namespace std::chrono_literals;
 namespace enums = temporal::api::enums::v1;
 
-constexpr char kNamespace[] = "ns-id";
-constexpr char kQueue[] = "tq";
+constexpr char kNamespaceId[] = "ns-id";
+constexpr char kTaskQueue[] = "tq";
 constexpr int32_t kShards = 8;
 
 // Ownership the test sets by hand: shard -> node name. Thread-safe.
@@ -93,13 +94,9 @@ struct Node {
   std::unique_ptr<HistoryEngine> engine;
 };
 
-bool WaitFor(const std::function<bool()>& done, Duration limit = 30s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(20ms);
-  }
-  return true;
+// Shards move on lease expiries: up to 30 s unless a test says otherwise.
+bool WaitForShards(const std::function<bool()>& done, std::chrono::milliseconds limit = 30s) {
+  return test_support::WaitFor(done, limit);
 }
 
 class ShardMovementTest : public testing::TestWithParam<std::string> {
@@ -128,11 +125,11 @@ class ShardMovementTest : public testing::TestWithParam<std::string> {
     wfs::StartWorkflowExecutionRequest request;
     request.set_workflow_id(workflow_id);
     request.mutable_workflow_type()->set_name("Moving");
-    request.mutable_task_queue()->set_name(kQueue);
+    request.mutable_task_queue()->set_name(kTaskQueue);
     request.set_request_id(NewUuid());
     if (run_timeout.count() > 0)
       *request.mutable_workflow_run_timeout() = ToProtoDuration(run_timeout);
-    auto started = engine.StartWorkflowExecution(kNamespace, request);
+    auto started = engine.StartWorkflowExecution(kNamespaceId, request);
     EXPECT_TRUE(started.ok()) << started.status().message();
     return started.ok() ? started->run_id : "";
   }
@@ -145,7 +142,7 @@ class ShardMovementTest : public testing::TestWithParam<std::string> {
     return request;
   }
   std::vector<temporal::api::history::v1::HistoryEvent> History(const std::string& run_id) {
-    auto page = reader_->ReadHistory(kNamespace, run_id, 1, 10'000);
+    auto page = reader_->ReadHistory(kNamespaceId, run_id, 1, 10'000);
     EXPECT_TRUE(page.ok()) << page.status().message();
     return page.ok() ? page->events : std::vector<temporal::api::history::v1::HistoryEvent>{};
   }
@@ -210,7 +207,7 @@ TEST_P(ShardMovementTest, ShardsMoveBetweenEnginesWhileServingAndNothingAcknowle
       auto request = Signal("wf-" + std::to_string(wf), name);
       for (int attempt = 0; attempt < 200 && !stop.load(); ++attempt) {
         Node& node = attempt % 2 == 0 ? *a : *b;
-        Status sent = node.engine->SignalWorkflowExecution(kNamespace, request);
+        Status sent = node.engine->SignalWorkflowExecution(kNamespaceId, request);
         if (sent.ok()) {
           std::lock_guard lock(acked_mutex);
           acked[wf].push_back(name);
@@ -233,7 +230,7 @@ TEST_P(ShardMovementTest, ShardsMoveBetweenEnginesWhileServingAndNothingAcknowle
   std::this_thread::sleep_for(100ms);
   for (int32_t shard = 0; shard < kShards; ++shard) view_b.Set(shard, "b");
   b->engine->OwnershipChanged();
-  ASSERT_TRUE(WaitFor([&] { return a->HeldShards() == 0 && b->HeldShards() == kShards; }));
+  ASSERT_TRUE(WaitForShards([&] { return a->HeldShards() == 0 && b->HeldShards() == kShards; }));
   std::this_thread::sleep_for(300ms);
   // Half of them back to a: a shard given up can be taken again.
   for (int32_t shard = 0; shard < kShards; shard += 2) {
@@ -242,8 +239,8 @@ TEST_P(ShardMovementTest, ShardsMoveBetweenEnginesWhileServingAndNothingAcknowle
   }
   b->engine->OwnershipChanged();
   a->engine->OwnershipChanged();
-  ASSERT_TRUE(
-      WaitFor([&] { return a->HeldShards() == kShards / 2 && b->HeldShards() == kShards / 2; }));
+  ASSERT_TRUE(WaitForShards(
+      [&] { return a->HeldShards() == kShards / 2 && b->HeldShards() == kShards / 2; }));
   std::this_thread::sleep_for(300ms);
   stop = true;
   sender.join();
@@ -262,7 +259,7 @@ TEST_P(ShardMovementTest, ShardsMoveBetweenEnginesWhileServingAndNothingAcknowle
   EXPECT_GT(total, kWorkflows) << "too few signals to mean anything";
   // The run timeouts (3 s, set on a) fired wherever their shard ended up, once.
   for (int wf = 0; wf < kWorkflows; ++wf) {
-    EXPECT_TRUE(WaitFor([&] {
+    EXPECT_TRUE(WaitForShards([&] {
       return Count(timed[wf], enums::EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT) == 1;
     })) << "the run timeout of timed-"
         << wf << " never fired after its shard moved";
@@ -289,7 +286,7 @@ TEST_P(ShardMovementTest, ANodePausedPastItsLeaseWritesNothingAfterItsShardsWere
   auto a_view = cluster::Membership::Start(**a_store, membership_env, {"a", ""}, options);
   auto b_view = cluster::Membership::Start(**b_store, membership_env, {"b", ""}, options);
   ASSERT_TRUE(a_view.ok() && b_view.ok());
-  ASSERT_TRUE(WaitFor([&] { return (*a_view)->LiveNodes().size() == 2; }));
+  ASSERT_TRUE(WaitForShards([&] { return (*a_view)->LiveNodes().size() == 2; }));
   // A paused process runs nothing: its engine rechecks only when its membership tells it of a
   // change, which a stopped heartbeat never does.
   auto a = MakeNode(**a_view, 1h);
@@ -299,7 +296,7 @@ TEST_P(ShardMovementTest, ANodePausedPastItsLeaseWritesNothingAfterItsShardsWere
   (*b_view)->Subscribe([&] { b->engine->OwnershipChanged(); });
   ASSERT_TRUE(a->engine->Start().ok());
   ASSERT_TRUE(b->engine->Start().ok());
-  ASSERT_TRUE(WaitFor([&] { return a->HeldShards() + b->HeldShards() == kShards; }));
+  ASSERT_TRUE(WaitForShards([&] { return a->HeldShards() + b->HeldShards() == kShards; }));
   ASSERT_GT(a->HeldShards(), 0) << "rendezvous gave a no shard of " << kShards;
 
   // A workflow on one of a's shards, cached there.
@@ -310,22 +307,22 @@ TEST_P(ShardMovementTest, ANodePausedPastItsLeaseWritesNothingAfterItsShardsWere
     wfs::StartWorkflowExecutionRequest start;
     start.set_workflow_id(id);
     start.mutable_workflow_type()->set_name("Fenced");
-    start.mutable_task_queue()->set_name(kQueue);
+    start.mutable_task_queue()->set_name(kTaskQueue);
     start.set_request_id(NewUuid());
-    auto started = a->engine->StartWorkflowExecution(kNamespace, start);
+    auto started = a->engine->StartWorkflowExecution(kNamespaceId, start);
     if (started.ok()) {
       workflow_id = id;
       run_id = started->run_id;
     }
   }
   ASSERT_FALSE(workflow_id.empty()) << "no workflow id landed on a's shards";
-  ASSERT_TRUE(a->engine->SignalWorkflowExecution(kNamespace, Signal(workflow_id, "before")).ok());
+  ASSERT_TRUE(a->engine->SignalWorkflowExecution(kNamespaceId, Signal(workflow_id, "before")).ok());
   const size_t events_before = History(run_id).size();
 
   // a is paused: no heartbeat, no recheck, so its engine goes on holding its shards.
   (*a_view)->StopHeartbeating();
   const auto paused_at = std::chrono::steady_clock::now();
-  ASSERT_TRUE(WaitFor([&] { return b->HeldShards() == kShards; }, 60s))
+  ASSERT_TRUE(WaitForShards([&] { return b->HeldShards() == kShards; }, 60s))
       << "b holds " << b->HeldShards() << " shards";
   const double takeover_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - paused_at).count();
@@ -337,16 +334,16 @@ TEST_P(ShardMovementTest, ANodePausedPastItsLeaseWritesNothingAfterItsShardsWere
   EXPECT_GT(a->HeldShards(), 0) << "a must still believe it holds its shards (paused)";
 
   // a resumes: its update is refused by the store, it drops the shard, writes nothing.
-  Status refused = a->engine->SignalWorkflowExecution(kNamespace, Signal(workflow_id, "stale"));
+  Status refused = a->engine->SignalWorkflowExecution(kNamespaceId, Signal(workflow_id, "stale"));
   EXPECT_EQ(refused.code(), StatusCode::UNAVAILABLE) << refused.message();
   EXPECT_NE(refused.message().find("taken by another process"), std::string::npos)
       << refused.message();
   EXPECT_EQ(History(run_id).size(), events_before) << "the paused node wrote after its lease";
-  Status again = a->engine->SignalWorkflowExecution(kNamespace, Signal(workflow_id, "stale-2"));
+  Status again = a->engine->SignalWorkflowExecution(kNamespaceId, Signal(workflow_id, "stale-2"));
   EXPECT_EQ(again.code(), StatusCode::UNAVAILABLE);
   EXPECT_EQ(History(run_id).size(), events_before);
   // The new owner serves it.
-  EXPECT_TRUE(b->engine->SignalWorkflowExecution(kNamespace, Signal(workflow_id, "after")).ok());
+  EXPECT_TRUE(b->engine->SignalWorkflowExecution(kNamespaceId, Signal(workflow_id, "after")).ok());
   EXPECT_EQ(Signals(run_id), (std::multiset<std::string>{"before", "after"}));
 
   b.reset();

@@ -20,7 +20,7 @@ namespace {
 // migration that was interrupted halfway (on a database whose DDL is not transactional) runs
 // again. Types: BIGINT for numbers, TEXT, BYTEA for serialized records, JSONB for search
 // attributes.
-const char* const kMigrations[] = {
+const char* const kPostgresMigrations[] = {
     // 1: the foundation.
     R"sql(
 CREATE TABLE IF NOT EXISTS cluster_metadata (
@@ -154,21 +154,11 @@ CREATE TABLE IF NOT EXISTS cluster_members (
   lease_expiry_ns BIGINT NOT NULL);
 )sql",
 };
-constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
-constexpr int32_t kDefaultShardCount = 4;
+constexpr int kPostgresSchemaVersion = sizeof(kPostgresMigrations) / sizeof(kPostgresMigrations[0]);
 // Rows in one multi-row INSERT (each row binds at most 5 values; PostgreSQL allows 65535).
 constexpr size_t kRowsPerInsertMax = 1000;
 // Multi-row INSERTs of up to this many rows are prepared and kept; longer ones are one-off.
 constexpr size_t kPreparedRowsMax = 16;
-
-template <typename T>
-Result<T> Parse(std::string_view bytes, const char* what) {
-  T message;
-  if (!ParseRecord(bytes, &message)) {
-    return Internal(std::string("corrupt ") + what + " record in the database");
-  }
-  return message;
-}
 
 PgParam Int(int64_t v) { return PgParam(v); }
 PgParam Text(const std::string& s) { return PgParam(std::string_view(s)); }
@@ -200,8 +190,8 @@ std::string ValuesRows(size_t rows, const std::vector<int>& shared, int first) {
   return out;
 }
 
-// Brings the schema up to kSchemaVersion. Every step is safe to run again and beside another
-// node doing the same: the version row is locked while a migration runs.
+// Brings the schema up to kPostgresSchemaVersion. Every step is safe to run again and beside
+// another node doing the same: the version row is locked while a migration runs.
 Status MigrateSchema(PgConnection& db) {
   EON_ASSIGN_OR_RETURN(auto schema, db.Query("SELECT current_schema()::text"));
   if (schema.size() != 1 || schema.IsNull(0, 0)) {
@@ -238,14 +228,14 @@ Status MigrateSchema(PgConnection& db) {
                                : version_rows.status();
     }
     const int version = static_cast<int>(version_rows->Int(0, 0));
-    if (version > kSchemaVersion) {
+    if (version > kPostgresSchemaVersion) {
       db.Exec("ROLLBACK");
       return FailedPrecondition("the PostgreSQL database has schema version " +
                                 std::to_string(version) + ", newer than this eon understands (" +
-                                std::to_string(kSchemaVersion) + "); upgrade eon");
+                                std::to_string(kPostgresSchemaVersion) + "); upgrade eon");
     }
-    if (version == kSchemaVersion) return db.Exec("COMMIT");
-    Status applied = db.Exec(kMigrations[version]);
+    if (version == kPostgresSchemaVersion) return db.Exec("COMMIT");
+    Status applied = db.Exec(kPostgresMigrations[version]);
     if (applied.ok()) {
       applied = db.Query("UPDATE schema_version SET version = $1 WHERE id = 1", {Int(version + 1)})
                     .status();
@@ -266,7 +256,7 @@ bool IsPostgresUrl(const std::string& database) {
   return database.rfind("postgresql://", 0) == 0 || database.rfind("postgres://", 0) == 0;
 }
 
-int PostgresSchemaVersion() { return kSchemaVersion; }
+int PostgresSchemaVersion() { return kPostgresSchemaVersion; }
 
 Result<int> PostgresDatabaseSchemaVersion(const std::string& url) {
   EON_ASSIGN_OR_RETURN(auto db, PgConnection::Connect(url));
@@ -282,7 +272,8 @@ Result<std::unique_ptr<PostgresStore>> PostgresStore::Open(const PostgresOptions
                                              options.idle_in_transaction_timeout_ms));
   EON_RETURN_IF_ERROR(MigrateSchema(*writer));
   // The shard count and cluster id are written once, by whoever creates the database.
-  const int32_t wanted = options.shard_count > 0 ? options.shard_count : kDefaultShardCount;
+  const int32_t wanted =
+      options.shard_count > 0 ? options.shard_count : kDefaultShardCountForNewStore;
   const std::string wanted_text = std::to_string(wanted);
   const std::string cluster_id = NewUuid();
   EON_RETURN_IF_ERROR(writer
@@ -513,7 +504,7 @@ Status PostgresStore::UpdateNamespace(const eon::v1::NamespaceRecord& record) {
                                              {Text(record.info().id())}));
     if (read.size() == 0) return NotFound("namespace " + record.info().name() + " is gone");
     EON_ASSIGN_OR_RETURN(auto stored,
-                         Parse<eon::v1::NamespaceRecord>(read.Bytes(0, 0), "namespace"));
+                         ParseStored<eon::v1::NamespaceRecord>(read.Bytes(0, 0), "namespace"));
     if (stored.record_version() != record.record_version() - 1) {
       return Aborted("namespace " + record.info().name() + " was changed concurrently");
     }
@@ -563,7 +554,7 @@ Result<std::vector<eon::v1::NamespaceRecord>> PostgresStore::ListNamespaces() {
     std::vector<eon::v1::NamespaceRecord> out;
     for (int i = 0; i < rows.size(); ++i) {
       EON_ASSIGN_OR_RETURN(auto record,
-                           Parse<eon::v1::NamespaceRecord>(rows.Bytes(i, 0), "namespace"));
+                           ParseStored<eon::v1::NamespaceRecord>(rows.Bytes(i, 0), "namespace"));
       out.push_back(std::move(record));
     }
     return out;
@@ -599,7 +590,8 @@ Result<StoredExecution> PostgresStore::GetExecution(const ExecutionKey& key) {
     }
     StoredExecution out;
     out.db_version = rows.Int(0, 0);
-    EON_ASSIGN_OR_RETURN(out.state, Parse<eon::v1::ExecutionState>(rows.Bytes(0, 1), "execution"));
+    EON_ASSIGN_OR_RETURN(out.state,
+                         ParseStored<eon::v1::ExecutionState>(rows.Bytes(0, 1), "execution"));
     return out;
   });
 }
@@ -813,7 +805,7 @@ Result<HistoryPage> PostgresStore::ReadHistory(const std::string& namespace_id,
                                    Int(static_cast<int64_t>(max_events) + 1)}));
     HistoryPage page;
     for (int i = 0; i < rows.size(); ++i) {
-      EON_ASSIGN_OR_RETURN(auto event, Parse<temporal::api::history::v1::HistoryEvent>(
+      EON_ASSIGN_OR_RETURN(auto event, ParseStored<temporal::api::history::v1::HistoryEvent>(
                                            rows.Bytes(i, 0), "history event"));
       if (static_cast<int>(page.events.size()) == max_events) {
         page.next_event_id = event.event_id();
@@ -834,7 +826,7 @@ Result<std::vector<StoredTask>> ReadTasks(const PgRows& rows, int32_t shard_id,
     task.shard_id = shard_id;
     task.category = category;
     task.task_id = rows.Int(i, 0);
-    EON_ASSIGN_OR_RETURN(task.task, Parse<eon::v1::HistoryTask>(rows.Bytes(i, 1), "task"));
+    EON_ASSIGN_OR_RETURN(task.task, ParseStored<eon::v1::HistoryTask>(rows.Bytes(i, 1), "task"));
     out.push_back(std::move(task));
   }
   return out;
@@ -935,7 +927,8 @@ Result<std::vector<ParkedTask>> PostgresStore::LoadParkedTasks() {
       parked.task.category = rows.Int(i, 2) == static_cast<int64_t>(TaskCategory::kTimer)
                                  ? TaskCategory::kTimer
                                  : TaskCategory::kTransfer;
-      EON_ASSIGN_OR_RETURN(parked.task.task, Parse<eon::v1::HistoryTask>(rows.Bytes(i, 3), "task"));
+      EON_ASSIGN_OR_RETURN(parked.task.task,
+                           ParseStored<eon::v1::HistoryTask>(rows.Bytes(i, 3), "task"));
       parked.failures = static_cast<int>(rows.Int(i, 4));
       parked.last_error = rows.Text(i, 5);
       parked.parked_time = FromUnixNanos(rows.Int(i, 6));
@@ -1019,7 +1012,8 @@ Result<std::vector<QueueTaskRecord>> PostgresStore::LoadQueueTasks(const std::st
     for (int i = 0; i < rows.size(); ++i) {
       QueueTaskRecord record;
       record.task_id = rows.Int(i, 0);
-      EON_ASSIGN_OR_RETURN(record.task, Parse<eon::v1::QueueTask>(rows.Bytes(i, 1), "queue task"));
+      EON_ASSIGN_OR_RETURN(record.task,
+                           ParseStored<eon::v1::QueueTask>(rows.Bytes(i, 1), "queue task"));
       out.push_back(std::move(record));
     }
     return out;
@@ -1182,7 +1176,8 @@ Result<StoredSchedule> PostgresStore::GetSchedule(const std::string& namespace_i
     if (rows.size() == 0) return NotFound("schedule not found");
     StoredSchedule out;
     out.db_version = rows.Int(0, 0);
-    EON_ASSIGN_OR_RETURN(out.record, Parse<eon::v1::ScheduleRecord>(rows.Bytes(0, 1), "schedule"));
+    EON_ASSIGN_OR_RETURN(out.record,
+                         ParseStored<eon::v1::ScheduleRecord>(rows.Bytes(0, 1), "schedule"));
     return out;
   });
 }
@@ -1227,7 +1222,8 @@ Result<std::vector<StoredSchedule>> PostgresStore::LoadSchedules() {
     for (int i = 0; i < rows.size(); ++i) {
       StoredSchedule s;
       s.db_version = rows.Int(i, 0);
-      EON_ASSIGN_OR_RETURN(s.record, Parse<eon::v1::ScheduleRecord>(rows.Bytes(i, 1), "schedule"));
+      EON_ASSIGN_OR_RETURN(s.record,
+                           ParseStored<eon::v1::ScheduleRecord>(rows.Bytes(i, 1), "schedule"));
       out.push_back(std::move(s));
     }
     return out;

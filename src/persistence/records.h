@@ -30,4 +30,15 @@ bool ParseRecord(std::string_view bytes, google::protobuf::Message* message,
 // `what` names the record in the error ("execution", "history event").
 Result<std::string> SerializeRecord(const google::protobuf::Message& message, const char* what);
 
+// Parses a stored record of type T; a record that does not parse is INTERNAL ("corrupt <what>
+// record in the database").
+template <typename T>
+Result<T> ParseStored(std::string_view bytes, const char* what) {
+  T message;
+  if (!ParseRecord(bytes, &message)) {
+    return Internal(std::string("corrupt ") + what + " record in the database");
+  }
+  return message;
+}
+
 }  // namespace eon::persistence

@@ -17,7 +17,7 @@ constexpr const char* kDatabaseMarker = "eon";
 
 // Versioned migrations: migration i brings the schema from version i to i + 1. Each is applied
 // in its own transaction together with the version bump, and is written to be idempotent.
-const char* const kMigrations[] = {
+const char* const kSqliteMigrations[] = {
     // 1: the foundation.
     R"sql(
 CREATE TABLE IF NOT EXISTS shards (
@@ -157,17 +157,7 @@ CREATE TABLE IF NOT EXISTS cluster_members (
   lease_expiry_ns INTEGER NOT NULL);
 )sql",
 };
-constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
-constexpr int32_t kDefaultShardCount = 4;
-
-template <typename T>
-Result<T> Parse(std::string_view bytes, const char* what) {
-  T message;
-  if (!ParseRecord(bytes, &message)) {
-    return Internal(std::string("corrupt ") + what + " record in the database");
-  }
-  return message;
-}
+constexpr int kSqliteSchemaVersion = sizeof(kSqliteMigrations) / sizeof(kSqliteMigrations[0]);
 
 }  // namespace
 
@@ -268,10 +258,10 @@ Status SqliteStore::Migrate() {
       return FailedPrecondition(options_.path +
                                 " is not an Eon database (it holds other SQLite tables)");
     }
-    if (version > kSchemaVersion) {
+    if (version > kSqliteSchemaVersion) {
       return FailedPrecondition(options_.path + " has schema version " + std::to_string(version) +
                                 ", newer than this eon understands (" +
-                                std::to_string(kSchemaVersion) + "); upgrade eon");
+                                std::to_string(kSqliteSchemaVersion) + "); upgrade eon");
     }
   } else {
     EON_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
@@ -280,7 +270,8 @@ Status SqliteStore::Migrate() {
         "INSERT INTO cluster_metadata VALUES ('database', 'eon'), ('schema_version', '0');");
     if (created.ok()) {
       EON_ASSIGN_OR_RETURN(auto stmt, db.Prepare("INSERT INTO cluster_metadata VALUES (?, ?)"));
-      const int32_t shards = options_.shard_count > 0 ? options_.shard_count : kDefaultShardCount;
+      const int32_t shards =
+          options_.shard_count > 0 ? options_.shard_count : kDefaultShardCountForNewStore;
       created = stmt->Bind(1, "shard_count").Bind(2, std::to_string(shards)).Run();
     }
     if (created.ok()) {
@@ -293,9 +284,9 @@ Status SqliteStore::Migrate() {
     }
     EON_RETURN_IF_ERROR(db.Exec("COMMIT"));
   }
-  for (int v = version; v < kSchemaVersion; ++v) {
+  for (int v = version; v < kSqliteSchemaVersion; ++v) {
     EON_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
-    Status applied = db.Exec(kMigrations[v]);
+    Status applied = db.Exec(kSqliteMigrations[v]);
     if (applied.ok()) {
       EON_ASSIGN_OR_RETURN(
           auto stmt,
@@ -450,7 +441,7 @@ Status SqliteStore::UpdateNamespace(const eon::v1::NamespaceRecord& record) {
         return NotFound("namespace " + record.info().name() + " is gone");
       }
       EON_ASSIGN_OR_RETURN(auto stored,
-                           Parse<eon::v1::NamespaceRecord>(read->ColumnBlob(0), "namespace"));
+                           ParseStored<eon::v1::NamespaceRecord>(read->ColumnBlob(0), "namespace"));
       if (stored.record_version() != record.record_version() - 1) {
         return Aborted("namespace " + record.info().name() + " was changed concurrently");
       }
@@ -500,7 +491,7 @@ Result<std::vector<eon::v1::NamespaceRecord>> SqliteStore::ListNamespaces() {
     std::vector<eon::v1::NamespaceRecord> out;
     while (stmt->Step()) {
       EON_ASSIGN_OR_RETURN(auto record,
-                           Parse<eon::v1::NamespaceRecord>(stmt->ColumnBlob(0), "namespace"));
+                           ParseStored<eon::v1::NamespaceRecord>(stmt->ColumnBlob(0), "namespace"));
       out.push_back(std::move(record));
     }
     EON_RETURN_IF_ERROR(stmt->status());
@@ -543,7 +534,7 @@ Result<StoredExecution> SqliteStore::GetExecution(const ExecutionKey& key) {
     StoredExecution out;
     out.db_version = stmt->ColumnInt(0);
     EON_ASSIGN_OR_RETURN(out.state,
-                         Parse<eon::v1::ExecutionState>(stmt->ColumnBlob(1), "execution"));
+                         ParseStored<eon::v1::ExecutionState>(stmt->ColumnBlob(1), "execution"));
     return out;
   });
 }
@@ -725,7 +716,7 @@ Result<HistoryPage> SqliteStore::ReadHistory(const std::string& namespace_id,
     stmt->Bind(1, namespace_id).Bind(2, run_id).Bind(3, first_event_id).Bind(4, max_events + 1);
     HistoryPage page;
     while (stmt->Step()) {
-      EON_ASSIGN_OR_RETURN(auto event, Parse<temporal::api::history::v1::HistoryEvent>(
+      EON_ASSIGN_OR_RETURN(auto event, ParseStored<temporal::api::history::v1::HistoryEvent>(
                                            stmt->ColumnBlob(0), "history event"));
       if (static_cast<int>(page.events.size()) == max_events) {
         page.next_event_id = event.event_id();
@@ -747,7 +738,7 @@ Result<std::vector<StoredTask>> ReadTasks(Statement& stmt, int32_t shard_id,
     task.shard_id = shard_id;
     task.category = category;
     task.task_id = stmt.ColumnInt(0);
-    EON_ASSIGN_OR_RETURN(task.task, Parse<eon::v1::HistoryTask>(stmt.ColumnBlob(1), "task"));
+    EON_ASSIGN_OR_RETURN(task.task, ParseStored<eon::v1::HistoryTask>(stmt.ColumnBlob(1), "task"));
     out.push_back(std::move(task));
   }
   EON_RETURN_IF_ERROR(stmt.status());
@@ -869,7 +860,7 @@ Result<std::vector<ParkedTask>> SqliteStore::LoadParkedTasks() {
                                  ? TaskCategory::kTimer
                                  : TaskCategory::kTransfer;
       EON_ASSIGN_OR_RETURN(parked.task.task,
-                           Parse<eon::v1::HistoryTask>(stmt->ColumnBlob(3), "task"));
+                           ParseStored<eon::v1::HistoryTask>(stmt->ColumnBlob(3), "task"));
       parked.failures = static_cast<int>(stmt->ColumnInt(4));
       parked.last_error = stmt->ColumnText(5);
       parked.parked_time = FromUnixNanos(stmt->ColumnInt(6));
@@ -955,7 +946,7 @@ Result<std::vector<QueueTaskRecord>> SqliteStore::LoadQueueTasks(const std::stri
       QueueTaskRecord record;
       record.task_id = stmt->ColumnInt(0);
       EON_ASSIGN_OR_RETURN(record.task,
-                           Parse<eon::v1::QueueTask>(stmt->ColumnBlob(1), "queue task"));
+                           ParseStored<eon::v1::QueueTask>(stmt->ColumnBlob(1), "queue task"));
       out.push_back(std::move(record));
     }
     EON_RETURN_IF_ERROR(stmt->status());
@@ -1130,7 +1121,7 @@ Result<StoredSchedule> SqliteStore::GetSchedule(const std::string& namespace_id,
     StoredSchedule out;
     out.db_version = stmt->ColumnInt(0);
     EON_ASSIGN_OR_RETURN(out.record,
-                         Parse<eon::v1::ScheduleRecord>(stmt->ColumnBlob(1), "schedule"));
+                         ParseStored<eon::v1::ScheduleRecord>(stmt->ColumnBlob(1), "schedule"));
     return out;
   });
 }
@@ -1184,7 +1175,7 @@ Result<std::vector<StoredSchedule>> SqliteStore::LoadSchedules() {
       StoredSchedule s;
       s.db_version = stmt->ColumnInt(0);
       EON_ASSIGN_OR_RETURN(s.record,
-                           Parse<eon::v1::ScheduleRecord>(stmt->ColumnBlob(1), "schedule"));
+                           ParseStored<eon::v1::ScheduleRecord>(stmt->ColumnBlob(1), "schedule"));
       out.push_back(std::move(s));
     }
     EON_RETURN_IF_ERROR(stmt->status());

@@ -65,6 +65,9 @@ struct ParkedTask {
   TimePoint parked_time;
 };
 
+// The shard count of a database created without one (`--num-shards`); fixed at creation.
+constexpr int32_t kDefaultShardCountForNewStore = 4;
+
 // A write whose range_id is no longer the shard's: another process took the shard. ABORTED, with
 // an eon.v1.ShardOwnershipLost detail, so the engine can tell it from a version conflict.
 inline Status ShardOwnershipLost(int32_t shard_id, int64_t range_id) {
