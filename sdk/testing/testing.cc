@@ -16,6 +16,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <random>
 #include <sstream>
 #include <thread>
 
@@ -27,21 +29,30 @@ constexpr int kLaunchAttemptsMax = 5;  // a free port can be taken before the se
 constexpr int kRestartAttemptsMax = 50;
 constexpr auto kStopGrace = std::chrono::seconds(10);
 
+// A port no one listens on, drawn at random below Linux's ephemeral range (32768 and up). A port
+// the kernel picks (bind to port 0) comes from that range, where every outgoing connection of
+// the machine also takes its local port, so under parallel tests it was sometimes taken by a
+// connection or by another test's server before this one bound it.
 int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return 0;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  int port = 0;
-  socklen_t len = sizeof addr;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
+  static std::mutex mutex;
+  static std::mt19937 random(std::random_device{}());
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    int port;
+    {
+      std::lock_guard lock(mutex);
+      port = std::uniform_int_distribution<int>(20000, 32000)(random);
+    }
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return 0;
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    const bool free = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    close(fd);
+    if (free) return port;
   }
-  close(fd);
-  return port;
+  return 0;
 }
 
 bool CanConnect(int port) {
