@@ -422,7 +422,13 @@ function WorkflowPage({ ns, workflowId, runId, tab }) {
   const history = useLoad(() => loadAllHistory(ns, workflowId, runId), [ns, workflowId, runId], { poll: running });
   const info = describe.data?.workflowExecutionInfo;
   useEffect(() => {
-    if (info) setRunning(statusName(info.status) === 'Running');
+    if (!info) return;
+    const nowRunning = statusName(info.status) === 'Running';
+    // Describe and history poll apart and both stop once the run has closed: the history's last
+    // poll may have come before the close, so it is read once more (the close is durable by
+    // now, so this read has it). Without this the result was sometimes never shown.
+    if (running && !nowRunning) history.reload();
+    setRunning(nowRunning);
   }, [info && info.status]);
   useEffect(() => {
     // A URL without a run id shows the latest run: put its id in the URL.
