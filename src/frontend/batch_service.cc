@@ -18,7 +18,6 @@ namespace {
 namespace wfs = temporal::api::workflowservice::v1;
 namespace enums = temporal::api::enums::v1;
 
-constexpr const char* kWorkflowServicePrefix = "/temporal.api.workflowservice.v1.WorkflowService/";
 constexpr std::chrono::seconds kOperationTimeout{60};
 constexpr int kListPageSize = 1'000;
 
@@ -45,13 +44,13 @@ class BatchService final : public ServiceHandle {
 
   void Register() {
     router_.Async<wfs::StartBatchOperationRequest, wfs::StartBatchOperationResponse>(
-        "temporal.api.workflowservice.v1.WorkflowService", "StartBatchOperation",
+        kWorkflowService, "StartBatchOperation",
         [this](std::shared_ptr<CallContext>, const wfs::StartBatchOperationRequest& request,
                std::function<void(Result<wfs::StartBatchOperationResponse>)> done) {
           Start(request, std::move(done));
         });
     router_.Unary<wfs::DescribeBatchOperationRequest, wfs::DescribeBatchOperationResponse>(
-        "temporal.api.workflowservice.v1.WorkflowService", "DescribeBatchOperation",
+        kWorkflowService, "DescribeBatchOperation",
         [this](CallContext&, const wfs::DescribeBatchOperationRequest& request)
             -> Result<wfs::DescribeBatchOperationResponse> {
           EON_ASSIGN_OR_RETURN(auto jobs, AllJobs());
@@ -62,7 +61,7 @@ class BatchService final : public ServiceHandle {
           return NotFound("batch operation " + request.job_id() + " not found");
         });
     router_.Unary<wfs::ListBatchOperationsRequest, wfs::ListBatchOperationsResponse>(
-        "temporal.api.workflowservice.v1.WorkflowService", "ListBatchOperations",
+        kWorkflowService, "ListBatchOperations",
         [this](CallContext&, const wfs::ListBatchOperationsRequest& request)
             -> Result<wfs::ListBatchOperationsResponse> {
           wfs::ListBatchOperationsResponse response;
@@ -345,8 +344,9 @@ class BatchService final : public ServiceHandle {
     CallInfo call;
     call.internal = true;
     call.caller = "batch";
-    router_.Invoke(kWorkflowServicePrefix + method, std::move(request), std::move(call),
-                   std::chrono::system_clock::now() + kOperationTimeout, std::move(then));
+    router_.Invoke(std::string("/") + kWorkflowService + "/" + method, std::move(request),
+                   std::move(call), std::chrono::system_clock::now() + kOperationTimeout,
+                   std::move(then));
   }
 
   RpcRouter& router_;

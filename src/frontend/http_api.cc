@@ -403,8 +403,7 @@ HttpApi::HttpApi(RpcRouter& router, bool api_paths_only) : router_(router) {
   pb::internal::AssignDescriptors(
       &descriptor_table_temporal_2fapi_2foperatorservice_2fv1_2fservice_2eproto);
   const pb::DescriptorPool& pool = *pb::DescriptorPool::generated_pool();
-  for (const char* name : {"temporal.api.workflowservice.v1.WorkflowService",
-                           "temporal.api.operatorservice.v1.OperatorService"}) {
+  for (const char* name : {kWorkflowService, "temporal.api.operatorservice.v1.OperatorService"}) {
     const pb::ServiceDescriptor* service = pool.FindServiceByName(name);
     if (service == nullptr) continue;
     for (int m = 0; m < service->method_count(); ++m) {

@@ -50,7 +50,7 @@ constexpr char kQueue[] = "tq";
 constexpr auto kWorkflowKind = eon::v1::TASK_QUEUE_KIND_WORKFLOW;
 constexpr auto kActivityKind = eon::v1::TASK_QUEUE_KIND_ACTIVITY;
 
-// The timer thread looks at the clock at least every 200 ms.
+// Bounded at 5 s, well past the 200 ms at which the timer thread looks at the clock again.
 using test_support::WaitFor;
 
 common::Payloads Payload(const std::string& data) {
