@@ -272,6 +272,13 @@ class RoutingMatching final : public matching::MatchingService {
   // Waits (on the outbox's thread) until the owner has the task settled.
   Status AddTask(const matching::QueueId& queue, const eon::v1::QueueTask& task,
                  std::function<void()> on_settled, bool sticky) override;
+  // Only for a queue this node owns (a remote one would mean a call to wait for).
+  bool TryHandToPoller(const matching::QueueId& queue, const eon::v1::QueueTask& task,
+                       std::function<void()> on_settled) override {
+    auto owner = OwnerOf(queue);
+    return owner.ok() && owner->empty() &&
+           local_.TryHandToPoller(queue, task, std::move(on_settled));
+  }
   std::shared_ptr<matching::PendingPoll> PollWorkflowTaskQueue(
       const matching::PollRequest& request,
       std::function<void(Result<wfs::PollWorkflowTaskQueueResponse>)> done) override {

@@ -272,9 +272,13 @@ std::mutex& HistoryEngine::LockFor(const std::string& namespace_id,
   return execution_locks_[HashOf(namespace_id, workflow_id) % execution_locks_.size()];
 }
 
+thread_local std::mutex* HistoryEngine::held_execution_lock = nullptr;
+
 bool HistoryEngine::CanUpdateWithoutWaiting(const ExecutionKey& key) {
   if (!cache_->HasLatest(key)) return false;
-  std::unique_lock lock(LockFor(key.namespace_id, key.workflow_id), std::try_to_lock);
+  std::mutex& mutex = LockFor(key.namespace_id, key.workflow_id);
+  if (held_execution_lock == &mutex) return true;
+  std::unique_lock lock(mutex, std::try_to_lock);
   return lock.owns_lock();
 }
 
@@ -491,7 +495,9 @@ void HistoryEngine::MutateLockedAsync(const ExecutionKey& key, const MutateFn& f
 }
 
 void HistoryEngine::MutateAsync(const ExecutionKey& key, const MutateFn& fn, Then then) {
-  std::lock_guard lock(LockFor(key.namespace_id, key.workflow_id));
+  std::mutex& mutex = LockFor(key.namespace_id, key.workflow_id);
+  if (held_execution_lock == &mutex) return MutateLockedAsync(key, fn, nullptr, std::move(then));
+  std::lock_guard lock(mutex);
   MutateLockedAsync(key, fn, nullptr, std::move(then));
 }
 
@@ -1784,6 +1790,76 @@ int HistoryEngine::RetryParkedTasks(const std::vector<int64_t>& task_ids) {
   return processors_ ? processors_->RetryParked(task_ids) : 0;
 }
 
+std::optional<HistoryEngine::Dispatch> HistoryEngine::DispatchOf(const eon::v1::HistoryTask& task,
+                                                                 const eon::v1::ExecutionState& s) {
+  bool current = false;
+  Dispatch dispatch{
+      {task.namespace_id(), task.task_queue(), eon::v1::TASK_QUEUE_KIND_UNSPECIFIED}, {}, false};
+  switch (task.type()) {
+    case eon::v1::HISTORY_TASK_TYPE_DISPATCH_WORKFLOW_TASK:
+      current = IsRunning(s) && s.workflow_task().scheduled_event_id() == task.event_id() &&
+                s.workflow_task().started_event_id() == 0;
+      dispatch.queue.kind = eon::v1::TASK_QUEUE_KIND_WORKFLOW;
+      break;
+    case eon::v1::HISTORY_TASK_TYPE_DISPATCH_ACTIVITY_TASK: {
+      auto it = s.activities().find(task.event_id());
+      current = IsRunning(s) && it != s.activities().end() &&
+                it->second.attempt() == task.attempt() && !it->second.has_started_time();
+      dispatch.queue.kind = eon::v1::TASK_QUEUE_KIND_ACTIVITY;
+      break;
+    }
+    default:
+      LOG_ERROR("unknown transfer task type " << task.type());
+      break;
+  }
+  if (!current) return std::nullopt;
+  eon::v1::QueueTask& queue_task = dispatch.task;
+  queue_task.set_namespace_id(task.namespace_id());
+  queue_task.set_workflow_id(task.workflow_id());
+  queue_task.set_run_id(task.run_id());
+  queue_task.set_scheduled_event_id(task.event_id());
+  queue_task.set_attempt(task.attempt());
+  *queue_task.mutable_created_time() = ToTimestamp(clock_.Now());
+  dispatch.sticky = task.type() == eon::v1::HISTORY_TASK_TYPE_DISPATCH_WORKFLOW_TASK &&
+                    task.task_queue() != s.task_queue();
+  if (dispatch.sticky) {
+    // By then the sticky schedule-to-start timer has moved the task to the normal queue: a
+    // sticky queue whose worker never comes back does not keep it forever.
+    *queue_task.mutable_expire_time() =
+        ToTimestamp(FromTimestamp(s.workflow_task().scheduled_time()) +
+                    FromProtoDuration(s.sticky_schedule_to_start_timeout()));
+  }
+  return dispatch;
+}
+
+bool HistoryEngine::TryDispatchWithoutWaiting(const persistence::StoredTask& stored,
+                                              std::function<void()> on_settled) {
+  const auto& task = stored.task;
+  if (task.type() != eon::v1::HISTORY_TASK_TYPE_DISPATCH_WORKFLOW_TASK &&
+      task.type() != eon::v1::HISTORY_TASK_TYPE_DISPATCH_ACTIVITY_TASK) {
+    return false;
+  }
+  // Nested (a store that commits on the caller's thread ran this from a commit made under
+  // another dispatch's lock): the pool runs it.
+  if (held_execution_lock != nullptr) return false;
+  ExecutionKey key{task.namespace_id(), task.workflow_id(), task.run_id()};
+  if (!HoldsShard(ShardFor(key.namespace_id, key.workflow_id))) return false;
+  std::mutex& mutex = LockFor(key.namespace_id, key.workflow_id);
+  std::unique_lock lock(mutex, std::try_to_lock);
+  if (!lock.owns_lock()) return false;
+  auto durable = cache_->GetDurable(key);
+  if (!durable) return false;
+  auto dispatch = DispatchOf(task, durable->state);
+  if (!dispatch) {
+    on_settled();
+    return true;
+  }
+  // The poller's record-started runs inside TryHandToPoller, on this thread, and finds this
+  // lock held by us (MutateAsync, CanUpdateWithoutWaiting) instead of waiting for it.
+  HeldExecutionLock held(mutex);
+  return matching_.TryHandToPoller(dispatch->queue, dispatch->task, std::move(on_settled));
+}
+
 void HistoryEngine::ProcessTransferTask(const persistence::StoredTask& stored,
                                         std::function<void()> on_settled, Done done) {
   const auto& task = stored.task;
@@ -1816,48 +1892,13 @@ void HistoryEngine::ProcessTransferTask(const persistence::StoredTask& stored,
     }
     return done(execution.status());
   }
-  const auto& s = execution->state;
-  bool current = false;
-  matching::QueueId queue{task.namespace_id(), task.task_queue(),
-                          eon::v1::TASK_QUEUE_KIND_UNSPECIFIED};
-  switch (task.type()) {
-    case eon::v1::HISTORY_TASK_TYPE_DISPATCH_WORKFLOW_TASK:
-      current = IsRunning(s) && s.workflow_task().scheduled_event_id() == task.event_id() &&
-                s.workflow_task().started_event_id() == 0;
-      queue.kind = eon::v1::TASK_QUEUE_KIND_WORKFLOW;
-      break;
-    case eon::v1::HISTORY_TASK_TYPE_DISPATCH_ACTIVITY_TASK: {
-      auto it = s.activities().find(task.event_id());
-      current = IsRunning(s) && it != s.activities().end() &&
-                it->second.attempt() == task.attempt() && !it->second.has_started_time();
-      queue.kind = eon::v1::TASK_QUEUE_KIND_ACTIVITY;
-      break;
-    }
-    default:
-      LOG_ERROR("unknown transfer task type " << task.type());
-      break;
-  }
-  if (!current) {
+  auto dispatch = DispatchOf(task, execution->state);
+  if (!dispatch) {
     on_settled();
     return done(Status::Ok());
   }
-  eon::v1::QueueTask queue_task;
-  queue_task.set_namespace_id(task.namespace_id());
-  queue_task.set_workflow_id(task.workflow_id());
-  queue_task.set_run_id(task.run_id());
-  queue_task.set_scheduled_event_id(task.event_id());
-  queue_task.set_attempt(task.attempt());
-  *queue_task.mutable_created_time() = ToTimestamp(clock_.Now());
-  const bool sticky = task.type() == eon::v1::HISTORY_TASK_TYPE_DISPATCH_WORKFLOW_TASK &&
-                      task.task_queue() != s.task_queue();
-  if (sticky) {
-    // By then the sticky schedule-to-start timer has moved the task to the normal queue: a
-    // sticky queue whose worker never comes back does not keep it forever.
-    *queue_task.mutable_expire_time() =
-        ToTimestamp(FromTimestamp(s.workflow_task().scheduled_time()) +
-                    FromProtoDuration(s.sticky_schedule_to_start_timeout()));
-  }
-  Status added = matching_.AddTask(queue, queue_task, on_settled, sticky);
+  const bool sticky = dispatch->sticky;
+  Status added = matching_.AddTask(dispatch->queue, dispatch->task, on_settled, sticky);
   if (added.code() != StatusCode::FAILED_PRECONDITION || !sticky) return done(added);
   // The sticky worker is gone: the task goes to the normal queue (with full history) at once.
   auto fallen_back = [on_settled = std::move(on_settled), done](Status status,

@@ -257,6 +257,12 @@ class HistoryEngine final : public HistoryService, public TaskHandler {
   void ProcessTransferTask(const persistence::StoredTask& task, std::function<void()> on_settled,
                            Done done) override;
   void ProcessTimerTask(const persistence::StoredTask& task, Done done) override;
+  // A task that dispatches a workflow or activity task, handed here to a poll parked on its
+  // queue when the execution's lock is free right now and its state cached: the poll's
+  // record-started runs on this thread, and the task skips the task pool (a thread hop per
+  // dispatch; the store's committer calls this as a commit's tasks come out).
+  bool TryDispatchWithoutWaiting(const persistence::StoredTask& task,
+                                 std::function<void()> on_settled) override;
 
  private:
   using MutateFn = std::function<Status(Mutation&)>;
@@ -366,6 +372,24 @@ class HistoryEngine final : public HistoryService, public TaskHandler {
   // Takes and gives up shards as the ownership says. Runs on the ownership loop (and Start).
   void ReconcileShards();
   std::mutex& LockFor(const std::string& namespace_id, const std::string& workflow_id);
+  // The execution lock this thread holds while TryDispatchWithoutWaiting hands a task to a
+  // poll (null otherwise): the poll's record-started, run inside, takes it as held.
+  static thread_local std::mutex* held_execution_lock;
+  class HeldExecutionLock {
+   public:
+    explicit HeldExecutionLock(std::mutex& mutex) { held_execution_lock = &mutex; }
+    ~HeldExecutionLock() { held_execution_lock = nullptr; }
+    HeldExecutionLock(const HeldExecutionLock&) = delete;
+    HeldExecutionLock& operator=(const HeldExecutionLock&) = delete;
+  };
+  // Where a dispatch transfer task goes, if its task is still to be dispatched in state `s`.
+  struct Dispatch {
+    matching::QueueId queue;
+    eon::v1::QueueTask task;
+    bool sticky;
+  };
+  std::optional<Dispatch> DispatchOf(const eon::v1::HistoryTask& task,
+                                     const eon::v1::ExecutionState& s);
   // The newest durable state: what reads answer from.
   Result<persistence::StoredExecution> Load(const persistence::ExecutionKey& key);
   // The state the next update builds on, commits in flight included.

@@ -53,6 +53,37 @@ constexpr auto kActivityKind = eon::v1::TASK_QUEUE_KIND_ACTIVITY;
 // Bounded at 5 s, well past the 200 ms at which the timer thread looks at the clock again.
 using test_support::WaitFor;
 
+// A task pool that holds what it is given until Release (then runs it, and what follows, on
+// threads of its own): shows what gets done without it.
+class GatedExecutor final : public Executor {
+ public:
+  void Submit(std::function<void()> fn) override {
+    {
+      std::lock_guard lock(mutex_);
+      if (gated_) {
+        held_.push_back(std::move(fn));
+        return;
+      }
+    }
+    pool_.Submit(std::move(fn));
+  }
+  void Release() {
+    std::vector<std::function<void()>> held;
+    {
+      std::lock_guard lock(mutex_);
+      gated_ = false;
+      held.swap(held_);
+    }
+    for (auto& fn : held) pool_.Submit(std::move(fn));
+  }
+
+ private:
+  ThreadPool pool_{"test-gated", 2};
+  std::mutex mutex_;
+  bool gated_ = true;                        // guarded by mutex_
+  std::vector<std::function<void()>> held_;  // guarded by mutex_
+};
+
 common::Payloads Payload(const std::string& data) {
   common::Payloads payloads;
   auto* payload = payloads.add_payloads();
@@ -146,7 +177,13 @@ class HistoryEngineTest : public ::testing::Test {
     ASSERT_TRUE(store.ok()) << store.status().message();
     store_ = std::move(*store);
     scheduler_ = std::make_unique<ThreadDeadlineScheduler>();
-    executor_ = std::make_unique<ThreadPool>("test-tasks", 2);
+    if (gate_task_pool_) {
+      auto gated = std::make_unique<GatedExecutor>();
+      gated_ = gated.get();
+      executor_ = std::move(gated);
+    } else {
+      executor_ = std::make_unique<ThreadPool>("test-tasks", 2);
+    }
     matching::MatchingOptions matching_options;
     matching_options.clock = &clock_;  // sticky tasks expire on the engine's clock
     matching_ = std::make_unique<matching::MatchingEngine>(*store_, *scheduler_,
@@ -370,6 +407,8 @@ class HistoryEngineTest : public ::testing::Test {
   std::unique_ptr<persistence::SqliteStore> store_;
   std::unique_ptr<DeadlineScheduler> scheduler_;
   std::unique_ptr<Executor> executor_;
+  bool gate_task_pool_ = false;     // Open makes the task pool a GatedExecutor...
+  GatedExecutor* gated_ = nullptr;  // ...this one
   std::unique_ptr<matching::MatchingEngine> matching_;
   std::unique_ptr<matching::LocalMatching> local_matching_;
   std::unique_ptr<HistoryEngine> engine_;
@@ -664,6 +703,109 @@ TEST_F(HistoryEngineTest, UpdatesInFlightOnOneExecutionCommitInOrder) {
   EXPECT_EQ(types[6], enums::EVENT_TYPE_ACTIVITY_TASK_COMPLETED);
   EXPECT_EQ(types[7], enums::EVENT_TYPE_WORKFLOW_TASK_SCHEDULED);
   EXPECT_EQ(types.back(), enums::EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED);
+}
+
+// The committer hands a committed dispatch task to TryDispatchWithoutWaiting before the task
+// pool. Here it is called from the test thread, with the task pool held shut: the first
+// workflow task's dispatch (from the start's commit) waits in the pool, not yet run.
+class DispatchWithoutWaitingTest : public HistoryEngineTest {
+ protected:
+  void SetUp() override {
+    gate_task_pool_ = true;
+    HistoryEngineTest::SetUp();
+  }
+  void TearDown() override {
+    if (gated_) gated_->Release();
+    HistoryEngineTest::TearDown();
+  }
+
+  // The dispatch task of the run's first workflow task (scheduled as event 2).
+  persistence::StoredTask FirstWorkflowTaskDispatch(const std::string& workflow_id,
+                                                    const std::string& run_id) {
+    persistence::StoredTask stored;
+    stored.task.set_type(eon::v1::HISTORY_TASK_TYPE_DISPATCH_WORKFLOW_TASK);
+    stored.task.set_namespace_id(kNamespace);
+    stored.task.set_workflow_id(workflow_id);
+    stored.task.set_run_id(run_id);
+    stored.task.set_event_id(2);
+    stored.task.set_attempt(1);
+    stored.task.set_task_queue(kQueue);
+    return stored;
+  }
+
+  // Parks a workflow task poll the way the frontend does.
+  std::future<Result<wfs::PollWorkflowTaskQueueResponse>> ParkPoll() {
+    matching::PollRequest poll;
+    poll.queue = {kNamespace, kQueue, kWorkflowKind};
+    poll.namespace_name = "ns";
+    poll.poller = {"parked-worker", ""};
+    poll.poll_request_id = NewUuid();
+    poll.deadline = steady_clock::now() + 30s;
+    auto polled = std::make_shared<std::promise<Result<wfs::PollWorkflowTaskQueueResponse>>>();
+    pending_polls_.push_back(local_matching_->PollWorkflowTaskQueue(
+        poll, [polled](Result<wfs::PollWorkflowTaskQueueResponse> response) {
+          polled->set_value(std::move(response));
+        }));
+    return polled->get_future();
+  }
+
+  std::vector<std::shared_ptr<matching::PendingPoll>> pending_polls_;
+};
+
+TEST_F(DispatchWithoutWaitingTest, HandsTheTaskToAParkedPollAndRecordsItStarted) {
+  const std::string run_id = StartOk("dispatched-here");
+  auto answer = ParkPoll();
+  std::atomic<bool> settled{false};
+  EXPECT_TRUE(engine_->TryDispatchWithoutWaiting(
+      FirstWorkflowTaskDispatch("dispatched-here", run_id), [&] { settled = true; }));
+  // The poll took the task and its start commits, all with the pool shut.
+  EXPECT_TRUE(WaitFor([&] {
+    return Describe("dispatched-here").pending_workflow_task().state() ==
+           enums::PENDING_WORKFLOW_TASK_STATE_STARTED;
+  }));
+  // The answer carries the whole history, read on the pool (not on the committer's thread).
+  gated_->Release();
+  ASSERT_EQ(answer.wait_for(10s), std::future_status::ready) << "the parked poll got no task";
+  auto response = answer.get();
+  ASSERT_TRUE(response.ok()) << response.status().message();
+  EXPECT_EQ(response->workflow_execution().run_id(), run_id);
+  EXPECT_FALSE(response->task_token().empty());
+  EXPECT_EQ(response->started_event_id(), 3);
+  EXPECT_TRUE(WaitFor([&] { return settled.load(); }));  // once the poll has it
+}
+
+TEST_F(DispatchWithoutWaitingTest, WithNoParkedPollLeavesTheTaskForThePool) {
+  const std::string run_id = StartOk("left-for-the-pool");
+  std::atomic<bool> settled{false};
+  EXPECT_FALSE(engine_->TryDispatchWithoutWaiting(
+      FirstWorkflowTaskDispatch("left-for-the-pool", run_id), [&] { settled = true; }));
+  EXPECT_FALSE(settled);
+  // Nothing was written to the backlog (that is the pool's to do) and nothing started.
+  EXPECT_EQ(matching_->Describe({kNamespace, kQueue, kWorkflowKind}).backlog_count, 0);
+  EXPECT_EQ(Describe("left-for-the-pool").pending_workflow_task().state(),
+            enums::PENDING_WORKFLOW_TASK_STATE_SCHEDULED);
+  // The pool's run of the start's own dispatch task then brings it to a poll.
+  gated_->Release();
+  auto polled = PollWorkflowTask();
+  ASSERT_TRUE(polled.has_value());
+  EXPECT_EQ(polled->workflow_execution().run_id(), run_id);
+}
+
+TEST_F(DispatchWithoutWaitingTest, ATaskAlreadyStartedIsSettledWithoutAPoll) {
+  const std::string run_id = StartOk("already-started");
+  auto answer = ParkPoll();
+  ASSERT_TRUE(engine_->TryDispatchWithoutWaiting(
+      FirstWorkflowTaskDispatch("already-started", run_id), [] {}));
+  gated_->Release();
+  ASSERT_EQ(answer.wait_for(10s), std::future_status::ready);
+  // The same task again (as the pool's copy would come): not current, settled, no poll needed.
+  auto second = ParkPoll();
+  std::atomic<bool> settled{false};
+  EXPECT_TRUE(engine_->TryDispatchWithoutWaiting(
+      FirstWorkflowTaskDispatch("already-started", run_id), [&] { settled = true; }));
+  EXPECT_TRUE(settled);
+  EXPECT_EQ(second.wait_for(200ms), std::future_status::timeout) << "a stale task reached a poll";
+  for (auto& poll : pending_polls_) poll->Cancel();
 }
 
 TEST_F(HistoryEngineTest, RecordStartedTwiceWithTheSamePollRequestIdIsIdempotent) {

@@ -217,12 +217,14 @@ void QueueProcessors::KeepTimersLocked(std::vector<persistence::StoredTask>& loa
 
 void QueueProcessors::Add(const std::vector<persistence::StoredTask>& tasks) {
   for (const auto& task : tasks) {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     if (stopping_) return;  // still in the outbox: run at the next start
     if (!ServedLocked(task.shard_id)) continue;  // its shard moved to another node
     if (task.category == persistence::TaskCategory::kTransfer) {
       ++in_flight_;
-      SubmitLocked(task);
+      ++answers_pending_;
+      lock.unlock();
+      RunHereOrSubmit(task);
       continue;
     }
     TimePoint when = FromTimestamp(task.task.fire_time());
@@ -239,6 +241,29 @@ void QueueProcessors::Add(const std::vector<persistence::StoredTask>& tasks) {
 void QueueProcessors::ClockChanged() {
   std::lock_guard lock(mutex_);
   WakeTimersLocked();
+}
+
+void QueueProcessors::RunHereOrSubmit(const persistence::StoredTask& task) {
+  bool ran = false;
+  Status thrown = RunGuarded("transfer task " + std::to_string(task.task_id), [&] {
+    ran = handler_.TryDispatchWithoutWaiting(task, SettledFn(task));
+  });
+  if (ran || !thrown.ok()) return Finished(task, thrown);
+  std::lock_guard lock(mutex_);
+  if (--answers_pending_ == 0) no_answers_pending_.notify_all();
+  if (stopping_) {  // still in the outbox: run at the next start
+    --in_flight_;
+    return;
+  }
+  SubmitLocked(task);
+}
+
+std::function<void()> QueueProcessors::SettledFn(const persistence::StoredTask& task) {
+  return [this, task] {
+    Completed(task);
+    std::lock_guard lock(mutex_);
+    SucceededLocked(task.task_id);
+  };
 }
 
 void QueueProcessors::SubmitLocked(persistence::StoredTask task) {
@@ -268,14 +293,7 @@ void QueueProcessors::Run(const persistence::StoredTask& task) {
   Status thrown = RunGuarded(
       std::string(CategoryName(task.category)) + " task " + std::to_string(task.task_id), [&] {
         if (transfer) {
-          handler_.ProcessTransferTask(
-              task,
-              [this, task] {
-                Completed(task);
-                std::lock_guard lock(mutex_);
-                SucceededLocked(task.task_id);
-              },
-              done);
+          handler_.ProcessTransferTask(task, SettledFn(task), done);
         } else {
           handler_.ProcessTimerTask(task, done);
         }

@@ -91,6 +91,11 @@ class QueueProcessors {
   // Runs `task` on the executor. REQUIRES: mutex_ held, and the task counted in in_flight_
   // (it stays counted until its handler answers).
   void SubmitLocked(persistence::StoredTask task);
+  // A committed transfer task (counted in in_flight_ and answers_pending_): run here if the
+  // handler can without waiting (TryDispatchWithoutWaiting), else on the executor.
+  void RunHereOrSubmit(const persistence::StoredTask& task);
+  // What a transfer task's handler calls once the task may be deleted.
+  std::function<void()> SettledFn(const persistence::StoredTask& task);
   void Run(const persistence::StoredTask& task);
   // The handler's answer for `task` (any thread; no store I/O).
   void Finished(const persistence::StoredTask& task, const Status& status);

@@ -22,6 +22,15 @@ class TaskHandler {
                                    std::function<void()> on_settled, Done done) = 0;
   // Runs a due timer task. OK means done; an error means retry later.
   virtual void ProcessTimerTask(const persistence::StoredTask& task, Done done) = 0;
+  // Runs a transfer task here and now if that needs no wait at all (no lock to wait for, no
+  // store read or write on this thread), and returns true: as ProcessTransferTask answering OK.
+  // Otherwise returns false having done nothing, and the task goes to ProcessTransferTask on
+  // the task pool. Called where committed tasks come out (mostly the store's committer thread).
+  virtual bool TryDispatchWithoutWaiting(const persistence::StoredTask& task,
+                                         std::function<void()> on_settled) {
+    (void)task, (void)on_settled;
+    return false;
+  }
 };
 
 }  // namespace eon::history

@@ -34,6 +34,10 @@ class LocalMatching final : public MatchingService {
                  std::function<void()> on_settled, bool sticky) override {
     return engine_.AddTask(queue, task, std::move(on_settled), sticky);
   }
+  bool TryHandToPoller(const QueueId& queue, const eon::v1::QueueTask& task,
+                       std::function<void()> on_settled) override {
+    return engine_.TryHandToPoller(queue, task, std::move(on_settled));
+  }
   // A task from another node's outbox: in the backlog (durable here) before any poller takes it.
   Status AddTaskBacklogFirst(const QueueId& queue, const eon::v1::QueueTask& task, bool sticky) {
     return engine_.AddTask(queue, task, nullptr, sticky, /*backlog_first=*/true);

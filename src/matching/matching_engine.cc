@@ -229,6 +229,20 @@ Status MatchingEngine::AddTask(const QueueId& queue_id, const eon::v1::QueueTask
   return Status::Ok();
 }
 
+bool MatchingEngine::TryHandToPoller(const QueueId& queue_id, const eon::v1::QueueTask& task,
+                                     std::function<void()> on_settled) {
+  std::optional<Poller> poller;
+  {
+    std::lock_guard lock(mutex_);
+    auto queue = queues_.find(queue_id);
+    if (queue == queues_.end()) return false;
+    poller = TakeFirstPoller(queue->second);
+    if (!poller) return false;
+  }
+  Finish(std::move(poller), MatchedTask{queue_id, task, 0, std::move(on_settled)});
+  return true;
+}
+
 bool MatchingEngine::StickyWorkerGone(const Queue& queue) const {
   return queue.pollers.empty() &&
          (queue.worker_shut_down || queue.last_poll.time_since_epoch().count() == 0 ||

@@ -126,6 +126,10 @@ class MatchingEngine {
   // backlog instead: whoever set it moves the task on by then (sticky schedule-to-start).
   Status AddTask(const QueueId& queue, const eon::v1::QueueTask& task,
                  std::function<void()> on_settled, bool sticky = false, bool backlog_first = false);
+  // AddTask's first step alone: a parked poller (if there is one) takes the task, and this
+  // returns true; else false, and nothing changed. Never touches the store.
+  bool TryHandToPoller(const QueueId& queue, const eon::v1::QueueTask& task,
+                       std::function<void()> on_settled);
 
   // Parks a poll until a task comes or `deadline` passes. `deliver` runs exactly once: inside
   // Poll when a task is waiting, else on the thread that matched, timed out or cancelled it.

@@ -45,6 +45,14 @@ class MatchingService {
   // history's side: see MatchingEngine::AddTask.
   virtual Status AddTask(const QueueId& queue, const eon::v1::QueueTask& task,
                          std::function<void()> on_settled, bool sticky) = 0;
+  // As AddTask, but only if a poll is parked on the queue right now: hands it the task and
+  // returns true. Otherwise returns false and does nothing (no backlog write: the caller may be
+  // a thread that must not wait on the store). A matching that cannot tell cheaply says false.
+  virtual bool TryHandToPoller(const QueueId& queue, const eon::v1::QueueTask& task,
+                               std::function<void()> on_settled) {
+    (void)queue, (void)task, (void)on_settled;
+    return false;
+  }
 
   // Workers' polls. `done` runs exactly once, maybe before the call returns, on any thread: it
   // must not wait. An empty response means the poll timed out or was cancelled;
