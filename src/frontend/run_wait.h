@@ -8,6 +8,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/executor.h"
 #include "frontend/rpc.h"
@@ -21,6 +22,11 @@ class RunWait : public std::enable_shared_from_this<RunWait<Resp>> {
   using Look = std::function<std::optional<Result<Resp>>()>;  // nullopt: nothing yet
   // `wanted` (optional): which committed states of the run are worth a look; the others are
   // skipped without a hop or a read.
+  // `from_change` (optional): the answer made from a commit itself (its state and new events),
+  // on the committing thread, without a hop or a read; nullopt: look (on the executor).
+  using FromChange = std::function<std::optional<Result<Resp>>(
+      const eon::v1::ExecutionState&,
+      const std::vector<temporal::api::history::v1::HistoryEvent>&)>;
 
   // shared: the watch, the deadline and the caller's cancel each hold the wait.
   static void Start(history::HistoryService& history, DeadlineScheduler& scheduler,
@@ -28,7 +34,8 @@ class RunWait : public std::enable_shared_from_this<RunWait<Resp>> {
                     std::chrono::steady_clock::time_point deadline, std::string namespace_id,
                     std::string run_id, Look look, std::function<Result<Resp>()> at_deadline,
                     std::function<void(Result<Resp>)> done,
-                    history::HistoryService::RunStatePredicate wanted = nullptr) {
+                    history::HistoryService::RunStatePredicate wanted = nullptr,
+                    FromChange from_change = nullptr) {
     auto wait = std::shared_ptr<RunWait>(new RunWait(history, scheduler, executor));
     wait->namespace_id_ = std::move(namespace_id);
     wait->run_id_ = std::move(run_id);
@@ -36,6 +43,7 @@ class RunWait : public std::enable_shared_from_this<RunWait<Resp>> {
     wait->at_deadline_ = std::move(at_deadline);
     wait->done_ = std::move(done);
     wait->wanted_ = std::move(wanted);
+    wait->from_change_ = std::move(from_change);
     {
       std::lock_guard lock(wait->mutex_);
       wait->deadline_id_ = scheduler.At(deadline, [wait] {
@@ -57,7 +65,17 @@ class RunWait : public std::enable_shared_from_this<RunWait<Resp>> {
       if (answered_) return;
       watch_id_ = history_.WatchRun(
           namespace_id_, run_id_,
-          [self] { self->executor_.Submit([self] { self->LookAgain(); }); }, wanted_);
+          [self](const eon::v1::ExecutionState& committed,
+                 const std::vector<temporal::api::history::v1::HistoryEvent>& new_events) {
+            if (self->from_change_) {
+              if (auto found = self->from_change_(committed, new_events)) {
+                self->Answer(std::move(*found));
+                return;
+              }
+            }
+            self->executor_.Submit([self] { self->LookAgain(); });
+          },
+          wanted_);
     }
     // A change between the last look and the watch would otherwise be missed.
     LookAgain();
@@ -100,6 +118,7 @@ class RunWait : public std::enable_shared_from_this<RunWait<Resp>> {
   std::function<Result<Resp>()> at_deadline_;
   std::function<void(Result<Resp>)> done_;
   history::HistoryService::RunStatePredicate wanted_;
+  FromChange from_change_;
   std::mutex mutex_;
   bool answered_ = false;                  // guarded by mutex_
   uint64_t watch_id_ = 0;                  // guarded by mutex_

@@ -395,6 +395,26 @@ history::HistoryService::RunStatePredicate WantedBy(
   };
 }
 
+// With the close-event filter, the answer is the close event alone (as a read of the closed run
+// gives it): taken from the commit that closed the run, without a hop or a read.
+RunWait<wfs::GetWorkflowExecutionHistoryResponse>::FromChange CloseEventFrom(
+    const wfs::GetWorkflowExecutionHistoryRequest& request) {
+  if (request.history_event_filter_type() != enums::HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT)
+    return nullptr;
+  return [](const eon::v1::ExecutionState& state,
+            const std::vector<temporal::api::history::v1::HistoryEvent>& new_events)
+             -> std::optional<Result<wfs::GetWorkflowExecutionHistoryResponse>> {
+    if (state.status() == enums::WORKFLOW_EXECUTION_STATUS_RUNNING) return std::nullopt;
+    for (const auto& event : new_events) {
+      if (event.event_id() != state.completion_event_id()) continue;
+      wfs::GetWorkflowExecutionHistoryResponse response;
+      *response.mutable_history()->add_events() = event;
+      return Result<wfs::GetWorkflowExecutionHistoryResponse>(std::move(response));
+    }
+    return std::nullopt;
+  };
+}
+
 }  // namespace
 
 void WorkflowService::GetWorkflowExecutionHistory(
@@ -429,7 +449,7 @@ void WorkflowService::GetWorkflowExecutionHistory(
         bool at_end = false;
         return read(&at_end);
       },
-      std::move(done), WantedBy(request));
+      std::move(done), WantedBy(request), CloseEventFrom(request));
 }
 
 namespace {

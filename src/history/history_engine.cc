@@ -385,7 +385,7 @@ void HistoryEngine::CommitAsync(std::shared_ptr<persistence::ExecutionWrite> wri
       // tasks are the new owner's (it loads them from the store).
       cache_->Failed(key, generation);
       if (new_key) cache_->Failed(*new_key, new_run_generation);
-      NotifyWatchers(key.namespace_id, key.run_id, write->state);
+      NotifyWatchers(key.namespace_id, key.run_id, write->state, write->new_events);
       return then(Status::Ok());
     }
     cache_->Committed(key, generation, StoredExecution{write->state, version});
@@ -404,7 +404,7 @@ void HistoryEngine::CommitAsync(std::shared_ptr<persistence::ExecutionWrite> wri
       time_skipper_->AddBusy(busy_after - busy_before);
     }
     if (processors_) processors_->Add(created);
-    NotifyWatchers(key.namespace_id, key.run_id, write->state);
+    NotifyWatchers(key.namespace_id, key.run_id, write->state, write->new_events);
     then(Status::Ok());
   });
 }
@@ -1731,7 +1731,7 @@ Result<wfs::GetWorkflowExecutionHistoryResponse> HistoryEngine::GetWorkflowExecu
 }
 
 uint64_t HistoryEngine::WatchRun(const std::string& namespace_id, const std::string& run_id,
-                                 std::function<void()> fn, RunStatePredicate wanted) {
+                                 RunWatch fn, RunStatePredicate wanted) {
   std::lock_guard lock(watchers_mutex_);
   uint64_t id = next_watch_id_++;
   std::string key = namespace_id + "/" + run_id;
@@ -1757,9 +1757,11 @@ void HistoryEngine::Unwatch(uint64_t id) {
   watch_keys_.erase(it);
 }
 
-void HistoryEngine::NotifyWatchers(const std::string& namespace_id, const std::string& run_id,
-                                   const eon::v1::ExecutionState& committed) {
-  std::vector<std::function<void()>> fired;
+void HistoryEngine::NotifyWatchers(
+    const std::string& namespace_id, const std::string& run_id,
+    const eon::v1::ExecutionState& committed,
+    const std::vector<temporal::api::history::v1::HistoryEvent>& new_events) {
+  std::vector<RunWatch> fired;
   {
     std::lock_guard lock(watchers_mutex_);
     auto it = watchers_.find(namespace_id + "/" + run_id);
@@ -1776,7 +1778,7 @@ void HistoryEngine::NotifyWatchers(const std::string& namespace_id, const std::s
     }
     if (run.empty()) watchers_.erase(it);
   }
-  for (auto& fn : fired) fn();
+  for (auto& fn : fired) fn(committed, new_events);
 }
 
 // ---------------------------------------------------------------------------------------------

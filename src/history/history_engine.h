@@ -231,8 +231,8 @@ class HistoryEngine final : public HistoryService, public TaskHandler {
   Result<wfs::GetWorkflowExecutionHistoryResponse> GetWorkflowExecutionHistory(
       const std::string& namespace_id, const wfs::GetWorkflowExecutionHistoryRequest& request,
       bool* at_end, std::string* run_id) override;
-  uint64_t WatchRun(const std::string& namespace_id, const std::string& run_id,
-                    std::function<void()> fn, RunStatePredicate wanted = nullptr) override;
+  uint64_t WatchRun(const std::string& namespace_id, const std::string& run_id, RunWatch fn,
+                    RunStatePredicate wanted = nullptr) override;
   void Unwatch(uint64_t id) override;
   bool IsWatching(uint64_t id) override;
   void StartChildWorkflowExecutionAsync(const std::string& namespace_id,
@@ -439,7 +439,8 @@ class HistoryEngine final : public HistoryService, public TaskHandler {
                                                const std::string& workflow_id,
                                                const std::string& run_id);
   void NotifyWatchers(const std::string& namespace_id, const std::string& run_id,
-                      const eon::v1::ExecutionState& committed);
+                      const eon::v1::ExecutionState& committed,
+                      const std::vector<temporal::api::history::v1::HistoryEvent>& new_events);
 
   persistence::Store& store_;
   Env& env_;
@@ -481,7 +482,7 @@ class HistoryEngine final : public HistoryService, public TaskHandler {
   std::mutex watchers_mutex_;
   uint64_t next_watch_id_ = 1;  // guarded by watchers_mutex_
   struct Watcher {
-    std::function<void()> fn;
+    RunWatch fn;
     RunStatePredicate wanted;  // null: any commit
   };
   std::unordered_map<std::string, std::map<uint64_t, Watcher>> watchers_;

@@ -183,11 +183,15 @@ class HistoryService {
 
   // Calls `fn` once, after the next change to the run is committed (on the committing thread:
   // `fn` must not wait), or with `wanted`, after the next one whose committed state it accepts
-  // (so a reader waiting for the close event is not woken by every step). Returns an id for
+  // (so a reader waiting for the close event is not woken by every step). `fn` is given that
+  // committed state and the events the change added (durable by then). Returns an id for
   // Unwatch.
   using RunStatePredicate = std::function<bool(const eon::v1::ExecutionState&)>;
-  virtual uint64_t WatchRun(const std::string& namespace_id, const std::string& run_id,
-                            std::function<void()> fn, RunStatePredicate wanted = nullptr) = 0;
+  using RunWatch =
+      std::function<void(const eon::v1::ExecutionState& committed,
+                         const std::vector<temporal::api::history::v1::HistoryEvent>& new_events)>;
+  virtual uint64_t WatchRun(const std::string& namespace_id, const std::string& run_id, RunWatch fn,
+                            RunStatePredicate wanted = nullptr) = 0;
   virtual void Unwatch(uint64_t id) = 0;
   // Whether a watch is still waiting (it has not fired nor been removed).
   virtual bool IsWatching(uint64_t id) = 0;

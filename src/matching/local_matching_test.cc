@@ -171,8 +171,7 @@ class StaleHistory final : public history::HistoryService {
       std::string*) override {
     return Unused();
   }
-  uint64_t WatchRun(const std::string&, const std::string&, std::function<void()>,
-                    RunStatePredicate) override {
+  uint64_t WatchRun(const std::string&, const std::string&, RunWatch, RunStatePredicate) override {
     return 0;
   }
   void Unwatch(uint64_t) override {}

@@ -197,6 +197,34 @@ describe('workflow service API', () => {
     assert.deepEqual(eventTypes(next.history), ['WORKFLOW_EXECUTION_TERMINATED']);
   });
 
+  eonTest(
+      'a close-event long poll answers with the close event alone, as a later read does',
+      async () => {
+        // The waiting answer is made from the commit that closed the run; a read after the close
+        // comes from the database. The two must be the same.
+        const workflowId = uniqueId('close-wait');
+        const handle = await env.client.workflow.start('greet', {
+          taskQueue: uniqueId('nobody'),
+          workflowId,
+          args: ['x'],
+        });
+        const closeRequest = {
+          namespace: 'default',
+          execution: {workflowId},
+          waitNewEvent: true,
+          historyEventFilterType:
+              temporal.api.enums.v1.HistoryEventFilterType.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT,
+        };
+        const waiting = service().getWorkflowExecutionHistory(closeRequest);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        await handle.terminate('close it while a reader waits');
+        const waited = await waiting;
+        assert.deepEqual(eventTypes(waited.history), ['WORKFLOW_EXECUTION_TERMINATED']);
+        assert.ok(!waited.nextPageToken?.length, 'the closed run has nothing more to wait for');
+        const read = await service().getWorkflowExecutionHistory(closeRequest);
+        assert.deepEqual(waited.history.toJSON(), read.history.toJSON());
+      });
+
   eonTest('bad input gets INVALID_ARGUMENT or NOT_FOUND with a message, never a crash', async () => {
     const noId = await grpcError(
       service().startWorkflowExecution({
