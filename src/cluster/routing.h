@@ -105,6 +105,10 @@ class RoutingHistory final : public history::HistoryService {
       const std::string& identity,
       std::function<void(Result<wfs::PollActivityTaskQueueResponse>)> done) override;
   bool CanUpdateWithoutWaiting(const persistence::ExecutionKey& key) override;
+  bool OpenAndCached(const persistence::ExecutionKey& key) override {
+    return ownership_.OwnsShard(shard_of_(key.namespace_id, key.workflow_id)) &&
+           local_.OpenAndCached(key);
+  }
   Result<wfs::PollWorkflowTaskQueueResponse> QueryTaskResponse(
       const eon::v1::QueueTask& task, const std::string& query_id,
       const temporal::api::query::v1::WorkflowQuery& query) override;

@@ -199,6 +199,16 @@ class WorkflowService final : public ServiceHandle {
   void GetWorkflowExecutionHistory(
       std::shared_ptr<CallContext>, const wfs::GetWorkflowExecutionHistoryRequest&,
       std::function<void(Result<wfs::GetWorkflowExecutionHistoryResponse>)>);
+  // A first wait for the close event of a run named by id, open and cached: nothing to read.
+  bool CloseWaitInMemory(const wfs::GetWorkflowExecutionHistoryRequest& r) {
+    if (r.history_event_filter_type() != enums::HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT ||
+        !r.wait_new_event() || r.execution().run_id().empty() || !r.next_page_token().empty()) {
+      return false;
+    }
+    auto ns = ResolveNamespace(r.namespace_());
+    return ns.ok() && history_.OpenAndCached({(*ns)->info().id(), r.execution().workflow_id(),
+                                              r.execution().run_id()});
+  }
 
   // Queries waiting for a worker's answer, by id. A query is answered once: by the worker, or
   // with an error when its workflow is gone; a caller that leaves removes it.
@@ -746,9 +756,15 @@ void WorkflowService::Register(RpcRouter& router) {
                return matching_.PollActivityTaskQueue(poll, std::move(answer));
              });
       });
-  router.Async<wfs::GetWorkflowExecutionHistoryRequest, wfs::GetWorkflowExecutionHistoryResponse>(
+  // How SDKs wait for a result (the close event of a run named by id, while it runs) starts on
+  // gRPC's thread when the run's state is cached: its first look reads nothing, and the wait
+  // is answered from the closing commit. Any other history read goes to the request pool.
+  router.Inline<wfs::GetWorkflowExecutionHistoryRequest, wfs::GetWorkflowExecutionHistoryResponse>(
       kWorkflowService, "GetWorkflowExecutionHistory", [this](auto ctx, const auto& r, auto done) {
-        GetWorkflowExecutionHistory(ctx, r, std::move(done));
+        HereOrOnPool(CloseWaitInMemory(r), "GetWorkflowExecutionHistory", r, std::move(done),
+                     [this, ctx](const wfs::GetWorkflowExecutionHistoryRequest& r, auto done) {
+                       GetWorkflowExecutionHistory(ctx, r, std::move(done));
+                     });
       });
 
   router

@@ -282,6 +282,10 @@ bool HistoryEngine::CanUpdateWithoutWaiting(const ExecutionKey& key) {
   return lock.owns_lock();
 }
 
+bool HistoryEngine::OpenAndCached(const ExecutionKey& key) {
+  return HoldsShard(ShardFor(key.namespace_id, key.workflow_id)) && cache_->DurableAndOpen(key);
+}
+
 namespace {
 
 Status ExecutionNotFound(const ExecutionKey& key) {

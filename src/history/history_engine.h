@@ -150,6 +150,7 @@ class HistoryEngine final : public HistoryService, public TaskHandler {
       std::function<void(Result<wfs::PollActivityTaskQueueResponse>)> done) override;
   // Here: the execution's state is cached and its lock is free right now.
   bool CanUpdateWithoutWaiting(const persistence::ExecutionKey& key) override;
+  bool OpenAndCached(const persistence::ExecutionKey& key) override;
   void RespondWorkflowTaskCompletedAsync(
       const eon::v1::TaskToken& token, const wfs::RespondWorkflowTaskCompletedRequest& request,
       std::function<void(Result<wfs::RespondWorkflowTaskCompletedResponse>)> done) override;

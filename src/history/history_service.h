@@ -79,6 +79,12 @@ class HistoryService {
   // ...Async calls inline when this holds and hand them to a pool otherwise. A hint: it may turn
   // false in between, which costs a short wait, never a wrong answer.
   virtual bool CanUpdateWithoutWaiting(const persistence::ExecutionKey& key) = 0;
+  // Whether the run's durable state is at hand and the run still open: a wait for its close
+  // event then starts without a read (the frontend starts it on gRPC's thread). A hint, as above.
+  virtual bool OpenAndCached(const persistence::ExecutionKey& key) {
+    (void)key;
+    return false;
+  }
 
   virtual void RespondWorkflowTaskCompletedAsync(
       const eon::v1::TaskToken& token, const wfs::RespondWorkflowTaskCompletedRequest& request,

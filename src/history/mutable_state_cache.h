@@ -41,6 +41,15 @@ class MutableStateCache {
     return FindLocked(key) != nullptr;
   }
 
+  // Whether the newest committed state is here and its run still open (nothing copied).
+  bool DurableAndOpen(const persistence::ExecutionKey& key) {
+    std::lock_guard lock(mutex_);
+    Entry* e = FindLocked(key);
+    return e && e->durable &&
+           e->durable->state.status() ==
+               temporal::api::enums::v1::WORKFLOW_EXECUTION_STATUS_RUNNING;
+  }
+
   // The newest committed state; nullopt when the cache does not know it (read the store).
   std::optional<persistence::StoredExecution> GetDurable(const persistence::ExecutionKey& key) {
     std::lock_guard lock(mutex_);
