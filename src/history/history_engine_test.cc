@@ -258,6 +258,17 @@ class HistoryEngineTest : public ::testing::Test {
     return answer.get();
   }
 
+  // A workflow task poll on the test queue, as the frontend makes one for `identity`.
+  static matching::PollRequest WorkflowPollRequest(const std::string& identity, Duration wait) {
+    matching::PollRequest poll;
+    poll.queue = {kNamespace, kQueue, kWorkflowKind};
+    poll.namespace_name = "ns";
+    poll.poller = {identity, ""};
+    poll.poll_request_id = NewUuid();
+    poll.deadline = steady_clock::now() + wait;
+    return poll;
+  }
+
   // The frontend's poll path: take a workflow task from matching, record it started, Done.
   std::optional<wfs::PollWorkflowTaskQueueResponse> PollWorkflowTask(
       const std::string& identity = "wf-worker") {
@@ -735,12 +746,7 @@ class DispatchWithoutWaitingTest : public HistoryEngineTest {
 
   // Parks a workflow task poll the way the frontend does.
   std::future<Result<wfs::PollWorkflowTaskQueueResponse>> ParkPoll() {
-    matching::PollRequest poll;
-    poll.queue = {kNamespace, kQueue, kWorkflowKind};
-    poll.namespace_name = "ns";
-    poll.poller = {"parked-worker", ""};
-    poll.poll_request_id = NewUuid();
-    poll.deadline = steady_clock::now() + 30s;
+    const matching::PollRequest poll = WorkflowPollRequest("parked-worker", 30s);
     auto polled = std::make_shared<std::promise<Result<wfs::PollWorkflowTaskQueueResponse>>>();
     pending_polls_.push_back(local_matching_->PollWorkflowTaskQueue(
         poll, [polled](Result<wfs::PollWorkflowTaskQueueResponse> response) {
@@ -2488,12 +2494,7 @@ TEST_F(HistoryEngineTest, SignalsPollsCompletionsAndReadsFromManyThreadsLoseNoth
   std::atomic<int> failed_completions{0};
   threads.emplace_back([&] {  // the worker
     while (busy) {
-      matching::PollRequest poll;
-      poll.queue = {kNamespace, kQueue, kWorkflowKind};
-      poll.namespace_name = "ns";
-      poll.poller = {"busy-worker", ""};
-      poll.poll_request_id = NewUuid();
-      poll.deadline = steady_clock::now() + 200ms;
+      const matching::PollRequest poll = WorkflowPollRequest("busy-worker", 200ms);
       std::promise<Result<wfs::PollWorkflowTaskQueueResponse>> polled;
       auto pending = local_matching_->PollWorkflowTaskQueue(
           poll, [&](Result<wfs::PollWorkflowTaskQueueResponse> response) {

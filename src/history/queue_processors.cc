@@ -245,7 +245,9 @@ void QueueProcessors::ClockChanged() {
 
 void QueueProcessors::RunHereOrSubmit(const persistence::StoredTask& task) {
   bool ran = false;
-  Status thrown = RunGuarded("transfer task " + std::to_string(task.task_id), [&] {
+  // A literal name: this runs for every committed transfer task, and a throw is logged with
+  // the task's id by Finished's retry anyway.
+  Status thrown = RunGuarded("a transfer task's dispatch", [&] {
     ran = handler_.TryDispatchWithoutWaiting(task, SettledFn(task));
   });
   if (ran || !thrown.ok()) return Finished(task, thrown);
