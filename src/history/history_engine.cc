@@ -392,8 +392,11 @@ void HistoryEngine::CommitAsync(std::shared_ptr<persistence::ExecutionWrite> wri
       NotifyWatchers(key.namespace_id, key.run_id, write->state, write->new_events);
       return then(Status::Ok());
     }
-    cache_->Committed(key, generation, StoredExecution{write->state, version});
-    if (new_key) cache_->Committed(*new_key, new_run_generation, StoredExecution{write->new_run->state, 1});
+    cache_->Committed(key, generation, StoredExecution{write->state, version}, write->new_events);
+    if (new_key) {
+      cache_->Committed(*new_key, new_run_generation, StoredExecution{write->new_run->state, 1},
+                        write->new_run->new_events);
+    }
     for (const auto& event : write->new_events) {
       if (IsCloseEvent(event.event_type())) {
         metrics::WorkflowClosed(
@@ -883,23 +886,24 @@ void HistoryEngine::RecordWorkflowTaskStartedAsync(
       [this, key, queries, done = std::move(done)](Status status, const StoredExecution& after) {
         if (!status.ok()) return done(status);
         const auto& s = after.state;
-        if (s.workflow_task().task_queue() != s.task_queue()) {
-          // A sticky task carries only the few events since the worker's last task: read them
-          // here, without another thread hop.
-          return Answer("recording a workflow task started", done,
-                        [&] { done(WorkflowTaskResponse(key, after, *queries)); });
-        }
-        // The whole history may be long: not on the store's committer thread.
-        task_executor_.Submit([this, key, after, queries, done] {
+        auto response =
+            std::make_shared<wfs::PollWorkflowTaskQueueResponse>(WorkflowTaskResponse(s, *queries));
+        // Usually the events the task carries are still cached (those since the worker's last
+        // task, or all of a short history): answered here, with no read and no thread hop.
+        if (AddCachedTaskHistory(key, s, *response)) return done(std::move(*response));
+        auto read = [this, s, response, done] {
           Answer("recording a workflow task started", done,
-                 [&] { done(WorkflowTaskResponse(key, after, *queries)); });
-        });
+                 [&] { done(AddStoredTaskHistory(s, std::move(*response))); });
+        };
+        // A sticky task's few events are read here; the whole history may be long, so it is not
+        // read on the store's committer thread.
+        if (s.workflow_task().task_queue() != s.task_queue()) return read();
+        task_executor_.Submit(std::move(read));
       });
 }
 
-Result<wfs::PollWorkflowTaskQueueResponse> HistoryEngine::WorkflowTaskResponse(
-    const ExecutionKey& key, const StoredExecution& after, const HeldQueries& queries) {
-  const auto& s = after.state;
+wfs::PollWorkflowTaskQueueResponse HistoryEngine::WorkflowTaskResponse(
+    const eon::v1::ExecutionState& s, const HeldQueries& queries) {
   const auto& wft = s.workflow_task();
   wfs::PollWorkflowTaskQueueResponse response;
   eon::v1::TaskToken token;
@@ -931,16 +935,40 @@ Result<wfs::PollWorkflowTaskQueueResponse> HistoryEngine::WorkflowTaskResponse(
     message->set_event_id(wft.started_event_id() - 1);
     message->mutable_body()->PackFrom(update.request());
   }
-  // The sticky worker has the workflow cached: it gets only what happened since its last task.
-  const bool sticky = wft.task_queue() != s.task_queue();
-  const int64_t first_event_id = sticky ? s.previous_started_event_id() + 1 : 1;
-  EON_ASSIGN_OR_RETURN(auto page, store_.ReadHistory(s.namespace_id(), s.run_id(), first_event_id,
-                                                     options_.history_page_size_max));
+  // Held queries ride on this task: the worker answers them after applying its new events.
+  for (const auto& [id, query] : queries) (*response.mutable_queries())[id] = query;
+  return response;
+}
+
+// The first event a workflow task carries: a sticky worker has the workflow cached and gets only
+// what happened since its last task.
+static int64_t FirstEventOfTask(const eon::v1::ExecutionState& s) {
+  const bool sticky = s.workflow_task().task_queue() != s.task_queue();
+  return sticky ? s.previous_started_event_id() + 1 : 1;
+}
+
+bool HistoryEngine::AddCachedTaskHistory(const ExecutionKey& key, const eon::v1::ExecutionState& s,
+                                         wfs::PollWorkflowTaskQueueResponse& response) {
+  if (!cache_->CopyEvents(key, FirstEventOfTask(s), s.workflow_task().started_event_id(),
+                          options_.history_page_size_max,
+                          response.mutable_history()->mutable_events())) {
+    return false;
+  }
+  AppendTransientWorkflowTaskEvents(s, response.mutable_history());
+  return true;
+}
+
+Result<wfs::PollWorkflowTaskQueueResponse> HistoryEngine::AddStoredTaskHistory(
+    const eon::v1::ExecutionState& s, wfs::PollWorkflowTaskQueueResponse response) {
+  const int64_t started_event_id = s.workflow_task().started_event_id();
+  EON_ASSIGN_OR_RETURN(auto page,
+                       store_.ReadHistory(s.namespace_id(), s.run_id(), FirstEventOfTask(s),
+                                          options_.history_page_size_max));
   for (auto& event : page.events) {
-    if (event.event_id() > wft.started_event_id()) break;
+    if (event.event_id() > started_event_id) break;
     *response.mutable_history()->add_events() = std::move(event);
   }
-  if (page.next_event_id != 0 && page.next_event_id <= wft.started_event_id()) {
+  if (page.next_event_id != 0 && page.next_event_id <= started_event_id) {
     eon::v1::HistoryPageToken next;
     next.set_run_id(s.run_id());
     next.set_next_event_id(page.next_event_id);
@@ -948,8 +976,6 @@ Result<wfs::PollWorkflowTaskQueueResponse> HistoryEngine::WorkflowTaskResponse(
   } else {
     AppendTransientWorkflowTaskEvents(s, response.mutable_history());
   }
-  // Held queries ride on this task: the worker answers them after applying its new events.
-  for (const auto& [id, query] : queries) (*response.mutable_queries())[id] = query;
   return response;
 }
 

@@ -352,12 +352,18 @@ class HistoryEngine final : public HistoryService, public TaskHandler {
   // Terminates (in the same update) a run whose history passed the count or size limit.
   void EnforceHistoryLimits(Mutation& m);
 
-  // The poll answer for a workflow task recorded started (`after`: the state it left), carrying
-  // `queries`: those held when it started.
+  // The poll answer for a workflow task recorded started (`s`: the state it left), carrying
+  // `queries` (those held when it started), all but its history.
   using HeldQueries = std::map<std::string, temporal::api::query::v1::WorkflowQuery>;
-  Result<wfs::PollWorkflowTaskQueueResponse> WorkflowTaskResponse(
-      const persistence::ExecutionKey& key, const persistence::StoredExecution& after,
-      const HeldQueries& queries);
+  static wfs::PollWorkflowTaskQueueResponse WorkflowTaskResponse(const eon::v1::ExecutionState& s,
+                                                                 const HeldQueries& queries);
+  // Adds the history that answer carries from the cache's tail of the run's events; false (and
+  // `response` unchanged) when the cache does not hold all of it.
+  bool AddCachedTaskHistory(const persistence::ExecutionKey& key, const eon::v1::ExecutionState& s,
+                            wfs::PollWorkflowTaskQueueResponse& response);
+  // Adds that history read from the store (a first page, with a token for the rest).
+  Result<wfs::PollWorkflowTaskQueueResponse> AddStoredTaskHistory(
+      const eon::v1::ExecutionState& s, wfs::PollWorkflowTaskQueueResponse response);
 
   // A shard is lost when a commit finds that another process took it (its range_id moved on,
   // DESIGN.md's fencing): its cached executions are dropped, so nothing is answered from state

@@ -244,10 +244,11 @@ class HistoryEngineTest : public ::testing::Test {
 
   // Parks a poll on matching and waits for its answer (a task, or nothing at `wait`).
   std::optional<matching::MatchedTask> Take(eon::v1::TaskQueueKind kind,
-                                            std::chrono::milliseconds wait = 5s) {
+                                            std::chrono::milliseconds wait = 5s,
+                                            const std::string& queue = kQueue) {
     auto promise = std::make_shared<std::promise<std::optional<matching::MatchedTask>>>();
     auto answer = promise->get_future();
-    matching_->Poll({kNamespace, kQueue, kind}, {"test-worker", ""}, steady_clock::now() + wait,
+    matching_->Poll({kNamespace, queue, kind}, {"test-worker", ""}, steady_clock::now() + wait,
                     [promise](std::optional<matching::MatchedTask> task) {
                       promise->set_value(std::move(task));
                     });
@@ -367,6 +368,16 @@ class HistoryEngineTest : public ::testing::Test {
       for (const auto& task : *tasks) count += task.task.type() == type;
     }
     return count;
+  }
+
+  // That `got` is the stored history from event `first` on, event for event.
+  static void ExpectEvents(const hist::History& got, const std::vector<hist::HistoryEvent>& stored,
+                           int64_t first) {
+    ASSERT_EQ(got.events_size(), static_cast<int>(stored.size()) - (first - 1));
+    for (int i = 0; i < got.events_size(); ++i) {
+      EXPECT_EQ(got.events(i).SerializeAsString(), stored[first - 1 + i].SerializeAsString())
+          << "event " << got.events(i).event_id() << " differs from the stored one";
+    }
   }
 
   std::vector<hist::HistoryEvent> History(const std::string& run_id) {
@@ -769,14 +780,14 @@ TEST_F(DispatchWithoutWaitingTest, HandsTheTaskToAParkedPollAndRecordsItStarted)
     return Describe("dispatched-here").pending_workflow_task().state() ==
            enums::PENDING_WORKFLOW_TASK_STATE_STARTED;
   }));
-  // The answer carries the whole history, read on the pool (not on the committer's thread).
-  gated_->Release();
+  // The answer carries the whole (short) history, from the cache: the pool is still shut.
   ASSERT_EQ(answer.wait_for(10s), std::future_status::ready) << "the parked poll got no task";
   auto response = answer.get();
   ASSERT_TRUE(response.ok()) << response.status().message();
   EXPECT_EQ(response->workflow_execution().run_id(), run_id);
   EXPECT_FALSE(response->task_token().empty());
   EXPECT_EQ(response->started_event_id(), 3);
+  ExpectEvents(response->history(), History(run_id), 1);
   EXPECT_TRUE(WaitFor([&] { return settled.load(); }));  // once the poll has it
 }
 
@@ -812,6 +823,54 @@ TEST_F(DispatchWithoutWaitingTest, ATaskAlreadyStartedIsSettledWithoutAPoll) {
   EXPECT_TRUE(settled);
   EXPECT_EQ(second.wait_for(200ms), std::future_status::timeout) << "a stale task reached a poll";
   for (auto& poll : pending_polls_) poll->Cancel();
+}
+
+// A workflow task's events come from the cache's tail of the run's events when it holds them
+// all, and from the store when it does not: either way they are the stored history's.
+TEST_F(HistoryEngineTest, AWorkflowTaskCarriesTheStoredEventsWhereverTheyAreRead) {
+  const std::string run_id = StartOk("wf-tail");
+  auto first = PollWorkflowTask();  // 1-3, all cached
+  ASSERT_TRUE(first.has_value());
+  ExpectEvents(first->history(), History(run_id), 1);
+  ASSERT_EQ(first->history().events_size(), 3);
+
+  // Completed with a sticky queue (4, 5 ActivityTaskScheduled); the activity completes (6, 7)
+  // and a sticky task is scheduled (8) and started (9).
+  wfs::RespondWorkflowTaskCompletedRequest request;
+  request.set_task_token(first->task_token());
+  request.set_identity("wf-worker");
+  *request.add_commands() = ScheduleActivity({.id = "a"});
+  request.mutable_sticky_attributes()->mutable_worker_task_queue()->set_name("wf-tail-sticky");
+  request.mutable_sticky_attributes()->mutable_schedule_to_start_timeout()->set_seconds(30);
+  ASSERT_TRUE(engine_->RespondWorkflowTaskCompleted(TokenOf(first->task_token()), request).ok());
+  auto activity = PollActivityTask();
+  ASSERT_TRUE(activity.has_value());
+  // The sticky worker polls its queue (a sticky queue nobody polls falls back to the normal one).
+  auto sticky_poll =
+      std::async(std::launch::async, [&] { return Take(kWorkflowKind, 5s, "wf-tail-sticky"); });
+  ASSERT_TRUE(WaitFor([&] {
+    return !matching_->Describe({kNamespace, "wf-tail-sticky", kWorkflowKind}).pollers.empty();
+  }));
+  ASSERT_TRUE(CompleteActivity(*activity, "\"a\"").ok());
+  auto sticky = sticky_poll.get();
+  ASSERT_TRUE(sticky.has_value());
+  auto second = engine_->RecordWorkflowTaskStarted(sticky->task, NewUuid(), "wf-worker");
+  matching_->Done(*sticky);
+  ASSERT_TRUE(second.ok()) << second.status().message();
+  EXPECT_EQ(second->previous_started_event_id(), 3);
+  ExpectEvents(second->history(), History(run_id), 4);
+  ASSERT_EQ(second->history().events_size(), 6);
+
+  // Completed without stickiness: the next task goes to the normal queue with the whole history,
+  // which the cache no longer holds from event 1 (read from the store).
+  ASSERT_TRUE(CompleteWorkflowTask(*second, {ScheduleActivity({.id = "b"})}).ok());
+  auto other = PollActivityTask();
+  ASSERT_TRUE(other.has_value());
+  ASSERT_TRUE(CompleteActivity(*other, "\"b\"").ok());
+  auto third = PollWorkflowTask();
+  ASSERT_TRUE(third.has_value());
+  ExpectEvents(third->history(), History(run_id), 1);
+  ASSERT_EQ(third->history().events_size(), 15);
 }
 
 TEST_F(HistoryEngineTest, RecordStartedTwiceWithTheSamePollRequestIdIsIdempotent) {

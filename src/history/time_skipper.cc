@@ -1,5 +1,7 @@
 #include "history/time_skipper.h"
 
+#include <pthread.h>
+
 #include "common/log.h"
 
 namespace eon::history {
@@ -18,6 +20,7 @@ TimeSkipper::~TimeSkipper() { Stop(); }
 
 void TimeSkipper::Start() {
   thread_ = std::thread([this] { Loop(); });
+  pthread_setname_np(thread_.native_handle(), "time-skipper");
 }
 
 void TimeSkipper::Stop() {

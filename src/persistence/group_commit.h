@@ -8,6 +8,8 @@
 // every job of the batch with that cause.
 #pragma once
 
+#include <pthread.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -44,7 +46,9 @@ class GroupCommitter {
 
   // Starts the committer thread (once the store is ready to run jobs).
   void Start() {
-    if (own_thread_) thread_ = std::thread([this] { Loop(); });
+    if (!own_thread_) return;
+    thread_ = std::thread([this] { Loop(); });
+    pthread_setname_np(thread_.native_handle(), "committer");
   }
   // Commits what is queued, then stops; later writes answer UNAVAILABLE.
   void Stop() {

@@ -2,6 +2,8 @@
 // this process (see scheduler.h, and docs/architecture.md for why not a system workflow).
 #include "worker/scheduler.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
@@ -162,6 +164,7 @@ Status Scheduler::Reload() {
 Status Scheduler::Start() {
   EON_RETURN_IF_ERROR(Load());
   thread_ = std::thread([this] { Loop(); });
+  pthread_setname_np(thread_.native_handle(), "schedules");
   return Status::Ok();
 }
 
