@@ -109,6 +109,12 @@ class RoutingHistory final : public history::HistoryService {
     return ownership_.OwnsShard(shard_of_(key.namespace_id, key.workflow_id)) &&
            local_.OpenAndCached(key);
   }
+  // Only for a start this node makes (a remote one is sent from a pool thread, as before).
+  bool StartsWithoutWaiting(const std::string& namespace_id,
+                            const wfs::StartWorkflowExecutionRequest& request) override {
+    return ownership_.OwnsShard(shard_of_(namespace_id, request.workflow_id())) &&
+           local_.StartsWithoutWaiting(namespace_id, request);
+  }
   Result<wfs::PollWorkflowTaskQueueResponse> QueryTaskResponse(
       const eon::v1::QueueTask& task, const std::string& query_id,
       const temporal::api::query::v1::WorkflowQuery& query) override;

@@ -739,9 +739,17 @@ void WorkflowService::Register(RpcRouter& router) {
   router.Unary<wfs::ListNamespacesRequest, wfs::ListNamespacesResponse>(
       kWorkflowService, "ListNamespaces",
       [this](CallContext& c, const auto& r) { return ListNamespaces(c, r); });
-  router.Async<wfs::StartWorkflowExecutionRequest, wfs::StartWorkflowExecutionResponse>(
-      kWorkflowService, "StartWorkflowExecution",
-      [this](auto, const auto& r, auto done) { StartWorkflowExecution(r, std::move(done)); });
+  // A start of a workflow id with no start in flight neither waits nor reads (history assumes
+  // the id has no current run and its commit checks that): it runs on gRPC's thread.
+  router.Inline<wfs::StartWorkflowExecutionRequest, wfs::StartWorkflowExecutionResponse>(
+      kWorkflowService, "StartWorkflowExecution", [this](auto, const auto& r, auto done) {
+        auto ns = ResolveNamespace(r.namespace_());
+        HereOrOnPool(ns.ok() && history_.StartsWithoutWaiting((*ns)->info().id(), r),
+                     "StartWorkflowExecution", r, std::move(done),
+                     [this](const wfs::StartWorkflowExecutionRequest& r, auto done) {
+                       StartWorkflowExecution(r, std::move(done));
+                     });
+      });
   router.Inline<wfs::PollWorkflowTaskQueueRequest, wfs::PollWorkflowTaskQueueResponse>(
       kWorkflowService, "PollWorkflowTaskQueue", [this](auto ctx, const auto& r, auto done) {
         Poll(ctx, r, eon::v1::TASK_QUEUE_KIND_WORKFLOW, std::move(done),

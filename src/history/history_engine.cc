@@ -340,7 +340,8 @@ Result<StoredExecution> HistoryEngine::LoadFromStore(const ExecutionKey& key) {
 }
 
 void HistoryEngine::CommitAsync(std::shared_ptr<persistence::ExecutionWrite> write,
-                                int64_t busy_before, std::function<void(Status)> then) {
+                                int64_t busy_before, std::function<void(Status)> then,
+                                bool conflict_expected) {
   ExecutionKey key{write->state.namespace_id(), write->state.workflow_id(),
                    write->state.run_id()};
   if (!HoldsShard(write->shard_id) ||
@@ -357,7 +358,7 @@ void HistoryEngine::CommitAsync(std::shared_ptr<persistence::ExecutionWrite> wri
                                             StoredExecution{run, 1});
   }
   store_.CommitExecutionAsync(write, [this, write, key, version, generation, new_run_generation,
-                                      busy_before, then = std::move(then)](
+                                      busy_before, conflict_expected, then = std::move(then)](
                                          Status committed,
                                          std::vector<persistence::StoredTask> created) {
     std::optional<ExecutionKey> new_key;
@@ -376,6 +377,7 @@ void HistoryEngine::CommitAsync(std::shared_ptr<persistence::ExecutionWrite> wri
         LoseShard(write->shard_id, write->range_id);
         return then(ShardLostError(write->shard_id));
       }
+      if (conflict_expected && committed.code() == StatusCode::ABORTED) return then(committed);
       LOG_WARN("commit of workflow " << key.workflow_id << " failed: " << committed.message());
       if (committed.code() == StatusCode::ABORTED) {
         then(Unavailable("workflow " + key.workflow_id + " changed concurrently; retry"));
@@ -649,7 +651,19 @@ void HistoryEngine::StartWorkflowExecutionAsync(const std::string& namespace_id,
                                                 const wfs::StartWorkflowExecutionRequest& request,
                                                 std::function<void(Result<StartResult>)> done) {
   std::lock_guard lock(LockFor(namespace_id, request.workflow_id()));
-  StartLockedAsync(namespace_id, request, nullptr, nullptr, std::move(done));
+  StartLockedAsync(namespace_id, request, nullptr, nullptr, std::move(done), /*guess_absent=*/true);
+}
+
+bool HistoryEngine::StartsWithoutWaiting(const std::string& namespace_id,
+                                         const wfs::StartWorkflowExecutionRequest& request) {
+  if (!request.search_attributes().indexed_fields().empty() ||
+      !HoldsShard(ShardFor(namespace_id, request.workflow_id()))) {
+    return false;
+  }
+  std::unique_lock lock(LockFor(namespace_id, request.workflow_id()), std::try_to_lock);
+  if (!lock.owns_lock()) return false;
+  std::lock_guard pending(pending_current_mutex_);
+  return !pending_current_.contains(namespace_id + '\0' + request.workflow_id());
 }
 
 namespace {
@@ -683,13 +697,28 @@ bool ClosedUnsuccessfully(enums::WorkflowExecutionStatus status) {
 }  // namespace
 
 Result<persistence::CurrentExecution> HistoryEngine::CurrentForUpdate(
-    const std::string& namespace_id, const std::string& workflow_id) {
+    const std::string& namespace_id, const std::string& workflow_id, bool guess_absent,
+    bool* guessed) {
+  std::optional<persistence::CurrentExecution> unconfirmed;
   {
     std::lock_guard lock(pending_current_mutex_);
     auto it = pending_current_.find(namespace_id + '\0' + workflow_id);
-    if (it != pending_current_.end()) return it->second;
+    if (it != pending_current_.end()) {
+      if (!it->second.guessed) return it->second.run;
+      unconfirmed = it->second.run;
+    }
   }
-  return store_.GetCurrentExecution(namespace_id, workflow_id);
+  if (guess_absent && !unconfirmed) {
+    if (guessed) *guessed = true;
+    return NotFound("workflow " + workflow_id + " has no current run (guessed, unread)");
+  }
+  auto stored = store_.GetCurrentExecution(namespace_id, workflow_id);
+  // A start in flight that guessed there was no current run stands unless the store has one
+  // (whose run that start's commit will then find, and fail on).
+  if (unconfirmed && !stored.ok() && stored.status().code() == StatusCode::NOT_FOUND) {
+    return *unconfirmed;
+  }
+  return stored;
 }
 
 Result<StartResult> HistoryEngine::StartLocked(const std::string& namespace_id,
@@ -703,36 +732,52 @@ Result<StartResult> HistoryEngine::StartLocked(const std::string& namespace_id,
 void HistoryEngine::StartLockedAsync(const std::string& namespace_id,
                                      const wfs::StartWorkflowExecutionRequest& request,
                                      const Signal* signal, const eon::v1::ParentInfo* parent,
-                                     std::function<void(Result<StartResult>)> done) {
-  auto decided = DecideStartLocked(namespace_id, request, signal, parent);
+                                     std::function<void(Result<StartResult>)> done,
+                                     bool guess_absent) {
+  auto decided = DecideStartLocked(namespace_id, request, signal, parent, guess_absent);
   if (!decided.ok()) return done(decided.status());
   if (!decided->write) return done(decided->result);
   // Until the new run is durable, the next start of the workflow id (which waits for this
   // lock) sees it as the current run; readers see the durable state.
   const std::string pending_key = namespace_id + '\0' + request.workflow_id();
   const std::string run_id = decided->result.run_id;
+  const bool guessed = decided->guessed;
   {
     std::lock_guard lock(pending_current_mutex_);
-    pending_current_[pending_key] = persistence::CurrentExecution{
-        run_id, enums::WORKFLOW_EXECUTION_STATUS_RUNNING, request.request_id()};
+    pending_current_[pending_key] = PendingStart{
+        {run_id, enums::WORKFLOW_EXECUTION_STATUS_RUNNING, request.request_id()}, guessed};
   }
-  CommitAsync(std::move(decided->write), /*busy_before=*/0,
-              [this, pending_key, run_id, result = decided->result,
-               done = std::move(done)](Status committed) {
-                {
-                  std::lock_guard lock(pending_current_mutex_);
-                  auto it = pending_current_.find(pending_key);
-                  if (it != pending_current_.end() && it->second.run_id == run_id)
-                    pending_current_.erase(it);
-                }
-                if (!committed.ok()) return done(committed);
-                done(result);
-              });
+  // A guessed start that finds a current run after all is made again, reading it (then the id's
+  // policies apply): off the committer, since it takes the lock and reads.
+  std::function<void()> again;
+  if (guessed) {
+    again = [this, namespace_id, request, done] {
+      task_executor_.Submit([this, namespace_id, request, done] {
+        std::lock_guard lock(LockFor(namespace_id, request.workflow_id()));
+        StartLockedAsync(namespace_id, request, nullptr, nullptr, done);
+      });
+    };
+  }
+  CommitAsync(
+      std::move(decided->write), /*busy_before=*/0,
+      [this, pending_key, run_id, result = decided->result, again = std::move(again),
+       done = std::move(done)](Status committed) {
+        {
+          std::lock_guard lock(pending_current_mutex_);
+          auto it = pending_current_.find(pending_key);
+          if (it != pending_current_.end() && it->second.run.run_id == run_id)
+            pending_current_.erase(it);
+        }
+        if (again && committed.code() == StatusCode::ABORTED) return again();
+        if (!committed.ok()) return done(committed);
+        done(result);
+      },
+      /*conflict_expected=*/guessed);
 }
 
 Result<HistoryEngine::StartDecision> HistoryEngine::DecideStartLocked(
     const std::string& namespace_id, const wfs::StartWorkflowExecutionRequest& request,
-    const Signal* signal, const eon::v1::ParentInfo* parent) {
+    const Signal* signal, const eon::v1::ParentInfo* parent, bool guess_absent) {
   const std::string& workflow_id = request.workflow_id();
   // A child's attributes were checked when its command was applied.
   if (parent == nullptr && !request.search_attributes().indexed_fields().empty()) {
@@ -740,7 +785,8 @@ Result<HistoryEngine::StartDecision> HistoryEngine::DecideStartLocked(
     EON_RETURN_IF_ERROR(visibility::ValidateSearchAttributes(request.search_attributes(), types));
   }
   std::string expected_current;
-  auto current = CurrentForUpdate(namespace_id, workflow_id);
+  bool guessed = false;
+  auto current = CurrentForUpdate(namespace_id, workflow_id, guess_absent, &guessed);
   auto already_started = [&](const std::string& message) -> Status {
     temporal::api::errordetails::v1::WorkflowExecutionAlreadyStartedFailure detail;
     detail.set_start_request_id(current->create_request_id);
@@ -829,7 +875,8 @@ Result<HistoryEngine::StartDecision> HistoryEngine::DecideStartLocked(
   m.ScheduleFirstWorkflowTask();
   return StartDecision{
       {spec.run_id, true, enums::WORKFLOW_EXECUTION_STATUS_RUNNING},
-      std::make_shared<persistence::ExecutionWrite>(NewRunWrite(std::move(m), expected_current))};
+      std::make_shared<persistence::ExecutionWrite>(NewRunWrite(std::move(m), expected_current)),
+      guessed};
 }
 
 // ---------------------------------------------------------------------------------------------

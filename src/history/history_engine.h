@@ -150,6 +150,10 @@ class HistoryEngine final : public HistoryService, public TaskHandler {
       std::function<void(Result<wfs::PollActivityTaskQueueResponse>)> done) override;
   // Here: the execution's state is cached and its lock is free right now.
   bool CanUpdateWithoutWaiting(const persistence::ExecutionKey& key) override;
+  // Here: the shard is held, the workflow id's lock is free right now, no start of it is in
+  // flight and the request sets no search attributes (their check reads the registry).
+  bool StartsWithoutWaiting(const std::string& namespace_id,
+                            const wfs::StartWorkflowExecutionRequest& request) override;
   bool OpenAndCached(const persistence::ExecutionKey& key) override;
   void RespondWorkflowTaskCompletedAsync(
       const eon::v1::TaskToken& token, const wfs::RespondWorkflowTaskCompletedRequest& request,
@@ -278,10 +282,13 @@ class HistoryEngine final : public HistoryService, public TaskHandler {
   };
   // REQUIRES (all ...Locked): the workflow id's lock held.
   // Starts a run: `done` hears once the new run is durable (the lock may be released before).
+  // `guess_absent`: when no start of the workflow id is in flight, assume it has no current run
+  // instead of reading the store (the commit checks that); a start that finds one after all is
+  // made again the usual way, on the task pool.
   void StartLockedAsync(const std::string& namespace_id,
                         const wfs::StartWorkflowExecutionRequest& request, const Signal* signal,
                         const eon::v1::ParentInfo* parent,
-                        std::function<void(Result<StartResult>)> done);
+                        std::function<void(Result<StartResult>)> done, bool guess_absent = false);
   // StartLockedAsync, waiting for the commit with the lock held.
   Result<StartResult> StartLocked(const std::string& namespace_id,
                                   const wfs::StartWorkflowExecutionRequest& request,
@@ -292,14 +299,20 @@ class HistoryEngine final : public HistoryService, public TaskHandler {
   struct StartDecision {
     StartResult result;
     std::shared_ptr<persistence::ExecutionWrite> write;
+    bool guessed = false;  // the write assumes the workflow id has no current run (unread)
   };
   Result<StartDecision> DecideStartLocked(const std::string& namespace_id,
                                           const wfs::StartWorkflowExecutionRequest& request,
-                                          const Signal* signal, const eon::v1::ParentInfo* parent);
+                                          const Signal* signal, const eon::v1::ParentInfo* parent,
+                                          bool guess_absent = false);
   // The workflow id's current run as the next start sees it: a started run whose commit is in
-  // flight, else the store's. REQUIRES: the workflow id's lock held.
+  // flight (unless that start only guessed there was none, when the store's wins), else the
+  // store's. With `guess_absent` and no start in flight: NOT_FOUND without a read, and
+  // `*guessed` set. REQUIRES: the workflow id's lock held.
   Result<persistence::CurrentExecution> CurrentForUpdate(const std::string& namespace_id,
-                                                         const std::string& workflow_id);
+                                                         const std::string& workflow_id,
+                                                         bool guess_absent = false,
+                                                         bool* guessed = nullptr);
   struct CancelRequest {
     std::string reason;
     std::string identity;
@@ -426,8 +439,10 @@ class HistoryEngine final : public HistoryService, public TaskHandler {
   // The same, taking the execution's lock for the update only, never across its commit.
   void MutateAsync(const persistence::ExecutionKey& key, const MutateFn& fn, Then then);
   // Submits `write` (see MutateLockedAsync for what happens when it is durable).
+  // `conflict_expected`: a write that may find its condition broken (a guessed start): ABORTED
+  // is answered as it is, not logged.
   void CommitAsync(std::shared_ptr<persistence::ExecutionWrite> write, int64_t busy_before,
-                   std::function<void(Status)> then);
+                   std::function<void(Status)> then, bool conflict_expected = false);
   // MutateLockedAsync, waiting for the commit with the execution's lock held.
   // REQUIRES: the execution's lock held.
   Status MutateLocked(const persistence::ExecutionKey& key, const MutateFn& fn,
@@ -483,8 +498,12 @@ class HistoryEngine final : public HistoryService, public TaskHandler {
   bool stopped_ = false;  // guarded by stop_mutex_
 
   // Runs started and not durable yet, by namespace id + '\0' + workflow id (CurrentForUpdate).
+  struct PendingStart {
+    persistence::CurrentExecution run;
+    bool guessed = false;  // started on the guess that the workflow id had no current run
+  };
   std::mutex pending_current_mutex_;
-  std::unordered_map<std::string, persistence::CurrentExecution> pending_current_;
+  std::unordered_map<std::string, PendingStart> pending_current_;
 
   std::mutex watchers_mutex_;
   uint64_t next_watch_id_ = 1;  // guarded by watchers_mutex_

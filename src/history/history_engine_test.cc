@@ -727,10 +727,9 @@ TEST_F(HistoryEngineTest, UpdatesInFlightOnOneExecutionCommitInOrder) {
   EXPECT_EQ(types.back(), enums::EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED);
 }
 
-// The committer hands a committed dispatch task to TryDispatchWithoutWaiting before the task
-// pool. Here it is called from the test thread, with the task pool held shut: the first
-// workflow task's dispatch (from the start's commit) waits in the pool, not yet run.
-class DispatchWithoutWaitingTest : public HistoryEngineTest {
+// The engine with its task pool held shut (until gated_->Release()), so that work handed to
+// the pool waits there and what is done without it shows.
+class GatedPoolTest : public HistoryEngineTest {
  protected:
   void SetUp() override {
     gate_task_pool_ = true;
@@ -740,7 +739,13 @@ class DispatchWithoutWaitingTest : public HistoryEngineTest {
     if (gated_) gated_->Release();
     HistoryEngineTest::TearDown();
   }
+};
 
+// The committer hands a committed dispatch task to TryDispatchWithoutWaiting before the task
+// pool. Here it is called from the test thread, with the task pool held shut: the first
+// workflow task's dispatch (from the start's commit) waits in the pool, not yet run.
+class DispatchWithoutWaitingTest : public GatedPoolTest {
+ protected:
   // The dispatch task of the run's first workflow task (scheduled as event 2).
   persistence::StoredTask FirstWorkflowTaskDispatch(const std::string& workflow_id,
                                                     const std::string& run_id) {
@@ -823,6 +828,121 @@ TEST_F(DispatchWithoutWaitingTest, ATaskAlreadyStartedIsSettledWithoutAPoll) {
   EXPECT_TRUE(settled);
   EXPECT_EQ(second.wait_for(200ms), std::future_status::timeout) << "a stale task reached a poll";
   for (auto& poll : pending_polls_) poll->Cancel();
+}
+
+// The frontend's start (StartWorkflowExecutionAsync) assumes a workflow id with no start in
+// flight has no current run, without reading, and lets the commit check it.
+class GuessedStartTest : public GatedPoolTest {
+ protected:
+  static wfs::StartWorkflowExecutionRequest Request(
+      const std::string& workflow_id, const std::string& request_id,
+      enums::WorkflowIdReusePolicy reuse = enums::WORKFLOW_ID_REUSE_POLICY_UNSPECIFIED) {
+    wfs::StartWorkflowExecutionRequest request;
+    request.set_workflow_id(workflow_id);
+    request.mutable_workflow_type()->set_name("GreetingWorkflow");
+    request.mutable_task_queue()->set_name(kQueue);
+    request.set_request_id(request_id);
+    request.set_workflow_id_reuse_policy(reuse);
+    return request;
+  }
+
+  std::future<Result<StartResult>> StartAsync(const wfs::StartWorkflowExecutionRequest& request) {
+    auto promise = std::make_shared<std::promise<Result<StartResult>>>();
+    auto answer = promise->get_future();
+    engine_->StartWorkflowExecutionAsync(
+        kNamespace, request,
+        [promise](Result<StartResult> started) { promise->set_value(std::move(started)); });
+    return answer;
+  }
+
+  std::string CurrentRun(const std::string& workflow_id) {
+    return Describe(workflow_id).workflow_execution_info().execution().run_id();
+  }
+};
+
+TEST_F(GuessedStartTest, ANewWorkflowIdStartsWithTheTaskPoolShut) {
+  const auto request = Request("guessed-new", "req-1");
+  EXPECT_TRUE(engine_->StartsWithoutWaiting(kNamespace, request));
+  auto started = StartAsync(request);
+  ASSERT_EQ(started.wait_for(10s), std::future_status::ready) << "the start waited for the pool";
+  auto result = started.get();
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_TRUE(result->started);
+  EXPECT_EQ(CurrentRun("guessed-new"), result->run_id);
+  EXPECT_THAT(EventTypes(result->run_id), ElementsAre(enums::EVENT_TYPE_WORKFLOW_EXECUTION_STARTED,
+                                                      enums::EVENT_TYPE_WORKFLOW_TASK_SCHEDULED));
+  // A request that sets search attributes is checked against the registry (a read): not here.
+  auto with_attributes = Request("guessed-attributes", "req-2");
+  common::Payload keyword;
+  keyword.set_data("\"x\"");
+  (*with_attributes.mutable_search_attributes()->mutable_indexed_fields())["CustomKeywordField"] =
+      keyword;
+  EXPECT_FALSE(engine_->StartsWithoutWaiting(kNamespace, with_attributes));
+}
+
+// When the guess was wrong the commit fails on the current run it did not expect, and the start
+// is made again on the task pool, reading that run: the workflow id's policies decide.
+TEST_F(GuessedStartTest, AClosedRunFoundByTheCommitIsJudgedByTheReusePolicy) {
+  const std::string first = StartOk("guessed-closed");
+  ASSERT_TRUE(Terminate("guessed-closed").ok());
+
+  auto rejected = StartAsync(
+      Request("guessed-closed", "req-reject", enums::WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE));
+  EXPECT_EQ(rejected.wait_for(300ms), std::future_status::timeout)
+      << "the start that found a run was judged without the pool (on the committer)";
+  gated_->Release();
+  ASSERT_EQ(rejected.wait_for(10s), std::future_status::ready);
+  auto refused = rejected.get();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::ALREADY_EXISTS) << refused.status().message();
+  ASSERT_TRUE(refused.status().detail().has_value());
+  temporal::api::errordetails::v1::WorkflowExecutionAlreadyStartedFailure detail;
+  ASSERT_TRUE(refused.status().detail()->UnpackTo(&detail));
+  EXPECT_EQ(detail.run_id(), first);
+  EXPECT_EQ(CurrentRun("guessed-closed"), first);
+
+  auto allowed = StartAsync(Request("guessed-closed", "req-allow",
+                                    enums::WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY));
+  ASSERT_EQ(allowed.wait_for(10s), std::future_status::ready);
+  auto second = allowed.get();
+  ASSERT_TRUE(second.ok()) << second.status().message();
+  EXPECT_TRUE(second->started);
+  EXPECT_NE(second->run_id, first);
+  EXPECT_EQ(CurrentRun("guessed-closed"), second->run_id);
+}
+
+TEST_F(GuessedStartTest, ARetriedRequestGetsItsRunAgainAndWritesNothing) {
+  auto first = Start("guessed-retried", "req-1");
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  gated_->Release();
+  auto again = StartAsync(Request("guessed-retried", "req-1"));
+  ASSERT_EQ(again.wait_for(10s), std::future_status::ready);
+  auto retried = again.get();
+  ASSERT_TRUE(retried.ok()) << retried.status().message();
+  EXPECT_EQ(retried->run_id, first->run_id);
+  EXPECT_THAT(EventTypes(first->run_id), ElementsAre(enums::EVENT_TYPE_WORKFLOW_EXECUTION_STARTED,
+                                                     enums::EVENT_TYPE_WORKFLOW_TASK_SCHEDULED));
+}
+
+// Two starts of one new workflow id at once: whichever order their guesses and commits take,
+// one run starts and the other start is told it exists.
+TEST_F(GuessedStartTest, OfTwoStartsOfANewIdAtOnceOneStartsTheOtherFindsIt) {
+  for (int round = 0; round < 20; ++round) {
+    const std::string id = "guessed-race-" + std::to_string(round);
+    auto a = StartAsync(Request(id, "req-a"));
+    auto b = StartAsync(Request(id, "req-b"));
+    gated_->Release();  // for a start that has to be made again
+    ASSERT_EQ(a.wait_for(10s), std::future_status::ready);
+    ASSERT_EQ(b.wait_for(10s), std::future_status::ready);
+    auto first = a.get();
+    auto second = b.get();
+    ASSERT_NE(first.ok(), second.ok()) << "round " << round << ": " << first.status().message()
+                                       << " / " << second.status().message();
+    const auto& won = first.ok() ? first : second;
+    const auto& lost = first.ok() ? second : first;
+    EXPECT_EQ(lost.status().code(), StatusCode::ALREADY_EXISTS) << lost.status().message();
+    EXPECT_EQ(CurrentRun(id), won->run_id);
+  }
 }
 
 // A workflow task's events come from the cache's tail of the run's events when it holds them

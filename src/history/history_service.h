@@ -85,6 +85,14 @@ class HistoryService {
     (void)key;
     return false;
   }
+  // Whether StartWorkflowExecutionAsync would neither wait nor read right now (the frontend then
+  // runs it on gRPC's thread). A hint, as above.
+  virtual bool StartsWithoutWaiting(const std::string& namespace_id,
+                                    const wfs::StartWorkflowExecutionRequest& request) {
+    (void)namespace_id;
+    (void)request;
+    return false;
+  }
 
   virtual void RespondWorkflowTaskCompletedAsync(
       const eon::v1::TaskToken& token, const wfs::RespondWorkflowTaskCompletedRequest& request,

@@ -320,10 +320,16 @@ class Simulation {
     request.set_identity("sim-client");
     request.set_request_id(w.request_id);
     *request.mutable_workflow_task_timeout() = ToProtoDuration(5s);
-    auto started = history_->StartWorkflowExecution(kNamespace, request);
-    if (!alive_ || !started.ok()) return;
-    if (!started->started && started->run_id.empty()) return;
-    w.acked_run_id = started->run_id;
+    // Asynchronous, as the frontend makes it: a start whose guess that the id has no current
+    // run was wrong is made again on the task pool, which this thread runs.
+    const uint64_t generation = generation_;
+    history_->StartWorkflowExecutionAsync(
+        kNamespace, request,
+        [this, generation, workflow_id = w.id](Result<history::StartResult> started) {
+          if (generation != generation_ || !alive_ || !started.ok()) return;
+          if (!started->started && started->run_id.empty()) return;
+          if (Workflow* w = FindWorkflow(workflow_id)) w->acked_run_id = started->run_id;
+        });
   }
 
   void Signal(Workflow& w, int step) {
