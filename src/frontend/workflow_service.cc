@@ -175,8 +175,9 @@ class WorkflowService final : public ServiceHandle {
                                                      const wfs::ListNamespacesRequest&);
   // Checks a start request as Temporal's frontend does; returns its namespace's id.
   Result<std::string> CheckStartRequest(const wfs::StartWorkflowExecutionRequest& request);
+  // REQUIRES: CheckStartRequest answered `namespace_id` for the request.
   void StartWorkflowExecution(
-      const wfs::StartWorkflowExecutionRequest& request,
+      const std::string& namespace_id, const wfs::StartWorkflowExecutionRequest& request,
       std::function<void(Result<wfs::StartWorkflowExecutionResponse>)> done);
   // A worker's poll (workflow or activity task queue): the frontend names the queue and
   // `send(poll, done)` hands it to matching, which does the rest (matching/matching_service.h).
@@ -377,12 +378,10 @@ Result<std::string> WorkflowService::CheckStartRequest(
 }
 
 void WorkflowService::StartWorkflowExecution(
-    const wfs::StartWorkflowExecutionRequest& request,
+    const std::string& namespace_id, const wfs::StartWorkflowExecutionRequest& request,
     std::function<void(Result<wfs::StartWorkflowExecutionResponse>)> done) {
-  auto namespace_id = CheckStartRequest(request);
-  if (!namespace_id.ok()) return done(namespace_id.status());
   history_.StartWorkflowExecutionAsync(
-      *namespace_id, request, [done = std::move(done)](Result<history::StartResult> started) {
+      namespace_id, request, [done = std::move(done)](Result<history::StartResult> started) {
         if (!started.ok()) return done(started.status());
         wfs::StartWorkflowExecutionResponse response;
         response.set_run_id(started->run_id);
@@ -743,11 +742,13 @@ void WorkflowService::Register(RpcRouter& router) {
   // the id has no current run and its commit checks that): it runs on gRPC's thread.
   router.Inline<wfs::StartWorkflowExecutionRequest, wfs::StartWorkflowExecutionResponse>(
       kWorkflowService, "StartWorkflowExecution", [this](auto, const auto& r, auto done) {
-        auto ns = ResolveNamespace(r.namespace_());
-        HereOrOnPool(ns.ok() && history_.StartsWithoutWaiting((*ns)->info().id(), r),
-                     "StartWorkflowExecution", r, std::move(done),
-                     [this](const wfs::StartWorkflowExecutionRequest& r, auto done) {
-                       StartWorkflowExecution(r, std::move(done));
+        auto namespace_id = CheckStartRequest(r);  // reads nothing
+        if (!namespace_id.ok()) return done(namespace_id.status());
+        HereOrOnPool(history_.StartsWithoutWaiting(*namespace_id, r), "StartWorkflowExecution", r,
+                     std::move(done),
+                     [this, namespace_id = *namespace_id](
+                         const wfs::StartWorkflowExecutionRequest& r, auto done) {
+                       StartWorkflowExecution(namespace_id, r, std::move(done));
                      });
       });
   router.Inline<wfs::PollWorkflowTaskQueueRequest, wfs::PollWorkflowTaskQueueResponse>(

@@ -663,7 +663,7 @@ bool HistoryEngine::StartsWithoutWaiting(const std::string& namespace_id,
   std::unique_lock lock(LockFor(namespace_id, request.workflow_id()), std::try_to_lock);
   if (!lock.owns_lock()) return false;
   std::lock_guard pending(pending_current_mutex_);
-  return !pending_current_.contains(namespace_id + '\0' + request.workflow_id());
+  return !pending_current_.contains(PendingKey(namespace_id, request.workflow_id()));
 }
 
 namespace {
@@ -702,7 +702,7 @@ Result<persistence::CurrentExecution> HistoryEngine::CurrentForUpdate(
   std::optional<persistence::CurrentExecution> unconfirmed;
   {
     std::lock_guard lock(pending_current_mutex_);
-    auto it = pending_current_.find(namespace_id + '\0' + workflow_id);
+    auto it = pending_current_.find(PendingKey(namespace_id, workflow_id));
     if (it != pending_current_.end()) {
       if (!it->second.guessed) return it->second.run;
       unconfirmed = it->second.run;
@@ -739,7 +739,7 @@ void HistoryEngine::StartLockedAsync(const std::string& namespace_id,
   if (!decided->write) return done(decided->result);
   // Until the new run is durable, the next start of the workflow id (which waits for this
   // lock) sees it as the current run; readers see the durable state.
-  const std::string pending_key = namespace_id + '\0' + request.workflow_id();
+  const std::string pending_key = PendingKey(namespace_id, request.workflow_id());
   const std::string run_id = decided->result.run_id;
   const bool guessed = decided->guessed;
   {

@@ -497,7 +497,10 @@ class HistoryEngine final : public HistoryService, public TaskHandler {
   std::mutex stop_mutex_;
   bool stopped_ = false;  // guarded by stop_mutex_
 
-  // Runs started and not durable yet, by namespace id + '\0' + workflow id (CurrentForUpdate).
+  // Runs started and not durable yet, by PendingKey (CurrentForUpdate).
+  static std::string PendingKey(const std::string& namespace_id, const std::string& workflow_id) {
+    return namespace_id + '\0' + workflow_id;
+  }
   struct PendingStart {
     persistence::CurrentExecution run;
     bool guessed = false;  // started on the guess that the workflow id had no current run
