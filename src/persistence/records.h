@@ -3,9 +3,10 @@
 // Protobuf refuses to parse messages nested deeper than a recursion limit (100 by default). A
 // request can legally nest close to that (a failure's cause chain), and a stored record wraps
 // what it holds in a few more levels (an event, a map entry, an activity), so records are read
-// with a higher limit, kRecordNestingMax, and every write checks that what it stores parses
-// back under that limit: a record that could not be read is refused with INVALID_ARGUMENT
-// rather than acknowledged and then found corrupt after a restart.
+// with a higher limit, kRecordNestingMax, and every write checks that what it stores would parse
+// back under that limit (a walk of the bytes' tags, NestsWithin, not a parse): a record that could
+// not be read is refused with INVALID_ARGUMENT rather than acknowledged and then found corrupt
+// after a restart.
 #pragma once
 
 #include <google/protobuf/message.h>
@@ -26,7 +27,12 @@ constexpr int kRecordNestingMax = 2 * kRequestNestingMax;
 bool ParseRecord(std::string_view bytes, google::protobuf::Message* message,
                  int nesting_max = kRecordNestingMax);
 
-// Serializes `message` and checks that the bytes parse back with kRecordNestingMax.
+// Whether `bytes`, the wire form of a message of `type`, would parse with `nesting_max` (the
+// nesting part of ParseRecord's check, without building the message).
+bool NestsWithin(std::string_view bytes, const google::protobuf::Descriptor* type,
+                 int nesting_max = kRecordNestingMax);
+
+// Serializes `message` and checks that the bytes would parse back with kRecordNestingMax.
 // `what` names the record in the error ("execution", "history event").
 Result<std::string> SerializeRecord(const google::protobuf::Message& message, const char* what);
 

@@ -59,6 +59,49 @@ TEST(Records, SerializeRecordRefusesWhatWouldNotParseBack) {
   EXPECT_NE(refused.status().message().find("deeper than the limit"), std::string::npos);
 }
 
+// The write's check walks the bytes instead of parsing them back: it must accept exactly what a
+// parse with the same limit accepts, at the limit's edge, through map entries and messages of
+// several types.
+TEST(Records, NestsWithinAgreesWithTheParserAtTheLimit) {
+  for (int limit : {3, 10, kRequestNestingMax, kRecordNestingMax}) {
+    for (int depth = limit - 3; depth <= limit + 3; ++depth) {
+      if (depth < 1) continue;
+      std::string failure = Chain(depth).SerializeAsString();
+      temporal::api::failure::v1::Failure parsed_failure;
+      EXPECT_EQ(NestsWithin(failure, parsed_failure.GetDescriptor(), limit),
+                ParseRecord(failure, &parsed_failure, limit))
+          << "failure chain " << depth << ", limit " << limit;
+
+      ExecutionWrite write = RunWithFailure(1, depth);
+      std::string state = write.state.SerializeAsString();  // a map entry on the way down
+      eon::v1::ExecutionState parsed_state;
+      EXPECT_EQ(NestsWithin(state, parsed_state.GetDescriptor(), limit),
+                ParseRecord(state, &parsed_state, limit))
+          << "execution, chain " << depth << ", limit " << limit;
+
+      std::string event = write.new_events[0].SerializeAsString();
+      temporal::api::history::v1::HistoryEvent parsed_event;
+      EXPECT_EQ(NestsWithin(event, parsed_event.GetDescriptor(), limit),
+                ParseRecord(event, &parsed_event, limit))
+          << "event, chain " << depth << ", limit " << limit;
+    }
+  }
+}
+
+TEST(Records, NestsWithinRefusesBytesThatAreNotAMessage) {
+  const auto* type = temporal::api::failure::v1::Failure::descriptor();
+  std::string good = Chain(5).SerializeAsString();
+  EXPECT_TRUE(NestsWithin(good, type, 10));
+  EXPECT_FALSE(NestsWithin(good.substr(0, good.size() - 1), type, 10));  // cut short
+  EXPECT_FALSE(NestsWithin(std::string("\x0a\xff", 2), type, 10));       // length past the end
+  EXPECT_FALSE(NestsWithin(std::string("\x00", 1), type, 10));           // field number 0
+  EXPECT_FALSE(NestsWithin(std::string("\x0c", 1), type, 10));           // a group end outside one
+  EXPECT_FALSE(NestsWithin(std::string("\x0b\x08\x01", 3), type, 10));   // a group never ended
+  EXPECT_TRUE(NestsWithin(std::string("\x0b\x08\x01\x0c", 4), type, 10));
+  EXPECT_FALSE(NestsWithin(std::string("\x0b\x08\x01\x0c", 4), type, 0));  // a group is a level
+  EXPECT_TRUE(NestsWithin("", type, 0));
+}
+
 // Issue 11, input 6: a failure 98 deep was acknowledged and then unreadable after a restart.
 TEST(Records, AFailureAsDeepAsARequestAllowsSurvivesARestartOfTheStore) {
   auto dir = std::filesystem::temp_directory_path() /

@@ -352,6 +352,13 @@ Status SqliteDb::Exec(std::string_view sql) {
   return Classified(rc, "sqlite: " + message + " (in: " + copy.substr(0, 80) + ")");
 }
 
+Status SqliteDb::Run(const std::string& sql) {
+  EON_ASSIGN_OR_RETURN(auto stmt, Prepare(sql));
+  Status status = stmt->Run();
+  if (status.ok()) return status;
+  return Status(status.code(), status.message() + " (in: " + sql.substr(0, 80) + ")");
+}
+
 Result<std::unique_ptr<Statement>> SqliteDb::Prepare(const std::string& sql) {
   auto it = statements_.find(sql);
   if (it == statements_.end()) {

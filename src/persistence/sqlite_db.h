@@ -74,6 +74,9 @@ class SqliteDb {
   SqliteDb& operator=(const SqliteDb&) = delete;
 
   Status Exec(std::string_view sql);
+  // Runs one statement without rows, prepared at its first run and kept: for those run many
+  // times (a transaction's BEGIN, SAVEPOINT, RELEASE, COMMIT), which Exec would parse each time.
+  Status Run(const std::string& sql);
   // The returned statement is valid until the next Prepare of the same SQL text.
   Result<std::unique_ptr<Statement>> Prepare(const std::string& sql);
   int64_t Changes() const { return sqlite3_changes64(db_); }

@@ -317,14 +317,14 @@ auto SqliteStore::Read(Fn&& fn) {
 Status SqliteStore::RunBatch(const std::vector<Job*>& jobs, std::vector<Status>& results) {
   std::lock_guard lock(writer_mutex_);
   SqliteDb& db = *writer_;
-  Status txn = db.Exec("BEGIN IMMEDIATE");
+  Status txn = db.Run("BEGIN IMMEDIATE");
   for (size_t i = 0; txn.ok() && i < jobs.size(); ++i) {
-    txn = db.Exec("SAVEPOINT job");
+    txn = db.Run("SAVEPOINT job");
     if (!txn.ok()) break;
     results[i] = (*jobs[i])(db);
-    txn = results[i].ok() ? db.Exec("RELEASE job") : db.Exec("ROLLBACK TO job; RELEASE job");
+    txn = results[i].ok() ? db.Run("RELEASE job") : db.Exec("ROLLBACK TO job; RELEASE job");
   }
-  if (txn.ok()) txn = db.Exec("COMMIT");
+  if (txn.ok()) txn = db.Run("COMMIT");
   if (!txn.ok()) {
     db.Exec("ROLLBACK");
     LOG_ERROR("group commit of " << jobs.size() << " jobs failed: " << txn.message());
