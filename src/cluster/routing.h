@@ -247,9 +247,9 @@ class RoutingHistory final : public history::HistoryService {
       bool* at_end, std::string* run_id) override {
     return local_.GetWorkflowExecutionHistory(namespace_id, request, at_end, run_id);
   }
-  uint64_t WatchRun(const std::string& namespace_id, const std::string& run_id, RunWatch fn,
-                    RunStatePredicate wanted) override {
-    return local_.WatchRun(namespace_id, run_id, std::move(fn), std::move(wanted));
+  uint64_t WatchRun(const persistence::ExecutionKey& run, RunWatch fn, RunStatePredicate wanted,
+                    RunGone gone) override {
+    return local_.WatchRun(run, std::move(fn), std::move(wanted), std::move(gone));
   }
   void Unwatch(uint64_t id) override { local_.Unwatch(id); }
   bool IsWatching(uint64_t id) override { return local_.IsWatching(id); }

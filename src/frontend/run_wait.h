@@ -1,6 +1,8 @@
 // A long poll on one workflow run: answers when `look` finds something for the caller (it is
 // asked again after every commit to the run), or with `at_deadline` when the wait is over, or
-// CANCELLED when the caller leaves. Holds no thread while it waits.
+// CANCELLED when the caller leaves, or UNAVAILABLE when this server gives up the run's shard
+// (its changes are committed on another node then: the caller asks again and reaches that one).
+// Holds no thread while it waits.
 #pragma once
 
 #include <functional>
@@ -31,14 +33,13 @@ class RunWait : public std::enable_shared_from_this<RunWait<Resp>> {
   // shared: the watch, the deadline and the caller's cancel each hold the wait.
   static void Start(history::HistoryService& history, DeadlineScheduler& scheduler,
                     Executor& executor, CallContext& ctx,
-                    std::chrono::steady_clock::time_point deadline, std::string namespace_id,
-                    std::string run_id, Look look, std::function<Result<Resp>()> at_deadline,
+                    std::chrono::steady_clock::time_point deadline, persistence::ExecutionKey run,
+                    Look look, std::function<Result<Resp>()> at_deadline,
                     std::function<void(Result<Resp>)> done,
                     history::HistoryService::RunStatePredicate wanted = nullptr,
                     FromChange from_change = nullptr) {
     auto wait = std::shared_ptr<RunWait>(new RunWait(history, scheduler, executor));
-    wait->namespace_id_ = std::move(namespace_id);
-    wait->run_id_ = std::move(run_id);
+    wait->run_ = std::move(run);
     wait->look_ = std::move(look);
     wait->at_deadline_ = std::move(at_deadline);
     wait->done_ = std::move(done);
@@ -64,7 +65,7 @@ class RunWait : public std::enable_shared_from_this<RunWait<Resp>> {
       std::lock_guard lock(mutex_);
       if (answered_) return;
       watch_id_ = history_.WatchRun(
-          namespace_id_, run_id_,
+          run_,
           [self](const eon::v1::ExecutionState& committed,
                  const std::vector<temporal::api::history::v1::HistoryEvent>& new_events) {
             if (self->from_change_) {
@@ -75,7 +76,10 @@ class RunWait : public std::enable_shared_from_this<RunWait<Resp>> {
             }
             self->executor_.Submit([self] { self->LookAgain(); });
           },
-          wanted_);
+          wanted_,
+          [self](const Status& gone) {
+            self->executor_.Submit([self, gone] { self->Answer(gone); });
+          });
     }
     // A change between the last look and the watch would otherwise be missed.
     LookAgain();
@@ -112,8 +116,7 @@ class RunWait : public std::enable_shared_from_this<RunWait<Resp>> {
   history::HistoryService& history_;
   DeadlineScheduler& scheduler_;
   Executor& executor_;
-  std::string namespace_id_;
-  std::string run_id_;
+  persistence::ExecutionKey run_;
   Look look_;
   std::function<Result<Resp>()> at_deadline_;
   std::function<void(Result<Resp>)> done_;

@@ -447,7 +447,7 @@ void WorkflowService::GetWorkflowExecutionHistory(
   };
   RunWait<wfs::GetWorkflowExecutionHistoryResponse>::Start(
       history_, scheduler_, *executor_, *ctx, PollDeadline(*ctx, options_.history_poll_max),
-      namespace_id, run_id,
+      persistence::ExecutionKey{namespace_id, request.execution().workflow_id(), run_id},
       [read]() -> std::optional<Result<wfs::GetWorkflowExecutionHistoryResponse>> {
         bool at_end = false;
         auto page = read(&at_end);
@@ -496,8 +496,7 @@ void WorkflowService::WaitForUpdate(std::shared_ptr<CallContext> ctx, history::U
   const auto wait = caller_deadline_first ? std::max(caller_left, std::chrono::milliseconds(0))
                                           : options_.history_poll_max;
   RunWait<Resp>::Start(
-      history_, scheduler_, *executor_, *ctx, std::chrono::steady_clock::now() + wait,
-      key.namespace_id, key.run_id,
+      history_, scheduler_, *executor_, *ctx, std::chrono::steady_clock::now() + wait, key,
       [this, key, update_id, wanted, current]() -> std::optional<Result<Resp>> {
         auto now = history_.UpdateState(key, update_id);
         if (!now.ok()) return Result<Resp>(now.status());

@@ -235,6 +235,7 @@ void HistoryEngine::ReleaseShard(int32_t shard_id) {
   if (range_ids_[shard_id].exchange(0, std::memory_order_acq_rel) == 0) return;
   processors_->RemoveShard(shard_id);
   ForgetShard(shard_id);
+  EndWatches(shard_id);
   LOG_INFO("gave up shard " << shard_id);
 }
 
@@ -447,6 +448,7 @@ void HistoryEngine::LoseShard(int32_t shard_id, int64_t range_id) {
                         "drops its cached executions and refuses updates to them");
   processors_->RemoveShard(shard_id);
   ForgetShard(shard_id);
+  EndWatches(shard_id);
 }
 
 void HistoryEngine::MutateLockedAsync(const ExecutionKey& key, const MutateFn& fn,
@@ -1807,14 +1809,57 @@ Result<wfs::GetWorkflowExecutionHistoryResponse> HistoryEngine::GetWorkflowExecu
   return response;
 }
 
-uint64_t HistoryEngine::WatchRun(const std::string& namespace_id, const std::string& run_id,
-                                 RunWatch fn, RunStatePredicate wanted) {
-  std::lock_guard lock(watchers_mutex_);
-  uint64_t id = next_watch_id_++;
-  std::string key = namespace_id + "/" + run_id;
-  watchers_[key].emplace(id, Watcher{std::move(fn), std::move(wanted)});
-  watch_keys_[id] = key;
+uint64_t HistoryEngine::WatchRun(const ExecutionKey& run, RunWatch fn, RunStatePredicate wanted,
+                                 RunGone gone) {
+  const int32_t shard = ShardFor(run.namespace_id, run.workflow_id);
+  uint64_t id;
+  {
+    std::lock_guard lock(watchers_mutex_);
+    id = next_watch_id_++;
+    std::string key = run.namespace_id + "/" + run.run_id;
+    watchers_[key].emplace(id, Watcher{std::move(fn), std::move(wanted), std::move(gone), shard});
+    watch_keys_[id] = key;
+  }
+  // Registered first, checked second: a shard given up in between is seen here or its release
+  // finds this watch (EndWatches runs after the shard stops being held).
+  if (!HoldsShard(shard)) {
+    RunGone ended;
+    {
+      std::lock_guard lock(watchers_mutex_);
+      auto it = watch_keys_.find(id);
+      if (it != watch_keys_.end()) {
+        auto& run_watches = watchers_[it->second];
+        ended = std::move(run_watches.at(id).gone);
+        run_watches.erase(id);
+        if (run_watches.empty()) watchers_.erase(it->second);
+        watch_keys_.erase(it);
+      }
+    }
+    if (ended) ended(NotHeldError(shard));
+  }
   return id;
+}
+
+void HistoryEngine::EndWatches(int32_t shard_id) {
+  std::vector<RunGone> ended;
+  {
+    std::lock_guard lock(watchers_mutex_);
+    for (auto run = watchers_.begin(); run != watchers_.end();) {
+      for (auto w = run->second.begin(); w != run->second.end();) {
+        if (w->second.shard != shard_id) {
+          ++w;
+          continue;
+        }
+        if (w->second.gone) ended.push_back(std::move(w->second.gone));
+        watch_keys_.erase(w->first);
+        w = run->second.erase(w);
+      }
+      run = run->second.empty() ? watchers_.erase(run) : std::next(run);
+    }
+  }
+  if (ended.empty()) return;
+  const Status status = NotHeldError(shard_id);
+  for (auto& gone : ended) gone(status);
 }
 
 bool HistoryEngine::IsWatching(uint64_t id) {

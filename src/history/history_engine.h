@@ -236,8 +236,8 @@ class HistoryEngine final : public HistoryService, public TaskHandler {
   Result<wfs::GetWorkflowExecutionHistoryResponse> GetWorkflowExecutionHistory(
       const std::string& namespace_id, const wfs::GetWorkflowExecutionHistoryRequest& request,
       bool* at_end, std::string* run_id) override;
-  uint64_t WatchRun(const std::string& namespace_id, const std::string& run_id, RunWatch fn,
-                    RunStatePredicate wanted = nullptr) override;
+  uint64_t WatchRun(const persistence::ExecutionKey& run, RunWatch fn, RunStatePredicate wanted,
+                    RunGone gone) override;
   void Unwatch(uint64_t id) override;
   bool IsWatching(uint64_t id) override;
   void StartChildWorkflowExecutionAsync(const std::string& namespace_id,
@@ -513,7 +513,11 @@ class HistoryEngine final : public HistoryService, public TaskHandler {
   struct Watcher {
     RunWatch fn;
     RunStatePredicate wanted;  // null: any commit
+    RunGone gone;
+    int32_t shard;
   };
+  // Ends the watches of the runs in `shard_id` (given up or lost) with `gone`.
+  void EndWatches(int32_t shard_id);
   std::unordered_map<std::string, std::map<uint64_t, Watcher>> watchers_;
   std::unordered_map<uint64_t, std::string> watch_keys_;  // guarded by watchers_mutex_
 };

@@ -2192,6 +2192,11 @@ TEST_F(HistoryEngineTest, AProcessWhoseShardWasTakenRefusesItsUpdatesAndTheNewOw
     return engine.SignalWorkflowExecution(kNamespace, request);
   };
   ASSERT_TRUE(signal(*engine_, "before").ok());
+  std::promise<Status> ended;
+  auto watch_ended = ended.get_future();
+  engine_->WatchRun(
+      {kNamespace, "wf-1", run_id}, [](const auto&, const auto&) {}, nullptr,
+      [&ended](const Status& status) { ended.set_value(status); });
 
   // A second process on the same database takes every shard.
   persistence::SqliteOptions options;
@@ -2216,6 +2221,10 @@ TEST_F(HistoryEngineTest, AProcessWhoseShardWasTakenRefusesItsUpdatesAndTheNewOw
     EXPECT_NE(refused.message().find("taken by another process"), std::string::npos)
         << refused.message();
   }
+  // A long-poll parked here before the takeover ends when the fenced commit drops the shard: the
+  // run's changes are committed by the other process now, and this one would hear of none.
+  EXPECT_EQ(watch_ended.wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(watch_ended.get().code(), StatusCode::UNAVAILABLE);
   // The new owner serves it.
   EXPECT_TRUE(signal(*other, "owner").ok());
   std::vector<std::string> signals;
@@ -2225,6 +2234,59 @@ TEST_F(HistoryEngineTest, AProcessWhoseShardWasTakenRefusesItsUpdatesAndTheNewOw
   }
   EXPECT_EQ(signals, (std::vector<std::string>{"before", "owner"}));
   other->Stop();
+}
+
+// A long-poll on a run (GetWorkflowExecutionHistory's wait, an update's) parks a watch on the
+// run's shard's owner. When this node gives the shard up, the run's next changes are committed
+// by the new owner: the watch ends at once with UNAVAILABLE, so the caller asks again and
+// reaches the new owner, instead of waiting out its deadline here. A watch on a shard not held
+// ends at once the same way.
+TEST_F(HistoryEngineTest, AWatchOnARunEndsWithUnavailableWhenItsShardIsGivenUp) {
+  const std::string run_id = StartOk("wf-1");
+  const persistence::ExecutionKey run{kNamespace, "wf-1", run_id};
+  const int32_t shard = engine_->ShardFor(kNamespace, "wf-1");
+  std::atomic<int> changes{0};
+  auto watch = [&](std::promise<Status>& ended) {
+    return engine_->WatchRun(
+        run, [&changes](const auto&, const auto&) { changes++; }, nullptr,
+        [&ended](const Status& status) { ended.set_value(status); });
+  };
+
+  // Given up while parked: ends with UNAVAILABLE naming the shard, and is no longer watching.
+  std::promise<Status> first;
+  auto first_ended = first.get_future();
+  const uint64_t id = watch(first);
+  ASSERT_TRUE(engine_->IsWatching(id));
+  engine_->ReleaseShard(shard);
+  ASSERT_EQ(first_ended.wait_for(5s), std::future_status::ready);
+  const Status gone = first_ended.get();
+  EXPECT_EQ(gone.code(), StatusCode::UNAVAILABLE) << gone.ToString();
+  EXPECT_NE(gone.message().find("shard " + std::to_string(shard)), std::string::npos)
+      << gone.message();
+  EXPECT_FALSE(engine_->IsWatching(id));
+
+  // Parked while the shard is not held: ends at once.
+  std::promise<Status> second;
+  auto second_ended = second.get_future();
+  const uint64_t late = watch(second);
+  ASSERT_EQ(second_ended.wait_for(0s), std::future_status::ready);
+  EXPECT_EQ(second_ended.get().code(), StatusCode::UNAVAILABLE);
+  EXPECT_FALSE(engine_->IsWatching(late));
+
+  // Taken again, the shard's watches wait for changes as before and are not ended.
+  ASSERT_TRUE(engine_->AcquireShard(shard).ok());
+  std::promise<Status> third;
+  auto third_ended = third.get_future();
+  const uint64_t again = watch(third);
+  EXPECT_TRUE(engine_->IsWatching(again));
+  wfs::SignalWorkflowExecutionRequest signal;
+  signal.mutable_workflow_execution()->set_workflow_id("wf-1");
+  signal.set_signal_name("wake");
+  signal.set_request_id(NewUuid());
+  ASSERT_TRUE(engine_->SignalWorkflowExecution(kNamespace, signal).ok());
+  EXPECT_EQ(changes.load(), 1);
+  EXPECT_FALSE(engine_->IsWatching(again));
+  EXPECT_EQ(third_ended.wait_for(0s), std::future_status::timeout);
 }
 
 TEST_F(HistoryEngineTest, TimersSurviveARestart) {

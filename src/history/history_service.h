@@ -200,12 +200,17 @@ class HistoryService {
   // (so a reader waiting for the close event is not woken by every step). `fn` is given that
   // committed state and the events the change added (durable by then). Returns an id for
   // Unwatch.
+  // When this server does not hold the run's shard, or gives it up (to another node) or loses it
+  // (taken by another process) before `fn` ran, `gone` is called once instead, with UNAVAILABLE
+  // (on the releasing thread: it must not wait): the run's changes are committed elsewhere now,
+  // and a waiter that kept waiting here would hear of none of them.
   using RunStatePredicate = std::function<bool(const eon::v1::ExecutionState&)>;
   using RunWatch =
       std::function<void(const eon::v1::ExecutionState& committed,
                          const std::vector<temporal::api::history::v1::HistoryEvent>& new_events)>;
-  virtual uint64_t WatchRun(const std::string& namespace_id, const std::string& run_id, RunWatch fn,
-                            RunStatePredicate wanted = nullptr) = 0;
+  using RunGone = std::function<void(const Status&)>;
+  virtual uint64_t WatchRun(const persistence::ExecutionKey& run, RunWatch fn,
+                            RunStatePredicate wanted, RunGone gone) = 0;
   virtual void Unwatch(uint64_t id) = 0;
   // Whether a watch is still waiting (it has not fired nor been removed).
   virtual bool IsWatching(uint64_t id) = 0;

@@ -171,7 +171,8 @@ class StaleHistory final : public history::HistoryService {
       std::string*) override {
     return Unused();
   }
-  uint64_t WatchRun(const std::string&, const std::string&, RunWatch, RunStatePredicate) override {
+  uint64_t WatchRun(const persistence::ExecutionKey&, RunWatch, RunStatePredicate,
+                    RunGone) override {
     return 0;
   }
   void Unwatch(uint64_t) override {}
