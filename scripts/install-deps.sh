@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libgrpc++-dev protobuf-compiler protobuf-compiler-grpc libprotobuf-dev
+  libabsl-dev  # gRPC's Abseil, whose mutex settings main.cc sets
   libsqlite3-dev libgtest-dev libgmock-dev nlohmann-json3-dev
   sqlite3  # the shell, with which an integration test makes the database refuse a write
   prometheus-cpp-dev libssl-dev openssl prometheus
