@@ -1841,6 +1841,15 @@ uint64_t HistoryEngine::WatchRun(const ExecutionKey& run, RunWatch fn, RunStateP
 }
 
 void HistoryEngine::EndWatches(int32_t shard_id) {
+  // Queries held for a workflow task: the shard's next tasks start and complete elsewhere.
+  QueryOutcome moved;
+  moved.kind = QueryOutcome::Kind::kFailed;
+  moved.error = NotHeldError(shard_id);
+  queries_->SettleIf(
+      [this, shard_id](const ExecutionKey& key) {
+        return ShardFor(key.namespace_id, key.workflow_id) == shard_id;
+      },
+      moved);
   std::vector<RunGone> ended;
   {
     std::lock_guard lock(watchers_mutex_);

@@ -2635,6 +2635,31 @@ TEST_F(ConsistentQueryTest, AHeldQuerySurvivesAFailedTaskAndGoesWithTheRetry) {
   ASSERT_EQ(Outcomes(waiting).size(), 1u);
 }
 
+// A node that gives up the shard fails the queries it holds with UNAVAILABLE: the workflow task
+// that would carry them starts and completes on the new owner, so they would wait out their
+// caller's deadline here. The caller asks again and reaches the new owner. Queries of the other
+// shards' executions stay held.
+TEST_F(ConsistentQueryTest, AHeldQueryFailsWithUnavailableWhenItsShardIsGivenUp) {
+  StartOk("wf-1");
+  std::string other = "wf-2";
+  for (int i = 3; engine_->ShardFor(kNamespace, other) == engine_->ShardFor(kNamespace, "wf-1");
+       ++i) {
+    other = "wf-" + std::to_string(i);
+  }
+  StartOk(other);
+  Waiting waiting, stays;
+  ASSERT_TRUE(Query("wf-1", "q-1", waiting).ok());
+  ASSERT_TRUE(Query(other, "q-2", stays).ok());
+  EXPECT_TRUE(Outcomes(waiting).empty());
+
+  engine_->ReleaseShard(engine_->ShardFor(kNamespace, "wf-1"));
+  auto outcomes = Outcomes(waiting);
+  ASSERT_EQ(outcomes.size(), 1u);
+  EXPECT_EQ(outcomes[0].kind, QueryOutcome::Kind::kFailed);
+  EXPECT_EQ(outcomes[0].error.code(), StatusCode::UNAVAILABLE) << outcomes[0].error.ToString();
+  EXPECT_TRUE(Outcomes(stays).empty()) << "another shard's held query was settled";
+}
+
 TEST_F(ConsistentQueryTest, AWorkflowClosedBeforeItsFirstTaskCompletedFailsItsHeldQuery) {
   StartOk("wf-1");
   Waiting waiting;

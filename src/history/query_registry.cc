@@ -15,6 +15,12 @@ std::string QueryRegistry::KeyOf(const persistence::ExecutionKey& key) {
   return out;
 }
 
+persistence::ExecutionKey QueryRegistry::FromKey(const std::string& key) {
+  const size_t first = key.find('\0');
+  const size_t second = key.find('\0', first + 1);
+  return {key.substr(0, first), key.substr(first + 1, second - first - 1), key.substr(second + 1)};
+}
+
 Status QueryRegistry::Buffer(const persistence::ExecutionKey& key, const std::string& query_id,
                              temporal::api::query::v1::WorkflowQuery query, QueryWaiter waiter) {
   std::lock_guard lock(mutex_);
@@ -72,6 +78,23 @@ void QueryRegistry::SettleAll(const persistence::ExecutionKey& key, const QueryO
     if (it == held_.end()) return;
     for (auto& [id, held] : it->second) waiters.push_back(std::move(held.waiter));
     held_.erase(it);
+  }
+  for (auto& waiter : waiters) waiter(outcome);
+}
+
+void QueryRegistry::SettleIf(const std::function<bool(const persistence::ExecutionKey&)>& which,
+                             const QueryOutcome& outcome) {
+  std::vector<QueryWaiter> waiters;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto it = held_.begin(); it != held_.end();) {
+      if (!which(FromKey(it->first))) {
+        ++it;
+        continue;
+      }
+      for (auto& [id, held] : it->second) waiters.push_back(std::move(held.waiter));
+      it = held_.erase(it);
+    }
   }
   for (auto& waiter : waiters) waiter(outcome);
 }

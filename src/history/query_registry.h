@@ -59,6 +59,9 @@ class QueryRegistry {
   void Settle(const persistence::ExecutionKey& key, const std::string& query_id,
               QueryOutcome outcome);
   void SettleAll(const persistence::ExecutionKey& key, const QueryOutcome& outcome);
+  // Settles every query of the executions `which` picks (those of a shard given up).
+  void SettleIf(const std::function<bool(const persistence::ExecutionKey&)>& which,
+                const QueryOutcome& outcome);
 
   // Forgets a query whose caller left. Returns whether it was still held.
   bool Remove(const persistence::ExecutionKey& key, const std::string& query_id);
@@ -69,6 +72,7 @@ class QueryRegistry {
     QueryWaiter waiter;
   };
   static std::string KeyOf(const persistence::ExecutionKey& key);
+  static persistence::ExecutionKey FromKey(const std::string& key);
 
   const int buffered_per_execution_max_;
   mutable std::mutex mutex_;
