@@ -516,9 +516,9 @@ class HistoryEngine final : public HistoryService, public TaskHandler {
     RunGone gone;
     int32_t shard;
   };
-  // Ends the watches of the runs in `shard_id` (given up or lost) with `gone`, and fails the
-  // queries they hold for a workflow task, with UNAVAILABLE: the caller asks again and reaches
-  // the new owner.
+  // For a shard given up or lost: ends the watches on its runs (their `gone`) and fails the
+  // queries held for its executions' workflow tasks, both with UNAVAILABLE, so their callers ask
+  // again and reach the new owner.
   void EndWatches(int32_t shard_id);
   std::unordered_map<std::string, std::map<uint64_t, Watcher>> watchers_;
   std::unordered_map<uint64_t, std::string> watch_keys_;  // guarded by watchers_mutex_
