@@ -2660,6 +2660,32 @@ TEST_F(ConsistentQueryTest, AHeldQueryFailsWithUnavailableWhenItsShardIsGivenUp)
   EXPECT_TRUE(Outcomes(stays).empty()) << "another shard's held query was settled";
 }
 
+// SettleIf is given each execution's whole key, even for a workflow id that holds the registry's
+// own separator (NUL is valid UTF-8, so a workflow id may carry it).
+TEST(QueryRegistryTest, SettleIfIsGivenTheWholeKeyOfEachExecution) {
+  QueryRegistry registry(10);
+  const persistence::ExecutionKey odd{"ns-id", std::string("wf\0with\0nuls\0", 13), "run-id"};
+  const persistence::ExecutionKey plain{"ns-id", "wf", "run-id"};
+  std::vector<std::string> settled;
+  auto waiter = [&settled](const std::string& name) {
+    return [&settled, name](QueryOutcome) { settled.push_back(name); };
+  };
+  ASSERT_TRUE(registry.Buffer(odd, "q-1", {}, waiter("odd")).ok());
+  ASSERT_TRUE(registry.Buffer(plain, "q-2", {}, waiter("plain")).ok());
+  std::vector<std::string> seen;
+  registry.SettleIf(
+      [&](const persistence::ExecutionKey& key) {
+        seen.push_back(key.workflow_id);
+        return key.namespace_id == odd.namespace_id && key.workflow_id == odd.workflow_id &&
+               key.run_id == odd.run_id;
+      },
+      QueryOutcome{});
+  EXPECT_THAT(settled, ElementsAre("odd"));
+  EXPECT_EQ(seen.size(), 2u);
+  EXPECT_TRUE(registry.HasBuffered(plain));
+  EXPECT_FALSE(registry.HasBuffered(odd));
+}
+
 TEST_F(ConsistentQueryTest, AWorkflowClosedBeforeItsFirstTaskCompletedFailsItsHeldQuery) {
   StartOk("wf-1");
   Waiting waiting;

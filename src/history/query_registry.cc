@@ -16,8 +16,9 @@ std::string QueryRegistry::KeyOf(const persistence::ExecutionKey& key) {
 }
 
 persistence::ExecutionKey QueryRegistry::FromKey(const std::string& key) {
+  // The namespace and run ids are UUIDs; the workflow id between them may hold any character.
   const size_t first = key.find('\0');
-  const size_t second = key.find('\0', first + 1);
+  const size_t second = key.rfind('\0');
   return {key.substr(0, first), key.substr(first + 1, second - first - 1), key.substr(second + 1)};
 }
 
