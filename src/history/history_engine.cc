@@ -235,7 +235,7 @@ void HistoryEngine::ReleaseShard(int32_t shard_id) {
   if (range_ids_[shard_id].exchange(0, std::memory_order_acq_rel) == 0) return;
   processors_->RemoveShard(shard_id);
   ForgetShard(shard_id);
-  EndWatches(shard_id);
+  EndShardWaits(shard_id);
   LOG_INFO("gave up shard " << shard_id);
 }
 
@@ -448,7 +448,7 @@ void HistoryEngine::LoseShard(int32_t shard_id, int64_t range_id) {
                         "drops its cached executions and refuses updates to them");
   processors_->RemoveShard(shard_id);
   ForgetShard(shard_id);
-  EndWatches(shard_id);
+  EndShardWaits(shard_id);
 }
 
 void HistoryEngine::MutateLockedAsync(const ExecutionKey& key, const MutateFn& fn,
@@ -1821,26 +1821,19 @@ uint64_t HistoryEngine::WatchRun(const ExecutionKey& run, RunWatch fn, RunStateP
     watch_keys_[id] = key;
   }
   // Registered first, checked second: a shard given up in between is seen here or its release
-  // finds this watch (EndWatches runs after the shard stops being held).
+  // finds this watch (EndShardWaits runs after the shard stops being held).
   if (!HoldsShard(shard)) {
-    RunGone ended;
+    std::optional<Watcher> ended;
     {
       std::lock_guard lock(watchers_mutex_);
-      auto it = watch_keys_.find(id);
-      if (it != watch_keys_.end()) {
-        auto& run_watches = watchers_[it->second];
-        ended = std::move(run_watches.at(id).gone);
-        run_watches.erase(id);
-        if (run_watches.empty()) watchers_.erase(it->second);
-        watch_keys_.erase(it);
-      }
+      ended = TakeWatchLocked(id);
     }
-    if (ended) ended(NotHeldError(shard));
+    if (ended && ended->gone) ended->gone(NotHeldError(shard));
   }
   return id;
 }
 
-void HistoryEngine::EndWatches(int32_t shard_id) {
+void HistoryEngine::EndShardWaits(int32_t shard_id) {
   // Queries held for a workflow task: the shard's next tasks start and complete elsewhere.
   QueryOutcome moved;
   moved.kind = QueryOutcome::Kind::kFailed;
@@ -1878,14 +1871,23 @@ bool HistoryEngine::IsWatching(uint64_t id) {
 
 void HistoryEngine::Unwatch(uint64_t id) {
   std::lock_guard lock(watchers_mutex_);
+  TakeWatchLocked(id);
+}
+
+std::optional<HistoryEngine::Watcher> HistoryEngine::TakeWatchLocked(uint64_t id) {
   auto it = watch_keys_.find(id);
-  if (it == watch_keys_.end()) return;
+  if (it == watch_keys_.end()) return std::nullopt;
+  std::optional<Watcher> taken;
   auto run = watchers_.find(it->second);
   if (run != watchers_.end()) {
-    run->second.erase(id);
+    if (auto w = run->second.find(id); w != run->second.end()) {
+      taken = std::move(w->second);
+      run->second.erase(w);
+    }
     if (run->second.empty()) watchers_.erase(run);
   }
   watch_keys_.erase(it);
+  return taken;
 }
 
 void HistoryEngine::NotifyWatchers(

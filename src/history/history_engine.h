@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -519,7 +520,10 @@ class HistoryEngine final : public HistoryService, public TaskHandler {
   // For a shard given up or lost: ends the watches on its runs (their `gone`) and fails the
   // queries held for its executions' workflow tasks, both with UNAVAILABLE, so their callers ask
   // again and reach the new owner.
-  void EndWatches(int32_t shard_id);
+  void EndShardWaits(int32_t shard_id);
+  // Removes watch `id` and returns it; nullopt when it is gone already.
+  // REQUIRES: watchers_mutex_ held.
+  std::optional<Watcher> TakeWatchLocked(uint64_t id);
   std::unordered_map<std::string, std::map<uint64_t, Watcher>> watchers_;
   std::unordered_map<uint64_t, std::string> watch_keys_;  // guarded by watchers_mutex_
 };

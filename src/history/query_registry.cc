@@ -15,17 +15,12 @@ std::string QueryRegistry::KeyOf(const persistence::ExecutionKey& key) {
   return out;
 }
 
-persistence::ExecutionKey QueryRegistry::FromKey(const std::string& key) {
-  // The namespace and run ids are UUIDs; the workflow id between them may hold any character.
-  const size_t first = key.find('\0');
-  const size_t second = key.rfind('\0');
-  return {key.substr(0, first), key.substr(first + 1, second - first - 1), key.substr(second + 1)};
-}
-
 Status QueryRegistry::Buffer(const persistence::ExecutionKey& key, const std::string& query_id,
                              temporal::api::query::v1::WorkflowQuery query, QueryWaiter waiter) {
   std::lock_guard lock(mutex_);
-  auto& held = held_[KeyOf(key)];
+  auto& execution = held_[KeyOf(key)];
+  if (execution.queries.empty()) execution.key = key;
+  auto& held = execution.queries;
   if (static_cast<int>(held.size()) >= buffered_per_execution_max_) {
     // Temporal's words and cause for the same condition.
     temporal::api::errordetails::v1::ResourceExhaustedFailure detail;
@@ -51,7 +46,7 @@ std::map<std::string, temporal::api::query::v1::WorkflowQuery> QueryRegistry::Bu
   std::lock_guard lock(mutex_);
   auto it = held_.find(KeyOf(key));
   if (it == held_.end()) return out;
-  for (const auto& [id, held] : it->second) out.emplace(id, held.query);
+  for (const auto& [id, held] : it->second.queries) out.emplace(id, held.query);
   return out;
 }
 
@@ -62,11 +57,11 @@ void QueryRegistry::Settle(const persistence::ExecutionKey& key, const std::stri
     std::lock_guard lock(mutex_);
     auto it = held_.find(KeyOf(key));
     if (it == held_.end()) return;
-    auto q = it->second.find(query_id);
-    if (q == it->second.end()) return;
+    auto q = it->second.queries.find(query_id);
+    if (q == it->second.queries.end()) return;
     waiter = std::move(q->second.waiter);
-    it->second.erase(q);
-    if (it->second.empty()) held_.erase(it);
+    it->second.queries.erase(q);
+    if (it->second.queries.empty()) held_.erase(it);
   }
   waiter(std::move(outcome));
 }
@@ -77,7 +72,7 @@ void QueryRegistry::SettleAll(const persistence::ExecutionKey& key, const QueryO
     std::lock_guard lock(mutex_);
     auto it = held_.find(KeyOf(key));
     if (it == held_.end()) return;
-    for (auto& [id, held] : it->second) waiters.push_back(std::move(held.waiter));
+    for (auto& [id, held] : it->second.queries) waiters.push_back(std::move(held.waiter));
     held_.erase(it);
   }
   for (auto& waiter : waiters) waiter(outcome);
@@ -89,11 +84,11 @@ void QueryRegistry::SettleIf(const std::function<bool(const persistence::Executi
   {
     std::lock_guard lock(mutex_);
     for (auto it = held_.begin(); it != held_.end();) {
-      if (!which(FromKey(it->first))) {
+      if (!which(it->second.key)) {
         ++it;
         continue;
       }
-      for (auto& [id, held] : it->second) waiters.push_back(std::move(held.waiter));
+      for (auto& [id, held] : it->second.queries) waiters.push_back(std::move(held.waiter));
       it = held_.erase(it);
     }
   }
@@ -104,8 +99,8 @@ bool QueryRegistry::Remove(const persistence::ExecutionKey& key, const std::stri
   std::lock_guard lock(mutex_);
   auto it = held_.find(KeyOf(key));
   if (it == held_.end()) return false;
-  bool removed = it->second.erase(query_id) != 0;
-  if (it->second.empty()) held_.erase(it);
+  bool removed = it->second.queries.erase(query_id) != 0;
+  if (it->second.queries.empty()) held_.erase(it);
   return removed;
 }
 

@@ -71,13 +71,16 @@ class QueryRegistry {
     temporal::api::query::v1::WorkflowQuery query;
     QueryWaiter waiter;
   };
+  struct Execution {
+    persistence::ExecutionKey key;        // for SettleIf
+    std::map<std::string, Held> queries;  // by query id
+  };
   static std::string KeyOf(const persistence::ExecutionKey& key);
-  static persistence::ExecutionKey FromKey(const std::string& key);
 
   const int buffered_per_execution_max_;
   mutable std::mutex mutex_;
-  // execution -> query id -> query; guarded by mutex_. Empty maps are erased.
-  std::unordered_map<std::string, std::map<std::string, Held>> held_;
+  // KeyOf(execution) -> its queries; guarded by mutex_. Executions without queries are erased.
+  std::unordered_map<std::string, Execution> held_;
 };
 
 }  // namespace eon::history
