@@ -289,6 +289,11 @@ class RoutingMatching final : public matching::MatchingService {
     return owner.ok() && owner->empty() &&
            local_.TryHandToPoller(queue, task, std::move(on_settled));
   }
+  // Likewise.
+  std::shared_ptr<matching::PollClaim> ClaimWorkflowPoll(const matching::QueueId& queue) override {
+    auto owner = OwnerOf(queue);
+    return owner.ok() && owner->empty() ? local_.ClaimWorkflowPoll(queue) : nullptr;
+  }
   std::shared_ptr<matching::PendingPoll> PollWorkflowTaskQueue(
       const matching::PollRequest& request,
       std::function<void(Result<wfs::PollWorkflowTaskQueueResponse>)> done) override {

@@ -349,6 +349,9 @@ void HistoryEngine::CommitAsync(std::shared_ptr<persistence::ExecutionWrite> wri
       range_ids_[write->shard_id].load(std::memory_order_acquire) != write->range_id) {
     return then(NotHeldError(write->shard_id));
   }
+  // A poll parked for the task this write schedules is given it in this commit: one commit, not
+  // a second one to record the start.
+  std::shared_ptr<StartedWithCommit> started = StartWithParkedPoll(*write);
   const int64_t version = write->expected_db_version + 1;
   // Updates that come next build on this one while it commits.
   const uint64_t generation = cache_->PutPending(key, StoredExecution{write->state, version});
@@ -359,9 +362,21 @@ void HistoryEngine::CommitAsync(std::shared_ptr<persistence::ExecutionWrite> wri
                                             StoredExecution{run, 1});
   }
   store_.CommitExecutionAsync(write, [this, write, key, version, generation, new_run_generation,
-                                      busy_before, conflict_expected, then = std::move(then)](
+                                      busy_before, conflict_expected, started,
+                                      then = std::move(then)](
                                          Status committed,
                                          std::vector<persistence::StoredTask> created) {
+    // The claimed poll, if any, is answered before the caller: the worker's next step waits on
+    // it. Its commit failed: it waits on its queue again.
+    auto answer_claim = [&] {
+      if (!started) return;
+      if (!committed.ok()) return started->claim->Release();
+      AnswerStartedWorkflowTask(
+          key, write->state, started->queries,
+          [claim = started->claim](Result<wfs::PollWorkflowTaskQueueResponse> response) {
+            claim->Answer(std::move(response));
+          });
+    };
     std::optional<ExecutionKey> new_key;
     if (write->new_run) {
       const auto& run = write->new_run->state;
@@ -370,6 +385,7 @@ void HistoryEngine::CommitAsync(std::shared_ptr<persistence::ExecutionWrite> wri
     if (!committed.ok()) {
       cache_->Failed(key, generation);
       if (new_key) cache_->Failed(*new_key, new_run_generation);
+      answer_claim();
       if (persistence::IsShardOwnershipLost(committed)) {
         metrics::Count("eon_fenced_writes_total",
                        "Writes refused because another node had taken their history shard "
@@ -392,6 +408,7 @@ void HistoryEngine::CommitAsync(std::shared_ptr<persistence::ExecutionWrite> wri
       // tasks are the new owner's (it loads them from the store).
       cache_->Failed(key, generation);
       if (new_key) cache_->Failed(*new_key, new_run_generation);
+      answer_claim();  // started durably: its history is read from the store
       NotifyWatchers(key.namespace_id, key.run_id, write->state, write->new_events);
       return then(Status::Ok());
     }
@@ -400,6 +417,7 @@ void HistoryEngine::CommitAsync(std::shared_ptr<persistence::ExecutionWrite> wri
       cache_->Committed(*new_key, new_run_generation, StoredExecution{write->new_run->state, 1},
                         write->new_run->new_events);
     }
+    answer_claim();
     for (const auto& event : write->new_events) {
       if (IsCloseEvent(event.event_type())) {
         metrics::WorkflowClosed(
@@ -905,50 +923,96 @@ void HistoryEngine::RecordWorkflowTaskStartedAsync(
           if (wft->request_id() == poll_request_id) return Status::Ok();  // a retried poll
           return NotFound("workflow task already started");
         }
-        if (wft->transient()) {
-          // No event: its id is reserved, and the poller gets the event made up (below).
-          wft->set_started_event_id(wft->scheduled_event_id() + 1);
-          *wft->mutable_started_time() = ToTimestamp(m.now);
-          m.changed = true;
-        } else {
-          auto& event = m.AddEvent(enums::EVENT_TYPE_WORKFLOW_TASK_STARTED);
-          auto* attrs = event.mutable_workflow_task_started_event_attributes();
-          attrs->set_scheduled_event_id(wft->scheduled_event_id());
-          attrs->set_identity(identity);
-          attrs->set_request_id(poll_request_id);
-          attrs->set_history_size_bytes(m.state.history_size_bytes());
-          wft->set_started_event_id(event.event_id());
-          *wft->mutable_started_time() = event.event_time();
-        }
-        wft->set_request_id(poll_request_id);
-        wft->set_identity(identity);
-        for (auto& [id, update] : *m.state.mutable_updates()) {
-          if (update.stage() == eon::v1::UpdateInfo::STAGE_ADMITTED) {
-            update.set_stage(eon::v1::UpdateInfo::STAGE_SENT);
-          }
-        }
-        m.AddTimer(eon::v1::HISTORY_TASK_TYPE_WORKFLOW_TASK_TIMEOUT,
-                   m.now + WorkflowTaskTimeout(*wft), wft->scheduled_event_id(), wft->attempt(),
-                   enums::TIMEOUT_TYPE_START_TO_CLOSE);
+        MarkWorkflowTaskStarted(m, poll_request_id, identity);
         return Status::Ok();
       },
       [this, key, queries, done = std::move(done)](Status status, const StoredExecution& after) {
         if (!status.ok()) return done(status);
-        const auto& s = after.state;
-        auto response =
-            std::make_shared<wfs::PollWorkflowTaskQueueResponse>(WorkflowTaskResponse(s, *queries));
-        // Usually the events the task carries are still cached (those since the worker's last
-        // task, or all of a short history): answered here, with no read and no thread hop.
-        if (AddCachedTaskHistory(key, s, *response)) return done(std::move(*response));
-        auto read = [this, s, response, done] {
-          Answer("recording a workflow task started", done,
-                 [&] { done(AddStoredTaskHistory(s, std::move(*response))); });
-        };
-        // A sticky task's few events are read here; the whole history may be long, so it is not
-        // read on the store's committer thread.
-        if (s.workflow_task().task_queue() != s.task_queue()) return read();
-        task_executor_.Submit(std::move(read));
+        AnswerStartedWorkflowTask(key, after.state, *queries, std::move(done));
       });
+}
+
+void HistoryEngine::MarkWorkflowTaskStarted(Mutation& m, const std::string& poll_request_id,
+                                            const std::string& identity) {
+  auto* wft = m.state.mutable_workflow_task();
+  if (wft->transient()) {
+    // No event: its id is reserved, and the poller gets the event made up (AddCachedTaskHistory).
+    wft->set_started_event_id(wft->scheduled_event_id() + 1);
+    *wft->mutable_started_time() = ToTimestamp(m.now);
+    m.changed = true;
+  } else {
+    auto& event = m.AddEvent(enums::EVENT_TYPE_WORKFLOW_TASK_STARTED);
+    auto* attrs = event.mutable_workflow_task_started_event_attributes();
+    attrs->set_scheduled_event_id(wft->scheduled_event_id());
+    attrs->set_identity(identity);
+    attrs->set_request_id(poll_request_id);
+    attrs->set_history_size_bytes(m.state.history_size_bytes());
+    wft->set_started_event_id(event.event_id());
+    *wft->mutable_started_time() = event.event_time();
+  }
+  wft->set_request_id(poll_request_id);
+  wft->set_identity(identity);
+  for (auto& [id, update] : *m.state.mutable_updates()) {
+    if (update.stage() == eon::v1::UpdateInfo::STAGE_ADMITTED) {
+      update.set_stage(eon::v1::UpdateInfo::STAGE_SENT);
+    }
+  }
+  m.AddTimer(eon::v1::HISTORY_TASK_TYPE_WORKFLOW_TASK_TIMEOUT, m.now + WorkflowTaskTimeout(*wft),
+             wft->scheduled_event_id(), wft->attempt(), enums::TIMEOUT_TYPE_START_TO_CLOSE);
+}
+
+void HistoryEngine::AnswerStartedWorkflowTask(
+    const ExecutionKey& key, const eon::v1::ExecutionState& s, const HeldQueries& queries,
+    std::function<void(Result<wfs::PollWorkflowTaskQueueResponse>)> done) {
+  auto response =
+      std::make_shared<wfs::PollWorkflowTaskQueueResponse>(WorkflowTaskResponse(s, queries));
+  // Usually the events the task carries are still cached (those since the worker's last task,
+  // or all of a short history): answered here, with no read and no thread hop.
+  if (AddCachedTaskHistory(key, s, *response)) return done(std::move(*response));
+  auto read = [this, s, response, done = std::move(done)] {
+    Answer("recording a workflow task started", done,
+           [&] { done(AddStoredTaskHistory(s, std::move(*response))); });
+  };
+  // A sticky task's few events are read here; the whole history may be long, so it is not read
+  // on the store's committer thread.
+  if (s.workflow_task().task_queue() != s.task_queue()) return read();
+  task_executor_.Submit(std::move(read));
+}
+
+std::shared_ptr<HistoryEngine::StartedWithCommit> HistoryEngine::StartWithParkedPoll(
+    persistence::ExecutionWrite& write) {
+  const auto& wft = write.state.workflow_task();
+  // A retry's (transient) task is left to the usual path: rare, and its events are made up.
+  if (!IsRunning(write.state) || wft.scheduled_event_id() == 0 || wft.started_event_id() != 0 ||
+      wft.transient()) {
+    return nullptr;
+  }
+  auto dispatch = std::find_if(
+      write.new_tasks.begin(), write.new_tasks.end(), [&](const persistence::NewTask& task) {
+        return task.category == persistence::TaskCategory::kTransfer &&
+               task.task.type() == eon::v1::HISTORY_TASK_TYPE_DISPATCH_WORKFLOW_TASK &&
+               task.task.event_id() == wft.scheduled_event_id();
+      });
+  if (dispatch == write.new_tasks.end()) return nullptr;
+  auto claim = matching_.ClaimWorkflowPoll(
+      {write.state.namespace_id(), wft.task_queue(), eon::v1::TASK_QUEUE_KIND_WORKFLOW});
+  if (!claim) return nullptr;
+  auto started = std::make_shared<StartedWithCommit>();
+  started->claim = std::move(claim);
+  started->queries = queries_->Buffered(
+      {write.state.namespace_id(), write.state.workflow_id(), write.state.run_id()});
+  // The dispatch is not written: the task is started in this commit, and its start-to-close
+  // timer (written with it) moves it on if the poller never answers.
+  write.new_tasks.erase(dispatch);
+  Mutation m{std::move(write.state), clock_.Now()};
+  MarkWorkflowTaskStarted(m, started->claim->request_id, started->claim->identity);
+  for (auto& event : m.events) {
+    m.state.set_history_size_bytes(m.state.history_size_bytes() + event.ByteSizeLong());
+    write.new_events.push_back(std::move(event));
+  }
+  for (auto& task : m.tasks) write.new_tasks.push_back(std::move(task));
+  write.state = std::move(m.state);
+  return started;
 }
 
 wfs::PollWorkflowTaskQueueResponse HistoryEngine::WorkflowTaskResponse(

@@ -378,6 +378,28 @@ class HistoryEngine final : public HistoryService, public TaskHandler {
   // Adds that history read from the store (a first page, with a token for the rest).
   Result<wfs::PollWorkflowTaskQueueResponse> AddStoredTaskHistory(
       const eon::v1::ExecutionState& s, wfs::PollWorkflowTaskQueueResponse response);
+  // Records the scheduled workflow task started by the poll `poll_request_id` of `identity`:
+  // its event (none for a retry's transient task), and its start-to-close timer.
+  static void MarkWorkflowTaskStarted(Mutation& m, const std::string& poll_request_id,
+                                      const std::string& identity);
+  // The poll answer for the workflow task `s` shows started (cached history, else read on the
+  // task pool for a long one).
+  void AnswerStartedWorkflowTask(
+      const persistence::ExecutionKey& key, const eon::v1::ExecutionState& s,
+      const HeldQueries& queries,
+      std::function<void(Result<wfs::PollWorkflowTaskQueueResponse>)> done);
+  // A workflow task that a write schedules and, in the same commit, starts: a poll was parked
+  // on its queue when the write was made (one commit instead of two, the second recording the
+  // start). The claimed poll is answered once the commit is durable, with the held queries
+  // taken when it was claimed.
+  struct StartedWithCommit {
+    std::shared_ptr<matching::PollClaim> claim;
+    HeldQueries queries;
+  };
+  // Claims a poll parked on the queue of the workflow task `write` schedules and records that
+  // task started in `write`; nullptr (and `write` unchanged) when it schedules none or no poll
+  // waits. A retry's transient task is left to the usual dispatch.
+  std::shared_ptr<StartedWithCommit> StartWithParkedPoll(persistence::ExecutionWrite& write);
 
   // A shard is lost when a commit finds that another process took it (its range_id moved on,
   // DESIGN.md's fencing): its cached executions are dropped, so nothing is answered from state

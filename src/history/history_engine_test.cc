@@ -270,6 +270,33 @@ class HistoryEngineTest : public ::testing::Test {
     return poll;
   }
 
+  // Parks a workflow task poll the way the frontend does.
+  std::future<Result<wfs::PollWorkflowTaskQueueResponse>> ParkPoll(
+      const std::string& request_id = NewUuid()) {
+    matching::PollRequest poll = WorkflowPollRequest("parked-worker", 30s);
+    poll.poll_request_id = request_id;
+    auto polled = std::make_shared<std::promise<Result<wfs::PollWorkflowTaskQueueResponse>>>();
+    pending_polls_.push_back(local_matching_->PollWorkflowTaskQueue(
+        poll, [polled](Result<wfs::PollWorkflowTaskQueueResponse> response) {
+          polled->set_value(std::move(response));
+        }));
+    return polled->get_future();
+  }
+
+  // Polls parked on all queues.
+  int64_t ParkedPolls() {
+    int64_t parked = 0;
+    for (const auto& queue : matching_->Stats()) parked += queue.parked_polls;
+    return parked;
+  }
+
+  // The version of the run's stored state: the number of commits that wrote it.
+  int64_t StoredVersion(const std::string& workflow_id, const std::string& run_id) {
+    auto stored = store_->GetExecution({kNamespace, workflow_id, run_id});
+    EXPECT_TRUE(stored.ok()) << stored.status().message();
+    return stored.ok() ? stored->db_version : -1;
+  }
+
   // The frontend's poll path: take a workflow task from matching, record it started, Done.
   std::optional<wfs::PollWorkflowTaskQueueResponse> PollWorkflowTask(
       const std::string& identity = "wf-worker") {
@@ -433,6 +460,7 @@ class HistoryEngineTest : public ::testing::Test {
   GatedExecutor* gated_ = nullptr;  // ...this one
   std::unique_ptr<matching::MatchingEngine> matching_;
   std::unique_ptr<matching::LocalMatching> local_matching_;
+  std::vector<std::shared_ptr<matching::PendingPoll>> pending_polls_;  // ParkPoll's
   std::unique_ptr<HistoryEngine> engine_;
 };
 
@@ -759,19 +787,6 @@ class DispatchWithoutWaitingTest : public GatedPoolTest {
     stored.task.set_task_queue(kQueue);
     return stored;
   }
-
-  // Parks a workflow task poll the way the frontend does.
-  std::future<Result<wfs::PollWorkflowTaskQueueResponse>> ParkPoll() {
-    const matching::PollRequest poll = WorkflowPollRequest("parked-worker", 30s);
-    auto polled = std::make_shared<std::promise<Result<wfs::PollWorkflowTaskQueueResponse>>>();
-    pending_polls_.push_back(local_matching_->PollWorkflowTaskQueue(
-        poll, [polled](Result<wfs::PollWorkflowTaskQueueResponse> response) {
-          polled->set_value(std::move(response));
-        }));
-    return polled->get_future();
-  }
-
-  std::vector<std::shared_ptr<matching::PendingPoll>> pending_polls_;
 };
 
 TEST_F(DispatchWithoutWaitingTest, HandsTheTaskToAParkedPollAndRecordsItStarted) {
@@ -828,6 +843,86 @@ TEST_F(DispatchWithoutWaitingTest, ATaskAlreadyStartedIsSettledWithoutAPoll) {
   EXPECT_TRUE(settled);
   EXPECT_EQ(second.wait_for(200ms), std::future_status::timeout) << "a stale task reached a poll";
   for (auto& poll : pending_polls_) poll->Cancel();
+}
+
+// A workflow task scheduled while a poll waits on its queue is started in the commit that
+// schedules it: the poll is claimed before that commit and answered once it is durable, with
+// no second commit to record the start.
+TEST_F(HistoryEngineTest, APollParkedForTheFirstTaskGetsItStartedInTheStartsOwnCommit) {
+  auto poll = ParkPoll("poll-1");
+  ASSERT_TRUE(WaitFor([&] { return ParkedPolls() == 1; }));
+  const std::string run_id = StartOk("started-at-once");
+  ASSERT_EQ(poll.wait_for(10s), std::future_status::ready) << "the parked poll got no task";
+  auto response = poll.get();
+  ASSERT_TRUE(response.ok()) << response.status().message();
+  EXPECT_EQ(response->workflow_execution().run_id(), run_id);
+  EXPECT_EQ(response->started_event_id(), 3);
+  auto events = History(run_id);
+  ASSERT_EQ(events.size(), 3u);
+  ASSERT_EQ(events[2].event_type(), enums::EVENT_TYPE_WORKFLOW_TASK_STARTED);
+  const auto& started = events[2].workflow_task_started_event_attributes();
+  EXPECT_EQ(started.scheduled_event_id(), 2);
+  EXPECT_EQ(started.identity(), "parked-worker");
+  EXPECT_EQ(started.request_id(), "poll-1");
+  ExpectEvents(response->history(), events, 1);
+  // One commit wrote the run; the task's start-to-close timer went with it.
+  EXPECT_EQ(StoredVersion("started-at-once", run_id), 1);
+  EXPECT_EQ(StoredTimers(eon::v1::HISTORY_TASK_TYPE_WORKFLOW_TASK_TIMEOUT), 1);
+  EXPECT_EQ(Describe("started-at-once").pending_workflow_task().state(),
+            enums::PENDING_WORKFLOW_TASK_STATE_STARTED);
+  // It completes like any task.
+  ASSERT_TRUE(CompleteWorkflowTask(*response, {}).ok());
+  EXPECT_EQ(History(run_id).size(), 4u);
+}
+
+TEST_F(HistoryEngineTest, AnActivityCompletionStartsTheNextTaskForAParkedPollInOneCommit) {
+  auto running = RunUntilActivityStarted("next-at-once");
+  ASSERT_TRUE(running.has_value());
+  const int64_t before = StoredVersion("next-at-once", running->run_id);
+  auto poll = ParkPoll("poll-2");
+  ASSERT_TRUE(WaitFor([&] { return ParkedPolls() == 1; }));
+  ASSERT_TRUE(CompleteActivity(running->activity, "\"done\"").ok());
+  ASSERT_EQ(poll.wait_for(10s), std::future_status::ready) << "the parked poll got no task";
+  auto response = poll.get();
+  ASSERT_TRUE(response.ok()) << response.status().message();
+  EXPECT_EQ(StoredVersion("next-at-once", running->run_id), before + 1);
+  auto types = EventTypes(running->run_id);
+  ASSERT_EQ(types.size(), 9u);
+  EXPECT_EQ(types[6], enums::EVENT_TYPE_ACTIVITY_TASK_COMPLETED);
+  EXPECT_EQ(types[7], enums::EVENT_TYPE_WORKFLOW_TASK_SCHEDULED);
+  EXPECT_EQ(types[8], enums::EVENT_TYPE_WORKFLOW_TASK_STARTED);
+  EXPECT_EQ(response->started_event_id(), 9);
+  EXPECT_EQ(response->previous_started_event_id(), 3);
+  ExpectEvents(response->history(), History(running->run_id), 1);
+}
+
+// The claim is made before the commit; a commit that fails sends the poll back to its queue,
+// neither answered nor lost.
+TEST_F(HistoryEngineTest, AClaimedPollWaitsAgainWhenItsCommitFails) {
+  auto poll = ParkPoll();
+  ASSERT_TRUE(WaitFor([&] { return ParkedPolls() == 1; }));
+  // Another process takes the shards: the start's commit fails its range_id.
+  ASSERT_TRUE(store_->AcquireShards().ok());
+  auto started = Start("never-started");
+  EXPECT_EQ(started.status().code(), StatusCode::UNAVAILABLE) << started.status().message();
+  EXPECT_TRUE(WaitFor([&] { return ParkedPolls() == 1; })) << "the claimed poll was lost";
+  EXPECT_EQ(poll.wait_for(100ms), std::future_status::timeout) << "the poll was answered";
+}
+
+// A poll parked straight on the engine (not through LocalMatching) does not take claims: the
+// task goes to it through the outbox, as a task, and is recorded started by its own commit.
+TEST_F(HistoryEngineTest, APollThatTakesNoClaimsGetsTheTaskThroughTheOutbox) {
+  auto matched = std::async(std::launch::async, [&] { return Take(kWorkflowKind, 10s); });
+  ASSERT_TRUE(WaitFor([&] { return ParkedPolls() == 1; }));
+  const std::string run_id = StartOk("through-the-outbox");
+  auto task = matched.get();
+  ASSERT_TRUE(task.has_value());
+  EXPECT_EQ(task->task.scheduled_event_id(), 2);
+  EXPECT_EQ(History(run_id).size(), 2u) << "started before its poll recorded it";
+  auto response = engine_->RecordWorkflowTaskStarted(task->task, NewUuid(), "wf-worker");
+  matching_->Done(*task);
+  ASSERT_TRUE(response.ok()) << response.status().message();
+  EXPECT_EQ(StoredVersion("through-the-outbox", run_id), 2);
 }
 
 // The frontend's start (StartWorkflowExecutionAsync) assumes a workflow id with no start in
@@ -2614,6 +2709,33 @@ TEST_F(ConsistentQueryTest, AQueryWhileATaskRunsWaitsForTheTaskThatCarriesTheSig
   auto later_outcomes = Outcomes(later);
   ASSERT_EQ(later_outcomes.size(), 1u);
   EXPECT_EQ(later_outcomes[0].kind, QueryOutcome::Kind::kDispatchDirectly);
+}
+
+// A task started in the commit that schedules it (a poll was parked) carries the queries held
+// then, as one a poll records started does.
+TEST_F(ConsistentQueryTest, AHeldQueryRidesOnATaskStartedInTheCommitThatSchedulesIt) {
+  StartOk("wf-claimed");
+  auto first = PollWorkflowTask();
+  ASSERT_TRUE(first.has_value());
+  Waiting waiting;
+  auto target = Query("wf-claimed", "q-1", waiting);
+  ASSERT_TRUE(target.ok()) << target.status().message();
+  EXPECT_TRUE(target->buffered);
+  // A signal while the task runs: its completion schedules the next task.
+  ASSERT_TRUE(Signal("wf-claimed").ok());
+  auto poll = ParkPoll();
+  ASSERT_TRUE(WaitFor([&] { return ParkedPolls() == 1; }));
+  ASSERT_TRUE(CompleteWorkflowTask(*first, {}).ok());
+  ASSERT_EQ(poll.wait_for(10s), std::future_status::ready) << "the parked poll got no task";
+  auto next = poll.get();
+  ASSERT_TRUE(next.ok()) << next.status().message();
+  ASSERT_EQ(next->queries().size(), 1u);
+  EXPECT_EQ(next->queries().count("q-1"), 1u);
+  EXPECT_TRUE(Outcomes(waiting).empty()) << "answered before the worker answered";
+  ASSERT_TRUE(CompleteAnswering(*next, {}, "q-1", "\"after the signal\"").ok());
+  auto outcomes = Outcomes(waiting);
+  ASSERT_EQ(outcomes.size(), 1u);
+  EXPECT_EQ(outcomes[0].kind, QueryOutcome::Kind::kAnswered);
 }
 
 TEST_F(ConsistentQueryTest, AHeldQuerySurvivesAFailedTaskAndGoesWithTheRetry) {

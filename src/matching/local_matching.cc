@@ -1,6 +1,7 @@
 #include "matching/local_matching.h"
 
 #include <mutex>
+#include <type_traits>
 
 #include "common/barrier.h"
 #include "common/log.h"
@@ -109,6 +110,11 @@ void LocalMatching::Park(std::shared_ptr<Poll> poll, StartTask<Resp> start,
       done(Resp());  // timed out or cancelled: an empty answer, not an error
       return;
     }
+    if (matched->claim != nullptr) {
+      if constexpr (std::is_same_v<Resp, wfs::PollWorkflowTaskQueueResponse>) {
+        return Claimed(poll, start, done, std::move(*matched));
+      }
+    }
     auto after = [this, poll, start, done, matched = *matched](Result<Resp> response) {
       // This may run on the store's committer thread, which must not wait on the store: a
       // task from the backlog (whose row Done deletes) and the requeue (which writes one)
@@ -136,13 +142,50 @@ void LocalMatching::Park(std::shared_ptr<Poll> poll, StartTask<Resp> start,
       if (!thrown.ok()) after(thrown);
     });
   };
-  auto id =
-      engine_.Poll(poll->request.queue, poll->request.poller, poll->request.deadline, deliver);
+  PollerInfo poller = poll->request.poller;
+  poller.takes_claims = std::is_same_v<Resp, wfs::PollWorkflowTaskQueueResponse>;
+  auto id = engine_.Poll(poll->request.queue, poller, poll->request.deadline, deliver);
   if (!id.ok()) {
     done(id.status());  // too many polls wait on the queue
     return;
   }
   if (!poll->Parked(*id)) engine_.CancelPoll(*id);  // the caller left while we parked
+}
+
+void LocalMatching::Claimed(std::shared_ptr<Poll> poll,
+                            StartTask<wfs::PollWorkflowTaskQueueResponse> start,
+                            std::function<void(Result<wfs::PollWorkflowTaskQueueResponse>)> done,
+                            MatchedTask matched) {
+  std::shared_ptr<PollClaim>* out = matched.claim;
+  matched.claim = nullptr;
+  auto answer = [poll, done, matched = std::move(matched)](
+                    Result<wfs::PollWorkflowTaskQueueResponse> response) {
+    RecordPoll(*poll, &matched);
+    done(std::move(response));
+  };
+  // The commit failed: the poll waits again, off the caller's thread (the committer's, maybe;
+  // parking may read the backlog from the store).
+  auto release = [this, poll, start, done] {
+    executor_.Submit([this, poll, start, done] {
+      if (std::chrono::steady_clock::now() >= poll->request.deadline) {
+        RecordPoll(*poll, nullptr);
+        return done(wfs::PollWorkflowTaskQueueResponse());
+      }
+      Park<wfs::PollWorkflowTaskQueueResponse>(poll, start, done);
+    });
+  };
+  *out = std::make_shared<PollClaim>(poll->request.poller.identity, poll->request.poll_request_id,
+                                     std::move(answer), std::move(release));
+}
+
+std::shared_ptr<PollClaim> LocalMatching::ClaimWorkflowPoll(const QueueId& queue) {
+  std::shared_ptr<PollClaim> claim;
+  MatchedTask matched;
+  matched.queue = queue;
+  *matched.task.mutable_created_time() = ToTimestamp(std::chrono::system_clock::now());
+  matched.claim = &claim;
+  if (!engine_.TryHandToPoller(std::move(matched))) return nullptr;
+  return claim;  // the poller filled it in (Claimed) before TryHandToPoller returned
 }
 
 std::shared_ptr<PendingPoll> LocalMatching::PollWorkflowTaskQueue(

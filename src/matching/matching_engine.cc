@@ -175,9 +175,13 @@ void MatchingEngine::DeleteExpired(const std::vector<MatchedTask>& expired) {
   }
 }
 
-std::optional<MatchingEngine::Poller> MatchingEngine::TakeFirstPoller(Queue& queue) {
+std::optional<MatchingEngine::Poller> MatchingEngine::TakeFirstPoller(Queue& queue, bool claim) {
   while (!queue.pollers.empty()) {
     const PollId id = queue.pollers.front();
+    if (claim) {
+      auto parked = pollers_.find(id);
+      if (parked != pollers_.end() && !parked->second.info.takes_claims) return std::nullopt;
+    }
     if (auto poller = TakePoller(id)) return poller;
     if (!queue.pollers.empty() && queue.pollers.front() == id) queue.pollers.pop_front();
   }
@@ -231,15 +235,19 @@ Status MatchingEngine::AddTask(const QueueId& queue_id, const eon::v1::QueueTask
 
 bool MatchingEngine::TryHandToPoller(const QueueId& queue_id, const eon::v1::QueueTask& task,
                                      std::function<void()> on_settled) {
+  return TryHandToPoller(MatchedTask{queue_id, task, 0, std::move(on_settled)});
+}
+
+bool MatchingEngine::TryHandToPoller(MatchedTask task) {
   std::optional<Poller> poller;
   {
     std::lock_guard lock(mutex_);
-    auto queue = queues_.find(queue_id);
+    auto queue = queues_.find(task.queue);
     if (queue == queues_.end()) return false;
-    poller = TakeFirstPoller(queue->second);
+    poller = TakeFirstPoller(queue->second, task.claim != nullptr);
     if (!poller) return false;
   }
-  Finish(std::move(poller), MatchedTask{queue_id, task, 0, std::move(on_settled)});
+  Finish(std::move(poller), std::move(task));
   return true;
 }
 

@@ -40,6 +40,8 @@
 
 namespace eon::matching {
 
+class PollClaim;  // matching_service.h
+
 using TaskQueueKind = eon::v1::TaskQueueKind;
 using SteadyTime = std::chrono::steady_clock::time_point;
 
@@ -62,11 +64,17 @@ struct MatchedTask {
   temporal::api::query::v1::WorkflowQuery query;
   // For a query task: how its caller hears that the workflow was gone when a poller took it.
   std::function<void(Status)> on_undeliverable;
+  // Not a task but a claim (MatchingService::ClaimWorkflowPoll): the poller that takes it
+  // stores, here and before Deliver returns, the PollClaim through which history answers it.
+  std::shared_ptr<PollClaim>* claim = nullptr;
 };
 
 struct PollerInfo {
   std::string identity;
   std::string worker_instance_key;
+  // The poll's deliver knows a claim (MatchedTask::claim) from a task; only such a poll is
+  // claimed.
+  bool takes_claims = false;
 };
 
 struct MatchingOptions {
@@ -130,6 +138,9 @@ class MatchingEngine {
   // returns true; else false, and nothing changed. Never touches the store.
   bool TryHandToPoller(const QueueId& queue, const eon::v1::QueueTask& task,
                        std::function<void()> on_settled);
+  // The same for a task already made up (the queue is task.queue). A claim goes only to a first
+  // poll that takes claims (PollerInfo::takes_claims).
+  bool TryHandToPoller(MatchedTask task);
 
   // Parks a poll until a task comes or `deadline` passes. `deliver` runs exactly once: inside
   // Poll when a task is waiting, else on the thread that matched, timed out or cancelled it.
@@ -235,7 +246,8 @@ class MatchingEngine {
   // REQUIRES: mutex_ held.
   std::optional<Poller> TakePoller(PollId id);
   // The oldest parked poller of the queue, taken. REQUIRES: mutex_ held.
-  std::optional<Poller> TakeFirstPoller(Queue& queue);
+  // The first poll parked on `queue`; with `claim`, only if that poll takes claims.
+  std::optional<Poller> TakeFirstPoller(Queue& queue, bool claim = false);
   void Finish(std::optional<Poller> poller, std::optional<MatchedTask> task);
   // Picks the id of a new backlog task and marks it being written. REQUIRES: mutex_ held.
   Result<int64_t> StartWrite(Queue& queue);

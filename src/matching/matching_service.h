@@ -38,6 +38,44 @@ class PendingPoll {
   virtual void Cancel() = 0;
 };
 
+// A parked workflow poll that history took to start a workflow task in the same commit that
+// schedules it (MatchingService::ClaimWorkflowPoll), instead of a second commit that records the
+// start. History answers it once that commit is durable; a claim released (or dropped)
+// unanswered, because the commit failed, sends the poll back to wait on its queue.
+class PollClaim {
+ public:
+  using Response = wfs::PollWorkflowTaskQueueResponse;
+  PollClaim(std::string identity, std::string request_id,
+            std::function<void(Result<Response>)> answer, std::function<void()> release)
+      : identity(std::move(identity)),
+        request_id(std::move(request_id)),
+        answer_(std::move(answer)),
+        release_(std::move(release)) {}
+  PollClaim(const PollClaim&) = delete;
+  PollClaim& operator=(const PollClaim&) = delete;
+  ~PollClaim() { Release(); }
+
+  // The started task (or an error, which releases the poll instead). Once, on any thread.
+  void Answer(Result<Response> response) {
+    if (!response.ok()) return Release();
+    auto answer = std::move(answer_);
+    release_ = nullptr;
+    if (answer) answer(std::move(response));
+  }
+  void Release() {
+    auto release = std::move(release_);
+    answer_ = nullptr;
+    if (release) release();
+  }
+
+  const std::string identity;    // the poller's, for the WorkflowTaskStarted event
+  const std::string request_id;  // the poll's
+
+ private:
+  std::function<void(Result<Response>)> answer_;
+  std::function<void()> release_;
+};
+
 class MatchingService {
  public:
   virtual ~MatchingService() = default;
@@ -52,6 +90,14 @@ class MatchingService {
                                std::function<void()> on_settled) {
     (void)queue, (void)task, (void)on_settled;
     return false;
+  }
+
+  // Takes a poll parked on the workflow queue `queue` right now, for history to start a task it
+  // schedules in the same commit (see PollClaim); nullptr when none is parked. Never waits. A
+  // matching that cannot tell cheaply says nullptr.
+  virtual std::shared_ptr<PollClaim> ClaimWorkflowPoll(const QueueId& queue) {
+    (void)queue;
+    return nullptr;
   }
 
   // Workers' polls. `done` runs exactly once, maybe before the call returns, on any thread: it
