@@ -290,9 +290,15 @@ class RoutingMatching final : public matching::MatchingService {
            local_.TryHandToPoller(queue, task, std::move(on_settled));
   }
   // Likewise.
-  std::shared_ptr<matching::PollClaim> ClaimWorkflowPoll(const matching::QueueId& queue) override {
+  std::shared_ptr<matching::WorkflowPollClaim> ClaimWorkflowPoll(
+      const matching::QueueId& queue) override {
     auto owner = OwnerOf(queue);
     return owner.ok() && owner->empty() ? local_.ClaimWorkflowPoll(queue) : nullptr;
+  }
+  std::shared_ptr<matching::ActivityPollClaim> ClaimActivityPoll(
+      const matching::QueueId& queue) override {
+    auto owner = OwnerOf(queue);
+    return owner.ok() && owner->empty() ? local_.ClaimActivityPoll(queue) : nullptr;
   }
   std::shared_ptr<matching::PendingPoll> PollWorkflowTaskQueue(
       const matching::PollRequest& request,

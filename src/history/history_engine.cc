@@ -351,7 +351,7 @@ void HistoryEngine::CommitAsync(std::shared_ptr<persistence::ExecutionWrite> wri
   }
   // A poll parked for the task this write schedules is given it in this commit: one commit, not
   // a second one to record the start.
-  std::shared_ptr<StartedWithCommit> started = StartWithParkedPoll(*write);
+  std::shared_ptr<StartedWithCommit> started = StartWithParkedPolls(*write);
   const int64_t version = write->expected_db_version + 1;
   // Updates that come next build on this one while it commits.
   const uint64_t generation = cache_->PutPending(key, StoredExecution{write->state, version});
@@ -366,14 +366,25 @@ void HistoryEngine::CommitAsync(std::shared_ptr<persistence::ExecutionWrite> wri
                                       then = std::move(then)](
                                          Status committed,
                                          std::vector<persistence::StoredTask> created) {
-    // The claimed poll, if any, is answered before the caller: the worker's next step waits on
-    // it. Its commit failed: it waits on its queue again.
+    // Claimed polls are answered after the caller, as a second commit recording their start
+    // would have answered them (a worker hears its completion before its next task). Their
+    // commit failed: they wait on their queues again.
     auto answer_claim = [&] {
       if (!started) return;
-      if (!committed.ok()) return started->claim->Release();
+      if (!committed.ok()) return started->Release();
+      for (auto& [scheduled_event_id, claim] : started->activities) {
+        auto answer = [claim](Result<wfs::PollActivityTaskQueueResponse> response) {
+          claim->Answer(std::move(response));
+        };
+        Answer("starting an activity task with its commit", answer, [&] {
+          answer(
+              ActivityTaskResponse(write->state, write->state.activities().at(scheduled_event_id)));
+        });
+      }
+      if (!started->workflow) return;
       AnswerStartedWorkflowTask(
           key, write->state, started->queries,
-          [claim = started->claim](Result<wfs::PollWorkflowTaskQueueResponse> response) {
+          [claim = started->workflow](Result<wfs::PollWorkflowTaskQueueResponse> response) {
             claim->Answer(std::move(response));
           });
     };
@@ -408,16 +419,15 @@ void HistoryEngine::CommitAsync(std::shared_ptr<persistence::ExecutionWrite> wri
       // tasks are the new owner's (it loads them from the store).
       cache_->Failed(key, generation);
       if (new_key) cache_->Failed(*new_key, new_run_generation);
-      answer_claim();  // started durably: its history is read from the store
       NotifyWatchers(key.namespace_id, key.run_id, write->state, write->new_events);
-      return then(Status::Ok());
+      then(Status::Ok());
+      return answer_claim();  // started durably: its history is read from the store
     }
     cache_->Committed(key, generation, StoredExecution{write->state, version}, write->new_events);
     if (new_key) {
       cache_->Committed(*new_key, new_run_generation, StoredExecution{write->new_run->state, 1},
                         write->new_run->new_events);
     }
-    answer_claim();
     for (const auto& event : write->new_events) {
       if (IsCloseEvent(event.event_type())) {
         metrics::WorkflowClosed(
@@ -434,6 +444,7 @@ void HistoryEngine::CommitAsync(std::shared_ptr<persistence::ExecutionWrite> wri
     if (processors_) processors_->Add(created);
     NotifyWatchers(key.namespace_id, key.run_id, write->state, write->new_events);
     then(Status::Ok());
+    answer_claim();
   });
 }
 
@@ -979,33 +990,61 @@ void HistoryEngine::AnswerStartedWorkflowTask(
   task_executor_.Submit(std::move(read));
 }
 
-std::shared_ptr<HistoryEngine::StartedWithCommit> HistoryEngine::StartWithParkedPoll(
+std::shared_ptr<HistoryEngine::StartedWithCommit> HistoryEngine::StartWithParkedPolls(
     persistence::ExecutionWrite& write) {
-  const auto& wft = write.state.workflow_task();
-  // A retry's (transient) task is left to the usual path: rare, and its events are made up.
-  if (!IsRunning(write.state) || wft.scheduled_event_id() == 0 || wft.started_event_id() != 0 ||
-      wft.transient()) {
-    return nullptr;
+  if (!IsRunning(write.state)) return nullptr;
+  const std::string namespace_id = write.state.namespace_id();
+  std::shared_ptr<StartedWithCommit> started;
+  // The state moves into `m` at the first claim; `state` is where it is.
+  Mutation m{{}, clock_.Now()};
+  auto state = [&]() -> const eon::v1::ExecutionState& { return started ? m.state : write.state; };
+  auto first_claim = [&] {
+    if (started) return;
+    started = std::make_shared<StartedWithCommit>();
+    m.state = std::move(write.state);
+  };
+  // The dispatch tasks of the tasks started here are not written: each task is started in this
+  // commit, and its timers (written with it) move it on if its poller never answers.
+  for (auto task = write.new_tasks.begin(); task != write.new_tasks.end();) {
+    if (task->category != persistence::TaskCategory::kTransfer) {
+      ++task;
+      continue;
+    }
+    const auto& dispatch = task->task;
+    const auto& wft = state().workflow_task();
+    bool taken = false;
+    if (dispatch.type() == eon::v1::HISTORY_TASK_TYPE_DISPATCH_WORKFLOW_TASK &&
+        dispatch.event_id() == wft.scheduled_event_id() && wft.started_event_id() == 0 &&
+        !wft.transient()) {
+      // A retry's (transient) task is left to the usual path: rare, and its events made up.
+      auto claim = matching_.ClaimWorkflowPoll(
+          {namespace_id, wft.task_queue(), eon::v1::TASK_QUEUE_KIND_WORKFLOW});
+      if (claim) {
+        first_claim();
+        MarkWorkflowTaskStarted(m, claim->request_id, claim->identity);
+        started->queries =
+            queries_->Buffered({namespace_id, m.state.workflow_id(), m.state.run_id()});
+        started->workflow = std::move(claim);
+        taken = true;
+      }
+    } else if (dispatch.type() == eon::v1::HISTORY_TASK_TYPE_DISPATCH_ACTIVITY_TASK) {
+      auto it = state().activities().find(dispatch.event_id());
+      if (it != state().activities().end() && it->second.attempt() == dispatch.attempt() &&
+          !it->second.has_started_time()) {
+        auto claim = matching_.ClaimActivityPoll(
+            {namespace_id, dispatch.task_queue(), eon::v1::TASK_QUEUE_KIND_ACTIVITY});
+        if (claim) {
+          first_claim();
+          auto& info = m.state.mutable_activities()->at(dispatch.event_id());
+          m.StartActivity(info, claim->request_id, claim->identity, m.now);
+          started->activities.emplace_back(dispatch.event_id(), std::move(claim));
+          taken = true;
+        }
+      }
+    }
+    task = taken ? write.new_tasks.erase(task) : task + 1;
   }
-  auto dispatch = std::find_if(
-      write.new_tasks.begin(), write.new_tasks.end(), [&](const persistence::NewTask& task) {
-        return task.category == persistence::TaskCategory::kTransfer &&
-               task.task.type() == eon::v1::HISTORY_TASK_TYPE_DISPATCH_WORKFLOW_TASK &&
-               task.task.event_id() == wft.scheduled_event_id();
-      });
-  if (dispatch == write.new_tasks.end()) return nullptr;
-  auto claim = matching_.ClaimWorkflowPoll(
-      {write.state.namespace_id(), wft.task_queue(), eon::v1::TASK_QUEUE_KIND_WORKFLOW});
-  if (!claim) return nullptr;
-  auto started = std::make_shared<StartedWithCommit>();
-  started->claim = std::move(claim);
-  started->queries = queries_->Buffered(
-      {write.state.namespace_id(), write.state.workflow_id(), write.state.run_id()});
-  // The dispatch is not written: the task is started in this commit, and its start-to-close
-  // timer (written with it) moves it on if the poller never answers.
-  write.new_tasks.erase(dispatch);
-  Mutation m{std::move(write.state), clock_.Now()};
-  MarkWorkflowTaskStarted(m, started->claim->request_id, started->claim->identity);
+  if (!started) return nullptr;
   for (auto& event : m.events) {
     m.state.set_history_size_bytes(m.state.history_size_bytes() + event.ByteSizeLong());
     write.new_events.push_back(std::move(event));

@@ -388,18 +388,24 @@ class HistoryEngine final : public HistoryService, public TaskHandler {
       const persistence::ExecutionKey& key, const eon::v1::ExecutionState& s,
       const HeldQueries& queries,
       std::function<void(Result<wfs::PollWorkflowTaskQueueResponse>)> done);
-  // A workflow task that a write schedules and, in the same commit, starts: a poll was parked
-  // on its queue when the write was made (one commit instead of two, the second recording the
-  // start). The claimed poll is answered once the commit is durable, with the held queries
-  // taken when it was claimed.
+  // Tasks that a write schedules and, in the same commit, starts: a poll was parked on each
+  // one's queue when the write was made (one commit instead of two, the second recording the
+  // start). The claimed polls are answered once the commit is durable; a workflow task's with
+  // the held queries taken when it was claimed.
   struct StartedWithCommit {
-    std::shared_ptr<matching::PollClaim> claim;
+    std::shared_ptr<matching::WorkflowPollClaim> workflow;  // may be null
     HeldQueries queries;
+    std::vector<std::pair<int64_t, std::shared_ptr<matching::ActivityPollClaim>>> activities;
+    // The commit failed: every claimed poll waits on its queue again.
+    void Release() {
+      if (workflow) workflow->Release();
+      for (auto& [id, claim] : activities) claim->Release();
+    }
   };
-  // Claims a poll parked on the queue of the workflow task `write` schedules and records that
-  // task started in `write`; nullptr (and `write` unchanged) when it schedules none or no poll
-  // waits. A retry's transient task is left to the usual dispatch.
-  std::shared_ptr<StartedWithCommit> StartWithParkedPoll(persistence::ExecutionWrite& write);
+  // Claims a poll parked on the queue of each workflow or activity task `write` schedules and
+  // records those tasks started in `write`; nullptr (and `write` unchanged) when no poll waits
+  // for any. A retry's transient workflow task is left to the usual dispatch.
+  std::shared_ptr<StartedWithCommit> StartWithParkedPolls(persistence::ExecutionWrite& write);
 
   // A shard is lost when a commit finds that another process took it (its range_id moved on,
   // DESIGN.md's fencing): its cached executions are dropped, so nothing is answered from state

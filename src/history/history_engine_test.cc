@@ -283,6 +283,20 @@ class HistoryEngineTest : public ::testing::Test {
     return polled->get_future();
   }
 
+  // Parks an activity task poll the way the frontend does.
+  std::future<Result<wfs::PollActivityTaskQueueResponse>> ParkActivityPoll(
+      const std::string& request_id) {
+    matching::PollRequest poll = WorkflowPollRequest("parked-activity-worker", 30s);
+    poll.queue.kind = kActivityKind;
+    poll.poll_request_id = request_id;
+    auto polled = std::make_shared<std::promise<Result<wfs::PollActivityTaskQueueResponse>>>();
+    pending_polls_.push_back(local_matching_->PollActivityTaskQueue(
+        poll, [polled](Result<wfs::PollActivityTaskQueueResponse> response) {
+          polled->set_value(std::move(response));
+        }));
+    return polled->get_future();
+  }
+
   // Polls parked on all queues.
   int64_t ParkedPolls() {
     int64_t parked = 0;
@@ -894,6 +908,69 @@ TEST_F(HistoryEngineTest, AnActivityCompletionStartsTheNextTaskForAParkedPollInO
   EXPECT_EQ(response->started_event_id(), 9);
   EXPECT_EQ(response->previous_started_event_id(), 3);
   ExpectEvents(response->history(), History(running->run_id), 1);
+}
+
+// Activities too: two scheduled by one workflow task's completion while two activity polls
+// wait are started in that completion's commit, one per poll.
+TEST_F(HistoryEngineTest, ActivitiesScheduledWhilePollsWaitAreStartedInTheSchedulingCommit) {
+  const std::string run_id = StartOk("activities-at-once");
+  auto wft = PollWorkflowTask();
+  ASSERT_TRUE(wft.has_value());
+  const int64_t before = StoredVersion("activities-at-once", run_id);
+  auto first = ParkActivityPoll("act-poll-1");
+  auto second = ParkActivityPoll("act-poll-2");
+  ASSERT_TRUE(WaitFor([&] { return ParkedPolls() == 2; }));
+  ASSERT_TRUE(CompleteWorkflowTask(*wft, {ScheduleActivity({.id = "a", .start_to_close = 30s}),
+                                          ScheduleActivity({.id = "b", .start_to_close = 30s})})
+                  .ok());
+  std::set<std::string> activities;
+  for (auto* poll : {&first, &second}) {
+    ASSERT_EQ(poll->wait_for(10s), std::future_status::ready) << "a parked poll got no task";
+    auto response = poll->get();
+    ASSERT_TRUE(response.ok()) << response.status().message();
+    EXPECT_EQ(response->workflow_namespace(), "ns");
+    EXPECT_EQ(response->workflow_execution().run_id(), run_id);
+    EXPECT_FALSE(response->task_token().empty());
+    activities.insert(response->activity_id());
+  }
+  EXPECT_EQ(activities, (std::set<std::string>{"a", "b"}));
+  EXPECT_EQ(StoredVersion("activities-at-once", run_id), before + 1);
+  auto described = Describe("activities-at-once");
+  ASSERT_EQ(described.pending_activities_size(), 2);
+  for (const auto& activity : described.pending_activities()) {
+    EXPECT_EQ(activity.state(), enums::PENDING_ACTIVITY_STATE_STARTED) << activity.activity_id();
+    EXPECT_EQ(activity.last_worker_identity(), "parked-activity-worker");
+  }
+  // Each started activity's start-to-close timer was written with it.
+  EXPECT_EQ(StoredTimers(eon::v1::HISTORY_TASK_TYPE_ACTIVITY_TIMEOUT), 2);
+}
+
+// One commit may start an activity and the next workflow task together, each for its own poll.
+TEST_F(HistoryEngineTest, AnActivityAndTheNextWorkflowTaskAreStartedInOneCommit) {
+  const std::string run_id = StartOk("both-at-once");
+  auto wft = PollWorkflowTask();
+  ASSERT_TRUE(wft.has_value());
+  const int64_t before = StoredVersion("both-at-once", run_id);
+  auto activity_poll = ParkActivityPoll("act-poll");
+  auto workflow_poll = ParkPoll("wf-poll");
+  ASSERT_TRUE(WaitFor([&] { return ParkedPolls() == 2; }));
+  ASSERT_TRUE(CompleteWorkflowTask(*wft, {ScheduleActivity({.id = "a"})},
+                                   /*force_new_workflow_task=*/true)
+                  .ok());
+  ASSERT_EQ(activity_poll.wait_for(10s), std::future_status::ready);
+  ASSERT_EQ(workflow_poll.wait_for(10s), std::future_status::ready);
+  auto activity = activity_poll.get();
+  auto next = workflow_poll.get();
+  ASSERT_TRUE(activity.ok()) << activity.status().message();
+  ASSERT_TRUE(next.ok()) << next.status().message();
+  EXPECT_EQ(activity->activity_id(), "a");
+  EXPECT_EQ(StoredVersion("both-at-once", run_id), before + 1);
+  auto events = History(run_id);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().event_type(), enums::EVENT_TYPE_WORKFLOW_TASK_STARTED);
+  EXPECT_EQ(events.back().workflow_task_started_event_attributes().request_id(), "wf-poll");
+  EXPECT_EQ(next->started_event_id(), events.back().event_id());
+  ExpectEvents(next->history(), events, 1);
 }
 
 // The claim is made before the commit; a commit that fails sends the poll back to its queue,

@@ -110,11 +110,7 @@ void LocalMatching::Park(std::shared_ptr<Poll> poll, StartTask<Resp> start,
       done(Resp());  // timed out or cancelled: an empty answer, not an error
       return;
     }
-    if (matched->claim != nullptr) {
-      if constexpr (std::is_same_v<Resp, wfs::PollWorkflowTaskQueueResponse>) {
-        return Claimed(poll, start, done, std::move(*matched));
-      }
-    }
+    if (matched->is_claim()) return Claimed<Resp>(poll, start, done, std::move(*matched));
     auto after = [this, poll, start, done, matched = *matched](Result<Resp> response) {
       // This may run on the store's committer thread, which must not wait on the store: a
       // task from the backlog (whose row Done deletes) and the requeue (which writes one)
@@ -143,7 +139,7 @@ void LocalMatching::Park(std::shared_ptr<Poll> poll, StartTask<Resp> start,
     });
   };
   PollerInfo poller = poll->request.poller;
-  poller.takes_claims = std::is_same_v<Resp, wfs::PollWorkflowTaskQueueResponse>;
+  poller.takes_claims = true;
   auto id = engine_.Poll(poll->request.queue, poller, poll->request.deadline, deliver);
   if (!id.ok()) {
     done(id.status());  // too many polls wait on the queue
@@ -152,14 +148,24 @@ void LocalMatching::Park(std::shared_ptr<Poll> poll, StartTask<Resp> start,
   if (!poll->Parked(*id)) engine_.CancelPoll(*id);  // the caller left while we parked
 }
 
-void LocalMatching::Claimed(std::shared_ptr<Poll> poll,
-                            StartTask<wfs::PollWorkflowTaskQueueResponse> start,
-                            std::function<void(Result<wfs::PollWorkflowTaskQueueResponse>)> done,
-                            MatchedTask matched) {
-  std::shared_ptr<PollClaim>* out = matched.claim;
-  matched.claim = nullptr;
-  auto answer = [poll, done, matched = std::move(matched)](
-                    Result<wfs::PollWorkflowTaskQueueResponse> response) {
+template <typename Resp>
+void LocalMatching::Claimed(std::shared_ptr<Poll> poll, StartTask<Resp> start,
+                            std::function<void(Result<Resp>)> done, MatchedTask matched) {
+  constexpr bool kWorkflow = std::is_same_v<Resp, wfs::PollWorkflowTaskQueueResponse>;
+  std::shared_ptr<PollClaim<Resp>>* out;
+  if constexpr (kWorkflow) {
+    out = matched.workflow_claim;
+  } else {
+    out = matched.activity_claim;
+  }
+  matched.workflow_claim = nullptr;
+  matched.activity_claim = nullptr;
+  if (out == nullptr) {
+    // A claim of the other kind (a queue's kind is part of its name, so never): not this poll's.
+    return executor_.Submit([this, poll, start, done] { Park<Resp>(poll, start, done); });
+  }
+  auto answer = [poll, done, matched = std::move(matched)](Result<Resp> response) {
+    if constexpr (!kWorkflow) response->set_workflow_namespace(poll->request.namespace_name);
     RecordPoll(*poll, &matched);
     done(std::move(response));
   };
@@ -169,23 +175,37 @@ void LocalMatching::Claimed(std::shared_ptr<Poll> poll,
     executor_.Submit([this, poll, start, done] {
       if (std::chrono::steady_clock::now() >= poll->request.deadline) {
         RecordPoll(*poll, nullptr);
-        return done(wfs::PollWorkflowTaskQueueResponse());
+        return done(Resp());
       }
-      Park<wfs::PollWorkflowTaskQueueResponse>(poll, start, done);
+      Park<Resp>(poll, start, done);
     });
   };
-  *out = std::make_shared<PollClaim>(poll->request.poller.identity, poll->request.poll_request_id,
-                                     std::move(answer), std::move(release));
+  *out = std::make_shared<PollClaim<Resp>>(poll->request.poller.identity,
+                                           poll->request.poll_request_id, std::move(answer),
+                                           std::move(release));
 }
 
-std::shared_ptr<PollClaim> LocalMatching::ClaimWorkflowPoll(const QueueId& queue) {
-  std::shared_ptr<PollClaim> claim;
+template <typename Resp>
+std::shared_ptr<PollClaim<Resp>> LocalMatching::Claim(const QueueId& queue) {
+  std::shared_ptr<PollClaim<Resp>> claim;
   MatchedTask matched;
   matched.queue = queue;
   *matched.task.mutable_created_time() = ToTimestamp(std::chrono::system_clock::now());
-  matched.claim = &claim;
+  if constexpr (std::is_same_v<Resp, wfs::PollWorkflowTaskQueueResponse>) {
+    matched.workflow_claim = &claim;
+  } else {
+    matched.activity_claim = &claim;
+  }
   if (!engine_.TryHandToPoller(std::move(matched))) return nullptr;
   return claim;  // the poller filled it in (Claimed) before TryHandToPoller returned
+}
+
+std::shared_ptr<WorkflowPollClaim> LocalMatching::ClaimWorkflowPoll(const QueueId& queue) {
+  return Claim<wfs::PollWorkflowTaskQueueResponse>(queue);
+}
+
+std::shared_ptr<ActivityPollClaim> LocalMatching::ClaimActivityPoll(const QueueId& queue) {
+  return Claim<wfs::PollActivityTaskQueueResponse>(queue);
 }
 
 std::shared_ptr<PendingPoll> LocalMatching::PollWorkflowTaskQueue(

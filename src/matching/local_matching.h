@@ -38,7 +38,8 @@ class LocalMatching final : public MatchingService {
                        std::function<void()> on_settled) override {
     return engine_.TryHandToPoller(queue, task, std::move(on_settled));
   }
-  std::shared_ptr<PollClaim> ClaimWorkflowPoll(const QueueId& queue) override;
+  std::shared_ptr<WorkflowPollClaim> ClaimWorkflowPoll(const QueueId& queue) override;
+  std::shared_ptr<ActivityPollClaim> ClaimActivityPoll(const QueueId& queue) override;
   // A task from another node's outbox: in the backlog (durable here) before any poller takes it.
   Status AddTaskBacklogFirst(const QueueId& queue, const eon::v1::QueueTask& task, bool sticky) {
     return engine_.AddTask(queue, task, nullptr, sticky, /*backlog_first=*/true);
@@ -80,10 +81,12 @@ class LocalMatching final : public MatchingService {
   void AfterStart(std::shared_ptr<Poll> poll, StartTask<Resp> start,
                   std::function<void(Result<Resp>)> done, const MatchedTask& matched,
                   Result<Resp> response);
-  // A workflow poll taken by a claim (ClaimWorkflowPoll): stores the PollClaim history answers.
-  void Claimed(std::shared_ptr<Poll> poll, StartTask<wfs::PollWorkflowTaskQueueResponse> start,
-               std::function<void(Result<wfs::PollWorkflowTaskQueueResponse>)> done,
-               MatchedTask matched);
+  template <typename Resp>
+  std::shared_ptr<PollClaim<Resp>> Claim(const QueueId& queue);
+  // A poll taken by a claim (Claim): stores the PollClaim history answers.
+  template <typename Resp>
+  void Claimed(std::shared_ptr<Poll> poll, StartTask<Resp> start,
+               std::function<void(Result<Resp>)> done, MatchedTask matched);
   // poll_success or poll_timeouts, and a delivered task's schedule-to-start latency.
   static void RecordPoll(const Poll& poll, const MatchedTask* task);
 

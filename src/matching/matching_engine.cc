@@ -244,7 +244,7 @@ bool MatchingEngine::TryHandToPoller(MatchedTask task) {
     std::lock_guard lock(mutex_);
     auto queue = queues_.find(task.queue);
     if (queue == queues_.end()) return false;
-    poller = TakeFirstPoller(queue->second, task.claim != nullptr);
+    poller = TakeFirstPoller(queue->second, task.is_claim());
     if (!poller) return false;
   }
   Finish(std::move(poller), std::move(task));

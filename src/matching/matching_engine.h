@@ -38,8 +38,14 @@
 #include "persistence/store.h"
 #include "temporal/api/query/v1/message.pb.h"
 
+namespace temporal::api::workflowservice::v1 {
+class PollWorkflowTaskQueueResponse;
+class PollActivityTaskQueueResponse;
+}  // namespace temporal::api::workflowservice::v1
+
 namespace eon::matching {
 
+template <typename Response>
 class PollClaim;  // matching_service.h
 
 using TaskQueueKind = eon::v1::TaskQueueKind;
@@ -64,15 +70,20 @@ struct MatchedTask {
   temporal::api::query::v1::WorkflowQuery query;
   // For a query task: how its caller hears that the workflow was gone when a poller took it.
   std::function<void(Status)> on_undeliverable;
-  // Not a task but a claim (MatchingService::ClaimWorkflowPoll): the poller that takes it
-  // stores, here and before Deliver returns, the PollClaim through which history answers it.
-  std::shared_ptr<PollClaim>* claim = nullptr;
+  // Not a task but a claim (MatchingService::ClaimWorkflowPoll, ClaimActivityPoll): the poller
+  // that takes it stores, in the one of its kind and before Deliver returns, the PollClaim
+  // through which history answers it.
+  std::shared_ptr<PollClaim<temporal::api::workflowservice::v1::PollWorkflowTaskQueueResponse>>*
+      workflow_claim = nullptr;
+  std::shared_ptr<PollClaim<temporal::api::workflowservice::v1::PollActivityTaskQueueResponse>>*
+      activity_claim = nullptr;
+  bool is_claim() const { return workflow_claim != nullptr || activity_claim != nullptr; }
 };
 
 struct PollerInfo {
   std::string identity;
   std::string worker_instance_key;
-  // The poll's deliver knows a claim (MatchedTask::claim) from a task; only such a poll is
+  // The poll's deliver knows a claim (MatchedTask::is_claim) from a task; only such a poll is
   // claimed.
   bool takes_claims = false;
 };

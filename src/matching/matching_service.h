@@ -38,13 +38,13 @@ class PendingPoll {
   virtual void Cancel() = 0;
 };
 
-// A parked workflow poll that history took to start a workflow task in the same commit that
-// schedules it (MatchingService::ClaimWorkflowPoll), instead of a second commit that records the
-// start. History answers it once that commit is durable; a claim released (or dropped)
-// unanswered, because the commit failed, sends the poll back to wait on its queue.
+// A parked poll that history took to start a task in the same commit that schedules it
+// (MatchingService::ClaimWorkflowPoll, ClaimActivityPoll), instead of a second commit that
+// records the start. History answers it once that commit is durable; a claim released (or
+// dropped) unanswered, because the commit failed, sends the poll back to wait on its queue.
+template <typename Response>
 class PollClaim {
  public:
-  using Response = wfs::PollWorkflowTaskQueueResponse;
   PollClaim(std::string identity, std::string request_id,
             std::function<void(Result<Response>)> answer, std::function<void()> release)
       : identity(std::move(identity)),
@@ -68,13 +68,15 @@ class PollClaim {
     if (release) release();
   }
 
-  const std::string identity;    // the poller's, for the WorkflowTaskStarted event
+  const std::string identity;    // the poller's, for the started event or activity
   const std::string request_id;  // the poll's
 
  private:
   std::function<void(Result<Response>)> answer_;
   std::function<void()> release_;
 };
+using WorkflowPollClaim = PollClaim<wfs::PollWorkflowTaskQueueResponse>;
+using ActivityPollClaim = PollClaim<wfs::PollActivityTaskQueueResponse>;
 
 class MatchingService {
  public:
@@ -92,10 +94,14 @@ class MatchingService {
     return false;
   }
 
-  // Takes a poll parked on the workflow queue `queue` right now, for history to start a task it
-  // schedules in the same commit (see PollClaim); nullptr when none is parked. Never waits. A
-  // matching that cannot tell cheaply says nullptr.
-  virtual std::shared_ptr<PollClaim> ClaimWorkflowPoll(const QueueId& queue) {
+  // Takes a poll parked on the workflow (activity) queue `queue` right now, for history to
+  // start a task it schedules in the same commit (see PollClaim); nullptr when none is parked.
+  // Never waits. A matching that cannot tell cheaply says nullptr.
+  virtual std::shared_ptr<WorkflowPollClaim> ClaimWorkflowPoll(const QueueId& queue) {
+    (void)queue;
+    return nullptr;
+  }
+  virtual std::shared_ptr<ActivityPollClaim> ClaimActivityPoll(const QueueId& queue) {
     (void)queue;
     return nullptr;
   }
