@@ -349,8 +349,8 @@ void HistoryEngine::CommitAsync(std::shared_ptr<persistence::ExecutionWrite> wri
       range_ids_[write->shard_id].load(std::memory_order_acquire) != write->range_id) {
     return then(NotHeldError(write->shard_id));
   }
-  // A poll parked for the task this write schedules is given it in this commit: one commit, not
-  // a second one to record the start.
+  // A poll parked for a task this write schedules is given it in this commit: one commit, not a
+  // second one to record the start.
   std::shared_ptr<StartedWithCommit> started = StartWithParkedPolls(*write);
   const int64_t version = write->expected_db_version + 1;
   // Updates that come next build on this one while it commits.
@@ -369,7 +369,7 @@ void HistoryEngine::CommitAsync(std::shared_ptr<persistence::ExecutionWrite> wri
     // Claimed polls are answered after the caller, as a second commit recording their start
     // would have answered them (a worker hears its completion before its next task). Their
     // commit failed: they wait on their queues again.
-    auto answer_claim = [&] {
+    auto answer_claims = [&] {
       if (!started) return;
       if (!committed.ok()) return started->Release();
       for (auto& [scheduled_event_id, claim] : started->activities) {
@@ -396,7 +396,7 @@ void HistoryEngine::CommitAsync(std::shared_ptr<persistence::ExecutionWrite> wri
     if (!committed.ok()) {
       cache_->Failed(key, generation);
       if (new_key) cache_->Failed(*new_key, new_run_generation);
-      answer_claim();
+      answer_claims();
       if (persistence::IsShardOwnershipLost(committed)) {
         metrics::Count("eon_fenced_writes_total",
                        "Writes refused because another node had taken their history shard "
@@ -421,7 +421,7 @@ void HistoryEngine::CommitAsync(std::shared_ptr<persistence::ExecutionWrite> wri
       if (new_key) cache_->Failed(*new_key, new_run_generation);
       NotifyWatchers(key.namespace_id, key.run_id, write->state, write->new_events);
       then(Status::Ok());
-      return answer_claim();  // started durably: its history is read from the store
+      return answer_claims();  // started durably: its history is read from the store
     }
     cache_->Committed(key, generation, StoredExecution{write->state, version}, write->new_events);
     if (new_key) {
@@ -444,7 +444,7 @@ void HistoryEngine::CommitAsync(std::shared_ptr<persistence::ExecutionWrite> wri
     if (processors_) processors_->Add(created);
     NotifyWatchers(key.namespace_id, key.run_id, write->state, write->new_events);
     then(Status::Ok());
-    answer_claim();
+    answer_claims();
   });
 }
 

@@ -161,7 +161,7 @@ void LocalMatching::Claimed(std::shared_ptr<Poll> poll, StartTask<Resp> start,
   matched.workflow_claim = nullptr;
   matched.activity_claim = nullptr;
   if (out == nullptr) {
-    // A claim of the other kind (a queue's kind is part of its name, so never): not this poll's.
+    // A claim of the other kind (never: a queue's id holds its kind): not this poll's.
     return executor_.Submit([this, poll, start, done] { Park<Resp>(poll, start, done); });
   }
   auto answer = [poll, done, matched = std::move(matched)](Result<Resp> response) {

@@ -256,8 +256,8 @@ class MatchingEngine {
   // Takes the poller out of every index and returns it, or nullopt if already gone.
   // REQUIRES: mutex_ held.
   std::optional<Poller> TakePoller(PollId id);
-  // The oldest parked poller of the queue, taken. REQUIRES: mutex_ held.
-  // The first poll parked on `queue`; with `claim`, only if that poll takes claims.
+  // The oldest parked poller of the queue, taken; with `claim`, only if it takes claims.
+  // REQUIRES: mutex_ held.
   std::optional<Poller> TakeFirstPoller(Queue& queue, bool claim = false);
   void Finish(std::optional<Poller> poller, std::optional<MatchedTask> task);
   // Picks the id of a new backlog task and marks it being written. REQUIRES: mutex_ held.

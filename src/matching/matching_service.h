@@ -55,7 +55,8 @@ class PollClaim {
   PollClaim& operator=(const PollClaim&) = delete;
   ~PollClaim() { Release(); }
 
-  // The started task (or an error, which releases the poll instead). Once, on any thread.
+  // The started task, once, on any thread. An error (the task's history could not be read)
+  // releases the poll instead; the task, started durably, times out and is tried again.
   void Answer(Result<Response> response) {
     if (!response.ok()) return Release();
     auto answer = std::move(answer_);
