@@ -372,9 +372,10 @@ void HistoryEngine::CommitAsync(std::shared_ptr<persistence::ExecutionWrite> wri
     auto answer_claims = [&] {
       if (!started) return;
       if (!committed.ok()) return started->Release();
-      for (auto& [scheduled_event_id, claim] : started->activities) {
-        auto answer = [claim](Result<wfs::PollActivityTaskQueueResponse> response) {
-          claim->Answer(std::move(response));
+      for (const auto& activity : started->activities) {
+        const int64_t scheduled_event_id = activity.first;
+        auto answer = [claim = activity.second](Result<wfs::PollActivityTaskQueueResponse> r) {
+          claim->Answer(std::move(r));
         };
         Answer("starting an activity task with its commit", answer, [&] {
           answer(
