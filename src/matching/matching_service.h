@@ -40,8 +40,10 @@ class PendingPoll {
 
 // A parked poll that history took to start a task in the same commit that schedules it
 // (MatchingService::ClaimWorkflowPoll, ClaimActivityPoll), instead of a second commit that
-// records the start. History answers it once that commit is durable; a claim released (or
-// dropped) unanswered, because the commit failed, sends the poll back to wait on its queue.
+// records the start. History answers it once that commit is durable, or releases it because the
+// commit failed, which sends the poll back to wait on its queue. One dropped with neither (only
+// at teardown, when the commit's callback or the answer's task never runs) does nothing: matching
+// may be gone by then, and the poll's call ends with the server.
 template <typename Response>
 class PollClaim {
  public:
@@ -53,7 +55,7 @@ class PollClaim {
         release_(std::move(release)) {}
   PollClaim(const PollClaim&) = delete;
   PollClaim& operator=(const PollClaim&) = delete;
-  ~PollClaim() { Release(); }
+  ~PollClaim() = default;
 
   // The started task, once, on any thread. An error (the task's history could not be read)
   // releases the poll instead; the task, started durably, times out and is tried again.
