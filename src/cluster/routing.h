@@ -285,20 +285,16 @@ class RoutingMatching final : public matching::MatchingService {
   // Only for a queue this node owns (a remote one would mean a call to wait for).
   bool TryHandToPoller(const matching::QueueId& queue, const eon::v1::QueueTask& task,
                        std::function<void()> on_settled) override {
-    auto owner = OwnerOf(queue);
-    return owner.ok() && owner->empty() &&
-           local_.TryHandToPoller(queue, task, std::move(on_settled));
+    return OwnedHere(queue) && local_.TryHandToPoller(queue, task, std::move(on_settled));
   }
   // Likewise.
   std::shared_ptr<matching::WorkflowPollClaim> ClaimWorkflowPoll(
       const matching::QueueId& queue) override {
-    auto owner = OwnerOf(queue);
-    return owner.ok() && owner->empty() ? local_.ClaimWorkflowPoll(queue) : nullptr;
+    return OwnedHere(queue) ? local_.ClaimWorkflowPoll(queue) : nullptr;
   }
   std::shared_ptr<matching::ActivityPollClaim> ClaimActivityPoll(
       const matching::QueueId& queue) override {
-    auto owner = OwnerOf(queue);
-    return owner.ok() && owner->empty() ? local_.ClaimActivityPoll(queue) : nullptr;
+    return OwnedHere(queue) ? local_.ClaimActivityPoll(queue) : nullptr;
   }
   std::shared_ptr<matching::PendingPoll> PollWorkflowTaskQueue(
       const matching::PollRequest& request,
@@ -329,6 +325,11 @@ class RoutingMatching final : public matching::MatchingService {
 
  private:
   Result<std::string> OwnerOf(const matching::QueueId& queue) const;
+  // This node owns the queue (its owner is known and is this node).
+  bool OwnedHere(const matching::QueueId& queue) const {
+    auto owner = OwnerOf(queue);
+    return owner.ok() && owner->empty();
+  }
 
   matching::MatchingService& local_;
   const Ownership& ownership_;
