@@ -1,5 +1,6 @@
 #include "common/ids.h"
 
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <random>
@@ -21,18 +22,36 @@ ScopedUuidSource::~ScopedUuidSource() {
   uuid_source_fn = previous_ ? &previous_->source_ : nullptr;
 }
 
-std::string NewUuid() {
+namespace {
+
+uint64_t RandomBits() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
-  uint64_t hi = uuid_source_fn ? (*uuid_source_fn)() : rng();
-  uint64_t lo = uuid_source_fn ? (*uuid_source_fn)() : rng();
-  hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
-  lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // variant 1
+  return uuid_source_fn ? (*uuid_source_fn)() : rng();
+}
+
+// Formats 128 bits, with `version` in bits 48-51 and the RFC 9562 variant.
+std::string Format(uint64_t hi, uint64_t lo, uint64_t version) {
+  hi = (hi & 0xffffffffffff0fffULL) | (version << 12);
+  lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
   char out[37];
   std::snprintf(out, sizeof out, "%08x-%04x-%04x-%04x-%012llx", static_cast<uint32_t>(hi >> 32),
                 static_cast<uint32_t>((hi >> 16) & 0xffff), static_cast<uint32_t>(hi & 0xffff),
                 static_cast<uint32_t>(lo >> 48),
                 static_cast<unsigned long long>(lo & 0xffffffffffffULL));
   return out;
+}
+
+}  // namespace
+
+std::string NewUuid() {
+  uint64_t hi = RandomBits();
+  return Format(hi, RandomBits(), 4);
+}
+
+std::string NewRunId(TimePoint now) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  uint64_t hi = (static_cast<uint64_t>(ms) << 16) | (RandomBits() & 0xffff);
+  return Format(hi, RandomBits(), 7);
 }
 
 }  // namespace eon

@@ -598,7 +598,7 @@ class CommandApplier {
     RunSpec next;
     next.namespace_id = s.namespace_id();
     next.workflow_id = s.workflow_id();
-    next.run_id = NewUuid();
+    next.run_id = NewRunId(m_.now);
     next.workflow_type =
         a.workflow_type().name().empty() ? s.workflow_type() : a.workflow_type().name();
     next.task_queue = a.task_queue().name().empty() ? s.task_queue() : a.task_queue().name();

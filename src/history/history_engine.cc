@@ -875,7 +875,7 @@ Result<HistoryEngine::StartDecision> HistoryEngine::DecideStartLocked(
   RunSpec spec;
   spec.namespace_id = namespace_id;
   spec.workflow_id = workflow_id;
-  spec.run_id = NewUuid();
+  spec.run_id = NewRunId(clock_.Now());
   spec.workflow_type = request.workflow_type().name();
   spec.task_queue = request.task_queue().name();
   spec.input = request.input();

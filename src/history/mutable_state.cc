@@ -504,7 +504,7 @@ std::string Mutation::PlanNextRun(enums::WorkflowExecutionStatus closing,
   RunSpec next;
   next.namespace_id = state.namespace_id();
   next.workflow_id = state.workflow_id();
-  next.run_id = NewUuid();
+  next.run_id = NewRunId(now);
   next.workflow_type = state.workflow_type();
   next.task_queue = state.task_queue();
   next.inherit_input = true;

@@ -431,7 +431,7 @@ Result<std::string> HistoryEngine::ResetWorkflowExecution(
     first = history.back().event_id() + 1;
     if (page.next_event_id == 0) break;
   }
-  spec.new_run_id = NewUuid();
+  spec.new_run_id = NewRunId(clock_.Now());
 
   if (!IsRunning(current_state.state)) {
     Mutation run{{}, clock_.Now()};

@@ -17,7 +17,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-eon::v1::QueueTask Task(int64_t scheduled_event_id) {
+eon::v1::QueueTask TaskOfEvent(int64_t scheduled_event_id) {
   eon::v1::QueueTask task;
   task.set_namespace_id("ns");
   task.set_workflow_id("wf");
@@ -56,8 +56,8 @@ TEST(QueueMovement, TheOldOwnerAnswersItsPollsEmptyAndTheNewOneServesTheBacklog)
   EXPECT_FALSE(early.get().has_value());
   // The old owner backlogs two tasks (no poller yet). Task 5 is handed out and done; task 6 is
   // handed to a worker that never finishes with it (it stays in the database).
-  ASSERT_TRUE(old_owner.AddTask(moving, Task(5), nullptr).ok());
-  ASSERT_TRUE(old_owner.AddTask(moving, Task(6), nullptr).ok());
+  ASSERT_TRUE(old_owner.AddTask(moving, TaskOfEvent(5), nullptr).ok());
+  ASSERT_TRUE(old_owner.AddTask(moving, TaskOfEvent(6), nullptr).ok());
   auto first = Park(old_owner, moving, 30s);
   ASSERT_EQ(first.wait_for(5s), std::future_status::ready);
   ASSERT_TRUE(first.get().has_value());

@@ -617,7 +617,8 @@ std::string TaskRowsInsert(size_t rows) {
 
 namespace {
 // Writes a run's listing row, unless the row holds a later state already (a higher
-// state_transition_count: two writes of one run may arrive out of order). Parameters:
+// state_transition_count: two writes of one run may arrive out of order). A run's workflow id,
+// type and start time never change, so an update does not SET them. Parameters:
 // VisibilityParams.
 constexpr const char* kVisibilityUpsert =
     "INSERT INTO visibility (namespace_id, run_id, workflow_id, workflow_type, status, "
@@ -625,10 +626,8 @@ constexpr const char* kVisibilityUpsert =
     "history_length, history_size_bytes, state_transition_count, parent_workflow_id, "
     "parent_run_id, root_workflow_id, root_run_id, search_attributes, info) VALUES ($1, "
     "$2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) "
-    "ON CONFLICT (namespace_id, run_id) DO UPDATE SET workflow_id = "
-    "EXCLUDED.workflow_id, workflow_type = EXCLUDED.workflow_type, status = "
-    "EXCLUDED.status, start_time_ns = EXCLUDED.start_time_ns, close_time_ns = "
-    "EXCLUDED.close_time_ns, execution_time_ns = EXCLUDED.execution_time_ns, "
+    "ON CONFLICT (namespace_id, run_id) DO UPDATE SET status = EXCLUDED.status, "
+    "close_time_ns = EXCLUDED.close_time_ns, execution_time_ns = EXCLUDED.execution_time_ns, "
     "execution_duration_ns = EXCLUDED.execution_duration_ns, task_queue = "
     "EXCLUDED.task_queue, history_length = EXCLUDED.history_length, history_size_bytes "
     "= EXCLUDED.history_size_bytes, state_transition_count = "

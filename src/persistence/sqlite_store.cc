@@ -541,29 +541,30 @@ Result<StoredExecution> SqliteStore::GetExecution(const ExecutionKey& key) {
 
 namespace {
 // Writes a run's listing row, unless the row holds a later state already (a higher
-// state_transition_count: two writes of one run may arrive out of order).
+// state_transition_count: two writes of one run may arrive out of order). A run's id, type and
+// start time never change, so an update leaves them (and the three indexes keyed by them) alone:
+// SQLite rewrites an index only when its columns are SET.
 Status WriteVisibilityRow(SqliteDb& db, const VisibilityRow& row) {
   EON_ASSIGN_OR_RETURN(
       auto stmt,
-      db.Prepare("INSERT INTO visibility (namespace_id, run_id, workflow_id, "
-                 "workflow_type, status, start_time_ns, close_time_ns, execution_time_ns, "
-                 "execution_duration_ns, task_queue, history_length, history_size_bytes, "
-                 "state_transition_count, parent_workflow_id, parent_run_id, root_workflow_id, "
-                 "root_run_id, search_attributes, info) "
-                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                 "ON CONFLICT (namespace_id, run_id) DO UPDATE SET workflow_id = "
-                 "excluded.workflow_id, workflow_type = excluded.workflow_type, status = "
-                 "excluded.status, start_time_ns = excluded.start_time_ns, close_time_ns = "
-                 "excluded.close_time_ns, execution_time_ns = excluded.execution_time_ns, "
-                 "execution_duration_ns = excluded.execution_duration_ns, task_queue = "
-                 "excluded.task_queue, history_length = excluded.history_length, "
-                 "history_size_bytes = excluded.history_size_bytes, state_transition_count = "
-                 "excluded.state_transition_count, parent_workflow_id = "
-                 "excluded.parent_workflow_id, parent_run_id = excluded.parent_run_id, "
-                 "root_workflow_id = excluded.root_workflow_id, root_run_id = "
-                 "excluded.root_run_id, search_attributes = excluded.search_attributes, info = "
-                 "excluded.info WHERE excluded.state_transition_count >= "
-                 "visibility.state_transition_count"));
+      db.Prepare(
+          "INSERT INTO visibility (namespace_id, run_id, workflow_id, "
+          "workflow_type, status, start_time_ns, close_time_ns, execution_time_ns, "
+          "execution_duration_ns, task_queue, history_length, history_size_bytes, "
+          "state_transition_count, parent_workflow_id, parent_run_id, root_workflow_id, "
+          "root_run_id, search_attributes, info) "
+          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+          "ON CONFLICT (namespace_id, run_id) DO UPDATE SET status = excluded.status, "
+          "close_time_ns = excluded.close_time_ns, execution_time_ns = excluded.execution_time_ns, "
+          "execution_duration_ns = excluded.execution_duration_ns, task_queue = "
+          "excluded.task_queue, history_length = excluded.history_length, "
+          "history_size_bytes = excluded.history_size_bytes, state_transition_count = "
+          "excluded.state_transition_count, parent_workflow_id = "
+          "excluded.parent_workflow_id, parent_run_id = excluded.parent_run_id, "
+          "root_workflow_id = excluded.root_workflow_id, root_run_id = "
+          "excluded.root_run_id, search_attributes = excluded.search_attributes, info = "
+          "excluded.info WHERE excluded.state_transition_count >= "
+          "visibility.state_transition_count"));
   return stmt->Bind(1, row.namespace_id)
       .Bind(2, row.run_id)
       .Bind(3, row.workflow_id)

@@ -741,6 +741,34 @@ TEST_P(StoreTest, AListingRowGoesWithItsExecutionWriteAndNeverBackwards) {
   EXPECT_EQ(listed(), std::vector<std::string>{"same state again"});
 }
 
+// A run's workflow id, type and start time never change, so an update of its row leaves them
+// as they were written first (and the indexes keyed by them untouched); the rest follows.
+TEST_P(StoreTest, AListingRowUpdateKeepsTheRunsIdTypeAndStart) {
+  ASSERT_TRUE(store_->UpsertVisibility(Listing("r1", "Order", 1, 10, "{}")).ok());
+  VisibilityRow closed = Listing("r1", "Order", 2, 10, "{}");
+  closed.workflow_id = "renamed";
+  closed.workflow_type = "Payment";
+  closed.start_time_ns += 100 * kSecondNs;
+  closed.state_transition_count = 1;
+  closed.info = "info-r1 closed";
+  ASSERT_TRUE(store_->UpsertVisibility(closed).ok());
+  const std::vector<std::pair<std::string, std::vector<std::string>>> cases = {
+      {"WorkflowType = 'Order' AND ExecutionStatus = 'Completed'", {"info-r1 closed"}},
+      {"WorkflowId = 'wf-r1'", {"info-r1 closed"}},
+      {"StartTime = '2024-01-01T00:00:10Z'", {"info-r1 closed"}},
+      {"WorkflowType = 'Payment'", {}},
+      {"WorkflowId = 'renamed'", {}},
+      {"ExecutionStatus = 'Running'", {}},
+  };
+  for (const auto& [query, expected] : cases) {
+    auto filter = visibility::ParseQuery(query, {});
+    ASSERT_TRUE(filter.ok()) << query << ": " << filter.status().message();
+    auto listed = store_->ListVisibility("ns", *filter, 100, 0);
+    ASSERT_TRUE(listed.ok()) << query << ": " << listed.status().message();
+    EXPECT_EQ(*listed, expected) << query;
+  }
+}
+
 TEST_P(StoreTest, ListsSchedulesWithTheQueryLanguage) {
   for (const auto& [id, type] : std::vector<std::pair<std::string, std::string>>{
            {"nightly", "Report"}, {"hourly", "Sync"}}) {
