@@ -1005,7 +1005,16 @@ std::shared_ptr<HistoryEngine::StartedWithCommit> HistoryEngine::StartWithParked
     m.state = std::move(write.state);
   };
   // The dispatch tasks of the tasks started here are not written: each task is started in this
-  // commit, and its timers (written with it) move it on if its poller never answers.
+  // commit, and its timers (written with it) move it on if its poller never answers. Nor are
+  // their schedule-to-start timers scheduled in this commit (a sticky workflow task's, an
+  // activity's): the task has started by the time they are durable, so they could only fire to
+  // find nothing to do.
+  struct Timer {
+    eon::v1::HistoryTaskType type;
+    int64_t event_id;
+    int32_t attempt;
+  };
+  std::vector<Timer> moot_timers;
   for (auto task = write.new_tasks.begin(); task != write.new_tasks.end();) {
     if (task->category != persistence::TaskCategory::kTransfer) {
       ++task;
@@ -1021,6 +1030,9 @@ std::shared_ptr<HistoryEngine::StartedWithCommit> HistoryEngine::StartWithParked
       auto claim = matching_.ClaimWorkflowPoll(
           {namespace_id, wft.task_queue(), eon::v1::TASK_QUEUE_KIND_WORKFLOW});
       if (claim) {
+        // Before first_claim: `wft` refers into the state it moves.
+        moot_timers.push_back({eon::v1::HISTORY_TASK_TYPE_WORKFLOW_TASK_TIMEOUT,
+                               wft.scheduled_event_id(), wft.attempt()});
         first_claim();
         MarkWorkflowTaskStarted(m, claim->request_id, claim->identity);
         started->queries =
@@ -1036,6 +1048,8 @@ std::shared_ptr<HistoryEngine::StartedWithCommit> HistoryEngine::StartWithParked
             {namespace_id, dispatch.task_queue(), eon::v1::TASK_QUEUE_KIND_ACTIVITY});
         if (claim) {
           first_claim();
+          moot_timers.push_back({eon::v1::HISTORY_TASK_TYPE_ACTIVITY_TIMEOUT, dispatch.event_id(),
+                                 dispatch.attempt()});
           auto& info = m.state.mutable_activities()->at(dispatch.event_id());
           m.StartActivity(info, claim->request_id, claim->identity, m.now);
           started->activities.emplace_back(dispatch.event_id(), std::move(claim));
@@ -1046,6 +1060,14 @@ std::shared_ptr<HistoryEngine::StartedWithCommit> HistoryEngine::StartWithParked
     task = taken ? write.new_tasks.erase(task) : task + 1;
   }
   if (!started) return nullptr;
+  std::erase_if(write.new_tasks, [&](const persistence::NewTask& task) {
+    return task.category == persistence::TaskCategory::kTimer &&
+           task.task.timeout_type() == enums::TIMEOUT_TYPE_SCHEDULE_TO_START &&
+           std::any_of(moot_timers.begin(), moot_timers.end(), [&](const Timer& moot) {
+             return task.task.type() == moot.type && task.task.event_id() == moot.event_id &&
+                    task.task.attempt() == moot.attempt;
+           });
+  });
   for (auto& event : m.events) {
     m.state.set_history_size_bytes(m.state.history_size_bytes() + event.ByteSizeLong());
     write.new_events.push_back(std::move(event));

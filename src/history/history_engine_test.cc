@@ -272,8 +272,9 @@ class HistoryEngineTest : public ::testing::Test {
 
   // Parks a workflow task poll the way the frontend does.
   std::future<Result<wfs::PollWorkflowTaskQueueResponse>> ParkPoll(
-      const std::string& request_id = NewUuid()) {
+      const std::string& request_id = NewUuid(), const std::string& queue = kQueue) {
     matching::PollRequest poll = WorkflowPollRequest("parked-worker", 30s);
+    poll.queue.name = queue;
     poll.poll_request_id = request_id;
     auto polled = std::make_shared<std::promise<Result<wfs::PollWorkflowTaskQueueResponse>>>();
     pending_polls_.push_back(local_matching_->PollWorkflowTaskQueue(
@@ -398,15 +399,19 @@ class HistoryEngineTest : public ::testing::Test {
     });
   }
 
-  // Timer tasks of one type in the store, over all shards.
-  int StoredTimers(eon::v1::HistoryTaskType type) {
+  // Timer tasks of one type (and timeout type, if given) in the store, over all shards.
+  int StoredTimers(eon::v1::HistoryTaskType type,
+                   enums::TimeoutType timeout = enums::TIMEOUT_TYPE_UNSPECIFIED) {
     auto shards = store_->ShardCount();
     if (!shards.ok()) return -1;
     int count = 0;
     for (int32_t shard = 0; shard < *shards; ++shard) {
       auto tasks = store_->LoadTimerTasks(shard, clock_.Now() + 24h, TimePoint::min(), 0, 10'000);
       if (!tasks.ok()) return -1;
-      for (const auto& task : *tasks) count += task.task.type() == type;
+      for (const auto& task : *tasks) {
+        count += task.task.type() == type && (timeout == enums::TIMEOUT_TYPE_UNSPECIFIED ||
+                                              task.task.timeout_type() == timeout);
+      }
     }
     return count;
   }
@@ -908,6 +913,80 @@ TEST_F(HistoryEngineTest, AnActivityCompletionStartsTheNextTaskForAParkedPollInO
   EXPECT_EQ(response->started_event_id(), 9);
   EXPECT_EQ(response->previous_started_event_id(), 3);
   ExpectEvents(response->history(), History(running->run_id), 1);
+}
+
+// A sticky workflow task started in the commit that schedules it gets no schedule-to-start
+// timer (it could only fire to find the task started); one scheduled with no poll waiting does.
+TEST_F(HistoryEngineTest, ATaskStartedInItsSchedulingCommitGetsNoScheduleToStartTimer) {
+  const std::string sticky_queue = "no-moot-timer-sticky";
+  auto complete_sticky = [&](const wfs::PollWorkflowTaskQueueResponse& task,
+                             const std::string& activity) {
+    wfs::RespondWorkflowTaskCompletedRequest request;
+    request.set_task_token(task.task_token());
+    request.set_identity("wf-worker");
+    *request.add_commands() = ScheduleActivity({.id = activity, .start_to_close = 30s});
+    request.mutable_sticky_attributes()->mutable_worker_task_queue()->set_name(sticky_queue);
+    request.mutable_sticky_attributes()->mutable_schedule_to_start_timeout()->set_seconds(30);
+    return engine_->RespondWorkflowTaskCompleted(TokenOf(task.task_token()), request);
+  };
+  auto schedule_to_start_timers = [&] {
+    return StoredTimers(eon::v1::HISTORY_TASK_TYPE_WORKFLOW_TASK_TIMEOUT,
+                        enums::TIMEOUT_TYPE_SCHEDULE_TO_START);
+  };
+  StartOk("no-moot-timer");
+  auto first = PollWorkflowTask();
+  ASSERT_TRUE(first.has_value());
+  ASSERT_TRUE(complete_sticky(*first, "a").ok());
+  auto activity = PollActivityTask();
+  ASSERT_TRUE(activity.has_value());
+
+  auto poll = ParkPoll("sticky-poll", sticky_queue);
+  ASSERT_TRUE(WaitFor([&] { return ParkedPolls() == 1; }));
+  ASSERT_TRUE(CompleteActivity(*activity, "\"a\"").ok());
+  ASSERT_EQ(poll.wait_for(10s), std::future_status::ready) << "the parked poll got no task";
+  auto second = poll.get();
+  ASSERT_TRUE(second.ok()) << second.status().message();
+  EXPECT_EQ(second->started_event_id(), 9);
+  EXPECT_EQ(schedule_to_start_timers(), 0);
+
+  // The same with no poll waiting: the sticky task's schedule-to-start timer is written.
+  ASSERT_TRUE(complete_sticky(*second, "b").ok());
+  auto other = PollActivityTask();
+  ASSERT_TRUE(other.has_value());
+  ASSERT_TRUE(CompleteActivity(*other, "\"b\"").ok());
+  EXPECT_EQ(schedule_to_start_timers(), 1);
+}
+
+// The same for an activity with a schedule-to-start timeout.
+TEST_F(HistoryEngineTest, AnActivityStartedInItsSchedulingCommitGetsNoScheduleToStartTimer) {
+  auto schedule_to_start_timers = [&] {
+    return StoredTimers(eon::v1::HISTORY_TASK_TYPE_ACTIVITY_TIMEOUT,
+                        enums::TIMEOUT_TYPE_SCHEDULE_TO_START);
+  };
+  StartOk("no-moot-activity-timer");
+  auto wft = PollWorkflowTask();
+  ASSERT_TRUE(wft.has_value());
+  auto poll = ParkActivityPoll("activity-poll");
+  ASSERT_TRUE(WaitFor([&] { return ParkedPolls() == 1; }));
+  ASSERT_TRUE(
+      CompleteWorkflowTask(
+          *wft, {ScheduleActivity({.id = "a", .start_to_close = 30s, .schedule_to_start = 30s})})
+          .ok());
+  ASSERT_EQ(poll.wait_for(10s), std::future_status::ready) << "the parked poll got no task";
+  auto started = poll.get();
+  ASSERT_TRUE(started.ok()) << started.status().message();
+  EXPECT_EQ(started->activity_id(), "a");
+  EXPECT_EQ(schedule_to_start_timers(), 0);
+
+  // Completed: the next workflow task schedules another activity while no poll waits.
+  ASSERT_TRUE(CompleteActivity(*started, "\"a\"").ok());
+  auto next = PollWorkflowTask();
+  ASSERT_TRUE(next.has_value());
+  ASSERT_TRUE(
+      CompleteWorkflowTask(
+          *next, {ScheduleActivity({.id = "b", .start_to_close = 30s, .schedule_to_start = 30s})})
+          .ok());
+  EXPECT_EQ(schedule_to_start_timers(), 1);
 }
 
 // Activities too: two scheduled by one workflow task's completion while two activity polls
@@ -1806,6 +1885,25 @@ TEST_F(HistoryEngineTest, EagerActivityIsStartedInTheCompletionResponse) {
   EXPECT_EQ(events[7].event_type(), enums::EVENT_TYPE_ACTIVITY_TASK_COMPLETED);
   EXPECT_EQ(events[7].activity_task_completed_event_attributes().started_event_id(), 7);
   EXPECT_EQ(events[8].event_type(), enums::EVENT_TYPE_WORKFLOW_TASK_SCHEDULED);
+}
+
+// An activity started eagerly in its scheduling commit gets no schedule-to-start timer either;
+// one that waits on its queue does.
+TEST_F(HistoryEngineTest, AnEagerActivityGetsNoScheduleToStartTimer) {
+  StartOk("eager-no-moot-timer");
+  auto wft = PollWorkflowTask();
+  ASSERT_TRUE(wft.has_value());
+  command::Command eager = ScheduleActivity({.id = "eager", .schedule_to_start = 30s});
+  eager.mutable_schedule_activity_task_command_attributes()->set_request_eager_execution(true);
+  command::Command waiting = ScheduleActivity({.id = "waiting", .schedule_to_start = 30s});
+  waiting.mutable_schedule_activity_task_command_attributes()->mutable_task_queue()->set_name(
+      "idle-queue");
+  auto completed = CompleteWorkflowTask(*wft, {eager, waiting});
+  ASSERT_TRUE(completed.ok()) << completed.status().message();
+  ASSERT_EQ(completed->activity_tasks_size(), 1);
+  EXPECT_EQ(StoredTimers(eon::v1::HISTORY_TASK_TYPE_ACTIVITY_TIMEOUT,
+                         enums::TIMEOUT_TYPE_SCHEDULE_TO_START),
+            1);
 }
 
 TEST_F(HistoryEngineTest, CancellingActivitiesThatAreAndAreNotRunning) {

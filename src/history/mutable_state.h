@@ -327,14 +327,15 @@ struct Mutation {
   }
 
   // Arms the timeouts of an activity scheduled now: schedule-to-close, and schedule-to-start
-  // (also when it equals schedule-to-close: at the same instant schedule-to-start wins).
+  // (also when it equals schedule-to-close: at the same instant schedule-to-start wins) unless
+  // it started already (eagerly, in the same commit).
   void AddActivityScheduleTimeouts(const eon::v1::ActivityInfo& info) {
     if (info.has_schedule_to_close_timeout()) {
       AddTimer(eon::v1::HISTORY_TASK_TYPE_ACTIVITY_TIMEOUT,
                now + FromProtoDuration(info.schedule_to_close_timeout()), info.scheduled_event_id(),
                0, enums::TIMEOUT_TYPE_SCHEDULE_TO_CLOSE);
     }
-    if (info.has_schedule_to_start_timeout()) {
+    if (info.has_schedule_to_start_timeout() && !info.has_started_time()) {
       AddTimer(eon::v1::HISTORY_TASK_TYPE_ACTIVITY_TIMEOUT,
                now + FromProtoDuration(info.schedule_to_start_timeout()), info.scheduled_event_id(),
                1, enums::TIMEOUT_TYPE_SCHEDULE_TO_START);
