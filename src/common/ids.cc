@@ -44,7 +44,7 @@ std::string Format(uint64_t hi, uint64_t lo, uint64_t version) {
 }  // namespace
 
 std::string NewUuid() {
-  uint64_t hi = RandomBits();
+  uint64_t hi = RandomBits();  // drawn first: the order of draws is part of a seeded run
   return Format(hi, RandomBits(), 4);
 }
 

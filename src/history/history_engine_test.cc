@@ -917,7 +917,7 @@ TEST_F(HistoryEngineTest, AnActivityCompletionStartsTheNextTaskForAParkedPollInO
 
 // A sticky workflow task started in the commit that schedules it gets no schedule-to-start
 // timer (it could only fire to find the task started); one scheduled with no poll waiting does.
-TEST_F(HistoryEngineTest, ATaskStartedInItsSchedulingCommitGetsNoScheduleToStartTimer) {
+TEST_F(HistoryEngineTest, AStickyTaskStartedInItsSchedulingCommitGetsNoScheduleToStartTimer) {
   const std::string sticky_queue = "no-moot-timer-sticky";
   auto complete_sticky = [&](const wfs::PollWorkflowTaskQueueResponse& task,
                              const std::string& activity) {
