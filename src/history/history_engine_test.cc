@@ -276,12 +276,8 @@ class HistoryEngineTest : public ::testing::Test {
     matching::PollRequest poll = WorkflowPollRequest("parked-worker", 30s);
     poll.queue.name = queue;
     poll.poll_request_id = request_id;
-    auto polled = std::make_shared<std::promise<Result<wfs::PollWorkflowTaskQueueResponse>>>();
-    pending_polls_.push_back(local_matching_->PollWorkflowTaskQueue(
-        poll, [polled](Result<wfs::PollWorkflowTaskQueueResponse> response) {
-          polled->set_value(std::move(response));
-        }));
-    return polled->get_future();
+    return Parked<wfs::PollWorkflowTaskQueueResponse>(
+        [&](auto answer) { return local_matching_->PollWorkflowTaskQueue(poll, answer); });
   }
 
   // Parks an activity task poll the way the frontend does.
@@ -290,11 +286,17 @@ class HistoryEngineTest : public ::testing::Test {
     matching::PollRequest poll = WorkflowPollRequest("parked-activity-worker", 30s);
     poll.queue.kind = kActivityKind;
     poll.poll_request_id = request_id;
-    auto polled = std::make_shared<std::promise<Result<wfs::PollActivityTaskQueueResponse>>>();
-    pending_polls_.push_back(local_matching_->PollActivityTaskQueue(
-        poll, [polled](Result<wfs::PollActivityTaskQueueResponse> response) {
-          polled->set_value(std::move(response));
-        }));
+    return Parked<wfs::PollActivityTaskQueueResponse>(
+        [&](auto answer) { return local_matching_->PollActivityTaskQueue(poll, answer); });
+  }
+
+  // Runs `park(answer)` (a poll of LocalMatching's), keeps its pending poll, and returns the
+  // poll's answer to come.
+  template <typename Resp, typename Park>
+  std::future<Result<Resp>> Parked(Park park) {
+    auto polled = std::make_shared<std::promise<Result<Resp>>>();
+    pending_polls_.push_back(park(std::function<void(Result<Resp>)>(
+        [polled](Result<Resp> response) { polled->set_value(std::move(response)); })));
     return polled->get_future();
   }
 

@@ -55,7 +55,6 @@ class PollClaim {
         release_(std::move(release)) {}
   PollClaim(const PollClaim&) = delete;
   PollClaim& operator=(const PollClaim&) = delete;
-  ~PollClaim() = default;
 
   // The started task, once, on any thread. An error (the task's history could not be read)
   // releases the poll instead; the task, started durably, times out and is tried again.
