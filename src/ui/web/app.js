@@ -454,7 +454,7 @@ function WorkflowPage({ ns, workflowId, runId, tab }) {
     ${describe.data && describe.error && html`<${ErrorBox} error=${describe.error} />`}
     ${info && html`
       <${Actions} ns=${ns} info=${info} events=${events} onDone=${() => { describe.reload(); history.reload(); }} />
-      <${Summary} ns=${ns} info=${info} config=${describe.data.executionConfig} events=${events} children=${describe.data.pendingChildren || []} />
+      <${Summary} ns=${ns} info=${info} config=${describe.data.executionConfig} events=${events} eventsLoaded=${history.data != null} children=${describe.data.pendingChildren || []} />
       <nav class="tabs" aria-label="Workflow sections">
         ${tabs.map(([id, label]) => html`<${Link} href=${`${base}/${id}`} class=${tab === id ? 'tab active' : 'tab'} aria-current=${tab === id ? 'page' : undefined}>${label}</${Link}>`)}
         <a class="tab" href="#" onClick=${(e) => { e.preventDefault(); downloadHistory(workflowId, runId, events); }}>Download JSON</a>
@@ -477,7 +477,9 @@ function downloadHistory(workflowId, runId, events) {
   setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
 
-function Summary({ ns, info, config, events, children }) {
+// The input is read from the history's first event: until the history has loaded it is not
+// known, which is not the same as none.
+function Summary({ ns, info, config, events, eventsLoaded, children }) {
   const first = events[0] ? eventAttributes(events[0]) : {};
   const last = events.length ? events[events.length - 1] : null;
   const lastAttributes = last ? eventAttributes(last) : {};
@@ -497,7 +499,7 @@ function Summary({ ns, info, config, events, children }) {
         ${info.parentExecution && html`<${Field} label="Parent"><${Link} href=${`/namespaces/${enc(info.parentNamespaceId ? ns : ns)}/workflows/${enc(info.parentExecution.workflowId)}/${enc(info.parentExecution.runId)}/history`}>${info.parentExecution.workflowId}</${Link}></${Field}>`}
       </dl>
       <div class="io">
-        <div><h3>Input</h3><${Code} text=${showPayloads(first.input) || '(none)'} /></div>
+        <div><h3>Input</h3><${Code} text=${eventsLoaded ? showPayloads(first.input) || '(none)' : 'loading…'} /></div>
         ${closed && lastAttributes.result !== undefined && html`<div><h3>Result</h3><${Code} text=${showPayloads(lastAttributes.result)} /></div>`}
         ${closed && lastAttributes.failure && html`<div><h3>Failure</h3><${Code} text=${failureText(lastAttributes.failure)} /></div>`}
         ${closed && lastAttributes.newExecutionRunId && html`<div><h3>Continued as</h3><${Link} href=${`/namespaces/${enc(ns)}/workflows/${enc(info.execution.workflowId)}/${enc(lastAttributes.newExecutionRunId)}/history`}>${lastAttributes.newExecutionRunId}</${Link}></div>`}
